@@ -1,0 +1,201 @@
+"""2-D enumerations of a grid (the E of ESA) and laying a 1-D pattern out with one.
+
+An enumeration of an ``h x w`` grid is a rank permutation: ``rank[p]`` is the 1-D index of the
+row-major pixel ``p = r * w + c``. A 1-D pattern is applied to the image by the same permutation
+on queries and keys: ``M2d[p, q] = M1d[rank[p], rank[q]]`` (SPEC section 4).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ifg.errors import InvalidArgument, check_positive_int
+
+__all__ = ["ENUMERATIONS", "enumerations", "enumeration", "grid_of", "layout"]
+
+
+def _rowmajor(h, w):
+    return np.arange(h * w)
+
+
+def _manhattan(h, w):
+    r, c = np.divmod(np.arange(h * w), w)
+    order = np.lexsort((r, r + c))  # by distance r + c from (0, 0), ties to the smaller row
+    return _inverse(order)
+
+
+def _snake(h, w):
+    r, c = np.divmod(np.arange(h * w), w)
+    return r * w + np.where(r % 2 == 0, c, w - 1 - c)
+
+
+def _require_power_of_two_square(name, h, w):
+    if h != w or h & (h - 1):
+        raise InvalidArgument(
+            f"enumeration {name!r} needs a square grid with a power-of-two side, got {h}x{w}")
+
+
+def _hilbert(h, w):
+    _require_power_of_two_square("hilbert", h, w)
+    # the classic xy -> d conversion, vectorised over all pixels at once
+    r, c = np.divmod(np.arange(h * w), w)
+    x, y = c.copy(), r.copy()
+    d = np.zeros(h * w, dtype=np.int64)
+    s = h // 2
+    while s > 0:
+        rx = ((x & s) > 0).astype(np.int64)
+        ry = ((y & s) > 0).astype(np.int64)
+        d += s * s * ((3 * rx) ^ ry)
+        # rotate the quadrant so the curve's sub-square has the canonical orientation
+        flip = (ry == 0) & (rx == 1)
+        x = np.where(flip, h - 1 - x, x)
+        y = np.where(flip, h - 1 - y, y)
+        swap = ry == 0
+        x, y = np.where(swap, y, x), np.where(swap, x, y)
+        s //= 2
+    return d
+
+
+def _zorder(h, w):
+    _require_power_of_two_square("zorder", h, w)
+    r, c = np.divmod(np.arange(h * w), w)
+    d = np.zeros(h * w, dtype=np.int64)
+    for bit in range(int(np.log2(h)) if h > 1 else 0):
+        d |= ((c >> bit) & 1) << (2 * bit) | ((r >> bit) & 1) << (2 * bit + 1)
+    return d
+
+
+def _inverse(perm):
+    inv = np.empty_like(perm)
+    inv[perm] = np.arange(len(perm))
+    return inv
+
+
+#: name -> (rank function of (h, w), one-line description)
+ENUMERATIONS = {
+    "rowmajor": (_rowmajor, "reshape order, row by row (no ESA)"),
+    "manhattan": (_manhattan, "by Manhattan distance r + c from the corner, ties to the smaller "
+                              "row (the paper's ESA)"),
+    "snake": (_snake, "row by row, every other row reversed (boustrophedon)"),
+    "hilbert": (_hilbert, "Hilbert curve (square, power-of-two side)"),
+    "zorder": (_zorder, "Z-order / Morton curve (square, power-of-two side)"),
+}
+
+
+def enumerations() -> dict:
+    """The available enumerations, name -> one-line description.
+
+    Examples
+    --------
+    >>> "manhattan" in enumerations()
+    True
+    """
+    return {name: doc for name, (_, doc) in ENUMERATIONS.items()}
+
+
+def _check_name(name):
+    if name not in ENUMERATIONS:
+        import difflib
+        close = difflib.get_close_matches(str(name), ENUMERATIONS, n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise InvalidArgument(f"unknown enumeration {name!r} (known: {', '.join(ENUMERATIONS)}){hint}")
+
+
+def enumeration(name, grid) -> np.ndarray:
+    """The rank permutation of an enumeration on a grid.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`enumerations`.
+    grid : tuple (h, w)
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (h * w,)
+        ``rank[p]`` is the 1-D index of row-major pixel ``p``.
+
+    Raises
+    ------
+    InvalidArgument
+        For an unknown name, a bad grid, or a grid the enumeration cannot cover.
+
+    Examples
+    --------
+    >>> enumeration("manhattan", (3, 3)).reshape(3, 3)
+    array([[0, 1, 3],
+           [2, 4, 6],
+           [5, 7, 8]])
+    """
+    _check_name(name)
+    h, w = _check_grid(grid)
+    return ENUMERATIONS[name][0](h, w).astype(np.int64)
+
+
+def _check_grid(grid):
+    try:
+        h, w = grid
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"grid must be a pair (h, w), got {grid!r}") from None
+    return check_positive_int("grid height", h), check_positive_int("grid width", w)
+
+
+def grid_of(n, grid=None):
+    """The grid of N positions: ``grid`` checked, else the square one, else None.
+
+    Examples
+    --------
+    >>> grid_of(81), grid_of(10), grid_of(6, (2, 3))
+    ((9, 9), None, (2, 3))
+    """
+    n = check_positive_int("n", n)
+    if grid is not None:
+        h, w = _check_grid(grid)
+        if h * w != n:
+            raise InvalidArgument(f"grid {h}x{w} has {h * w} positions, but n = {n}")
+        return (h, w)
+    s = int(math.isqrt(n))
+    return (s, s) if s * s == n else None
+
+
+def layout(pattern, name, grid=None):
+    """Lay a 1-D pattern out on a grid with an enumeration (ESA's shift and apply).
+
+    Parameters
+    ----------
+    pattern : Pattern
+        A pattern in its own 1-D order (its ``rank`` is taken as the identity).
+    name : str
+        The enumeration.
+    grid : tuple (h, w), optional
+        Defaults to the pattern's grid, else the square grid of N positions.
+
+    Returns
+    -------
+    Pattern
+        ``M2d[p, q] = M1d[rank[p], rank[q]]`` for every step, with ``rank`` recorded.
+
+    Raises
+    ------
+    InvalidArgument
+        When N has no grid (not a perfect square and none given) or the enumeration rejects it.
+
+    Examples
+    --------
+    >>> from ifg.patterns import pattern
+    >>> esa = layout(pattern("ltr", 9), "manhattan")
+    >>> esa.enumeration, esa.edges
+    ('manhattan', [18, 33])
+    """
+    from ifg.pattern import Pattern
+
+    grid = grid_of(pattern.n, grid if grid is not None else pattern.grid)
+    if grid is None:
+        raise InvalidArgument(
+            f"enumeration {name!r} needs a 2-D grid, but n = {pattern.n} is not a perfect square; "
+            "give the grid (h, w)")
+    rank = enumeration(name, grid)
+    steps = tuple(s[rank][:, rank] for s in pattern.steps)
+    return Pattern(steps, grid=grid, enumeration=name, name=pattern.name, rank=rank)

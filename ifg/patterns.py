@@ -1,0 +1,195 @@
+"""The named sparse attention patterns (SPEC section 2) and their registry.
+
+Every builder takes N and returns the steps in the pattern's own 1-D order, as boolean CSR
+matrices, vectorised (no Python loop over positions). With ``s = floor(sqrt(N))`` and
+``block(x) = x // s``:
+
+========== ====================================== ======================================
+name       step 1 ``M1[i, j]``                    step 2 ``M2[i, j]``
+========== ====================================== ======================================
+ltr        ``block(i)==block(j) and j <= i``      ``j == i or j % s == s-1``
+rtl        ``block(i)==block(j) and j >= i``      ``j == i or j % s == 0``
+fixed      ``block(i)==block(j) and j <= i``      ``j % s == s-1 and j <= i``
+strided    ``i - s <= j <= i``                    ``(i - j) % s == 0 and j <= i``
+dense      all                                    (one step)
+local      ``|i - j| <= s // 2``                  (one step)
+========== ====================================== ======================================
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+
+from ifg.enumerations import grid_of, layout
+from ifg.errors import InvalidArgument, check_positive_int
+from ifg.pattern import Pattern
+
+__all__ = ["PATTERNS", "patterns", "pattern", "stride"]
+
+#: a dense step over more positions than this is refused (N*N booleans in CSR)
+MAX_DENSE_N = 16_384
+
+
+def stride(n) -> int:
+    """The stride ``s = floor(sqrt(N))`` of the 1-D patterns.
+
+    Examples
+    --------
+    >>> stride(81), stride(80)
+    (9, 8)
+    """
+    return int(math.isqrt(check_positive_int("n", n)))
+
+
+def _csr(rows, cols, n):
+    """Boolean CSR from (row, col) pairs; duplicates merge."""
+    m = sp.csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n))
+    m.sum_duplicates()
+    m.data[:] = 1
+    return m.astype(bool)
+
+
+def _runs(starts, stops, n):
+    """Boolean CSR whose row i allows the keys ``starts[i] <= j < stops[i]`` (one run a row)."""
+    lengths = np.maximum(stops - starts, 0)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    # within-run offsets: position in the flat index minus the run's start in the flat index
+    offsets = np.arange(indptr[-1]) - np.repeat(indptr[:-1], lengths)
+    indices = np.repeat(starts, lengths) + offsets
+    return sp.csr_matrix((np.ones(len(indices), dtype=bool), indices, indptr), shape=(n, n))
+
+
+def _columns_plus_diagonal(cols, n, keep=None):
+    """Row i allows the shared key set ``cols`` (filtered by ``keep(i, j)``) and i itself."""
+    rows = np.repeat(np.arange(n), len(cols))
+    keys = np.tile(cols, n)
+    if keep is not None:
+        ok = keep(rows, keys)
+        rows, keys = rows[ok], keys[ok]
+    diag = np.arange(n)
+    return _csr(np.concatenate([rows, diag]), np.concatenate([keys, diag]), n)
+
+
+def _block_bounds(n):
+    s = stride(n)
+    i = np.arange(n)
+    start = (i // s) * s
+    return s, i, start, np.minimum(start + s, n)
+
+
+def _ltr(n):
+    s, i, start, _ = _block_bounds(n)
+    return [_runs(start, i + 1, n), _columns_plus_diagonal(np.arange(s - 1, n, s), n)]
+
+
+def _rtl(n):
+    s, i, _, stop = _block_bounds(n)
+    return [_runs(i, stop, n), _columns_plus_diagonal(np.arange(0, n, s), n)]
+
+
+def _fixed(n):
+    s, i, start, _ = _block_bounds(n)
+    ends = np.arange(s - 1, n, s)
+    rows = np.repeat(i, len(ends))
+    keys = np.tile(ends, n)
+    ok = keys <= rows
+    return [_runs(start, i + 1, n), _csr(rows[ok], keys[ok], n)]
+
+
+def _strided(n):
+    s = stride(n)
+    i = np.arange(n)
+    step1 = _runs(np.maximum(i - s, 0), i + 1, n)
+    counts = i // s + 1  # keys i, i - s, i - 2s, ... >= 0
+    rows = np.repeat(i, counts)
+    back = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    return [step1, _csr(rows, rows - back * s, n)]
+
+
+def _dense(n):
+    if n > MAX_DENSE_N:
+        raise InvalidArgument(f"a dense pattern over n = {n} positions is too large to build "
+                              f"as a mask (limit {MAX_DENSE_N}); dense attention needs no mask")
+    i = np.arange(n)
+    return [_runs(np.zeros(n, dtype=np.int64), np.full(n, n), n)] if n else []
+
+
+def _local(n):
+    s = stride(n)
+    i = np.arange(n)
+    half = s // 2
+    return [_runs(np.maximum(i - half, 0), np.minimum(i + half + 1, n), n)]
+
+
+#: name -> (builder of the 1-D steps, one-line description)
+PATTERNS = {
+    "ltr": (_ltr, "YLG left to right: causal blocks, then every block end plus itself (Full "
+                  "Information)"),
+    "rtl": (_rtl, "YLG right to left: ltr with the index order reversed (Full Information)"),
+    "fixed": (_fixed, "Sparse Transformers' fixed pattern (c = 1), causal; lacks Full Information"),
+    "strided": (_strided, "Sparse Transformers' strided pattern, causal; Full Information only "
+                          "causally"),
+    "dense": (_dense, "every query attends every key (SAGAN); one step"),
+    "local": (_local, "a 1-D window of half-width floor(s / 2) around each query; one step"),
+}
+
+
+def patterns() -> dict:
+    """The named patterns, name -> one-line description.
+
+    Examples
+    --------
+    >>> sorted(patterns())[:3]
+    ['dense', 'fixed', 'local']
+    """
+    return {name: doc for name, (_, doc) in PATTERNS.items()}
+
+
+def pattern(name, n, *, enumeration="rowmajor", grid=None) -> Pattern:
+    """A named pattern over N positions, laid out with an enumeration.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`patterns`.
+    n : int
+        Number of positions N; the stride is ``floor(sqrt(N))``.
+    enumeration : str
+        ``"rowmajor"`` (no ESA), ``"manhattan"`` (the paper's ESA), or another of
+        :func:`ifg.enumerations`. Any enumeration but ``rowmajor`` needs a grid.
+    grid : tuple (h, w), optional
+        The 2-D grid; by default the square one when N is a perfect square.
+
+    Returns
+    -------
+    Pattern
+
+    Raises
+    ------
+    InvalidArgument
+        For an unknown name (the close names are suggested), N <= 0, or an enumeration that
+        cannot lay out this grid.
+
+    Examples
+    --------
+    >>> p = pattern("ltr", 9)
+    >>> p.edges
+    [18, 33]
+    >>> [list(map(int, p.steps[0][q].indices)) for q in (0, 4, 8)]
+    [[0], [3, 4], [6, 7, 8]]
+    """
+    if name not in PATTERNS:
+        import difflib
+        close = difflib.get_close_matches(str(name), PATTERNS, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise InvalidArgument(f"unknown pattern {name!r} (known: {', '.join(PATTERNS)}){hint}")
+    n = check_positive_int("n", n)
+    grid = grid_of(n, grid)
+    steps = PATTERNS[name][0](n)
+    base = Pattern(tuple(steps), grid=grid, enumeration="rowmajor", name=name)
+    if enumeration == "rowmajor":
+        return base
+    return layout(base, enumeration, grid)
