@@ -3,8 +3,8 @@
 Usage:  .venv/bin/python benchmarks/bench_check.py [--sizes 1024,4096,16384,65536]
 
 Each size runs in a fresh subprocess, so that its peak memory (max RSS, which includes the
-interpreter and the pattern itself) is its own. The networkx reference runs in the same process
-runs in full at N <= 4,096; at 16,384 it is timed on 64 sources and scaled to N (labelled so).
+interpreter and the pattern itself) is its own. The networkx reference runs in the same process:
+in full at N <= 4,096; at 16,384 it is timed on 64 sources and scaled to N (labelled so).
 Prints a markdown table.
 """
 
@@ -68,7 +68,7 @@ def main():
         if r["reference_s"] is None:
             ref, speed = "not run", "—"
         else:
-            note = "" if r["reference_full"] else " (64 sources, scaled)"
+            note = "" if r["reference_full"] else " (est.: 64 sources, scaled to N)"
             ref = f"{r['reference_s']:.2f}{note}"
             speed = f"{r['reference_s'] / r['check_s']:,.0f}x"
         print(f"| {r['n']:,} | {side}x{side} | {r['edges']:,} | {r['check_s']:.4f} | {ref} | "
