@@ -203,8 +203,14 @@ def machine(device):
                        if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
+    load = ""
+    try:
+        with open("/proc/loadavg") as f:
+            load = f", load average {f.read().split()[0]} at start"
+    except OSError:
+        pass
     return (f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
-            f"Python {platform.python_version()}")
+            f"Python {platform.python_version()}{load}")
 
 
 def table(rows):
@@ -289,10 +295,13 @@ def main():
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--budget", type=float, default=1.0, help="seconds of repeats per figure")
     ap.add_argument("--max-memory-gb", type=float, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--plot", type=Path)
     args = ap.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     memory = Memory(device)
     max_bytes = memory.budget(args.max_memory_gb)

@@ -109,12 +109,6 @@ def _pad_order(order, t):
     return np.concatenate([order, np.full(-len(order) % t, order[-1])])
 
 
-def _tile_cost(nt, t, u, dims):
-    """Padded work of one head: logits ``t * u`` plus gathered keys and values ``u * dims``,
-    per tile."""
-    return nt * u * (t + dims)
-
-
 def _compile_head(mask, order, t):
     """One head's tiles: the keys each tile gathers and which of them each query may attend.
 
@@ -165,7 +159,7 @@ def _best_tile(mask, order, dims, tile=None):
     for t in candidates:
         padded = _pad_order(order, t)
         u = int(np.diff(_tile_unions(mask, padded, t).indptr).max())
-        cost = _tile_cost(len(padded) // t, t, u, dims)
+        cost = len(padded) // t * u * (t + dims)  # per tile: logits, gathered keys and values
         if best is None or cost < best[0]:
             best = (cost, t, u)
     return best[1:]
@@ -207,11 +201,11 @@ class _TilePlan(nn.Module):
         keys = np.stack([np.pad(k, ((0, 0), (0, u - k.shape[1]))) for k, _ in compiled])
         allowed = np.stack([np.pad(a, ((0, 0), (0, 0), (0, u - a.shape[2])))
                             for _, a in compiled])
-        padded = _pad_order(order, t).reshape(1, -1, t)
-        for name, array in (("query_index", heads * nq + padded), ("key_index", heads * nk + keys),
-                            ("blocked", ~allowed)):
-            self.register_buffer(name, torch.from_numpy(array).reshape(
-                -1 if name != "blocked" else array.shape), persistent=False)
+        padded = _pad_order(order, t).reshape(1, -1, t)  # the same query order in every head
+        buffers = {"query_index": (heads * nq + padded).ravel(),
+                   "key_index": (heads * nk + keys).ravel(), "blocked": ~allowed}
+        for name, array in buffers.items():
+            self.register_buffer(name, torch.from_numpy(array), persistent=False)
         self.tile, self.union, self.heads = t, u, heads.ravel().tolist()
 
     def extra_repr(self):
@@ -404,8 +398,9 @@ class Attention2d(nn.Module):
             shapes = [(t, keys.shape[1]) for t, (keys, _) in compiled]
             groups = _group_heads(shapes)
             if backend == "auto":
-                work = sum(len(g) * _tile_cost(-(-ms.nq // shapes[g[0]][0]), shapes[g[0]][0],
-                                               max(shapes[h][1] for h in g), 0) for g in groups)
+                # query-key products the tiles compute (padding included), against dense
+                work = sum(len(g) * len(_pad_order(order, shapes[g[0]][0]))
+                           * max(shapes[h][1] for h in g) for g in groups)
                 pairs = ms.nq * ms.nk
                 backend = ("sparse" if work <= _AUTO_MAX_SHARE * self.heads * pairs
                            and pairs >= _AUTO_MIN_PAIRS else "dense")
@@ -486,7 +481,7 @@ class Attention2d(nn.Module):
         k = k.reshape(b, nh, d, nk).transpose(-1, -2)  # (b, nh, nk, d)
         v = v.reshape(b, nh, e, nk).transpose(-1, -2)  # (b, nh, nk, e)
         o, attn = self.attend(q, k, v, return_attention=return_attention)
-        o = o.transpose(-1, -2).reshape(b, nh * e, h, w)  # heads concatenated: (b, C/2, h, w)
+        o = o.transpose(-1, -2).reshape(b, nh * e, h, w)  # heads concatenated: (b, nh*e, h, w)
         y = x + self.gamma * self.out(o)
         return (y, attn) if return_attention else y
 
