@@ -260,26 +260,37 @@ def summary(rows):
 
 
 def plot(rows, path):
+    """Forward+backward time against N on log axes, one line per method and geometry."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    heads = "d32" if any(r["head_sizes"] == "d32" for r in rows) else rows[0]["head_sizes"]
     fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=100)
     colours = dict(zip(METHODS, ("C3", "C0", "C2", "C1")))
     for method in METHODS:
         for geometry, style in (("square", "-o"), ("sagan", "--s")):
             pts = sorted((r["nq"], r["forward_backward_s"]) for r in rows
                          if r["method"] == method and r["geometry"] == geometry
-                         and r["head_sizes"] == "d32")
+                         and r["head_sizes"] == heads)
             if pts:
                 ax.plot(*zip(*pts), style, color=colours[method], ms=4,
                         label=f"{method} ({geometry})")
+    sparse = sorted((r["nq"], r["forward_backward_s"]) for r in rows
+                    if r["method"] == "sparse" and r["geometry"] == "square"
+                    and r["head_sizes"] == heads)
+    if len(sparse) > 1:  # slopes for the eye, through the first sparse point
+        (n0, t0), n1 = sparse[0], sparse[-1][0]
+        for power, label in ((1.5, "N^1.5"), (2.0, "N^2")):
+            ax.plot([n0, n1], [t0, t0 * (n1 / n0) ** power], ":", color="grey", lw=1)
+            ax.annotate(label, (n1, t0 * (n1 / n0) ** power), fontsize=7, color="grey")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("queries N")
     ax.set_ylabel("forward+backward (s)")
-    ax.set_title("Attention core, 8 heads of 32, batch 1", fontsize=10)
+    dims = HEAD_SIZES[heads]
+    ax.set_title(f"Attention core, 8 heads (q/k {dims[0]}, v {dims[1]}), batch 1", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
