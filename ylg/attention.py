@@ -225,20 +225,39 @@ def _dense_attention(q, k, v, blocked, return_attention):
     return attn @ v, (attn if return_attention else None)
 
 
-class _MaskedSoftmax(torch.autograd.Function):
-    """Softmax over the allowed entries. Its backward is the plain softmax backward: the blocked
-    weights are exactly 0, so their gradient is 0 without masking it a second time."""
+class _TileAttention(torch.autograd.Function):
+    """Masked attention of every tile against its gathered keys, with a hand-written backward.
+
+    Shapes: q (..., t, d), k (..., u, d), v (..., u, e), blocked (..., t, u) broadcastable.
+    Returns the output (..., t, e) and the weights (..., t, u). Written out rather than left to
+    autograd so that the mask is applied in place on the fresh logits (no copy of the largest
+    tensor) and the backward does not mask again: blocked weights are exactly 0, so the softmax
+    backward already gives them zero gradient. The weights are an output and are what the
+    backward keeps, so double backward works.
+    """
 
     @staticmethod
-    def forward(ctx, logits, blocked):
-        attn = logits.masked_fill(blocked, float("-inf")).softmax(dim=-1)
-        ctx.save_for_backward(attn)
-        return attn
+    def forward(ctx, q, k, v, blocked):
+        logits = q @ k.transpose(-1, -2)  # (..., t, u)
+        attn = logits.masked_fill_(blocked, float("-inf")).softmax(dim=-1)
+        ctx.save_for_backward(q, k, v, attn)
+        ctx.set_materialize_grads(False)  # the weights' gradient is None unless they are used
+        return attn @ v, attn
 
     @staticmethod
-    def backward(ctx, grad):
-        (attn,) = ctx.saved_tensors
-        return torch.ops.aten._softmax_backward_data(grad, attn, -1, attn.dtype), None
+    def backward(ctx, grad_o, grad_attn):
+        q, k, v, attn = ctx.saved_tensors
+        if grad_o is None and grad_attn is None:
+            return None, None, None, None
+        if grad_o is None:
+            grad, grad_v = grad_attn, None
+        else:
+            grad = grad_o @ v.transpose(-1, -2)  # (..., t, u)
+            if grad_attn is not None:
+                grad = grad + grad_attn
+            grad_v = attn.transpose(-1, -2) @ grad_o
+        grad = torch.ops.aten._softmax_backward_data(grad, attn, -1, attn.dtype)
+        return grad @ k, grad.transpose(-1, -2) @ q, grad_v, None
 
 
 def _rows(index, batch, stride):
@@ -267,8 +286,8 @@ def _sparse_attention(q, k, v, plans, output_index, return_attention):
         qt = qf.index_select(0, _rows(query_index, b, h * nq)).view(b, g, nt, t, d)
         kt = kf.index_select(0, keys).view(b, g, nt, u, d)
         vt = vf.index_select(0, keys).view(b, g, nt, u, e)
-        attn = _MaskedSoftmax.apply(qt @ kt.transpose(-1, -2), blocked)  # (b, g, nt, t, u)
-        outs.append((attn @ vt).view(b, g * nt * t, e))
+        o, attn = _TileAttention.apply(qt, kt, vt, blocked)  # (b, g, nt, t, e), (.., t, u)
+        outs.append(o.view(b, g * nt * t, e))
         if return_attention:
             # padded slots point at key 0 with weight exactly 0: adding them leaves key 0 intact
             slots = (key_index % nk).view(1, g, nt, 1, u).expand(b, g, nt, t, u)
