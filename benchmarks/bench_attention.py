@@ -17,6 +17,8 @@ keys on the grid half its side (``pool=2``, official tiling). Head sizes: ``d32`
 per head for q, k and v; ``paper`` is the paper's layer at C = 256 (C/64 = 4 for q and k, C/16 =
 16 for v).
 
+On CPU, timings keep freed memory in the process for reuse (``--default-allocator`` times with
+glibc's defaults instead, where each fresh block over 32 MB is page-faulted in: see ``Memory``).
 Forward is timed with autograd recording (as in training); forward+backward adds the backward of
 the output's sum. Each figure is the median of repeats within ``--budget`` seconds (one call when
 a call takes longer). Peak memory is the most the call adds on top of its inputs: on CPU the
@@ -58,16 +60,31 @@ HEADS = 8
 
 
 class Memory:
-    """Peak memory a call adds, on CPU (resident set) or CUDA (allocator)."""
+    """Peak memory a call adds, on CPU (resident set) or CUDA (allocator); on CPU also glibc's
+    allocator settings while timing.
 
-    def __init__(self, device):
+    ``keep=True`` (the default): freed memory stays in the process for reuse, as with jemalloc
+    or tcmalloc. ``keep=False``: glibc's steady state, where every block of more than 32 MB is
+    mapped from the system and page-faulted in on first use, and freed at once; on this virtual
+    machine that costs about as much as a float32 matmul writing the same block.
+    """
+
+    def __init__(self, device, *, keep=True):
         self.device = device
         self.libc = ctypes.CDLL("libc.so.6") if device.type == "cpu" else None
-        self._mmap_threshold(32 << 20)  # glibc's steady state, fixed: timings stay comparable
+        self.keep = keep
+        self._timing()
 
-    def _mmap_threshold(self, size):
+    def _mallopt(self, mmap_threshold, trim_threshold):
         if self.libc is not None:
-            self.libc.mallopt(-3, size)  # M_MMAP_THRESHOLD: larger blocks are mmapped
+            self.libc.mallopt(-3, mmap_threshold)  # M_MMAP_THRESHOLD: larger blocks are mmapped
+            self.libc.mallopt(-1, trim_threshold)  # M_TRIM_THRESHOLD: free heap top beyond this
+
+    def _timing(self):
+        if self.keep:
+            self._mallopt(1 << 30, 1 << 30)
+        else:
+            self._mallopt(32 << 20, 64 << 20)
 
     @staticmethod
     def _status(field):
@@ -85,7 +102,7 @@ class Memory:
         else:
             # while measuring, blocks of 64 KiB and more come from (and return to) the system,
             # and the heap is trimmed first, so that the resident set follows what is live
-            self._mmap_threshold(1 << 16)
+            self._mallopt(1 << 16, 1 << 16)
             self.libc.malloc_trim(0)
             with open("/proc/self/clear_refs", "w") as f:
                 f.write("5")  # resets VmHWM to the current resident set
@@ -96,7 +113,7 @@ class Memory:
             torch.cuda.synchronize()
             return torch.cuda.max_memory_allocated() - self.base
         peak = self._status("VmHWM:") - self.base
-        self._mmap_threshold(32 << 20)
+        self._timing()
         return peak
 
     def budget(self, gb):
@@ -307,6 +324,8 @@ def main():
     ap.add_argument("--budget", type=float, default=1.0, help="seconds of repeats per figure")
     ap.add_argument("--max-memory-gb", type=float, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--default-allocator", action="store_true",
+                    help="time with glibc's default handling of large blocks (see Memory)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--plot", type=Path)
     args = ap.parse_args()
@@ -314,9 +333,12 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    memory = Memory(device)
+    memory = Memory(device, keep=not args.default_allocator)
     max_bytes = memory.budget(args.max_memory_gb)
-    print(f"# {machine(device)}; memory budget {max_bytes / 1e9:.1f} GB", flush=True)
+    allocator = ("" if device.type != "cpu" else
+                 "; glibc default for large blocks" if args.default_allocator else
+                 "; freed memory kept for reuse")
+    print(f"# {machine(device)}; memory budget {max_bytes / 1e9:.1f} GB{allocator}", flush=True)
     rows, per_pair = [], {}
     for head_sizes in args.heads.split(","):
         for geometry in args.geometries.split(","):

@@ -230,16 +230,19 @@ class _TileAttention(torch.autograd.Function):
 
     Shapes: q (..., t, d), k (..., u, d), v (..., u, e), blocked (..., t, u) broadcastable.
     Returns the output (..., t, e) and the weights (..., t, u). Written out rather than left to
-    autograd so that the mask is applied in place on the fresh logits (no copy of the largest
-    tensor) and the backward does not mask again: blocked weights are exactly 0, so the softmax
-    backward already gives them zero gradient. The weights are an output and are what the
+    autograd so that the logits become the weights in place (mask, then softmax) and the backward
+    turns one fresh tensor into the logits' gradient in place: the largest tensors are allocated
+    twice instead of four times, which matters on CPU, where each fresh block of more than 32 MB
+    is page-faulted in from the system. Blocked weights are exactly 0, so the softmax backward
+    gives them zero gradient without masking again. The weights are an output and are what the
     backward keeps, so double backward works.
     """
 
     @staticmethod
     def forward(ctx, q, k, v, blocked):
-        logits = q @ k.transpose(-1, -2)  # (..., t, u)
-        attn = logits.masked_fill_(blocked, float("-inf")).softmax(dim=-1)
+        attn = (q @ k.transpose(-1, -2)).masked_fill_(blocked, float("-inf"))  # (..., t, u)
+        attn.sub_(attn.amax(dim=-1, keepdim=True)).exp_()  # softmax in place: every row has
+        attn.div_(attn.sum(dim=-1, keepdim=True))  # an allowed key, so its max is finite
         ctx.save_for_backward(q, k, v, attn)
         ctx.set_materialize_grads(False)  # the weights' gradient is None unless they are used
         return attn @ v, attn
@@ -249,14 +252,20 @@ class _TileAttention(torch.autograd.Function):
         q, k, v, attn = ctx.saved_tensors
         if grad_o is None and grad_attn is None:
             return None, None, None, None
+        grad_v = None
         if grad_o is None:
-            grad, grad_v = grad_attn, None
+            grad = grad_attn.clone()
         else:
             grad = grad_o @ v.transpose(-1, -2)  # (..., t, u)
             if grad_attn is not None:
-                grad = grad + grad_attn
+                grad += grad_attn
             grad_v = attn.transpose(-1, -2) @ grad_o
-        grad = torch.ops.aten._softmax_backward_data(grad, attn, -1, attn.dtype)
+        # softmax backward, attn * (grad - <grad, attn>), the row dot as a batched product
+        dot = (grad.unsqueeze(-2) @ attn.unsqueeze(-1)).squeeze(-1)  # (..., t, 1)
+        if torch.is_grad_enabled():  # double backward: keep every step on the graph
+            grad = (grad - dot) * attn
+        else:
+            grad.sub_(dot).mul_(attn)
         return grad @ k, grad.transpose(-1, -2) @ q, grad_v, None
 
 
