@@ -17,15 +17,18 @@ keys on the grid half its side (``pool=2``, official tiling). Head sizes: ``d32`
 per head for q, k and v; ``paper`` is the paper's layer at C = 256 (C/64 = 4 for q and k, C/16 =
 16 for v).
 
-On CPU, timings keep freed memory in the process for reuse (``--default-allocator`` times with
-glibc's defaults instead, where each fresh block over 32 MB is page-faulted in: see ``Memory``).
-``--clock cpu --threads 1`` times with the process's CPU time instead of the wall clock, for a
-shared machine. Forward is timed with autograd recording (as in training); forward+backward adds the backward of
-the output's sum. Each figure is the median of repeats within ``--budget`` seconds (one call when
-a call takes longer). Peak memory is the most the call adds on top of its inputs: on CPU the
-process's peak resident set (``VmHWM``, reset through ``/proc/self/clear_refs``, with glibc told
-to map blocks of 64 KiB and more from the system during that call), on CUDA ``torch.cuda.max_memory_allocated``. "masks" is the
-memory of the compiled mask structure (the sparse plan, the dense boolean mask, SDPA's mask).
+Forward is timed with autograd recording (as in training); forward+backward adds the backward
+of the output's sum. Each figure is the median of repeats within ``--budget`` seconds (one call
+when a call takes longer). On CPU, timings keep freed memory in the process for reuse
+(``--default-allocator``: glibc's defaults, where each fresh block over 32 MB is page-faulted in;
+see ``Memory``); ``--clock cpu --threads 1`` times with the process's CPU time instead of the wall
+clock, for a shared machine.
+
+Peak memory is the most the fwd+bwd call adds on top of its inputs: on CPU the process's peak
+resident set (``VmHWM``, reset through ``/proc/self/clear_refs``, with glibc told to map blocks of
+64 KiB and more from the system during that call), on CUDA ``torch.cuda.max_memory_allocated``.
+"masks" is the memory of the compiled mask structure (the sparse plan, the dense boolean mask,
+SDPA's mask).
 
 A dense-family method whose memory would exceed ``--max-memory-gb`` is measured on fewer heads
 (1, 2 or 4 of the 8) and its time and memory scaled to 8 heads; the table says so. Its memory per
@@ -242,8 +245,8 @@ def table(rows):
     for r in rows:
         base = next(s for s in rows if s["geometry"] == r["geometry"] and s["size"] == r["size"]
                     and s["head_sizes"] == r["head_sizes"] and s["method"] == "sparse")
-        note = ("" if r["heads_measured"] == HEADS else
-                f"{r['heads_measured']} of 8 heads measured, scaled x{HEADS // r['heads_measured']}")
+        h = r["heads_measured"]
+        note = "" if h == HEADS else f"{h} of {HEADS} heads measured, scaled x{HEADS // h}"
         out.append(f"| {r['geometry']} {r['size']}x{r['size']} | {r['head_sizes']} "
                    f"| {r['nq']:,} | {r['nk']:,} | {r['method']} "
                    f"| {1e3 * r['forward_s']:,.1f} | {1e3 * r['forward_backward_s']:,.1f} "
