@@ -2,23 +2,27 @@
 
 :func:`extend` keeps the number of steps and only adds edges to them. It works in the pattern's
 own 1-D order (Full Information and causality do not depend on the layout) and maps the edges it
-added back to the pattern's positions. Three ways, the best one wins:
+added back to the pattern's positions. The fewest edges found by these wins:
 
-- **exact** (two steps, small problems): an integer program solved by scipy's HiGHS. For each
-  missing pair ``(q, k)`` some middle position ``m`` must have ``M2[q, m]`` and ``M1[m, k]``,
-  each either present or added; minimise the added edges within the budget. Only a solve that
-  finishes proves optimality; beyond a size limit, or when the solver stops early, it is skipped.
 - **greedy** (any size, any number of steps): repeatedly add the edge that gives the most missing
   pairs a path (the gain of an edge ``(a, b)`` in step ``t`` is ``A^T U B^T``: ``U`` the missing
   pairs, ``A`` the reach from layer ``t`` to the output, ``B`` from the input to layer
   ``t - 1``), several at once where their gains are independent (edges of the last step in
   different rows, of the first step in different columns); when no single edge helps, add the
-  cheapest path for one missing pair. Then a reverse pass drops edges that turned out redundant.
-- **hub** (no budget, not causal): one position ``h`` that every query attends in the last step
-  and that attends every key in the first step. About ``2N`` edges, which is hard to beat without a
-  budget; but the hub's rows break any budget of keys per query.
+  cheapest path for one missing pair. Then a reverse pass (two steps) drops the edges that turned
+  out redundant. Without a budget it always succeeds; within a tight budget it can fail (it says
+  so, and that it is not a proof).
+- **hub** (not causal, and only where the budget allows one): a position ``h`` that every query
+  attends in the last step and that attends every key in the first step: about ``2N`` edges, hard
+  to beat without a budget.
+- **exact** (two steps, small problems, only when the lower bound has not already proved the best
+  answer optimal): an integer program solved by scipy's HiGHS. For each missing pair ``(q, k)``
+  some middle position ``m`` must have ``M2[q, m]`` and ``M1[m, k]``, each present or added;
+  minimise the added edges within the budget. Only a finished solve proves optimality; beyond
+  ``EXACT_MAX_VARIABLES`` path variables, or past ``EXACT_SECONDS``, it is skipped.
 
-The lower bound (:func:`lower_bound`) is proved, not estimated; see its docstring.
+The lower bound (:func:`lower_bound`) is proved, not estimated; see its docstring. When the answer
+meets it, the answer is optimal whatever the method (``Extension.optimal``).
 """
 
 from __future__ import annotations
@@ -37,10 +41,11 @@ from ifg.pattern import Pattern
 __all__ = ["Extension", "ExtensionInfeasible", "extend", "lower_bound", "strided_extension"]
 
 #: the integer program is tried when it has at most this many path variables (pairs x middles)
-EXACT_MAX_VARIABLES = 20_000
-#: HiGHS limits for the exact solve: nodes keep it deterministic, seconds keep it bounded
-EXACT_NODE_LIMIT = 5_000
-EXACT_SECONDS = 20.0
+EXACT_MAX_VARIABLES = 3_000
+#: HiGHS limits for the exact solve (ten times the seconds with ``exact=True``); its linear
+#: relaxation is weak on structured patterns, so only small problems are proved in time
+EXACT_NODE_LIMIT = 2_000
+EXACT_SECONDS = 3.0
 
 
 class ExtensionInfeasible(InvalidArgument):
@@ -404,7 +409,8 @@ def _greedy(steps, required, caps, causal, budget):
                 raise ExtensionInfeasible(
                     f"the greedy extension found no way to give key {k} a path to query {q} "
                     f"(1-D indices) within max_keys_per_query={budget}: every row it could use "
-                    "is at the budget; a larger budget (or none) always succeeds")
+                    "is at the budget. This is the heuristic's failure, not a proof (the lower "
+                    "bound did not rule the budget out); without a budget it always succeeds")
             new = path
         else:
             g = best_g
@@ -465,7 +471,7 @@ def _prune(steps, required, added):
 # exact (two steps) and hub
 
 
-def _exact_two_step(steps, miss, caps, causal, budget, max_variables):
+def _exact_two_step(steps, miss, caps, causal, budget, max_variables, seconds):
     """Optimal added edges by integer programming, or (None, dual bound) when not proved."""
     from scipy.optimize import Bounds, LinearConstraint, milp
 
@@ -528,7 +534,7 @@ def _exact_two_step(steps, miss, caps, causal, budget, max_variables):
     integrality = np.concatenate([np.ones(nx), np.zeros(ny)])
     res = milp(c, constraints=LinearConstraint(a, lb, ub), integrality=integrality,
                bounds=Bounds(0, 1),
-               options={"node_limit": EXACT_NODE_LIMIT, "time_limit": EXACT_SECONDS})
+               options={"node_limit": EXACT_NODE_LIMIT, "time_limit": seconds})
     dual = getattr(res, "mip_dual_bound", None)
     if res.status != 0 or res.x is None:
         return None, dual
@@ -589,8 +595,9 @@ def extend(pattern: Pattern, *, causal: bool = False, max_keys_per_query: int | 
     max_keys_per_query : int, optional
         The budget: no query attends more keys than this in any step of the result.
     exact : bool, optional
-        Try the exact integer program (two steps only): None tries it when the problem is small
-        (at most ``EXACT_MAX_VARIABLES`` path variables), True tries it at any size, False never.
+        The exact integer program (two steps only), tried when the greedy answer does not meet
+        the lower bound: None tries it on small problems (at most ``EXACT_MAX_VARIABLES`` path
+        variables, ``EXACT_SECONDS``), True at any size with ten times the time, False never.
 
     Returns
     -------
@@ -640,22 +647,29 @@ def extend(pattern: Pattern, *, causal: bool = False, max_keys_per_query: int | 
                 "pair is an edge, and some query would need more keys than that")
         candidates["exact"] = [(0, int(r), int(c)) for r, c in zip(rows, cols)]
     else:
-        if pattern.num_steps == 2 and exact is not False:
+        if not causal:
+            hub = _hub(steps, miss, caps)
+            if hub is not None:
+                hub_position, candidates["hub"] = hub
+        try:
+            candidates["greedy"] = _greedy(steps, required, caps, causal, budget)
+        except ExtensionInfeasible:
+            if not candidates and (exact is False or pattern.num_steps != 2):
+                raise
+        best = min((len(e) for e in candidates.values()), default=None)
+        # the integer program only when the bound has not already proved the answer optimal
+        if pattern.num_steps == 2 and exact is not False and best != bound:
             limit = None if exact else EXACT_MAX_VARIABLES
-            solved, dual = _exact_two_step(steps, miss, caps, causal, budget, limit)
+            solved, dual = _exact_two_step(steps, miss, caps, causal, budget, limit,
+                                           EXACT_SECONDS * (10 if exact else 1))
             if solved is not None:
                 candidates["exact"] = solved
             elif dual is not None and np.isfinite(dual):
                 bound = max(bound, int(math.ceil(dual - 1e-6)))
-        if "exact" not in candidates:
-            hub = None if causal else _hub(steps, miss, caps)
-            if hub is not None:
-                hub_position, candidates["hub"] = hub
-            try:
-                candidates["greedy"] = _greedy(steps, required, caps, causal, budget)
-            except ExtensionInfeasible:
-                if hub is None:
-                    raise
+        if not candidates:
+            raise ExtensionInfeasible(
+                f"neither the greedy search nor the exact program found an extension within "
+                f"max_keys_per_query={budget}")
     # fewest edges; on a tie the exact answer, then the hub (the simpler one to describe)
     method = min(candidates, key=lambda m: (len(candidates[m]), ("exact", "hub", "greedy").index(m)))
     added_1d = candidates[method]

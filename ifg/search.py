@@ -188,9 +188,7 @@ def _order_in_tile(r, c, kind, a, b):
         return dr * b + dc
     if kind == "snake":
         return dr * b + np.where(dr % 2 == 0, dc, b - 1 - dc)
-    if kind == "manhattan":
-        return (dr + dc) * a + dr
-    raise InvalidArgument(f"unknown order inside tiles {kind!r} (known: {', '.join(TILE_ORDERS)})")
+    return (dr + dc) * a + dr  # manhattan
 
 
 def _carrier_step(grid, inner, outer, last=None):
@@ -259,6 +257,9 @@ def tiled(grid, sizes, *, step1="full", order="rowmajor", name=None) -> Pattern:
             raise InvalidArgument(f"tile sizes must nest: {A}x{B} is not made of {a}x{b} tiles")
     if step1 not in ("full", "causal"):
         raise InvalidArgument(f"step1 must be 'full' or 'causal', got {step1!r}")
+    if order not in TILE_ORDERS:
+        raise InvalidArgument(f"unknown order inside tiles {order!r} "
+                              f"(known: {', '.join(TILE_ORDERS)})")
     n = h * w
     r, c = np.divmod(np.arange(n), w)
     a, b = sizes[0]

@@ -148,11 +148,20 @@ def patterns(*, max_n: int = 16, steps=2, density=(0.0, 0.5), enumerations: bool
     lo_steps, hi_steps = (steps, steps) if np.isscalar(steps) else steps
     lo_steps = check_positive_int("steps", lo_steps)
     hi_steps = check_positive_int("steps", hi_steps)
-    _density_bounds(density)
+
+    lo, hi = _density_bounds(density)
+
+    def feasible(grid):  # some mask of this size has a density within the bounds
+        cells = (grid[0] * grid[1]) ** 2
+        return math.ceil(lo * cells) <= math.floor(hi * cells)
+
+    if not any(feasible((n, 1)) for n in range(1, max_n + 1)):
+        raise InvalidArgument(f"no grid of at most {max_n} positions has masks with a density "
+                              f"within {density!r}")
 
     @st.composite
     def build(draw):
-        grid = draw(grids(max_side=max_n, max_n=max_n))
+        grid = draw(grids(max_side=max_n, max_n=max_n).filter(feasible))
         n = grid[0] * grid[1]
         p = draw(st.integers(lo_steps, hi_steps))
         ms = [draw(masks(n, density=density)) for _ in range(p)]
