@@ -186,9 +186,11 @@ def _query_option(value):
               "centre).")
 @click.option("--order", type=click.Choice(["pixel", "enumeration"]), default="pixel",
               show_default=True, help="Masks and graph in row-major pixels or in the 1-D order.")
+@click.option("--dpi", type=click.IntRange(20, 600), default=150, show_default=True,
+              help="Resolution of a .png.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The figure file: .png, .svg or .pdf.")
-def render(name, n, grid, enumeration, esa, what, query, order, output):
+def render(name, n, grid, enumeration, esa, what, query, order, dpi, output):
     """Draw masks, information-flow graphs, enumerations and receptive fields.
 
     Masks use the paper's colours: dark blue where both steps allow a cell, light blue for
@@ -225,7 +227,7 @@ def render(name, n, grid, enumeration, esa, what, query, order, output):
             panels = ("masks", "graph") if pattern.n <= draw.MAX_GRAPH_N else ("masks",)
         fig = draw.figure(pattern, what=panels, order=order,
                           query=_query_option(query))
-    draw.save_figure(fig, output)
+    draw.save_figure(fig, output, dpi=dpi)
     click.echo(f"wrote {output}")
 
 

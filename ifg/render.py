@@ -301,11 +301,19 @@ def _draw_graph(ax, pattern, order, report):
 def _draw_enumeration(ax, name, grid):
     h, w = grid
     rank = enumeration_rank(name, grid).reshape(h, w)
-    ax.imshow(rank, cmap="YlGnBu", alpha=0.55, interpolation="nearest")
+    labelled = h * w <= 256
+    if labelled:  # the numbers tell the order; a plain grid keeps them legible
+        ax.imshow(np.zeros((h, w)), cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks(np.arange(-0.5, w, 1), minor=True)
+        ax.set_yticks(np.arange(-0.5, h, 1), minor=True)
+        ax.grid(which="minor", color="#cccccc", linewidth=0.6)
+        ax.tick_params(which="minor", length=0)
+    else:  # too many cells to label: shade by index
+        ax.imshow(rank, cmap="YlGnBu", interpolation="nearest")
     if h * w <= 1024:  # the path through consecutive indices shows the order at a glance
         r, c = np.divmod(np.argsort(rank.ravel()), w)
-        ax.plot(c, r, color="#444444", linewidth=0.6, alpha=0.35)
-    if h * w <= 256:
+        ax.plot(c, r, color="#1f3c88", linewidth=0.8, alpha=0.35)
+    if labelled:
         size = max(5, min(10, 90 / max(h, w)))
         for (r, c), v in np.ndenumerate(rank):
             ax.text(c, r, str(v), ha="center", va="center", fontsize=size)
