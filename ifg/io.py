@@ -94,7 +94,7 @@ def _to_arrays(maskset):
     }
 
 
-def save(maskset, path) -> None:
+def save(maskset: MaskSet, path: str | os.PathLike) -> None:
     """Write a mask set to ``path`` as a ``masks.npz`` file (written whole or not at all).
 
     Parameters
@@ -138,7 +138,7 @@ def save(maskset, path) -> None:
         raise
 
 
-def load(path) -> MaskSet:
+def load(path: str | os.PathLike) -> MaskSet:
     """Read and validate a ``masks.npz`` file; never unpickles.
 
     Parameters

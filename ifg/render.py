@@ -67,7 +67,8 @@ def _steps_in(pattern, order):
     return [s[o][:, o].tocsr() for s in pattern.steps]
 
 
-def mask_codes(pattern, *, order="pixel", max_side=MAX_IMAGE_SIDE):
+def mask_codes(pattern: Pattern, *, order: str = "pixel",
+               max_side: int = MAX_IMAGE_SIDE) -> tuple[np.ndarray, int]:
     """The masks of a pattern as one image of colour codes.
 
     Parameters
@@ -140,7 +141,7 @@ def _pixel(pattern, query):
     return p
 
 
-def receptive_field(pattern, query):
+def receptive_field(pattern: Pattern, query: int | tuple) -> np.ndarray:
     """Which inputs reach one query pixel after each step.
 
     Parameters
@@ -398,7 +399,7 @@ def _need_grid(pattern, what):
                               f"over N = {pattern.n} positions has none")
 
 
-def masks_figure(pattern, *, order="pixel") -> Figure:
+def masks_figure(pattern: Pattern, *, order: str = "pixel") -> Figure:
     """The masks of a pattern in the paper's colours.
 
     Parameters
@@ -420,7 +421,7 @@ def masks_figure(pattern, *, order="pixel") -> Figure:
     return figure(pattern, what=("masks",), order=order)
 
 
-def graph_figure(pattern, *, order="pixel", report=None) -> Figure:
+def graph_figure(pattern: Pattern, *, order: str = "pixel", report=None) -> Figure:
     """The information-flow graph as layered columns, a missing path highlighted.
 
     Parameters
@@ -450,7 +451,7 @@ def graph_figure(pattern, *, order="pixel", report=None) -> Figure:
     return figure(pattern, what=("graph",), order=order, report=report)
 
 
-def enumeration_figure(names=("rowmajor", "manhattan"), *, grid=(8, 8)) -> Figure:
+def enumeration_figure(names=("rowmajor", "manhattan"), *, grid: tuple = (8, 8)) -> Figure:
     """Enumerations of a grid side by side, each cell labelled with its 1-D index.
 
     The default is the paper's Figure 3: row-major beside ESA on an 8x8 grid. Cells are
@@ -477,7 +478,8 @@ def enumeration_figure(names=("rowmajor", "manhattan"), *, grid=(8, 8)) -> Figur
     return fig
 
 
-def receptive_field_figure(pattern, *, query=None, enumerations=None) -> Figure:
+def receptive_field_figure(pattern: Pattern, *, query: int | tuple | None = None,
+                           enumerations=None) -> Figure:
     """The receptive field of one query pixel after each step, under several enumerations.
 
     Parameters
@@ -508,8 +510,8 @@ def _default_query(pattern):
     return (h // 2, w // 2)
 
 
-def figure(pattern, *, what=("masks", "graph"), query=None, order="pixel", report=None,
-           compare_with=None) -> Figure:
+def figure(pattern: Pattern, *, what=("masks", "graph"), query: int | tuple | None = None,
+           order: str = "pixel", report=None, compare_with=None) -> Figure:
     """Several views of one pattern side by side.
 
     Parameters
@@ -578,7 +580,7 @@ def figure(pattern, *, what=("masks", "graph"), query=None, order="pixel", repor
     return fig
 
 
-def paper_figure(*, enumeration="manhattan") -> Figure:
+def paper_figure(*, enumeration: str = "manhattan") -> Figure:
     """The paper's mask figures: ``fixed``, ``ltr`` and ``rtl`` at N = 9 with their graphs, and
     the 8x8 row-major and ESA enumerations (Figure 3).
 
@@ -611,7 +613,7 @@ def paper_figure(*, enumeration="manhattan") -> Figure:
     return fig
 
 
-def save_figure(fig, path, *, dpi=150) -> None:
+def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150) -> None:
     """Write a figure as PNG, SVG or PDF, chosen by the file's suffix.
 
     Parameters
