@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from ifg.check import full_information, reachable_runs
+from ifg.check import _own_order, full_information, reachable_runs
 from ifg.errors import InvalidArgument, check_positive_int
 from ifg.pattern import Pattern
 
@@ -162,13 +162,6 @@ class Extension:
 # the pattern in its own 1-D order, where "causal" is simply k <= q
 
 
-def _to_own_order(pattern):
-    if pattern.rank is None:
-        return [sp.csr_matrix(s) for s in pattern.steps]
-    order = pattern.order
-    return [s[order][:, order].tocsr() for s in pattern.steps]
-
-
 def _reached(steps, n):
     """Dense ``(N, N)`` bool: ``R[q, k]`` when key k has a path to query q (1-D order)."""
     ptr, starts, ends = reachable_runs(Pattern(tuple(steps)))
@@ -209,7 +202,7 @@ def _add(step, rows, cols):
 # the lower bound
 
 
-def _row_bound(steps, miss, caps, budget):
+def _row_bound(steps, miss, budget):
     """Per query: edges the last step must gain (see :func:`lower_bound`)."""
     n = steps[0].shape[0]
     P = len(steps)
@@ -235,14 +228,12 @@ def _matching(miss_rows):
 
 
 def _bound(steps, miss, caps, budget):
-    """(lower bound, per-row need) for the pattern in 1-D order; raises when infeasible."""
+    """The lower bound for the pattern in 1-D order; raises when the budget rules it out."""
     P = len(steps)
     total = int(miss.sum())
-    if total == 0:
-        return 0, None
-    if P == 1:
-        return total, None
-    need = _row_bound(steps, miss, caps, budget)
+    if total == 0 or P == 1:
+        return total
+    need = _row_bound(steps, miss, budget)
     over = np.flatnonzero(need > caps[-1])
     if len(over):
         q = int(over[0])
@@ -255,7 +246,7 @@ def _bound(steps, miss, caps, budget):
         rest = miss.copy()
         rest[need > 0] = False
         bound += _matching(rest)
-    return max(bound, 1), need
+    return max(bound, 1)
 
 
 def lower_bound(pattern: Pattern, *, causal: bool = False,
@@ -301,10 +292,10 @@ def lower_bound(pattern: Pattern, *, causal: bool = False,
     396
     """
     budget = _check_budget(pattern, max_keys_per_query)
-    steps = _to_own_order(pattern)
+    steps = [sp.csr_matrix(s) for s in _own_order(pattern)]
     n = pattern.n
     miss = _required(n, causal) & ~_reached(steps, n)
-    return _bound(steps, miss, _caps(steps, budget), budget)[0]
+    return _bound(steps, miss, _caps(steps, budget), budget)
 
 
 def _check_budget(pattern, budget):
@@ -629,11 +620,11 @@ def extend(pattern: Pattern, *, causal: bool = False, max_keys_per_query: int | 
         raise InvalidArgument(f"exact=True needs a pattern of one or two steps, got "
                               f"{pattern.num_steps}")
     n = pattern.n
-    steps = _to_own_order(pattern)
+    steps = [sp.csr_matrix(s) for s in _own_order(pattern)]
     required = _required(n, causal)
     miss = required & ~_reached(steps, n)
     caps = _caps(steps, budget)
-    bound, _ = _bound(steps, miss, caps, budget)
+    bound = _bound(steps, miss, caps, budget)
 
     candidates = {}  # method -> added edges (t, query, key), 0-based t, 1-D order
     hub_position = None

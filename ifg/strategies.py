@@ -7,9 +7,9 @@ let hypothesis look for a counterexample:
 >>> import ifg
 >>> from ifg.strategies import full_information_patterns
 >>> @given(full_information_patterns(max_n=9))
-... def test_esa_keeps_full_information(p):
+... def test_extended_patterns_have_full_information(p):
 ...     assert ifg.check(p).full_information
->>> test_esa_keeps_full_information()
+>>> test_extended_patterns_have_full_information()
 
 Importing this module imports hypothesis; ``import ifg`` does not.
 """

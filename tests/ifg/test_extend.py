@@ -54,6 +54,14 @@ def test_fixed_at_81_within_ltrs_budget_adds_fewer_edges_than_ltr():
     assert ext.lower_bound == len(ext.added) == 396 and ext.optimal
 
 
+def test_fixed_extended_within_ltrs_budget_is_ltr_without_its_diagonal():
+    ext = extend(ifg.pattern("fixed", 81), max_keys_per_query=10).pattern
+    ltr = ifg.pattern("ltr", 81).to_dense()
+    i = np.arange(81)
+    ltr[1, i, i] = i % 9 == 8  # the diagonal stays only where it is a block end
+    assert np.array_equal(ext.to_dense(), ltr)
+
+
 def test_fixed_at_9_meets_its_bound_and_no_added_edge_is_redundant():
     p = ifg.pattern("fixed", 9)
     ext = extend(p, max_keys_per_query=3)

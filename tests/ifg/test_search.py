@@ -91,6 +91,15 @@ def test_tile_edge_counts():
     assert tiled((9, 9), [(3, 3)], step1="causal").edges == [n * 10 // 2, n * 9]
 
 
+def test_causal_tiles_are_ltr_visiting_tile_by_tile_without_its_diagonal():
+    i = np.arange(81)
+    r, c = np.divmod(i, 9)
+    rank = ((r // 3) * 3 + c // 3) * 9 + (r % 3) * 3 + c % 3  # tile by tile, row-major inside
+    ltr = ifg.pattern("ltr", 81).to_dense()[:, rank][:, :, rank]
+    ltr[1, i, i] = rank % 9 == 8  # ltr's second step attends itself; tiles do not need it
+    assert np.array_equal(tiled((9, 9), [(3, 3)], step1="causal").to_dense(), ltr)
+
+
 def test_nearest_carrier_is_the_closest_pixel_of_each_tile():
     p = tiled((6, 6), [(3, 3)])
     keys = sorted(p.steps[1][7].indices.tolist())  # query (1, 1): its own tile holds it
