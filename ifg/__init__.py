@@ -1,0 +1,26 @@
+"""ifg: sparse attention masks as data.
+
+Named patterns, 2-D enumerations (ESA), the information-flow graph, the Full Information check,
+and the heads of an attention layer. Imports numpy, scipy, networkx and matplotlib; never torch.
+
+>>> import ifg
+>>> ifg.check(ifg.pattern("ltr", 81, enumeration="manhattan")).full_information
+True
+"""
+
+from ifg.check import CheckReport, check, full_information, lower_bound_edges
+from ifg.enumerations import enumeration, enumerations, grid_of, layout
+from ifg.errors import InvalidArgument, MaskFileError, YLGError
+from ifg.graph import information_flow_graph, reference_missing_pairs
+from ifg.maskset import Head, MaskSet, layer, preset
+from ifg.pattern import Pattern
+from ifg.patterns import pattern, patterns, stride
+
+__all__ = [
+    "Pattern", "pattern", "patterns", "stride",
+    "enumeration", "enumerations", "grid_of", "layout",
+    "CheckReport", "check", "full_information", "lower_bound_edges",
+    "information_flow_graph", "reference_missing_pairs",
+    "Head", "MaskSet", "layer", "preset",
+    "YLGError", "InvalidArgument", "MaskFileError",
+]

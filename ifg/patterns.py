@@ -14,6 +14,9 @@ strided    ``i - s <= j <= i``                    ``(i - j) % s == 0 and j <= i`
 dense      all                                    (one step)
 local      ``|i - j| <= s // 2``                  (one step)
 ========== ====================================== ======================================
+
+``ltr`` and ``rtl`` have Full Information when ``s`` divides N (the paper's square grids); when the
+last block is partial, its positions are no block end and step 2 cannot reach them.
 """
 
 from __future__ import annotations

@@ -1,0 +1,338 @@
+"""Full Information, exact and fast, and the report of a pattern (SPEC section 3).
+
+A pattern ``[M1, ..., MP]`` has Full Information when every input position reaches every output
+position through the information-flow graph: the boolean product ``MP ... M1`` is all True.
+
+How it is fast: Full Information does not change when all positions are renumbered the same way,
+so the check works in the pattern's own 1-D order (undoing its enumeration). There, a local step's
+rows are runs of consecutive keys, so the set each query reaches is a short union of runs
+``[start, end)``; composing a step means gathering the runs of the positions a query attends and
+merging them, all vectorised. Any mask is handled (a scattered row is simply many short runs).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from ifg.pattern import Pattern
+
+__all__ = ["CheckReport", "check", "full_information", "reachable_runs", "lower_bound_edges"]
+
+
+@dataclass
+class CheckReport:
+    """What :func:`check` found. Positions are the pattern's own (row-major on its grid).
+
+    Attributes
+    ----------
+    full_information, causal_full_information : bool
+    missing_pairs, total_pairs : int
+        (key, query) pairs with no path, out of N * N.
+    causal_missing_pairs, causal_total_pairs : int
+        The same over pairs with ``rank[k] <= rank[q]``, out of N (N + 1) / 2.
+    witness : tuple (source, target) or None
+        One input position (a key of step 1) with no path to one output position (a query of
+        step P): for the causal check when ``causal`` was asked, else the bidirectional one.
+    witness_reason : str
+        Why there is no path, in words: which step lacks which edges.
+    edges, max_keys_per_query, empty_rows : list, one entry per step
+        ``empty_rows`` lists, per step, the queries that attend no key (a defect of its own).
+    mean_keys_per_query : list of float
+    lower_bound_edges : float
+        ``P * N ** (1 + 1/P)``: edges of a balanced pattern at the smallest budget that allows
+        Full Information (every query attends ``N ** (1/P)`` keys in each step).
+    bound_ratio : float
+        Total edges over that bound.
+    seconds : float
+    """
+
+    pattern: str
+    n: int
+    grid: tuple | None
+    enumeration: str
+    steps: int
+    causal: bool
+    full_information: bool
+    causal_full_information: bool
+    missing_pairs: int
+    total_pairs: int
+    causal_missing_pairs: int
+    causal_total_pairs: int
+    witness: tuple | None
+    witness_reason: str
+    edges: list
+    max_keys_per_query: list
+    mean_keys_per_query: list
+    empty_rows: list = field(default_factory=list)
+    lower_bound_edges: float = 0.0
+    bound_ratio: float = 0.0
+    seconds: float = 0.0
+
+    @property
+    def holds(self) -> bool:
+        """The property that was asked: causal Full Information when ``causal``, else Full."""
+        return self.causal_full_information if self.causal else self.full_information
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict (the witness as ``{"source": k, "target": q}`` or None)."""
+        d = asdict(self)
+        d["grid"] = list(self.grid) if self.grid else None
+        d["witness"] = (None if self.witness is None
+                        else {"source": int(self.witness[0]), "target": int(self.witness[1])})
+        return d
+
+
+def lower_bound_edges(n, steps) -> float:
+    """``P * N ** (1 + 1/P)``, the edges of a balanced pattern at the Full Information budget.
+
+    Examples
+    --------
+    >>> lower_bound_edges(256, 2)
+    8192.0
+    """
+    return float(steps * n ** (1 + 1 / steps))
+
+
+def _own_order(pattern):
+    """The steps renumbered into the pattern's 1-D order (where local rows are runs)."""
+    if pattern.rank is None:
+        return list(pattern.steps)
+    order = pattern.order
+    return [s[order][:, order].tocsr() for s in pattern.steps]
+
+
+def _csr_runs(m):
+    """Runs of consecutive keys of each row of a CSR matrix with sorted indices.
+
+    Returns (ptr, starts, ends): row q's runs are ``starts[ptr[q]:ptr[q+1]]`` (half-open ends).
+    """
+    m = sp.csr_matrix(m)
+    m.sort_indices()
+    n = m.shape[0]
+    idx = m.indices.astype(np.int64)
+    if len(idx) == 0:
+        return np.zeros(n + 1, dtype=np.int64), idx, idx
+    rows = np.repeat(np.arange(n), np.diff(m.indptr))
+    new = np.ones(len(idx), dtype=bool)
+    new[1:] = (idx[1:] != idx[:-1] + 1) | (rows[1:] != rows[:-1])
+    first = np.flatnonzero(new)
+    last = np.append(first[1:], len(idx)) - 1
+    starts, ends, run_rows = idx[first], idx[last] + 1, rows[first]
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(run_rows, minlength=n))])
+    return ptr, starts, ends
+
+
+def _compose(step, ptr, starts, ends, n):
+    """Runs reached by each query of ``step`` through the runs of the positions it attends."""
+    step = sp.csr_matrix(step)
+    q_of = np.repeat(np.arange(n), np.diff(step.indptr))  # query of each (q, m) edge
+    m_of = step.indices.astype(np.int64)
+    counts = ptr[m_of + 1] - ptr[m_of]  # runs contributed by each edge
+    total = int(counts.sum())
+    q = np.repeat(q_of, counts)
+    run = np.repeat(ptr[m_of] - np.cumsum(counts) + counts, counts) + np.arange(total)
+    s, e = starts[run], ends[run]
+    return _merge(q, s, e, n)
+
+
+def _merge(q, s, e, n):
+    """Merge the runs of each query: (q, start, end) triples -> canonical (ptr, starts, ends)."""
+    width = n + 1
+    key = q * width + s
+    if len(key) > 1 and (key[1:] < key[:-1]).any():
+        o = np.argsort(key, kind="stable")
+        q, s, e, key = q[o], s[o], e[o], key[o]
+    if len(key) == 0:
+        return np.zeros(n + 1, dtype=np.int64), s, e
+    # offsetting by q * width makes one global running maximum serve every query at once
+    off_end = np.maximum.accumulate(q * width + e)
+    prev = np.empty_like(off_end)
+    prev[0] = -1
+    prev[1:] = off_end[:-1]
+    new = key > prev  # a gap before this run (adjacent runs merge)
+    new |= np.r_[True, q[1:] != q[:-1]]
+    first = np.flatnonzero(new)
+    last = np.append(first[1:], len(key)) - 1
+    mq = q[first]
+    starts = s[first]
+    ends = off_end[last] - mq * width
+    ptr = np.concatenate([[0], np.cumsum(np.bincount(mq, minlength=n))])
+    return ptr, starts, ends
+
+
+def reachable_runs(pattern):
+    """For each output position, the input positions with a path to it, as merged runs.
+
+    Works in the pattern's 1-D order (see :class:`ifg.Pattern` ``rank``).
+
+    Parameters
+    ----------
+    pattern : Pattern
+
+    Returns
+    -------
+    ptr, starts, ends : numpy.ndarray
+        Query ``i`` (1-D order) is reached by keys ``starts[j] <= k < ends[j]`` for
+        ``ptr[i] <= j < ptr[i + 1]`` (1-D order), runs sorted and disjoint.
+
+    Examples
+    --------
+    >>> from ifg.patterns import pattern
+    >>> ptr, starts, ends = reachable_runs(pattern("ltr", 9))
+    >>> bool((starts == 0).all() and (ends == 9).all())
+    True
+    """
+    steps = _own_order(pattern)
+    n = pattern.n
+    ptr, starts, ends = _csr_runs(steps[0])
+    for step in steps[1:]:
+        ptr, starts, ends = _compose(step, ptr, starts, ends, n)
+    return ptr, starts, ends
+
+
+def _coverage(ptr, starts, ends, n):
+    """Per query: keys reached, and keys reached with index <= the query (causal)."""
+    q = np.repeat(np.arange(n), np.diff(ptr))
+    full = np.bincount(q, weights=ends - starts, minlength=n).astype(np.int64)
+    causal_len = np.clip(np.minimum(ends, q + 1) - starts, 0, None)
+    causal = np.bincount(q, weights=causal_len, minlength=n).astype(np.int64)
+    return full, causal
+
+
+def _first_gap(ptr, starts, ends, i):
+    """The smallest key index not in query i's runs."""
+    s, e = starts[ptr[i]:ptr[i + 1]], ends[ptr[i]:ptr[i + 1]]
+    if len(s) == 0 or s[0] > 0:
+        return 0
+    return int(e[0])
+
+
+def _describe(pattern, p):
+    if pattern.grid is None:
+        return str(int(p))
+    r, c = divmod(int(p), pattern.grid[1])
+    return f"{int(p)} ({r},{c})"
+
+
+def _listing(pattern, positions, limit=6):
+    positions = [int(x) for x in positions]
+    shown = ", ".join(_describe(pattern, p) for p in positions[:limit])
+    more = f", ... ({len(positions)} in all)" if len(positions) > limit else ""
+    return f"[{shown}{more}]" if positions else "nothing"
+
+
+def _witness_reason(pattern, source, target):
+    """Say, in words, why ``source`` (input) has no path to ``target`` (output)."""
+    steps = pattern.steps
+    P = len(steps)
+    if P == 1:
+        return (f"no path from key {_describe(pattern, source)} to query "
+                f"{_describe(pattern, target)}: the single step does not let the query attend "
+                "the key")
+    # positions in layer P-1 that reach the target, and in layer 1 that the source reaches
+    back = np.zeros(pattern.n, dtype=bool)
+    back[target] = True
+    for t in range(P - 1, 0, -1):  # back through steps P..2
+        back = np.asarray(steps[t][np.flatnonzero(back)].sum(axis=0)).ravel() > 0
+    fwd = np.asarray(steps[0][:, [source]].toarray()).ravel()
+    before = np.flatnonzero(back)
+    after = np.flatnonzero(fwd)
+    through = "in step 2" if P == 2 else f"back through steps {P}..2"
+    if len(before) == 0:
+        return (f"no path from key {_describe(pattern, source)} to query "
+                f"{_describe(pattern, target)}: {through} the query attends no key at all "
+                "(an empty row), so nothing reaches it")
+    return (f"no path from key {_describe(pattern, source)} to query {_describe(pattern, target)}: "
+            f"{through} the query reaches {_listing(pattern, before)}, but in step 1 none of these "
+            f"attends key {_describe(pattern, source)}, which is attended only by "
+            f"{_listing(pattern, after)}; step 1 lacks an edge from the key to one of the former, "
+            f"or step 2 lacks an edge to one of the latter")
+
+
+def check(pattern: Pattern, *, causal: bool = False) -> CheckReport:
+    """Check a pattern for Full Information and report its sparsity.
+
+    Parameters
+    ----------
+    pattern : Pattern
+    causal : bool
+        Whether the property asked for (``report.holds`` and the witness) is causal Full
+        Information (paths only for ``rank[k] <= rank[q]``). Both are always computed.
+
+    Returns
+    -------
+    CheckReport
+
+    Examples
+    --------
+    >>> from ifg.patterns import pattern
+    >>> r = check(pattern("strided", 81))
+    >>> r.full_information, r.causal_full_information, r.missing_pairs, r.total_pairs
+    (False, True, 3240, 6561)
+    >>> check(pattern("ltr", 81, enumeration="manhattan")).full_information
+    True
+    """
+    t0 = time.perf_counter()
+    n = pattern.n
+    ptr, starts, ends = reachable_runs(pattern)
+    full, causal_cov = _coverage(ptr, starts, ends, n)
+    idx = np.arange(n)
+    missing = int(n * n - full.sum())
+    causal_missing = int(n * (n + 1) // 2 - causal_cov.sum())
+
+    witness, reason = None, ""
+    order = pattern.order
+    lacking = np.flatnonzero(causal_cov < idx + 1) if causal else np.flatnonzero(full < n)
+    if len(lacking):
+        i = int(lacking[0])
+        k = _first_gap(ptr, starts, ends, i)
+        witness = (int(order[k]), int(order[i]))
+        reason = _witness_reason(pattern, *witness)
+
+    per_row = [np.diff(s.indptr) for s in pattern.steps]
+    bound = lower_bound_edges(n, pattern.num_steps)
+    return CheckReport(
+        pattern=pattern.name, n=n, grid=pattern.grid, enumeration=pattern.enumeration,
+        steps=pattern.num_steps, causal=causal,
+        full_information=missing == 0, causal_full_information=causal_missing == 0,
+        missing_pairs=missing, total_pairs=n * n,
+        causal_missing_pairs=causal_missing, causal_total_pairs=n * (n + 1) // 2,
+        witness=witness, witness_reason=reason,
+        edges=pattern.edges,
+        max_keys_per_query=[int(r.max()) for r in per_row],
+        mean_keys_per_query=[float(r.mean()) for r in per_row],
+        empty_rows=[np.flatnonzero(r == 0).tolist() for r in per_row],
+        lower_bound_edges=bound, bound_ratio=float(sum(pattern.edges) / bound),
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def full_information(pattern: Pattern, *, causal: bool = False) -> bool:
+    """Whether every input position has a path to every output position.
+
+    Parameters
+    ----------
+    pattern : Pattern
+    causal : bool
+        Ask it only for pairs ``rank[k] <= rank[q]``.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> from ifg.patterns import pattern
+    >>> full_information(pattern("fixed", 9)), full_information(pattern("fixed", 9), causal=True)
+    (False, False)
+    """
+    n = pattern.n
+    ptr, starts, ends = reachable_runs(pattern)
+    full, causal_cov = _coverage(ptr, starts, ends, n)
+    if causal:
+        return bool((causal_cov == np.arange(1, n + 1)).all())
+    return bool((full == n).all())

@@ -1,0 +1,62 @@
+"""ylg-masks list / check: output, exit codes, --json keys, one-line errors."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from cli.masks import main
+
+JSON_KEYS = {"pattern", "n", "grid", "enumeration", "steps", "edges", "max_keys_per_query",
+             "empty_rows", "full_information", "causal_full_information", "missing_pairs",
+             "total_pairs", "witness", "lower_bound_edges", "seconds"}
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_list_names_patterns_and_enumerations():
+    out = run("list")
+    assert out.exit_code == 0
+    for name in ("ltr", "rtl", "fixed", "strided", "dense", "manhattan", "hilbert"):
+        assert name in out.output
+
+
+def test_strided_81_fails_plainly_with_a_witness():
+    out = run("check", "--pattern", "strided", "--n", "81")
+    assert out.exit_code == 1
+    assert "NO: 3,240 of 6,561 pairs have no path" in out.output
+    assert "witness: no path from key" in out.output
+    assert "causal            yes" in out.output
+
+
+def test_strided_holds_causally():
+    assert run("check", "--pattern", "strided", "--n", "81", "--causal").exit_code == 0
+
+
+def test_ltr_with_esa_holds():
+    assert run("check", "--pattern", "ltr", "--n", "256", "--esa").exit_code == 0
+
+
+def test_json_has_the_documented_keys():
+    out = run("check", "--pattern", "fixed", "--n", "81", "--esa", "--json")
+    assert out.exit_code == 1
+    data = json.loads(out.output)
+    assert JSON_KEYS <= set(data)
+    assert data["enumeration"] == "manhattan" and data["grid"] == [9, 9]
+    assert data["witness"].keys() == {"source", "target"}
+    assert data["missing_pairs"] > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--pattern", "strid", "--n", "81"), "did you mean strided"),
+    (("--pattern", "ltr", "--n", "0"), "positive integer"),
+    (("--pattern", "ltr", "--n", "80", "--esa"), "not a perfect square"),
+    (("--pattern", "ltr", "--n", "81", "--enumeration", "hilbert"), "power-of-two"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    out = run("check", *args)
+    assert out.exit_code == 2
+    lines = out.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0]

@@ -1,0 +1,73 @@
+"""Enumerations: the published ESA grids and the permutation laws."""
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import ifg
+from ifg.errors import InvalidArgument
+
+ESA_8x8 = np.array([
+    [0, 1, 3, 6, 10, 15, 21, 28],
+    [2, 4, 7, 11, 16, 22, 29, 36],
+    [5, 8, 12, 17, 23, 30, 37, 43],
+    [9, 13, 18, 24, 31, 38, 44, 49],
+    [14, 19, 25, 32, 39, 45, 50, 54],
+    [20, 26, 33, 40, 46, 51, 55, 58],
+    [27, 34, 41, 47, 52, 56, 59, 61],
+    [35, 42, 48, 53, 57, 60, 62, 63],
+])
+
+
+def test_manhattan_3x3_matches_spec():
+    assert ifg.enumeration("manhattan", (3, 3)).reshape(3, 3).tolist() == [
+        [0, 1, 3], [2, 4, 6], [5, 7, 8]]
+
+
+def test_manhattan_8x8_matches_spec():
+    assert np.array_equal(ifg.enumeration("manhattan", (8, 8)).reshape(8, 8), ESA_8x8)
+
+
+def test_rowmajor_is_identity():
+    assert np.array_equal(ifg.enumeration("rowmajor", (3, 5)), np.arange(15))
+
+
+@pytest.mark.parametrize("name", ["snake", "hilbert"])
+@pytest.mark.parametrize("side", [2, 4, 8, 16])
+def test_curves_step_to_a_grid_neighbour(name, side):
+    order = np.argsort(ifg.enumeration(name, (side, side)))
+    r, c = np.divmod(order, side)
+    assert (np.abs(np.diff(r)) + np.abs(np.diff(c)) == 1).all()
+
+
+@given(h=st.integers(1, 12), w=st.integers(1, 12),
+       name=st.sampled_from(["rowmajor", "manhattan", "snake"]))
+def test_every_enumeration_is_a_permutation(h, w, name):
+    rank = ifg.enumeration(name, (h, w))
+    assert sorted(rank.tolist()) == list(range(h * w))
+
+
+@given(k=st.integers(0, 5), name=st.sampled_from(["hilbert", "zorder"]))
+def test_power_of_two_curves_are_permutations(k, name):
+    side = 2 ** k
+    assert sorted(ifg.enumeration(name, (side, side)).tolist()) == list(range(side * side))
+
+
+@pytest.mark.parametrize("name", ["hilbert", "zorder"])
+def test_power_of_two_curves_refuse_other_grids(name):
+    with pytest.raises(InvalidArgument, match="power-of-two"):
+        ifg.enumeration(name, (6, 6))
+
+
+def test_unknown_enumeration_names_the_known_ones():
+    with pytest.raises(InvalidArgument, match="manhattan"):
+        ifg.enumeration("manhatan", (3, 3))
+
+
+def test_layout_applies_the_same_permutation_to_queries_and_keys():
+    one_d = ifg.pattern("ltr", 9)
+    esa = ifg.layout(one_d, "manhattan")
+    rank = ifg.enumeration("manhattan", (3, 3))
+    for m1, m2 in zip(one_d.to_dense(), esa.to_dense()):
+        assert np.array_equal(m2, m1[np.ix_(rank, rank)])
+    assert np.array_equal(esa.rank, rank)
