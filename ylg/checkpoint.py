@@ -82,9 +82,9 @@ def load_checkpoint(path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a corrupt file
-        reason = " ".join(str(e).split())[:200]
-        raise CheckpointError(f"cannot read checkpoint {str(path)!r} (corrupt or not a "
-                              f"checkpoint): {type(e).__name__}: {reason}") from None
+        # torch's own message advises weights_only=False, which would be unsafe: name the type
+        raise CheckpointError(f"cannot read checkpoint {str(path)!r}: corrupt, truncated or not "
+                              f"a ylg checkpoint ({type(e).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a ylg checkpoint")
     if state.get("version") != VERSION:

@@ -33,11 +33,11 @@ from ylg.augment import diff_augment, parse_policy
 from ylg.checkpoint import (load_checkpoint, load_weights, model_kwargs_of, rng_state,
                             save_checkpoint, set_rng_state)
 from ylg.data import load_data, to_model_range
-from ylg.models import Discriminator, Generator, attention_variants
+from ylg.models import Discriminator, Generator, attention_resolutions, attention_variants
 from ylg.viz import save_image_grid
 
 __all__ = ["TrainConfig", "RESUMABLE", "TrainResult", "train", "train_step", "hinge_d",
-           "hinge_g", "ema_update", "step_generator"]
+           "hinge_g", "ema_update", "step_generator", "resolve_device"]
 
 
 @dataclass
@@ -96,6 +96,12 @@ class TrainConfig:
         if self.channels not in (None, 1, 3):
             raise InvalidArgument(f"channels must be 1 or 3, got {self.channels!r}")
         parse_policy(self.diffaugment)
+        if self.attention_resolution is not None and \
+                self.attention_resolution not in attention_resolutions(self.resolution):
+            raise InvalidArgument(
+                f"attention_resolution must be one of "
+                f"{', '.join(map(str, attention_resolutions(self.resolution)))} for a "
+                f"{self.resolution}x{self.resolution} model, got {self.attention_resolution!r}")
         if self.attention not in attention_variants() and not str(self.attention).endswith(".npz"):
             raise InvalidArgument(f"attention must be one of {', '.join(attention_variants())} or "
                                   f"a masks .npz file, got {self.attention!r}")
@@ -265,7 +271,14 @@ def _distributed(device):
     return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def _device(name, local_rank):
+def resolve_device(name, local_rank=0) -> torch.device:
+    """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N`` as a checked device.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -279,6 +292,18 @@ def _device(name, local_rank):
             device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     return device
+
+
+def _broadcast_buffers(*models):
+    """Rank 0's buffers (BatchNorm statistics, spectral-norm vectors) to every rank.
+
+    DDP broadcasts them at the start of each forward; doing it at the end of the step too keeps
+    the ranks identical between steps (for the EMA, checkpoints and a rank's own evaluation)."""
+    import torch.distributed as dist
+
+    for model in models:
+        for b in model.buffers():
+            dist.broadcast(b, src=0)
 
 
 def _resumed_config(state, overrides):
@@ -348,7 +373,7 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None)
     elif overrides:
         cfg = TrainConfig.from_dict({**cfg.to_dict(), **overrides})
 
-    device = _device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
+    device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
     rank, world, _ = _distributed(device)
     main = rank == 0
     if cfg.batch_size % world:
@@ -426,6 +451,8 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None)
     log_path, writer = run_dir / "log.jsonl", None
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in run_dir.glob(".checkpoint.pt.tmp-*"):  # left by a process killed mid-write
+            stale.unlink(missing_ok=True)
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
         kept = _read_log(log_path, start) if resume else []
         log_path.write_text("".join(line + "\n" for line in kept))
@@ -463,6 +490,8 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None)
                          num_classes=data.num_classes,
                          generator=step_generator(cfg.seed, step, rank, device),
                          autocast=autocast)
+        if world > 1:
+            _broadcast_buffers(g, d)
         ema_update(ema, g, min(cfg.ema_decay, (1 + step) / (10 + step)))  # warm-up, as BigGAN
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:

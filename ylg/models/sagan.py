@@ -200,7 +200,7 @@ class Generator(nn.Module):
         mults, _, default_a = ARCHITECTURES[resolution]
         self.attention_resolution = attention_resolution or default_a
         c = [width * m for m in mults]
-        self.z_dim = z_dim
+        self.z_dim, self.num_classes, self.channels = z_dim, num_classes, channels
         self.linear = sn_linear(z_dim, 4 * 4 * c[0])
         self.blocks = nn.ModuleList(UpBlock(a, b, num_classes=num_classes)
                                     for a, b in zip(c[:-1], c[1:]))
@@ -248,6 +248,7 @@ class Discriminator(nn.Module):
                                      attention_resolution=attention_resolution, pool=pool)
         _, (first, rest), default_a = ARCHITECTURES[resolution]
         self.attention_resolution = attention_resolution or default_a
+        self.num_classes, self.channels = num_classes, channels
         c = width * first
         blocks, grid = [OptimizedBlock(channels, c)], resolution // 2
         self.attention_after = 0 if grid == self.attention_resolution else None
