@@ -8,7 +8,7 @@ from PIL import Image
 
 from cli.main import main
 
-TINY = ["--width", "8", "--batch-size", "4", "--log-every", "1", "--quiet"]
+TINY = ["--width", "8", "--batch-size", "4", "--log-every", "1", "--quiet", "--device", "cpu"]
 
 
 def run(*args):

@@ -21,7 +21,7 @@ from ylg.train import TrainConfig, _Batches, ema_update, hinge_d, hinge_g, train
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = dict(width=8, batch_size=4, attention="dense", log_every=1, sample_every=1000,
-            checkpoint_every=1000, diffaugment="color,translation,cutout")
+            checkpoint_every=1000, diffaugment="color,translation,cutout", device="cpu")
 
 
 def _quiet(cfg, **kw):
@@ -150,7 +150,7 @@ slow.n = 0
 c.os.fsync = slow
 from ylg.train import TrainConfig, train
 train(TrainConfig(out=sys.argv[1], steps=100, width=4, batch_size=2, attention="none",
-                  checkpoint_every=1, sample_every=1000), progress=False, log=lambda m: None)
+                  checkpoint_every=1, sample_every=1000, device="cpu"), progress=False, log=lambda m: None)
 """
 
 
