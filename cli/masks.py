@@ -1,11 +1,13 @@
 """ylg-masks: design sparse attention masks (a thin program over ``ifg``)."""
 
 import json
+import os
 
 import click
 
 import ifg
 from cli.errors import EXIT_FAILS, EXIT_OK, Group
+from ifg.maskset import PRESETS, TILINGS
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,6 +19,9 @@ def main():
       ylg-masks list
       ylg-masks check --pattern strided --n 81
       ylg-masks check --pattern ltr --n 256 --esa --json
+      ylg-masks render --esa -o paper.png
+      ylg-masks export --preset ylg --query-grid 32x32 --key-grid 16x16 -o masks.npz
+      ylg-masks check --masks masks.npz
     """
 
 
@@ -46,30 +51,45 @@ def _grid_option(value):
     return (h, w)
 
 
+def _enumeration_option(enumeration, esa, default="rowmajor"):
+    """--esa and --enumeration as one enumeration name."""
+    if esa and enumeration not in (None, "manhattan"):
+        raise click.UsageError("--esa means --enumeration manhattan; give one of them")
+    return "manhattan" if esa else (enumeration or default)
+
+
 @main.command()
-@click.option("--pattern", "name", required=True, help="A named pattern (see `ylg-masks list`).")
-@click.option("--n", type=int, required=True, help="Number of positions N (a square grid when N "
+@click.option("--pattern", "name", default=None, help="A named pattern (see `ylg-masks list`).")
+@click.option("--n", type=int, default=None, help="Number of positions N (a square grid when N "
               "is a perfect square).")
 @click.option("--grid", default=None, help="The grid as HxW, when not square.")
 @click.option("--enumeration", default=None, help="Lay the pattern out with this enumeration.")
 @click.option("--esa", is_flag=True, help="Same as --enumeration manhattan (the paper's ESA).")
 @click.option("--causal", is_flag=True, help="Ask for causal Full Information (pairs k <= q).")
+@click.option("--masks", "masks_file", default=None, type=click.Path(dir_okay=False),
+              help="Check every multi-step group of a mask file instead of a named pattern.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def check(name, n, grid, enumeration, esa, causal, as_json):
-    """Check a pattern for Full Information and report its sparsity.
+def check(name, n, grid, enumeration, esa, causal, masks_file, as_json):
+    """Check a pattern, or each multi-step group of a mask file, for Full Information.
 
-    Exit code 0 when Full Information holds (causal with --causal), 1 when it does not, 2 for
-    bad input.
+    Exit code 0 when Full Information holds (causal with --causal; for a mask file, in every
+    group), 1 when it does not, 2 for bad input (a mask file that does not load included).
 
     \b
     Examples:
       ylg-masks check --pattern strided --n 81
       ylg-masks check --pattern strided --n 81 --causal
       ylg-masks check --pattern ltr --n 1024 --esa --json
+      ylg-masks check --masks masks.npz
     """
-    if esa and enumeration not in (None, "manhattan"):
-        raise click.UsageError("--esa means --enumeration manhattan; give one of them")
-    enumeration = "manhattan" if esa else (enumeration or "rowmajor")
+    if masks_file is not None:
+        if name or n is not None or grid or enumeration or esa:
+            raise click.UsageError("--masks checks a file; it takes no --pattern, --n, --grid, "
+                                   "--enumeration or --esa")
+        raise SystemExit(_check_masks(masks_file, causal, as_json))
+    if name is None or n is None:
+        raise click.UsageError("give --pattern and --n, or --masks FILE")
+    enumeration = _enumeration_option(enumeration, esa)
     pattern = ifg.pattern(name, n, enumeration=enumeration, grid=_grid_option(grid))
     report = ifg.check(pattern, causal=causal)
     if as_json:
@@ -110,6 +130,155 @@ def format_report(report) -> str:
         lines.append("")
         lines.append("witness: " + report.witness_reason)
     return "\n".join(lines)
+
+
+def _check_masks(path, causal, as_json):
+    """Check each group of a mask file and print the reports; the exit code (0 when all hold)."""
+    from ifg.io import load
+
+    maskset = load(path)
+    results = []
+    for g, heads in enumerate(maskset.groups):
+        results.append((g, heads, ifg.check(maskset.group_pattern(g), causal=causal)))
+    holds = all(report.holds for _, _, report in results)
+    if as_json:
+        click.echo(json.dumps({"file": path, "holds": holds, "groups": [
+            {"group": g, "heads": list(heads), "report": report.to_dict()}
+            for g, heads, report in results]}))
+    else:
+        grid = "x".join(map(str, maskset.key_grid))
+        click.echo(f"{path}: {maskset.num_heads} heads, {len(results)} multi-step group(s), "
+                   f"key grid {grid}, enumeration {maskset.enumeration}")
+        for g, heads, report in results:
+            click.echo(f"\n== group {g}: heads {', '.join(map(str, heads))} ({report.pattern})")
+            click.echo(format_report(report))
+        if not results:
+            click.echo("no heads form a multi-step pattern: nothing to check")
+        failing = sum(not report.holds for _, _, report in results)
+        prop = "causal Full Information" if causal else "Full Information"
+        click.echo(f"\n{len(results) - failing} of {len(results)} group(s) have {prop}")
+    return EXIT_OK if holds else EXIT_FAILS
+
+
+def _query_option(value):
+    """'R,C' as a pair of ints."""
+    if value is None:
+        return None
+    try:
+        r, c = (int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected R,C such as 4,4, got {value!r}",
+                                 param_hint="--query") from None
+    return (r, c)
+
+
+@main.command()
+@click.option("--pattern", "name", default=None,
+              help="A named pattern; without it, the paper's figures (or --what enumeration).")
+@click.option("--n", type=int, default=64, show_default=True, help="Number of positions N.")
+@click.option("--grid", default=None, help="The grid as HxW, when not square.")
+@click.option("--enumeration", default=None, help="Lay the pattern out with this enumeration.")
+@click.option("--esa", is_flag=True, help="Same as --enumeration manhattan (the paper's ESA).")
+@click.option("--what", default=None,
+              help="Comma-separated panels: masks, graph, enumeration, field. Default: masks,graph "
+                   "(masks alone above the graph's limit of N, 81).")
+@click.option("--query", default=None, help="The query pixel R,C of --what field (default: the "
+              "centre).")
+@click.option("--order", type=click.Choice(["pixel", "enumeration"]), default="pixel",
+              show_default=True, help="Masks and graph in row-major pixels or in the 1-D order.")
+@click.option("--dpi", type=click.IntRange(20, 600), default=150, show_default=True,
+              help="Resolution of a .png.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The figure file: .png, .svg or .pdf.")
+def render(name, n, grid, enumeration, esa, what, query, order, dpi, output):
+    """Draw masks, information-flow graphs, enumerations and receptive fields.
+
+    Masks use the paper's colours: dark blue where both steps allow a cell, light blue for
+    step 1 only, green for step 2 only, yellow for neither. A graph that lacks Full Information
+    shows one missing path (source red, target purple). With no --pattern and no --what, draws
+    the paper's figures: fixed, ltr and rtl at N = 9 with their graphs, and the 8x8 row-major
+    and ESA enumerations.
+
+    \b
+    Examples:
+      ylg-masks render --esa -o paper.png
+      ylg-masks render --pattern fixed --n 9 -o fixed.svg
+      ylg-masks render --pattern ltr --n 256 --esa --what masks,field --query 8,8 -o ltr.pdf
+      ylg-masks render --what enumeration --n 64 --enumeration hilbert -o hilbert.png
+    """
+    from ifg import render as draw
+
+    panels = None if what is None else tuple(w.strip() for w in what.split(",") if w.strip())
+    if name is None:
+        other = _enumeration_option(enumeration, esa, default="manhattan")
+        if panels is None:
+            fig = draw.paper_figure(enumeration=other)
+        elif set(panels) == {"enumeration"}:
+            grid = _grid_option(grid) or ifg.grid_of(n)
+            if grid is None:
+                raise click.UsageError(f"--n {n} is not a perfect square; give --grid HxW")
+            fig = draw.enumeration_figure(("rowmajor", other), grid=grid)
+        else:
+            raise click.UsageError("--what masks, graph and field need --pattern")
+    else:
+        enumeration = _enumeration_option(enumeration, esa)
+        pattern = ifg.pattern(name, n, enumeration=enumeration, grid=_grid_option(grid))
+        if panels is None:
+            panels = ("masks", "graph") if pattern.n <= draw.MAX_GRAPH_N else ("masks",)
+        fig = draw.figure(pattern, what=panels, order=order,
+                          query=_query_option(query))
+    draw.save_figure(fig, output, dpi=dpi)
+    click.echo(f"wrote {output}")
+
+
+@main.command()
+@click.option("--preset", "preset_name", default=None,
+              help=f"A named layer: {', '.join(PRESETS)}.")
+@click.option("--heads", default=None, help="A custom layer, head by head: PATTERN:STEP,... "
+              "(consecutive steps 1..P of one pattern form a group).")
+@click.option("--query-grid", default="32x32", show_default=True,
+              help="The query grid HxW (the image grid at the attention layer).")
+@click.option("--key-grid", default="16x16", show_default=True,
+              help="The key grid HxW (pooled; the masks are designed on it).")
+@click.option("--tiling", type=click.Choice(list(TILINGS)), default="official",
+              show_default=True, help="How the square key-grid masks map to the query grid.")
+@click.option("--enumeration", default=None, help="With --heads: the enumeration (default "
+              "manhattan, the paper's ESA).")
+@click.option("--esa", is_flag=True, help="Same as --enumeration manhattan.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The mask file to write (see docs/mask-format.md).")
+def export(preset_name, heads, query_grid, key_grid, tiling, enumeration, esa, output):
+    """Write the masks of one attention layer to a mask file.
+
+    \b
+    Examples:
+      ylg-masks export --preset ylg --query-grid 32x32 --key-grid 16x16 -o masks.npz
+      ylg-masks export --preset ylg-no-esa --tiling aligned -o no_esa.npz
+      ylg-masks export --heads ltr:1,ltr:2,rtl:1,rtl:2 --key-grid 8x8 -o custom.npz
+    """
+    from ifg.io import save
+    from ifg.maskset import layer, parse_heads, preset
+
+    if (preset_name is None) == (heads is None):
+        raise click.UsageError("give one of --preset NAME or --heads PATTERN:STEP,...")
+    grids = {"key_grid": _grid_option(key_grid), "query_grid": _grid_option(query_grid),
+             "tiling": tiling}
+    if preset_name is not None:
+        if enumeration or esa:
+            raise click.UsageError("a preset fixes its enumeration; --enumeration and --esa go "
+                                   "with --heads")
+        maskset = preset(preset_name, **grids)
+    else:
+        maskset = layer(parse_heads(heads),
+                        enumeration=_enumeration_option(enumeration, esa, default="manhattan"),
+                        **grids)
+    save(maskset, output)
+    labels = ",".join(f"{h.pattern}:{h.step}" for h in maskset.heads)
+    size = os.path.getsize(output)
+    click.echo(f"wrote {output}: {maskset.num_heads} heads ({labels}), query grid "
+               f"{'x'.join(map(str, maskset.query_grid))}, key grid "
+               f"{'x'.join(map(str, maskset.key_grid))}, {maskset.enumeration}, "
+               f"{maskset.tiling} tiling, {len(maskset.groups)} group(s), {size:,} bytes")
 
 
 if __name__ == "__main__":
