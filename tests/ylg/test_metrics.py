@@ -98,7 +98,9 @@ def test_kid_of_whole_sets_equals_plain_unbiased_mmd():
     assert std == 0.0
 
 
-def test_kid_subsets_average_plain_mmd_of_the_drawn_rows():
+@pytest.mark.parametrize("gram_rows", [8192, 0])  # one kernel of all pairs, or per subset
+def test_kid_subsets_average_plain_mmd_of_the_drawn_rows(monkeypatch, gram_rows):
+    monkeypatch.setattr(metrics, "_KID_GRAM_ROWS", gram_rows)
     rng = np.random.default_rng(7)
     x, y = rng.normal(size=(80, 4)), rng.normal(size=(70, 4)) * 1.3
     draws = np.random.default_rng(11)
