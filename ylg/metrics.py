@@ -18,7 +18,7 @@ a :class:`FeatureExtractor` turns images into features. Three extractors:
 There is no Inception score: the network in ``default_1.pt`` ends at the pool layer and has no
 classifier head, and the score needs the 1,008-way softmax.
 
-FID is biased upwards with few samples (its expectation falls as ``1/n``); compare FIDs only at
+FID is biased upwards with few samples (the bias falls roughly as ``1/n``); compare FIDs only at
 the same sample count. Published numbers use 50,000 samples.
 
 Features of the real data are cached per data set and extractor under :func:`cache_dir`.
@@ -32,12 +32,11 @@ import importlib.util
 import os
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.linalg
 import torch
 import torch.nn.functional as F
 from torch import nn
