@@ -78,6 +78,7 @@ def train(ctx, masks, resume, quiet, **options):
     \b
     Examples:
       ylg train --attention ylg --width 16 --steps 2000 --out runs/ylg
+      ylg-masks export --preset ylg --query-grid 16x16 --key-grid 8x8 -o masks.npz
       ylg train --masks masks.npz --width 16 --out runs/ylg
       ylg train --out runs/ylg --resume --steps 4000
       torchrun --nproc_per_node=8 -m cli.main train --masks masks.npz --resolution 128 --out runs/big

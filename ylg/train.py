@@ -33,6 +33,7 @@ from ylg.augment import diff_augment, parse_policy
 from ylg.checkpoint import (load_checkpoint, load_weights, model_kwargs_of, rng_state,
                             save_checkpoint, set_rng_state)
 from ylg.data import load_data, to_model_range
+from ylg.errors import CheckpointError
 from ylg.models import Discriminator, Generator, attention_resolutions, attention_variants
 from ylg.viz import save_image_grid
 
@@ -102,9 +103,9 @@ class TrainConfig:
                 f"attention_resolution must be one of "
                 f"{', '.join(map(str, attention_resolutions(self.resolution)))} for a "
                 f"{self.resolution}x{self.resolution} model, got {self.attention_resolution!r}")
-        if self.attention not in attention_variants() and not str(self.attention).endswith(".npz"):
+        if not isinstance(self.attention, str) or not self.attention:
             raise InvalidArgument(f"attention must be one of {', '.join(attention_variants())} or "
-                                  f"a masks .npz file, got {self.attention!r}")
+                                  f"a mask file path, got {self.attention!r}")
 
     @classmethod
     def from_dict(cls, d) -> TrainConfig:
@@ -307,6 +308,7 @@ def _broadcast_buffers(*models):
 
 
 def _resumed_config(state, overrides):
+    """The checkpoint's config with ``overrides``; only the RESUMABLE keys may change."""
     saved = state["config"]
     changed = {k: (saved.get(k), v) for k, v in overrides.items()
                if k not in RESUMABLE and saved.get(k) != v}
@@ -315,11 +317,10 @@ def _resumed_config(state, overrides):
         raise InvalidArgument(f"a resumed run cannot change {what} "
                               f"(it may change {', '.join(RESUMABLE)})")
     try:
-        return TrainConfig.from_dict({**saved, **overrides})
+        TrainConfig.from_dict(saved)
     except (TypeError, InvalidArgument) as e:
-        from ylg.errors import CheckpointError
-
         raise CheckpointError(f"checkpoint's config is not valid: {e}") from None
+    return TrainConfig.from_dict({**saved, **overrides})
 
 
 def _read_log(path, upto):
@@ -332,6 +333,72 @@ def _read_log(path, upto):
             if json.loads(line)["step"] <= upto:
                 lines.append(line)
     return lines
+
+
+def _models(cfg, data, state, device):
+    """G, D, the EMA of G and both optimisers, restored from ``state`` when resuming; and what
+    the checkpoint must record to rebuild them (constructor arguments, the mask file's bytes)."""
+    masks_file = None
+    if state is not None:
+        kwargs, record, masks_file = model_kwargs_of(state), dict(state["model"]), \
+            state.get("masks_file")
+        if (kwargs["num_classes"], kwargs["channels"]) != (data.num_classes, data.channels):
+            raise InvalidArgument(f"the data have {data.num_classes} classes and {data.channels} "
+                                  f"channel(s), the checkpoint's model {kwargs['num_classes']} "
+                                  f"and {kwargs['channels']}")
+    else:
+        kwargs = dict(resolution=cfg.resolution, width=cfg.width, num_classes=data.num_classes,
+                      channels=data.channels, z_dim=cfg.z_dim, attention=cfg.attention,
+                      attention_resolution=cfg.attention_resolution, pool=2)
+        record = dict(kwargs)
+        if cfg.attention not in attention_variants():
+            if not Path(cfg.attention).is_file():
+                raise InvalidArgument(f"attention must be one of "
+                                      f"{', '.join(attention_variants())} or a mask file, got "
+                                      f"{cfg.attention!r}")
+            # the file's bytes travel in the checkpoint, so that it loads without the file
+            masks_file = torch.frombuffer(bytearray(Path(cfg.attention).read_bytes()),
+                                          dtype=torch.uint8)
+            record["attention"] = "file"
+    kwargs = {**kwargs, "backend": cfg.backend}
+    torch.manual_seed(_seed_of(cfg.seed, "init"))  # the same initial weights on every rank
+    g = Generator(**kwargs).to(device)
+    d = Discriminator(**{k: v for k, v in kwargs.items() if k != "z_dim"}).to(device)
+    ema = Generator(**kwargs).to(device)
+    ema.load_state_dict(g.state_dict())
+    ema.eval().requires_grad_(False)
+    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    if state is not None:
+        for model, key in ((g, "G"), (d, "D"), (ema, "EMA")):
+            load_weights(model, state[key], what=key)
+        for opt, key in ((opt_g, "opt_G"), (opt_d, "opt_D")):
+            try:
+                opt.load_state_dict(state[key])
+            except (ValueError, KeyError, RuntimeError) as e:
+                raise CheckpointError(f"checkpoint's {key} does not match the model: "
+                                      f"{' '.join(str(e).split())[:200]}") from None
+        set_rng_state(state["rng"])
+    return (g, d, ema, opt_g, opt_d), {"model": record, "masks_file": masks_file}
+
+
+def _open_run_dir(run_dir, cfg, *, start, resume):
+    """Create the run folder, keep the log up to ``start``, and open TensorBoard if asked."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in run_dir.glob(".checkpoint.pt.tmp-*"):  # left by a process killed mid-write
+        stale.unlink(missing_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    log_path = run_dir / "log.jsonl"
+    kept = _read_log(log_path, start) if resume else []
+    log_path.write_text("".join(line + "\n" for line in kept))
+    if not cfg.tensorboard:
+        return log_path, None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise YLGError("--tensorboard needs the tensorboard package (pip install tensorboard)") \
+            from None
+    return log_path, SummaryWriter(str(run_dir / "tensorboard"))
 
 
 def train(config=None, *, resume=False, overrides=None, progress=True, log=None) -> TrainResult:
@@ -354,25 +421,31 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None)
     -------
     TrainResult
 
+    Raises
+    ------
+    InvalidArgument, DataError, CheckpointError
+        For a bad config, unreadable data, or a missing, corrupt or mismatched checkpoint.
+
     Examples
     --------
     >>> import tempfile
     >>> cfg = TrainConfig(out=tempfile.mkdtemp(), width=16, batch_size=4, steps=1,
-    ...                   attention="none", resolution=32)
+    ...                   attention="none", resolution=32, device="cpu")
     >>> r = train(cfg, progress=False, log=lambda m: None)
     >>> r.step, sorted(r.last)
     (1, ['d_fake', 'd_real', 'loss_d', 'loss_g'])
     """
     say = log or (lambda m: print(m, file=sys.stderr))
     cfg = config or TrainConfig()
-    run_dir = Path(cfg.out)
-    state = None
+    run_dir, state = Path(cfg.out), None
     if resume:
         state = load_checkpoint(run_dir / "checkpoint.pt")
         cfg = _resumed_config(state, {**(overrides or {}), "out": str(run_dir)})
-    elif overrides:
-        cfg = TrainConfig.from_dict({**cfg.to_dict(), **overrides})
-
+    else:
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), **(overrides or {})})
+        if (run_dir / "checkpoint.pt").exists():
+            raise InvalidArgument(f"{str(run_dir)!r} already holds a checkpoint: resume it, or "
+                                  f"train into another folder")
     device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
     rank, world, _ = _distributed(device)
     main = rank == 0
@@ -381,109 +454,52 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None)
     if cfg.amp and device.type != "cuda":
         raise InvalidArgument("amp (mixed precision) needs a CUDA device")
 
-    # data and models
     data = load_data(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
-    if data.skipped and main:
+    if main and data.skipped:
         say(f"skipped {len(data.skipped)} unreadable file(s), e.g. {data.skipped[0][0]}: "
             f"{data.skipped[0][1]}")
     if main:
         say(f"data: {data.source}, {len(data)} images, {data.num_classes} classes, "
             f"{data.channels} channel(s) at {cfg.resolution}x{cfg.resolution}")
-    masks_file = None
-    if state is not None:
-        kwargs = model_kwargs_of(state)
-        masks_file = state.get("masks_file")
-        if (kwargs["num_classes"], kwargs["channels"]) != (data.num_classes, data.channels):
-            raise InvalidArgument(f"the data have {data.num_classes} classes and {data.channels} "
-                                  f"channel(s), the checkpoint's model {kwargs['num_classes']} "
-                                  f"and {kwargs['channels']}")
-    else:
-        kwargs = dict(resolution=cfg.resolution, width=cfg.width, num_classes=data.num_classes,
-                      channels=data.channels, z_dim=cfg.z_dim, attention=cfg.attention,
-                      attention_resolution=cfg.attention_resolution, pool=2)
-        if cfg.attention not in attention_variants():
-            masks_file = torch.frombuffer(bytearray(Path(cfg.attention).read_bytes()),
-                                          dtype=torch.uint8)
-    stored_kwargs = {**kwargs, "attention": cfg.attention if masks_file is None else "file"}
-    if state is not None:
-        stored_kwargs = dict(state["model"])
-    kwargs = {**kwargs, "backend": cfg.backend}
-    torch.manual_seed(_seed_of(cfg.seed, "init"))  # the same initial weights on every rank
-    g = Generator(**kwargs).to(device)
-    d = Discriminator(**{k: v for k, v in kwargs.items() if k != "z_dim"}).to(device)
-    ema = Generator(**kwargs).to(device)
-    ema.load_state_dict(g.state_dict())
-    ema.eval().requires_grad_(False)
-    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
-    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
-    start = 0
-    if state is not None:
-        for model, key in ((g, "G"), (d, "D"), (ema, "EMA")):
-            load_weights(model, state[key], what=key)
-        for opt, key in ((opt_g, "opt_G"), (opt_d, "opt_D")):
-            try:
-                opt.load_state_dict(state[key])
-            except (ValueError, KeyError, RuntimeError) as e:
-                from ylg.errors import CheckpointError
-
-                raise CheckpointError(f"checkpoint's {key} does not match the model: "
-                                      f"{' '.join(str(e).split())[:200]}") from None
-        set_rng_state(state["rng"])
-        start = int(state["step"])
-        if main:
-            say(f"resumed from {run_dir / 'checkpoint.pt'} at step {start}")
+    (g, d, ema, opt_g, opt_d), record = _models(cfg, data, state, device)
+    start = 0 if state is None else int(state["step"])
+    if main and state is not None:
+        say(f"resumed from {run_dir / 'checkpoint.pt'} at step {start}")
     G, D = g, d
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [device.index] if device.type == "cuda" else None
         G, D = DDP(g, device_ids=ids), DDP(d, device_ids=ids)
-
     batches = _Batches(data, batch_size=cfg.batch_size, rank=rank, world=world, seed=cfg.seed,
                        device=device)
     autocast = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cfg.amp
                 else contextlib.nullcontext)
-    fixed_gen = torch.Generator().manual_seed(_seed_of(cfg.seed, "samples"))
-    fixed_z = torch.randn(cfg.num_samples, cfg.z_dim, generator=fixed_gen).to(device)
+    fixed = torch.Generator().manual_seed(_seed_of(cfg.seed, "samples"))
+    fixed_z = torch.randn(cfg.num_samples, cfg.z_dim, generator=fixed).to(device)
     fixed_y = (torch.arange(cfg.num_samples) % data.num_classes).to(device)
-
-    # the run directory (rank 0 writes)
-    log_path, writer = run_dir / "log.jsonl", None
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in run_dir.glob(".checkpoint.pt.tmp-*"):  # left by a process killed mid-write
-            stale.unlink(missing_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-        kept = _read_log(log_path, start) if resume else []
-        log_path.write_text("".join(line + "\n" for line in kept))
-        if cfg.tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise YLGError("--tensorboard needs the tensorboard package "
-                               "(pip install tensorboard)") from None
-            writer = SummaryWriter(str(run_dir / "tensorboard"))
+    log_path, writer = (_open_run_dir(run_dir, cfg, start=start, resume=resume) if main
+                        else (None, None))
 
     def checkpoint(step):
         save_checkpoint(run_dir / "checkpoint.pt", {
             "format": "ylg-checkpoint", "version": 1, "step": step, "config": cfg.to_dict(),
-            "model": stored_kwargs, "masks_file": masks_file, "class_names": list(
-                data.class_names), "world_size": world,
+            **record, "class_names": list(data.class_names), "world_size": world,
             "G": g.state_dict(), "D": d.state_dict(), "EMA": ema.state_dict(),
             "opt_G": opt_g.state_dict(), "opt_D": opt_d.state_dict(), "rng": rng_state()})
 
     def samples(step):
         with torch.no_grad():
             x = ema(fixed_z, fixed_y)
-        nrow = data.num_classes if 1 < data.num_classes <= 16 else None
-        save_image_grid(x, run_dir / "samples" / f"step_{step:07d}.png", nrow=nrow,
+        save_image_grid(x, run_dir / "samples" / f"step_{step:07d}.png",
+                        nrow=data.num_classes if 1 < data.num_classes <= 16 else None,
                         scale=max(1, 64 // cfg.resolution))
 
     from tqdm import tqdm
 
     bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and main), unit="step",
                dynamic_ncols=True, file=sys.stderr)
-    last, t0, s0 = {}, time.perf_counter(), start
+    last, t0 = {}, time.perf_counter()
     g.train(), d.train()
     for step in range(start + 1, cfg.steps + 1):
         out = train_step(G, D, opt_g, opt_d, batches, step=step, cfg=cfg,
@@ -495,23 +511,16 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None)
         ema_update(ema, g, min(cfg.ema_decay, (1 + step) / (10 + step)))  # warm-up, as BigGAN
         bar.update(1)
         if step % cfg.log_every == 0 or step == cfg.steps:
-            values = torch.stack(list(out.values())).float()
-            if world > 1:
-                import torch.distributed as dist
-
-                dist.all_reduce(values)
-                values /= world
-            last = dict(zip(out, values.tolist()))
+            last = _mean_over_ranks(out, world)
             if main:
                 elapsed = time.perf_counter() - t0
                 line = {"step": step, **last, "seconds": round(elapsed, 3),
-                        "steps_per_s": round((step - s0) / max(elapsed, 1e-9), 4)}
+                        "steps_per_s": round((step - start) / max(elapsed, 1e-9), 4)}
                 with open(log_path, "a") as f:
                     f.write(json.dumps(line) + "\n")
                 bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}")
-                if writer is not None:
-                    for k, v in last.items():
-                        writer.add_scalar(k, v, step)
+                for k, v in last.items() if writer is not None else ():
+                    writer.add_scalar(k, v, step)
         if main and (step % cfg.sample_every == 0 or step == cfg.steps):
             samples(step)
         if main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
@@ -522,3 +531,14 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None)
     if main and start >= cfg.steps:
         say(f"the checkpoint is already at step {start} >= steps {cfg.steps}; nothing to do")
     return TrainResult(g, d, ema, max(start, cfg.steps), last, run_dir)
+
+
+def _mean_over_ranks(values, world) -> dict:
+    """The logged numbers as floats, averaged over the processes."""
+    stacked = torch.stack(list(values.values())).float()
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(stacked)
+        stacked /= world
+    return dict(zip(values, stacked.tolist()))

@@ -85,3 +85,29 @@ def test_help_shows_examples():
     for command in ("train", "sample", "interpolate"):
         out = run(command, "--help")
         assert out.exit_code == 0 and f"ylg {command} " in out.output
+
+
+def test_train_with_a_mask_file_and_sample_without_it(tmp_path):
+    from ifg.io import save
+    from ifg.maskset import preset
+
+    masks = tmp_path / "masks.npz"
+    save(preset("ylg", key_grid=(8, 8), query_grid=(16, 16)), masks)
+    out = run("train", "--masks", masks, "--width", "16", "--steps", "1", "--out", tmp_path / "r",
+              *TINY[2:])
+    assert out.exit_code == 0, out.output
+    masks.unlink()  # the checkpoint carries its masks
+    out = run("sample", "--checkpoint", tmp_path / "r" / "checkpoint.pt", "--n", "2", "-o",
+              tmp_path / "g.png")
+    assert out.exit_code == 0, out.output
+
+
+def test_a_mask_file_that_does_not_fit_names_the_grids(tmp_path):
+    from ifg.io import save
+    from ifg.maskset import preset
+
+    save(preset("ylg", key_grid=(16, 16), query_grid=(32, 32)), tmp_path / "m.npz")
+    out = run("train", "--masks", tmp_path / "m.npz", "--width", "16", "--out", tmp_path / "r",
+              "--quiet")
+    assert out.exit_code == 2
+    assert "needs query grid 16x16 and key grid 8x8" in out.output

@@ -36,7 +36,7 @@ def test_config_rejects_unknown_keys_and_bad_values():
     with pytest.raises(InvalidArgument, match="unknown TrainConfig key"):
         TrainConfig.from_dict({"learning_rate": 1e-3})
     for bad in (dict(steps=0), dict(lr_d=-1.0), dict(beta2=1.0), dict(diffaugment="flip"),
-                dict(attention="sparse"), dict(channels=2)):
+                dict(attention=""), dict(channels=2), dict(attention_resolution=32)):
         with pytest.raises(InvalidArgument):
             TrainConfig(**bad)
     cfg = TrainConfig()
@@ -100,8 +100,15 @@ def test_resumed_run_reproduces_the_uninterrupted_run_exactly(tmp_path):
         ["step_0000002.png", "step_0000004.png"]
 
 
+def test_an_unknown_attention_is_refused_before_training(tmp_path):
+    with pytest.raises(InvalidArgument, match="attention must be one of"):
+        _quiet(TrainConfig(out=str(tmp_path), steps=1, **{**TINY, "attention": "sparse"}))
+
+
 def test_resume_refuses_to_change_the_model(tmp_path):
     _quiet(TrainConfig(out=str(tmp_path), steps=1, **TINY))
+    with pytest.raises(InvalidArgument, match="already holds a checkpoint"):
+        _quiet(TrainConfig(out=str(tmp_path), steps=1, **TINY))
     with pytest.raises(InvalidArgument, match="cannot change width"):
         _quiet(TrainConfig(out=str(tmp_path)), resume=True, overrides={"width": 16})
 
