@@ -1,0 +1,309 @@
+"""Tests of ylg.attention: the layer follows SPEC section 6, and both backends agree."""
+
+import doctest
+import math
+import os
+import sys
+import types
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+import ylg.attention as attention
+from ifg.errors import InvalidArgument, YLGError
+from ifg.maskset import PRESETS, Head, MaskSet, layer, preset
+from ylg.attention import Attention2d
+
+TOL = 1e-5
+
+
+def random_maskset(*, key_grid, query_grid, heads=3, density=0.2, seed=0):
+    """Random per-head masks (no structure at all), every query row allowed at least one key."""
+    rng = np.random.default_rng(seed)
+    nq, nk = query_grid[0] * query_grid[1], key_grid[0] * key_grid[1]
+    masks = []
+    for _ in range(heads):
+        dense = rng.random((nq, nk)) < density
+        dense[np.arange(nq), rng.integers(0, nk, nq)] = True  # no empty row
+        masks.append(sp.csr_matrix(dense))
+    return MaskSet(tuple(masks), tuple(query_grid), tuple(key_grid), "rowmajor", "official",
+                   tuple(Head("random", 1) for _ in range(heads)), ())
+
+
+def twin_layers(channels, masks, *, pool, gamma=0.7, seed=0, **kw):
+    """A dense and a sparse layer with the same weights, gamma set away from 0 so that every
+    parameter receives a gradient."""
+    torch.manual_seed(seed)
+    dense = Attention2d(channels, masks, pool=pool, backend="dense", **kw)
+    sparse = Attention2d(channels, masks, pool=pool, backend="sparse", **kw)
+    sparse.load_state_dict(dense.state_dict())
+    for m in (dense, sparse):
+        with torch.no_grad():
+            m.gamma.fill_(gamma)
+    return dense, sparse
+
+
+def run(layer, x, weights):
+    """Output, attention and gradients of a loss that reads both the output and the maps."""
+    x = x.detach().clone().requires_grad_(True)
+    layer.zero_grad()
+    y, attn = layer(x, return_attention=True)
+    (y * weights[0]).sum().backward(retain_graph=True)
+    (attn * weights[1]).sum().backward()
+    grads = {name: p.grad.clone() for name, p in layer.named_parameters()}
+    return y.detach(), attn.detach(), x.grad, grads
+
+
+CASES = {
+    # name: (mask set, pool)
+    "ylg-sagan": (lambda: preset("ylg", key_grid=(4, 4), query_grid=(8, 8)), 2),
+    "ylg-square": (lambda: preset("ylg", key_grid=(8, 8), query_grid=(8, 8)), 1),
+    "ylg-no-esa": (lambda: preset("ylg-no-esa", key_grid=(4, 4), query_grid=(8, 8)), 2),
+    "ylg-aligned": (lambda: preset("ylg", key_grid=(4, 4), query_grid=(8, 8),
+                                   tiling="aligned"), 2),
+    "ylg-non-square-grid": (lambda: preset("ylg", key_grid=(4, 6), query_grid=(8, 12)), 2),
+    "mixed-patterns": (lambda: layer((("fixed", 1), ("strided", 1), ("strided", 2),
+                                      ("local", 1)), key_grid=(5, 5), query_grid=(5, 5)), 1),
+    "random": (lambda: random_maskset(key_grid=(4, 4), query_grid=(8, 8)), 2),
+    "random-sparse-square": (lambda: random_maskset(key_grid=(6, 5), query_grid=(6, 5),
+                                                    density=0.03, heads=2, seed=1), 1),
+}
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_sparse_backend_matches_dense_backend(case, batch):
+    build, pool = CASES[case]
+    masks = build()
+    heads = masks.num_heads
+    dense, sparse = twin_layers(16 * heads, masks, pool=pool)
+    torch.manual_seed(1)
+    x = torch.randn(batch, 16 * heads, *masks.query_grid)
+    weights = (torch.randn(batch, 16 * heads, *masks.query_grid),
+               torch.randn(batch, heads, masks.nq, masks.nk))
+    yd, ad, gxd, gpd = run(dense, x, weights)
+    ys, as_, gxs, gps = run(sparse, x, weights)
+    torch.testing.assert_close(ys, yd, atol=TOL, rtol=TOL)
+    torch.testing.assert_close(as_, ad, atol=TOL, rtol=TOL)
+    torch.testing.assert_close(gxs, gxd, atol=TOL, rtol=TOL)
+    assert set(gps) == set(gpd) and len(gpd) == 5  # four projections and gamma
+    for name in gpd:
+        assert gpd[name].abs().max() > 0, name  # the comparison below means something
+        torch.testing.assert_close(gps[name], gpd[name], atol=TOL, rtol=TOL, msg=name)
+
+
+@pytest.mark.parametrize("case", ["ylg-sagan", "random"])
+def test_attention_maps_follow_the_masks(case):
+    build, pool = CASES[case]
+    masks = build()
+    for backend in ("dense", "sparse"):
+        net = Attention2d(8 * masks.num_heads, masks, pool=pool, backend=backend)
+        y, attn = net(torch.randn(2, 8 * masks.num_heads, *masks.query_grid),
+                      return_attention=True)
+        allowed = torch.from_numpy(masks.to_dense())
+        assert attn.shape == (2, masks.num_heads, masks.nq, masks.nk)
+        assert (attn[:, ~allowed] == 0).all()  # masked weights are exactly 0
+        torch.testing.assert_close(attn.sum(-1), torch.ones(2, masks.num_heads, masks.nq))
+
+
+def reference_layer(net, x):
+    """SPEC section 6 written out independently of the module's code."""
+    b, c, h, w = x.shape
+    nh, d, e = net.heads, net.qk_head_dim, net.v_head_dim
+    q = F.conv2d(x, net.query.weight)
+    k = F.max_pool2d(F.conv2d(x, net.key.weight), net.pool)
+    v = F.max_pool2d(F.conv2d(x, net.value.weight), net.pool)
+    outs = []
+    for i in range(nh):
+        qi = q[:, i * d:(i + 1) * d].flatten(2)  # (b, d, nq)
+        ki = k[:, i * d:(i + 1) * d].flatten(2)  # (b, d, nk)
+        vi = v[:, i * e:(i + 1) * e].flatten(2)  # (b, e, nk)
+        logits = torch.einsum("bdq,bdk->bqk", qi, ki)
+        if net.masks is not None:
+            allowed = torch.from_numpy(net.masks.masks[i].toarray())
+            logits = logits.masked_fill(~allowed, -math.inf)
+        outs.append(torch.einsum("bqk,bek->beq", logits.softmax(-1), vi))
+    o = torch.cat(outs, 1).view(b, nh * e, h, w)
+    return x + net.gamma * F.conv2d(o, net.out.weight)
+
+
+@pytest.mark.parametrize("masks,heads", [(None, 1), (None, 8), ("ylg", None)])
+def test_layer_computes_spec_section_6(masks, heads):
+    if masks is not None:
+        masks = preset(masks, key_grid=(4, 4), query_grid=(8, 8))
+    torch.manual_seed(0)
+    net = Attention2d(64, masks, heads=heads).eval()
+    with torch.no_grad():
+        net.gamma.fill_(0.3)
+    x = torch.randn(2, 64, 8, 8)
+    torch.testing.assert_close(net(x), reference_layer(net, x), atol=TOL, rtol=TOL)
+
+
+def test_projections_and_gamma_follow_sagan():
+    net = Attention2d(256, preset("ylg", key_grid=(4, 4), query_grid=(8, 8)))
+    assert (net.heads, net.qk_head_dim, net.v_head_dim) == (8, 256 // 64, 256 // 16)
+    shapes = {name: tuple(getattr(net, name).weight.shape[:2])
+              for name in ("query", "key", "value", "out")}
+    assert shapes == {"query": (32, 256), "key": (32, 256), "value": (128, 256),
+                      "out": (256, 128)}
+    for name in shapes:
+        conv = getattr(net, name)
+        assert conv.bias is None
+        assert torch.nn.utils.parametrize.is_parametrized(conv, "weight")  # spectral norm
+    assert net.gamma.item() == 0.0
+    x = torch.randn(1, 256, 8, 8)
+    assert torch.equal(net(x), x)  # gamma = 0: the layer starts as the identity
+
+
+def test_heads_without_masks():
+    assert Attention2d(64).heads == 1
+    net = Attention2d(64, heads=8)
+    _, attn = net(torch.randn(1, 64, 8, 8), return_attention=True)
+    assert attn.shape == (1, 8, 64, 16) and (attn > 0).all()  # dense: every key gets weight
+
+
+def test_return_attention_false_returns_only_the_output():
+    out = Attention2d(64, preset("ylg", key_grid=(2, 2), query_grid=(4, 4)))(
+        torch.randn(1, 64, 4, 4))
+    assert isinstance(out, torch.Tensor) and out.shape == (1, 64, 4, 4)
+
+
+def test_a_feature_map_that_does_not_fit_the_masks_names_both_shapes():
+    net = Attention2d(64, preset("ylg", key_grid=(4, 4), query_grid=(8, 8)), backend="sparse")
+    with pytest.raises(InvalidArgument, match=r"8x8.*4x4.*6x6"):
+        net(torch.randn(1, 64, 6, 6))
+    with pytest.raises(InvalidArgument, match="5x4"):
+        Attention2d(8)(torch.randn(1, 8, 5, 4))  # not poolable by 2
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"channels": 64, "masks": "ylg", "heads": 4}, "heads=4"),
+    ({"channels": 60, "heads": 1}, "channels=60"),
+    ({"channels": 64, "backend": "fast"}, "backend"),
+    ({"channels": 64, "backend": "sparse"}, "needs masks"),
+    ({"channels": 64, "masks": "ylg", "pool": 1}, "pool=1"),
+    ({"channels": 64, "masks": 3}, "masks must be"),
+    ({"channels": 0}, "channels"),
+    ({"channels": 64, "masks": "ylg", "backend": "sparse", "tile": 0}, "tile"),
+])
+def test_bad_arguments_raise_one_clear_error(kwargs, message):
+    if kwargs.get("masks") == "ylg":
+        kwargs["masks"] = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
+    with pytest.raises(YLGError, match=message):
+        Attention2d(kwargs.pop("channels"), kwargs.pop("masks", None), **kwargs)
+
+
+def test_a_query_with_no_allowed_key_is_refused():
+    masks = random_maskset(key_grid=(2, 2), query_grid=(4, 4), heads=1)
+    broken = masks.masks[0].tolil()
+    broken[5, :] = False
+    masks = MaskSet((broken.tocsr(),), (4, 4), (2, 2), "rowmajor", "official",
+                    (Head("random", 1),), ())
+    for backend in ("dense", "sparse"):
+        with pytest.raises(InvalidArgument, match="query 5"):
+            Attention2d(8, masks, backend=backend, qk_head_dim=1)
+
+
+def test_masks_from_a_path_are_read_with_ifg_io(monkeypatch, tmp_path):
+    masks = preset("ylg", key_grid=(2, 2), query_grid=(4, 4))
+    calls = []
+    fake = types.ModuleType("ifg.io")
+    fake.load = lambda path: calls.append(path) or masks
+    monkeypatch.setitem(sys.modules, "ifg.io", fake)
+    net = Attention2d(64, tmp_path / "masks.npz")
+    assert calls == [tmp_path / "masks.npz"] and net.masks is masks and net.heads == 8
+
+
+def test_auto_picks_sparse_only_where_it_pays():
+    small = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
+    large = preset("ylg", key_grid=(32, 32), query_grid=(32, 32))
+    assert Attention2d(64, small).backend == "dense"  # tiny: dense is cheap
+    assert Attention2d(64, large, pool=1).backend == "sparse"
+    assert Attention2d(64).backend == "dense"  # no masks: SAGAN
+    busy = random_maskset(key_grid=(16, 16), query_grid=(32, 32), heads=2, density=0.5)
+    assert Attention2d(16, busy).backend == "dense"  # half the pairs allowed: nothing to gain
+
+
+def test_sparse_work_grows_like_n_sqrt_n():
+    """The padded work of the compiled plan (query-key products per head) for the YLG masks
+    grows like N^1.5: quadrupling N multiplies it by about 8, never by 16."""
+    def work(n):
+        net = Attention2d(64, preset("ylg", key_grid=(n, n)), pool=1, backend="sparse")
+        return sum(p.blocked[0].numel() * len(p.heads) for p in net.plans)
+
+    ratio = work(32) / work(16)
+    assert ratio < 4 ** 1.6
+    assert work(32) < 0.15 * 8 * (32 * 32) ** 2  # far below the dense 8 * N^2
+
+
+def test_mask_structure_is_compiled_once(monkeypatch):
+    net = Attention2d(64, preset("ylg", key_grid=(4, 4), query_grid=(8, 8)), backend="sparse")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("mask structure rebuilt during forward")
+
+    for name in ("_compile_head", "_tile_unions", "_best_tile", "_query_order", "_pad_order"):
+        monkeypatch.setattr(attention, name, refuse)
+    net(torch.randn(1, 64, 8, 8)).sum().backward()
+
+
+def test_buffers_move_with_the_module_and_stay_out_of_checkpoints():
+    masks = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
+    for backend in ("dense", "sparse"):
+        net = Attention2d(64, masks, backend=backend)
+        compiled = {n for n, _ in net.named_buffers() if "parametrizations" not in n}
+        assert compiled == ({"blocked"} if backend == "dense" else
+                            {"head_slot"} | {f"plans.{g}.{n}" for g in (0, 1)
+                                             for n in ("heads", "order", "slot", "keys",
+                                                       "blocked")})
+        assert all(b.device.type == "meta" for b in net.to("meta").buffers())
+    # a checkpoint carries weights only: it loads into either backend
+    dense, sparse = (Attention2d(64, masks, backend=b) for b in ("dense", "sparse"))
+    assert dense.state_dict().keys() == sparse.state_dict().keys()
+
+
+def test_sparse_core_gradcheck_float64():
+    """The sparse core (with its own softmax backward) against finite differences."""
+    masks = preset("ylg", key_grid=(3, 3), query_grid=(6, 6))
+    net = Attention2d(64, masks, backend="sparse", tile=8).double()
+    torch.manual_seed(0)
+    q = torch.randn(1, 8, 36, 2, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(1, 8, 9, 2, dtype=torch.float64, requires_grad=True)
+    v = torch.randn(1, 8, 9, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda q, k, v: net.attend(q, k, v, return_attention=True),
+                                    (q, k, v))
+
+
+COMPILERS = ["aot_eager"] + (["inductor"] if os.environ.get("YLG_SLOW_TESTS") else [])
+
+
+@pytest.mark.parametrize("compiler", COMPILERS)
+def test_torch_compile_gives_the_same_answer(compiler):
+    """Compiled sparse layer against the eager dense one. ``aot_eager`` traces the graph and its
+    backward in seconds; set ``YLG_SLOW_TESTS=1`` to also run inductor (about a minute on CPU)."""
+    torch._dynamo.reset()
+    dense, sparse = twin_layers(64, preset("ylg", key_grid=(4, 4), query_grid=(8, 8)), pool=2)
+    torch.manual_seed(2)
+    x = torch.randn(2, 64, 8, 8)
+    weights = (torch.randn(2, 64, 8, 8), torch.randn(2, 8, 64, 16))
+    yd, ad, gxd, gpd = run(dense, x, weights)
+    ys, as_, gxs, gps = run(torch.compile(sparse, backend=compiler), x, weights)
+    torch.testing.assert_close(ys, yd, atol=TOL, rtol=TOL)
+    torch.testing.assert_close(as_, ad, atol=TOL, rtol=TOL)
+    torch.testing.assert_close(gxs, gxd, atol=TOL, rtol=TOL)
+    gps = {name.removeprefix("_orig_mod."): g for name, g in gps.items()}
+    assert gps.keys() == gpd.keys()
+    for name in gpd:
+        torch.testing.assert_close(gps[name], gpd[name], atol=TOL, rtol=TOL, msg=name)
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(attention, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
+
+
+def test_presets_cover_the_ablations():
+    assert {"ylg", "ylg-no-esa"} <= set(PRESETS)

@@ -1,0 +1,482 @@
+"""The YLG attention layer: SAGAN-style 2-D self-attention with per-head sparse masks.
+
+:class:`Attention2d` turns a validated mask set (``masks.npz``, :mod:`ifg.maskset`) into PyTorch
+attention over a ``(B, C, h, w)`` feature map (SPEC sections 5, 6 and 10). Two backends give the
+same answer:
+
+- ``dense``, the reference: full ``(Nq, Nk)`` logits per head, masked positions set to ``-inf``
+  before the softmax, exactly as SPEC section 6 reads.
+- ``sparse``, the fast path: queries are renumbered in the masks' enumeration order and cut into
+  tiles of ``t`` consecutive queries; for each head and tile the union of the keys its queries may
+  attend is gathered (padded to the largest union ``u``), and small dense products run with the
+  in-tile mask. Work and memory are ``heads * Nq * u``; for the YLG masks in ESA order ``u`` is
+  about ``2 sqrt(Nk)`` (a block for step 1, every block end plus the tile for step 2), so the cost
+  grows like ``N sqrt(N)``. Any valid mask set works (random masks have large unions: correct,
+  just not fast).
+
+The tile structure is compiled once, at construction, into non-persistent buffers: they move with
+``.to(device)``, and a checkpoint of the layer does not depend on the backend.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ifg.errors import InvalidArgument, check_positive_int
+
+__all__ = ["Attention2d", "BACKENDS"]
+
+BACKENDS = ("auto", "dense", "sparse")
+
+#: tile sizes the sparse backend considers (plus the pattern's own block, ratio * sqrt(Nk))
+_TILE_CANDIDATES = (16, 32, 64, 128, 256)
+#: ``auto`` picks sparse when the padded sparse work is at most this share of the dense work ...
+_AUTO_MAX_SHARE = 0.25
+#: ... and the dense logits per head and sample exceed this many (below, dense is cheap anyway)
+_AUTO_MIN_PAIRS = 1 << 16
+
+
+def _sn_conv1x1(c_in, c_out):
+    """A spectral-normalised 1x1 convolution without bias (SAGAN's projections)."""
+    return nn.utils.parametrizations.spectral_norm(nn.Conv2d(c_in, c_out, 1, bias=False))
+
+
+def _load_masks(masks):
+    """A MaskSet from a MaskSet or a path (read with :func:`ifg.io.load`)."""
+    from ifg.maskset import MaskSet
+
+    if isinstance(masks, MaskSet):
+        return masks
+    if isinstance(masks, (str, os.PathLike)):
+        from ifg.io import load  # imported here: the layer works without the file reader
+
+        return load(masks)
+    raise InvalidArgument(f"masks must be a MaskSet, a path to a masks.npz file or None, "
+                          f"got {type(masks).__name__}")
+
+
+def _check_rows(masks):
+    """Refuse a head with a query that may attend nothing (softmax over no key)."""
+    for h, m in enumerate(masks):
+        empty = np.flatnonzero(np.diff(m.indptr) == 0)
+        if len(empty):
+            raise InvalidArgument(f"head {h} has {len(empty)} query row(s) with no allowed key "
+                                  f"(first: query {empty[0]}); every query needs a key")
+
+
+def _query_order(ms):
+    """Queries sorted by the enumeration rank of the key-grid mask row they use.
+
+    Queries that share a row (the copies made by the tiling) land in one tile, and consecutive
+    ranks are neighbours in the 1-D pattern, so a tile's queries need few distinct keys. An
+    unknown enumeration or tiling falls back to row-major order: slower, never wrong.
+    """
+    from ifg.enumerations import enumeration
+    from ifg.maskset import tile
+
+    try:
+        rank = enumeration(ms.enumeration, ms.key_grid)
+    except InvalidArgument:
+        rank = np.arange(ms.nk)
+    try:
+        eye = sp.identity(ms.nk, dtype=bool, format="csr")
+        rows = tile(eye, key_grid=ms.key_grid, query_grid=ms.query_grid, tiling=ms.tiling).indices
+    except InvalidArgument:
+        rows = np.arange(ms.nq) % ms.nk
+    return np.argsort(rank[rows], kind="stable")
+
+
+def _tile_unions(mask, padded, t):
+    """The union of keys of each tile of ``t`` queries: a CSR matrix ``(tiles, Nk)``."""
+    n = len(padded)
+    # summing the rows of each tile is one sparse product with a (tiles, n) 0/1 matrix
+    gather = sp.csr_matrix((np.ones(n, dtype=np.int32), (np.arange(n) // t, padded)),
+                           shape=(n // t, mask.shape[0]))
+    unions = (gather @ mask.astype(np.int32)).tocsr()
+    unions.sort_indices()
+    return unions
+
+
+def _pad_order(order, t):
+    """``order`` padded to a multiple of ``t`` by repeating its last query (kept valid)."""
+    return np.concatenate([order, np.full(-len(order) % t, order[-1])])
+
+
+def _tile_cost(nt, t, u, dims):
+    """Padded work of one head: logits ``t * u`` plus gathered keys and values ``u * dims``,
+    per tile."""
+    return nt * u * (t + dims)
+
+
+def _compile_head(mask, order, t):
+    """One head's tiles: the keys each tile gathers and which of them each query may attend.
+
+    Parameters
+    ----------
+    mask : scipy.sparse.csr_matrix, (Nq, Nk) bool
+    order : numpy.ndarray, (Nq,)
+        The query order; tile ``i`` holds queries ``order[i*t:(i+1)*t]`` (padded, see
+        :func:`_pad_order`).
+    t : int
+        Queries per tile.
+
+    Returns
+    -------
+    keys : numpy.ndarray, (nt, u) int64
+        Each tile's union of keys, sorted; the padding after a short union points at key 0.
+    allowed : numpy.ndarray, (nt, t, u) bool
+        ``allowed[i, j, l]``: query ``j`` of tile ``i`` may attend the key in slot ``l``.
+    """
+    nk = mask.shape[1]
+    padded = _pad_order(order, t)
+    nt = len(padded) // t
+    unions = _tile_unions(mask, padded, t)
+    counts = np.diff(unions.indptr)
+    tiles = np.repeat(np.arange(nt), counts)
+    keys = np.zeros((nt, int(counts.max())), dtype=np.int64)
+    keys[tiles, np.arange(unions.nnz) - unions.indptr[tiles]] = unions.indices
+    rows = mask[padded]
+    rows.sort_indices()
+    r = np.repeat(np.arange(len(padded)), np.diff(rows.indptr))
+    # a (tile, key) pair's slot is its rank within the tile's sorted union
+    codes = tiles * nk + unions.indices
+    slot = np.searchsorted(codes, (r // t) * nk + rows.indices) - unions.indptr[r // t]
+    allowed = np.zeros((nt, t, keys.shape[1]), dtype=bool)
+    allowed[r // t, r % t, slot] = True
+    return keys, allowed
+
+
+def _best_tile(mask, order, dims, tile=None):
+    """The tile size with the least padded work for one head (or ``tile`` when given), with the
+    union size it gives: ``(t, u)``."""
+    nq, nk = mask.shape
+    ratio = max(1, round(nq / nk))
+    candidates = ((tile,) if tile is not None else
+                  sorted({c for c in _TILE_CANDIDATES + (ratio * math.isqrt(nk),)
+                          if c <= max(_TILE_CANDIDATES[0], nq)}))
+    best = None
+    for t in candidates:
+        padded = _pad_order(order, t)
+        u = int(np.diff(_tile_unions(mask, padded, t).indptr).max())
+        cost = _tile_cost(len(padded) // t, t, u, dims)
+        if best is None or cost < best[0]:
+            best = (cost, t, u)
+    return best[1:]
+
+
+def _group_heads(shapes):
+    """Heads that share a tile size and have unions within 25% of each other run together
+    (padded to the group's largest union); ``shapes`` is each head's ``(t, u)``."""
+    groups = []
+    for h in sorted(range(len(shapes)), key=lambda h: shapes[h]):
+        t, u = shapes[h]
+        if groups and shapes[groups[-1][0]][0] == t and u <= 1.25 * shapes[groups[-1][0]][1]:
+            groups[-1].append(h)
+        else:
+            groups.append([h])
+    return [sorted(g) for g in groups]
+
+
+class _TilePlan(nn.Module):
+    """The sparse backend's buffers for a group of heads with one tile size.
+
+    Buffers: ``heads`` (g,) which of the layer's heads; ``order`` (nt*t,) the padded query order;
+    ``slot`` (Nq,) where each query sits in it; ``keys`` (g, nt, u) each tile's keys;
+    ``blocked`` (g, nt, t, u) True where the query may not attend the gathered key. They are
+    derived from the masks, so they are not saved in a checkpoint.
+    """
+
+    def __init__(self, heads, order, compiled):
+        super().__init__()
+        t = compiled[0][1].shape[1]
+        u = max(keys.shape[1] for keys, _ in compiled)
+        keys = np.stack([np.pad(k, ((0, 0), (0, u - k.shape[1]))) for k, _ in compiled])
+        allowed = np.stack([np.pad(a, ((0, 0), (0, 0), (0, u - a.shape[2])))
+                            for _, a in compiled])
+        slot = np.empty(len(order), dtype=np.int64)
+        slot[order] = np.arange(len(order))  # padding comes after the real queries
+        for name, array in (("heads", np.asarray(heads, dtype=np.int64)),
+                            ("order", _pad_order(order, t)), ("slot", slot), ("keys", keys),
+                            ("blocked", ~allowed)):
+            self.register_buffer(name, torch.from_numpy(array), persistent=False)
+        self.tile, self.union = t, u
+
+    def forward(self, q, k, v, return_attention):
+        """Attention of this group's heads; q, k, v carry all the layer's heads."""
+        pick = (lambda x: x) if len(self.heads) == q.shape[1] else (
+            lambda x: x.index_select(1, self.heads))
+        return _sparse_attention(pick(q), pick(k), pick(v), self.order, self.slot, self.keys,
+                                 self.blocked, return_attention)
+
+    def extra_repr(self):
+        return f"heads={self.heads.tolist()}, tile={self.tile}, union={self.union}"
+
+
+def _dense_attention(q, k, v, blocked, return_attention):
+    """Reference attention over full logits.
+
+    Shapes: q (b, h, nq, d), k (b, h, nk, d), v (b, h, nk, e), blocked (h, nq, nk) bool or None.
+    Returns o (b, h, nq, e) and the attention (b, h, nq, nk) or None.
+    """
+    logits = q @ k.transpose(-1, -2)  # (b, h, nq, nk), unscaled as in SAGAN
+    if blocked is not None:
+        logits = logits.masked_fill(blocked, float("-inf"))  # weight exactly 0 after softmax
+    attn = logits.softmax(dim=-1)
+    return attn @ v, (attn if return_attention else None)
+
+
+class _MaskedSoftmax(torch.autograd.Function):
+    """Softmax over the allowed entries. Its backward is the plain softmax backward: the blocked
+    weights are exactly 0, so their gradient is 0 without masking it a second time."""
+
+    @staticmethod
+    def forward(ctx, logits, blocked):
+        attn = logits.masked_fill(blocked, float("-inf")).softmax(dim=-1)
+        ctx.save_for_backward(attn)
+        return attn
+
+    @staticmethod
+    def backward(ctx, grad):
+        (attn,) = ctx.saved_tensors
+        return torch.ops.aten._softmax_backward_data(grad, attn, -1, attn.dtype), None
+
+
+def _sparse_attention(q, k, v, order, slot, keys, blocked, return_attention):
+    """Tiled attention over each tile's union of keys (the buffers of :class:`_TilePlan`).
+
+    Shapes as :func:`_dense_attention`; ``order`` (nt*t,), ``slot`` (nq,), ``keys`` (h, nt, u),
+    ``blocked`` (h, nt, t, u).
+    """
+    b, h, nq, d = q.shape
+    nk, e = k.shape[2], v.shape[3]
+    _, nt, t, u = blocked.shape
+    qt = q.index_select(2, order).view(b, h, nt, t, d)
+    # one flat gather for all heads: head i's keys live at rows i*nk .. i*nk + nk - 1
+    flat = (keys + torch.arange(h, device=keys.device).view(h, 1, 1) * nk).view(-1)
+    kt = k.reshape(b, h * nk, d).index_select(1, flat).view(b, h, nt, u, d)
+    vt = v.reshape(b, h * nk, e).index_select(1, flat).view(b, h, nt, u, e)
+    attn = _MaskedSoftmax.apply(qt @ kt.transpose(-1, -2), blocked)  # (b, h, nt, t, u)
+    o = (attn @ vt).view(b, h, nt * t, e).index_select(2, slot)  # (b, h, nq, e)
+    if not return_attention:
+        return o, None
+    # padded slots point at key 0 with weight exactly 0, so adding them leaves key 0 intact
+    index = keys.view(1, h, nt, 1, u).expand(b, h, nt, t, u)
+    full = attn.new_zeros(b, h, nt, t, nk).scatter_add(-1, index, attn)
+    return o, full.view(b, h, nt * t, nk).index_select(2, slot)  # (b, h, nq, nk)
+
+
+class Attention2d(nn.Module):
+    """SAGAN-style self-attention over a 2-D feature map, dense or with per-head sparse masks.
+
+    ``y = x + gamma * W_o(concat_h softmax_masked(q_h k_h^T) v_h)`` with spectral-normed 1x1
+    projections without bias, keys and values max-pooled by ``pool`` after their projection,
+    unscaled logits, and ``gamma`` starting at 0 (SPEC section 6).
+
+    Parameters
+    ----------
+    channels : int
+        C, the channels of the input and output.
+    masks : MaskSet, str, os.PathLike or None
+        The layer's masks (:mod:`ifg.maskset`), or a ``masks.npz`` path read with
+        :func:`ifg.io.load`. Their heads fix the number of heads. None: dense attention (SAGAN).
+    heads : int, optional
+        Number of heads; defaults to the masks' heads, else 1. Must agree with the masks.
+    pool : int
+        Max-pooling factor of keys and values (2 in SAGAN; 1 for a square layer). The masks'
+        query grid must be their key grid scaled by ``pool``.
+    backend : {"auto", "dense", "sparse"}
+        ``dense`` masks full logits (the reference); ``sparse`` gathers each query tile's keys;
+        ``auto`` takes sparse when the masks are sparse enough and the layer big enough for it to
+        pay (padded sparse work at most 1/4 of the dense work and ``Nq * Nk >= 65536``).
+    qk_head_dim, v_head_dim : int, optional
+        Channels per head of queries/keys and of values. Default ``C / (8 heads)`` and
+        ``C / (2 heads)`` (SPEC: C/8 and C/2 in all); set them to study other head sizes.
+    tile : int, optional
+        Queries per tile of the sparse backend. Default: for each head, the candidate among
+        16 ... 256 and ``(Nq/Nk) * sqrt(Nk)`` (the pattern's block) with the least padded work
+        (logits plus gathered keys and values). Heads with one tile size and similar unions run
+        as one group.
+
+    Raises
+    ------
+    InvalidArgument
+        For channels the heads do not divide, heads that disagree with the masks, an unknown
+        backend, masks whose query grid is not the key grid times ``pool``, a head with a query
+        row that allows no key, or ``backend="sparse"`` without masks.
+
+    Examples
+    --------
+    >>> from ifg.maskset import preset
+    >>> layer = Attention2d(64, preset("ylg", key_grid=(4, 4), query_grid=(8, 8)))
+    >>> layer.heads, layer.backend
+    (8, 'dense')
+    >>> y, attn = layer(torch.randn(2, 64, 8, 8), return_attention=True)
+    >>> tuple(y.shape), tuple(attn.shape)
+    ((2, 64, 8, 8), (2, 8, 64, 16))
+    """
+
+    def __init__(self, channels, masks=None, *, heads=None, pool=2, backend="auto",
+                 qk_head_dim=None, v_head_dim=None, tile=None):
+        super().__init__()
+        channels = check_positive_int("channels", channels)
+        self.pool = check_positive_int("pool", pool)
+        if backend not in BACKENDS:
+            raise InvalidArgument(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        self.masks = None if masks is None else _load_masks(masks)
+        if self.masks is None:
+            self.heads = 1 if heads is None else check_positive_int("heads", heads)
+        else:
+            self.heads = self.masks.num_heads
+            if heads is not None and check_positive_int("heads", heads) != self.heads:
+                raise InvalidArgument(f"heads={heads} but the masks have {self.heads} heads")
+        self.qk_head_dim = self._head_dim("qk_head_dim", qk_head_dim, channels, 8)
+        self.v_head_dim = self._head_dim("v_head_dim", v_head_dim, channels, 2)
+        self.channels = channels
+
+        hd, vd = self.heads * self.qk_head_dim, self.heads * self.v_head_dim
+        self.query = _sn_conv1x1(channels, hd)
+        self.key = _sn_conv1x1(channels, hd)
+        self.value = _sn_conv1x1(channels, vd)
+        self.out = _sn_conv1x1(vd, channels)
+        self.gamma = nn.Parameter(torch.zeros(()))
+        self.backend = self._compile(backend, tile)
+
+    def _head_dim(self, name, value, channels, share):
+        if value is not None:
+            return check_positive_int(name, value)
+        if channels % (share * self.heads):
+            raise InvalidArgument(f"channels={channels} must be divisible by {share} * heads = "
+                                  f"{share * self.heads} (or set {name})")
+        return channels // (share * self.heads)
+
+    def _compile(self, backend, tile):
+        """Check the masks and turn them into the chosen backend's buffers; return the backend."""
+        ms = self.masks
+        if ms is None:
+            if backend == "sparse":
+                raise InvalidArgument("backend 'sparse' needs masks; without masks the layer is "
+                                      "dense attention")
+            return "dense"
+        (hq, wq), (hk, wk), p = ms.query_grid, ms.key_grid, self.pool
+        if (hq, wq) != (hk * p, wk * p):
+            raise InvalidArgument(f"the masks' query grid {hq}x{wq} is not their key grid "
+                                  f"{hk}x{wk} pooled by pool={p}")
+        masks = [sp.csr_matrix(m, dtype=bool) for m in ms.masks]
+        _check_rows(masks)
+        if backend != "dense":
+            order = _query_order(ms)
+            dims = self.qk_head_dim + self.v_head_dim
+            if tile is not None:
+                tile = check_positive_int("tile", tile)
+            # identical heads (the YLG layer repeats each mask twice) are compiled once
+            distinct = {}
+            for m in masks:
+                sig = (m.indptr.tobytes(), m.indices.tobytes())
+                if sig not in distinct:
+                    t, _ = _best_tile(m, order, dims, tile)
+                    distinct[sig] = (t, _compile_head(m, order, t))
+            compiled = [distinct[(m.indptr.tobytes(), m.indices.tobytes())] for m in masks]
+            shapes = [(t, keys.shape[1]) for t, (keys, _) in compiled]
+            groups = _group_heads(shapes)
+            if backend == "auto":
+                work = sum(len(g) * _tile_cost(-(-ms.nq // shapes[g[0]][0]), shapes[g[0]][0],
+                                               max(shapes[h][1] for h in g), 0) for g in groups)
+                pairs = ms.nq * ms.nk
+                backend = ("sparse" if work <= _AUTO_MAX_SHARE * self.heads * pairs
+                           and pairs >= _AUTO_MIN_PAIRS else "dense")
+        if backend == "sparse":
+            self.plans = nn.ModuleList(
+                _TilePlan(g, order, [compiled[h][1] for h in g]) for g in groups)
+            head_order = np.concatenate(groups)
+            slot = np.empty(self.heads, dtype=np.int64)
+            slot[head_order] = np.arange(self.heads)
+            # where each head's output sits in the groups' concatenation (None: already in order)
+            self.register_buffer("head_slot", torch.from_numpy(slot) if len(groups) > 1 else None,
+                                 persistent=False)
+        else:
+            blocked = ~np.stack([m.toarray() for m in masks])  # (heads, nq, nk)
+            self.register_buffer("blocked", torch.from_numpy(blocked), persistent=False)
+        return backend
+
+    def _check_grid(self, h, w):
+        p = self.pool
+        if self.masks is None:
+            if h % p or w % p:
+                raise InvalidArgument(f"the feature map {h}x{w} cannot be max-pooled by "
+                                      f"pool={p}")
+            return
+        (hq, wq), (hk, wk) = self.masks.query_grid, self.masks.key_grid
+        if (h, w) != (hq, wq):
+            raise InvalidArgument(f"the masks are for a {hq}x{wq} feature map (keys {hk}x{wk} "
+                                  f"after pool {p}), but the feature map is {h}x{w}")
+
+    def attend(self, q, k, v, *, return_attention=False):
+        """The attention core on head-split tensors, with this layer's backend and masks.
+
+        Parameters
+        ----------
+        q : torch.Tensor, (b, heads, Nq, d)
+        k : torch.Tensor, (b, heads, Nk, d)
+        v : torch.Tensor, (b, heads, Nk, e)
+        return_attention : bool
+
+        Returns
+        -------
+        o : torch.Tensor, (b, heads, Nq, e)
+        attention : torch.Tensor (b, heads, Nq, Nk), or None unless ``return_attention``
+        """
+        if self.backend == "sparse":
+            parts = [plan(q, k, v, return_attention) for plan in self.plans]
+            if self.head_slot is None:
+                return parts[0]
+            o = torch.cat([o for o, _ in parts], dim=1).index_select(1, self.head_slot)
+            if not return_attention:
+                return o, None
+            return o, torch.cat([a for _, a in parts], dim=1).index_select(1, self.head_slot)
+        return _dense_attention(q, k, v, getattr(self, "blocked", None), return_attention)
+
+    def forward(self, x, return_attention=False):
+        """Attend over ``x``.
+
+        Parameters
+        ----------
+        x : torch.Tensor, (B, C, h, w)
+        return_attention : bool
+            Also return the attention maps.
+
+        Returns
+        -------
+        y : torch.Tensor, (B, C, h, w)
+        attention : torch.Tensor, (B, heads, h*w, h*w/pool^2)
+            Only with ``return_attention``; row q is query q (row-major), column k key k on the
+            pooled grid (row-major); masked entries are exactly 0.
+        """
+        b, c, h, w = x.shape
+        self._check_grid(h, w)
+        nh, d, e = self.heads, self.qk_head_dim, self.v_head_dim
+        q = self.query(x)  # (b, nh*d, h, w)
+        k, v = self.key(x), self.value(x)
+        if self.pool > 1:
+            k, v = F.max_pool2d(k, self.pool), F.max_pool2d(v, self.pool)
+        nq, nk = h * w, k.shape[2] * k.shape[3]
+        q = q.view(b, nh, d, nq).transpose(-1, -2)  # (b, nh, nq, d)
+        k = k.reshape(b, nh, d, nk).transpose(-1, -2)  # (b, nh, nk, d)
+        v = v.reshape(b, nh, e, nk).transpose(-1, -2)  # (b, nh, nk, e)
+        o, attn = self.attend(q, k, v, return_attention=return_attention)
+        o = o.transpose(-1, -2).reshape(b, nh * e, h, w)  # heads concatenated: (b, C/2, h, w)
+        y = x + self.gamma * self.out(o)
+        return (y, attn) if return_attention else y
+
+    def extra_repr(self):
+        grids = ("" if self.masks is None else
+                 f", query_grid={self.masks.query_grid}, key_grid={self.masks.key_grid}")
+        return (f"{self.channels}, heads={self.heads}, pool={self.pool}, "
+                f"qk_head_dim={self.qk_head_dim}, v_head_dim={self.v_head_dim}, "
+                f"backend={self.backend!r}{grids}")
