@@ -209,26 +209,29 @@ def evaluate(checkpoint, data, metric_names, samples, features, weights, batch_s
                                  seed=seed, features=features, weights=weights,
                                  batch_size=batch_size, device=resolve_device(device),
                                  progress=not quiet)
-    if as_json:
-        click.echo(json.dumps(result))
-        return
-    click.echo(f"checkpoint  {result['checkpoint']} (step {result['step']}, {weights} weights)")
-    click.echo(f"data        {result['data']} ({result['real']:,} images)")
-    click.echo(f"samples     {result['samples']:,} (seed {seed})")
+    click.echo(json.dumps(result) if as_json else _evaluation_table(result))
+
+
+def _evaluation_table(result) -> str:
+    """``ylg evaluate``'s result as aligned lines, with the caveats that apply."""
+    lines = [f"checkpoint  {result['checkpoint']} (step {result['step']}, {result['weights']} "
+             f"weights)", f"data        {result['data']} ({result['real']:,} images)",
+             f"samples     {result['samples']:,} (seed {result['seed']})"]
     for name, value in result.items():
         if name in ("kid", "domain-kid"):
-            click.echo(f"{name:<17} {value:.6f} +- {result[name + '_std']:.6f}")
+            lines.append(f"{name:<17} {value:.6f} +- {result[name + '_std']:.6f}")
         elif name == "accuracy":
-            click.echo(f"{name:<17} {value:.1%}")
+            lines.append(f"{name:<17} {value:.1%}")
         elif name in ("fid", "precision", "recall", "density", "coverage") or (
                 name.startswith("domain-") and not name.endswith("_std")):
-            click.echo(f"{name:<17} {value:.4f}")
+            lines.append(f"{name:<17} {value:.4f}")
     if "features" in result:
-        click.echo(f"features: {result['features']} (FID biased upwards at "
-                   f"{result['samples']:,} samples)")
-    if "domain_features" in result or "accuracy" in result:
-        click.echo(f"digits classifier: test accuracy {result['classifier_test_accuracy']:.1%}; "
-                   f"domain numbers are not comparable with published FIDs")
+        lines.append(f"features: {result['features']} (FID is biased upwards at "
+                     f"{result['samples']:,} samples)")
+    if "classifier_test_accuracy" in result:
+        lines.append(f"digits classifier: test accuracy {result['classifier_test_accuracy']:.1%};"
+                     f" domain numbers are not comparable with published FIDs")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
