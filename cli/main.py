@@ -19,6 +19,8 @@ def main():
       ylg train --attention ylg --width 16 --steps 2000 --diffaugment color,translation,cutout --out runs/ylg
       ylg sample --checkpoint runs/ylg/checkpoint.pt --classes 0,3,7 -o grid.png
       ylg interpolate --checkpoint runs/ylg/checkpoint.pt --class 3 -o walk.png
+      ylg invert --checkpoint runs/ylg/checkpoint.pt --test-index 0 --method all -o inv/
+      ylg attention-map --checkpoint runs/ylg/checkpoint.pt --test-index 0 --query 12,16 -o attn.png
       ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics fid,kid,domain-fid,accuracy
     """
 
@@ -232,6 +234,158 @@ def _evaluation_table(result) -> str:
         lines.append(f"digits classifier: test accuracy {result['classifier_test_accuracy']:.1%};"
                      f" domain numbers are not comparable with published FIDs")
     return "\n".join(lines)
+
+
+def _class_option(help):
+    return click.option("--class", "label", default=None, metavar="K|search", help=help)
+
+
+def _parse_class(label):
+    """``--class``: None keeps the target's own class (a test digit's label; search for a file)."""
+    if label is None:
+        return "own"
+    if label == "search":
+        return None
+    try:
+        return int(label)
+    except ValueError:
+        raise click.BadParameter(f"must be a class number or 'search', got {label!r}",
+                                 param_hint="--class") from None
+
+
+def _inversion_options(f):
+    """The inversion budget, shared by `invert` and `attention-map` (defaults: the published)."""
+    from ylg.invert import PUBLISHED
+
+    for option in reversed((
+            click.option("--steps", type=int, default=PUBLISHED["steps"], show_default=True,
+                         help="Adam steps per start."),
+            click.option("--lr", type=float, default=PUBLISHED["lr"], show_default=True,
+                         help="Adam learning rate."),
+            click.option("--starts", type=int, default=PUBLISHED["starts"], show_default=True,
+                         help="Random starts (truncated normal); the best is kept."),
+            click.option("--d-heads", "d_heads", default=None, metavar="H,H,...",
+                         help="D heads whose saliency weights the ylg loss (default: the rtl "
+                              "heads of a YLG layer, all heads of a dense one)."))):
+        f = option(f)
+    return f
+
+
+def _target_options(f):
+    for option in reversed((
+            click.option("--image", type=click.Path(dir_okay=False),
+                         help="An image file (resized to the model; colour/grey converted)."),
+            click.option("--test-index", type=int, default=None,
+                         help="A digit of the held-out test split (0..296)."))):
+        f = option(f)
+    return f
+
+
+def _heads_list(text):
+    from ylg.invert import parse_head_indices
+
+    return parse_head_indices(text)
+
+
+@main.command()
+@checkpoint_option()
+@_target_options
+@_class_option("The class (default: a test digit's own label; for an image file, or 'search', "
+               "the best over all classes).")
+@click.option("--method", type=click.Choice(["ylg", "pixel", "discriminator", "all"]),
+              default="all", show_default=True, help="Inversion objective.")
+@_inversion_options
+@seed_option()
+@device_option()
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@out_option("Output folder.")
+def invert(checkpoint, image, test_index, label, method, steps, lr, starts, d_heads, seed,
+           device, quiet, out):
+    """Invert an image: find z with G(z, y) close to it, by pixel, D-feature or YLG distance.
+
+    Writes real.png, reconstruction_<method>.png, comparison.png, loss_curves.png and
+    inversion.json (PSNR, SSIM and D-feature distance of each method) into OUT.
+
+    \b
+    Examples:
+      ylg invert --checkpoint runs/ylg/checkpoint.pt --test-index 0 -o inv/
+      ylg invert --checkpoint runs/ylg/checkpoint.pt --image 7.png --class 7 --method ylg -o inv/
+    """
+    from ylg.invert import invert_to_folder
+    from ylg.train import resolve_device
+
+    if (image is None) == (test_index is None):
+        raise click.UsageError("give one of --image and --test-index")
+    summary = invert_to_folder(checkpoint, out, image=image, test_index=test_index,
+                               label=_parse_class(label), methods=method, steps=steps, lr=lr,
+                               starts=starts, heads=_heads_list(d_heads), seed=seed,
+                               device=resolve_device(device), progress=not quiet)
+    for note in summary["notes"]:
+        click.echo(f"note: {note}", err=True)
+    for name, m in summary["methods"].items():
+        click.echo(f"{name:<13} class {m['class']}  PSNR {m['psnr']:6.2f} dB  SSIM "
+                   f"{m['ssim']:.3f}  D-feature distance {m['feature_distance']:.3f}  "
+                   f"({m['seconds']:.1f} s)")
+    click.echo(f"written to {out}")
+
+
+@main.command("attention-map")
+@checkpoint_option()
+@_target_options
+@click.option("--sample", "sample_seed", type=int, default=None,
+              help="Instead of a real image: the generated sample of this seed.")
+@click.option("--query", required=True, metavar="R,C",
+              help="The query pixel (row, column) of the model-sized image.")
+@click.option("--head", type=int, default=None, help="Draw only this head of G.")
+@click.option("--all-heads", is_flag=True, help="Draw every head of G (the default).")
+@_class_option("The class (default: a test digit's own label; a file: the best over classes; "
+               "a sample: 0).")
+@click.option("--method", type=click.Choice(["ylg", "pixel", "discriminator"]), default="ylg",
+              show_default=True, help="Inversion objective for a real image.")
+@_inversion_options
+@seed_option()
+@device_option()
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@out_option("Output figure (.png, .svg or .pdf).")
+def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_heads, label,
+                  method, steps, lr, starts, d_heads, seed, device, quiet, out):
+    """Draw where a query pixel attends in each head of G's attention (the paper's Figures 5-6).
+
+    A real image is inverted first (with the YLG method by default); the figure shows the image,
+    its reconstruction, each G head's attention for the query, and D's saliency maps.
+
+    \b
+    Examples:
+      ylg attention-map --checkpoint runs/ylg/checkpoint.pt --test-index 0 --query 12,16 -o a.png
+      ylg attention-map --checkpoint runs/ylg/checkpoint.pt --sample 3 --class 5 --query 8,8 \\
+          --head 0 -o a.png
+    """
+    from ylg.invert import draw_attention_map
+    from ylg.train import resolve_device
+
+    if sum(v is not None for v in (image, test_index, sample_seed)) != 1:
+        raise click.UsageError("give one of --image, --test-index and --sample")
+    if head is not None and all_heads:
+        raise click.UsageError("give --head or --all-heads, not both")
+    try:
+        r, c = (int(v) for v in query.split(","))
+    except ValueError:
+        raise click.BadParameter(f"must read ROW,COL, got {query!r}", param_hint="--query") \
+            from None
+    if d_heads is not None and method != "ylg":
+        raise click.UsageError("--d-heads applies to --method ylg only")
+    summary = draw_attention_map(checkpoint, out, query=(r, c), image=image,
+                                 test_index=test_index, sample_seed=sample_seed,
+                                 label=_parse_class(label),
+                                 heads=None if head is None else [head], method=method,
+                                 steps=steps, lr=lr, starts=starts, d_heads=_heads_list(d_heads),
+                                 seed=seed, device=resolve_device(device), progress=not quiet)
+    for note in summary.get("notes", []):
+        click.echo(f"note: {note}", err=True)
+    fit = (f", inversion PSNR {summary['psnr']:.2f} dB, SSIM {summary['ssim']:.3f}"
+           if "psnr" in summary else "")
+    click.echo(f"attention of pixel {tuple(summary['query'])} ({summary['target']}, class "
+               f"{summary['class']}{fit}): {out}")
 
 
 if __name__ == "__main__":
