@@ -721,7 +721,7 @@ def _stderr(message):
 
 
 def digit_classifier(*, cache=None, seed=0, device="cpu", log=_stderr) -> DigitClassifier:
-    """The digits classifier, trained once (seeded, about a minute on 2 CPU cores) and cached.
+    """The digits classifier, trained once (seeded, under a minute on 2 CPU cores) and cached.
 
     Trained on the digits train split (1,500 images, 32x32 grey, small random affine moves);
     its accuracy on the 297 test images is in ``test_accuracy`` and sent to ``log`` when it is
