@@ -570,8 +570,15 @@ def load_inception(*, path=None, device="cpu") -> FeatureExtractor:
         raise MetricsError(f"Inception weights {str(path)!r} do not exist")
     _verified_sha256(path, INCEPTION_SHA256)
     device = torch.device(device)
-    return FeatureExtractor(f"inception-{INCEPTION_SHA256[:12]}", _load_script(path, device),
-                            _inception_input, device)
+    key = (str(path.resolve()), str(device))
+    if key not in _INCEPTION:
+        # kept per process: training evaluates often, and TorchScript re-optimises a fresh load
+        _INCEPTION[key] = FeatureExtractor(f"inception-{INCEPTION_SHA256[:12]}",
+                                           _load_script(path, device), _inception_input, device)
+    return _INCEPTION[key]
+
+
+_INCEPTION: dict = {}  # (path, device) -> FeatureExtractor
 
 
 def load_torchscript(path, *, device="cpu") -> FeatureExtractor:
