@@ -1,11 +1,13 @@
 """ylg-masks: design sparse attention masks (a thin program over ``ifg``)."""
 
 import json
+import os
 
 import click
 
 import ifg
 from cli.errors import EXIT_FAILS, EXIT_OK, Group
+from ifg.maskset import PRESETS, TILINGS
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,6 +19,11 @@ def main():
       ylg-masks list
       ylg-masks check --pattern strided --n 81
       ylg-masks check --pattern ltr --n 256 --esa --json
+      ylg-masks render --esa -o paper.png
+      ylg-masks export --preset ylg --query-grid 32x32 --key-grid 16x16 -o masks.npz
+      ylg-masks check --masks masks.npz
+      ylg-masks extend --pattern fixed --n 81 --max-keys 10
+      ylg-masks search --n 81 --steps 2 --seconds 30
     """
 
 
@@ -36,6 +43,114 @@ def list_():
         click.echo(f"  {name:<10} {doc}")
 
 
+def _locality_of(pattern):
+    return ifg.locality(pattern) if pattern.grid is not None else None
+
+
+def _locality_dicts(pattern):
+    loc = _locality_of(pattern)
+    return None if loc is None else [s.to_dict() for s in loc]
+
+
+@main.command()
+@click.option("--pattern", "name", required=True, help="A named pattern (see `ylg-masks list`).")
+@click.option("--n", type=int, required=True, help="Number of positions N.")
+@click.option("--grid", default=None, help="The grid as HxW, when not square.")
+@click.option("--enumeration", default=None, help="Lay the pattern out with this enumeration "
+              "first (the added edges are then positions on the grid).")
+@click.option("--esa", is_flag=True, help="Same as --enumeration manhattan (the paper's ESA).")
+@click.option("--max-keys", type=int, default=None,
+              help="Budget: no query attends more keys than this in any step.")
+@click.option("--causal", is_flag=True, help="Extend to causal Full Information, adding only "
+              "causal edges.")
+@click.option("--no-exact", is_flag=True, help="Skip the exact integer program (small problems).")
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
+              help="Write the extension as JSON: every added edge, the bound, the method.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def extend(name, n, grid, enumeration, esa, max_keys, causal, no_exact, output, as_json):
+    """Add few edges to a pattern so that it has Full Information.
+
+    Prints what was added, by step and query, and a proved lower bound on what any extension
+    must add.
+
+    \b
+    Examples:
+      ylg-masks extend --pattern fixed --n 81 --max-keys 10
+      ylg-masks extend --pattern strided --n 256 --max-keys 17 -o strided-ext.json
+      ylg-masks extend --pattern fixed --n 81            # without a budget: a hub
+    """
+    if esa and enumeration not in (None, "manhattan"):
+        raise click.UsageError("--esa means --enumeration manhattan; give one of them")
+    enumeration = "manhattan" if esa else (enumeration or "rowmajor")
+    pattern = ifg.pattern(name, n, enumeration=enumeration, grid=_grid_option(grid))
+    ext = ifg.extend(pattern, causal=causal, max_keys_per_query=max_keys,
+                     exact=False if no_exact else None)
+    if output:
+        with open(output, "w") as f:
+            json.dump(ext.to_dict(), f)
+    if as_json:
+        click.echo(json.dumps(ext.to_dict()))
+        return
+    click.echo(ext.summary())
+    for step in range(1, pattern.num_steps + 1):
+        edges = [(q, k) for s, q, k in ext.added if s == step]
+        if not edges:
+            continue
+        click.echo(f"\nstep {step}: {len(edges)} added (query <- keys)")
+        for q in sorted({q for q, _ in edges}):
+            keys = ", ".join(str(k) for qq, k in edges if qq == q)
+            click.echo(f"  {q:>5} <- {keys}")
+    if output:
+        click.echo(f"\nwrote {output}")
+
+
+@main.command()
+@click.option("--n", type=int, required=True, help="Number of positions N (a square grid unless "
+              "--grid).")
+@click.option("--steps", type=int, default=2, show_default=True, help="Steps per pattern.")
+@click.option("--seconds", type=float, default=30.0, show_default=True, help="Time limit.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampler.")
+@click.option("--grid", default=None, help="The grid as HxW, when not square.")
+@click.option("--max-keys", type=int, default=None,
+              help="Keep only patterns within this many keys per query per step.")
+@click.option("--top", type=int, default=5, show_default=True, help="Results to show.")
+@click.option("--no-windows", is_flag=True, help="Skip the window family (each runs extend).")
+@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
+              help="Write the results (best, Pareto front, baseline) as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def search(n, steps, seconds, seed, grid, max_keys, top, no_windows, output, as_json):
+    """Search for sparse patterns with Full Information that are local in 2-D.
+
+    Scores edges against the balanced bound and the mean query-key distance on the grid, against
+    ltr with ESA as the baseline; every result is re-checked. Progress goes to stderr.
+
+    \b
+    Examples:
+      ylg-masks search --n 81 --steps 2 --seconds 30
+      ylg-masks search --n 256 --seconds 60 --max-keys 17 -o search-256.json
+    """
+    import sys  # the bar goes to stderr, so that stdout stays one JSON object with --json
+
+    with click.progressbar(length=1000, label="searching", file=sys.stderr,
+                           show_eta=False) as bar:
+        def progress(done, elapsed, best):
+            bar.update(min(1000, int(1000 * elapsed / seconds)) - bar.pos)
+
+        result = ifg.search(n, steps=steps, seconds=seconds, seed=seed, grid=_grid_option(grid),
+                            max_keys_per_query=max_keys, top=top, windows=not no_windows,
+                            progress=progress)
+        bar.update(1000 - bar.pos)
+    if output:
+        with open(output, "w") as f:
+            json.dump(result.to_dict(), f)
+    if as_json:
+        click.echo(json.dumps(result.to_dict()))
+    else:
+        click.echo(result.summary())
+        if output:
+            click.echo(f"wrote {output}")
+
+
 def _grid_option(value):
     if value is None:
         return None
@@ -46,36 +161,51 @@ def _grid_option(value):
     return (h, w)
 
 
+def _enumeration_option(enumeration, esa, default="rowmajor"):
+    """--esa and --enumeration as one enumeration name."""
+    if esa and enumeration not in (None, "manhattan"):
+        raise click.UsageError("--esa means --enumeration manhattan; give one of them")
+    return "manhattan" if esa else (enumeration or default)
+
+
 @main.command()
-@click.option("--pattern", "name", required=True, help="A named pattern (see `ylg-masks list`).")
-@click.option("--n", type=int, required=True, help="Number of positions N (a square grid when N "
+@click.option("--pattern", "name", default=None, help="A named pattern (see `ylg-masks list`).")
+@click.option("--n", type=int, default=None, help="Number of positions N (a square grid when N "
               "is a perfect square).")
 @click.option("--grid", default=None, help="The grid as HxW, when not square.")
 @click.option("--enumeration", default=None, help="Lay the pattern out with this enumeration.")
 @click.option("--esa", is_flag=True, help="Same as --enumeration manhattan (the paper's ESA).")
 @click.option("--causal", is_flag=True, help="Ask for causal Full Information (pairs k <= q).")
+@click.option("--masks", "masks_file", default=None, type=click.Path(dir_okay=False),
+              help="Check every multi-step group of a mask file instead of a named pattern.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def check(name, n, grid, enumeration, esa, causal, as_json):
-    """Check a pattern for Full Information and report its sparsity.
+def check(name, n, grid, enumeration, esa, causal, masks_file, as_json):
+    """Check a pattern, or each multi-step group of a mask file, for Full Information.
 
-    Exit code 0 when Full Information holds (causal with --causal), 1 when it does not, 2 for
-    bad input.
+    Exit code 0 when Full Information holds (causal with --causal; for a mask file, in every
+    group), 1 when it does not, 2 for bad input (a mask file that does not load included).
 
     \b
     Examples:
       ylg-masks check --pattern strided --n 81
       ylg-masks check --pattern strided --n 81 --causal
       ylg-masks check --pattern ltr --n 1024 --esa --json
+      ylg-masks check --masks masks.npz
     """
-    if esa and enumeration not in (None, "manhattan"):
-        raise click.UsageError("--esa means --enumeration manhattan; give one of them")
-    enumeration = "manhattan" if esa else (enumeration or "rowmajor")
+    if masks_file is not None:
+        if name or n is not None or grid or enumeration or esa:
+            raise click.UsageError("--masks checks a file; it takes no --pattern, --n, --grid, "
+                                   "--enumeration or --esa")
+        raise SystemExit(_check_masks(masks_file, causal, as_json))
+    if name is None or n is None:
+        raise click.UsageError("give --pattern and --n, or --masks FILE")
+    enumeration = _enumeration_option(enumeration, esa)
     pattern = ifg.pattern(name, n, enumeration=enumeration, grid=_grid_option(grid))
     report = ifg.check(pattern, causal=causal)
     if as_json:
-        click.echo(json.dumps(report.to_dict()))
+        click.echo(json.dumps({**report.to_dict(), "locality": _locality_dicts(pattern)}))
     else:
-        click.echo(format_report(report))
+        click.echo(format_report(report, locality=_locality_of(pattern)))
     raise SystemExit(EXIT_OK if report.holds else EXIT_FAILS)
 
 
@@ -83,8 +213,11 @@ def _verdict(holds, missing, total):
     return "yes" if holds else f"NO: {missing:,} of {total:,} pairs have no path"
 
 
-def format_report(report) -> str:
-    """The report as an aligned table, and the witness sentence when the check fails."""
+def format_report(report, locality=None) -> str:
+    """The report as an aligned table, and the witness sentence when the check fails.
+
+    ``locality``, a list of :class:`ifg.locality.StepLocality`, adds a line per step.
+    """
     grid = "x".join(map(str, report.grid)) if report.grid else "none"
     rows = [
         ("pattern", report.pattern),
@@ -104,12 +237,163 @@ def format_report(report) -> str:
                             report.causal_total_pairs)),
         ("seconds", f"{report.seconds:.3f}"),
     ]
+    for step in locality or []:  # 2-D locality on the grid, one line per step
+        rows.insert(-1, (f"locality {step.step}", str(step).split(": ", 1)[1]))
     width = max(len(k) for k, _ in rows)
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
     if report.witness is not None:
         lines.append("")
         lines.append("witness: " + report.witness_reason)
     return "\n".join(lines)
+
+
+def _check_masks(path, causal, as_json):
+    """Check each group of a mask file and print the reports; the exit code (0 when all hold)."""
+    from ifg.io import load
+
+    maskset = load(path)
+    results = []
+    for g, heads in enumerate(maskset.groups):
+        results.append((g, heads, ifg.check(maskset.group_pattern(g), causal=causal)))
+    holds = all(report.holds for _, _, report in results)
+    if as_json:
+        click.echo(json.dumps({"file": path, "holds": holds, "groups": [
+            {"group": g, "heads": list(heads), "report": report.to_dict()}
+            for g, heads, report in results]}))
+    else:
+        grid = "x".join(map(str, maskset.key_grid))
+        click.echo(f"{path}: {maskset.num_heads} heads, {len(results)} multi-step group(s), "
+                   f"key grid {grid}, enumeration {maskset.enumeration}")
+        for g, heads, report in results:
+            click.echo(f"\n== group {g}: heads {', '.join(map(str, heads))} ({report.pattern})")
+            click.echo(format_report(report))
+        if not results:
+            click.echo("no heads form a multi-step pattern: nothing to check")
+        failing = sum(not report.holds for _, _, report in results)
+        prop = "causal Full Information" if causal else "Full Information"
+        click.echo(f"\n{len(results) - failing} of {len(results)} group(s) have {prop}")
+    return EXIT_OK if holds else EXIT_FAILS
+
+
+def _query_option(value):
+    """'R,C' as a pair of ints."""
+    if value is None:
+        return None
+    try:
+        r, c = (int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected R,C such as 4,4, got {value!r}",
+                                 param_hint="--query") from None
+    return (r, c)
+
+
+@main.command()
+@click.option("--pattern", "name", default=None,
+              help="A named pattern; without it, the paper's figures (or --what enumeration).")
+@click.option("--n", type=int, default=64, show_default=True, help="Number of positions N.")
+@click.option("--grid", default=None, help="The grid as HxW, when not square.")
+@click.option("--enumeration", default=None, help="Lay the pattern out with this enumeration.")
+@click.option("--esa", is_flag=True, help="Same as --enumeration manhattan (the paper's ESA).")
+@click.option("--what", default=None,
+              help="Comma-separated panels: masks, graph, enumeration, field. Default: masks,graph "
+                   "(masks alone above the graph's limit of N, 81).")
+@click.option("--query", default=None, help="The query pixel R,C of --what field (default: the "
+              "centre).")
+@click.option("--order", type=click.Choice(["pixel", "enumeration"]), default="pixel",
+              show_default=True, help="Masks and graph in row-major pixels or in the 1-D order.")
+@click.option("--dpi", type=click.IntRange(20, 600), default=150, show_default=True,
+              help="Resolution of a .png.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The figure file: .png, .svg or .pdf.")
+def render(name, n, grid, enumeration, esa, what, query, order, dpi, output):
+    """Draw masks, information-flow graphs, enumerations and receptive fields.
+
+    Masks use the paper's colours: dark blue where both steps allow a cell, light blue for
+    step 1 only, green for step 2 only, yellow for neither. A graph that lacks Full Information
+    shows one missing path (source red, target purple). With no --pattern and no --what, draws
+    the paper's figures: fixed, ltr and rtl at N = 9 with their graphs, and the 8x8 row-major
+    and ESA enumerations.
+
+    \b
+    Examples:
+      ylg-masks render --esa -o paper.png
+      ylg-masks render --pattern fixed --n 9 -o fixed.svg
+      ylg-masks render --pattern ltr --n 256 --esa --what masks,field --query 8,8 -o ltr.pdf
+      ylg-masks render --what enumeration --n 64 --enumeration hilbert -o hilbert.png
+    """
+    from ifg import render as draw
+
+    panels = None if what is None else tuple(w.strip() for w in what.split(",") if w.strip())
+    if name is None:
+        other = _enumeration_option(enumeration, esa, default="manhattan")
+        if panels is None:
+            fig = draw.paper_figure(enumeration=other)
+        elif set(panels) == {"enumeration"}:
+            grid = _grid_option(grid) or ifg.grid_of(n)
+            if grid is None:
+                raise click.UsageError(f"--n {n} is not a perfect square; give --grid HxW")
+            fig = draw.enumeration_figure(("rowmajor", other), grid=grid)
+        else:
+            raise click.UsageError("--what masks, graph and field need --pattern")
+    else:
+        enumeration = _enumeration_option(enumeration, esa)
+        pattern = ifg.pattern(name, n, enumeration=enumeration, grid=_grid_option(grid))
+        if panels is None:
+            panels = ("masks", "graph") if pattern.n <= draw.MAX_GRAPH_N else ("masks",)
+        fig = draw.figure(pattern, what=panels, order=order,
+                          query=_query_option(query))
+    draw.save_figure(fig, output, dpi=dpi)
+    click.echo(f"wrote {output}")
+
+
+@main.command()
+@click.option("--preset", "preset_name", default=None,
+              help=f"A named layer: {', '.join(PRESETS)}.")
+@click.option("--heads", default=None, help="A custom layer, head by head: PATTERN:STEP,... "
+              "(consecutive steps 1..P of one pattern form a group).")
+@click.option("--query-grid", default="32x32", show_default=True,
+              help="The query grid HxW (the image grid at the attention layer).")
+@click.option("--key-grid", default="16x16", show_default=True,
+              help="The key grid HxW (pooled; the masks are designed on it).")
+@click.option("--tiling", type=click.Choice(list(TILINGS)), default="official",
+              show_default=True, help="How the square key-grid masks map to the query grid.")
+@click.option("--enumeration", default=None, help="With --heads: the enumeration (default "
+              "manhattan, the paper's ESA).")
+@click.option("--esa", is_flag=True, help="Same as --enumeration manhattan.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The mask file to write (see docs/mask-format.md).")
+def export(preset_name, heads, query_grid, key_grid, tiling, enumeration, esa, output):
+    """Write the masks of one attention layer to a mask file.
+
+    \b
+    Examples:
+      ylg-masks export --preset ylg --query-grid 32x32 --key-grid 16x16 -o masks.npz
+      ylg-masks export --preset ylg-no-esa --tiling aligned -o no_esa.npz
+      ylg-masks export --heads ltr:1,ltr:2,rtl:1,rtl:2 --key-grid 8x8 -o custom.npz
+    """
+    from ifg.io import save
+    from ifg.maskset import layer, parse_heads, preset
+
+    if (preset_name is None) == (heads is None):
+        raise click.UsageError("give one of --preset NAME or --heads PATTERN:STEP,...")
+    grids = {"key_grid": _grid_option(key_grid), "query_grid": _grid_option(query_grid),
+             "tiling": tiling}
+    if preset_name is not None:
+        if enumeration or esa:
+            raise click.UsageError("a preset fixes its enumeration; --enumeration and --esa go "
+                                   "with --heads")
+        maskset = preset(preset_name, **grids)
+    else:
+        maskset = layer(parse_heads(heads),
+                        enumeration=_enumeration_option(enumeration, esa, default="manhattan"),
+                        **grids)
+    save(maskset, output)
+    labels = ",".join(f"{h.pattern}:{h.step}" for h in maskset.heads)
+    size = os.path.getsize(output)
+    click.echo(f"wrote {output}: {maskset.num_heads} heads ({labels}), query grid "
+               f"{'x'.join(map(str, maskset.query_grid))}, key grid "
+               f"{'x'.join(map(str, maskset.key_grid))}, {maskset.enumeration}, "
+               f"{maskset.tiling} tiling, {len(maskset.groups)} group(s), {size:,} bytes")
 
 
 if __name__ == "__main__":

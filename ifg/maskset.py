@@ -165,11 +165,16 @@ class MaskSet:
 
     def group_pattern(self, g) -> Pattern:
         """The multi-step pattern formed by group ``g``, on the key grid, for the IFG check."""
+        from ifg.enumerations import ENUMERATIONS, enumeration
+
         heads = self.groups[g]
         square = self.key_masks()
         name = "+".join(f"{self.heads[h].pattern}:{self.heads[h].step}" for h in heads)
+        # the rank orders the causal check (k before q in the 1-D design); unknown names have none
+        rank = (enumeration(self.enumeration, self.key_grid)
+                if self.enumeration in ENUMERATIONS else None)
         return Pattern(tuple(square[h] for h in heads), grid=self.key_grid,
-                       enumeration=self.enumeration, name=name)
+                       enumeration=self.enumeration, name=name, rank=rank)
 
 
 def parse_heads(text) -> tuple:
@@ -268,10 +273,30 @@ def _ylg_no_esa(**kw):
     return layer(YLG_HEADS, enumeration="rowmajor", **kw)
 
 
+#: the ``ylg-strided`` ablation: the paper's 8 heads with the extended strided pattern
+YLG_STRIDED_HEADS = (("strided-ext", 1), ("strided-ext", 2)) * 4
+
+
+def _strided_extension(nk, key_grid, enumeration):
+    """Sparse Transformers' strided pattern extended to Full Information (``ifg.extend``)."""
+    # lazy: extension is its own module, needed only here. strided_extension extends the 1-D
+    # design within ltr's budget (s + 1 keys per query per step), then lays it out
+    from ifg.extend import strided_extension
+
+    return strided_extension(nk, enumeration=enumeration, grid=key_grid)
+
+
+def _ylg_strided(**kw):
+    return layer(YLG_STRIDED_HEADS, enumeration="manhattan",
+                 builders={"strided-ext": _strided_extension}, **kw)
+
+
 #: preset name -> (builder(key_grid=, query_grid=, tiling=), one-line description)
 PRESETS = {
     "ylg": (_ylg, "the paper's 8 heads (rtl, rtl, ltr, ltr; two steps each) with ESA"),
     "ylg-no-esa": (_ylg_no_esa, "the same 8 heads laid out row-major (the 'no ESA' ablation)"),
+    "ylg-strided": (_ylg_strided, "8 heads of strided extended to Full Information (ifg.extend), "
+                                  "two steps each, with ESA"),
 }
 
 

@@ -1,0 +1,113 @@
+"""ylg train / sample / interpolate: files written, exit codes, one-line errors."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from cli.main import main
+
+TINY = ["--width", "8", "--batch-size", "4", "--log-every", "1", "--quiet", "--device", "cpu"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = run("train", "--attention", "dense", "--steps", "2", "--sample-every", "1",
+                 "--out", out, *TINY)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_train_writes_config_log_samples_and_checkpoint(run_dir):
+    assert json.loads((run_dir / "config.json").read_text())["width"] == 8
+    lines = (run_dir / "log.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in lines] == [1, 2]
+    assert {"loss_d", "loss_g", "steps_per_s"} <= set(json.loads(lines[0]))
+    assert sorted(p.name for p in (run_dir / "samples").iterdir()) == \
+        ["step_0000001.png", "step_0000002.png"]
+    assert (run_dir / "checkpoint.pt").is_file()
+
+
+def test_resume_continues_and_refuses_model_changes(run_dir):
+    bad = run("train", "--out", run_dir, "--resume", "--width", "16", "--quiet")
+    assert bad.exit_code == 2
+    assert bad.output.strip().startswith("Error: a resumed run cannot change width")
+    good = run("train", "--out", run_dir, "--resume", "--steps", "3", "--quiet")
+    assert good.exit_code == 0, good.output
+    assert json.loads((run_dir / "config.json").read_text())["steps"] == 3
+
+
+def test_sample_draws_the_asked_classes(run_dir, tmp_path):
+    out = run("sample", "--checkpoint", run_dir / "checkpoint.pt", "--classes", "0,3,7", "--n",
+              "6", "-o", tmp_path / "g.png")
+    assert out.exit_code == 0, out.output
+    im = Image.open(tmp_path / "g.png")
+    # 2 per class, one class per row; 32-pixel digits scaled x2, 2-pixel gaps scaled x2
+    assert im.size == (2 * (64 + 4) + 4, 3 * (64 + 4) + 4)
+
+
+def test_interpolate_writes_one_walk_per_row(run_dir, tmp_path):
+    out = run("interpolate", "--checkpoint", run_dir / "checkpoint.pt", "--class", "3",
+              "--rows", "2", "--steps", "5", "-o", tmp_path / "w.png")
+    assert out.exit_code == 0, out.output
+    assert Image.open(tmp_path / "w.png").size == (5 * 68 + 4, 2 * 68 + 4)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["sample", "--checkpoint", "{bad}", "-o", "x.png"], "corrupt"),
+    (["sample", "--checkpoint", "{ckpt}", "--classes", "12", "-o", "x.png"], "class 12"),
+    (["interpolate", "--checkpoint", "{missing}", "--class", "1", "-o", "x.png"], "not exist"),
+    (["train", "--out", "{tmp}", "--attention-resolution", "32", "--quiet"], "attention_resol"),
+    (["train", "--out", "{tmp}", "--data", "{tmp}/none.npz", "--quiet"], "neither"),
+])
+def test_bad_input_is_one_line_and_exit_2(run_dir, tmp_path, args, message):
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    names = dict(bad=tmp_path / "bad.pt", ckpt=run_dir / "checkpoint.pt",
+                 missing=tmp_path / "missing.pt", tmp=tmp_path)
+    out = run(*(a.format(**names) for a in args))
+    assert out.exit_code == 2
+    assert out.output.count("\n") == 1 and message in out.output
+
+
+def test_masks_and_attention_together_is_a_usage_error(tmp_path):
+    (tmp_path / "m.npz").write_bytes(b"")
+    out = run("train", "--masks", tmp_path / "m.npz", "--attention", "dense", "--out", tmp_path)
+    assert out.exit_code == 2 and "not both" in out.output
+
+
+def test_help_shows_examples():
+    for command in ("train", "sample", "interpolate"):
+        out = run(command, "--help")
+        assert out.exit_code == 0 and f"ylg {command} " in out.output
+
+
+def test_train_with_a_mask_file_and_sample_without_it(tmp_path):
+    from ifg.io import save
+    from ifg.maskset import preset
+
+    masks = tmp_path / "masks.npz"
+    save(preset("ylg", key_grid=(8, 8), query_grid=(16, 16)), masks)
+    out = run("train", "--masks", masks, "--width", "16", "--steps", "1", "--out", tmp_path / "r",
+              *TINY[2:])
+    assert out.exit_code == 0, out.output
+    masks.unlink()  # the checkpoint carries its masks
+    out = run("sample", "--checkpoint", tmp_path / "r" / "checkpoint.pt", "--n", "2", "-o",
+              tmp_path / "g.png")
+    assert out.exit_code == 0, out.output
+
+
+def test_a_mask_file_that_does_not_fit_names_the_grids(tmp_path):
+    from ifg.io import save
+    from ifg.maskset import preset
+
+    save(preset("ylg", key_grid=(16, 16), query_grid=(32, 32)), tmp_path / "m.npz")
+    out = run("train", "--masks", tmp_path / "m.npz", "--width", "16", "--out", tmp_path / "r",
+              "--quiet")
+    assert out.exit_code == 2
+    assert "needs query grid 16x16 and key grid 8x8" in out.output

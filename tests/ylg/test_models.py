@@ -1,0 +1,129 @@
+"""SAGAN / YLG-SAGAN: shapes at every resolution, the attention's place, spectral norm, masks."""
+
+import pytest
+import torch
+from torch import nn
+
+from ifg.errors import InvalidArgument
+from ifg.maskset import preset
+from ylg.models import Discriminator, Generator, attention_resolutions, resolve_masks
+from ylg.models.layers import ConditionalBatchNorm2d
+
+
+def _pair(**kw):
+    torch.manual_seed(0)
+    d_kw = {k: v for k, v in kw.items() if k != "z_dim"}
+    return Generator(**kw), Discriminator(**d_kw)
+
+
+@pytest.mark.parametrize("resolution,a", [(32, 16), (32, 8), (64, 32), (128, 32), (128, 64)])
+def test_shapes_and_the_attention_grid_in_both_networks(resolution, a):
+    G, D = _pair(resolution=resolution, width=4 if resolution == 32 else 8, num_classes=2,
+                 channels=3, attention="dense", attention_resolution=a, z_dim=16)
+    y = torch.tensor([0, 1])
+    x, g_attn = G(torch.randn(2, 16), y, return_attention=True)
+    assert x.shape == (2, 3, resolution, resolution)
+    assert x.abs().max() <= 1  # tanh output
+    logits, d_attn = D(x, y, return_attention=True)
+    assert logits.shape == (2,)
+    for attn in (g_attn, d_attn):
+        assert attn.shape == (2, 1, a * a, (a // 2) ** 2)  # (b, heads, nq, nk)
+    assert D.features_before_attention(x).shape[-1] == a
+
+
+def test_paper_placement_is_the_default():
+    assert Generator(resolution=128, width=1, attention="none").attention_resolution == 32
+    assert Discriminator(resolution=32, width=4, attention="none").attention_resolution == 16
+    assert attention_resolutions(128) == (8, 16, 32, 64)
+
+
+def test_the_paper_128_model_has_the_published_channels():
+    G = Generator(resolution=128, width=64, attention="none")
+    D = Discriminator(resolution=128, width=64, attention="none")
+    assert G.linear.out_features == 4 * 4 * 1024
+    assert [b.conv2.out_channels for b in G.blocks] == [1024, 512, 256, 128, 64]
+    assert [b.conv2.out_channels for b in D.blocks] == [64, 128, 256, 512, 1024, 1024]
+    assert D.blocks[-1].downsample is False and all(b.downsample for b in D.blocks[1:-1])
+
+
+@pytest.mark.parametrize("attention,heads", [("none", 0), ("dense", 1), ("dense8", 8), ("ylg", 8)])
+def test_attention_variants(attention, heads):
+    G, D = _pair(resolution=32, width=16, num_classes=2, channels=1, attention=attention)
+    for net in (G, D):
+        assert (net.attention is None) == (heads == 0)
+    if heads:
+        _, attn = G(torch.randn(2, 128), torch.tensor([0, 1]), return_attention=True)
+        assert attn.shape == (2, heads, 256, 64)
+
+
+def test_ylg_masks_are_obeyed():
+    ms = preset("ylg", key_grid=(8, 8), query_grid=(16, 16))
+    G = Generator(resolution=32, width=16, num_classes=2, channels=1, attention=ms)
+    _, attn = G(torch.randn(2, 128), torch.tensor([0, 1]), return_attention=True)
+    allowed = torch.as_tensor(ms.to_dense())  # (heads, nq, nk)
+    assert (attn[:, ~allowed] == 0).all()
+    torch.testing.assert_close(attn.sum(-1), torch.ones(2, 8, 256))
+
+
+def test_mismatched_masks_are_refused_with_the_grids_that_fit():
+    ms = preset("ylg", key_grid=(16, 16), query_grid=(32, 32))
+    with pytest.raises(InvalidArgument, match="needs query grid 16x16 and key grid 8x8"):
+        Generator(resolution=32, width=16, attention=ms)
+    with pytest.raises(InvalidArgument, match="attention_resolution=32 for these masks"):
+        resolve_masks(ms, resolution=128, attention_resolution=16)
+    assert resolve_masks(ms, resolution=128)[0] == 8
+
+
+def test_too_narrow_for_eight_heads_names_the_channels():
+    with pytest.raises(InvalidArgument, match="multiple of 64"):
+        Generator(resolution=32, width=8, attention="dense8")
+
+
+@pytest.mark.parametrize("bad", [dict(resolution=48), dict(attention="sparse"),
+                                 dict(attention_resolution=32)])
+def test_bad_arguments_are_refused(bad):
+    with pytest.raises(InvalidArgument):
+        Generator(**{"resolution": 32, "width": 4, **bad})
+
+
+def _plain_weight_modules(net):
+    cbn = {id(m) for c in net.modules() if isinstance(c, ConditionalBatchNorm2d)
+           for m in c.modules()}
+    return [(name, m) for name, m in net.named_modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear, nn.Embedding)) and id(m) not in cbn]
+
+
+def test_spectral_norm_on_every_weight():
+    G, D = _pair(resolution=32, width=16, num_classes=3, channels=1, attention="ylg")
+    for net in (G, D):
+        modules = _plain_weight_modules(net)
+        assert len(modules) > 10
+        for name, m in modules:
+            assert torch.nn.utils.parametrize.is_parametrized(m, "weight"), name
+
+
+def test_spectral_norm_bounds_each_weight_by_one():
+    G, D = _pair(resolution=32, width=4, num_classes=3, channels=1, attention="none")
+    x, y = torch.randn(4, 1, 32, 32), torch.tensor([0, 1, 2, 0])
+    for _ in range(30):  # power iterations converge over forward passes in train mode
+        D(x, y)
+    for name, m in _plain_weight_modules(D):
+        w = m.weight.reshape(m.weight.shape[0], -1)
+        if isinstance(m, nn.Embedding):
+            w = m.weight
+        sigma = torch.linalg.matrix_norm(w.detach(), ord=2)
+        assert abs(sigma.item() - 1) < 0.05, name
+
+
+def test_generator_is_class_conditional_and_discriminator_projects():
+    G, D = _pair(resolution=32, width=4, num_classes=3, channels=1, attention="none")
+    for m in G.modules():
+        if isinstance(m, ConditionalBatchNorm2d):
+            nn.init.normal_(m.gain.weight, std=0.5)  # trained gains; they start at zero
+    G.eval()
+    z = torch.randn(1, 128).repeat(2, 1)
+    a, b = G(z, torch.tensor([0, 1]))
+    assert not torch.allclose(a, b)
+    x = torch.randn(1, 1, 32, 32).repeat(2, 1, 1, 1)
+    la, lb = D(x, torch.tensor([0, 2]))
+    assert not torch.isclose(la, lb)

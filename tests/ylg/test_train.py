@@ -1,0 +1,204 @@
+"""Training: config, losses, EMA, data stream, exact resume, atomic checkpoints, DDP."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from ifg.errors import InvalidArgument
+from ylg.augment import diff_augment
+from ylg.checkpoint import load_checkpoint, save_checkpoint
+from ylg.data import digits
+from ylg.errors import CheckpointError
+from ylg.train import TrainConfig, _Batches, ema_update, hinge_d, hinge_g, train
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = dict(width=8, batch_size=4, attention="dense", log_every=1, sample_every=1000,
+            checkpoint_every=1000, diffaugment="color,translation,cutout", device="cpu")
+
+
+def _quiet(cfg, **kw):
+    return train(cfg, progress=False, log=lambda m: None, **kw)
+
+
+def _log(run_dir):
+    return [json.loads(line) for line in (Path(run_dir) / "log.jsonl").read_text().splitlines()]
+
+
+def test_config_rejects_unknown_keys_and_bad_values():
+    with pytest.raises(InvalidArgument, match="unknown TrainConfig key"):
+        TrainConfig.from_dict({"learning_rate": 1e-3})
+    for bad in (dict(steps=0), dict(lr_d=-1.0), dict(beta2=1.0), dict(diffaugment="flip"),
+                dict(attention=""), dict(channels=2), dict(attention_resolution=32)):
+        with pytest.raises(InvalidArgument):
+            TrainConfig(**bad)
+    cfg = TrainConfig()
+    assert (cfg.lr_g, cfg.lr_d, cfg.beta1, cfg.beta2, cfg.z_dim, cfg.batch_size, cfg.d_steps) == \
+        (1e-4, 4e-4, 0.0, 0.999, 128, 64, 1)  # the paper's
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_hinge_losses_vanish_beyond_the_margin():
+    assert hinge_d(torch.tensor([1.0, 3.0]), torch.tensor([-1.0, -5.0])) == 0
+    assert hinge_d(torch.tensor([0.0]), torch.tensor([0.0])) == 2
+    assert hinge_g(torch.tensor([2.0, 4.0])) == -3
+
+
+def test_ema_is_a_moving_average_and_copies_buffers():
+    a, b = torch.nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3)
+    with torch.no_grad():
+        a.weight.fill_(0.0), b.weight.fill_(1.0), b.running_mean.fill_(5.0)
+    ema_update(a, b, 0.75)
+    torch.testing.assert_close(a.weight, torch.full((3,), 0.25))
+    assert torch.equal(a.running_mean, b.running_mean)
+
+
+def test_each_epoch_visits_every_image_once():
+    data = digits(resolution=8)
+    batches = _Batches(data, batch_size=100, rank=0, world=1, seed=3, device="cpu")
+    seen = torch.cat([batches.draw(k)[0] for k in range(15)])  # 15 x 100 = one epoch of 1,500
+    def rows(x):
+        return sorted(map(bytes, ((x.reshape(len(x), -1) + 1) * 127.5).round().byte().numpy()))
+    assert rows(seen) == sorted(map(bytes, data.images.reshape(1500, -1).numpy()))
+    halves = [_Batches(data, batch_size=100, rank=r, world=2, seed=3, device="cpu").draw(4)[0]
+              for r in (0, 1)]
+    assert torch.equal(torch.cat(halves), batches.draw(4)[0])  # ranks share one global batch
+
+
+def test_diffaugment_is_differentiable_and_seeded():
+    x = torch.randn(4, 3, 16, 16, requires_grad=True)
+    y = diff_augment(x, "color,translation,cutout", generator=torch.Generator().manual_seed(1))
+    y.sum().backward()
+    assert x.grad.abs().sum() > 0
+    again = diff_augment(x, "color,translation,cutout", generator=torch.Generator().manual_seed(1))
+    assert torch.equal(y, again)
+    assert torch.equal(diff_augment(x, ""), x)
+
+
+def test_resumed_run_reproduces_the_uninterrupted_run_exactly(tmp_path):
+    straight = _quiet(TrainConfig(out=str(tmp_path / "a"), steps=4, **TINY))
+    _quiet(TrainConfig(out=str(tmp_path / "b"), steps=2, **TINY))
+    resumed = _quiet(TrainConfig(out=str(tmp_path / "b")), resume=True, overrides={"steps": 4})
+    assert [line["step"] for line in _log(tmp_path / "b")] == [1, 2, 3, 4]
+    for a, b in zip(_log(tmp_path / "a"), _log(tmp_path / "b")):
+        assert {k: a[k] for k in ("loss_d", "loss_g", "d_real", "d_fake")} == \
+            {k: b[k] for k in ("loss_d", "loss_g", "d_real", "d_fake")}
+    for x, y in ((straight.G, resumed.G), (straight.D, resumed.D), (straight.ema, resumed.ema)):
+        for (name, p), q in zip(x.state_dict().items(), y.state_dict().values()):
+            assert torch.equal(p, q), name
+    ckpt = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] == 4 and ckpt["config"]["steps"] == 4
+    assert set(ckpt["rng"]) == {"torch", "cuda", "numpy", "python"}
+    assert sorted(p.name for p in (tmp_path / "b" / "samples").iterdir()) == \
+        ["step_0000002.png", "step_0000004.png"]
+
+
+def test_an_unknown_attention_is_refused_before_training(tmp_path):
+    with pytest.raises(InvalidArgument, match="attention must be one of"):
+        _quiet(TrainConfig(out=str(tmp_path), steps=1, **{**TINY, "attention": "sparse"}))
+
+
+def test_resume_refuses_to_change_the_model(tmp_path):
+    _quiet(TrainConfig(out=str(tmp_path), steps=1, **TINY))
+    with pytest.raises(InvalidArgument, match="already holds a checkpoint"):
+        _quiet(TrainConfig(out=str(tmp_path), steps=1, **TINY))
+    with pytest.raises(InvalidArgument, match="cannot change width"):
+        _quiet(TrainConfig(out=str(tmp_path)), resume=True, overrides={"width": 16})
+
+
+def test_corrupt_truncated_and_mismatched_checkpoints_are_one_line_errors(tmp_path):
+    _quiet(TrainConfig(out=str(tmp_path), steps=1, **TINY))
+    path = tmp_path / "checkpoint.pt"
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(CheckpointError, match="corrupt") as err:
+        load_checkpoint(path)
+    assert "\n" not in str(err.value)
+    path.write_bytes(good)
+    state = torch.load(path, weights_only=True)
+    state["G"].pop(next(iter(state["G"])))
+    save_checkpoint(path, state)
+    with pytest.raises(CheckpointError, match="G weights do not match") as err:
+        _quiet(TrainConfig(out=str(tmp_path)), resume=True, overrides={"steps": 2})
+    assert "\n" not in str(err.value)
+
+
+def test_a_failed_write_leaves_the_last_checkpoint(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "checkpoint.pt", {"step": 1})
+
+    def broken(obj, f):
+        f.write(b"half a checkpoint")
+        raise OSError("disk full")
+    monkeypatch.setattr(torch, "save", broken)
+    with pytest.raises(OSError):
+        save_checkpoint(path, {"step": 2})
+    assert torch.load(path, weights_only=True) == {"step": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+KILLED_MID_WRITE = """
+import os, sys, time
+import ylg.checkpoint as c
+real = os.fsync
+def slow(fd):  # announce each checkpoint write, and stall in the middle of the second one
+    slow.n += 1
+    print("writing", slow.n, flush=True)
+    if slow.n == 2:
+        time.sleep(60)
+    real(fd)
+slow.n = 0
+c.os.fsync = slow
+from ylg.train import TrainConfig, train
+train(TrainConfig(out=sys.argv[1], steps=100, width=4, batch_size=2, attention="none",
+                  checkpoint_every=1, sample_every=1000, device="cpu"), progress=False, log=lambda m: None)
+"""
+
+
+def test_kill_9_during_a_checkpoint_write_leaves_the_last_complete_one(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_MID_WRITE, str(tmp_path)], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if line.strip() == "writing 2":  # fsync of the file itself: step 2 is half-written
+                break
+        time.sleep(0.2)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["step"] == 1
+    resumed = _quiet(TrainConfig(out=str(tmp_path)), resume=True, overrides={"steps": 2})
+    assert resumed.step == 2
+    assert not list(tmp_path.glob(".checkpoint.pt.tmp-*"))
+
+
+def _ddp_worker(rank, world, port, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    result = train(TrainConfig(out=str(out), steps=2, **{**TINY, "batch_size": 8}),
+                   progress=False, log=lambda m: None)
+    torch.save({"G": result.G.state_dict(), "D": result.D.state_dict(),
+                "EMA": result.ema.state_dict(), "last": result.last}, Path(out) / f"rank{rank}.pt")
+    torch.distributed.destroy_process_group()
+
+
+def test_two_ddp_processes_hold_the_same_weights(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torch.multiprocessing.spawn(_ddp_worker, args=(2, port, tmp_path), nprocs=2)
+    a, b = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert a["last"] == b["last"]  # the logged losses are averaged over the ranks
+    for key in ("G", "D", "EMA"):
+        for (name, p), q in zip(a[key].items(), b[key].values()):
+            assert torch.equal(p, q), f"{key}.{name}"
+    start = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert start["world_size"] == 2 and start["step"] == 2

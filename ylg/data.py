@@ -1,0 +1,281 @@
+"""Training data: the embedded digits, image folders and ``.npz`` arrays.
+
+Every loader returns an :class:`ImageData`: uint8 images ``(n, c, res, res)`` and int64 labels,
+held in memory. Images enter the models in [-1, 1] (:func:`to_model_range`).
+
+- ``digits`` (the default): scikit-learn's 1,797 handwritten digits (8x8, values 0..16, shipped
+  inside scikit-learn, so nothing is downloaded), resized bilinearly to the resolution, 10
+  classes. Grey, so 1 channel by default (``channels=3`` replicates it). A fixed stratified split
+  (seed 0) keeps :data:`DIGITS_TEST_SIZE` images for testing that training never sees.
+- an image folder: one subfolder per class (sorted names), or flat for one class; read with
+  Pillow, centre-cropped to a square and resized (bicubic). Unreadable files are skipped and
+  listed in ``ImageData.skipped``.
+- an ``.npz`` with ``images`` (uint8 in 0..255 or floats in [0, 1]; ``(n, h, w)``, ``(n, h, w, c)``
+  or ``(n, c, h, w)``) and optionally ``labels`` (int, ``(n,)``); resized like a folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ifg.errors import InvalidArgument, check_positive_int
+from ylg.errors import DataError
+
+__all__ = ["ImageData", "DIGITS_TEST_SIZE", "IMAGE_SUFFIXES", "load_data", "digits",
+           "image_folder", "npz_arrays", "to_model_range", "from_model_range"]
+
+DIGITS_TEST_SIZE = 297  # of 1,797: leaves 1,500 training images
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+
+
+@dataclass(frozen=True, eq=False)
+class ImageData:
+    """Images and labels in memory.
+
+    Attributes
+    ----------
+    images : torch.Tensor, uint8, (n, c, res, res)
+    labels : torch.Tensor, int64, (n,)
+    class_names : tuple of str
+    source : str
+        What was read (``digits:train``, a path).
+    skipped : tuple of (str, str)
+        Files that could not be read, with the reason.
+    """
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    class_names: tuple
+    source: str
+    skipped: tuple = field(default=())
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+    @property
+    def resolution(self) -> int:
+        return self.images.shape[-1]
+
+    def __len__(self):
+        return self.images.shape[0]
+
+
+def to_model_range(images):
+    """uint8 images in 0..255 to floats in [-1, 1].
+
+    Examples
+    --------
+    >>> to_model_range(torch.tensor([0, 255], dtype=torch.uint8)).tolist()
+    [-1.0, 1.0]
+    """
+    return images.float() / 127.5 - 1
+
+
+def from_model_range(x):
+    """Floats in [-1, 1] to uint8 images (clipped).
+
+    Examples
+    --------
+    >>> from_model_range(torch.tensor([-1.0, 0.0, 1.0])).tolist()
+    [0, 128, 255]
+    """
+    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def _resize(images, resolution):
+    """Float images ``(n, c, h, w)`` in [0, 1], centre-cropped to a square and resized."""
+    h, w = images.shape[-2:]
+    s = min(h, w)
+    top, left = (h - s) // 2, (w - s) // 2
+    images = images[..., top:top + s, left:left + s]
+    if s != resolution:
+        # antialias, so that shrinking averages rather than drops pixels
+        images = F.interpolate(images, size=(resolution, resolution), mode="bilinear",
+                               align_corners=False, antialias=s > resolution)
+    return (images.clamp(0, 1) * 255).round().to(torch.uint8)
+
+
+def _channels(images, channels):
+    if channels is None or images.shape[1] == channels:
+        return images
+    if channels == 3 and images.shape[1] == 1:
+        return images.expand(-1, 3, -1, -1).contiguous()
+    if channels == 1 and images.shape[1] == 3:
+        weights = torch.tensor([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)  # ITU-R 601 luma
+        return (images.float() * weights).sum(1, keepdim=True).round().to(torch.uint8)
+    raise InvalidArgument(f"channels must be 1 or 3, got {channels!r}")
+
+
+def digits(*, resolution=32, split="train", channels=1) -> ImageData:
+    """scikit-learn's handwritten digits, resized, with the fixed train/test split.
+
+    Parameters
+    ----------
+    resolution : int
+    split : {"train", "test", "all"}
+    channels : {1, 3}
+
+    Returns
+    -------
+    ImageData
+        1,500 training or 297 test images, 10 classes.
+
+    Examples
+    --------
+    >>> d = digits(resolution=16)
+    >>> len(d), d.images.shape[1:], d.num_classes
+    (1500, torch.Size([1, 16, 16]), 10)
+    """
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    resolution = check_positive_int("resolution", resolution)
+    if split not in ("train", "test", "all"):
+        raise InvalidArgument(f"split must be train, test or all, got {split!r}")
+    bunch = load_digits()
+    x = torch.from_numpy(bunch.images / 16.0).float()[:, None]  # (1797, 1, 8, 8) in [0, 1]
+    y = torch.from_numpy(bunch.target).long()
+    if split != "all":
+        # stratified, seed 0: the same split on every machine and for every later tool
+        train, test = train_test_split(np.arange(len(y)), test_size=DIGITS_TEST_SIZE,
+                                       random_state=0, stratify=bunch.target)
+        keep = torch.from_numpy(np.sort(train if split == "train" else test))
+        x, y = x[keep], y[keep]
+    images = _channels(_resize(x, resolution), channels)
+    return ImageData(images, y, tuple(str(i) for i in range(10)), f"digits:{split}")
+
+
+def _read_image(path, resolution, mode):
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert(mode)
+        w, h = im.size
+        s = min(w, h)
+        left, top = (w - s) // 2, (h - s) // 2
+        im = im.crop((left, top, left + s, top + s)).resize((resolution, resolution),
+                                                           Image.Resampling.BICUBIC)
+        a = np.asarray(im, dtype=np.uint8)
+    return a[:, :, None] if a.ndim == 2 else a  # (h, w, c)
+
+
+def image_folder(path, *, resolution=32, channels=3) -> ImageData:
+    """Images under ``path``: one subfolder per class, or flat for one class.
+
+    Files whose suffix is an image suffix (:data:`IMAGE_SUFFIXES`) are read; those Pillow cannot
+    read are skipped and listed in ``skipped``.
+
+    Raises
+    ------
+    DataError
+        When the folder is missing or holds no readable image.
+
+    Examples
+    --------
+    >>> import tempfile, PIL.Image
+    >>> root = Path(tempfile.mkdtemp())
+    >>> PIL.Image.new("RGB", (40, 30), "red").save(root / "a.png")
+    >>> d = image_folder(root, resolution=8)
+    >>> d.images.shape, d.num_classes
+    (torch.Size([1, 3, 8, 8]), 1)
+    """
+    path = Path(path)
+    resolution = check_positive_int("resolution", resolution)
+    if channels not in (1, 3):
+        raise InvalidArgument(f"channels must be 1 or 3, got {channels!r}")
+    if not path.is_dir():
+        raise DataError(f"data folder {str(path)!r} does not exist")
+    subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = [(d.name, d) for d in subdirs] or [(path.name, path)]
+    images, labels, skipped = [], [], []
+    for label, (_, folder) in enumerate(classes):
+        for f in sorted(folder.iterdir()):
+            if f.suffix.lower() not in IMAGE_SUFFIXES or not f.is_file():
+                continue
+            try:
+                images.append(_read_image(f, resolution, "L" if channels == 1 else "RGB"))
+                labels.append(label)
+            except Exception as e:  # noqa: BLE001 - any decoder failure means "unreadable"
+                skipped.append((str(f), f"{type(e).__name__}: {e}"))
+    if not images:
+        raise DataError(f"no readable image under {str(path)!r} "
+                        f"({len(skipped)} unreadable file(s) skipped)")
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()  # (n, c, h, w)
+    return ImageData(x, torch.tensor(labels, dtype=torch.long),
+                     tuple(name for name, _ in classes), str(path), tuple(skipped))
+
+
+def npz_arrays(path, *, resolution=32, channels=None) -> ImageData:
+    """Images (and labels) from an ``.npz`` file; see the module docstring for the layout.
+
+    Raises
+    ------
+    DataError
+        When the file cannot be read, lacks ``images``, or has no image.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "d.npz"
+    >>> np.savez(f, images=np.zeros((5, 12, 12, 3), np.uint8), labels=np.arange(5) % 2)
+    >>> d = npz_arrays(f, resolution=8)
+    >>> d.images.shape, d.num_classes
+    (torch.Size([5, 3, 8, 8]), 2)
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read {str(path)!r}: {e}") from None
+    if "images" not in arrays:
+        raise DataError(f"{str(path)!r} has no 'images' array (it has: {', '.join(arrays)})")
+    x = arrays["images"]
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+        x = x.transpose(0, 3, 1, 2)  # (n, h, w, c) -> (n, c, h, w)
+    if x.ndim != 4 or x.shape[1] not in (1, 3) or len(x) == 0:
+        raise DataError(f"{str(path)!r}: images must be a non-empty (n, h, w), (n, h, w, c) or "
+                        f"(n, c, h, w) array with 1 or 3 channels, got shape {x.shape}")
+    x = torch.from_numpy(x.astype(np.float32) / 255 if x.dtype == np.uint8 else
+                         x.astype(np.float32))
+    y = arrays.get("labels")
+    if y is None:
+        y = np.zeros(len(x), np.int64)
+    if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or (y < 0).any():
+        raise DataError(f"{str(path)!r}: labels must be {len(x)} non-negative integers, got "
+                        f"shape {y.shape} dtype {y.dtype}")
+    images = _channels(_resize(x, check_positive_int("resolution", resolution)), channels)
+    return ImageData(images, torch.from_numpy(y.astype(np.int64)),
+                     tuple(str(i) for i in range(int(y.max()) + 1)), str(path))
+
+
+def load_data(spec="digits", *, resolution=32, channels=None, split="train") -> ImageData:
+    """The data set named by ``spec``: ``digits``, a folder, or an ``.npz`` file.
+
+    ``channels=None`` keeps the source's own (digits 1, folders 3, npz as stored).
+
+    Examples
+    --------
+    >>> load_data("digits", resolution=8, split="test").images.shape
+    torch.Size([297, 1, 8, 8])
+    """
+    if str(spec) == "digits":
+        return digits(resolution=resolution, split=split, channels=channels or 1)
+    path = Path(spec)
+    if path.is_dir():
+        return image_folder(path, resolution=resolution, channels=channels or 3)
+    if path.suffix == ".npz" and path.is_file():
+        return npz_arrays(path, resolution=resolution, channels=channels)
+    raise DataError(f"data {str(spec)!r} is neither 'digits', a folder, nor an existing .npz file")

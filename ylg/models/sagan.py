@@ -1,0 +1,287 @@
+"""SAGAN and YLG-SAGAN at 32x32, 64x64 and 128x128 from one definition (SPEC section 7).
+
+The generator maps ``(z, y)`` to an image in [-1, 1]; the discriminator maps ``(x, y)`` to one
+logit per image (a projection discriminator). One attention layer sits in each network at the
+same feature grid, ``attention_resolution`` (the paper: 32x32 in the 128x128 model). The attention
+variant is a constructor argument:
+
+========== =====================================================
+``none``   no attention layer (an ablation)
+``dense``  SAGAN: one dense head
+``dense8`` the "SAGAN, 8 heads" baseline: eight dense heads
+``ylg``    YLG: the paper's 8 sparse heads, built by ``ifg.maskset.preset`` at the model's grids
+           (any name of ``ifg.maskset.PRESETS`` works, e.g. ``ylg-no-esa``)
+a MaskSet  YLG with given masks, one head per mask (or a path to a ``masks.npz``)
+========== =====================================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ifg.errors import InvalidArgument
+from ifg.maskset import PRESETS, MaskSet, preset
+from ylg.models.layers import (ConditionalBatchNorm2d, DownBlock, OptimizedBlock, UpBlock,
+                               sn_conv, sn_embedding, sn_linear)
+
+__all__ = ["ARCHITECTURES", "ATTENTION_VARIANTS", "Generator", "Discriminator",
+           "attention_resolutions", "attention_variants", "resolve_masks"]
+
+#: resolution -> (G: channel multipliers of the 4x4 input and of each up-block,
+#:                D: multiplier of the first block, then (multiplier, downsample) per block,
+#:                the default attention resolution). Channels are ``width * multiplier``.
+ARCHITECTURES = {
+    32: ((4, 4, 4, 4), (4, ((4, True), (4, False), (4, False))), 16),
+    64: ((16, 8, 4, 2, 1), (1, ((2, True), (4, True), (8, True), (16, False))), 32),
+    128: ((16, 16, 8, 4, 2, 1), (1, ((2, True), (4, True), (8, True), (16, True), (16, False))), 32),
+}
+
+#: the named attention variants and their number of dense heads (``none``: no layer)
+ATTENTION_VARIANTS = {"none": 0, "dense": 1, "dense8": 8}
+
+
+def attention_variants() -> tuple:
+    """The attention names a model accepts: the dense variants and the mask presets.
+
+    Examples
+    --------
+    >>> attention_variants()[:4]
+    ('none', 'dense', 'dense8', 'ylg')
+    """
+    return (*ATTENTION_VARIANTS, *PRESETS)
+
+
+def _check_resolution(resolution):
+    if resolution not in ARCHITECTURES:
+        raise InvalidArgument(f"resolution must be one of {', '.join(map(str, ARCHITECTURES))}, "
+                              f"got {resolution!r}")
+
+
+def attention_resolutions(resolution) -> tuple:
+    """The feature grids where both G and D can hold the attention layer.
+
+    Examples
+    --------
+    >>> attention_resolutions(32), attention_resolutions(128)
+    ((8, 16), (8, 16, 32, 64))
+    """
+    _check_resolution(resolution)
+    return tuple(2 ** k for k in range(3, resolution.bit_length() - 1))
+
+
+def _fitting_grids(resolution, attention_resolution, pool):
+    a = attention_resolution
+    return (a, a), (a // pool, a // pool)
+
+
+def resolve_masks(attention, *, resolution, attention_resolution=None, pool=2):
+    """Check an attention variant against a model and return ``(heads, MaskSet or None)``.
+
+    Parameters
+    ----------
+    attention : {"none", "dense", "dense8", "ylg", ...} or MaskSet or path
+        A preset name builds its masks at the fitting grids; a path is read with ``ifg.io.load``.
+    resolution : int
+        The image resolution, 32, 64 or 128.
+    attention_resolution : int, optional
+        The feature grid of the attention layer (default: the architecture's).
+    pool : int
+        Keys and values are max-pooled by this factor.
+
+    Returns
+    -------
+    (int, MaskSet or None)
+        The number of heads (0 for ``none``) and the mask set.
+
+    Raises
+    ------
+    InvalidArgument
+        For an unknown variant, or a mask set whose grids do not fit; the message names the
+        grids that would fit.
+
+    Examples
+    --------
+    >>> from ifg.maskset import preset
+    >>> resolve_masks("dense8", resolution=32)
+    (8, None)
+    >>> heads, ms = resolve_masks(preset("ylg", key_grid=(8, 8), query_grid=(16, 16)), resolution=32)
+    >>> heads
+    8
+    """
+    _check_resolution(resolution)
+    a = ARCHITECTURES[resolution][2] if attention_resolution is None else attention_resolution
+    if a not in attention_resolutions(resolution):
+        raise InvalidArgument(
+            f"attention_resolution must be one of "
+            f"{', '.join(map(str, attention_resolutions(resolution)))} for a {resolution}x"
+            f"{resolution} model, got {a!r}")
+    if isinstance(attention, str) and attention in ATTENTION_VARIANTS:
+        return ATTENTION_VARIANTS[attention], None
+    query_grid, key_grid = _fitting_grids(resolution, a, pool)
+    if isinstance(attention, str) and attention in PRESETS:
+        masks = preset(attention, key_grid=key_grid, query_grid=query_grid)
+        return masks.num_heads, masks
+    if isinstance(attention, (str, Path)):
+        attention = _load_masks(attention)
+    if not isinstance(attention, MaskSet):
+        raise InvalidArgument(f"attention must be one of {', '.join(attention_variants())}, a "
+                              f"MaskSet or a masks.npz path, got {attention!r}")
+    if tuple(attention.query_grid) != query_grid or tuple(attention.key_grid) != key_grid:
+        fmt = "{0[0]}x{0[1]}".format
+        hint = ""
+        (qh, qw), (kh, kw) = attention.query_grid, attention.key_grid
+        if qh == qw and qh in attention_resolutions(resolution) and (kh, kw) == (qh // pool,) * 2:
+            hint = f", or attention_resolution={qh} for these masks"
+        raise InvalidArgument(
+            f"the mask set's grids (query {fmt(attention.query_grid)}, key "
+            f"{fmt(attention.key_grid)}) do not fit a {resolution}x{resolution} model with "
+            f"attention at {a}x{a} and pool {pool}: it needs query grid {fmt(query_grid)} and key "
+            f"grid {fmt(key_grid)}{hint}")
+    return attention.num_heads, attention
+
+
+def _load_masks(path):
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidArgument(f"attention {str(path)!r} is neither a variant "
+                              f"({', '.join(attention_variants())}) nor a mask file")
+    from ifg.io import load  # the mask file reader lives in ifg; imported late, when needed
+
+    return load(path)
+
+
+def _attention_layer(channels, heads, masks, *, pool, backend, where):
+    if heads == 0:
+        return None
+    if channels % (8 * heads):
+        raise InvalidArgument(
+            f"{where} has {channels} channels at the attention layer; {heads} head(s) need a "
+            f"multiple of {8 * heads} channels (raise width)")
+    from ylg.attention import Attention2d
+
+    # the backend choice concerns masked layers; a dense layer has one way to run
+    return Attention2d(channels, masks=masks, heads=heads, pool=pool,
+                       backend=backend if masks is not None else "auto")
+
+
+class Generator(nn.Module):
+    """SAGAN's generator: ``z -> linear -> 4x4 -> residual up-blocks (+ attention) -> image``.
+
+    Parameters
+    ----------
+    resolution : {32, 64, 128}
+    width : int
+        The channel multiplier (the paper's 64); channels are ``width * multiplier``.
+    num_classes : int
+    channels : int
+        Image channels (1 grey, 3 colour).
+    z_dim : int
+    attention : str or MaskSet or path
+        See the module docstring.
+    attention_resolution : int, optional
+    pool : int
+    backend : str
+        Passed to :class:`ylg.attention.Attention2d`.
+
+    Examples
+    --------
+    >>> g = Generator(resolution=32, width=16, num_classes=10, channels=1)
+    >>> g(torch.randn(2, 128), torch.tensor([0, 9])).shape
+    torch.Size([2, 1, 32, 32])
+    """
+
+    def __init__(self, *, resolution=32, width=64, num_classes=10, channels=3, z_dim=128,
+                 attention="dense", attention_resolution=None, pool=2, backend="auto"):
+        super().__init__()
+        heads, masks = resolve_masks(attention, resolution=resolution,
+                                     attention_resolution=attention_resolution, pool=pool)
+        mults, _, default_a = ARCHITECTURES[resolution]
+        self.attention_resolution = attention_resolution or default_a
+        c = [width * m for m in mults]
+        self.z_dim, self.num_classes, self.channels = z_dim, num_classes, channels
+        self.linear = sn_linear(z_dim, 4 * 4 * c[0])
+        self.blocks = nn.ModuleList(UpBlock(a, b, num_classes=num_classes)
+                                    for a, b in zip(c[:-1], c[1:]))
+        # the attention follows the block whose output is attention_resolution wide
+        self.attention_after = (self.attention_resolution // 4).bit_length() - 2
+        self.attention = _attention_layer(c[self.attention_after + 1], heads, masks, pool=pool,
+                                          backend=backend, where="the generator")
+        self.bn = nn.BatchNorm2d(c[-1])
+        self.conv = sn_conv(c[-1], channels)
+
+    def forward(self, z, y, *, return_attention=False):
+        """Images ``(b, channels, res, res)`` in [-1, 1] (and the attention maps, if asked)."""
+        h = self.linear(z).reshape(z.shape[0], -1, 4, 4)  # (b, c0, 4, 4)
+        attn = None
+        for i, block in enumerate(self.blocks):
+            h = block(h, y)
+            if i == self.attention_after and self.attention is not None:
+                h = self.attention(h, return_attention=return_attention)
+                if return_attention:
+                    h, attn = h
+        x = torch.tanh(self.conv(F.relu(self.bn(h))))
+        return (x, attn) if return_attention else x
+
+
+class Discriminator(nn.Module):
+    """SAGAN's projection discriminator: residual down-blocks (+ attention), ReLU, sum, linear.
+
+    The logit is ``linear(h) + <h, embed(y)>`` with ``h`` the globally summed features.
+
+    Parameters
+    ----------
+    As :class:`Generator`, without ``z_dim``.
+
+    Examples
+    --------
+    >>> d = Discriminator(resolution=32, width=16, num_classes=10, channels=1)
+    >>> d(torch.randn(2, 1, 32, 32), torch.tensor([0, 9])).shape
+    torch.Size([2])
+    """
+
+    def __init__(self, *, resolution=32, width=64, num_classes=10, channels=3,
+                 attention="dense", attention_resolution=None, pool=2, backend="auto"):
+        super().__init__()
+        heads, masks = resolve_masks(attention, resolution=resolution,
+                                     attention_resolution=attention_resolution, pool=pool)
+        _, (first, rest), default_a = ARCHITECTURES[resolution]
+        self.attention_resolution = attention_resolution or default_a
+        self.num_classes, self.channels = num_classes, channels
+        c = width * first
+        blocks, grid = [OptimizedBlock(channels, c)], resolution // 2
+        self.attention_after = 0 if grid == self.attention_resolution else None
+        for mult, down in rest:
+            blocks.append(DownBlock(c, width * mult, downsample=down))
+            c, grid = width * mult, grid // 2 if down else grid
+            if self.attention_after is None and grid == self.attention_resolution:
+                self.attention_after = len(blocks) - 1
+        self.blocks = nn.ModuleList(blocks)
+        c_attn = self.blocks[self.attention_after].conv2.out_channels
+        self.attention = _attention_layer(c_attn, heads, masks, pool=pool, backend=backend,
+                                          where="the discriminator")
+        self.linear = sn_linear(c, 1)
+        self.embed = sn_embedding(num_classes, c)
+
+    def features_before_attention(self, x):
+        """``D0(x)``: the features that enter D's attention layer, ``(b, c, a, a)`` (for inversion)."""
+        for block in self.blocks[:self.attention_after + 1]:
+            x = block(x)
+        return x
+
+    def forward(self, x, y, *, return_attention=False):
+        """One logit per image, ``(b,)`` (and the attention maps, if asked)."""
+        h = self.features_before_attention(x)
+        attn = None
+        if self.attention is not None:
+            h = self.attention(h, return_attention=return_attention)
+            if return_attention:
+                h, attn = h
+        for block in self.blocks[self.attention_after + 1:]:
+            h = block(h)
+        h = F.relu(h).sum(dim=(2, 3))  # (b, c)
+        logit = self.linear(h).squeeze(1) + (self.embed(y) * h).sum(1)
+        return (logit, attn) if return_attention else logit

@@ -1,0 +1,112 @@
+"""Images from a trained generator: class-conditional samples and latent walks."""
+
+from __future__ import annotations
+
+import torch
+
+from ifg.errors import InvalidArgument, check_positive_int
+from ylg.checkpoint import load_checkpoint, models_from_checkpoint
+
+__all__ = ["load_generator", "sample", "latent_walk", "parse_classes"]
+
+
+def load_generator(checkpoint, *, weights="ema", device="cpu"):
+    """The generator of a checkpoint, in eval mode, and the checkpoint's step and class names.
+
+    Parameters
+    ----------
+    checkpoint : path
+    weights : {"ema", "g"}
+        The exponential moving average (the default, used for samples and evaluation) or the
+        trained weights themselves.
+    device : str or torch.device
+
+    Returns
+    -------
+    (Generator, dict)
+        The dict holds ``step`` and ``class_names``.
+
+    Raises
+    ------
+    CheckpointError
+        For a missing, corrupt or mismatched checkpoint.
+    """
+    if weights not in ("ema", "g"):
+        raise InvalidArgument(f"weights must be ema or g, got {weights!r}")
+    state = load_checkpoint(checkpoint)
+    g, _, ema = models_from_checkpoint(state, device=device)
+    info = {"step": int(state["step"]), "class_names": list(state.get("class_names") or [])}
+    return (ema if weights == "ema" else g).eval(), info
+
+
+def parse_classes(text, num_classes) -> list:
+    """``"0,3,7"`` -> ``[0, 3, 7]``, each checked against ``num_classes``; None -> all classes.
+
+    Examples
+    --------
+    >>> parse_classes("0, 3,7", 10), parse_classes(None, 3)
+    ([0, 3, 7], [0, 1, 2])
+    """
+    if text is None or str(text).strip() == "":
+        return list(range(num_classes))
+    try:
+        classes = [int(c) for c in str(text).split(",")]
+    except ValueError:
+        raise InvalidArgument(f"classes must be integers separated by commas, got {text!r}") \
+            from None
+    bad = [c for c in classes if not 0 <= c < num_classes]
+    if bad:
+        raise InvalidArgument(f"class {bad[0]} is outside 0..{num_classes - 1}")
+    return classes
+
+
+@torch.no_grad()
+def sample(G, *, classes, n=64, seed=0):
+    """``n`` images, the classes in equal shares and in order (class-major), from seed ``seed``.
+
+    Returns
+    -------
+    torch.Tensor, (n, channels, res, res), in [-1, 1]
+
+    Examples
+    --------
+    >>> from ylg.models import Generator
+    >>> G = Generator(resolution=32, width=4, num_classes=10, channels=1, attention="none").eval()
+    >>> sample(G, classes=[1, 2], n=5).shape
+    torch.Size([5, 1, 32, 32])
+    """
+    n = check_positive_int("n", n)
+    if not classes:
+        raise InvalidArgument("classes must name at least one class")
+    parse_classes(",".join(map(str, classes)), G.num_classes)
+    device = next(G.parameters()).device
+    labels = torch.tensor(classes)[torch.arange(n) * len(classes) // n].to(device)
+    z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+    return G(z, labels)
+
+
+@torch.no_grad()
+def latent_walk(G, *, label, rows=4, steps=8, seed=0):
+    """``rows`` straight walks in z between random end points, ``steps`` images each.
+
+    Returns
+    -------
+    torch.Tensor, (rows * steps, channels, res, res), row-major: one walk per row
+
+    Examples
+    --------
+    >>> from ylg.models import Generator
+    >>> G = Generator(resolution=32, width=4, num_classes=10, channels=1, attention="none").eval()
+    >>> latent_walk(G, label=3, rows=2, steps=3).shape
+    torch.Size([6, 1, 32, 32])
+    """
+    rows, steps = check_positive_int("rows", rows), check_positive_int("steps", steps)
+    if steps < 2:
+        raise InvalidArgument(f"steps must be at least 2 (the two end points), got {steps}")
+    parse_classes(str(label), G.num_classes)
+    device = next(G.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    a, b = torch.randn(2, rows, 1, G.z_dim, generator=gen)  # (rows, 1, z_dim) each
+    t = torch.linspace(0, 1, steps)[None, :, None]  # (1, steps, 1)
+    z = ((1 - t) * a + t * b).reshape(rows * steps, G.z_dim).to(device)
+    return G(z, torch.full((rows * steps,), int(label), device=device))

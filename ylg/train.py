@@ -1,0 +1,576 @@
+"""Training SAGAN and YLG-SAGAN: hinge loss, Adam (0, 0.999), EMA of G, checkpoints, DDP.
+
+The loop is :func:`train`; one optimisation step is :func:`train_step`. A run directory holds
+``config.json``, ``log.jsonl`` (one line per logged step), ``samples/step_*.png`` (fixed noise,
+EMA generator), ``checkpoint.pt`` (the last complete one) and, if asked, ``tensorboard/``. With
+``eval_every``, ``log.jsonl`` also gets a line ``{"step", "eval": {metric: value}, ...}`` per
+evaluation of the EMA generator (:func:`ylg.metrics.evaluate_generator`): metric-against-steps
+curves.
+
+Randomness: the data order of epoch ``e`` and all noise of step ``t`` on rank ``r`` come from
+generators seeded by ``(seed, e)`` and ``(seed, t, r)``. A run is thus a function of its seed and
+step, and a resumed run draws exactly what the uninterrupted one would have (checked on CPU).
+
+Several processes: launch with ``torchrun --nproc_per_node=N -m cli.main train ...``; the global
+batch ``batch_size`` is split over the processes, gradients are averaged by DDP (``nccl`` on GPUs,
+``gloo`` on CPU), and rank 0 writes logs, samples and checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ifg.errors import InvalidArgument, YLGError
+from ylg.augment import diff_augment, parse_policy
+from ylg.checkpoint import (load_checkpoint, load_weights, model_kwargs_of, rng_state,
+                            save_checkpoint, set_rng_state)
+from ylg.data import load_data, to_model_range
+from ylg.errors import CheckpointError
+from ylg.metrics import evaluate_generator, parse_metrics
+from ylg.models import Discriminator, Generator, attention_resolutions, attention_variants
+from ylg.viz import save_image_grid
+
+__all__ = ["TrainConfig", "RESUMABLE", "TrainResult", "train", "train_step", "hinge_d",
+           "hinge_g", "ema_update", "step_generator", "resolve_device"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; saved into every checkpoint. Defaults are the paper's.
+
+    Examples
+    --------
+    >>> TrainConfig(steps=10).lr_d
+    0.0004
+    >>> TrainConfig.from_dict({"stpes": 10})
+    Traceback (most recent call last):
+    ...
+    ifg.errors.InvalidArgument: unknown TrainConfig key(s): stpes
+    """
+
+    out: str = "runs/ylg"
+    data: str = "digits"             # "digits", an image folder, or an .npz
+    channels: int | None = None      # None: the data's own (digits: 1)
+    attention: str = "dense"         # none | dense | dense8 | ylg | ylg-no-esa | path to masks.npz
+    attention_resolution: int | None = None  # None: the architecture's (16 at 32, 32 at 64/128)
+    resolution: int = 32
+    width: int = 64                  # channel multiplier; the paper's 64 (use 16 on a CPU)
+    z_dim: int = 128
+    steps: int = 10_000              # generator steps
+    batch_size: int = 64             # global, split over the processes
+    d_steps: int = 1                 # D steps per G step
+    lr_g: float = 1e-4
+    lr_d: float = 4e-4
+    beta1: float = 0.0
+    beta2: float = 0.999
+    ema_decay: float = 0.999
+    diffaugment: str = ""            # e.g. "color,translation,cutout"
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False                # bfloat16 autocast, CUDA only
+    backend: str = "auto"            # the attention layer's backend
+    log_every: int = 10
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    num_samples: int = 64
+    tensorboard: bool = False
+    eval_every: int = 0              # 0: never; else ylg.metrics on the EMA every N steps
+    eval_metrics: str = "domain-fid,accuracy"  # names from ylg.metrics.METRICS
+    eval_samples: int = 500
+
+    def __post_init__(self):
+        for name in ("resolution", "width", "z_dim", "steps", "batch_size", "d_steps",
+                     "log_every", "sample_every", "checkpoint_every", "num_samples",
+                     "eval_samples"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise InvalidArgument(f"{name} must be a positive integer, got {value!r}")
+        for name in ("lr_g", "lr_d"):
+            if not getattr(self, name) > 0:
+                raise InvalidArgument(f"{name} must be positive, got {getattr(self, name)!r}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1 and 0 <= self.ema_decay < 1):
+            raise InvalidArgument(f"beta1, beta2 and ema_decay must lie in [0, 1), got "
+                                  f"{self.beta1}, {self.beta2}, {self.ema_decay}")
+        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) \
+                or self.eval_every < 0:
+            raise InvalidArgument(f"eval_every must be 0 (never) or a positive integer, got "
+                                  f"{self.eval_every!r}")
+        parse_metrics(self.eval_metrics)
+        if self.channels not in (None, 1, 3):
+            raise InvalidArgument(f"channels must be 1 or 3, got {self.channels!r}")
+        parse_policy(self.diffaugment)
+        if self.attention_resolution is not None and \
+                self.attention_resolution not in attention_resolutions(self.resolution):
+            raise InvalidArgument(
+                f"attention_resolution must be one of "
+                f"{', '.join(map(str, attention_resolutions(self.resolution)))} for a "
+                f"{self.resolution}x{self.resolution} model, got {self.attention_resolution!r}")
+        if not isinstance(self.attention, str) or not self.attention:
+            raise InvalidArgument(f"attention must be one of {', '.join(attention_variants())} or "
+                                  f"a mask file path, got {self.attention!r}")
+
+    @classmethod
+    def from_dict(cls, d) -> TrainConfig:
+        """A config from a dict; unknown keys are an error (a typo never passes silently)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise InvalidArgument(f"unknown TrainConfig key(s): {', '.join(unknown)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+#: what a resumed run may change; everything else must match the checkpoint
+RESUMABLE = ("steps", "device", "amp", "backend", "log_every", "sample_every",
+             "checkpoint_every", "tensorboard", "eval_every", "eval_metrics", "eval_samples")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the models (unwrapped), the last step and its losses."""
+
+    G: torch.nn.Module
+    D: torch.nn.Module
+    ema: torch.nn.Module
+    step: int
+    last: dict
+    run_dir: Path
+
+
+def hinge_d(real_logits, fake_logits):
+    """D's hinge loss: ``mean(relu(1 - D(x))) + mean(relu(1 + D(G(z))))``.
+
+    Examples
+    --------
+    >>> hinge_d(torch.tensor([2.0]), torch.tensor([-2.0])).item()
+    0.0
+    """
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+
+def hinge_g(fake_logits):
+    """G's hinge loss: ``-mean(D(G(z)))``.
+
+    Examples
+    --------
+    >>> hinge_g(torch.tensor([1.0, 3.0])).item()
+    -2.0
+    """
+    return -fake_logits.mean()
+
+
+@torch.no_grad()
+def ema_update(ema, model, decay) -> None:
+    """``ema <- decay * ema + (1 - decay) * model`` for parameters; buffers are copied.
+
+    Examples
+    --------
+    >>> a, b = torch.nn.Linear(1, 1), torch.nn.Linear(1, 1)
+    >>> ema_update(a, b, 0.0); bool(torch.equal(a.weight, b.weight))
+    True
+    """
+    e_params, m_params = list(ema.parameters()), list(model.parameters())
+    torch._foreach_lerp_(e_params, m_params, 1 - decay)
+    for e, m in zip(ema.buffers(), model.buffers()):
+        e.copy_(m)
+
+
+def _seed_of(*parts) -> int:
+    digest = hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1  # a non-negative int64
+
+
+def step_generator(seed, step, rank, device="cpu") -> torch.Generator:
+    """The random generator of one step on one process (noise, labels, augmentations).
+
+    Examples
+    --------
+    >>> a = torch.rand(2, generator=step_generator(0, 5, 0))
+    >>> bool(torch.equal(a, torch.rand(2, generator=step_generator(0, 5, 0))))
+    True
+    """
+    return torch.Generator(device=device).manual_seed(_seed_of(seed, "step", step, rank))
+
+
+class _Batches:
+    """The data stream: epoch ``e`` visits the images in a permutation seeded by ``(seed, e)``;
+    draw ``k`` of the run takes positions ``[k*B, (k+1)*B)`` of the stream, and rank ``r`` its
+    ``r``-th share. Stateless: a draw is a function of its number, so resuming needs no state."""
+
+    def __init__(self, data, *, batch_size, rank, world, seed, device):
+        on_device = data.images.numel() < 2 ** 31  # small sets live on the device once
+        self.images = data.images.to(device) if on_device else data.images
+        self.labels = data.labels.to(self.images.device)
+        self.n, self.batch, self.seed, self.device = len(data), batch_size, seed, device
+        self.share = batch_size // world
+        self.offset = rank * self.share
+        self._perms = {}
+
+    def _perm(self, epoch):
+        if epoch not in self._perms:
+            self._perms = {e: p for e, p in self._perms.items() if e >= epoch - 1}
+            g = torch.Generator().manual_seed(_seed_of(self.seed, "epoch", epoch))
+            self._perms[epoch] = torch.randperm(self.n, generator=g)
+        return self._perms[epoch]
+
+    def draw(self, k):
+        pos = k * self.batch + self.offset + torch.arange(self.share)
+        epochs, within = pos // self.n, pos % self.n
+        idx = torch.empty_like(pos)
+        for e in epochs.unique().tolist():
+            sel = epochs == e
+            idx[sel] = self._perm(e)[within[sel]]
+        idx = idx.to(self.images.device)
+        x = to_model_range(self.images[idx]).to(self.device, non_blocking=True)
+        return x, self.labels[idx].to(self.device, non_blocking=True)
+
+
+def train_step(G, D, opt_g, opt_d, batches, *, step, cfg, num_classes, generator, autocast):
+    """One step: ``cfg.d_steps`` discriminator updates, then one generator update.
+
+    Real and fake images go through D in one batch (one forward, as DDP wants), after the same
+    DiffAugment policy. Returns the losses and D's mean outputs as tensors.
+    """
+    b, gen, policy = batches.share, generator, cfg.diffaugment
+
+    def noise():
+        z = torch.randn(b, cfg.z_dim, generator=gen, device=batches.device)
+        return z, torch.randint(num_classes, (b,), generator=gen, device=batches.device)
+
+    for j in range(cfg.d_steps):
+        real, y_real = batches.draw((step - 1) * cfg.d_steps + j)
+        z, y_fake = noise()
+        with autocast():
+            with torch.no_grad():
+                fake = G(z, y_fake)
+            x = diff_augment(torch.cat([real, fake.to(real.dtype)]), policy, generator=gen)
+            logits = D(x, torch.cat([y_real, y_fake])).float()  # (2b,)
+            loss_d = hinge_d(logits[:b], logits[b:])
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+    z, y_fake = noise()
+    with autocast():
+        loss_g = hinge_g(D(diff_augment(G(z, y_fake), policy, generator=gen), y_fake).float())
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(),
+            "d_real": logits[:b].detach().mean(), "d_fake": logits[b:].detach().mean()}
+
+
+def _distributed(device):
+    """Join the process group when launched by torchrun; returns (rank, world, local_rank)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, 0
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def resolve_device(name, local_rank=0) -> torch.device:
+    """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N`` as a checked device.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    """
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise InvalidArgument(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InvalidArgument(f"device {name!r} asked for, but CUDA is not available")
+        if device.index is None:
+            device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    return device
+
+
+def _broadcast_buffers(*models):
+    """Rank 0's buffers (BatchNorm statistics, spectral-norm vectors) to every rank.
+
+    DDP broadcasts them at the start of each forward; doing it at the end of the step too keeps
+    the ranks identical between steps (for the EMA, checkpoints and a rank's own evaluation)."""
+    import torch.distributed as dist
+
+    for model in models:
+        for b in model.buffers():
+            dist.broadcast(b, src=0)
+
+
+def _resumed_config(state, overrides):
+    """The checkpoint's config with ``overrides``; only the RESUMABLE keys may change."""
+    saved = state["config"]
+    changed = {k: (saved.get(k), v) for k, v in overrides.items()
+               if k not in RESUMABLE and saved.get(k) != v}
+    if changed:
+        what = "; ".join(f"{k}: checkpoint {a!r}, asked {b!r}" for k, (a, b) in changed.items())
+        raise InvalidArgument(f"a resumed run cannot change {what} "
+                              f"(it may change {', '.join(RESUMABLE)})")
+    try:
+        TrainConfig.from_dict(saved)
+    except (TypeError, InvalidArgument) as e:
+        raise CheckpointError(f"checkpoint's config is not valid: {e}") from None
+    return TrainConfig.from_dict({**saved, **overrides})
+
+
+def _read_log(path, upto):
+    """The log lines of steps ``<= upto`` (a killed run may have logged past its checkpoint)."""
+    if not path.exists():
+        return []
+    lines = []
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(json.JSONDecodeError):  # a line cut by a kill is dropped
+            if json.loads(line)["step"] <= upto:
+                lines.append(line)
+    return lines
+
+
+def _models(cfg, data, state, device):
+    """G, D, the EMA of G and both optimisers, restored from ``state`` when resuming; and what
+    the checkpoint must record to rebuild them (constructor arguments, the mask file's bytes)."""
+    masks_file = None
+    if state is not None:
+        kwargs, record, masks_file = model_kwargs_of(state), dict(state["model"]), \
+            state.get("masks_file")
+        if (kwargs["num_classes"], kwargs["channels"]) != (data.num_classes, data.channels):
+            raise InvalidArgument(f"the data have {data.num_classes} classes and {data.channels} "
+                                  f"channel(s), the checkpoint's model {kwargs['num_classes']} "
+                                  f"and {kwargs['channels']}")
+    else:
+        kwargs = dict(resolution=cfg.resolution, width=cfg.width, num_classes=data.num_classes,
+                      channels=data.channels, z_dim=cfg.z_dim, attention=cfg.attention,
+                      attention_resolution=cfg.attention_resolution, pool=2)
+        record = dict(kwargs)
+        if cfg.attention not in attention_variants():
+            if not Path(cfg.attention).is_file():
+                raise InvalidArgument(f"attention must be one of "
+                                      f"{', '.join(attention_variants())} or a mask file, got "
+                                      f"{cfg.attention!r}")
+            # the file's bytes travel in the checkpoint, so that it loads without the file
+            masks_file = torch.frombuffer(bytearray(Path(cfg.attention).read_bytes()),
+                                          dtype=torch.uint8)
+            record["attention"] = "file"
+    kwargs = {**kwargs, "backend": cfg.backend}
+    torch.manual_seed(_seed_of(cfg.seed, "init"))  # the same initial weights on every rank
+    g = Generator(**kwargs).to(device)
+    d = Discriminator(**{k: v for k, v in kwargs.items() if k != "z_dim"}).to(device)
+    ema = Generator(**kwargs).to(device)
+    ema.load_state_dict(g.state_dict())
+    ema.eval().requires_grad_(False)
+    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+    opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+    if state is not None:
+        for model, key in ((g, "G"), (d, "D"), (ema, "EMA")):
+            load_weights(model, state[key], what=key)
+        for opt, key in ((opt_g, "opt_G"), (opt_d, "opt_D")):
+            try:
+                opt.load_state_dict(state[key])
+            except (ValueError, KeyError, RuntimeError) as e:
+                raise CheckpointError(f"checkpoint's {key} does not match the model: "
+                                      f"{' '.join(str(e).split())[:200]}") from None
+        set_rng_state(state["rng"])
+    return (g, d, ema, opt_g, opt_d), {"model": record, "masks_file": masks_file}
+
+
+def _open_run_dir(run_dir, cfg, *, start, resume):
+    """Create the run folder, keep the log up to ``start``, and open TensorBoard if asked."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stale in run_dir.glob(".checkpoint.pt.tmp-*"):  # left by a process killed mid-write
+        stale.unlink(missing_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+    log_path = run_dir / "log.jsonl"
+    kept = _read_log(log_path, start) if resume else []
+    log_path.write_text("".join(line + "\n" for line in kept))
+    if not cfg.tensorboard:
+        return log_path, None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise YLGError("--tensorboard needs the tensorboard package (pip install tensorboard)") \
+            from None
+    return log_path, SummaryWriter(str(run_dir / "tensorboard"))
+
+
+def train(config=None, *, resume=False, overrides=None, progress=True, log=None) -> TrainResult:
+    """Train a SAGAN / YLG-SAGAN; see the module docstring for the run directory.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The run (ignored for ``resume``, except ``out``).
+    resume : bool
+        Continue from ``<out>/checkpoint.pt`` with its saved config, changed by ``overrides``
+        (only the :data:`RESUMABLE` keys may differ).
+    overrides : dict, optional
+    progress : bool
+        Show a progress bar (rank 0).
+    log : callable, optional
+        Receives the run's messages (default: stderr).
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    InvalidArgument, DataError, CheckpointError
+        For a bad config, unreadable data, or a missing, corrupt or mismatched checkpoint.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> cfg = TrainConfig(out=tempfile.mkdtemp(), width=16, batch_size=4, steps=1,
+    ...                   attention="none", resolution=32, device="cpu")
+    >>> r = train(cfg, progress=False, log=lambda m: None)
+    >>> r.step, sorted(r.last)
+    (1, ['d_fake', 'd_real', 'loss_d', 'loss_g'])
+    """
+    say = log or (lambda m: print(m, file=sys.stderr))
+    cfg = config or TrainConfig()
+    run_dir, state = Path(cfg.out), None
+    if resume:
+        state = load_checkpoint(run_dir / "checkpoint.pt")
+        cfg = _resumed_config(state, {**(overrides or {}), "out": str(run_dir)})
+    else:
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), **(overrides or {})})
+        if (run_dir / "checkpoint.pt").exists():
+            raise InvalidArgument(f"{str(run_dir)!r} already holds a checkpoint: resume it, or "
+                                  f"train into another folder")
+    device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
+    rank, world, _ = _distributed(device)
+    main = rank == 0
+    if cfg.batch_size % world:
+        raise InvalidArgument(f"batch_size {cfg.batch_size} must divide among {world} processes")
+    if cfg.amp and device.type != "cuda":
+        raise InvalidArgument("amp (mixed precision) needs a CUDA device")
+
+    data = load_data(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
+    if main and data.skipped:
+        say(f"skipped {len(data.skipped)} unreadable file(s), e.g. {data.skipped[0][0]}: "
+            f"{data.skipped[0][1]}")
+    if main:
+        say(f"data: {data.source}, {len(data)} images, {data.num_classes} classes, "
+            f"{data.channels} channel(s) at {cfg.resolution}x{cfg.resolution}")
+    (g, d, ema, opt_g, opt_d), record = _models(cfg, data, state, device)
+    start = 0 if state is None else int(state["step"])
+    if main and state is not None:
+        say(f"resumed from {run_dir / 'checkpoint.pt'} at step {start}")
+    G, D = g, d
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [device.index] if device.type == "cuda" else None
+        G, D = DDP(g, device_ids=ids), DDP(d, device_ids=ids)
+    batches = _Batches(data, batch_size=cfg.batch_size, rank=rank, world=world, seed=cfg.seed,
+                       device=device)
+    autocast = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cfg.amp
+                else contextlib.nullcontext)
+    fixed = torch.Generator().manual_seed(_seed_of(cfg.seed, "samples"))
+    fixed_z = torch.randn(cfg.num_samples, cfg.z_dim, generator=fixed).to(device)
+    fixed_y = (torch.arange(cfg.num_samples) % data.num_classes).to(device)
+    log_path, writer = (_open_run_dir(run_dir, cfg, start=start, resume=resume) if main
+                        else (None, None))
+
+    def checkpoint(step):
+        save_checkpoint(run_dir / "checkpoint.pt", {
+            "format": "ylg-checkpoint", "version": 1, "step": step, "config": cfg.to_dict(),
+            **record, "class_names": list(data.class_names), "world_size": world,
+            "G": g.state_dict(), "D": d.state_dict(), "EMA": ema.state_dict(),
+            "opt_G": opt_g.state_dict(), "opt_D": opt_d.state_dict(), "rng": rng_state()})
+
+    if cfg.eval_every and "accuracy" in parse_metrics(cfg.eval_metrics) and \
+            data.num_classes != 10:
+        raise InvalidArgument(f"eval metric accuracy needs the 10 digit classes, the data have "
+                              f"{data.num_classes}")
+
+    def evaluate(step):
+        t = time.perf_counter()
+        found = evaluate_generator(ema, real_images=data.images, num_classes=data.num_classes,
+                                   dataset=data.source, samples=cfg.eval_samples, seed=cfg.seed,
+                                   metrics=cfg.eval_metrics, device=device, log=say)
+        line = {"step": step, "eval": found, "eval_seconds": round(time.perf_counter() - t, 3)}
+        with open(log_path, "a") as f:
+            f.write(json.dumps(line) + "\n")
+        for k, v in found.items() if writer is not None else ():
+            if isinstance(v, float):
+                writer.add_scalar(f"eval/{k}", v, step)
+
+    def samples(step):
+        with torch.no_grad():
+            x = ema(fixed_z, fixed_y)
+        save_image_grid(x, run_dir / "samples" / f"step_{step:07d}.png",
+                        nrow=data.num_classes if 1 < data.num_classes <= 16 else None,
+                        scale=max(1, 64 // cfg.resolution))
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=cfg.steps, initial=start, disable=not (progress and main), unit="step",
+               dynamic_ncols=True, file=sys.stderr)
+    last, t0 = {}, time.perf_counter()
+    g.train(), d.train()
+    for step in range(start + 1, cfg.steps + 1):
+        out = train_step(G, D, opt_g, opt_d, batches, step=step, cfg=cfg,
+                         num_classes=data.num_classes,
+                         generator=step_generator(cfg.seed, step, rank, device),
+                         autocast=autocast)
+        if world > 1:
+            _broadcast_buffers(g, d)
+        ema_update(ema, g, min(cfg.ema_decay, (1 + step) / (10 + step)))  # warm-up, as BigGAN
+        bar.update(1)
+        if step % cfg.log_every == 0 or step == cfg.steps:
+            last = _mean_over_ranks(out, world)
+            if main:
+                elapsed = time.perf_counter() - t0
+                line = {"step": step, **last, "seconds": round(elapsed, 3),
+                        "steps_per_s": round((step - start) / max(elapsed, 1e-9), 4)}
+                with open(log_path, "a") as f:
+                    f.write(json.dumps(line) + "\n")
+                bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}")
+                for k, v in last.items() if writer is not None else ():
+                    writer.add_scalar(k, v, step)
+        if main and (step % cfg.sample_every == 0 or step == cfg.steps):
+            samples(step)
+        if main and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
+            evaluate(step)
+        if main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
+            checkpoint(step)
+    bar.close()
+    if writer is not None:
+        writer.close()
+    if main and start >= cfg.steps:
+        say(f"the checkpoint is already at step {start} >= steps {cfg.steps}; nothing to do")
+    return TrainResult(g, d, ema, max(start, cfg.steps), last, run_dir)
+
+
+def _mean_over_ranks(values, world) -> dict:
+    """The logged numbers as floats, averaged over the processes."""
+    stacked = torch.stack(list(values.values())).float()
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(stacked)
+        stacked /= world
+    return dict(zip(values, stacked.tolist()))
