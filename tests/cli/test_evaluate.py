@@ -1,0 +1,117 @@
+"""ylg evaluate and ylg train --eval-every: metrics in the log, JSON, one-line errors."""
+
+import json
+import warnings
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from cli.main import main
+from ylg.train import TrainConfig, train
+
+TINY = ["--width", "8", "--batch-size", "4", "--quiet", "--device", "cpu", "--attention", "none"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    result = run("train", "--steps", "2", "--eval-every", "1", "--eval-samples", "20",
+                 "--eval-metrics", "domain-fid,accuracy", "--out", out, *TINY)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _log(run_dir):
+    return [json.loads(x) for x in (run_dir / "log.jsonl").read_text().splitlines()]
+
+
+def test_train_eval_every_writes_metric_lines_per_step(run_dir):
+    evals = [line for line in _log(run_dir) if "eval" in line]
+    assert [line["step"] for line in evals] == [1, 2]
+    for line in evals:
+        assert {"domain-fid", "accuracy", "classifier_test_accuracy"} <= set(line["eval"])
+        assert line["eval"]["samples"] == 20 and line["eval"]["domain-fid"] > 0
+    assert any("loss_d" in line for line in _log(run_dir))  # the loss lines stay
+
+
+def test_train_refuses_unknown_eval_metrics():
+    out = run("train", "--eval-every", "1", "--eval-metrics", "fid,fdi", "--out", "unused",
+              *TINY)
+    assert out.exit_code == 2
+    assert out.output.strip().splitlines()[-1].startswith("Error: unknown metric 'fdi'")
+
+
+def test_evaluation_does_not_change_training(tmp_path):
+    cfg = dict(width=8, batch_size=4, steps=3, attention="none", device="cpu", log_every=1,
+               eval_samples=10, eval_metrics="domain-fid")
+    plain = train(TrainConfig(out=str(tmp_path / "a"), **cfg), progress=False, log=lambda m: None)
+    evaluated = train(TrainConfig(out=str(tmp_path / "b"), eval_every=1, **cfg), progress=False,
+                      log=lambda m: None)
+    for a, b in zip(plain.G.state_dict().values(), evaluated.G.state_dict().values()):
+        assert torch.equal(a, b)
+    assert sum("eval" in line for line in _log(tmp_path / "b")) == 3
+
+
+def test_evaluate_json_repeats_with_the_seed(run_dir):
+    args = ["evaluate", "--checkpoint", run_dir / "checkpoint.pt", "--metrics",
+            "domain-fid,domain-kid,accuracy", "--samples", "30", "--json", "--quiet",
+            "--device", "cpu"]
+    first, again = run(*args), run(*args)
+    assert first.exit_code == 0, first.output
+    a, b = json.loads(first.output), json.loads(again.output)
+    assert a == b
+    assert a["step"] == 2 and a["weights"] == "ema" and a["data"] == "digits:train"
+    assert a["samples"] == 30 and a["real"] == 1500 and 0 <= a["accuracy"] <= 1
+    assert {"domain-fid", "domain-kid", "domain-kid_std"} <= set(a)
+    other = json.loads(run(*args, "--seed", "1").output)
+    assert other["domain-fid"] != a["domain-fid"]
+
+
+def test_evaluate_prints_a_table_and_the_caveats(run_dir):
+    out = run("evaluate", "--checkpoint", run_dir / "checkpoint.pt", "--metrics",
+              "domain-fid,accuracy", "--samples", "20", "--quiet", "--device", "cpu")
+    assert out.exit_code == 0, out.output
+    assert "domain-fid" in out.output and "accuracy" in out.output
+    assert "not comparable with published FIDs" in out.output
+
+
+def test_evaluate_with_a_torchscript_extractor(run_dir, tmp_path):
+    path = tmp_path / "pool.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(torch.nn.Sequential(torch.nn.AvgPool2d(4), torch.nn.Flatten())).save(
+            str(path))
+    out = run("evaluate", "--checkpoint", run_dir / "checkpoint.pt", "--metrics",
+              "fid,kid,precision,recall,density,coverage", "--features", path, "--samples", "20",
+              "--json", "--quiet", "--device", "cpu")
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.output)
+    assert result["features"].startswith("torchscript-")
+    assert result["fid"] > 0 and 0 <= result["precision"] <= 1 and 0 <= result["coverage"] <= 1
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--metrics", "fid,is"], "Error: there is no Inception score"),
+    (["--metrics", "fdi"], "Error: unknown metric 'fdi'"),
+    (["--weights", "g", "--data", "nowhere"], "Error: data 'nowhere' is neither"),
+    (["--features", "missing.pt", "--metrics", "fid"], "Error: feature extractor 'missing.pt'"),
+])
+def test_evaluate_bad_input_is_one_line_and_exit_2(run_dir, args, message):
+    out = run("evaluate", "--checkpoint", run_dir / "checkpoint.pt", "--quiet", "--device", "cpu",
+              *args)
+    assert out.exit_code == 2, out.output
+    assert out.output.strip().startswith(message)
+    assert "Traceback" not in out.output
+
+
+def test_evaluate_missing_checkpoint_and_help():
+    out = run("evaluate", "--checkpoint", "nowhere.pt", "--quiet")
+    assert out.exit_code == 2 and out.output.startswith("Error: checkpoint 'nowhere.pt'")
+    helped = run("evaluate", "--help")
+    assert helped.exit_code == 0
+    assert "no Inception score" in helped.output and "ylg evaluate --checkpoint" in helped.output
