@@ -41,6 +41,8 @@ def _config_option(name, *decls, **kw):
                      "built at the model's grids.")
 @_config_option("attention_resolution", "--attention-resolution", type=int,
                 help="Feature grid of the attention layer (default: 16 at 32, 32 at 64 and 128).")
+@_config_option("backend", "--backend", type=click.Choice(["auto", "dense", "sparse"]),
+                help="How a masked attention layer runs (auto: sparse where it pays).")
 @_config_option("data", "--data", help="digits (embedded), an image folder, or an .npz.")
 @_config_option("channels", "--channels", type=click.Choice(["1", "3"]),
                 help="Image channels (default: the data's own; digits are grey).")

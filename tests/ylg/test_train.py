@@ -161,6 +161,7 @@ train(TrainConfig(out=sys.argv[1], steps=100, width=4, batch_size=2, attention="
 """
 
 
+@pytest.mark.timeout(300)
 def test_kill_9_during_a_checkpoint_write_leaves_the_last_complete_one(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", KILLED_MID_WRITE, str(tmp_path)], cwd=ROOT,
                             stdout=subprocess.PIPE, text=True)
@@ -190,6 +191,7 @@ def _ddp_worker(rank, world, port, out):
     torch.distributed.destroy_process_group()
 
 
+@pytest.mark.timeout(300)
 def test_two_ddp_processes_hold_the_same_weights(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
