@@ -2,7 +2,8 @@
 
 Usage:  .venv/bin/python benchmarks/bench_invert.py --checkpoint runs/ylg32/checkpoint.pt
             [--n 20] [--steps 1000] [--starts 8] [--lr 0.07] [--batch 10] [--seed 0]
-            [--device cpu] [--targets digits,self] [--figures docs/figures] [--json results.json]
+            [--device cpu] [--targets digits,self] [--timing-steps 10] [--figures docs/figures]
+            [--json results.json]
 
 The targets are the first ``n / 10`` digits of each class in the digits *test* split (never seen
 in training), at the model's resolution; each is inverted with its own class given (the published
@@ -13,6 +14,10 @@ method gave the image's best PSNR / SSIM; and the wall time per image (all start
 ``--batch`` images at a time). With ``--targets self`` (or ``digits,self``), ``n`` of G's own
 samples (random z, the same classes) are inverted as well: an exact ``z`` exists for them, so they
 test the optimiser rather than the model's reach.
+
+The per-image times of a long run follow the machine's load; ``--timing-steps K`` also times
+``K`` steps of each method on the first ``--batch`` digits, the methods interleaved, best of 3
+rounds, and prints milliseconds per (image, start, step).
 
 With ``--figures DIR`` it writes ``inversion-digits.png`` (real digits and each method's
 reconstruction), ``inversion-loss-curves.png`` (the first digit's curves) and
@@ -114,6 +119,19 @@ def figures(out, G, D, x, labels, results, args):
         save_figure(fig, out / "attention-map-digit.png", dpi=110)
 
 
+def timing(G, D, x, labels, methods, args, rounds=3):
+    """Best-of-``rounds`` milliseconds per (image, start, step) of each method, interleaved."""
+    x, labels = x[:args.batch], labels[:args.batch]
+    best = {}
+    for _ in range(rounds):
+        for m in methods:
+            inv = invert(G, D, x, label=labels, method=m, steps=args.timing_steps, lr=args.lr,
+                         starts=args.starts, seed=args.seed)
+            per = 1000 * inv.seconds / (len(x) * args.starts * args.timing_steps)
+            best[m] = min(best.get(m, float("inf")), per)
+    return best
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True)
@@ -127,6 +145,8 @@ def main(argv=None):
     p.add_argument("--device", default="cpu")
     p.add_argument("--targets", default="digits",
                    help="digits (held-out test digits), self (G's own samples), or both")
+    p.add_argument("--timing-steps", type=int, default=0,
+                   help="also time this many steps per method (interleaved, best of 3)")
     p.add_argument("--figures", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
@@ -169,6 +189,12 @@ def main(argv=None):
                                                              for m, r in results.items()}}
         if args.figures and name == "held-out digits":
             figures(args.figures, G, D, xt, lt, results, args)
+    if args.timing_steps:
+        ms = timing(G, D, x, labels, methods, args)
+        print(f"time per (image, start, step), {args.timing_steps} steps on "
+              f"{min(args.batch, args.n)} digits x {args.starts} starts, best of 3: " +
+              ", ".join(f"{m} {v:.2f} ms ({v / ms[methods[0]]:.2f}x)" for m, v in ms.items()))
+        out["ms_per_image_start_step"] = ms
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
 
