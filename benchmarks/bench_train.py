@@ -15,7 +15,8 @@ Three measurements, each a full training step (one D and one G update, hinge los
 
 The attention's share is ``(t - t_none) / t``, with ``t_none`` the step of the same model without
 an attention layer. Variants are timed in turns (``--reps`` rounds of ``--steps`` steps each, after
-``--warmup`` steps) and the best round is kept, to damp the noise of a shared machine.
+``--warmup`` steps) and the best round is kept, to damp the noise of a shared machine; on a busy
+CPU, ``--threads 1 --clock cpu`` times the process's own CPU seconds instead of the wall clock.
 Prints markdown tables (and writes the numbers as JSON with ``--json``).
 """
 
@@ -57,11 +58,11 @@ def _sync(device):
         torch.cuda.synchronize(device)
 
 
-def _setup(variant, *, resolution, width, batch, attention_resolution, device, amp):
+def _setup(variant, *, resolution, width, batch, attention_resolution, device, amp, backend):
     cfg = TrainConfig(resolution=resolution, width=width, batch_size=batch, attention=variant,
                       attention_resolution=attention_resolution)
     kw = dict(resolution=resolution, width=width, num_classes=10, channels=3, attention=variant,
-              attention_resolution=attention_resolution)
+              attention_resolution=attention_resolution, backend=backend)
     torch.manual_seed(0)
     G, D = Generator(**kw).to(device), Discriminator(**kw).to(device)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
@@ -87,7 +88,7 @@ def _backend(G):
     return getattr(a, "backend", "?")
 
 
-def time_variants(variants, *, steps, reps, warmup, device, **kw):
+def time_variants(variants, *, steps, reps, warmup, device, clock=time.perf_counter, **kw):
     """Seconds per step of each variant: the best of ``reps`` rounds, variants in turns."""
     runs = {v: _setup(v, device=device, **kw) for v in variants}
     for fn, _ in runs.values():
@@ -98,11 +99,11 @@ def time_variants(variants, *, steps, reps, warmup, device, **kw):
     for _ in range(reps):
         for v, (fn, _) in runs.items():
             _sync(device)
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(steps):
                 fn()
             _sync(device)
-            best[v] = min(best[v], (time.perf_counter() - t0) / steps)
+            best[v] = min(best[v], (clock() - t0) / steps)
     backends = {v: _backend(G) for v, (_, G) in runs.items()}
     del runs
     if device.type == "cuda":
@@ -122,19 +123,29 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA)")
+    ap.add_argument("--backend", default="auto", choices=("auto", "dense", "sparse"),
+                    help="the YLG layer's backend (the dense variants have one)")
     ap.add_argument("--skip-128", action="store_true")
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: the process's CPU time (with --threads 1, what a shared machine's "
+                         "other work does not inflate)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     if device.type == "cpu":
         name = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     else:
         name = torch.cuda.get_device_name(device)
-    print(f"device: {name}; torch {torch.__version__}; width {args.width}; "
+    print(f"device: {name}; torch {torch.__version__}; width {args.width}; YLG backend "
+          f"{args.backend}; {args.clock} clock; "
           f"{'bf16 autocast' if args.amp else 'fp32'}; best of {args.reps} rounds of "
           f"{args.steps} step(s) after {args.warmup} warm-up step(s)\n")
     timing = dict(steps=args.steps, reps=args.reps, warmup=args.warmup, device=device,
-                  width=args.width, amp=args.amp)
+                  width=args.width, amp=args.amp, backend=args.backend, clock=clock)
     results = {"device": name, "args": vars(args), "sizes": {}, "128": {}}
 
     print(f"## Steps per second, batch {args.batch}, attention at the paper's place\n")

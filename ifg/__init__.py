@@ -11,10 +11,13 @@ True
 from ifg.check import CheckReport, check, full_information, lower_bound_edges
 from ifg.enumerations import enumeration, enumerations, grid_of, layout
 from ifg.errors import InvalidArgument, MaskFileError, YLGError
+from ifg.extend import Extension, ExtensionInfeasible, extend, lower_bound, strided_extension
 from ifg.graph import information_flow_graph, reference_missing_pairs
+from ifg.locality import StepLocality, locality
 from ifg.maskset import Head, MaskSet, layer, preset
 from ifg.pattern import Pattern
 from ifg.patterns import pattern, patterns, stride
+from ifg.search import Search, SearchResult, search
 
 __all__ = [
     "Pattern", "pattern", "patterns", "stride",
@@ -23,4 +26,6 @@ __all__ = [
     "information_flow_graph", "reference_missing_pairs",
     "Head", "MaskSet", "layer", "preset",
     "YLGError", "InvalidArgument", "MaskFileError",
+    "Extension", "ExtensionInfeasible", "extend", "lower_bound", "strided_extension",
+    "StepLocality", "locality", "Search", "SearchResult", "search",
 ]

@@ -279,20 +279,11 @@ YLG_STRIDED_HEADS = (("strided-ext", 1), ("strided-ext", 2)) * 4
 
 def _strided_extension(nk, key_grid, enumeration):
     """Sparse Transformers' strided pattern extended to Full Information (``ifg.extend``)."""
-    from ifg.enumerations import layout
-    from ifg.patterns import pattern
+    # lazy: extension is its own module, needed only here. strided_extension extends the 1-D
+    # design within ltr's budget (s + 1 keys per query per step), then lays it out
+    from ifg.extend import strided_extension
 
-    try:
-        from ifg.extend import extend  # lazy: extension is its own module, needed only here
-    except ImportError:
-        raise InvalidArgument("preset 'ylg-strided' needs ifg.extend, which this version of "
-                              "the toolkit does not have yet") from None
-
-    # extend the 1-D design, then lay it out: ESA renumbers, never changes connectivity
-    result = extend(pattern("strided", nk, grid=key_grid))
-    extended = getattr(result, "pattern", result)  # a Pattern, or a report that carries one
-    extended = extended.with_steps(extended.steps, name="strided-ext")
-    return extended if enumeration == "rowmajor" else layout(extended, enumeration, key_grid)
+    return strided_extension(nk, enumeration=enumeration, grid=key_grid)
 
 
 def _ylg_strided(**kw):

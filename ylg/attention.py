@@ -39,8 +39,8 @@ BACKENDS = ("auto", "dense", "sparse")
 _TILE_CANDIDATES = (16, 32, 64, 128, 256)
 #: ``auto`` picks sparse when the padded sparse work is at most this share of the dense work ...
 _AUTO_MAX_SHARE = 0.25
-#: ... and the dense logits per head and sample exceed this many (below, dense is cheap anyway)
-_AUTO_MIN_PAIRS = 1 << 16
+#: ... and Nq * Nk reaches this (below it both take about as long: the projections dominate)
+_AUTO_MIN_PAIRS = 1 << 13
 
 
 def _sn_conv1x1(c_in, c_out):
@@ -109,12 +109,6 @@ def _pad_order(order, t):
     return np.concatenate([order, np.full(-len(order) % t, order[-1])])
 
 
-def _tile_cost(nt, t, u, dims):
-    """Padded work of one head: logits ``t * u`` plus gathered keys and values ``u * dims``,
-    per tile."""
-    return nt * u * (t + dims)
-
-
 def _compile_head(mask, order, t):
     """One head's tiles: the keys each tile gathers and which of them each query may attend.
 
@@ -165,7 +159,7 @@ def _best_tile(mask, order, dims, tile=None):
     for t in candidates:
         padded = _pad_order(order, t)
         u = int(np.diff(_tile_unions(mask, padded, t).indptr).max())
-        cost = _tile_cost(len(padded) // t, t, u, dims)
+        cost = len(padded) // t * u * (t + dims)  # per tile: logits, gathered keys and values
         if best is None or cost < best[0]:
             best = (cost, t, u)
     return best[1:]
@@ -185,38 +179,37 @@ def _group_heads(shapes):
 
 
 class _TilePlan(nn.Module):
-    """The sparse backend's buffers for a group of heads with one tile size.
+    """The sparse backend's buffers for a group of ``g`` heads with one tile size ``t`` and
+    union size ``u`` (``nt`` tiles a head).
 
-    Buffers: ``heads`` (g,) which of the layer's heads; ``order`` (nt*t,) the padded query order;
-    ``slot`` (Nq,) where each query sits in it; ``keys`` (g, nt, u) each tile's keys;
-    ``blocked`` (g, nt, t, u) True where the query may not attend the gathered key. They are
-    derived from the masks, so they are not saved in a checkpoint.
+    Buffers, all indices into the layer's flattened tensors (head-major):
+
+    - ``query_index`` (g*nt*t,): row ``head * Nq + query`` of each tile slot (padding repeats a
+      real query, so that no row is empty);
+    - ``key_index`` (g*nt*u,): row ``head * Nk + key`` of each tile's gathered keys (padding
+      points at the head's key 0);
+    - ``blocked`` (g, nt, t, u): True where the query may not attend the gathered key.
+
+    They are derived from the masks, so they are not saved in a checkpoint.
     """
 
-    def __init__(self, heads, order, compiled):
+    def __init__(self, heads, order, compiled, nq, nk):
         super().__init__()
         t = compiled[0][1].shape[1]
         u = max(keys.shape[1] for keys, _ in compiled)
+        heads = np.asarray(heads, dtype=np.int64).reshape(-1, 1, 1)
         keys = np.stack([np.pad(k, ((0, 0), (0, u - k.shape[1]))) for k, _ in compiled])
         allowed = np.stack([np.pad(a, ((0, 0), (0, 0), (0, u - a.shape[2])))
                             for _, a in compiled])
-        slot = np.empty(len(order), dtype=np.int64)
-        slot[order] = np.arange(len(order))  # padding comes after the real queries
-        for name, array in (("heads", np.asarray(heads, dtype=np.int64)),
-                            ("order", _pad_order(order, t)), ("slot", slot), ("keys", keys),
-                            ("blocked", ~allowed)):
+        padded = _pad_order(order, t).reshape(1, -1, t)  # the same query order in every head
+        buffers = {"query_index": (heads * nq + padded).ravel(),
+                   "key_index": (heads * nk + keys).ravel(), "blocked": ~allowed}
+        for name, array in buffers.items():
             self.register_buffer(name, torch.from_numpy(array), persistent=False)
-        self.tile, self.union = t, u
-
-    def forward(self, q, k, v, return_attention):
-        """Attention of this group's heads; q, k, v carry all the layer's heads."""
-        pick = (lambda x: x) if len(self.heads) == q.shape[1] else (
-            lambda x: x.index_select(1, self.heads))
-        return _sparse_attention(pick(q), pick(k), pick(v), self.order, self.slot, self.keys,
-                                 self.blocked, return_attention)
+        self.tile, self.union, self.heads = t, u, heads.ravel().tolist()
 
     def extra_repr(self):
-        return f"heads={self.heads.tolist()}, tile={self.tile}, union={self.union}"
+        return f"heads={self.heads}, tile={self.tile}, union={self.union}"
 
 
 def _dense_attention(q, k, v, blocked, return_attention):
@@ -232,44 +225,91 @@ def _dense_attention(q, k, v, blocked, return_attention):
     return attn @ v, (attn if return_attention else None)
 
 
-class _MaskedSoftmax(torch.autograd.Function):
-    """Softmax over the allowed entries. Its backward is the plain softmax backward: the blocked
-    weights are exactly 0, so their gradient is 0 without masking it a second time."""
+class _TileAttention(torch.autograd.Function):
+    """Masked attention of every tile against its gathered keys, with a hand-written backward.
+
+    Shapes: q (..., t, d), k (..., u, d), v (..., u, e), blocked (..., t, u) broadcastable.
+    Returns the output (..., t, e) and the weights (..., t, u). Written out rather than left to
+    autograd so that the logits become the weights in place (mask, then softmax) and the backward
+    turns one fresh tensor into the logits' gradient in place: the largest tensors are allocated
+    twice instead of four times, which matters on CPU, where each fresh block of more than 32 MB
+    is page-faulted in from the system. Blocked weights are exactly 0, so the softmax backward
+    gives them zero gradient without masking again. The weights are an output and are what the
+    backward keeps, so double backward works.
+    """
 
     @staticmethod
-    def forward(ctx, logits, blocked):
-        attn = logits.masked_fill(blocked, float("-inf")).softmax(dim=-1)
-        ctx.save_for_backward(attn)
-        return attn
+    def forward(ctx, q, k, v, blocked):
+        attn = (q @ k.transpose(-1, -2)).masked_fill_(blocked, float("-inf"))  # (..., t, u)
+        attn.sub_(attn.amax(dim=-1, keepdim=True)).exp_()  # softmax in place: every row has
+        attn.div_(attn.sum(dim=-1, keepdim=True))  # an allowed key, so its max is finite
+        ctx.save_for_backward(q, k, v, attn)
+        ctx.set_materialize_grads(False)  # the weights' gradient is None unless they are used
+        return attn @ v, attn
 
     @staticmethod
-    def backward(ctx, grad):
-        (attn,) = ctx.saved_tensors
-        return torch.ops.aten._softmax_backward_data(grad, attn, -1, attn.dtype), None
+    def backward(ctx, grad_o, grad_attn):
+        q, k, v, attn = ctx.saved_tensors
+        if grad_o is None and grad_attn is None:
+            return None, None, None, None
+        grad_v = None
+        if grad_o is None:
+            grad = grad_attn.clone()
+        else:
+            grad = grad_o @ v.transpose(-1, -2)  # (..., t, u)
+            if grad_attn is not None:
+                grad += grad_attn
+            grad_v = attn.transpose(-1, -2) @ grad_o
+        # softmax backward, attn * (grad - <grad, attn>), the row dot as a batched product
+        dot = (grad.unsqueeze(-2) @ attn.unsqueeze(-1)).squeeze(-1)  # (..., t, 1)
+        if torch.is_grad_enabled():  # double backward: keep every step on the graph
+            grad = (grad - dot) * attn
+        else:
+            grad.sub_(dot).mul_(attn)
+        return grad @ k, grad.transpose(-1, -2) @ q, grad_v, None
 
 
-def _sparse_attention(q, k, v, order, slot, keys, blocked, return_attention):
-    """Tiled attention over each tile's union of keys (the buffers of :class:`_TilePlan`).
+def _rows(index, batch, stride):
+    """``index`` repeated for each sample, offset by ``stride`` rows a sample: (batch*len,)."""
+    offsets = torch.arange(batch, device=index.device).view(batch, 1) * stride
+    return (offsets + index.view(1, -1)).view(-1)
 
-    Shapes as :func:`_dense_attention`; ``order`` (nt*t,), ``slot`` (nq,), ``keys`` (h, nt, u),
-    ``blocked`` (h, nt, t, u).
+
+def _sparse_attention(q, k, v, plans, output_index, return_attention):
+    """Tiled attention over each tile's union of keys.
+
+    Shapes as :func:`_dense_attention`. ``plans`` holds each head group's ``(query_index,
+    key_index, blocked)`` (see :class:`_TilePlan`); ``output_index`` (h*nq,) is where each
+    (head, query) row sits in the groups' concatenated tile rows.
     """
     b, h, nq, d = q.shape
     nk, e = k.shape[2], v.shape[3]
-    _, nt, t, u = blocked.shape
-    qt = q.index_select(2, order).view(b, h, nt, t, d)
-    # one flat gather for all heads: head i's keys live at rows i*nk .. i*nk + nk - 1
-    flat = (keys + torch.arange(h, device=keys.device).view(h, 1, 1) * nk).view(-1)
-    kt = k.reshape(b, h * nk, d).index_select(1, flat).view(b, h, nt, u, d)
-    vt = v.reshape(b, h * nk, e).index_select(1, flat).view(b, h, nt, u, e)
-    attn = _MaskedSoftmax.apply(qt @ kt.transpose(-1, -2), blocked)  # (b, h, nt, t, u)
-    o = (attn @ vt).view(b, h, nt * t, e).index_select(2, slot)  # (b, h, nq, e)
+    # every gather runs along dim 0 of (sample, head, token)-major rows: its backward (an
+    # index_add) is several times faster there on CPU than along an inner dimension
+    qf = q.reshape(b * h * nq, d)
+    kf, vf = k.reshape(b * h * nk, d), v.reshape(b * h * nk, e)
+    outs, maps = [], []
+    for query_index, key_index, blocked in plans:
+        g, nt, t, u = blocked.shape
+        keys = _rows(key_index, b, h * nk)
+        qt = qf.index_select(0, _rows(query_index, b, h * nq)).view(b, g, nt, t, d)
+        kt = kf.index_select(0, keys).view(b, g, nt, u, d)
+        vt = vf.index_select(0, keys).view(b, g, nt, u, e)
+        o, attn = _TileAttention.apply(qt, kt, vt, blocked)  # (b, g, nt, t, e), (.., t, u)
+        outs.append(o.view(b, g * nt * t, e))
+        if return_attention:
+            # padded slots point at key 0 with weight exactly 0: adding them leaves key 0 intact
+            slots = (key_index % nk).view(1, g, nt, 1, u).expand(b, g, nt, t, u)
+            full = attn.new_zeros(b, g, nt, t, nk).scatter_add(-1, slots, attn)
+            maps.append(full.view(b, g * nt * t, nk))
+    rows = sum(o.shape[1] for o in outs)
+    select = _rows(output_index, b, rows)
+    o = (outs[0] if len(outs) == 1 else torch.cat(outs, 1)).view(b * rows, e)
+    o = o.index_select(0, select).view(b, h, nq, e)
     if not return_attention:
         return o, None
-    # padded slots point at key 0 with weight exactly 0, so adding them leaves key 0 intact
-    index = keys.view(1, h, nt, 1, u).expand(b, h, nt, t, u)
-    full = attn.new_zeros(b, h, nt, t, nk).scatter_add(-1, index, attn)
-    return o, full.view(b, h, nt * t, nk).index_select(2, slot)  # (b, h, nq, nk)
+    full = (maps[0] if len(maps) == 1 else torch.cat(maps, 1)).view(b * rows, nk)
+    return o, full.index_select(0, select).view(b, h, nq, nk)
 
 
 class Attention2d(nn.Module):
@@ -294,7 +334,7 @@ class Attention2d(nn.Module):
     backend : {"auto", "dense", "sparse"}
         ``dense`` masks full logits (the reference); ``sparse`` gathers each query tile's keys;
         ``auto`` takes sparse when the masks are sparse enough and the layer big enough for it to
-        pay (padded sparse work at most 1/4 of the dense work and ``Nq * Nk >= 65536``).
+        pay (padded sparse work at most 1/4 of the dense work and ``Nq * Nk >= 8192``).
     qk_head_dim, v_head_dim : int, optional
         Channels per head of queries/keys and of values. Default ``C / (8 heads)`` and
         ``C / (2 heads)`` (SPEC: C/8 and C/2 in all); set them to study other head sizes.
@@ -386,19 +426,23 @@ class Attention2d(nn.Module):
             shapes = [(t, keys.shape[1]) for t, (keys, _) in compiled]
             groups = _group_heads(shapes)
             if backend == "auto":
-                work = sum(len(g) * _tile_cost(-(-ms.nq // shapes[g[0]][0]), shapes[g[0]][0],
-                                               max(shapes[h][1] for h in g), 0) for g in groups)
+                # query-key products the tiles compute (padding included), against dense
+                work = sum(len(g) * len(_pad_order(order, shapes[g[0]][0]))
+                           * max(shapes[h][1] for h in g) for g in groups)
                 pairs = ms.nq * ms.nk
                 backend = ("sparse" if work <= _AUTO_MAX_SHARE * self.heads * pairs
                            and pairs >= _AUTO_MIN_PAIRS else "dense")
         if backend == "sparse":
             self.plans = nn.ModuleList(
-                _TilePlan(g, order, [compiled[h][1] for h in g]) for g in groups)
-            head_order = np.concatenate(groups)
-            slot = np.empty(self.heads, dtype=np.int64)
-            slot[head_order] = np.arange(self.heads)
-            # where each head's output sits in the groups' concatenation (None: already in order)
-            self.register_buffer("head_slot", torch.from_numpy(slot) if len(groups) > 1 else None,
+                _TilePlan(g, order, [compiled[h][1] for h in g], ms.nq, ms.nk) for g in groups)
+            # (head, query) -> its row among the groups' concatenated tile rows
+            position = np.empty((self.heads, ms.nq), dtype=np.int64)
+            offset = 0
+            for plan in self.plans:
+                rows = plan.query_index.numpy()
+                position.flat[rows] = offset + np.arange(len(rows))  # a padding copy of a query
+                offset += len(rows)  # computes the same row as the query: either may stand
+            self.register_buffer("output_index", torch.from_numpy(position.ravel()),
                                  persistent=False)
         else:
             blocked = ~np.stack([m.toarray() for m in masks])  # (heads, nq, nk)
@@ -433,13 +477,8 @@ class Attention2d(nn.Module):
         attention : torch.Tensor (b, heads, Nq, Nk), or None unless ``return_attention``
         """
         if self.backend == "sparse":
-            parts = [plan(q, k, v, return_attention) for plan in self.plans]
-            if self.head_slot is None:
-                return parts[0]
-            o = torch.cat([o for o, _ in parts], dim=1).index_select(1, self.head_slot)
-            if not return_attention:
-                return o, None
-            return o, torch.cat([a for _, a in parts], dim=1).index_select(1, self.head_slot)
+            plans = [(p.query_index, p.key_index, p.blocked) for p in self.plans]
+            return _sparse_attention(q, k, v, plans, self.output_index, return_attention)
         return _dense_attention(q, k, v, getattr(self, "blocked", None), return_attention)
 
     def forward(self, x, return_attention=False):
@@ -470,7 +509,7 @@ class Attention2d(nn.Module):
         k = k.reshape(b, nh, d, nk).transpose(-1, -2)  # (b, nh, nk, d)
         v = v.reshape(b, nh, e, nk).transpose(-1, -2)  # (b, nh, nk, e)
         o, attn = self.attend(q, k, v, return_attention=return_attention)
-        o = o.transpose(-1, -2).reshape(b, nh * e, h, w)  # heads concatenated: (b, C/2, h, w)
+        o = o.transpose(-1, -2).reshape(b, nh * e, h, w)  # heads concatenated: (b, nh*e, h, w)
         y = x + self.gamma * self.out(o)
         return (y, attn) if return_attention else y
 

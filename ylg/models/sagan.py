@@ -163,7 +163,9 @@ def _attention_layer(channels, heads, masks, *, pool, backend, where):
             f"multiple of {8 * heads} channels (raise width)")
     from ylg.attention import Attention2d
 
-    return Attention2d(channels, masks=masks, heads=heads, pool=pool, backend=backend)
+    # the backend choice concerns masked layers; a dense layer has one way to run
+    return Attention2d(channels, masks=masks, heads=heads, pool=pool,
+                       backend=backend if masks is not None else "auto")
 
 
 class Generator(nn.Module):

@@ -1,0 +1,370 @@
+"""Time and memory of the attention core: sparse and dense backends against PyTorch's SDPA.
+
+Usage:  .venv/bin/python benchmarks/bench_attention.py [--device cuda] [--sizes 32,64,128]
+            [--geometries square,sagan] [--heads d32,paper] [--json out.json] [--plot out.png]
+
+For each geometry it builds the YLG masks (``ifg.maskset.preset("ylg", ...)``) and times, on the
+same random q, k, v of 8 heads (batch 1, float32):
+
+- ``sparse``: ``Attention2d(backend="sparse").attend`` (tiles of queries, gathered keys);
+- ``dense``: ``Attention2d(backend="dense").attend`` (full logits, boolean mask: the reference);
+- ``sdpa``: ``torch.nn.functional.scaled_dot_product_attention`` without a mask (dense SAGAN);
+- ``sdpa-mask``: the same with the YLG boolean mask.
+
+All use unscaled logits (``scale=1``) as the layer does. Geometries: ``square`` has query grid =
+key grid (no pooling, ``pool=1``) of side 32, 64, 128; ``sagan`` has a query grid of that side and
+keys on the grid half its side (``pool=2``, official tiling). Head sizes: ``d32`` is 32 channels
+per head for q, k and v; ``paper`` is the paper's layer at C = 256 (C/64 = 4 for q and k, C/16 =
+16 for v).
+
+On CPU, timings keep freed memory in the process for reuse (``--default-allocator`` times with
+glibc's defaults instead, where each fresh block over 32 MB is page-faulted in: see ``Memory``).
+Forward is timed with autograd recording (as in training); forward+backward adds the backward of
+the output's sum. Each figure is the median of repeats within ``--budget`` seconds (one call when
+a call takes longer). Peak memory is the most the call adds on top of its inputs: on CPU the
+process's peak resident set (``VmHWM``, reset through ``/proc/self/clear_refs``, with glibc told
+to map blocks of 64 KiB and more from the system during that call), on CUDA ``torch.cuda.max_memory_allocated``. "masks" is the
+memory of the compiled mask structure (the sparse plan, the dense boolean mask, SDPA's mask).
+
+A dense-family method whose memory would exceed ``--max-memory-gb`` is measured on fewer heads
+(1, 2 or 4 of the 8) and its time and memory scaled to 8 heads; the table says so. Its memory per
+(head, query, key) is learnt from the smaller sizes, which run first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import math
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ifg.maskset import MaskSet, preset  # noqa: E402
+from ylg.attention import Attention2d  # noqa: E402
+
+METHODS = ("sparse", "dense", "sdpa", "sdpa-mask")
+HEAD_SIZES = {"d32": (32, 32), "paper": (4, 16)}  # (q/k per head, v per head)
+HEADS = 8
+
+
+# ----------------------------------------------------------------------------------- memory
+
+
+class Memory:
+    """Peak memory a call adds, on CPU (resident set) or CUDA (allocator); on CPU also glibc's
+    allocator settings while timing.
+
+    ``keep=True`` (the default): freed memory stays in the process for reuse, as with jemalloc
+    or tcmalloc. ``keep=False``: glibc's steady state, where every block of more than 32 MB is
+    mapped from the system and page-faulted in on first use, and freed at once; on this virtual
+    machine that costs about as much as a float32 matmul writing the same block.
+    """
+
+    def __init__(self, device, *, keep=True):
+        self.device = device
+        self.libc = ctypes.CDLL("libc.so.6") if device.type == "cpu" else None
+        self.keep = keep
+        self._timing()
+
+    def _mallopt(self, mmap_threshold, trim_threshold):
+        if self.libc is not None:
+            self.libc.mallopt(-3, mmap_threshold)  # M_MMAP_THRESHOLD: larger blocks are mmapped
+            self.libc.mallopt(-1, trim_threshold)  # M_TRIM_THRESHOLD: free heap top beyond this
+
+    def _timing(self):
+        if self.keep:
+            self._mallopt(1 << 30, 1 << 30)
+        else:
+            self._mallopt(32 << 20, 64 << 20)
+
+    @staticmethod
+    def _status(field):
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field):
+                    return int(line.split()[1]) * 1024
+        raise RuntimeError(f"{field} not in /proc/self/status")
+
+    def start(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+        else:
+            # while measuring, blocks of 64 KiB and more come from (and return to) the system,
+            # and the heap is trimmed first, so that the resident set follows what is live
+            self._mallopt(1 << 16, 1 << 16)
+            self.libc.malloc_trim(0)
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # resets VmHWM to the current resident set
+            self.base = self._status("VmRSS:")
+
+    def peak(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            return torch.cuda.max_memory_allocated() - self.base
+        peak = self._status("VmHWM:") - self.base
+        self._timing()
+        return peak
+
+    def budget(self, gb):
+        if gb is not None:
+            return gb * 1e9
+        if self.device.type == "cuda":
+            return 0.7 * torch.cuda.mem_get_info()[0]
+        return 6e9  # the development machine has 24 GiB shared with other work
+
+
+# ---------------------------------------------------------------------------------- methods
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _subset(ms, heads):
+    """The first ``heads`` heads of a mask set (for the dense family at large sizes)."""
+    if heads == ms.num_heads:
+        return ms
+    return MaskSet(ms.masks[:heads], ms.query_grid, ms.key_grid, ms.enumeration, ms.tiling,
+                   ms.heads[:heads], ())
+
+
+def build(method, ms, heads, dims, pool, device):
+    """``(call, structure_bytes)``: ``call(q, k, v)`` returns the attention output."""
+    dq, dv = dims
+    if method in ("sparse", "dense"):
+        net = Attention2d(HEADS * dv, _subset(ms, heads), pool=pool, backend=method,
+                          qk_head_dim=dq, v_head_dim=dv).to(device)
+        structure = sum(b.numel() * b.element_size() for n, b in net.named_buffers()
+                        if "parametrizations" not in n)
+        return (lambda q, k, v: net.attend(q, k, v)[0]), structure
+    if method == "sdpa":
+        return (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, scale=1.0)), 0
+    allowed = torch.from_numpy(_subset(ms, heads).to_dense()).to(device)  # (h, nq, nk)
+    return (lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
+                                                            scale=1.0)), allowed.numel()
+
+
+def timed(fn, device, budget):
+    """Median seconds of ``fn`` over repeats that fit in ``budget`` (one when it is slow)."""
+    times = []
+    while True:
+        _sync(device)
+        t0 = time.perf_counter()
+        fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+        if len(times) == 1 and times[0] > budget / 2:
+            return times[0]  # slow: the first call is the measurement
+        if len(times) >= 2 and (sum(times[1:]) > budget or len(times) > 10):
+            return statistics.median(times[1:])  # the first call warms up
+
+
+def measure(method, ms, dims, pool, device, memory, budget, max_bytes, per_pair):
+    """One row of the table (a dict)."""
+    nq, nk = ms.nq, ms.nk
+    dq, dv = dims
+    heads = HEADS
+    if method != "sparse":
+        # the dense family at large sizes: fewer heads, scaled, when memory would not fit
+        while heads > 1 and per_pair.get(method, 20.0) * heads * nq * nk > max_bytes:
+            heads //= 2
+    call, structure = build(method, ms, heads, dims, pool, device)
+    gen = torch.Generator(device="cpu").manual_seed(0)
+    q = torch.randn(1, heads, nq, dq, generator=gen).to(device).requires_grad_(True)
+    k = torch.randn(1, heads, nk, dq, generator=gen).to(device).requires_grad_(True)
+    v = torch.randn(1, heads, nk, dv, generator=gen).to(device).requires_grad_(True)
+
+    def forward():
+        call(q, k, v)
+
+    def forward_backward():
+        q.grad = k.grad = v.grad = None
+        call(q, k, v).sum().backward()
+
+    fwd = timed(forward, device, budget)
+    both = timed(forward_backward, device, budget)
+    q.grad = k.grad = v.grad = None
+    memory.start()
+    forward_backward()
+    peak = memory.peak()
+    scale = HEADS / heads
+    if method != "sparse":
+        per_pair[method] = max(per_pair.get(method, 0.0), peak / (heads * nq * nk))
+    return {"method": method, "nq": nq, "nk": nk, "forward_s": fwd * scale,
+            "forward_backward_s": both * scale, "peak_bytes": peak * scale,
+            "mask_bytes": structure * scale, "heads_measured": heads}
+
+
+# ------------------------------------------------------------------------------------- main
+
+
+def machine(device):
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)} (torch {torch.__version__})"
+    cpu = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f
+                       if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    load = ""
+    try:
+        with open("/proc/loadavg") as f:
+            load = f", load average {f.read().split()[0]} at start"
+    except OSError:
+        pass
+    return (f"{cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}, "
+            f"Python {platform.python_version()}{load}")
+
+
+def table(rows):
+    out = ["| geometry | heads | Nq | Nk | method | fwd (ms) | fwd+bwd (ms) | vs sparse "
+           "| peak (MiB) | masks (MiB) | note |",
+           "|---|---|---:|---:|---|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        base = next(s for s in rows if s["geometry"] == r["geometry"] and s["size"] == r["size"]
+                    and s["head_sizes"] == r["head_sizes"] and s["method"] == "sparse")
+        note = ("" if r["heads_measured"] == HEADS else
+                f"{r['heads_measured']} of 8 heads measured, scaled x{HEADS // r['heads_measured']}")
+        out.append(f"| {r['geometry']} {r['size']}x{r['size']} | {r['head_sizes']} "
+                   f"| {r['nq']:,} | {r['nk']:,} | {r['method']} "
+                   f"| {1e3 * r['forward_s']:,.1f} | {1e3 * r['forward_backward_s']:,.1f} "
+                   f"| {r['forward_backward_s'] / base['forward_backward_s']:,.1f}x "
+                   f"| {r['peak_bytes'] / 2**20:,.0f} | {r['mask_bytes'] / 2**20:,.1f} "
+                   f"| {note} |")
+    return "\n".join(out)
+
+
+def summary(rows):
+    """The issue's targets, from the square d32 rows."""
+    pick = {(r["size"], r["method"]): r for r in rows
+            if r["geometry"] == "square" and r["head_sizes"] == "d32"}
+    lines = []
+    for size in (64, 128):
+        s = pick.get((size, "sparse"))
+        if not s:
+            continue
+        for other in ("sdpa", "dense", "sdpa-mask"):
+            if (size, other) in pick:
+                o = pick[(size, other)]
+                lines.append(f"N = {size * size:,}: sparse fwd+bwd is "
+                             f"{o['forward_backward_s'] / s['forward_backward_s']:.1f}x faster "
+                             f"than {other}")
+        d = pick.get((size, "dense"))
+        if d:
+            total = s["peak_bytes"] + s["mask_bytes"]
+            lines.append(f"N = {size * size:,}: sparse peak + masks is "
+                         f"1/{(d['peak_bytes'] + d['mask_bytes']) / total:.0f} of dense")
+    if (64, "sparse") in pick and (128, "sparse") in pick:
+        for key in ("forward_s", "forward_backward_s"):
+            e = math.log(pick[(128, "sparse")][key] / pick[(64, "sparse")][key]) / math.log(4)
+            lines.append(f"sparse {key[:-2].replace('_', '+')} time ~ N^{e:.2f} "
+                         "between N = 4,096 and 16,384")
+    return "\n".join(lines)
+
+
+def plot(rows, path):
+    """Forward+backward time against N on log axes, one line per method and geometry."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    heads = "d32" if any(r["head_sizes"] == "d32" for r in rows) else rows[0]["head_sizes"]
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=100)
+    colours = dict(zip(METHODS, ("C3", "C0", "C2", "C1")))
+    for method in METHODS:
+        for geometry, style in (("square", "-o"), ("sagan", "--s")):
+            pts = sorted((r["nq"], r["forward_backward_s"]) for r in rows
+                         if r["method"] == method and r["geometry"] == geometry
+                         and r["head_sizes"] == heads)
+            if pts:
+                ax.plot(*zip(*pts), style, color=colours[method], ms=4,
+                        label=f"{method} ({geometry})")
+    sparse = sorted((r["nq"], r["forward_backward_s"]) for r in rows
+                    if r["method"] == "sparse" and r["geometry"] == "square"
+                    and r["head_sizes"] == heads)
+    if len(sparse) > 1:  # slopes for the eye, through the first sparse point
+        (n0, t0), n1 = sparse[0], sparse[-1][0]
+        for power, label in ((1.5, "N^1.5"), (2.0, "N^2")):
+            ax.plot([n0, n1], [t0, t0 * (n1 / n0) ** power], ":", color="grey", lw=1)
+            ax.annotate(label, (n1, t0 * (n1 / n0) ** power), fontsize=7, color="grey")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("queries N")
+    ax.set_ylabel("forward+backward (s)")
+    dims = HEAD_SIZES[heads]
+    ax.set_title(f"Attention core, 8 heads (q/k {dims[0]}, v {dims[1]}), batch 1", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--sizes", default="32,64,128", help="query grid sides")
+    ap.add_argument("--geometries", default="square,sagan")
+    ap.add_argument("--heads", default="d32,paper", help=f"head sizes: {', '.join(HEAD_SIZES)}")
+    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--budget", type=float, default=1.0, help="seconds of repeats per figure")
+    ap.add_argument("--max-memory-gb", type=float, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--default-allocator", action="store_true",
+                    help="time with glibc's default handling of large blocks (see Memory)")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--plot", type=Path)
+    args = ap.parse_args()
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    memory = Memory(device, keep=not args.default_allocator)
+    max_bytes = memory.budget(args.max_memory_gb)
+    allocator = ("" if device.type != "cpu" else
+                 "; glibc default for large blocks" if args.default_allocator else
+                 "; freed memory kept for reuse")
+    print(f"# {machine(device)}; memory budget {max_bytes / 1e9:.1f} GB{allocator}", flush=True)
+    rows, per_pair = [], {}
+    for head_sizes in args.heads.split(","):
+        for geometry in args.geometries.split(","):
+            for size in sorted(map(int, args.sizes.split(","))):
+                pool = 1 if geometry == "square" else 2
+                ms = preset("ylg", key_grid=(size // pool, size // pool),
+                            query_grid=(size, size))
+                for method in args.methods.split(","):
+                    row = measure(method, ms, HEAD_SIZES[head_sizes], pool, device, memory,
+                                  args.budget, max_bytes, per_pair)
+                    row.update(geometry=geometry, size=size, head_sizes=head_sizes)
+                    rows.append(row)
+                    print(f"{geometry:6} {size:4} {head_sizes:5} {method:9} "
+                          f"fwd {1e3 * row['forward_s']:10.1f} ms  "
+                          f"fwd+bwd {1e3 * row['forward_backward_s']:10.1f} ms  "
+                          f"peak {row['peak_bytes'] / 2**20:8.0f} MiB "
+                          f"(heads {row['heads_measured']})", flush=True)
+    print()
+    print(table(rows))
+    print()
+    print(summary(rows))
+    if args.json:
+        args.json.write_text(json.dumps({"machine": machine(device), "rows": rows}, indent=1))
+    if args.plot:
+        plot(rows, args.plot)
+
+
+if __name__ == "__main__":
+    main()

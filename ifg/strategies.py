@@ -1,0 +1,251 @@
+"""Hypothesis strategies for property tests of attention patterns.
+
+Small, composable, with explicit bounds, so that a user can state a law about a new pattern and
+let hypothesis look for a counterexample:
+
+>>> from hypothesis import given
+>>> import ifg
+>>> from ifg.strategies import full_information_patterns
+>>> @given(full_information_patterns(max_n=9))
+... def test_extended_patterns_have_full_information(p):
+...     assert ifg.check(p).full_information
+>>> test_extended_patterns_have_full_information()
+
+Importing this module imports hypothesis; ``import ifg`` does not.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.sparse as sp
+from hypothesis import strategies as st
+
+from ifg.enumerations import ENUMERATIONS, enumeration, layout
+from ifg.errors import InvalidArgument, check_positive_int
+from ifg.pattern import Pattern
+
+__all__ = ["grids", "enumeration_names", "masks", "patterns", "named_patterns",
+           "full_information_patterns"]
+
+
+def grids(*, min_side: int = 1, max_side: int = 6, max_n: int | None = None):
+    """Grids ``(h, w)`` with ``min_side <= h, w <= max_side`` (and ``h * w <= max_n``).
+
+    Examples
+    --------
+    >>> from hypothesis import given
+    >>> @given(grids(max_side=4))
+    ... def test(grid):
+    ...     assert 1 <= grid[0] <= 4 and 1 <= grid[1] <= 4
+    >>> test()
+    """
+    min_side = check_positive_int("min_side", min_side)
+    max_side = check_positive_int("max_side", max_side)
+    if min_side > max_side:
+        raise InvalidArgument(f"min_side={min_side} is above max_side={max_side}")
+    if max_n is not None and check_positive_int("max_n", max_n) < min_side * min_side:
+        raise InvalidArgument(f"max_n={max_n} leaves no grid with sides >= {min_side}")
+
+    def widths(h):
+        top = max_side if max_n is None else min(max_side, max_n // h)
+        return st.integers(min_side, top).map(lambda w: (h, w))
+
+    top_h = max_side if max_n is None else min(max_side, max_n // min_side)
+    return st.integers(min_side, top_h).flatmap(widths)
+
+
+def _allowed(grid):
+    ok = []
+    for name in ENUMERATIONS:
+        try:
+            enumeration(name, grid)
+        except InvalidArgument:
+            continue
+        ok.append(name)
+    return ok
+
+
+def enumeration_names(grid=None):
+    """Enumeration names; with a grid, only those that can lay it out (Hilbert needs 2^k x 2^k).
+
+    Examples
+    --------
+    >>> from hypothesis import given
+    >>> @given(enumeration_names((3, 3)))
+    ... def test(name):
+    ...     assert name not in ("hilbert", "zorder")
+    >>> test()
+    """
+    return st.sampled_from(list(ENUMERATIONS) if grid is None else _allowed(tuple(grid)))
+
+
+def _density_bounds(density):
+    lo, hi = (0.0, float(density)) if np.isscalar(density) else map(float, density)
+    if not 0.0 <= lo <= hi <= 1.0:
+        raise InvalidArgument(f"density must be (low, high) with 0 <= low <= high <= 1, "
+                              f"got {density!r}")
+    return lo, hi
+
+
+def masks(n: int, *, density=(0.0, 1.0)):
+    """Square boolean CSR masks of side n whose share of True entries lies within ``density``.
+
+    Parameters
+    ----------
+    n : int
+    density : float or (float, float)
+        Bounds on ``nnz / n**2``; a single number is the upper bound.
+
+    Examples
+    --------
+    >>> from hypothesis import given
+    >>> @given(masks(4, density=(0.25, 0.5)))
+    ... def test(m):
+    ...     assert m.shape == (4, 4) and 4 <= m.nnz <= 8
+    >>> test()
+    """
+    n = check_positive_int("n", n)
+    lo, hi = _density_bounds(density)
+    cells = n * n
+    least, most = math.ceil(lo * cells), math.floor(hi * cells)
+    if least > most:
+        raise InvalidArgument(f"no mask of side {n} has a density within {density!r}")
+
+    def build(flat):
+        flat = np.fromiter(sorted(flat), dtype=np.int64, count=len(flat))
+        rows, cols = np.divmod(flat, n)
+        return sp.csr_matrix((np.ones(len(flat), dtype=bool), (rows, cols)), shape=(n, n))
+
+    return st.sets(st.integers(0, cells - 1), min_size=least, max_size=most).map(build)
+
+
+def patterns(*, max_n: int = 16, steps=2, density=(0.0, 0.5), enumerations: bool = True):
+    """Patterns of random masks on a random grid of at most ``max_n`` positions.
+
+    Parameters
+    ----------
+    max_n : int
+        The most positions.
+    steps : int or (int, int)
+        The number of steps, or bounds on it.
+    density : float or (float, float)
+        Bounds on each step's density (see :func:`masks`).
+    enumerations : bool
+        Also draw an enumeration the grid allows and record its rank (so that causal checks use
+        it); False keeps row-major order.
+
+    Examples
+    --------
+    >>> from hypothesis import given
+    >>> @given(patterns(max_n=6, steps=(1, 3)))
+    ... def test(p):
+    ...     assert p.n <= 6 and 1 <= p.num_steps <= 3
+    >>> test()
+    """
+    max_n = check_positive_int("max_n", max_n)
+    lo_steps, hi_steps = (steps, steps) if np.isscalar(steps) else steps
+    lo_steps = check_positive_int("steps", lo_steps)
+    hi_steps = check_positive_int("steps", hi_steps)
+
+    lo, hi = _density_bounds(density)
+
+    def feasible(grid):  # some mask of this size has a density within the bounds
+        cells = (grid[0] * grid[1]) ** 2
+        return math.ceil(lo * cells) <= math.floor(hi * cells)
+
+    if not any(feasible((n, 1)) for n in range(1, max_n + 1)):
+        raise InvalidArgument(f"no grid of at most {max_n} positions has masks with a density "
+                              f"within {density!r}")
+
+    @st.composite
+    def build(draw):
+        grid = draw(grids(max_side=max_n, max_n=max_n).filter(feasible))
+        n = grid[0] * grid[1]
+        p = draw(st.integers(lo_steps, hi_steps))
+        ms = [draw(masks(n, density=density)) for _ in range(p)]
+        pattern = Pattern(tuple(ms), grid=grid, name="random")
+        if enumerations:
+            name = draw(enumeration_names(grid))
+            if name != "rowmajor":
+                pattern = layout(pattern, name, grid)
+        return pattern
+
+    return build()
+
+
+def named_patterns(*, max_side: int = 9, names=None, esa_only: bool = False):
+    """The named patterns of :mod:`ifg.patterns` on square grids, under drawn enumerations.
+
+    Parameters
+    ----------
+    max_side : int
+        The largest grid side (N = side * side).
+    names : sequence of str, optional
+        Which patterns; by default all but ``dense``.
+    esa_only : bool
+        Only the paper's ESA (``manhattan``) instead of any enumeration the grid allows.
+
+    Examples
+    --------
+    >>> from hypothesis import given
+    >>> @given(named_patterns(max_side=5, names=["ltr", "rtl"]))
+    ... def test(p):
+    ...     assert p.name in ("ltr", "rtl")
+    >>> test()
+    """
+    from ifg.patterns import PATTERNS, pattern
+
+    max_side = check_positive_int("max_side", max_side)
+    names = [n for n in PATTERNS if n != "dense"] if names is None else list(names)
+    for name in names:
+        if name not in PATTERNS:
+            raise InvalidArgument(f"unknown pattern {name!r} (known: {', '.join(PATTERNS)})")
+
+    @st.composite
+    def build(draw):
+        side = draw(st.integers(2, max(2, max_side)))
+        name = draw(st.sampled_from(names))
+        enum = "manhattan" if esa_only else draw(enumeration_names((side, side)))
+        return pattern(name, side * side, enumeration=enum)
+
+    return build()
+
+
+def full_information_patterns(*, max_n: int = 16, steps=2, density=(0.0, 0.3),
+                              causal: bool = False, max_keys_per_query: int | None = None):
+    """Random patterns extended to Full Information with :func:`ifg.extend.extend`.
+
+    Parameters
+    ----------
+    max_n, steps, density
+        As for :func:`patterns` (the density is before the extension).
+    causal : bool
+        Extend to causal Full Information only (adding causal edges only).
+    max_keys_per_query : int, optional
+        A budget for the extension; patterns it cannot extend within it are skipped.
+
+    Examples
+    --------
+    >>> from hypothesis import given
+    >>> from ifg.check import full_information
+    >>> @given(full_information_patterns(max_n=8))
+    ... def test(p):
+    ...     assert full_information(p)
+    >>> test()
+    """
+    from ifg.extend import ExtensionInfeasible, extend
+
+    def extended(p):
+        try:
+            if max_keys_per_query is not None and max(
+                    int(np.diff(s.indptr).max()) for s in p.steps) > max_keys_per_query:
+                return None
+            return extend(p, causal=causal, max_keys_per_query=max_keys_per_query,
+                          exact=False).pattern
+        except ExtensionInfeasible:
+            return None
+
+    return (patterns(max_n=max_n, steps=steps, density=density).map(extended)
+            .filter(lambda p: p is not None))
