@@ -2,7 +2,8 @@
 
 Usage:  .venv/bin/python benchmarks/bench_invert.py --checkpoint runs/ylg32/checkpoint.pt
             [--n 20] [--steps 1000] [--starts 8] [--lr 0.07] [--batch 10] [--seed 0]
-            [--device cpu] [--figures docs/figures] [--json results.json]
+            [--device cpu] [--targets digits,self] [--timing-steps 10] [--figures docs/figures]
+            [--json results.json]
 
 The targets are the first ``n / 10`` digits of each class in the digits *test* split (never seen
 in training), at the model's resolution; each is inverted with its own class given (the published
@@ -10,8 +11,13 @@ setting), by each method, from the same truncated-normal starts (same seed), wit
 of Adam steps and starts. Reported per method: mean and standard deviation over the images of
 PSNR and SSIM (on [0, 1]) and of the D-feature distance ``||D0(x) - D0(G(z))||``; how often the
 method gave the image's best PSNR / SSIM; and the wall time per image (all starts, batched
-``--batch`` images at a time). Also inverted, as a check of the optimiser: ``n`` of G's own
-samples (``--self``), for which an exact ``z`` exists.
+``--batch`` images at a time). With ``--targets self`` (or ``digits,self``), ``n`` of G's own
+samples (random z, the same classes) are inverted as well: an exact ``z`` exists for them, so they
+test the optimiser rather than the model's reach.
+
+The per-image times of a long run follow the machine's load; ``--timing-steps K`` also times
+``K`` steps of each method on the first ``--batch`` digits, the methods interleaved, best of 3
+rounds, and prints milliseconds per (image, start, step).
 
 With ``--figures DIR`` it writes ``inversion-digits.png`` (real digits and each method's
 reconstruction), ``inversion-loss-curves.png`` (the first digit's curves) and
@@ -33,11 +39,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ifg.render import save_figure  # noqa: E402
 from ylg.data import digits, to_model_range  # noqa: E402
-from ylg.invert import (METHODS, PUBLISHED, invert, load_models, score,  # noqa: E402
-                        discriminator_saliency)
+from ylg.invert import (METHODS, PUBLISHED, attention_map_figure, invert,  # noqa: E402
+                        load_models, score)
 from ylg.train import resolve_device  # noqa: E402
-from ylg.viz import (attention_figure, inversion_figure, loss_curves_figure,  # noqa: E402
-                     query_attention)
+from ylg.viz import inversion_figure, loss_curves_figure  # noqa: E402
 
 
 def held_out_digits(n, resolution, channels):
@@ -62,6 +67,8 @@ def run_method(G, D, x, labels, method, args):
         kept.append(inv.kept[:, 1])
         seconds += inv.seconds
     merged = {k: sum((s[k] for s in scores), []) for k in scores[0]}
+    # how far the kept latents lie from the prior: ||z|| / sqrt(z_dim) is about 1 for N(0, I)
+    merged["z_rms"] = (torch.cat(zs).norm(dim=1) / zs[0].shape[1] ** 0.5).tolist()
     return {"scores": merged, "images": torch.cat(images), "z": torch.cat(zs),
             "curves": torch.cat(curves), "kept": torch.cat(kept), "seconds": seconds}
 
@@ -86,13 +93,14 @@ def summarise(results, n):
 
 def table(rows, n):
     lines = ["| method | PSNR (dB) | SSIM | D-feature distance | best PSNR | best SSIM | "
-             "s / image |", "|---|---:|---:|---:|---:|---:|---:|"]
+             "‖z‖/√d | s / image |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(
             f"| {r['method']} | {r['psnr_mean']:.2f} ± {r['psnr_sd']:.2f} | "
             f"{r['ssim_mean']:.3f} ± {r['ssim_sd']:.3f} | "
             f"{r['feature_distance_mean']:.2f} ± {r['feature_distance_sd']:.2f} | "
-            f"{r['best_psnr']}/{n} | {r['best_ssim']}/{n} | {r['seconds_per_image']:.1f} |")
+            f"{r['best_psnr']}/{n} | {r['best_ssim']}/{n} | {r['z_rms_mean']:.2f} | "
+            f"{r['seconds_per_image']:.1f} |")
     return "\n".join(lines)
 
 
@@ -105,24 +113,23 @@ def figures(out, G, D, x, labels, results, args):
                                    kept={m: int(r["kept"][0]) for m, r in results.items()}),
                 out / "inversion-loss-curves.png", dpi=120)
     if "ylg" in results and G.attention is not None:
-        res, a = x.shape[-1], G.attention_resolution
-        query = (res // 2 - 4, res // 2)  # above the centre: on the stroke of most digits
-        z, y = results["ylg"]["z"][:1], labels[:1]
-        with torch.no_grad():
-            _, attn = G(z, y, return_attention=True)
-        maps = query_attention(attn, query=query, image_size=res, query_grid=(a, a),
-                               key_grid=(a // G.attention.pool,) * 2)[0]
-        sal = None
-        if D.attention is not None:
-            sal = torch.nn.functional.interpolate(discriminator_saliency(D, x[:1]),
-                                                  size=(res, res), mode="nearest")[0]
-        names = ([f"{h.pattern}:{h.step}" for h in G.attention.masks.heads]
-                 if G.attention.masks is not None else None)
-        fig = attention_figure(x[0], maps, query=query, reconstruction=results["ylg"]["images"][0],
-                               titles=None if names is None else [f"G head {i} ({n})" for i, n in
-                                                                  enumerate(names)],
-                               saliency=sal)
+        query = (x.shape[-1] // 2 - 4, x.shape[-1] // 2)  # above the centre: on most strokes
+        fig = attention_map_figure(G, D, x[:1], results["ylg"]["z"][:1], labels[:1], query=query,
+                                   reconstruction=results["ylg"]["images"][:1])
         save_figure(fig, out / "attention-map-digit.png", dpi=110)
+
+
+def timing(G, D, x, labels, methods, args, rounds=3):
+    """Best-of-``rounds`` milliseconds per (image, start, step) of each method, interleaved."""
+    x, labels = x[:args.batch], labels[:args.batch]
+    best = {}
+    for _ in range(rounds):
+        for m in methods:
+            inv = invert(G, D, x, label=labels, method=m, steps=args.timing_steps, lr=args.lr,
+                         starts=args.starts, seed=args.seed)
+            per = 1000 * inv.seconds / (len(x) * args.starts * args.timing_steps)
+            best[m] = min(best.get(m, float("inf")), per)
+    return best
 
 
 def main(argv=None):
@@ -136,8 +143,10 @@ def main(argv=None):
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
-    p.add_argument("--self", dest="self_check", action="store_true",
-                   help="also invert G's own samples (an exact z exists)")
+    p.add_argument("--targets", default="digits",
+                   help="digits (held-out test digits), self (G's own samples), or both")
+    p.add_argument("--timing-steps", type=int, default=0,
+                   help="also time this many steps per method (interleaved, best of 3)")
     p.add_argument("--figures", type=Path, default=None)
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
@@ -148,8 +157,9 @@ def main(argv=None):
     x, labels, order = held_out_digits(args.n, res, G.channels)
     methods = args.methods.split(",")
     print(f"checkpoint {args.checkpoint} (step {info['step']}, {info['config'].get('attention')} "
-          f"attention, width {info['config'].get('width')}, {res}x{res}); {args.n} held-out test "
-          f"digits; {args.steps} Adam steps at lr {args.lr}, {args.starts} starts, class given; "
+          f"attention, width {info['config'].get('width')}, {res}x{res}); {args.n} images of "
+          f"{args.targets}; {args.steps} Adam steps at lr {args.lr}, {args.starts} starts, class "
+          f"given; "
           f"{device}, torch threads {torch.get_num_threads()}, {platform.processor() or 'cpu'}",
           flush=True)
     invert(G, D, x[:1], label=labels[:1], method="ylg" if D.attention is not None else "pixel",
@@ -157,8 +167,11 @@ def main(argv=None):
     out = {"checkpoint": str(args.checkpoint), "step": info["step"], "n": args.n,
            "test_indices": order.tolist(), "steps": args.steps, "starts": args.starts,
            "lr": args.lr, "targets": {}}
-    targets = [("held-out digits", x, labels)]
-    if args.self_check:
+    kinds = args.targets.split(",")
+    if not set(kinds) <= {"digits", "self"}:
+        p.error(f"--targets must name digits and/or self, got {args.targets!r}")
+    targets = [("held-out digits", x, labels)] if "digits" in kinds else []
+    if "self" in kinds:
         gen = torch.Generator().manual_seed(args.seed + 1)
         zs = torch.randn(args.n, G.z_dim, generator=gen)
         with torch.no_grad():
@@ -176,6 +189,12 @@ def main(argv=None):
                                                              for m, r in results.items()}}
         if args.figures and name == "held-out digits":
             figures(args.figures, G, D, xt, lt, results, args)
+    if args.timing_steps:
+        ms = timing(G, D, x, labels, methods, args)
+        print(f"time per (image, start, step), {args.timing_steps} steps on "
+              f"{min(args.batch, args.n)} digits x {args.starts} starts, best of 3: " +
+              ", ".join(f"{m} {v:.2f} ms ({v / ms[methods[0]]:.2f}x)" for m, v in ms.items()))
+        out["ms_per_image_start_step"] = ms
     if args.json:
         args.json.write_text(json.dumps(out, indent=1))
 

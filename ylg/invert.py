@@ -49,7 +49,7 @@ from ylg.similarity import psnr, ssim, to_unit_range
 __all__ = ["METHODS", "PUBLISHED", "Inversion", "default_heads", "key_counts", "saliency_maps",
            "discriminator_saliency", "feature_distance", "invert", "score", "load_image",
            "load_models", "target_image", "invert_to_folder", "parse_head_indices",
-           "parse_query", "draw_attention_map"]
+           "parse_query", "draw_attention_map", "attention_map_figure"]
 
 METHODS = ("pixel", "discriminator", "ylg")
 
@@ -749,9 +749,10 @@ def draw_attention_map(checkpoint, out, *, query, image=None, test_index=None, s
         ``target``, ``class``, ``query``, ``query_cell`` (on G's query grid), ``heads`` and, for a
         real image, the inversion's ``psnr`` and ``ssim``.
     """
-    from ifg.render import save_figure
-    from ylg.viz import attention_figure, query_attention
+    from ifg.render import FORMATS, save_figure
 
+    if Path(out).suffix.lower() not in FORMATS:  # before minutes of inversion, not after
+        raise InvalidArgument(f"figure file {str(out)!r} must end in one of {', '.join(FORMATS)}")
     G, D, info = load_models(checkpoint, device=device)
     if G.attention is None:
         raise InvalidArgument("the generator has no attention layer: there is no attention map "
@@ -779,29 +780,66 @@ def draw_attention_map(checkpoint, out, *, query, image=None, test_index=None, s
         z, y, recon = inv.z, inv.labels, inv.images
         summary.update({k: v[0] for k, v in score(inv, x, D).items()})
         summary["notes"] = notes + list(inv.notes)
-    with torch.no_grad():
-        _, g_attn = G(z.to(dev), y.to(dev), return_attention=True)
-    a = G.attention_resolution
-    key_grid = (a // G.attention.pool,) * 2
-    maps = query_attention(g_attn.cpu(), query=query, image_size=res, query_grid=(a, a),
-                           key_grid=key_grid)[0]  # (heads, res, res)
-    saliency = saliency_titles = None
-    if D.attention is not None:  # every head of D: its layer need not match G's
-        s = discriminator_saliency(D, x.to(next(D.parameters()).device))
-        saliency = F.interpolate(s.cpu(), size=(res, res), mode="nearest")[0]
-        saliency_titles = [f"D {name}" for name in _head_names(D.attention)]
-    g_names = _head_names(G.attention)
-    fig = attention_figure(x[0], maps[list(heads)], query=query,
-                           reconstruction=None if recon is None else recon[0],
-                           titles=[f"G {g_names[h]}" for h in heads], saliency=saliency,
-                           saliency_titles=saliency_titles)
+    fig = attention_map_figure(G, D, x, z, y, query=query, heads=heads, reconstruction=recon)
     save_figure(fig, out)
+    a = G.attention_resolution
     summary.update({"target": target, "class": int(y[0]), "heads": list(heads),
                     "query_cell": [query[0] * a // res, query[1] * a // res]})
     return summary
 
 
-def _head_names(layer):
-    if layer.masks is None:
-        return [f"head {h} (dense)" for h in range(layer.heads)]
-    return [f"head {h} ({head.pattern}:{head.step})" for h, head in enumerate(layer.masks.heads)]
+@torch.no_grad()
+def attention_map_figure(G, D, x, z, y, *, query, heads=None, reconstruction=None):
+    """The attention figure of one image and its latent: G's heads for a query, D's saliency.
+
+    Parameters
+    ----------
+    G, D : the models (D may lack attention: no saliency row then)
+    x : torch.Tensor, (1, c, res, res) in [-1, 1]
+        The image drawn under the maps (a real image, or the sample ``G(z, y)`` itself).
+    z : torch.Tensor, (1, z_dim)
+    y : torch.Tensor, int64, (1,)
+    query : (int, int)
+        A pixel of the image.
+    heads : sequence of int, optional
+        G heads to draw (default: all).
+    reconstruction : torch.Tensor, (1, c, res, res), optional
+        Shown next to the image (an inversion's ``G(z, y)``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from ylg.models import Discriminator, Generator
+    >>> G = Generator(resolution=32, width=16, channels=1, attention="ylg").eval()
+    >>> D = Discriminator(resolution=32, width=16, channels=1, attention="ylg").eval()
+    >>> z, y = torch.zeros(1, 128), torch.tensor([2])
+    >>> fig = attention_map_figure(G, D, G(z, y), z, y, query=(4, 5), heads=[0, 4])
+    >>> len([ax for ax in fig.axes if ax.axison])  # image, 2 heads of G, 8 saliency maps of D
+    11
+    """
+    from ylg.viz import attention_figure, head_names, query_attention
+
+    if G.attention is None:
+        raise InvalidArgument("the generator has no attention layer: there is no attention map "
+                              "to draw")
+    heads = _check_heads(heads, G.attention.heads)
+    res, a = _resolution(G), G.attention_resolution
+    dev = next(G.parameters()).device
+    _, g_attn = G(z.to(dev), y.to(dev), return_attention=True)
+    maps = query_attention(g_attn.cpu(), query=query, image_size=res, query_grid=(a, a),
+                           key_grid=(a // G.attention.pool,) * 2)[0]  # (heads, res, res)
+    saliency = saliency_titles = None
+    if D is not None and D.attention is not None:  # every head of D: its layer need not match G's
+        s = discriminator_saliency(D, x.to(next(D.parameters()).device))
+        saliency = F.interpolate(s.cpu(), size=(res, res), mode="nearest")[0]
+        saliency_titles = [f"D {name}" for name in head_names(D.attention)]
+    g_names = head_names(G.attention)
+    return attention_figure(x[0].cpu(), maps[list(heads)], query=query,
+                            reconstruction=None if reconstruction is None else
+                            reconstruction[0].cpu(),
+                            titles=[f"G {g_names[h]}" for h in heads], saliency=saliency,
+                            saliency_titles=saliency_titles)
+

@@ -16,8 +16,8 @@ import torch
 from ifg.errors import InvalidArgument
 from ylg.data import from_model_range
 
-__all__ = ["image_grid", "save_image_grid", "save_image", "query_attention", "attention_figure",
-           "inversion_figure", "loss_curves_figure"]
+__all__ = ["image_grid", "save_image_grid", "save_image", "head_names", "query_attention",
+           "attention_figure", "inversion_figure", "loss_curves_figure"]
 
 
 def image_grid(images, *, nrow=None, padding=2) -> np.ndarray:
@@ -100,6 +100,20 @@ def _show(ax, image, title=None):
     ax.set_xticks([]), ax.set_yticks([])
     if title:
         ax.set_title(title, fontsize=7)
+
+
+def head_names(layer) -> list:
+    """Figure labels of an attention layer's heads: ``head 0 (rtl:1)``, or ``head 0 (dense)``.
+
+    Examples
+    --------
+    >>> from ylg.attention import Attention2d
+    >>> head_names(Attention2d(16, heads=2))
+    ['head 0 (dense)', 'head 1 (dense)']
+    """
+    if layer.masks is None:
+        return [f"head {h} (dense)" for h in range(layer.heads)]
+    return [f"head {h} ({head.pattern}:{head.step})" for h, head in enumerate(layer.masks.heads)]
 
 
 def query_attention(attention, *, query, image_size, query_grid, key_grid) -> torch.Tensor:

@@ -140,3 +140,9 @@ def test_attention_map_bad_input_exits_2(ylg_checkpoint, tmp_path, args, message
     result = run("attention-map", "--checkpoint", ylg_checkpoint, "--sample", 0, *args,
                  "-o", tmp_path / "a.png")
     assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_attention_map_refuses_an_unknown_figure_format_before_inverting(ylg_checkpoint, tmp_path):
+    line = _one_error_line(run("attention-map", "--checkpoint", ylg_checkpoint, "--test-index", 0,
+                               "--query", "3,3", "-o", tmp_path / "a.jpg"))
+    assert "must end in one of .png, .svg, .pdf" in line
