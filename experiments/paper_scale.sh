@@ -10,8 +10,9 @@
 #
 # Usage:
 #   DATA=/data/imagenet/train VARIANT=ylg OUT=runs/paper/ylg experiments/paper_scale.sh
-#   experiments/paper_scale.sh --dry-run     # CPU check: 2 processes, a fake 128x128 folder,
-#                                            # width 32 (the narrowest whose D holds 8 heads), 2 steps
+#   experiments/paper_scale.sh --dry-run
+#       a CPU check: 2 processes, a fake 128x128 folder, width 32 (the narrowest whose D holds
+#       8 heads), 1 step and 1 resumed step (about 2 minutes on a busy 2-core machine)
 #
 # Environment (defaults in brackets): DATA (required), VARIANT [ylg], OUT [runs/paper/$VARIANT],
 # GPUS [8], STEPS [1500000], BATCH [256], WIDTH [64], AMP [0; 1 adds --amp, bfloat16],
@@ -20,9 +21,10 @@
 # Then score the checkpoints with the Inception FID on 50,000 samples, as published (e.g.
 # `ylg evaluate --checkpoint $OUT/checkpoint.pt --samples 50000`, where that command exists).
 #
-# Memory: ylg.data reads the whole image folder into memory, in each process, as uint8: ImageNet
-# at 128x128 is about 63 GB per process (1.28M x 3 x 128 x 128), 8 x that on one node. A node
-# without that much memory needs a streaming loader, which the toolkit does not have yet.
+# Memory: ylg.data reads the whole data set into memory, in each process, as uint8: ImageNet at
+# 128x128 is about 63 GB per process (1.28M x 3 x 128 x 128), 8 x that on one node, and decoding
+# the JPEG folder takes hours (convert it to an .npz once, see the README). A node without that
+# much memory needs a streaming or shared-memory loader, which the toolkit does not have yet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -69,7 +71,8 @@ train() {
 
 if [ -f "$OUT/checkpoint.pt" ]; then
     echo "continuing $OUT from its checkpoint" >&2
-    train --out "$OUT" --resume --steps "$STEPS" --device "$DEVICE" --quiet ${EXTRA[@]+"${EXTRA[@]}"}
+    train --out "$OUT" --resume --steps "$STEPS" --device "$DEVICE" --quiet \
+        ${EXTRA[@]+"${EXTRA[@]}"}
 else
     train --attention "$VARIANT" --data "$DATA" --resolution 128 --width "$WIDTH" \
         --batch-size "$BATCH" --steps "$STEPS" --d-steps 1 --lr-g 1e-4 --lr-d 4e-4 \

@@ -122,13 +122,13 @@ machine's 2 CPU cores, one run after another on one thread. Measured here: one t
 (one D and one G update) of the 32x32 models at width 16 (64 channels) and batch 32 costs 1.14 s
 of CPU time for SAGAN, 1.28 s for SAGAN with 8 heads and 1.10 s for YLG
 (`benchmarks/bench_train.py --device cpu --width 16 --batch 32 --sizes 32 --skip-128
---threads 1 --clock cpu`). One thread, because the cores are shared: with other work running, a SAGAN step took
-2.25 s of wall time on one thread and 14.9 s on two (the two threads wait on each other). Width 16
-is the narrowest that holds 8 heads (the layer needs a multiple of 8 x heads = 64 channels).
-2 hours / 15 runs = 480 s per run = 400 steps (about 460 s) plus 8 evaluations of 500 samples
-(a few seconds each). Batch 32 (not the paper's 256) keeps the number of updates up at this
-cost. On an idle machine two shards (`--shard 0/2`, `--shard 1/2`, one thread each) halve the
-time."""
+--threads 1 --clock cpu`). One thread, because the cores are shared: with other work running,
+a SAGAN step took 2.25 s of wall time on one thread and 14.9 s on two (the two threads wait on
+each other). Width 16 is the narrowest that holds 8 heads (the layer needs a multiple of
+8 x heads = 64 channels). 2 hours / 15 runs = 480 s per run: 400 steps (about 460 s at 1.15 s)
+plus 8 evaluations of 500 samples (a few seconds each). Batch 32 (not the paper's 256) keeps
+the number of updates up at this cost. On an idle machine two shards (`--shard 0/2`,
+`--shard 1/2`, one thread each) halve the time."""
 
 
 def _seeds(text) -> tuple:

@@ -111,6 +111,29 @@ def test_a_run_killed_before_its_score_is_rescored_to_the_same_value(tmp_path, c
     assert (folder / "best.pt").exists()
 
 
+def test_report_draws_samples_and_the_inception_column_from_best_checkpoints(
+        tmp_path, classifier, monkeypatch):
+    import ylg.metrics
+    from ylg.metrics import FeatureExtractor
+
+    s = Settings(steps=1, eval_every=1, **TINY)
+    train_run(tmp_path / "runs", VARIANTS[0], 0, s, evaluator=_evaluator(s, classifier),
+              log=lambda m: None)
+    # a stand-in for the (slow) Inception network: mean pixel features
+    fake = FeatureExtractor("mean-pixels", lambda x: x.mean(dim=(2, 3)), lambda x: x.float(),
+                            torch.device("cpu"))
+    monkeypatch.setattr(ylg.metrics, "load_inception", lambda **kw: fake)
+    out = tmp_path / "results.md"
+    table1.write_report(tmp_path / "runs", s, out=out, figures=tmp_path / "fig", seeds=(0,),
+                        variants=VARIANTS[:1], inception=5, log=lambda m: None)
+    text = out.read_text()
+    assert "Inception FID, best ckpt (5 samples)" in text
+    assert json.loads((run_dir(tmp_path / "runs", VARIANTS[0], 0) / "inception.json")
+                      .read_text())["samples"] == 5
+    assert (tmp_path / "fig" / "table1_samples_sagan.png").stat().st_size > 0
+    assert "table1_samples_sagan.png" in text and "table1_samples_real.png" in text
+
+
 def test_a_root_refuses_other_settings_but_a_larger_budget(tmp_path):
     table1._check_settings(tmp_path, Settings(steps=10, **TINY))
     table1._check_settings(tmp_path, Settings(steps=20, **TINY))  # steps may grow
