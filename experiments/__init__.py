@@ -1,0 +1,2 @@
+"""Experiment scripts (run as ``python experiments/<name>.py``); a package so that tests import
+them."""
