@@ -137,7 +137,8 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     if device.type == "cpu":
-        name = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        name = (f"CPU ({platform.processor() or platform.machine()}, "
+                f"{torch.get_num_threads()} threads)")
     else:
         name = torch.cuda.get_device_name(device)
     print(f"device: {name}; torch {torch.__version__}; width {args.width}; YLG backend "

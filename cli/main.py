@@ -16,7 +16,7 @@ def main():
 
     \b
     Examples:
-      ylg train --attention ylg --width 16 --steps 2000 --diffaugment color,translation,cutout --out runs/ylg
+      ylg train --attention ylg --width 16 --diffaugment color,translation,cutout --out runs/ylg
       ylg sample --checkpoint runs/ylg/checkpoint.pt --classes 0,3,7 -o grid.png
       ylg interpolate --checkpoint runs/ylg/checkpoint.pt --class 3 -o walk.png
       ylg invert --checkpoint runs/ylg/checkpoint.pt --test-index 0 --method all -o inv/
@@ -63,7 +63,8 @@ def _config_option(name, *decls, **kw):
 @device_option(DEFAULTS.device)
 @_config_option("amp", "--amp", is_flag=True, help="bfloat16 mixed precision (CUDA).")
 @_config_option("log_every", "--log-every", type=int, help="Log every N steps.")
-@_config_option("sample_every", "--sample-every", type=int, help="Save a sample grid every N steps.")
+@_config_option("sample_every", "--sample-every", type=int,
+                help="Save a sample grid every N steps.")
 @_config_option("checkpoint_every", "--checkpoint-every", type=int,
                 help="Write the checkpoint every N steps.")
 @_config_option("tensorboard", "--tensorboard", is_flag=True,
@@ -89,7 +90,7 @@ def train(ctx, masks, resume, quiet, **options):
       ylg-masks export --preset ylg --query-grid 16x16 --key-grid 8x8 -o masks.npz
       ylg train --masks masks.npz --width 16 --out runs/ylg
       ylg train --out runs/ylg --resume --steps 4000
-      torchrun --nproc_per_node=8 -m cli.main train --masks masks.npz --resolution 128 --out runs/big
+      torchrun --nproc_per_node=8 -m cli.main train --attention ylg --resolution 128 --out big
     """
     from click.core import ParameterSource
     from ylg.train import train as run

@@ -1,4 +1,4 @@
-"""Errors of the PyTorch stack; every one is a :class:`ifg.errors.YLGError` (exit code 2 in the CLI)."""
+"""Errors of the PyTorch stack; each is an :class:`ifg.errors.YLGError` (exit code 2 in the CLI)."""
 
 from ifg.errors import InvalidArgument, MaskFileError, YLGError
 

@@ -157,7 +157,8 @@ slow.n = 0
 c.os.fsync = slow
 from ylg.train import TrainConfig, train
 train(TrainConfig(out=sys.argv[1], steps=100, width=4, batch_size=2, attention="none",
-                  checkpoint_every=1, sample_every=1000, device="cpu"), progress=False, log=lambda m: None)
+                  checkpoint_every=1, sample_every=1000, device="cpu"),
+      progress=False, log=lambda m: None)
 """
 
 

@@ -48,7 +48,7 @@ def sn_embedding(num, dim):
 
 
 class ConditionalBatchNorm2d(nn.Module):
-    """BatchNorm without affine, then a per-class gain and bias: ``(1 + gain[y]) * x_hat + bias[y]``.
+    """BatchNorm without affine, then per-class gain and bias: ``(1 + gain[y]) * x_hat + bias[y]``.
 
     Examples
     --------
@@ -73,7 +73,9 @@ class ConditionalBatchNorm2d(nn.Module):
 
 
 class UpBlock(nn.Module):
-    """G's residual block: CBN, ReLU, upsample x2, conv3x3, CBN, ReLU, conv3x3; shortcut upsample + conv1x1.
+    """G's residual block: CBN, ReLU, upsample x2, conv3x3, CBN, ReLU, conv3x3.
+
+    The shortcut is upsample x2 then conv1x1.
 
     Examples
     --------

@@ -37,7 +37,8 @@ __all__ = ["ARCHITECTURES", "ATTENTION_VARIANTS", "Generator", "Discriminator",
 ARCHITECTURES = {
     32: ((4, 4, 4, 4), (4, ((4, True), (4, False), (4, False))), 16),
     64: ((16, 8, 4, 2, 1), (1, ((2, True), (4, True), (8, True), (16, False))), 32),
-    128: ((16, 16, 8, 4, 2, 1), (1, ((2, True), (4, True), (8, True), (16, True), (16, False))), 32),
+    128: ((16, 16, 8, 4, 2, 1),
+          (1, ((2, True), (4, True), (8, True), (16, True), (16, False))), 32),
 }
 
 #: the named attention variants and their number of dense heads (``none``: no layer)
@@ -108,8 +109,8 @@ def resolve_masks(attention, *, resolution, attention_resolution=None, pool=2):
     >>> from ifg.maskset import preset
     >>> resolve_masks("dense8", resolution=32)
     (8, None)
-    >>> heads, ms = resolve_masks(preset("ylg", key_grid=(8, 8), query_grid=(16, 16)), resolution=32)
-    >>> heads
+    >>> ms = preset("ylg", key_grid=(8, 8), query_grid=(16, 16))
+    >>> resolve_masks(ms, resolution=32)[0]
     8
     """
     _check_resolution(resolution)
@@ -267,7 +268,7 @@ class Discriminator(nn.Module):
         self.embed = sn_embedding(num_classes, c)
 
     def features_before_attention(self, x):
-        """``D0(x)``: the features that enter D's attention layer, ``(b, c, a, a)`` (for inversion)."""
+        """``D0(x)``: the features entering D's attention, ``(b, c, a, a)`` (for inversion)."""
         for block in self.blocks[:self.attention_after + 1]:
             x = block(x)
         return x
