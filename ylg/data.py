@@ -27,7 +27,7 @@ from ifg.errors import InvalidArgument, check_positive_int
 from ylg.errors import DataError
 
 __all__ = ["ImageData", "DIGITS_TEST_SIZE", "IMAGE_SUFFIXES", "load_data", "digits",
-           "image_folder", "npz_arrays", "to_model_range", "from_model_range"]
+           "centre_square", "image_folder", "npz_arrays", "to_model_range", "from_model_range"]
 
 DIGITS_TEST_SIZE = 297  # of 1,797: leaves 1,500 training images
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
@@ -155,17 +155,24 @@ def digits(*, resolution=32, split="train", channels=1) -> ImageData:
     return ImageData(images, y, tuple(str(i) for i in range(10)), f"digits:{split}")
 
 
+def centre_square(im, resolution):
+    """A Pillow image centre-cropped to a square and resized (bicubic) to ``resolution``."""
+    from PIL import Image
+
+    w, h = im.size
+    s = min(w, h)
+    left, top = (w - s) // 2, (h - s) // 2
+    im = im.crop((left, top, left + s, top + s))
+    if s != resolution:
+        im = im.resize((resolution, resolution), Image.Resampling.BICUBIC)
+    return im
+
+
 def _read_image(path, resolution, mode):
     from PIL import Image
 
     with Image.open(path) as im:
-        im = im.convert(mode)
-        w, h = im.size
-        s = min(w, h)
-        left, top = (w - s) // 2, (h - s) // 2
-        im = im.crop((left, top, left + s, top + s)).resize((resolution, resolution),
-                                                           Image.Resampling.BICUBIC)
-        a = np.asarray(im, dtype=np.uint8)
+        a = np.asarray(centre_square(im.convert(mode), resolution), dtype=np.uint8)
     return a[:, :, None] if a.ndim == 2 else a  # (h, w, c)
 
 

@@ -500,6 +500,8 @@ def load_image(path, *, resolution, channels) -> tuple:
     """
     from PIL import Image, UnidentifiedImageError
 
+    from ylg.data import centre_square
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"image {str(path)!r} does not exist")
@@ -508,12 +510,7 @@ def load_image(path, *, resolution, channels) -> tuple:
             im.load()
             grey = im.mode in ("1", "L", "LA", "I", "I;16", "F")
             size = im.size
-            im = im.convert("L" if channels == 1 else "RGB")
-            s = min(size)
-            left, top = (size[0] - s) // 2, (size[1] - s) // 2
-            im = im.crop((left, top, left + s, top + s))
-            if s != resolution:
-                im = im.resize((resolution, resolution), Image.Resampling.BICUBIC)
+            im = centre_square(im.convert("L" if channels == 1 else "RGB"), resolution)
             a = np.array(im, dtype=np.uint8)  # a writable copy
     except (OSError, UnidentifiedImageError, ValueError) as e:
         raise DataError(f"cannot read image {str(path)!r}: {type(e).__name__}: {e}") from None
