@@ -15,10 +15,7 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 def _ylg_cache(tmp_path_factory):
     """Metrics cache real features and the digits classifier: in a folder of this session's own,
     never the user's ~/.cache/ylg (one classifier training serves the whole session)."""
-    saved = os.environ.get("YLG_CACHE")
-    os.environ["YLG_CACHE"] = str(tmp_path_factory.mktemp("ylg-cache"))
+    patch = pytest.MonkeyPatch()
+    patch.setenv("YLG_CACHE", str(tmp_path_factory.mktemp("ylg-cache")))
     yield
-    if saved is None:
-        os.environ.pop("YLG_CACHE", None)
-    else:
-        os.environ["YLG_CACHE"] = saved
+    patch.undo()

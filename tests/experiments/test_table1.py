@@ -7,7 +7,6 @@ synthetic evaluation logs (made up inside each test, never results).
 
 import json
 import math
-import os
 from types import SimpleNamespace
 
 import pytest
@@ -51,13 +50,10 @@ def test_settings_reject_non_positive_values():
 @pytest.fixture(scope="module", autouse=True)
 def _own_cache(tmp_path_factory):
     """Real features are cached under $YLG_CACHE: this module's own folder, not the user's."""
-    saved = os.environ.get("YLG_CACHE")
-    os.environ["YLG_CACHE"] = str(tmp_path_factory.mktemp("ylg-cache"))
+    patch = pytest.MonkeyPatch()
+    patch.setenv("YLG_CACHE", str(tmp_path_factory.mktemp("ylg-cache")))
     yield
-    if saved is None:
-        os.environ.pop("YLG_CACHE", None)
-    else:
-        os.environ["YLG_CACHE"] = saved
+    patch.undo()
 
 
 @pytest.fixture(scope="module")
