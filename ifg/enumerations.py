@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ifg.errors import InvalidArgument, check_positive_int
+from ifg.errors import InvalidArgument, check_positive_int, check_known
 
 __all__ = ["ENUMERATIONS", "enumerations", "enumeration", "grid_of", "layout"]
 
@@ -96,11 +96,7 @@ def enumerations() -> dict:
 
 
 def _check_name(name):
-    if name not in ENUMERATIONS:
-        import difflib
-        close = difflib.get_close_matches(str(name), ENUMERATIONS, n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise InvalidArgument(f"unknown enumeration {name!r} (known: {', '.join(ENUMERATIONS)}){hint}")
+    check_known("enumeration", name, ENUMERATIONS)
 
 
 def enumeration(name, grid) -> np.ndarray:

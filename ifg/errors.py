@@ -4,7 +4,7 @@ Every error the libraries raise for bad input derives from :class:`YLGError`; th
 one line on stderr and exit code 2.
 """
 
-__all__ = ["YLGError", "InvalidArgument", "MaskFileError"]
+__all__ = ["YLGError", "InvalidArgument", "MaskFileError", "check_positive_int", "check_known"]
 
 
 class YLGError(Exception):
@@ -27,3 +27,21 @@ def check_positive_int(name, value):
     if value <= 0:
         raise InvalidArgument(f"{name} must be a positive integer, got {value}")
     return value
+
+
+def check_known(what, name, known):
+    """Return ``name`` if it is one of ``known``; else raise :class:`InvalidArgument` that lists
+    the known names and suggests the close ones.
+
+    Examples
+    --------
+    >>> check_known("pattern", "ltr", ("ltr", "rtl"))
+    'ltr'
+    """
+    if name in known:
+        return name
+    import difflib
+
+    close = difflib.get_close_matches(str(name), list(known), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise InvalidArgument(f"unknown {what} {name!r} (known: {', '.join(known)}){hint}")

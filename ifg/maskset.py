@@ -16,7 +16,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ifg.enumerations import grid_of
-from ifg.errors import InvalidArgument
+from ifg.errors import InvalidArgument, check_known
 from ifg.pattern import Pattern
 
 __all__ = ["Head", "MaskSet", "TILINGS", "PRESETS", "tile", "untile", "layer", "preset",
@@ -48,15 +48,14 @@ def _factor(query_grid, key_grid):
 
 def _query_rows(query_grid, key_grid, tiling):
     """For each query (row-major on the query grid), the key-grid mask row it uses."""
+    check_known("tiling", tiling, TILINGS)
     nq = query_grid[0] * query_grid[1]
     nk = key_grid[0] * key_grid[1]
     if tiling == "official":
         return np.arange(nq) % nk
-    if tiling == "aligned":
-        f = _factor(query_grid, key_grid)
-        r, c = np.divmod(np.arange(nq), query_grid[1])
-        return (r // f) * key_grid[1] + c // f
-    raise InvalidArgument(f"unknown tiling {tiling!r} (known: {', '.join(TILINGS)})")
+    f = _factor(query_grid, key_grid)  # aligned
+    r, c = np.divmod(np.arange(nq), query_grid[1])
+    return (r // f) * key_grid[1] + c // f
 
 
 def tile(square, *, key_grid, query_grid, tiling="official"):
@@ -243,8 +242,7 @@ def layer(heads, *, key_grid, query_grid=None, enumeration="manhattan", tiling="
     key_grid = grid_of(key_grid[0] * key_grid[1], key_grid)
     query_grid = key_grid if query_grid is None else grid_of(query_grid[0] * query_grid[1],
                                                            query_grid)
-    if tiling not in TILINGS:
-        raise InvalidArgument(f"unknown tiling {tiling!r} (known: {', '.join(TILINGS)})")
+    check_known("tiling", tiling, TILINGS)
     nk = key_grid[0] * key_grid[1]
     built = {}
     masks = []
@@ -308,6 +306,5 @@ def preset(name, *, key_grid, query_grid=None, tiling="official") -> MaskSet:
     >>> preset("ylg", key_grid=(16, 16), query_grid=(32, 32)).enumeration
     'manhattan'
     """
-    if name not in PRESETS:
-        raise InvalidArgument(f"unknown preset {name!r} (known: {', '.join(PRESETS)})")
+    check_known("preset", name, PRESETS)
     return PRESETS[name][0](key_grid=key_grid, query_grid=query_grid, tiling=tiling)

@@ -27,7 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ifg.enumerations import grid_of, layout
-from ifg.errors import InvalidArgument, check_positive_int
+from ifg.errors import InvalidArgument, check_positive_int, check_known
 from ifg.pattern import Pattern
 
 __all__ = ["PATTERNS", "patterns", "pattern", "stride"]
@@ -184,11 +184,7 @@ def pattern(name, n, *, enumeration="rowmajor", grid=None) -> Pattern:
     >>> [list(map(int, p.steps[0][q].indices)) for q in (0, 4, 8)]
     [[0], [3, 4], [6, 7, 8]]
     """
-    if name not in PATTERNS:
-        import difflib
-        close = difflib.get_close_matches(str(name), PATTERNS, n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise InvalidArgument(f"unknown pattern {name!r} (known: {', '.join(PATTERNS)}){hint}")
+    check_known("pattern", name, PATTERNS)
     n = check_positive_int("n", n)
     grid = grid_of(n, grid)
     steps = PATTERNS[name][0](n)

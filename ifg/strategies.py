@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from hypothesis import strategies as st
 
 from ifg.enumerations import ENUMERATIONS, enumeration, layout
-from ifg.errors import InvalidArgument, check_positive_int
+from ifg.errors import InvalidArgument, check_positive_int, check_known
 from ifg.pattern import Pattern
 
 __all__ = ["grids", "enumeration_names", "masks", "patterns", "named_patterns",
@@ -200,8 +200,7 @@ def named_patterns(*, max_side: int = 9, names=None, esa_only: bool = False):
     max_side = check_positive_int("max_side", max_side)
     names = [n for n in PATTERNS if n != "dense"] if names is None else list(names)
     for name in names:
-        if name not in PATTERNS:
-            raise InvalidArgument(f"unknown pattern {name!r} (known: {', '.join(PATTERNS)})")
+        check_known("pattern", name, PATTERNS)
 
     @st.composite
     def build(draw):
