@@ -17,6 +17,7 @@ def main():
     \b
     Examples:
       ylg train --attention ylg --width 16 --diffaugment color,translation,cutout --out runs/ylg
+      ylg prepare path/to/images --resolution 64 -o data/images64
       ylg sample --checkpoint runs/ylg/checkpoint.pt --classes 0,3,7 -o grid.png
       ylg interpolate --checkpoint runs/ylg/checkpoint.pt --class 3 -o walk.png
       ylg invert --checkpoint runs/ylg/checkpoint.pt --test-index 0 --method all -o inv/
@@ -43,7 +44,8 @@ def _config_option(name, *decls, **kw):
                 help="Feature grid of the attention layer (default: 16 at 32, 32 at 64 and 128).")
 @_config_option("backend", "--backend", type=click.Choice(["auto", "dense", "sparse"]),
                 help="How a masked attention layer runs (auto: sparse where it pays).")
-@_config_option("data", "--data", help="digits (embedded), an image folder, or an .npz.")
+@_config_option("data", "--data", help="digits (embedded), an image folder, an .npz, or a "
+                "folder from `ylg prepare`.")
 @_config_option("channels", "--channels", type=click.Choice(["1", "3"]),
                 help="Image channels (default: the data's own; digits are grey).")
 @out_option("Run folder (config, log, samples, checkpoint).")
@@ -111,6 +113,42 @@ def train(ctx, masks, resume, quiet, **options):
     else:
         result = run(TrainConfig.from_dict(options), progress=not quiet)
     click.echo(f"step {result.step}: {result.run_dir / 'checkpoint.pt'}")
+
+
+@main.command()
+@click.argument("folder", type=click.Path())
+@out_option("The prepared folder to write (or to continue).")
+@click.option("--resolution", type=click.Choice(["32", "64", "128"]), required=True,
+              help="Image resolution (that of the model to train).")
+@click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True,
+              help="Image channels.")
+@click.option("--workers", type=int, default=None,
+              help="Decoding processes (default: every CPU this process may use).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def prepare(folder, out, resolution, channels, workers, quiet):
+    """Decode an image folder once into a memory-mapped array for `ylg train --data`.
+
+    For data sets too large to decode at every start or to hold in each process (ImageNet at
+    128x128 is 63 GB as uint8): training reads only its batches, and the processes of a
+    torchrun job share the pages. Resumable: run the same command again after a stop. Folders
+    as for --data (one subfolder per class, or flat); unreadable files are skipped and listed.
+
+    \b
+    Examples:
+      ylg prepare path/to/imagenet/train --resolution 128 -o data/imagenet128
+      ylg train --data data/imagenet128 --resolution 128 --out runs/big
+    """
+    from ylg.prepared import prepare as run
+
+    meta = run(folder, out, resolution=int(resolution), channels=int(channels), workers=workers,
+               progress=not quiet)
+    if meta["skipped"]:
+        f, why = meta["skipped"][0]
+        click.echo(f"skipped {len(meta['skipped'])} unreadable file(s), e.g. {f}: {why}",
+                   err=True)
+    click.echo(f"{meta['count']:,} images, {len(meta['class_names'])} classes, "
+               f"{meta['channels']} channel(s) at {meta['resolution']}x{meta['resolution']}: "
+               f"{out}")
 
 
 @main.command()

@@ -14,17 +14,18 @@
 #       a CPU check: 2 processes, a fake 128x128 folder, width 32 (the narrowest whose D holds
 #       8 heads), 1 step and 1 resumed step (about 2 minutes on a busy 2-core machine)
 #
-# Environment (defaults in brackets): DATA (required), VARIANT [ylg], OUT [runs/paper/$VARIANT],
+# Environment (defaults in brackets): DATA (required), PREPARED [$DATA.ylg128], VARIANT [ylg],
+# OUT [runs/paper/$VARIANT],
 # GPUS [8], STEPS [1500000], BATCH [256], WIDTH [64], AMP [0; 1 adds --amp, bfloat16],
 # PYTHON [.venv/bin/python if present, else python3].
 #
 # Then score the checkpoints with the Inception FID on 50,000 samples, as published (e.g.
 # `ylg evaluate --checkpoint $OUT/checkpoint.pt --samples 50000`, where that command exists).
 #
-# Memory: ylg.data reads the whole data set into memory, in each process, as uint8: ImageNet at
-# 128x128 is about 63 GB per process (1.28M x 3 x 128 x 128), 8 x that on one node, and decoding
-# the JPEG folder takes hours (convert it to an .npz once, see the README). A node without that
-# much memory needs a streaming or shared-memory loader, which the toolkit does not have yet.
+# Data: the folder is first decoded once, by all CPUs, into a prepared folder (`ylg prepare`,
+# PREPARED [$DATA.ylg128]; resumable, skipped when finished): ImageNet at 128x128 is a 63 GB
+# memory-mapped uint8 array (1.28M x 3 x 128 x 128) on disk. Training reads only its batches, and
+# the 8 processes share the pages through the page cache instead of holding 8 copies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,11 +53,13 @@ for c in ("n01440764", "n01443537"):  # two ImageNet-style class folders, 4 imag
         Image.fromarray(rng.integers(0, 256, (150, 170, 3), dtype=np.uint8)).save(
             folder / f"{c}_{i}.JPEG")
 EOF
-    DATA=$TMP/data OUT=$TMP/run GPUS=2 STEPS=${STEPS:-1} BATCH=4 WIDTH=32 DEVICE=cpu
+    DATA=$TMP/data PREPARED=$TMP/prepared OUT=$TMP/run GPUS=2 STEPS=${STEPS:-1} BATCH=4 WIDTH=32
+    DEVICE=cpu
     VARIANT=${VARIANT:-ylg}
 fi
 
 : "${DATA:?set DATA to an image folder with one subfolder per class}"
+PREPARED=${PREPARED:-${DATA%/}.ylg128}
 VARIANT=${VARIANT:-ylg}
 OUT=${OUT:-runs/paper/$VARIANT}
 GPUS=${GPUS:-8}
@@ -69,12 +72,14 @@ train() {
     "$PYTHON" -m torch.distributed.run --standalone --nproc_per_node="$GPUS" -m cli.main train "$@"
 }
 
+"$PYTHON" -m cli.main prepare "$DATA" --resolution 128 -o "$PREPARED" --quiet
+
 if [ -f "$OUT/checkpoint.pt" ]; then
     echo "continuing $OUT from its checkpoint" >&2
     train --out "$OUT" --resume --steps "$STEPS" --device "$DEVICE" --quiet \
         ${EXTRA[@]+"${EXTRA[@]}"}
 else
-    train --attention "$VARIANT" --data "$DATA" --resolution 128 --width "$WIDTH" \
+    train --attention "$VARIANT" --data "$PREPARED" --resolution 128 --width "$WIDTH" \
         --batch-size "$BATCH" --steps "$STEPS" --d-steps 1 --lr-g 1e-4 --lr-d 4e-4 \
         --log-every 100 --sample-every 5000 --checkpoint-every 5000 \
         --seed 0 --device "$DEVICE" --out "$OUT" --quiet ${EXTRA[@]+"${EXTRA[@]}"}
@@ -95,6 +100,7 @@ log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()
 assert cfg["resolution"] == 128 and cfg["attention"] in ("ylg", "dense", "dense8",
                                                          "ylg-no-esa", "ylg-strided"), cfg
 assert log[-1]["step"] == steps, log
+assert json.loads((Path(cfg["data"]) / "prepared.json").read_text())["count"] == 8, cfg
 assert (out / "checkpoint.pt").exists()
 print(f"dry run ok: {cfg['attention']} at 128x128, width {cfg['width']}, 2 processes, "
       f"steps 1..{steps} (the last one resumed), losses {log[-1]['loss_d']:.3f} / "

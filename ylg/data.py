@@ -1,7 +1,8 @@
 """Training data: the embedded digits, image folders and ``.npz`` arrays.
 
 Every loader returns an :class:`ImageData`: uint8 images ``(n, c, res, res)`` and int64 labels,
-held in memory. Images enter the models in [-1, 1] (:func:`to_model_range`).
+held in memory (or memory-mapped, for a prepared folder). Images enter the models in [-1, 1]
+(:func:`to_model_range`).
 
 - ``digits`` (the default): scikit-learn's 1,797 handwritten digits (8x8, values 0..16, shipped
   inside scikit-learn, so nothing is downloaded), resized bilinearly to the resolution, 10
@@ -12,6 +13,9 @@ held in memory. Images enter the models in [-1, 1] (:func:`to_model_range`).
   listed in ``ImageData.skipped``.
 - an ``.npz`` with ``images`` (uint8 in 0..255 or floats in [0, 1]; ``(n, h, w)``, ``(n, h, w, c)``
   or ``(n, c, h, w)``) and optionally ``labels`` (int, ``(n,)``); resized like a folder.
+- a prepared folder (:mod:`ylg.prepared`, ``ylg prepare``): an image folder decoded once, in
+  parallel, into a memory-mapped uint8 array. For data too large to hold in every process
+  (ImageNet at 128x128 is 63 GB): processes share the pages through the operating system.
 """
 
 from __future__ import annotations
@@ -26,9 +30,12 @@ import torch.nn.functional as F
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.errors import DataError
 
-__all__ = ["ImageData", "DIGITS_TEST_SIZE", "IMAGE_SUFFIXES", "load_data", "digits",
-           "centre_square", "image_folder", "npz_arrays", "to_model_range", "from_model_range"]
+__all__ = ["ImageData", "DIGITS_TEST_SIZE", "IMAGE_SUFFIXES", "PREPARED_META", "load_data",
+           "digits", "centre_square", "image_folder", "folder_files", "read_image", "npz_arrays",
+           "to_model_range", "from_model_range"]
 
+#: the file that marks a folder written by :func:`ylg.prepared.prepare`
+PREPARED_META = "prepared.json"
 DIGITS_TEST_SIZE = 297  # of 1,797: leaves 1,500 training images
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 
@@ -198,28 +205,68 @@ def image_folder(path, *, resolution=32, channels=3) -> ImageData:
     """
     path = Path(path)
     resolution = check_positive_int("resolution", resolution)
-    if channels not in (1, 3):
-        raise InvalidArgument(f"channels must be 1 or 3, got {channels!r}")
+    class_names, files = folder_files(path)
+    _check_channels(channels)
+    images, labels, skipped = [], [], []
+    for f, label in files:
+        found = read_image(f, resolution, channels)
+        if isinstance(found, str):
+            skipped.append((str(f), found))
+        else:
+            images.append(found)
+            labels.append(label)
+    if not images:
+        raise DataError(f"no readable image under {str(path)!r} "
+                        f"({len(skipped)} unreadable file(s) skipped)")
+    x = torch.from_numpy(np.stack(images))  # (n, c, h, w)
+    return ImageData(x, torch.tensor(labels, dtype=torch.long), class_names, str(path),
+                     tuple(skipped))
+
+
+def folder_files(path):
+    """The classes and image files of a data folder, in a fixed order.
+
+    One subfolder per class (sorted names; hidden ones ignored), or a flat folder of one class
+    named after it. Files count when their suffix is in :data:`IMAGE_SUFFIXES`.
+
+    Returns
+    -------
+    class_names : tuple of str
+    files : list of (pathlib.Path, int)
+        Each file with its class index, classes in order, files sorted by name within a class.
+
+    Raises
+    ------
+    DataError
+        When the folder does not exist.
+    """
+    path = Path(path)
     if not path.is_dir():
         raise DataError(f"data folder {str(path)!r} does not exist")
     subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     classes = [(d.name, d) for d in subdirs] or [(path.name, path)]
-    images, labels, skipped = [], [], []
-    for label, (_, folder) in enumerate(classes):
-        for f in sorted(folder.iterdir()):
-            if f.suffix.lower() not in IMAGE_SUFFIXES or not f.is_file():
-                continue
-            try:
-                images.append(_read_image(f, resolution, "L" if channels == 1 else "RGB"))
-                labels.append(label)
-            except Exception as e:  # noqa: BLE001 - any decoder failure means "unreadable"
-                skipped.append((str(f), f"{type(e).__name__}: {e}"))
-    if not images:
-        raise DataError(f"no readable image under {str(path)!r} "
-                        f"({len(skipped)} unreadable file(s) skipped)")
-    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()  # (n, c, h, w)
-    return ImageData(x, torch.tensor(labels, dtype=torch.long),
-                     tuple(name for name, _ in classes), str(path), tuple(skipped))
+    files = [(f, label) for label, (_, folder) in enumerate(classes)
+             for f in sorted(folder.iterdir())
+             if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()]
+    return tuple(name for name, _ in classes), files
+
+
+def read_image(path, resolution, channels):
+    """One image file as uint8 ``(channels, res, res)``, or the reason it cannot be read (str).
+
+    Centre-cropped to a square and resized (:func:`centre_square`). Any decoder failure is
+    returned, not raised, so that one broken file does not stop a data set.
+    """
+    try:
+        a = _read_image(path, resolution, "L" if channels == 1 else "RGB")
+    except Exception as e:  # noqa: BLE001 - any decoder failure means "unreadable"
+        return f"{type(e).__name__}: {e}"
+    return np.ascontiguousarray(a.transpose(2, 0, 1))
+
+
+def _check_channels(channels):
+    if channels not in (1, 3):
+        raise InvalidArgument(f"channels must be 1 or 3, got {channels!r}")
 
 
 def npz_arrays(path, *, resolution=32, channels=None) -> ImageData:
@@ -269,7 +316,10 @@ def npz_arrays(path, *, resolution=32, channels=None) -> ImageData:
 
 
 def load_data(spec="digits", *, resolution=32, channels=None, split="train") -> ImageData:
-    """The data set named by ``spec``: ``digits``, a folder, or an ``.npz`` file.
+    """The data set named by ``spec``: ``digits``, a folder, a prepared folder, or an ``.npz``.
+
+    A prepared folder (written by :func:`ylg.prepared.prepare`, ``ylg prepare``) is memory-mapped,
+    not read: its resolution must be ``resolution``, and its channels ``channels`` when given.
 
     ``channels=None`` keeps the source's own (digits 1, folders 3, npz as stored).
 
@@ -281,6 +331,10 @@ def load_data(spec="digits", *, resolution=32, channels=None, split="train") -> 
     if str(spec) == "digits":
         return digits(resolution=resolution, split=split, channels=channels or 1)
     path = Path(spec)
+    if path.is_dir() and (path / PREPARED_META).is_file():
+        from ylg.prepared import load_prepared
+
+        return load_prepared(path, resolution=resolution, channels=channels)
     if path.is_dir():
         return image_folder(path, resolution=resolution, channels=channels or 3)
     if path.suffix == ".npz" and path.is_file():

@@ -82,7 +82,7 @@ def test_masks_and_attention_together_is_a_usage_error(tmp_path):
 
 
 def test_help_shows_examples():
-    for command in ("train", "sample", "interpolate"):
+    for command in ("train", "prepare", "sample", "interpolate"):
         out = run(command, "--help")
         assert out.exit_code == 0 and f"ylg {command} " in out.output
 
@@ -111,3 +111,34 @@ def test_a_mask_file_that_does_not_fit_names_the_grids(tmp_path):
               "--quiet")
     assert out.exit_code == 2
     assert "needs query grid 16x16 and key grid 8x8" in out.output
+
+
+def test_prepare_then_train_on_the_prepared_folder(tmp_path):
+    for i in range(4):
+        (tmp_path / "src" / f"c{i % 2}").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (40, 36), (60 * i, 0, 0)).save(
+            tmp_path / "src" / f"c{i % 2}" / f"{i}.png")
+    out = run("prepare", tmp_path / "src", "--resolution", "32", "--workers", "1", "--quiet",
+              "-o", tmp_path / "prep")
+    assert out.exit_code == 0, out.output
+    assert out.output.strip().endswith(f"4 images, 2 classes, 3 channel(s) at 32x32: "
+                                       f"{tmp_path / 'prep'}")
+    again = run("prepare", tmp_path / "src", "--resolution", "32", "--quiet",
+                "-o", tmp_path / "prep")
+    assert again.exit_code == 0 and again.output == out.output  # finished: left as it is
+    trained = run("train", "--attention", "dense", "--data", tmp_path / "prep", "--steps", "2",
+                  "--out", tmp_path / "run", *TINY)
+    assert trained.exit_code == 0, trained.output
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["data"] == str(tmp_path / "prep")
+    wrong = run("train", "--data", tmp_path / "prep", "--resolution", "64", "--steps", "1",
+                "--out", tmp_path / "run64", *TINY)
+    assert wrong.exit_code == 2 and "prepared with resolution 32, not 64" in wrong.output
+    assert wrong.output.count("\n") == 1
+
+
+def test_prepare_bad_input_is_one_line_and_exit_2(tmp_path):
+    out = run("prepare", tmp_path / "missing", "--resolution", "32", "-o", tmp_path / "p")
+    assert out.exit_code == 2 and out.output.count("\n") == 1 and "does not exist" in out.output
+    out = run("prepare", tmp_path, "--resolution", "48", "-o", tmp_path / "p")
+    assert out.exit_code == 2 and "48" in out.output

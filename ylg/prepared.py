@@ -1,0 +1,245 @@
+"""Image folders decoded once, into a memory-mapped uint8 array (``ylg prepare``).
+
+A large folder (ImageNet: 1.28M JPEGs) is slow to decode and, at 128x128, 63 GB as uint8: too
+much to decode at every start and to hold in each of 8 training processes. :func:`prepare`
+decodes it once, with several processes, into a folder that :func:`ylg.data.load_data` then
+memory-maps: training reads only the images of its batches, and the processes of a ``torchrun``
+job share the pages through the operating system's cache.
+
+The prepared folder::
+
+    prepared.json   what was prepared and how far (see :func:`prepare`)
+    images.npy      uint8 (n_files, channels, res, res); the first ``count`` rows are the images
+    labels.npy      int64 (n_files,); class indices, same rows
+
+Preparation is resumable: it works in chunks, and after each chunk the arrays are flushed and
+``prepared.json`` is replaced atomically, so a killed run loses at most one chunk and the same
+command continues it. Unreadable files are skipped and listed, as for an image folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ifg.errors import check_positive_int
+from ylg.data import (PREPARED_META, ImageData, _check_channels, folder_files, read_image)
+from ylg.errors import DataError
+
+__all__ = ["prepare", "load_prepared", "FORMAT", "VERSION"]
+
+FORMAT, VERSION = "ylg-prepared", 1
+_IMAGES, _LABELS = "images.npy", "labels.npy"
+#: what must match for a preparation to continue: key of prepared.json, and its name in errors
+_COMPARED = (("source", "source"), ("resolution", "resolution"), ("channels", "channels"),
+             ("class_names", "class list"), ("files", "file count"), ("listing", "file list"))
+
+
+def _listing_digest(root, files) -> str:
+    """A fingerprint of the file list (names relative to ``root``, classes): spots a changed
+    source when a preparation is continued."""
+    h = hashlib.sha256()
+    for f, label in files:
+        h.update(f"{f.relative_to(root).as_posix()}\0{label}\n".encode())
+    return h.hexdigest()
+
+
+def _write_meta(out, meta):
+    tmp = out / (PREPARED_META + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=1) + "\n")
+    os.replace(tmp, out / PREPARED_META)
+
+
+def _read_meta(out) -> dict:
+    try:
+        meta = json.loads((Path(out) / PREPARED_META).read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read {str(Path(out) / PREPARED_META)!r}: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise DataError(f"{str(out)!r} is not a prepared data folder (no {FORMAT!r} in "
+                        f"{PREPARED_META})")
+    if meta.get("version") != VERSION:
+        raise DataError(f"{str(out)!r} was prepared by format version {meta.get('version')!r}; "
+                        f"this toolkit reads version {VERSION}")
+    return meta
+
+
+def _decode(job):
+    path, resolution, channels = job
+    return read_image(path, resolution, channels)
+
+
+def prepare(source, out, *, resolution, channels=3, workers=None, chunk=1024,
+            progress=False) -> dict:
+    """Decode the image folder ``source`` into the prepared folder ``out`` (or continue it).
+
+    Parameters
+    ----------
+    source : path
+        An image folder: one subfolder per class, or flat (:func:`ylg.data.folder_files`).
+    out : path
+        Created if missing; an unfinished preparation of the same source and settings there is
+        continued, a finished one is left as it is.
+    resolution : int
+        Side of the square images (centre crop, bicubic resize).
+    channels : {1, 3}
+    workers : int, optional
+        Decoding processes (default: the CPUs this process may use). 1 decodes in-process.
+    chunk : int
+        Files per chunk; progress is saved after each.
+    progress : bool
+        A progress bar on stderr.
+
+    Returns
+    -------
+    dict
+        The folder's ``prepared.json``: ``source``, ``resolution``, ``channels``,
+        ``class_names``, ``files`` (found), ``done`` (files processed), ``count`` (images
+        written), ``skipped`` (``[file, reason]`` pairs), ``complete``.
+
+    Raises
+    ------
+    DataError
+        When the source is missing or holds no readable image, or ``out`` holds something else
+        (another source or other settings, or files that are not a prepared folder).
+
+    Examples
+    --------
+    >>> import tempfile, PIL.Image
+    >>> src, out = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp()) / "prep"
+    >>> for name in ("cat", "dog"):
+    ...     (src / name).mkdir()
+    ...     PIL.Image.new("RGB", (40, 30), name == "cat" and "red" or "blue").save(
+    ...         src / name / "a.png")
+    >>> meta = prepare(src, out, resolution=8, workers=1)
+    >>> meta["count"], meta["class_names"], meta["complete"]
+    (2, ['cat', 'dog'], True)
+    """
+    source, out = Path(source), Path(out)
+    resolution = check_positive_int("resolution", resolution)
+    chunk = check_positive_int("chunk", chunk)
+    _check_channels(channels)
+    workers = check_positive_int("workers", workers if workers is not None
+                                 else len(os.sched_getaffinity(0)))
+    class_names, files = folder_files(source)
+    if not files:
+        raise DataError(f"no image file under {str(source)!r}")
+    settings = {"format": FORMAT, "version": VERSION, "source": str(source.resolve()),
+                "resolution": resolution, "channels": channels,
+                "class_names": list(class_names), "files": len(files),
+                "listing": _listing_digest(source, files)}
+    n, shape = len(files), (len(files), channels, resolution, resolution)
+    if (out / PREPARED_META).is_file():
+        meta = _read_meta(out)
+        differs = [what for k, what in _COMPARED if meta.get(k) != settings[k]]
+        if differs:
+            raise DataError(f"{str(out)!r} holds a preparation with another "
+                            f"{', '.join(differs)}; choose a new output folder")
+        if meta["complete"]:
+            return meta
+        images = np.lib.format.open_memmap(out / _IMAGES, mode="r+")
+        labels = np.lib.format.open_memmap(out / _LABELS, mode="r+")
+        if images.shape != shape or labels.shape != (n,):
+            raise DataError(f"{str(out)!r}: the arrays do not match {PREPARED_META}; choose a "
+                            f"new output folder")
+    else:
+        if out.exists() and (not out.is_dir() or any(out.iterdir())):
+            raise DataError(f"{str(out)!r} exists and is not a prepared data folder; choose a "
+                            f"new output folder")
+        out.mkdir(parents=True, exist_ok=True)
+        images = np.lib.format.open_memmap(out / _IMAGES, mode="w+", dtype=np.uint8,
+                                           shape=shape)
+        labels = np.lib.format.open_memmap(out / _LABELS, mode="w+", dtype=np.int64,
+                                           shape=(n,))
+        meta = {**settings, "done": 0, "count": 0, "skipped": [], "complete": False}
+        _write_meta(out, meta)
+
+    from tqdm import tqdm
+
+    pool = None
+    if workers > 1 and n - meta["done"] > 1:
+        import multiprocessing
+
+        pool = multiprocessing.get_context().Pool(min(workers, n - meta["done"]))
+    bar = tqdm(total=n, initial=meta["done"], disable=not progress, unit="img",
+               desc=f"prepare {source.name}", dynamic_ncols=True)
+    try:
+        while meta["done"] < n:
+            part = files[meta["done"]:meta["done"] + chunk]
+            jobs = [(f, resolution, channels) for f, _ in part]
+            found = (pool.imap(_decode, jobs, chunksize=max(1, len(jobs) // (4 * workers)))
+                     if pool is not None else map(_decode, jobs))
+            count, skipped = meta["count"], list(meta["skipped"])
+            for (f, label), image in zip(part, found):
+                if isinstance(image, str):
+                    skipped.append([str(f), image])
+                else:
+                    images[count], labels[count] = image, label
+                    count += 1
+                bar.update(1)
+            images.flush()
+            labels.flush()
+            meta = {**meta, "done": meta["done"] + len(part), "count": count,
+                    "skipped": skipped}
+            meta["complete"] = meta["done"] == n
+            if meta["complete"] and count == 0:
+                raise DataError(f"no readable image under {str(source)!r} "
+                                f"({len(skipped)} unreadable file(s) skipped)")
+            _write_meta(out, meta)
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    return meta
+
+
+def load_prepared(path, *, resolution=None, channels=None) -> ImageData:
+    """The images of a prepared folder, memory-mapped (nothing is read until indexed).
+
+    ``resolution`` and ``channels``, when given, must be those it was prepared with.
+
+    Raises
+    ------
+    DataError
+        When the folder is not a finished preparation, or was prepared with other settings.
+
+    Examples
+    --------
+    >>> import tempfile, PIL.Image
+    >>> src, out = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp()) / "prep"
+    >>> PIL.Image.new("L", (12, 12), 200).save(src / "a.png")
+    >>> _ = prepare(src, out, resolution=4, channels=1, workers=1)
+    >>> d = load_prepared(out, resolution=4)
+    >>> d.images.shape, d.images[0, 0, 0, 0].item(), d.class_names == (src.name,)
+    (torch.Size([1, 1, 4, 4]), 200, True)
+    """
+    path = Path(path)
+    meta = _read_meta(path)
+    if not meta.get("complete"):
+        raise DataError(f"the preparation in {str(path)!r} stopped at {meta.get('done', 0):,} "
+                        f"of {meta.get('files', 0):,} files; run `ylg prepare` again to finish it")
+    for key, want in (("resolution", resolution), ("channels", channels)):
+        if want is not None and int(want) != meta[key]:
+            raise DataError(f"{str(path)!r} was prepared with {key} {meta[key]}, not {want}; "
+                            f"prepare the source again with --{key} {want}")
+    count = meta["count"]
+    try:
+        # copy-on-write mapping: pages are read on demand and shared between processes; the
+        # arrays are writable for torch, and a write would stay private to this process
+        images = np.load(path / _IMAGES, mmap_mode="c")
+        labels = np.load(path / _LABELS, allow_pickle=False)  # small: read whole
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read the arrays of {str(path)!r}: {e}") from None
+    want = (meta["files"], meta["channels"], meta["resolution"], meta["resolution"])
+    if images.shape != want or images.dtype != np.uint8 or labels.shape != (meta["files"],):
+        raise DataError(f"{str(path)!r}: the arrays do not match {PREPARED_META} (images "
+                        f"{images.shape} {images.dtype}, expected {want} uint8)")
+    return ImageData(torch.from_numpy(images[:count]), torch.from_numpy(labels[:count]),
+                     tuple(meta["class_names"]), str(path),
+                     tuple(tuple(s) for s in meta["skipped"]))
