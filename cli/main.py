@@ -112,7 +112,8 @@ def train(ctx, masks, resume, quiet, **options):
                      overrides={k: options[k] for k in given if k != "out"}, progress=not quiet)
     else:
         result = run(TrainConfig.from_dict(options), progress=not quiet)
-    click.echo(f"step {result.step}: {result.run_dir / 'checkpoint.pt'}")
+    if result.rank == 0:  # under torchrun, one line for the job, not one per process
+        click.echo(f"step {result.step}: {result.run_dir / 'checkpoint.pt'}")
 
 
 @main.command()

@@ -140,7 +140,8 @@ RESUMABLE = ("steps", "device", "amp", "backend", "log_every", "sample_every",
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns: the models (unwrapped), the last step and its losses."""
+    """What :func:`train` returns: the models (unwrapped), the last step and its losses, and
+    this process's rank (0 when not distributed; only rank 0 writes)."""
 
     G: torch.nn.Module
     D: torch.nn.Module
@@ -148,6 +149,7 @@ class TrainResult:
     step: int
     last: dict
     run_dir: Path
+    rank: int = 0
 
 
 def hinge_d(real_logits, fake_logits):
@@ -562,7 +564,7 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None)
         writer.close()
     if main and start >= cfg.steps:
         say(f"the checkpoint is already at step {start} >= steps {cfg.steps}; nothing to do")
-    return TrainResult(g, d, ema, max(start, cfg.steps), last, run_dir)
+    return TrainResult(g, d, ema, max(start, cfg.steps), last, run_dir, rank)
 
 
 def _mean_over_ranks(values, world) -> dict:

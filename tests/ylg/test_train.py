@@ -188,7 +188,8 @@ def _ddp_worker(rank, world, port, out):
     result = train(TrainConfig(out=str(out), steps=2, **{**TINY, "batch_size": 8}),
                    progress=False, log=lambda m: None)
     torch.save({"G": result.G.state_dict(), "D": result.D.state_dict(),
-                "EMA": result.ema.state_dict(), "last": result.last}, Path(out) / f"rank{rank}.pt")
+                "EMA": result.ema.state_dict(), "last": result.last, "rank": result.rank},
+               Path(out) / f"rank{rank}.pt")
     torch.distributed.destroy_process_group()
 
 
@@ -200,6 +201,7 @@ def test_two_ddp_processes_hold_the_same_weights(tmp_path):
     torch.multiprocessing.spawn(_ddp_worker, args=(2, port, tmp_path), nprocs=2)
     a, b = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert a["last"] == b["last"]  # the logged losses are averaged over the ranks
+    assert (a["rank"], b["rank"]) == (0, 1)  # the CLI prints its last line on rank 0 only
     for key in ("G", "D", "EMA"):
         for (name, p), q in zip(a[key].items(), b[key].values()):
             assert torch.equal(p, q), f"{key}.{name}"
