@@ -85,7 +85,8 @@ def to_model_range(images):
     >>> to_model_range(torch.tensor([0, 255], dtype=torch.uint8)).tolist()
     [-1.0, 1.0]
     """
-    return images.float() / 127.5 - 1
+    x = images.to(torch.float32, copy=True)  # a copy even of float input, so that the
+    return x.div_(127.5).sub_(1)              # in-place steps never touch the caller's tensor
 
 
 def from_model_range(x):

@@ -236,8 +236,9 @@ class _Batches:
             sel = epochs == e
             idx[sel] = self._perm(e)[within[sel]]
         idx = idx.to(self.images.device)
-        x = to_model_range(self.images[idx]).to(self.device, non_blocking=True)
-        return x, self.labels[idx].to(self.device, non_blocking=True)
+        # index_select: one row copy per image, several times faster than x[idx] on a CPU
+        x = to_model_range(self.images.index_select(0, idx)).to(self.device, non_blocking=True)
+        return x, self.labels.index_select(0, idx).to(self.device, non_blocking=True)
 
 
 def train_step(G, D, opt_g, opt_d, batches, *, step, cfg, num_classes, generator, autocast):
