@@ -770,13 +770,21 @@ def _reading_lines(s, variants, settings):
         ma, mb = pv[a]["best"][0], pv[b]["best"][0]
         p = _welch(scores[a], scores[b])
         order = "lower (better)" if ma < mb else "higher (worse)"
-        agree = ("agrees with" if (ma < mb) == paper["a_better"] else "disagrees with")
-        sig = ("p = nan: fewer than two seeds" if math.isnan(p) else
-               f"Welch p = {p:.2f}, n = {len(scores[a])} and {len(scores[b])}: "
-               + ("a resolved difference" if p < 0.05 else "not resolved at this many seeds"))
+        same = (ma < mb) == paper["a_better"]
+        if math.isnan(p):
+            verdict = (f"one seed, so no test; the direction is {'the' if same else 'not the'} "
+                       f"paper's ({paper['text']})")
+        elif p < 0.05:
+            verdict = (f"Welch p = {p:.3f}, n = {len(scores[a])} and {len(scores[b])}: a "
+                       f"resolved difference, which {'agrees with' if same else 'contradicts'} "
+                       f"the paper ({paper['text']})")
+        else:
+            verdict = (f"Welch p = {p:.2f}, n = {len(scores[a])} and {len(scores[b])}: not "
+                       f"resolved at this many seeds; the direction is "
+                       f"{'the' if same else 'opposite to the'} paper's ({paper['text']}), which "
+                       f"this does not confirm")
         return (f"- {_BY_KEY[a].label} against {_BY_KEY[b].label}: best domain FID {ma:.2f} "
-                f"vs {mb:.2f}, {order} by {abs(ma - mb):.2f} ({sig}); this {agree} the paper "
-                f"({paper['text']}).")
+                f"vs {mb:.2f}, {order} by {abs(ma - mb):.2f}; {verdict}.")
 
     claims = [("ylg", "sagan", {"a_better": True, "text": "FID 15.94 vs 18.65"}),
               ("ylg", "ylg-no-esa", {"a_better": True, "text": "FID 15.94 vs 17.47: ESA helps"}),
