@@ -85,10 +85,10 @@ class Settings:
     Examples
     --------
     >>> Settings().steps, Settings(steps=120).chunks()
-    (400, [50, 100, 120])
+    (800, [50, 100, 120])
     """
 
-    steps: int = 400
+    steps: int = 800
     width: int = 16
     batch_size: int = 32
     eval_every: int = 50
@@ -118,17 +118,18 @@ DRY_RUN = dict(steps=4, eval_every=2, eval_samples=60, batch_size=8)
 
 BUDGET_NOTE = """\
 The step budget is set by time: about 2 hours for all 15 runs (5 variants x 3 seeds) on this
-machine's 2 CPU cores, one run after another on one thread. Measured here: one training step
-(one D and one G update) of the 32x32 models at width 16 (64 channels) and batch 32 costs 1.14 s
-of CPU time for SAGAN, 1.28 s for SAGAN with 8 heads and 1.10 s for YLG
+machine's 2 CPU cores, as two one-thread shards (`--shard 0/2`, `--shard 1/2`). Measured here:
+one training step (one D and one G update) of the 32x32 models at width 16 (64 channels) and
+batch 32 costs 1.14 s of CPU time for SAGAN, 1.28 s for SAGAN with 8 heads and 1.10 s for YLG
 (`benchmarks/bench_train.py --device cpu --width 16 --batch 32 --sizes 32 --skip-128
---threads 1 --clock cpu`). One thread, because the cores are shared: with other work running,
-a SAGAN step took 2.25 s of wall time on one thread and 14.9 s on two (the two threads wait on
-each other). Width 16 is the narrowest that holds 8 heads (the layer needs a multiple of
-8 x heads = 64 channels). 2 hours / 15 runs = 480 s per run: 400 steps (about 460 s at 1.15 s)
-plus 8 evaluations of 500 samples (a few seconds each). Batch 32 (not the paper's 256) keeps
-the number of updates up at this cost. On an idle machine two shards (`--shard 0/2`,
-`--shard 1/2`, one thread each) halve the time."""
+--threads 1 --clock cpu`). One thread per process, because two threads on a shared core wait
+on each other: with other work running, a SAGAN step took 2.25 s of wall time on one thread and
+14.9 s on two. Width 16 is the narrowest that holds 8 heads (the layer needs a multiple of
+8 x heads = 64 channels). 15 runs x 800 steps x 1.2 s / 2 shards = 2.0 hours, plus 16
+evaluations of 500 samples per run (a few seconds each). Batch 32 (not the paper's 256) keeps
+the number of updates up at this cost. The first budget was 400 steps (one hour on two
+shards), where the samples were still blobs and class accuracy at chance; the runs were
+continued to 800 (a run continues from its checkpoint when --steps grows)."""
 
 
 def _seeds(text) -> tuple:
