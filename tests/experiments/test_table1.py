@@ -120,10 +120,20 @@ def test_report_draws_samples_and_the_inception_column_from_best_checkpoints(
                             torch.device("cpu"))
     monkeypatch.setattr(ylg.metrics, "load_inception", lambda **kw: fake)
     out = tmp_path / "results.md"
+    ev = _evaluator(s, classifier)
     table1.write_report(tmp_path / "runs", s, out=out, figures=tmp_path / "fig", seeds=(0,),
-                        variants=VARIANTS[:1], inception=5, log=lambda m: None)
+                        variants=VARIANTS[:1], inception=5, noise=2, evaluator=ev,
+                        log=lambda m: None)
     text = out.read_text()
     assert "Inception FID, best ckpt (5 samples)" in text
+    # the evaluation noise: the best checkpoint on two other sample sets, cached in the run
+    noise = json.loads((run_dir(tmp_path / "runs", VARIANTS[0], 0) / "noise.json").read_text())
+    assert noise["step"] == 1 and noise["repeats"] == 2 and len(noise["domain-fid"]) == 2
+    mean = sum(noise["domain-fid"]) / 2
+    assert (f"scored on 2 other sets of {s.eval_samples} samples (domain FID, mean ± sd over "
+            f"the sets): SAGAN (1 dense head) (seed 0, step 1): {mean:.2f} ±") in text
+    scored = read_evals(run_dir(tmp_path / "runs", VARIANTS[0], 0))[-1]["domain-fid"]
+    assert len({scored, *noise["domain-fid"]}) == 3  # other latents, other scores
     assert json.loads((run_dir(tmp_path / "runs", VARIANTS[0], 0) / "inception.json")
                       .read_text())["samples"] == 5
     assert (tmp_path / "fig" / "table1_samples_sagan.png").stat().st_size > 0
