@@ -512,9 +512,11 @@ def _plot_curves(summary, variants, path, settings):
                         label="SAGAN's mean best")
     axes[0].set(xlabel="generator step", ylabel="domain FID (lower is better)", yscale="log",
                 title=f"domain FID, {settings.eval_samples} samples vs 1,500 digits")
+    axes[1].axhline(0.1, color="grey", linestyle=":", linewidth=1, label="chance (10 classes)")
     axes[1].set(xlabel="generator step", ylabel="class accuracy of samples",
                 title="digits classifier accuracy on conditional samples", ylim=(0, 1))
     axes[0].legend(fontsize=7)
+    axes[1].legend(handles=axes[1].get_lines()[-1:], fontsize=7, loc="upper left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
