@@ -486,6 +486,32 @@ def _welch(a, b):
     return float(ttest_ind(a, b, equal_var=False).pvalue)
 
 
+def _paired(a, b):
+    """Paired t-test p-value over the seeds both dicts ``{seed: score}`` have, and that count.
+
+    Runs of one seed share the data order and the noise draws of every step, so a seed-by-seed
+    difference removes that part of the spread. nan with fewer than two shared seeds.
+    """
+    shared = sorted(set(a) & set(b))
+    if len(shared) < 2:
+        return math.nan, len(shared)
+    import warnings
+
+    from scipy.stats import ttest_rel
+
+    with warnings.catch_warnings():  # identical differences: p is 0, scipy warns of precision
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = ttest_rel([a[k] for k in shared], [b[k] for k in shared]).pvalue
+    return float(p), len(shared)
+
+
+def _p(value) -> str:
+    """``p = 0.12``, ``p = 0.012`` or ``p < 0.001``."""
+    if value < 0.001:
+        return "p < 0.001"
+    return f"p = {value:.3f}" if value < 0.05 else f"p = {value:.2f}"
+
+
 def _plot_curves(summary, variants, path, settings):
     """Mean over seeds (line) and min-max band of each variant's domain FID and accuracy."""
     import matplotlib
@@ -824,8 +850,14 @@ def _reading_lines(s, variants, settings):
                        f"resolved at this many seeds; the direction is "
                        f"{'the' if same else 'opposite to the'} paper's ({paper['text']}), which "
                        f"this does not confirm")
+        by_seed = [{r["seed"]: r["best"][SCORE] for r in pv[k]["runs"]} for k in (a, b)]
+        pp, n = _paired(*by_seed)
+        paired = "" if math.isnan(pp) else (
+            f" Paired by seed (the same data order and noise draws), {_p(pp)} over {n} "
+            f"seeds ({sum(by_seed[0][k] < by_seed[1][k] for k in by_seed[0] if k in by_seed[1])}"
+            f" of {n} lower).")
         return (f"- {_BY_KEY[a].label} against {_BY_KEY[b].label}: best domain FID {ma:.2f} "
-                f"vs {mb:.2f}, {order} by {abs(ma - mb):.2f}; {verdict}.")
+                f"vs {mb:.2f}, {order} by {abs(ma - mb):.2f}; {verdict}.{paired}")
 
     claims = [("ylg", "sagan", {"a_better": True, "text": "FID 15.94 vs 18.65"}),
               ("ylg", "ylg-no-esa", {"a_better": True, "text": "FID 15.94 vs 17.47: ESA helps"}),

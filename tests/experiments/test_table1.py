@@ -214,7 +214,8 @@ def test_report_replaces_only_its_section(tmp_path):
     # the reading claims agreement with the paper only for a resolved difference
     assert ("16.00 vs 21.00, lower (better) by 5.00; Welch p = 0.07, n = 2 and 2: not resolved "
             "at this many seeds; the direction is the paper's (FID 15.94 vs 18.65), which this "
-            "does not confirm.") in first
+            "does not confirm. Paired by seed (the same data order and noise draws), p < 0.001 "
+            "over 2 seeds (2 of 2 lower).") in first
     assert ("35.50 vs 21.00, higher (worse) by 14.50; Welch p = 0.017, n = 2 and 2: a resolved "
             "difference, which agrees with the paper") in first
     table1.write_report(tmp_path / "runs", Settings(steps=40, eval_every=10), **kw)
