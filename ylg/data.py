@@ -176,14 +176,6 @@ def centre_square(im, resolution):
     return im
 
 
-def _read_image(path, resolution, mode):
-    from PIL import Image
-
-    with Image.open(path) as im:
-        a = np.asarray(centre_square(im.convert(mode), resolution), dtype=np.uint8)
-    return a[:, :, None] if a.ndim == 2 else a  # (h, w, c)
-
-
 def image_folder(path, *, resolution=32, channels=3) -> ImageData:
     """Images under ``path``: one subfolder per class, or flat for one class.
 
@@ -258,11 +250,15 @@ def read_image(path, resolution, channels):
     Centre-cropped to a square and resized (:func:`centre_square`). Any decoder failure is
     returned, not raised, so that one broken file does not stop a data set.
     """
+    from PIL import Image
+
     try:
-        a = _read_image(path, resolution, "L" if channels == 1 else "RGB")
+        with Image.open(path) as im:
+            a = np.asarray(centre_square(im.convert("L" if channels == 1 else "RGB"), resolution),
+                           dtype=np.uint8)
     except Exception as e:  # noqa: BLE001 - any decoder failure means "unreadable"
         return f"{type(e).__name__}: {e}"
-    return np.ascontiguousarray(a.transpose(2, 0, 1))
+    return np.ascontiguousarray(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
 
 
 def _check_channels(channels):

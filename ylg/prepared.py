@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from ifg.errors import check_positive_int
-from ylg.data import (PREPARED_META, ImageData, _check_channels, folder_files, read_image)
+from ylg.data import PREPARED_META, ImageData, _check_channels, folder_files, read_image
 from ylg.errors import DataError
 
 __all__ = ["prepare", "load_prepared", "FORMAT", "VERSION"]
