@@ -487,14 +487,15 @@ def _welch(a, b):
 
 
 def _paired(a, b):
-    """Paired t-test p-value over the seeds both dicts ``{seed: score}`` have, and that count.
+    """Paired t-test over the seeds both dicts ``{seed: score}`` have: ``(p, seeds, a lower)``.
 
     Runs of one seed share the data order and the noise draws of every step, so a seed-by-seed
     difference removes that part of the spread. nan with fewer than two shared seeds.
     """
     shared = sorted(set(a) & set(b))
+    lower = sum(a[k] < b[k] for k in shared)
     if len(shared) < 2:
-        return math.nan, len(shared)
+        return math.nan, len(shared), lower
     import warnings
 
     from scipy.stats import ttest_rel
@@ -502,7 +503,7 @@ def _paired(a, b):
     with warnings.catch_warnings():  # identical differences: p is 0, scipy warns of precision
         warnings.simplefilter("ignore", RuntimeWarning)
         p = ttest_rel([a[k] for k in shared], [b[k] for k in shared]).pvalue
-    return float(p), len(shared)
+    return float(p), len(shared), lower
 
 
 def _p(value) -> str:
@@ -851,11 +852,10 @@ def _reading_lines(s, variants, settings):
                        f"{'the' if same else 'opposite to the'} paper's ({paper['text']}), which "
                        f"this does not confirm")
         by_seed = [{r["seed"]: r["best"][SCORE] for r in pv[k]["runs"]} for k in (a, b)]
-        pp, n = _paired(*by_seed)
+        pp, n, lower = _paired(*by_seed)
         paired = "" if math.isnan(pp) else (
             f" Paired by seed (the same data order and noise draws), {_p(pp)} over {n} "
-            f"seeds ({sum(by_seed[0][k] < by_seed[1][k] for k in by_seed[0] if k in by_seed[1])}"
-            f" of {n} lower).")
+            f"seeds ({lower} of {n} lower).")
         return (f"- {_BY_KEY[a].label} against {_BY_KEY[b].label}: best domain FID {ma:.2f} "
                 f"vs {mb:.2f}, {order} by {abs(ma - mb):.2f}; {verdict}.{paired}")
 

@@ -31,7 +31,8 @@ from ifg.errors import InvalidArgument, check_positive_int
 from ylg.errors import DataError
 
 __all__ = ["ImageData", "DIGITS_TEST_SIZE", "IMAGE_SUFFIXES", "PREPARED_META", "load_data",
-           "digits", "centre_square", "image_folder", "folder_files", "read_image", "npz_arrays",
+           "digits", "centre_square", "decode_image", "image_folder", "folder_files", "read_image",
+           "npz_arrays",
            "to_model_range", "from_model_range"]
 
 #: the file that marks a folder written by :func:`ylg.prepared.prepare`
@@ -244,21 +245,37 @@ def folder_files(path):
     return tuple(name for name, _ in classes), files
 
 
-def read_image(path, resolution, channels):
-    """One image file as uint8 ``(channels, res, res)``, or the reason it cannot be read (str).
+def decode_image(path, resolution, channels) -> tuple:
+    """One image file as uint8 ``(channels, res, res)``, its size and whether it was grey.
 
-    Centre-cropped to a square and resized (:func:`centre_square`). Any decoder failure is
-    returned, not raised, so that one broken file does not stop a data set.
+    Centre-cropped to a square and resized (:func:`centre_square`); converted to grey (luma) or
+    RGB for ``channels`` 1 or 3. Whatever Pillow raises for a missing or broken file is raised.
+
+    Returns
+    -------
+    image : numpy.ndarray, uint8, (channels, res, res), writable
+    size : (int, int)
+        The file's width and height.
+    grey : bool
+        Whether the file was a grey image.
     """
     from PIL import Image
 
+    with Image.open(path) as im:
+        size, grey = im.size, im.mode in ("1", "L", "LA", "I", "I;16", "F")
+        a = np.array(centre_square(im.convert("L" if channels == 1 else "RGB"), resolution),
+                     dtype=np.uint8)
+    return np.ascontiguousarray(a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), size, grey
+
+
+def read_image(path, resolution, channels):
+    """One image file as uint8 ``(channels, res, res)`` (:func:`decode_image`), or the reason it
+    cannot be read (str): any decoder failure is returned, not raised, so that one broken file
+    does not stop a data set."""
     try:
-        with Image.open(path) as im:
-            a = np.asarray(centre_square(im.convert("L" if channels == 1 else "RGB"), resolution),
-                           dtype=np.uint8)
+        return decode_image(path, resolution, channels)[0]
     except Exception as e:  # noqa: BLE001 - any decoder failure means "unreadable"
         return f"{type(e).__name__}: {e}"
-    return np.ascontiguousarray(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
 
 
 def _check_channels(channels):

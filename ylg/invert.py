@@ -498,20 +498,15 @@ def load_image(path, *, resolution, channels) -> tuple:
     >>> tuple(x.shape), x.max().item(), len(notes)
     ((1, 1, 32, 32), 1.0, 2)
     """
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
-    from ylg.data import centre_square
+    from ylg.data import decode_image, to_model_range
 
     path = Path(path)
     if not path.is_file():
         raise DataError(f"image {str(path)!r} does not exist")
     try:
-        with Image.open(path) as im:
-            im.load()
-            grey = im.mode in ("1", "L", "LA", "I", "I;16", "F")
-            size = im.size
-            im = centre_square(im.convert("L" if channels == 1 else "RGB"), resolution)
-            a = np.array(im, dtype=np.uint8)  # a writable copy
+        a, size, grey = decode_image(path, resolution, channels)
     except (OSError, UnidentifiedImageError, ValueError) as e:
         raise DataError(f"cannot read image {str(path)!r}: {type(e).__name__}: {e}") from None
     notes = []
@@ -522,9 +517,7 @@ def load_image(path, *, resolution, channels) -> tuple:
         notes.append("the image is grey and the model colour: grey replicated to RGB")
     elif not grey and channels == 1:
         notes.append("the image is colour and the model grey: converted to grey (luma)")
-    a = a[:, :, None] if a.ndim == 2 else a  # (h, w, c)
-    x = torch.from_numpy(a).permute(2, 0, 1)[None].float() / 127.5 - 1
-    return x, notes
+    return to_model_range(torch.from_numpy(a)[None]), notes
 
 
 def load_models(checkpoint, *, device="cpu") -> tuple:

@@ -236,10 +236,10 @@ def load_prepared(path, *, resolution=None, channels=None) -> ImageData:
         labels = np.load(path / _LABELS, allow_pickle=False)  # small: read whole
     except (OSError, ValueError) as e:
         raise DataError(f"cannot read the arrays of {str(path)!r}: {e}") from None
-    want = (meta["files"], meta["channels"], meta["resolution"], meta["resolution"])
-    if images.shape != want or images.dtype != np.uint8 or labels.shape != (meta["files"],):
+    shape = (meta["files"], meta["channels"], meta["resolution"], meta["resolution"])
+    if images.shape != shape or images.dtype != np.uint8 or labels.shape != (meta["files"],):
         raise DataError(f"{str(path)!r}: the arrays do not match {PREPARED_META} (images "
-                        f"{images.shape} {images.dtype}, expected {want} uint8)")
+                        f"{images.shape} {images.dtype}, expected {shape} uint8)")
     return ImageData(torch.from_numpy(images[:count]), torch.from_numpy(labels[:count]),
                      tuple(meta["class_names"]), str(path),
                      tuple(tuple(s) for s in meta["skipped"]))

@@ -5,16 +5,15 @@ import warnings
 
 import pytest
 import torch
-from click.testing import CliRunner
 
 from cli.main import main
 from ylg.train import TrainConfig, train
+from clirun import runner
 
 TINY = ["--width", "8", "--batch-size", "4", "--quiet", "--device", "cpu", "--attention", "none"]
 
 
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+run = runner(main)
 
 
 @pytest.fixture(scope="module")

@@ -3,16 +3,15 @@
 import json
 
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from cli.main import main
+from clirun import runner
 
 TINY = ["--width", "8", "--batch-size", "4", "--log-every", "1", "--quiet", "--device", "cpu"]
 
 
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+run = runner(main)
 
 
 @pytest.fixture(scope="module")

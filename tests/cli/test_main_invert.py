@@ -4,17 +4,16 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from cli.main import main
+from clirun import runner
 
 TINY = ["--batch-size", "4", "--steps", "1", "--log-every", "1", "--quiet", "--device", "cpu"]
 BUDGET = ["--steps", "2", "--starts", "2", "--quiet", "--device", "cpu"]
 
 
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+run = runner(main)
 
 
 def _train(tmp_path_factory, attention, width):

@@ -3,17 +3,16 @@
 import json
 
 import pytest
-from click.testing import CliRunner
 
 from cli.masks import main
+from clirun import runner
 
 JSON_KEYS = {"pattern", "n", "grid", "enumeration", "steps", "edges", "max_keys_per_query",
              "empty_rows", "full_information", "causal_full_information", "missing_pairs",
              "total_pairs", "witness", "lower_bound_edges", "seconds"}
 
 
-def run(*args):
-    return CliRunner().invoke(main, list(args))
+run = runner(main)
 
 
 def test_list_names_patterns_and_enumerations():

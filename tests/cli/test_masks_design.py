@@ -2,13 +2,12 @@
 
 import json
 
-from click.testing import CliRunner
 
 from cli.masks import main
+from clirun import runner
 
 
-def run(*args):
-    return CliRunner().invoke(main, list(args))
+run = runner(main)
 
 
 def test_extend_fixed_within_ltrs_budget_prints_what_it_added(tmp_path):

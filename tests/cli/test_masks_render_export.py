@@ -4,18 +4,17 @@ import json
 import os
 
 import pytest
-from click.testing import CliRunner
 
 from cli.masks import main
 from ifg.io import load
 from ifg.maskset import YLG_HEADS, preset
 from ifg.render import MAX_GRAPH_N
+from clirun import runner
 
 DATA = os.path.join(os.path.dirname(__file__), os.pardir, "data")
 
 
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+run = runner(main)
 
 
 def one_line_error(out, *fragments):
