@@ -99,10 +99,7 @@ def lower_bound_edges(n, steps) -> float:
 
 def _own_order(pattern):
     """The steps renumbered into the pattern's 1-D order (where local rows are runs)."""
-    if pattern.rank is None:
-        return list(pattern.steps)
-    order = pattern.order
-    return [s[order][:, order].tocsr() for s in pattern.steps]
+    return list(pattern.own_steps())
 
 
 def _csr_runs(m):
@@ -116,52 +113,78 @@ def _csr_runs(m):
     idx = m.indices.astype(np.int64)
     if len(idx) == 0:
         return np.zeros(n + 1, dtype=np.int64), idx, idx
-    rows = np.repeat(np.arange(n), np.diff(m.indptr))
+    # a run starts where the key is not the previous key + 1, or where a row starts
     new = np.ones(len(idx), dtype=bool)
-    new[1:] = (idx[1:] != idx[:-1] + 1) | (rows[1:] != rows[:-1])
+    np.not_equal(idx[1:], idx[:-1] + 1, out=new[1:])
+    new[m.indptr[:-1][np.diff(m.indptr) > 0]] = True
     first = np.flatnonzero(new)
     last = np.append(first[1:], len(idx)) - 1
-    starts, ends, run_rows = idx[first], idx[last] + 1, rows[first]
-    ptr = np.concatenate([[0], np.cumsum(np.bincount(run_rows, minlength=n))])
+    starts, ends = idx[first], idx[last] + 1
+    ptr = np.searchsorted(first, m.indptr).astype(np.int64)
     return ptr, starts, ends
+
+
+#: queries are composed in blocks of about this many gathered runs: bounded memory, and each
+#: block's arrays stay in the CPU's cache instead of streaming through memory pass after pass
+_BLOCK_RUNS = 1 << 13
 
 
 def _compose(step, ptr, starts, ends, n):
     """Runs reached by each query of ``step`` through the runs of the positions it attends."""
-    step = sp.csr_matrix(step)
-    q_of = np.repeat(np.arange(n), np.diff(step.indptr))  # query of each (q, m) edge
-    m_of = step.indices.astype(np.int64)
-    counts = ptr[m_of + 1] - ptr[m_of]  # runs contributed by each edge
-    total = int(counts.sum())
-    q = np.repeat(q_of, counts)
-    run = np.repeat(ptr[m_of] - np.cumsum(counts) + counts, counts) + np.arange(total)
-    s, e = starts[run], ends[run]
-    return _merge(q, s, e, n)
+    indptr, indices = step.indptr.astype(np.int64), step.indices
+    per_position = np.diff(ptr)
+    single = bool((per_position == 1).all())  # one run per position (ptr is 0..N): local steps
+    if single:
+        gathered = indptr  # runs gathered by the queries before q
+    else:
+        per_edge = per_position[indices]
+        gathered = np.concatenate([[0], np.cumsum(per_edge)])[indptr]
+    cuts = [0, n]
+    if gathered[-1] > _BLOCK_RUNS:
+        cuts = np.unique(np.concatenate([[0], np.searchsorted(
+            gathered, np.arange(_BLOCK_RUNS, gathered[-1], _BLOCK_RUNS)), [n]]))
+    counts, out_starts, out_ends = [np.zeros(1, np.int64)], [], []
+    for q0, q1 in zip(cuts[:-1], cuts[1:]):
+        m = indices[indptr[q0]:indptr[q1]].astype(np.int64)  # int64 gathers are 3x faster
+        if single:
+            run = m
+        else:
+            c = per_edge[indptr[q0]:indptr[q1]]
+            first = ptr[m] - np.cumsum(c) + c  # first run of each edge, minus the runs before it
+            run = np.repeat(first, c) + np.arange(int(c.sum()))
+        q = np.repeat(np.arange(q1 - q0), np.diff(gathered[q0:q1 + 1]))
+        block_counts, s, e = _merge(q, starts[run], ends[run], q1 - q0, n)
+        counts.append(block_counts)
+        out_starts.append(s)
+        out_ends.append(e)
+    return np.cumsum(np.concatenate(counts)), np.concatenate(out_starts), np.concatenate(out_ends)
 
 
-def _merge(q, s, e, n):
-    """Merge the runs of each query: (q, start, end) triples -> canonical (ptr, starts, ends)."""
+def _merge(q, s, e, rows, n):
+    """Merge the runs of each row: (q, start, end) triples -> (runs per row, starts, ends).
+
+    Keys are below ``n``, rows below ``rows``; the runs of a row come in any order.
+    """
+    if len(q) == 0:
+        return np.zeros(rows, dtype=np.int64), s, e
+    # offsetting by q * width orders all rows in one array, so one pass serves every row
     width = n + 1
     key = q * width + s
-    if len(key) > 1 and (key[1:] < key[:-1]).any():
+    off_end = q * width + e
+    if (key[1:] < key[:-1]).any():  # sorted already when a row's keys are (local steps)
         o = np.argsort(key, kind="stable")
-        q, s, e, key = q[o], s[o], e[o], key[o]
-    if len(key) == 0:
-        return np.zeros(n + 1, dtype=np.int64), s, e
-    # offsetting by q * width makes one global running maximum serve every query at once
-    off_end = np.maximum.accumulate(q * width + e)
-    prev = np.empty_like(off_end)
-    prev[0] = -1
-    prev[1:] = off_end[:-1]
-    new = key > prev  # a gap before this run (adjacent runs merge)
-    new |= np.r_[True, q[1:] != q[:-1]]
+        q, s, key, off_end = q[o], s[o], key[o], off_end[o]
+    if (off_end[1:] < off_end[:-1]).any():  # else the running maximum of the ends is the end
+        off_end = np.maximum.accumulate(off_end)
+    # a gap before a run starts a merged run (adjacent runs merge); a row's first run always
+    # does, its key exceeding every offset end of the rows before it
+    new = np.empty(len(key), dtype=bool)
+    new[0] = True
+    np.greater(key[1:], off_end[:-1], out=new[1:])
     first = np.flatnonzero(new)
     last = np.append(first[1:], len(key)) - 1
     mq = q[first]
-    starts = s[first]
-    ends = off_end[last] - mq * width
-    ptr = np.concatenate([[0], np.cumsum(np.bincount(mq, minlength=n))])
-    return ptr, starts, ends
+    return np.bincount(mq, minlength=rows), s[first], off_end[last] - mq * width
 
 
 def reachable_runs(pattern):

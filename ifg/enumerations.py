@@ -194,4 +194,6 @@ def layout(pattern, name, grid=None):
             "give the grid (h, w)")
     rank = enumeration(name, grid)
     steps = tuple(s[rank][:, rank] for s in pattern.steps)
-    return Pattern(steps, grid=grid, enumeration=name, name=pattern.name, rank=rank)
+    laid = Pattern(steps, grid=grid, enumeration=name, name=pattern.name, rank=rank)
+    object.__setattr__(laid, "_own_steps", pattern.steps)  # the 1-D design, kept for the check
+    return laid

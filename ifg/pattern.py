@@ -165,6 +165,32 @@ class Pattern:
             raise InvalidArgument(f"masks must have shape (P, N, N), got {arr.shape}")
         return cls(tuple(arr), grid=grid, name=name, enumeration=enumeration, rank=rank)
 
+    def own_steps(self) -> tuple:
+        """The steps renumbered into the pattern's own 1-D order.
+
+        ``S[i, j] = M[order[i], order[j]]`` for every step ``M``: the 1-D design before its layout
+        on the grid, where the rows of a local step are runs of consecutive keys. Computed once;
+        a pattern laid out by :func:`ifg.layout` already holds the steps it was laid out from.
+
+        Returns
+        -------
+        tuple of scipy.sparse.csr_matrix
+
+        Examples
+        --------
+        >>> from ifg import pattern
+        >>> p = pattern("ltr", 9, enumeration="manhattan")
+        >>> (p.own_steps()[1] != pattern("ltr", 9).steps[1]).nnz
+        0
+        """
+        own = self.__dict__.get("_own_steps")
+        if own is None:
+            order = self.order
+            own = self.steps if self.rank is None else tuple(
+                as_csr(s[order][:, order]) for s in self.steps)
+            object.__setattr__(self, "_own_steps", own)
+        return own
+
     def to_dense(self) -> np.ndarray:
         """The masks as one boolean array of shape ``(P, N, N)``."""
         return np.stack([s.toarray() for s in self.steps])

@@ -65,15 +65,20 @@ def _runs(starts, stops, n):
     return sp.csr_matrix((np.ones(len(indices), dtype=bool), indices, indptr), shape=(n, n))
 
 
-def _columns_plus_diagonal(cols, n, keep=None):
-    """Row i allows the shared key set ``cols`` (filtered by ``keep(i, j)``) and i itself."""
-    rows = np.repeat(np.arange(n), len(cols))
-    keys = np.tile(cols, n)
-    if keep is not None:
-        ok = keep(rows, keys)
-        rows, keys = rows[ok], keys[ok]
-    diag = np.arange(n)
-    return _csr(np.concatenate([rows, diag]), np.concatenate([keys, diag]), n)
+def _columns_plus_diagonal(cols, n):
+    """Row i allows the shared sorted key set ``cols`` and i itself, built as CSR directly."""
+    cols = np.asarray(cols, dtype=np.int64)
+    c = len(cols)
+    i = np.arange(n)
+    pos = np.searchsorted(cols, i)  # where i goes in row i's sorted keys
+    present = np.zeros(n, dtype=bool)
+    if c:
+        present = cols[np.minimum(pos, c - 1)] == i
+    add = np.flatnonzero(~present)
+    indices = np.insert(np.tile(cols.astype(np.int32), n), add * c + pos[add],
+                        add.astype(np.int32))
+    indptr = np.concatenate([[0], np.cumsum(c + ~present)])
+    return sp.csr_matrix((np.ones(len(indices), dtype=bool), indices, indptr), shape=(n, n))
 
 
 def _block_bounds(n):

@@ -129,3 +129,31 @@ def test_ltr_lacks_full_information_when_the_last_block_is_partial():
     # s = 2 does not divide N = 5: block {4} has no block end in step 2's columns
     report = ifg.check(ifg.pattern("ltr", 5))
     assert not report.full_information and report.witness[0] == 4
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 15), steps=st.integers(2, 3),
+       density=st.floats(0.02, 0.7))
+def test_composing_in_small_blocks_gives_the_same_runs(seed, n, steps, density):
+    # a block of a few gathered runs forces many blocks, scattered rows and several runs a row
+    import importlib
+
+    check_module = importlib.import_module("ifg.check")
+    p = random_pattern(seed, n, steps, density)
+    whole = reachable_runs(p)
+    saved = check_module._BLOCK_RUNS
+    check_module._BLOCK_RUNS = 3
+    try:
+        blocked = reachable_runs(p)
+    finally:
+        check_module._BLOCK_RUNS = saved
+    for a, b in zip(whole, blocked):
+        assert np.array_equal(a, b)
+    assert ifg.check(p).missing_pairs == dense_missing(p)
+
+
+def test_own_steps_undo_the_layout():
+    p = ifg.pattern("strided", 64, enumeration="hilbert")
+    fresh = ifg.Pattern(p.steps, grid=p.grid, enumeration=p.enumeration, rank=p.rank)
+    for laid, computed, design in zip(p.own_steps(), fresh.own_steps(),
+                                      ifg.pattern("strided", 64).steps):
+        assert (laid != design).nnz == 0 and (computed != design).nnz == 0
