@@ -8,7 +8,7 @@ matrices, vectorised (no Python loop over positions). With ``s = floor(sqrt(N))`
 name       step 1 ``M1[i, j]``                    step 2 ``M2[i, j]``
 ========== ====================================== ======================================
 ltr        ``block(i)==block(j) and j <= i``      ``j == i or j % s == s-1``
-rtl        ``block(i)==block(j) and j >= i``      ``j == i or j % s == 0``
+rtl        ``block(i)==block(j) and j >= i``      ``j == i or j % s == 0`` (j + s <= N)
 fixed      ``block(i)==block(j) and j <= i``      ``j % s == s-1 and j <= i``
 strided    ``i - s <= j <= i``                    ``(i - j) % s == 0 and j <= i``
 dense      all                                    (one step)
@@ -16,7 +16,9 @@ local      ``|i - j| <= s // 2``                  (one step)
 ========== ====================================== ======================================
 
 ``ltr`` and ``rtl`` have Full Information when ``s`` divides N (the paper's square grids); when the
-last block is partial, its positions are no block end and step 2 cannot reach them.
+last block is partial, it has no block end (``ltr``), and ``rtl``'s step 2 takes the starts of
+complete blocks only (as the published ``RightRepetitiveMask`` does), so step 2 cannot reach it:
+at N = 10 both miss 9 pairs.
 """
 
 from __future__ import annotations
@@ -95,7 +97,9 @@ def _ltr(n):
 
 def _rtl(n):
     s, i, _, stop = _block_bounds(n)
-    return [_runs(i, stop, n), _columns_plus_diagonal(np.arange(0, n, s), n)]
+    # the starts of complete blocks only, as published (RightRepetitiveMask shifts the block ends
+    # back by s - 1): a partial last block's start is no column, like ltr's missing block end
+    return [_runs(i, stop, n), _columns_plus_diagonal(np.arange(0, n - s + 1, s), n)]
 
 
 def _fixed(n):

@@ -105,3 +105,21 @@ def test_pattern_rejects_mismatched_steps():
         ifg.Pattern((np.eye(3), np.eye(4)))
     with pytest.raises(InvalidArgument, match="grid"):
         ifg.Pattern((np.eye(4),), grid=(3, 3))
+
+
+@pytest.mark.parametrize("n", [5, 10, 11, 12, 23, 80, 81])
+def test_rtl_step2_takes_the_starts_of_complete_blocks_as_published(n):
+    # RightRepetitiveMask: the block ends j % s == s - 1, shifted back by s - 1; and the diagonal
+    s = ifg.stride(n)
+    ends = np.arange(n)[np.arange(n) % s == s - 1]
+    want = np.zeros((n, n), dtype=bool)
+    want[:, ends - (s - 1)] = True
+    want[np.arange(n), np.arange(n)] = True
+    assert np.array_equal(ifg.pattern("rtl", n).steps[1].toarray(), want)
+
+
+def test_rtl_lacks_full_information_like_ltr_when_the_last_block_is_partial():
+    # N = 10, s = 3: the block {9} is partial and neither step 2 has a column for it
+    assert rows(ifg.pattern("rtl", 10).steps[1])[1] == [0, 1, 3, 6]
+    assert ifg.check(ifg.pattern("rtl", 10)).missing_pairs == 9
+    assert ifg.check(ifg.pattern("ltr", 10)).missing_pairs == 9
