@@ -1,6 +1,7 @@
 """ylg-masks: design sparse attention masks (a thin program over ``ifg``)."""
 
 import json
+import math
 import os
 
 import click
@@ -65,9 +66,13 @@ def _locality_dicts(pattern):
               "causal edges.")
 @click.option("--no-exact", is_flag=True, help="Skip the exact integer program (small problems).")
 @click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
-              help="Write the extension as JSON: every added edge, the bound, the method.")
+              help="Write the extended pattern: FILE.npz a mask file (for `ylg train --masks`), "
+                   "FILE.json every added edge, the bound, the method.")
+@click.option("--query-grid", default=None, help="With -o FILE.npz: the layer's query grid HxW "
+              "(default: twice the pattern's grid, as ylg's models pool keys 2x2).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def extend(name, n, grid, enumeration, esa, max_keys, causal, no_exact, output, as_json):
+def extend(name, n, grid, enumeration, esa, max_keys, causal, no_exact, output, query_grid,
+           as_json):
     """Add few edges to a pattern so that it has Full Information.
 
     Prints what was added, by step and query, and a proved lower bound on what any extension
@@ -77,19 +82,18 @@ def extend(name, n, grid, enumeration, esa, max_keys, causal, no_exact, output, 
     Examples:
       ylg-masks extend --pattern fixed --n 81 --max-keys 10
       ylg-masks extend --pattern strided --n 256 --max-keys 17 -o strided-ext.json
+      ylg-masks extend --pattern fixed --n 64 --esa --max-keys 9 -o fixed-ext.npz
       ylg-masks extend --pattern fixed --n 81            # without a budget: a hub
     """
-    if esa and enumeration not in (None, "manhattan"):
-        raise click.UsageError("--esa means --enumeration manhattan; give one of them")
-    enumeration = "manhattan" if esa else (enumeration or "rowmajor")
+    kind = _output_kind(output)
+    enumeration = _enumeration_option(enumeration, esa)
     pattern = ifg.pattern(name, n, enumeration=enumeration, grid=_grid_option(grid))
     ext = ifg.extend(pattern, causal=causal, max_keys_per_query=max_keys,
                      exact=False if no_exact else None)
     if output:
-        with open(output, "w") as f:
-            json.dump(ext.to_dict(), f)
+        _write(output, kind, ext.to_dict(), ext.pattern, query_grid)
     if as_json:
-        click.echo(json.dumps(ext.to_dict()))
+        click.echo(_dumps(ext.to_dict()))
         return
     click.echo(ext.summary())
     for step in range(1, pattern.num_steps + 1):
@@ -116,9 +120,13 @@ def extend(name, n, grid, enumeration, esa, max_keys, causal, no_exact, output, 
 @click.option("--top", type=int, default=5, show_default=True, help="Results to show.")
 @click.option("--no-windows", is_flag=True, help="Skip the window family (each runs extend).")
 @click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
-              help="Write the results (best, Pareto front, baseline) as JSON.")
+              help="FILE.npz: the best pattern as a mask file (for `ylg train --masks`); "
+                   "FILE.json: the results (best, Pareto front, baseline).")
+@click.option("--query-grid", default=None, help="With -o FILE.npz: the layer's query grid HxW "
+              "(default: twice the grid, as ylg's models pool keys 2x2).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def search(n, steps, seconds, seed, grid, max_keys, top, no_windows, output, as_json):
+def search(n, steps, seconds, seed, grid, max_keys, top, no_windows, output, query_grid,
+           as_json):
     """Search for sparse patterns with Full Information that are local in 2-D.
 
     Scores edges against the balanced bound and the mean query-key distance on the grid, against
@@ -128,9 +136,11 @@ def search(n, steps, seconds, seed, grid, max_keys, top, no_windows, output, as_
     Examples:
       ylg-masks search --n 81 --steps 2 --seconds 30
       ylg-masks search --n 256 --seconds 60 --max-keys 17 -o search-256.json
+      ylg-masks search --n 64 --seconds 20 -o best-64.npz
     """
     import sys  # the bar goes to stderr, so that stdout stays one JSON object with --json
 
+    kind = _output_kind(output)
     with click.progressbar(length=1000, label="searching", file=sys.stderr,
                            show_eta=False) as bar:
         def progress(done, elapsed, best):
@@ -141,14 +151,56 @@ def search(n, steps, seconds, seed, grid, max_keys, top, no_windows, output, as_
                             progress=progress)
         bar.update(1000 - bar.pos)
     if output:
-        with open(output, "w") as f:
-            json.dump(result.to_dict(), f)
+        if kind == "npz" and not result.results:
+            raise click.UsageError("the search found no pattern with Full Information to write")
+        best = result.results[0].pattern if result.results else None
+        _write(output, kind, result.to_dict(), best, query_grid)
     if as_json:
-        click.echo(json.dumps(result.to_dict()))
+        click.echo(_dumps(result.to_dict()))
     else:
         click.echo(result.summary())
         if output:
             click.echo(f"wrote {output}")
+
+
+def _output_kind(output):
+    """``npz`` (a mask file) or ``json`` from the suffix of -o; refuse any other."""
+    if output is None:
+        return None
+    suffix = os.path.splitext(str(output))[1].lower()
+    if suffix not in (".npz", ".json"):
+        raise click.BadParameter(f"{output!r} must end in .npz (a mask file) or .json",
+                                 param_hint="-o/--output")
+    return suffix[1:]
+
+
+def _write(output, kind, record, pattern, query_grid):
+    """Write a JSON record, or ``pattern`` as a one-group mask file (its steps as heads)."""
+    if kind == "json":
+        with open(output, "w") as f:
+            f.write(_dumps(record))
+        return
+    if pattern.grid is None:
+        raise click.UsageError(f"a mask file needs a 2-D grid; N = {pattern.n} is not a perfect "
+                               "square: give --grid HxW")
+    qgrid = _grid_option(query_grid) or tuple(2 * g for g in pattern.grid)
+    ifg.io.save(pattern.to_maskset(query_grid=qgrid), output)
+
+
+def _finite(value):
+    """``value`` with every non-finite float replaced by None (strict JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _dumps(record):
+    """Strict JSON: a NaN or an infinity (a mean over nothing) is written as null."""
+    return json.dumps(_finite(record), allow_nan=False)
 
 
 def _grid_option(value):
@@ -203,7 +255,7 @@ def check(name, n, grid, enumeration, esa, causal, masks_file, as_json):
     pattern = ifg.pattern(name, n, enumeration=enumeration, grid=_grid_option(grid))
     report = ifg.check(pattern, causal=causal)
     if as_json:
-        click.echo(json.dumps({**report.to_dict(), "locality": _locality_dicts(pattern)}))
+        click.echo(_dumps({**report.to_dict(), "locality": _locality_dicts(pattern)}))
     else:
         click.echo(format_report(report, locality=_locality_of(pattern)))
     raise SystemExit(EXIT_OK if report.holds else EXIT_FAILS)
@@ -257,7 +309,7 @@ def _check_masks(path, causal, as_json):
         results.append((g, heads, ifg.check(maskset.group_pattern(g), causal=causal)))
     holds = all(report.holds for _, _, report in results)
     if as_json:
-        click.echo(json.dumps({"file": path, "holds": holds, "groups": [
+        click.echo(_dumps({"file": path, "holds": holds, "groups": [
             {"group": g, "heads": list(heads), "report": report.to_dict()}
             for g, heads, report in results]}))
     else:

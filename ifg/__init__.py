@@ -1,30 +1,40 @@
 """ifg: sparse attention masks as data.
 
 Named patterns, 2-D enumerations (ESA), the information-flow graph, the Full Information check,
-and the heads of an attention layer. Imports numpy, scipy, networkx and matplotlib; never torch.
+the heads of an attention layer and their mask file. Imports numpy, scipy, networkx and
+matplotlib; never torch.
 
 >>> import ifg
 >>> ifg.check(ifg.pattern("ltr", 81, enumeration="manhattan")).full_information
 True
 """
 
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from ifg import io
 from ifg.check import CheckReport, check, full_information, lower_bound_edges
 from ifg.enumerations import enumeration, enumerations, grid_of, layout
 from ifg.errors import InvalidArgument, MaskFileError, YLGError
 from ifg.extend import Extension, ExtensionInfeasible, extend, lower_bound, strided_extension
 from ifg.graph import information_flow_graph, reference_missing_pairs
+from ifg.io import load, save
 from ifg.locality import StepLocality, locality
 from ifg.maskset import Head, MaskSet, layer, preset
 from ifg.pattern import Pattern
 from ifg.patterns import pattern, patterns, stride
 from ifg.search import Search, SearchResult, search
 
+try:
+    __version__ = _version("ylg-toolkit")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
+
 __all__ = [
     "Pattern", "pattern", "patterns", "stride",
     "enumeration", "enumerations", "grid_of", "layout",
     "CheckReport", "check", "full_information", "lower_bound_edges",
     "information_flow_graph", "reference_missing_pairs",
-    "Head", "MaskSet", "layer", "preset",
+    "Head", "MaskSet", "layer", "preset", "io", "load", "save",
     "YLGError", "InvalidArgument", "MaskFileError",
     "Extension", "ExtensionInfeasible", "extend", "lower_bound", "strided_extension",
     "StepLocality", "locality", "Search", "SearchResult", "search",

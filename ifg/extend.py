@@ -683,7 +683,8 @@ def extend(pattern: Pattern, *, causal: bool = False, max_keys_per_query: int | 
                      time.perf_counter() - t0)
 
 
-def strided_extension(n: int, *, enumeration: str = "manhattan", grid=None) -> Pattern:
+def strided_extension(n: int, *, enumeration: str = "manhattan",
+                      grid: tuple[int, int] | None = None) -> Pattern:
     """The strided pattern extended to Full Information (the paper's "YLG strided" variant).
 
     The paper's masks were never published. This extension is computed on the 1-D ``strided``
@@ -697,7 +698,8 @@ def strided_extension(n: int, *, enumeration: str = "manhattan", grid=None) -> P
     budget of ``ltr``'s second step (otherwise up to ``s + 3``). At that budget it is exactly what
     :func:`extend` finds on ``strided`` (checked at N = 81 and 256 in the tests), written in
     closed form so that it is deterministic and fast at any N (milliseconds at N = 4,096). The
-    result is laid out with the enumeration.
+    result is laid out with the enumeration. It is the named pattern ``"strided-ext"``
+    (``ifg.pattern("strided-ext", n)``, whose default enumeration is ``rowmajor``).
 
     Parameters
     ----------
@@ -720,19 +722,6 @@ def strided_extension(n: int, *, enumeration: str = "manhattan", grid=None) -> P
     >>> p.name, p.edges, full_information(p)
     ('strided-ext', [765, 765], True)
     """
-    from ifg.enumerations import grid_of, layout
-    from ifg.patterns import pattern as named
+    from ifg.patterns import pattern
 
-    n = check_positive_int("n", n)
-    base = named("strided", n, grid=grid)
-    s = int(math.isqrt(n))
-    i = np.arange(n)
-    counts = -(-(n - 1 - i) // (s + 1))  # ceil((N - 1 - i) / (s + 1))
-    q = np.repeat(i, counts)
-    t = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + 1
-    m = np.minimum(q + t * (s + 1), n - 1)
-    step2 = _add(base.steps[1], q, m)
-    ext = Pattern((base.steps[0], step2), grid=grid_of(n, grid), name="strided-ext")
-    if enumeration == "rowmajor":
-        return ext
-    return layout(ext, enumeration, grid)
+    return pattern("strided-ext", n, enumeration=enumeration, grid=grid)

@@ -225,7 +225,7 @@ def layer(heads, *, key_grid, query_grid=None, enumeration="manhattan", tiling="
     tiling : {"official", "aligned"}
     builders : dict, optional
         name -> function ``(nk, key_grid, enumeration) -> Pattern``, for patterns that are not
-        in :func:`ifg.patterns` (the presets use it for the strided extension).
+        in :func:`ifg.patterns`.
 
     Returns
     -------
@@ -275,18 +275,8 @@ def _ylg_no_esa(**kw):
 YLG_STRIDED_HEADS = (("strided-ext", 1), ("strided-ext", 2)) * 4
 
 
-def _strided_extension(nk, key_grid, enumeration):
-    """Sparse Transformers' strided pattern extended to Full Information (``ifg.extend``)."""
-    # lazy: extension is its own module, needed only here. strided_extension extends the 1-D
-    # design within ltr's budget (s + 1 keys per query per step), then lays it out
-    from ifg.extend import strided_extension
-
-    return strided_extension(nk, enumeration=enumeration, grid=key_grid)
-
-
 def _ylg_strided(**kw):
-    return layer(YLG_STRIDED_HEADS, enumeration="manhattan",
-                 builders={"strided-ext": _strided_extension}, **kw)
+    return layer(YLG_STRIDED_HEADS, enumeration="manhattan", **kw)
 
 
 #: preset name -> (builder(key_grid=, query_grid=, tiling=), one-line description)

@@ -195,6 +195,58 @@ class Pattern:
         """The masks as one boolean array of shape ``(P, N, N)``."""
         return np.stack([s.toarray() for s in self.steps])
 
+    def to_maskset(self, *, query_grid: tuple[int, int] | None = None,
+                   tiling: str = "official"):
+        """One attention layer whose heads are this pattern's steps, in order, as one group.
+
+        The pattern's grid is the key grid; each step is tiled onto the query grid
+        (:func:`ifg.maskset.tile`). The heads are labelled with the pattern's name, reduced to
+        letters, digits and ``_.-``, and steps ``1..P``. This is how an extension or a search
+        result becomes a mask file (:func:`ifg.io.save`) for ``ylg train --masks``.
+
+        Parameters
+        ----------
+        query_grid : tuple (h, w), optional
+            Defaults to the key grid (a square layer); ``ylg``'s models pool keys 2x2, so their
+            layers need twice the key grid.
+        tiling : {"official", "aligned"}
+
+        Returns
+        -------
+        MaskSet
+
+        Raises
+        ------
+        InvalidArgument
+            When the pattern has no grid, or the grids or tiling do not fit.
+
+        Examples
+        --------
+        >>> from ifg import pattern
+        >>> ms = pattern("ltr", 16).to_maskset(query_grid=(8, 8))
+        >>> ms.num_heads, ms.masks[0].shape, ms.groups, ms.heads[1].step
+        (2, (64, 16), ((0, 1),), 2)
+        """
+        import re
+
+        from ifg.enumerations import grid_of
+        from ifg.errors import check_known
+        from ifg.maskset import TILINGS, Head, MaskSet, tile
+
+        if self.grid is None:
+            raise InvalidArgument(f"a mask set lives on a 2-D grid, but the pattern {self.name!r} "
+                                  f"over N = {self.n} has none; build it with a grid")
+        check_known("tiling", tiling, TILINGS)
+        if query_grid is None:
+            query_grid = self.grid
+        query_grid = grid_of(query_grid[0] * query_grid[1], query_grid)
+        masks = tuple(tile(s, key_grid=self.grid, query_grid=query_grid, tiling=tiling)
+                      for s in self.steps)
+        label = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.name).strip("-") or "custom"
+        heads = tuple(Head(label, t + 1) for t in range(self.num_steps))
+        groups = (tuple(range(self.num_steps)),) if self.num_steps > 1 else ()
+        return MaskSet(masks, query_grid, self.grid, self.enumeration, tiling, heads, groups)
+
     def with_steps(self, steps, *, name=None) -> "Pattern":
         """A copy with other steps and the same grid, enumeration and rank."""
         return Pattern(tuple(steps), grid=self.grid, enumeration=self.enumeration,

@@ -90,19 +90,19 @@ def _block_bounds(n):
     return s, i, start, np.minimum(start + s, n)
 
 
-def _ltr(n):
+def _ltr(n, grid=None, seed=0):
     s, i, start, _ = _block_bounds(n)
     return [_runs(start, i + 1, n), _columns_plus_diagonal(np.arange(s - 1, n, s), n)]
 
 
-def _rtl(n):
+def _rtl(n, grid=None, seed=0):
     s, i, _, stop = _block_bounds(n)
     # the starts of complete blocks only, as published (RightRepetitiveMask shifts the block ends
     # back by s - 1): a partial last block's start is no column, like ltr's missing block end
     return [_runs(i, stop, n), _columns_plus_diagonal(np.arange(0, n - s + 1, s), n)]
 
 
-def _fixed(n):
+def _fixed(n, grid=None, seed=0):
     s, i, start, _ = _block_bounds(n)
     ends = np.arange(s - 1, n, s)
     rows = np.repeat(i, len(ends))
@@ -111,7 +111,7 @@ def _fixed(n):
     return [_runs(start, i + 1, n), _csr(rows[ok], keys[ok], n)]
 
 
-def _strided(n):
+def _strided(n, grid=None, seed=0):
     s = stride(n)
     i = np.arange(n)
     step1 = _runs(np.maximum(i - s, 0), i + 1, n)
@@ -121,22 +121,35 @@ def _strided(n):
     return [step1, _csr(rows, rows - back * s, n)]
 
 
-def _dense(n):
+def _strided_ext(n, grid=None, seed=0):
+    # closed form, see ifg.extend.strided_extension: query i also attends i + t (s + 1), t >= 1,
+    # while below N - 1, and then N - 1, whose step-1 windows tile (i, N - 1]
+    s = stride(n)
+    step1, step2 = _strided(n)
+    i = np.arange(n)
+    counts = -(-(n - 1 - i) // (s + 1))  # ceil((N - 1 - i) / (s + 1))
+    q = np.repeat(i, counts)
+    t = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + 1
+    added = _csr(q, np.minimum(q + t * (s + 1), n - 1), n)
+    return [step1, (step2 + added).astype(bool).tocsr()]
+
+
+def _dense(n, grid=None, seed=0):
     if n > MAX_DENSE_N:
         raise InvalidArgument(f"a dense pattern over n = {n} positions is too large to build "
                               f"as a mask (limit {MAX_DENSE_N}); dense attention needs no mask")
-    i = np.arange(n)
-    return [_runs(np.zeros(n, dtype=np.int64), np.full(n, n), n)] if n else []
+    return [_runs(np.zeros(n, dtype=np.int64), np.full(n, n), n)]
 
 
-def _local(n):
+def _local(n, grid=None, seed=0):
     s = stride(n)
     i = np.arange(n)
     half = s // 2
     return [_runs(np.maximum(i - half, 0), np.minimum(i + half + 1, n), n)]
 
 
-#: name -> (builder of the 1-D steps, one-line description)
+#: name -> (builder, one-line description); ``builder(n, grid, seed)`` returns the steps in the
+#: pattern's own 1-D order (row-major on ``grid`` for a pattern defined on the grid)
 PATTERNS = {
     "ltr": (_ltr, "YLG left to right: causal blocks, then every block end plus itself (Full "
                   "Information)"),
@@ -144,6 +157,8 @@ PATTERNS = {
     "fixed": (_fixed, "Sparse Transformers' fixed pattern (c = 1), causal; lacks Full Information"),
     "strided": (_strided, "Sparse Transformers' strided pattern, causal; Full Information only "
                           "causally"),
+    "strided-ext": (_strided_ext, "strided extended to Full Information within ltr's budget "
+                                  "(the paper's 'YLG strided', see ifg.strided_extension)"),
     "dense": (_dense, "every query attends every key (SAGAN); one step"),
     "local": (_local, "a 1-D window of half-width floor(s / 2) around each query; one step"),
 }
@@ -160,7 +175,8 @@ def patterns() -> dict:
     return {name: doc for name, (_, doc) in PATTERNS.items()}
 
 
-def pattern(name, n, *, enumeration="rowmajor", grid=None) -> Pattern:
+def pattern(name: str, n: int, *, enumeration: str = "rowmajor",
+            grid: tuple[int, int] | None = None, seed: int = 0) -> Pattern:
     """A named pattern over N positions, laid out with an enumeration.
 
     Parameters
@@ -174,6 +190,8 @@ def pattern(name, n, *, enumeration="rowmajor", grid=None) -> Pattern:
         :func:`ifg.enumerations`. Any enumeration but ``rowmajor`` needs a grid.
     grid : tuple (h, w), optional
         The 2-D grid; by default the square one when N is a perfect square.
+    seed : int
+        The seed of a random pattern (``random``); the others ignore it.
 
     Returns
     -------
@@ -195,8 +213,10 @@ def pattern(name, n, *, enumeration="rowmajor", grid=None) -> Pattern:
     """
     check_known("pattern", name, PATTERNS)
     n = check_positive_int("n", n)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidArgument(f"seed must be a non-negative integer, got {seed!r}")
     grid = grid_of(n, grid)
-    steps = PATTERNS[name][0](n)
+    steps = PATTERNS[name][0](n, grid, seed)
     base = Pattern(tuple(steps), grid=grid, enumeration="rowmajor", name=name)
     if enumeration == "rowmajor":
         return base

@@ -58,3 +58,39 @@ def test_check_shows_locality_per_step():
     assert "locality 2        mean distance 12.08" in out.output
     data = json.loads(run("check", "--pattern", "ltr", "--n", "256", "--esa", "--json").output)
     assert round(data["locality"][1]["mean_distance"], 2) == 9.51
+
+
+def test_extend_to_npz_writes_a_mask_file_that_loads_and_trains(tmp_path):
+    import torch
+
+    import ifg
+    from ylg.attention import Attention2d
+
+    path = tmp_path / "fixed-ext.npz"
+    out = run("extend", "--pattern", "fixed", "--n", "16", "--esa", "-o", path)
+    assert out.exit_code == 0, out.output
+    ms = ifg.io.load(path)  # a mask file, not JSON; keys on the 4x4 grid, queries on 8x8
+    assert (ms.key_grid, ms.query_grid, ms.enumeration) == ((4, 4), (8, 8), "manhattan")
+    assert [(h.pattern, h.step) for h in ms.heads] == [("fixed-ext", 1), ("fixed-ext", 2)]
+    assert ifg.check(ms.group_pattern(0)).full_information
+    layer = Attention2d(16, ms)
+    assert layer(torch.randn(1, 16, 8, 8)).shape == (1, 16, 8, 8)
+
+
+def test_search_to_npz_writes_its_best_pattern_and_json_stays_json(tmp_path):
+    import ifg
+
+    out = run("search", "--n", "16", "--seconds", "1", "--no-windows", "-o", tmp_path / "b.npz",
+              "--query-grid", "4x4")
+    assert out.exit_code == 0, out.output
+    ms = ifg.io.load(tmp_path / "b.npz")
+    assert ms.query_grid == ms.key_grid == (4, 4)
+    assert all(ifg.check(ms.group_pattern(g)).full_information for g in range(len(ms.groups)))
+    out = run("search", "--n", "16", "--seconds", "1", "--no-windows", "-o", tmp_path / "b.json")
+    assert out.exit_code == 0 and json.loads((tmp_path / "b.json").read_text())["results"]
+
+
+def test_output_suffix_other_than_npz_or_json_is_refused(tmp_path):
+    out = run("extend", "--pattern", "fixed", "--n", "9", "-o", tmp_path / "x.txt")
+    assert out.exit_code == 2 and "must end in .npz (a mask file) or .json" in out.output
+    assert not (tmp_path / "x.txt").exists()

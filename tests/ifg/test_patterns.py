@@ -123,3 +123,29 @@ def test_rtl_lacks_full_information_like_ltr_when_the_last_block_is_partial():
     assert rows(ifg.pattern("rtl", 10).steps[1])[1] == [0, 1, 3, 6]
     assert ifg.check(ifg.pattern("rtl", 10)).missing_pairs == 9
     assert ifg.check(ifg.pattern("ltr", 10)).missing_pairs == 9
+
+
+@pytest.mark.parametrize("name", sorted(ifg.patterns()))
+def test_every_name_works_in_pattern_layer_and_the_strategies(name):
+    p = ifg.pattern(name, 64, enumeration="manhattan")
+    assert p.name == name and p.grid == (8, 8)
+    ms = ifg.layer([(name, t + 1) for t in range(p.num_steps)], key_grid=(8, 8))
+    assert all((a != b).nnz == 0 for a, b in zip(ms.key_masks(), p.steps))
+
+
+def test_strided_ext_is_a_named_pattern_equal_to_strided_extension():
+    p = ifg.pattern("strided-ext", 81)
+    assert p.edges == [765, 765] and ifg.check(p).full_information
+    esa = ifg.strided_extension(81)
+    assert all((a != b).nnz == 0 for a, b in zip(
+        esa.steps, ifg.pattern("strided-ext", 81, enumeration="manhattan").steps))
+
+
+def test_import_ifg_alone_reaches_io_load_save_and_version():
+    import subprocess
+    import sys
+
+    code = "import ifg; print(ifg.io.load is ifg.load, ifg.save is ifg.io.save, ifg.__version__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    first, second, version = out.stdout.split()
+    assert first == second == "True" and version[0].isdigit()
