@@ -304,9 +304,8 @@ def _check_masks(path, causal, as_json):
     from ifg.io import load
 
     maskset = load(path)
-    results = []
-    for g, heads in enumerate(maskset.groups):
-        results.append((g, heads, ifg.check(maskset.group_pattern(g), causal=causal)))
+    results = list(zip(range(len(maskset.groups)), maskset.groups,
+                       ifg.check(maskset, causal=causal)))
     holds = all(report.holds for _, _, report in results)
     if as_json:
         click.echo(_dumps({"file": path, "holds": holds, "groups": [

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from typing import overload
 
 import numpy as np
 import scipy.sparse as sp
 
+from ifg.errors import InvalidArgument
+from ifg.maskset import MaskSet
 from ifg.pattern import Pattern
 
 __all__ = ["CheckReport", "check", "full_information", "reachable_runs", "lower_bound_edges"]
@@ -86,7 +89,7 @@ class CheckReport:
         return d
 
 
-def lower_bound_edges(n, steps) -> float:
+def lower_bound_edges(n: int, steps: int) -> float:
     """``P * N ** (1 + 1/P)``, the edges of a balanced pattern at the Full Information budget.
 
     Examples
@@ -187,7 +190,13 @@ def _merge(q, s, e, rows, n):
     return np.bincount(mq, minlength=rows), s[first], off_end[last] - mq * width
 
 
-def reachable_runs(pattern):
+def _check_is_pattern(pattern):
+    if not isinstance(pattern, Pattern):
+        raise InvalidArgument(f"expected an ifg.Pattern or an ifg.MaskSet, got "
+                              f"{type(pattern).__name__}")
+
+
+def reachable_runs(pattern: Pattern) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For each output position, the input positions with a path to it, as merged runs.
 
     Works in the pattern's 1-D order (see :class:`ifg.Pattern` ``rank``).
@@ -276,12 +285,22 @@ def _witness_reason(pattern, source, target):
             f"or step 2 lacks an edge to one of the latter")
 
 
-def check(pattern: Pattern, *, causal: bool = False) -> CheckReport:
+@overload
+def check(pattern: Pattern, *, causal: bool = False) -> CheckReport: ...
+
+
+@overload
+def check(pattern: MaskSet, *, causal: bool = False) -> list[CheckReport]: ...
+
+
+def check(pattern, *, causal=False):
     """Check a pattern for Full Information and report its sparsity.
 
     Parameters
     ----------
-    pattern : Pattern
+    pattern : Pattern or MaskSet
+        A mask set (the heads of a layer, e.g. from :func:`ifg.io.load`) is checked group by
+        group: each multi-step group of heads is a pattern on the key grid.
     causal : bool
         Whether the property asked for (``report.holds`` and the witness) is causal Full
         Information (paths only for ``rank[k] <= rank[q]``). Both are always computed.
@@ -289,6 +308,12 @@ def check(pattern: Pattern, *, causal: bool = False) -> CheckReport:
     Returns
     -------
     CheckReport
+        For a pattern; for a mask set, a list of them, one per group (empty without groups).
+
+    Raises
+    ------
+    InvalidArgument
+        When ``pattern`` is neither a Pattern nor a MaskSet.
 
     Examples
     --------
@@ -298,7 +323,13 @@ def check(pattern: Pattern, *, causal: bool = False) -> CheckReport:
     (False, True, 3240, 6561)
     >>> check(pattern("ltr", 81, enumeration="manhattan")).full_information
     True
+    >>> from ifg.maskset import preset
+    >>> [r.full_information for r in check(preset("ylg", key_grid=(4, 4), query_grid=(8, 8)))]
+    [True, True, True, True]
     """
+    if isinstance(pattern, MaskSet):
+        return [check(pattern.group_pattern(g), causal=causal) for g in range(len(pattern.groups))]
+    _check_is_pattern(pattern)
     t0 = time.perf_counter()
     n = pattern.n
     ptr, starts, ends = reachable_runs(pattern)
@@ -334,12 +365,13 @@ def check(pattern: Pattern, *, causal: bool = False) -> CheckReport:
     )
 
 
-def full_information(pattern: Pattern, *, causal: bool = False) -> bool:
+def full_information(pattern: Pattern | MaskSet, *, causal: bool = False) -> bool:
     """Whether every input position has a path to every output position.
 
     Parameters
     ----------
-    pattern : Pattern
+    pattern : Pattern or MaskSet
+        For a mask set: whether every multi-step group has it.
     causal : bool
         Ask it only for pairs ``rank[k] <= rank[q]``.
 
@@ -347,12 +379,23 @@ def full_information(pattern: Pattern, *, causal: bool = False) -> bool:
     -------
     bool
 
+    Raises
+    ------
+    InvalidArgument
+        For a mask set without a multi-step group, or an argument of another type.
+
     Examples
     --------
     >>> from ifg.patterns import pattern
     >>> full_information(pattern("fixed", 9)), full_information(pattern("fixed", 9), causal=True)
     (False, False)
     """
+    if isinstance(pattern, MaskSet):
+        if not pattern.groups:
+            raise InvalidArgument("the mask set has no multi-step group of heads to check")
+        return all(full_information(pattern.group_pattern(g), causal=causal)
+                   for g in range(len(pattern.groups)))
+    _check_is_pattern(pattern)
     n = pattern.n
     ptr, starts, ends = reachable_runs(pattern)
     full, causal_cov = _coverage(ptr, starts, ends, n)

@@ -8,10 +8,14 @@ on queries and keys: ``M2d[p, q] = M1d[rank[p], rank[q]]`` (SPEC section 4).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ifg.errors import InvalidArgument, check_positive_int, check_known
+
+if TYPE_CHECKING:
+    from ifg.pattern import Pattern
 
 __all__ = ["ENUMERATIONS", "enumerations", "enumeration", "grid_of", "layout"]
 
@@ -99,7 +103,7 @@ def _check_name(name):
     check_known("enumeration", name, ENUMERATIONS)
 
 
-def enumeration(name, grid) -> np.ndarray:
+def enumeration(name: str, grid: tuple[int, int]) -> np.ndarray:
     """The rank permutation of an enumeration on a grid.
 
     Parameters
@@ -138,7 +142,7 @@ def _check_grid(grid):
     return check_positive_int("grid height", h), check_positive_int("grid width", w)
 
 
-def grid_of(n, grid=None):
+def grid_of(n: int, grid: tuple[int, int] | None = None) -> tuple[int, int] | None:
     """The grid of N positions: ``grid`` checked, else the square one, else None.
 
     Examples
@@ -156,7 +160,7 @@ def grid_of(n, grid=None):
     return (s, s) if s * s == n else None
 
 
-def layout(pattern, name, grid=None):
+def layout(pattern: Pattern, name: str, grid: tuple[int, int] | None = None) -> Pattern:
     """Lay a 1-D pattern out on a grid with an enumeration (ESA's shift and apply).
 
     Parameters

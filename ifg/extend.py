@@ -626,7 +626,7 @@ def extend(pattern: Pattern, *, causal: bool = False, max_keys_per_query: int | 
     caps = _caps(steps, budget)
     bound = _bound(steps, miss, caps, budget)
 
-    candidates = {}  # method -> added edges (t, query, key), 0-based t, 1-D order
+    candidates: dict[str, list] = {}  # method -> added edges (t, query, key), 0-based t, 1-D order
     hub_position = None
     if bound == 0:
         candidates["exact"] = []

@@ -12,7 +12,7 @@ from ifg.errors import InvalidArgument
 __all__ = ["Pattern", "as_csr"]
 
 
-def as_csr(matrix, n=None, *, name="mask"):
+def as_csr(matrix, n: int | None = None, *, name: str = "mask") -> sp.csr_matrix:
     """Return ``matrix`` as a canonical boolean CSR matrix (sorted indices, no explicit zeros).
 
     Parameters
@@ -131,7 +131,8 @@ class Pattern:
         return np.argsort(self.rank)
 
     @classmethod
-    def from_dense(cls, masks, *, grid=None, name="custom", enumeration="rowmajor", rank=None):
+    def from_dense(cls, masks, *, grid: tuple[int, int] | None = None, name: str = "custom",
+                   enumeration: str = "rowmajor", rank=None) -> "Pattern":
         """Build a pattern from boolean arrays.
 
         Parameters
@@ -237,17 +238,17 @@ class Pattern:
             raise InvalidArgument(f"a mask set lives on a 2-D grid, but the pattern {self.name!r} "
                                   f"over N = {self.n} has none; build it with a grid")
         check_known("tiling", tiling, TILINGS)
-        if query_grid is None:
-            query_grid = self.grid
-        query_grid = grid_of(query_grid[0] * query_grid[1], query_grid)
-        masks = tuple(tile(s, key_grid=self.grid, query_grid=query_grid, tiling=tiling)
+        h, w = self.grid if query_grid is None else query_grid
+        grid_of(h * w, (h, w))  # checks the query grid's sides
+        qgrid = (int(h), int(w))
+        masks = tuple(tile(s, key_grid=self.grid, query_grid=qgrid, tiling=tiling)
                       for s in self.steps)
         label = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.name).strip("-") or "custom"
         heads = tuple(Head(label, t + 1) for t in range(self.num_steps))
         groups = (tuple(range(self.num_steps)),) if self.num_steps > 1 else ()
-        return MaskSet(masks, query_grid, self.grid, self.enumeration, tiling, heads, groups)
+        return MaskSet(masks, qgrid, self.grid, self.enumeration, tiling, heads, groups)
 
-    def with_steps(self, steps, *, name=None) -> "Pattern":
+    def with_steps(self, steps, *, name: str | None = None) -> "Pattern":
         """A copy with other steps and the same grid, enumeration and rank."""
         return Pattern(tuple(steps), grid=self.grid, enumeration=self.enumeration,
                        name=self.name if name is None else name, rank=self.rank)

@@ -38,7 +38,7 @@ __all__ = ["PATTERNS", "patterns", "pattern", "stride"]
 MAX_DENSE_N = 16_384
 
 
-def stride(n) -> int:
+def stride(n: int) -> int:
     """The stride ``s = floor(sqrt(N))`` of the 1-D patterns.
 
     Examples

@@ -25,6 +25,8 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -131,7 +133,7 @@ class Search:
                 "baseline": None if self.baseline is None else self.baseline.to_dict()}
 
 
-def random_distance(grid) -> float:
+def random_distance(grid: tuple[int, int]) -> float:
     """Mean Manhattan distance between two independent uniformly random pixels of a grid.
 
     Examples
@@ -164,6 +166,8 @@ def score(pattern: Pattern, description: str = "") -> SearchResult:
     >>> r.edges, round(r.bound_ratio, 3), r.report.full_information
     (1206, 0.827, True)
     """
+    if pattern.grid is None:
+        raise InvalidArgument(f"score needs a pattern on a grid; {pattern.name!r} has none")
     loc = locality(pattern)
     report = check(pattern)
     edges = int(sum(pattern.edges))
@@ -215,7 +219,8 @@ def _carrier_step(grid, inner, outer, last=None):
     return sp.csr_matrix((np.ones(len(q), dtype=bool), (q, k)), shape=(n, n))
 
 
-def tiled(grid, sizes, *, step1="full", order="rowmajor", name=None) -> Pattern:
+def tiled(grid: tuple[int, int], sizes, *, step1: str = "full", order: str = "rowmajor",
+          name: str | None = None) -> Pattern:
     """A tile pattern: step 1 inside tiles, then one carrier of every tile in ever larger tiles.
 
     Parameters
@@ -283,7 +288,8 @@ def tiled(grid, sizes, *, step1="full", order="rowmajor", name=None) -> Pattern:
     return Pattern(tuple(steps), grid=(h, w), name=label)
 
 
-def windowed(grid, radius, *, max_keys_per_query=None, name=None) -> Pattern:
+def windowed(grid: tuple[int, int], radius: int, *, max_keys_per_query: int | None = None,
+             name: str | None = None) -> Pattern:
     """Two steps: the square window of a radius, then a second step completed by ``extend``.
 
     Parameters
@@ -380,7 +386,8 @@ def _pareto(results):
     return front
 
 
-def search(n: int, *, steps: int = 2, seconds: float = 30.0, seed: int = 0, grid=None,
+def search(n: int, *, steps: int = 2, seconds: float = 30.0, seed: int = 0,
+           grid: tuple[int, int] | None = None,
            max_keys_per_query: int | None = None, max_candidates: int | None = None,
            top: int = 5, windows: bool = True, progress=None) -> Search:
     """Search for sparse patterns with Full Information that are local in 2-D.
@@ -448,19 +455,17 @@ def search(n: int, *, steps: int = 2, seconds: float = 30.0, seed: int = 0, grid
         if max_candidates is not None and evaluated >= max_candidates:
             break
         if named:
-            key = named.pop(0)
-            build = (lambda key=key: _named(key[1], n, key[2], grid))
+            key: tuple = named.pop(0)
+            build: Callable[[], Pattern] = partial(_named, key[1], n, key[2], grid)
         elif windows and steps == 2 and rng.random() < 0.25:
             radius = int(rng.integers(1, max(2, min(grid) // 3) + 1))
             budget = max_keys_per_query or _window_budget(rng, n, radius)
             key = ("window", radius, budget)
-            build = (lambda radius=radius, budget=budget:
-                     windowed(grid, radius, max_keys_per_query=budget))
+            build = partial(windowed, grid, radius, max_keys_per_query=budget)
         else:
             sizes, step1, order = _sample_tiles(rng, grid, steps)
             key = ("tiles", sizes, step1, order)
-            build = (lambda sizes=sizes, step1=step1, order=order:
-                     tiled(grid, sizes, step1=step1, order=order))
+            build = partial(tiled, grid, sizes, step1=step1, order=order)
         if key in seen:
             repeats += 1
             continue

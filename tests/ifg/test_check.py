@@ -157,3 +157,21 @@ def test_own_steps_undo_the_layout():
     for laid, computed, design in zip(p.own_steps(), fresh.own_steps(),
                                       ifg.pattern("strided", 64).steps):
         assert (laid != design).nnz == 0 and (computed != design).nnz == 0
+
+
+def test_check_of_a_mask_set_checks_each_group():
+    ms = ifg.layer([("ltr", 1), ("ltr", 2), ("fixed", 1), ("fixed", 2), ("rtl", 1)],
+                   key_grid=(4, 4), query_grid=(8, 8))
+    reports = ifg.check(ms, causal=True)
+    assert [r.pattern for r in reports] == ["ltr:1+ltr:2", "fixed:1+fixed:2"]
+    assert [r.full_information for r in reports] == [True, False]
+    assert reports[1].missing_pairs == ifg.check(ms.group_pattern(1)).missing_pairs
+    assert not ifg.full_information(ms)
+    assert ifg.full_information(ifg.preset("ylg", key_grid=(4, 4)))
+
+
+def test_check_refuses_what_is_not_a_pattern_or_a_mask_set():
+    with pytest.raises(ifg.InvalidArgument, match="expected an ifg.Pattern or an ifg.MaskSet"):
+        ifg.check(np.eye(3))
+    with pytest.raises(ifg.InvalidArgument, match="no multi-step group"):
+        ifg.full_information(ifg.layer([("ltr", 1)], key_grid=(3, 3)))
