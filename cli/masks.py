@@ -423,19 +423,24 @@ def export(preset_name, heads, query_grid, key_grid, tiling, enumeration, esa, o
       ylg-masks export --heads ltr:1,ltr:2,rtl:1,rtl:2 --key-grid 8x8 -o custom.npz
     """
     from ifg.io import save
-    from ifg.maskset import layer, parse_heads, preset
+    from ifg.maskset import YLG_HEADS, layer, parse_heads, preset
+    from ifg.memory import BYTES_PER_EDGE, check_fits, layer_edges
 
     if (preset_name is None) == (heads is None):
         raise click.UsageError("give one of --preset NAME or --heads PATTERN:STEP,...")
     grids = {"key_grid": _grid_option(key_grid), "query_grid": _grid_option(query_grid),
              "tiling": tiling}
+    if preset_name is not None and (enumeration or esa):
+        raise click.UsageError("a preset fixes its enumeration; --enumeration and --esa go "
+                               "with --heads")
+    head_list = parse_heads(heads) if heads is not None else YLG_HEADS
+    qgrid, kgrid = grids["query_grid"], grids["key_grid"]
+    check_fits(f"a layer of {len(head_list)} heads on a {qgrid[0]}x{qgrid[1]} query grid",
+               layer_edges(len(head_list), qgrid, kgrid) * BYTES_PER_EDGE)
     if preset_name is not None:
-        if enumeration or esa:
-            raise click.UsageError("a preset fixes its enumeration; --enumeration and --esa go "
-                                   "with --heads")
         maskset = preset(preset_name, **grids)
     else:
-        maskset = layer(parse_heads(heads),
+        maskset = layer(head_list,
                         enumeration=_enumeration_option(enumeration, esa, default="manhattan"),
                         **grids)
     save(maskset, output)

@@ -36,6 +36,7 @@ import scipy.sparse as sp
 
 from ifg.check import _own_order, full_information, reachable_runs
 from ifg.errors import InvalidArgument, check_positive_int
+from ifg.memory import BYTES_PER_PAIR, check_fits
 from ifg.pattern import Pattern
 
 __all__ = ["Extension", "ExtensionInfeasible", "extend", "lower_bound", "strided_extension"]
@@ -172,6 +173,11 @@ def _reached(steps, n):
     return np.cumsum(delta.reshape(n, width), axis=1)[:, :n] > 0
 
 
+def _check_size(n):
+    check_fits(f"extending a pattern over N = {n:,} positions (dense N x N arrays)",
+               n * n * BYTES_PER_PAIR)
+
+
 def _required(n, causal):
     return np.tril(np.ones((n, n), dtype=bool)) if causal else np.ones((n, n), dtype=bool)
 
@@ -292,8 +298,9 @@ def lower_bound(pattern: Pattern, *, causal: bool = False,
     396
     """
     budget = _check_budget(pattern, max_keys_per_query)
-    steps = [sp.csr_matrix(s) for s in _own_order(pattern)]
     n = pattern.n
+    _check_size(n)
+    steps = [sp.csr_matrix(s) for s in _own_order(pattern)]
     miss = _required(n, causal) & ~_reached(steps, n)
     return _bound(steps, miss, _caps(steps, budget), budget)
 
@@ -599,7 +606,8 @@ def extend(pattern: Pattern, *, causal: bool = False, max_keys_per_query: int | 
     Raises
     ------
     InvalidArgument
-        For a budget below a row the pattern already has.
+        For a budget below a row the pattern already has, or a pattern too large to extend in
+        the memory available (its search holds dense N x N arrays).
     ExtensionInfeasible
         When no extension fits the budget (proved), or the greedy search found none.
 
@@ -620,6 +628,7 @@ def extend(pattern: Pattern, *, causal: bool = False, max_keys_per_query: int | 
         raise InvalidArgument(f"exact=True needs a pattern of one or two steps, got "
                               f"{pattern.num_steps}")
     n = pattern.n
+    _check_size(n)
     steps = [sp.csr_matrix(s) for s in _own_order(pattern)]
     required = _required(n, causal)
     miss = required & ~_reached(steps, n)

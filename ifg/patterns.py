@@ -30,6 +30,7 @@ import scipy.sparse as sp
 
 from ifg.enumerations import grid_of, layout
 from ifg.errors import InvalidArgument, check_positive_int, check_known
+from ifg.memory import BYTES_PER_EDGE, check_fits, pattern_edges
 from ifg.pattern import Pattern
 
 __all__ = ["PATTERNS", "patterns", "pattern", "stride"]
@@ -200,8 +201,9 @@ def pattern(name: str, n: int, *, enumeration: str = "rowmajor",
     Raises
     ------
     InvalidArgument
-        For an unknown name (the close names are suggested), N <= 0, or an enumeration that
-        cannot lay out this grid.
+        For an unknown name (the close names are suggested), N <= 0, an enumeration that
+        cannot lay out this grid, or an N whose pattern would not fit in the memory available
+        (:func:`ifg.memory.check_fits`).
 
     Examples
     --------
@@ -216,6 +218,8 @@ def pattern(name: str, n: int, *, enumeration: str = "rowmajor",
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidArgument(f"seed must be a non-negative integer, got {seed!r}")
     grid = grid_of(n, grid)
+    check_fits(f"the pattern {name!r} over N = {n:,} positions",
+               pattern_edges(name, n) * BYTES_PER_EDGE)
     steps = PATTERNS[name][0](n, grid, seed)
     base = Pattern(tuple(steps), grid=grid, enumeration="rowmajor", name=name)
     if enumeration == "rowmajor":

@@ -59,3 +59,54 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
     assert out.exit_code == 2
     lines = out.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0]
+
+
+def _strict(text):
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.mark.parametrize("args", [
+    ("check", "--pattern", "ltr", "--n", "1", "--json"),  # a 1x1 grid: no neighbour share
+    ("check", "--pattern", "fixed", "--n", "4", "--json"),
+    ("extend", "--pattern", "fixed", "--n", "1", "--json"),
+    ("extend", "--pattern", "fixed", "--n", "9", "--json"),
+    ("search", "--n", "4", "--seconds", "0.5", "--json"),
+])
+def test_every_json_output_is_strict_json(args):
+    out = run(*args)
+    assert out.exit_code in (0, 1), out.output
+    _strict(out.output.splitlines()[-1])
+
+
+def test_check_of_a_mask_file_json_is_strict(tmp_path):
+    path = tmp_path / "m.npz"
+    assert run("export", "--heads", "ltr:1,ltr:2", "--key-grid", "1x1", "--query-grid", "1x1",
+               "-o", path).exit_code == 0
+    out = run("check", "--masks", path, "--json")
+    assert out.exit_code == 0 and _strict(out.output)["holds"]
+
+
+@pytest.mark.parametrize("args", [
+    ("check", "--pattern", "ltr", "--n", str(10**9)),
+    ("render", "--pattern", "ltr", "--n", str(10**9)),
+    ("extend", "--pattern", "ltr", "--n", str(10**9)),
+    ("export", "--preset", "ylg", "--query-grid", "100000x100000"),
+])
+def test_sizes_that_cannot_fit_are_refused_before_allocating(tmp_path, args):
+    output = tmp_path / "out.npz" if args[0] == "export" else tmp_path / "out.png"
+    extra = ("-o", output) if args[0] in ("render", "export") else ()
+    out = run(*args, *extra)
+    assert out.exit_code == 2
+    assert out.output.count("\n") == 1 and "would need about" in out.output
+    assert "of memory (estimated)" in out.output and not output.exists()
+
+
+def test_extend_refuses_a_pattern_whose_dense_arrays_cannot_fit(monkeypatch):
+    import ifg.memory
+
+    monkeypatch.setattr(ifg.memory, "available_memory", lambda: 50 * 2**20)
+    out = run("extend", "--pattern", "fixed", "--n", "1024")
+    assert out.exit_code == 2 and "extending a pattern over N = 1,024 positions" in out.output
