@@ -81,7 +81,7 @@ def check_fits(what: str, nbytes: float) -> None:
     Examples
     --------
     >>> check_fits("a small thing", 1024)
-    >>> check_fits("a huge thing", 2.0 ** 80)
+    >>> check_fits("a huge thing", 2.0 ** 70)
     Traceback (most recent call last):
     ...
     ifg.errors.InvalidArgument: a huge thing would need about 1024.0 EiB of memory ...
