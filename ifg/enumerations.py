@@ -43,9 +43,12 @@ def _require_power_of_two_square(name, h, w):
 
 def _hilbert(h, w):
     _require_power_of_two_square("hilbert", h, w)
-    # the classic xy -> d conversion, vectorised over all pixels at once
+    # the classic xy -> d conversion, vectorised over all pixels at once. The published code
+    # (hilbertcurve 1.0.3: the first h*h cells of HilbertCurve(p=h, n=2), read as (row, col))
+    # always takes its first step down a row; the classic curve with x the column does so only
+    # when log2(h) is odd, so x is the row when log2(h) is even (the transpose)
     r, c = np.divmod(np.arange(h * w), w)
-    x, y = c.copy(), r.copy()
+    x, y = (r.copy(), c.copy()) if (h.bit_length() - 1) % 2 == 0 else (c.copy(), r.copy())
     d = np.zeros(h * w, dtype=np.int64)
     s = h // 2
     while s > 0:
@@ -83,7 +86,8 @@ ENUMERATIONS = {
     "manhattan": (_manhattan, "by Manhattan distance r + c from the corner, ties to the smaller "
                               "row (the paper's ESA)"),
     "snake": (_snake, "row by row, every other row reversed (boustrophedon)"),
-    "hilbert": (_hilbert, "Hilbert curve (square, power-of-two side)"),
+    "hilbert": (_hilbert, "Hilbert curve from the corner, first step down, as published "
+                          "(square, power-of-two side)"),
     "zorder": (_zorder, "Z-order / Morton curve (square, power-of-two side)"),
 }
 

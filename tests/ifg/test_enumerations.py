@@ -61,3 +61,27 @@ def test_layout_applies_the_same_permutation_to_queries_and_keys():
     for m1, m2 in zip(one_d.to_dense(), esa.to_dense()):
         assert np.array_equal(m2, m1[np.ix_(rank, rank)])
     assert np.array_equal(esa.rank, rank)
+
+
+# the published Hilbert enumeration (hilbertcurve 1.0.3, the first h*h cells of
+# HilbertCurve(p=h, n=2), coordinates read as (row, col)), printed once from that package
+PUBLISHED_HILBERT_4 = [[0, 3, 4, 5], [1, 2, 7, 6], [14, 13, 8, 9], [15, 12, 11, 10]]
+PUBLISHED_HILBERT_8 = [
+    [0, 3, 4, 5, 58, 59, 60, 63], [1, 2, 7, 6, 57, 56, 61, 62],
+    [14, 13, 8, 9, 54, 55, 50, 49], [15, 12, 11, 10, 53, 52, 51, 48],
+    [16, 17, 30, 31, 32, 33, 46, 47], [19, 18, 29, 28, 35, 34, 45, 44],
+    [20, 23, 24, 27, 36, 39, 40, 43], [21, 22, 25, 26, 37, 38, 41, 42]]
+
+
+@pytest.mark.parametrize("side, published", [(4, PUBLISHED_HILBERT_4), (8, PUBLISHED_HILBERT_8)])
+def test_hilbert_is_the_published_orientation(side, published):
+    assert ifg.enumeration("hilbert", (side, side)).reshape(side, side).tolist() == published
+
+
+@pytest.mark.parametrize("side", [2, 4, 8, 16, 32, 64])
+def test_hilbert_starts_at_the_corner_and_steps_down_first_as_published(side):
+    rank = ifg.enumeration("hilbert", (side, side)).reshape(side, side)
+    assert rank[0, 0] == 0 and rank[1, 0] == 1
+    # it ends on the top row when log2(side) is odd, on the left column when even
+    end = np.argwhere(rank == side * side - 1)[0].tolist()
+    assert end == ([0, side - 1] if (side.bit_length() - 1) % 2 else [side - 1, 0])
