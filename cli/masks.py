@@ -36,12 +36,13 @@ def list_():
     Example:
       ylg-masks list
     """
+    width = max(map(len, [*ifg.patterns(), *ifg.enumerations()]))
     click.echo("patterns:")
     for name, doc in ifg.patterns().items():
-        click.echo(f"  {name:<10} {doc}")
+        click.echo(f"  {name:<{width}} {doc}")
     click.echo("enumerations:")
     for name, doc in ifg.enumerations().items():
-        click.echo(f"  {name:<10} {doc}")
+        click.echo(f"  {name:<{width}} {doc}")
 
 
 def _locality_of(pattern):
@@ -60,6 +61,8 @@ def _locality_dicts(pattern):
 @click.option("--enumeration", default=None, help="Lay the pattern out with this enumeration "
               "first (the added edges are then positions on the grid).")
 @click.option("--esa", is_flag=True, help="Same as --enumeration manhattan (the paper's ESA).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of a random pattern (random).")
 @click.option("--max-keys", type=int, default=None,
               help="Budget: no query attends more keys than this in any step.")
 @click.option("--causal", is_flag=True, help="Extend to causal Full Information, adding only "
@@ -71,7 +74,7 @@ def _locality_dicts(pattern):
 @click.option("--query-grid", default=None, help="With -o FILE.npz: the layer's query grid HxW "
               "(default: twice the pattern's grid, as ylg's models pool keys 2x2).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def extend(name, n, grid, enumeration, esa, max_keys, causal, no_exact, output, query_grid,
+def extend(name, n, grid, enumeration, esa, seed, max_keys, causal, no_exact, output, query_grid,
            as_json):
     """Add few edges to a pattern so that it has Full Information.
 
@@ -87,7 +90,8 @@ def extend(name, n, grid, enumeration, esa, max_keys, causal, no_exact, output, 
     """
     kind = _output_kind(output)
     enumeration = _enumeration_option(enumeration, esa)
-    pattern = ifg.pattern(name, n, enumeration=enumeration, grid=_grid_option(grid))
+    pattern = ifg.pattern(name, n, enumeration=enumeration, grid=_grid_option(grid),
+                          seed=seed)
     ext = ifg.extend(pattern, causal=causal, max_keys_per_query=max_keys,
                      exact=False if no_exact else None)
     if output:
@@ -227,11 +231,13 @@ def _enumeration_option(enumeration, esa, default="rowmajor"):
 @click.option("--grid", default=None, help="The grid as HxW, when not square.")
 @click.option("--enumeration", default=None, help="Lay the pattern out with this enumeration.")
 @click.option("--esa", is_flag=True, help="Same as --enumeration manhattan (the paper's ESA).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of a random pattern (random).")
 @click.option("--causal", is_flag=True, help="Ask for causal Full Information (pairs k <= q).")
 @click.option("--masks", "masks_file", default=None, type=click.Path(dir_okay=False),
               help="Check every multi-step group of a mask file instead of a named pattern.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def check(name, n, grid, enumeration, esa, causal, masks_file, as_json):
+def check(name, n, grid, enumeration, esa, seed, causal, masks_file, as_json):
     """Check a pattern, or each multi-step group of a mask file, for Full Information.
 
     Exit code 0 when Full Information holds (causal with --causal; for a mask file, in every
@@ -252,7 +258,8 @@ def check(name, n, grid, enumeration, esa, causal, masks_file, as_json):
     if name is None or n is None:
         raise click.UsageError("give --pattern and --n, or --masks FILE")
     enumeration = _enumeration_option(enumeration, esa)
-    pattern = ifg.pattern(name, n, enumeration=enumeration, grid=_grid_option(grid))
+    pattern = ifg.pattern(name, n, enumeration=enumeration, grid=_grid_option(grid),
+                          seed=seed)
     report = ifg.check(pattern, causal=causal)
     if as_json:
         click.echo(_dumps({**report.to_dict(), "locality": _locality_dicts(pattern)}))
@@ -345,6 +352,8 @@ def _query_option(value):
 @click.option("--grid", default=None, help="The grid as HxW, when not square.")
 @click.option("--enumeration", default=None, help="Lay the pattern out with this enumeration.")
 @click.option("--esa", is_flag=True, help="Same as --enumeration manhattan (the paper's ESA).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of a random pattern (random).")
 @click.option("--what", default=None,
               help="Comma-separated panels: masks, graph, enumeration, field. Default: masks,graph "
                    "(masks alone above the graph's limit of N, 81).")
@@ -356,7 +365,7 @@ def _query_option(value):
               help="Resolution of a .png.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="The figure file: .png, .svg or .pdf.")
-def render(name, n, grid, enumeration, esa, what, query, order, dpi, output):
+def render(name, n, grid, enumeration, esa, seed, what, query, order, dpi, output):
     """Draw masks, information-flow graphs, enumerations and receptive fields.
 
     Masks use the paper's colours: dark blue where both steps allow a cell, light blue for
@@ -388,7 +397,8 @@ def render(name, n, grid, enumeration, esa, what, query, order, dpi, output):
             raise click.UsageError("--what masks, graph and field need --pattern")
     else:
         enumeration = _enumeration_option(enumeration, esa)
-        pattern = ifg.pattern(name, n, enumeration=enumeration, grid=_grid_option(grid))
+        pattern = ifg.pattern(name, n, enumeration=enumeration, grid=_grid_option(grid),
+                              seed=seed)
         if panels is None:
             panels = ("masks", "graph") if pattern.n <= draw.MAX_GRAPH_N else ("masks",)
         fig = draw.figure(pattern, what=panels, order=order,

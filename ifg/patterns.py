@@ -1,19 +1,53 @@
 """The named sparse attention patterns (SPEC section 2) and their registry.
 
-Every builder takes N and returns the steps in the pattern's own 1-D order, as boolean CSR
-matrices, vectorised (no Python loop over positions). With ``s = floor(sqrt(N))`` and
-``block(x) = x // s``:
+Every builder takes N (and the grid, and a seed) and returns the steps in the pattern's own 1-D
+order, as boolean CSR matrices, vectorised (no Python loop over positions). With
+``s = floor(sqrt(N))`` and ``block(x) = x // s``:
 
-========== ====================================== ======================================
-name       step 1 ``M1[i, j]``                    step 2 ``M2[i, j]``
-========== ====================================== ======================================
-ltr        ``block(i)==block(j) and j <= i``      ``j == i or j % s == s-1``
-rtl        ``block(i)==block(j) and j >= i``      ``j == i or j % s == 0`` (j + s <= N)
-fixed      ``block(i)==block(j) and j <= i``      ``j % s == s-1 and j <= i``
-strided    ``i - s <= j <= i``                    ``(i - j) % s == 0 and j <= i``
-dense      all                                    (one step)
-local      ``|i - j| <= s // 2``                  (one step)
-========== ====================================== ======================================
+=========== ====================================== ======================================
+name        step 1 ``M1[i, j]``                    step 2 ``M2[i, j]``
+=========== ====================================== ======================================
+ltr         ``block(i)==block(j) and j <= i``      ``j == i or j % s == s-1``
+rtl         ``block(i)==block(j) and j >= i``      ``j == i or j % s == 0`` (j + s <= N)
+fixed       ``block(i)==block(j) and j <= i``      ``j % s == s-1 and j <= i``
+strided     ``i - s <= j <= i``                    ``(i - j) % s == 0 and j <= i``
+strided-ext as strided                             strided's, plus ``i + t (s + 1)`` and N - 1
+dense       all                                    (one step)
+local       ``|i - j| <= s // 2``                  (one step)
+=========== ====================================== ======================================
+
+The published code's other masks (its ``ylg/masks.py``), each a named pattern too; the published
+code never used them in a model:
+
+=========== =============================================================================
+name        definition (published class)
+=========== =============================================================================
+circle-grid one step on the ``h x w`` grid: query ``(r, c)`` attends ``(r -+ 1, c)`` and
+            ``(r, c -+ 1)``, rows and columns wrapping (a torus), not itself
+            (``CircleGridMask``; the line that would add the query is commented out there).
+            Needs a grid.
+relay       step 1: the last position attends every other (``DirectRelayMask``); step 2:
+            every other attends it (``ReverseRelayMask``). As published it is broken for
+            attention: N - 1 empty rows in step 1 and one in step 2 (a softmax over nothing,
+            which ``ylg.attention.Attention2d`` refuses), and the 2N - 1 pairs into or out
+            of the relay have no path. Kept as published, for the check to show it.
+relay-self  the repair: ``relay`` with every query also attending itself in both steps;
+            no empty row, Full Information, 2N - 1 edges per step.
+random      two steps, each ``ConstantDegreeRandomMask`` with degree ``s``: every key is
+            attended by ``s`` queries drawn uniformly with replacement (fewer when a draw
+            repeats; a query can draw none, an empty row). The published draw uses Python's
+            unseeded ``random``; here ``pattern(..., seed=)`` makes it reproducible.
+sliding     one step, ``SlidingMask`` of a square mask (overlap 1, so degree 2): query i
+            attends i and ``(i + 1) mod N``. Its wrap-around computes ``nI - y`` where
+            ``y - nI`` was meant, a negative index that numpy counts from the end; a square
+            mask only ever wraps to exactly N, where both give 0, so the square mask is as
+            intended (non-square ones, not built here, are not).
+=========== =============================================================================
+
+The published ``CircleMask`` (a 1-D ring of left and right neighbours) cannot run: it uses the
+undefined names ``indices`` and ``last_indx``, and its parameter is spelled with a Greek capital
+iota (``nΙ``), so ``nI`` is undefined too. It is not offered; ``circle-grid`` on a ``1 x N`` grid
+is the ring with the query itself added (its up and down neighbours are the query).
 
 ``ltr`` and ``rtl`` have Full Information when ``s`` divides N (the paper's square grids); when the
 last block is partial, it has no block end (``ltr``), and ``rtl``'s step 2 takes the starts of
@@ -149,6 +183,50 @@ def _local(n, grid=None, seed=0):
     return [_runs(np.maximum(i - half, 0), np.minimum(i + half + 1, n), n)]
 
 
+# The published code's other masks (its ``ylg/masks.py``), SPEC terms: see docs/design.md.
+
+
+def _circle_grid(n, grid=None, seed=0):
+    # CircleGridMask: the four neighbours on the torus (rows and columns wrap), not the query
+    # itself (the published line that adds it is commented out)
+    if grid is None:
+        raise InvalidArgument(f"circle-grid lives on a 2-D grid, but n = {n} is not a perfect "
+                              "square; give the grid (h, w)")
+    h, w = grid
+    r, c = np.divmod(np.arange(n), w)
+    keys = np.stack([(r - 1) % h * w + c, r * w + (c - 1) % w,
+                     (r + 1) % h * w + c, r * w + (c + 1) % w], axis=1)
+    return [_csr(np.repeat(np.arange(n), 4), keys.ravel(), n)]
+
+
+def _relay(n, grid=None, seed=0):
+    # DirectRelayMask then ReverseRelayMask: the last position (the relay) attends every other,
+    # then every other attends the relay; as published, the relay attends not itself
+    others, relay = np.arange(n - 1), np.full(n - 1, n - 1)
+    return [_csr(relay, others, n), _csr(others, relay, n)]
+
+
+def _relay_self(n, grid=None, seed=0):
+    i = np.arange(n)
+    return [(step + _csr(i, i, n)).astype(bool).tocsr() for step in _relay(n)]
+
+
+def _random(n, grid=None, seed=0):
+    # ConstantDegreeRandomMask, drawn twice: each key sends s edges to queries drawn uniformly
+    # with replacement (a query can draw none: an empty row)
+    s = stride(n)
+    rng = np.random.default_rng(seed)
+    keys = np.repeat(np.arange(n), s)
+    return [_csr(rng.integers(0, n, len(keys)), keys, n) for _ in range(2)]
+
+
+def _sliding(n, grid=None, seed=0):
+    # SlidingMask of a square mask (overlap 1, so degree 2): query i attends i and i + 1, and
+    # the last query wraps to 0
+    i = np.arange(n)
+    return [_csr(np.repeat(i, 2), np.stack([i, (i + 1) % n], axis=1).ravel(), n)]
+
+
 #: name -> (builder, one-line description); ``builder(n, grid, seed)`` returns the steps in the
 #: pattern's own 1-D order (row-major on ``grid`` for a pattern defined on the grid)
 PATTERNS = {
@@ -162,6 +240,16 @@ PATTERNS = {
                                   "(the paper's 'YLG strided', see ifg.strided_extension)"),
     "dense": (_dense, "every query attends every key (SAGAN); one step"),
     "local": (_local, "a 1-D window of half-width floor(s / 2) around each query; one step"),
+    "circle-grid": (_circle_grid, "published CircleGridMask: the four torus neighbours on the "
+                                  "grid, not the query; one step"),
+    "relay": (_relay, "published DirectRelayMask then ReverseRelayMask through the last "
+                      "position; empty rows, lacks Full Information"),
+    "relay-self": (_relay_self, "relay with every query also attending itself: no empty row, "
+                                "Full Information, 2N - 1 edges a step"),
+    "random": (_random, "published ConstantDegreeRandomMask drawn twice: each key sent to s "
+                        "random queries per step (seeded)"),
+    "sliding": (_sliding, "published SlidingMask (overlap 1): query i attends i and i + 1, "
+                          "wrapping; one step"),
 }
 
 
@@ -170,8 +258,8 @@ def patterns() -> dict:
 
     Examples
     --------
-    >>> sorted(patterns())[:3]
-    ['dense', 'fixed', 'local']
+    >>> sorted(patterns())[:4]
+    ['circle-grid', 'dense', 'fixed', 'local']
     """
     return {name: doc for name, (_, doc) in PATTERNS.items()}
 

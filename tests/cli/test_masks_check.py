@@ -110,3 +110,12 @@ def test_extend_refuses_a_pattern_whose_dense_arrays_cannot_fit(monkeypatch):
     monkeypatch.setattr(ifg.memory, "available_memory", lambda: 50 * 2**20)
     out = run("extend", "--pattern", "fixed", "--n", "1024")
     assert out.exit_code == 2 and "extending a pattern over N = 1,024 positions" in out.output
+
+
+def test_seed_reaches_the_random_pattern():
+    import ifg
+
+    for seed in (1, 2):
+        out = run("check", "--pattern", "random", "--n", "81", "--seed", seed, "--json")
+        assert json.loads(out.output)["edges"] == ifg.pattern("random", 81, seed=seed).edges
+    assert run("check", "--pattern", "random", "--n", "81", "--seed", "-1").exit_code == 2
