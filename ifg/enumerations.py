@@ -8,7 +8,7 @@ on queries and keys: ``M2d[p, q] = M1d[rank[p], rank[q]]`` (SPEC section 4).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
@@ -146,7 +146,15 @@ def _check_grid(grid):
     return check_positive_int("grid height", h), check_positive_int("grid width", w)
 
 
-def grid_of(n: int, grid: tuple[int, int] | None = None) -> tuple[int, int] | None:
+@overload
+def grid_of(n: int, grid: tuple[int, int]) -> tuple[int, int]: ...
+
+
+@overload
+def grid_of(n: int, grid: None = None) -> tuple[int, int] | None: ...
+
+
+def grid_of(n, grid=None):
     """The grid of N positions: ``grid`` checked, else the square one, else None.
 
     Examples

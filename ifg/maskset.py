@@ -58,7 +58,8 @@ def _query_rows(query_grid, key_grid, tiling):
     return (r // f) * key_grid[1] + c // f
 
 
-def tile(square, *, key_grid, query_grid, tiling="official"):
+def tile(square, *, key_grid: tuple[int, int], query_grid: tuple[int, int],
+         tiling: str = "official") -> sp.csr_matrix:
     """Map a square key-grid mask to the query grid.
 
     Parameters
@@ -81,7 +82,8 @@ def tile(square, *, key_grid, query_grid, tiling="official"):
     return sp.csr_matrix(square)[rows].astype(bool)
 
 
-def untile(mask, *, key_grid, query_grid, tiling="official"):
+def untile(mask, *, key_grid: tuple[int, int], query_grid: tuple[int, int],
+           tiling: str = "official") -> sp.csr_matrix:
     """The square key-grid mask that :func:`tile` mapped to ``mask`` (the rows it copied).
 
     Raises
@@ -162,7 +164,7 @@ class MaskSet:
         return tuple(untile(m, key_grid=self.key_grid, query_grid=self.query_grid,
                             tiling=self.tiling) for m in self.masks)
 
-    def group_pattern(self, g) -> Pattern:
+    def group_pattern(self, g: int) -> Pattern:
         """The multi-step pattern formed by group ``g``, on the key grid, for the IFG check."""
         from ifg.enumerations import ENUMERATIONS, enumeration
 
@@ -176,7 +178,7 @@ class MaskSet:
                        enumeration=self.enumeration, name=name, rank=rank)
 
 
-def parse_heads(text) -> tuple:
+def parse_heads(text: str) -> tuple:
     """Parse ``"ltr:1,ltr:2,..."`` into ``((pattern, step), ...)``.
 
     Examples
@@ -208,8 +210,9 @@ def _groups(heads):
     return tuple(groups)
 
 
-def layer(heads, *, key_grid, query_grid=None, enumeration="manhattan", tiling="official",
-          builders=None) -> MaskSet:
+def layer(heads, *, key_grid: tuple[int, int], query_grid: tuple[int, int] | None = None,
+          enumeration: str = "manhattan", tiling: str = "official",
+          builders: dict | None = None) -> MaskSet:
     """Build the masks of one attention layer from named patterns.
 
     Parameters
@@ -288,7 +291,8 @@ PRESETS = {
 }
 
 
-def preset(name, *, key_grid, query_grid=None, tiling="official") -> MaskSet:
+def preset(name: str, *, key_grid: tuple[int, int], query_grid: tuple[int, int] | None = None,
+           tiling: str = "official") -> MaskSet:
     """A named layer: ``ylg``, ``ylg-no-esa``, ... (see :data:`PRESETS`).
 
     Examples

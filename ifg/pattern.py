@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 
 from ifg.errors import InvalidArgument
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ifg.maskset import MaskSet
+
 __all__ = ["Pattern", "as_csr"]
 
 
-def as_csr(matrix, n: int | None = None, *, name: str = "mask") -> sp.csr_matrix:
+def as_csr(matrix: ArrayLike | sp.spmatrix, n: int | None = None, *,
+           name: str = "mask") -> sp.csr_matrix:
     """Return ``matrix`` as a canonical boolean CSR matrix (sorted indices, no explicit zeros).
 
     Parameters
@@ -131,8 +139,9 @@ class Pattern:
         return np.argsort(self.rank)
 
     @classmethod
-    def from_dense(cls, masks, *, grid: tuple[int, int] | None = None, name: str = "custom",
-                   enumeration: str = "rowmajor", rank=None) -> "Pattern":
+    def from_dense(cls, masks: ArrayLike, *, grid: tuple[int, int] | None = None,
+                   name: str = "custom", enumeration: str = "rowmajor",
+                   rank: ArrayLike | None = None) -> "Pattern":
         """Build a pattern from boolean arrays.
 
         Parameters
@@ -164,7 +173,8 @@ class Pattern:
             arr = arr[None]
         if arr.ndim != 3 or arr.shape[1] != arr.shape[2]:
             raise InvalidArgument(f"masks must have shape (P, N, N), got {arr.shape}")
-        return cls(tuple(arr), grid=grid, name=name, enumeration=enumeration, rank=rank)
+        return cls(tuple(arr), grid=grid, name=name, enumeration=enumeration,
+                   rank=None if rank is None else np.asarray(rank))
 
     def own_steps(self) -> tuple:
         """The steps renumbered into the pattern's own 1-D order.
@@ -197,7 +207,7 @@ class Pattern:
         return np.stack([s.toarray() for s in self.steps])
 
     def to_maskset(self, *, query_grid: tuple[int, int] | None = None,
-                   tiling: str = "official"):
+                   tiling: str = "official") -> MaskSet:
         """One attention layer whose heads are this pattern's steps, in order, as one group.
 
         The pattern's grid is the key grid; each step is tiled onto the query grid
@@ -248,7 +258,7 @@ class Pattern:
         groups = (tuple(range(self.num_steps)),) if self.num_steps > 1 else ()
         return MaskSet(masks, qgrid, self.grid, self.enumeration, tiling, heads, groups)
 
-    def with_steps(self, steps, *, name: str | None = None) -> "Pattern":
+    def with_steps(self, steps: Sequence, *, name: str | None = None) -> "Pattern":
         """A copy with other steps and the same grid, enumeration and rank."""
         return Pattern(tuple(steps), grid=self.grid, enumeration=self.enumeration,
                        name=self.name if name is None else name, rank=self.rank)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,6 +28,9 @@ from ifg.enumerations import enumeration as enumeration_rank
 from ifg.enumerations import layout
 from ifg.errors import InvalidArgument
 from ifg.pattern import Pattern
+
+if TYPE_CHECKING:
+    from ifg.check import CheckReport
 
 __all__ = ["COLOURS", "MAX_GRAPH_N", "MAX_IMAGE_SIDE", "FORMATS", "WHAT", "mask_codes",
            "receptive_field", "masks_figure", "graph_figure", "enumeration_figure",
@@ -168,7 +173,8 @@ def receptive_field(pattern: Pattern, query: int | tuple) -> np.ndarray:
     >>> bool(f[1].all())
     True
     """
-    q = _pixel(pattern, query)
+    q = _pixel(pattern, query)  # checks that the pattern has a grid
+    h, w = pattern.grid or (0, 0)
     n = pattern.n
     fields = []
     for t in range(1, pattern.num_steps + 1):
@@ -178,7 +184,7 @@ def receptive_field(pattern: Pattern, query: int | tuple) -> np.ndarray:
             row = row @ step.astype(np.int32)
             row.data[:] = 1  # keep counts from growing; only reachability matters
         fields.append(row.toarray().ravel() > 0)
-    return np.stack(fields).reshape(pattern.num_steps, *pattern.grid)
+    return np.stack(fields).reshape(pattern.num_steps, h, w)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -421,7 +427,8 @@ def masks_figure(pattern: Pattern, *, order: str = "pixel") -> Figure:
     return figure(pattern, what=("masks",), order=order)
 
 
-def graph_figure(pattern: Pattern, *, order: str = "pixel", report=None) -> Figure:
+def graph_figure(pattern: Pattern, *, order: str = "pixel",
+                 report: CheckReport | None = None) -> Figure:
     """The information-flow graph as layered columns, a missing path highlighted.
 
     Parameters
@@ -451,7 +458,8 @@ def graph_figure(pattern: Pattern, *, order: str = "pixel", report=None) -> Figu
     return figure(pattern, what=("graph",), order=order, report=report)
 
 
-def enumeration_figure(names=("rowmajor", "manhattan"), *, grid: tuple = (8, 8)) -> Figure:
+def enumeration_figure(names: Sequence[str] = ("rowmajor", "manhattan"), *,
+                       grid: tuple = (8, 8)) -> Figure:
     """Enumerations of a grid side by side, each cell labelled with its 1-D index.
 
     The default is the paper's Figure 3: row-major beside ESA on an 8x8 grid. Cells are
@@ -479,7 +487,7 @@ def enumeration_figure(names=("rowmajor", "manhattan"), *, grid: tuple = (8, 8))
 
 
 def receptive_field_figure(pattern: Pattern, *, query: int | tuple | None = None,
-                           enumerations=None) -> Figure:
+                           enumerations: Sequence[str] | None = None) -> Figure:
     """The receptive field of one query pixel after each step, under several enumerations.
 
     Parameters
@@ -510,8 +518,10 @@ def _default_query(pattern):
     return (h // 2, w // 2)
 
 
-def figure(pattern: Pattern, *, what=("masks", "graph"), query: int | tuple | None = None,
-           order: str = "pixel", report=None, compare_with=None) -> Figure:
+def figure(pattern: Pattern, *, what: Sequence[str] = ("masks", "graph"),
+           query: int | tuple | None = None, order: str = "pixel",
+           report: CheckReport | None = None,
+           compare_with: Sequence[str] | None = None) -> Figure:
     """Several views of one pattern side by side.
 
     Parameters
@@ -602,7 +612,7 @@ def paper_figure(*, enumeration: str = "manhattan") -> Figure:
     from ifg.patterns import pattern
 
     fig = Figure(figsize=(8.4, 15.5), layout="constrained")
-    top, bottom = fig.subfigures(2, 1, height_ratios=[3 * 4.0, 3.9])
+    top, bottom = fig.subfigures(2, 1, height_ratios=[3 * 4.0, 3.9])  # type: ignore[misc]
     rows = top.subfigures(3, 1)
     for sub, name in zip(rows, ("fixed", "ltr", "rtl")):
         p = pattern(name, 9)

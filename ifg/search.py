@@ -26,7 +26,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -219,8 +219,8 @@ def _carrier_step(grid, inner, outer, last=None):
     return sp.csr_matrix((np.ones(len(q), dtype=bool), (q, k)), shape=(n, n))
 
 
-def tiled(grid: tuple[int, int], sizes, *, step1: str = "full", order: str = "rowmajor",
-          name: str | None = None) -> Pattern:
+def tiled(grid: tuple[int, int], sizes: Sequence[tuple[int, int]], *, step1: str = "full",
+          order: str = "rowmajor", name: str | None = None) -> Pattern:
     """A tile pattern: step 1 inside tiles, then one carrier of every tile in ever larger tiles.
 
     Parameters
@@ -389,7 +389,8 @@ def _pareto(results):
 def search(n: int, *, steps: int = 2, seconds: float = 30.0, seed: int = 0,
            grid: tuple[int, int] | None = None,
            max_keys_per_query: int | None = None, max_candidates: int | None = None,
-           top: int = 5, windows: bool = True, progress=None) -> Search:
+           top: int = 5, windows: bool = True,
+           progress: Callable[[int, float, float], None] | None = None) -> Search:
     """Search for sparse patterns with Full Information that are local in 2-D.
 
     Parameters
