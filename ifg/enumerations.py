@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, overload
 import numpy as np
 
 from ifg.errors import InvalidArgument, check_positive_int, check_known
+from ifg.memory import BYTES_PER_POSITION, check_fits
 
 if TYPE_CHECKING:
     from ifg.pattern import Pattern
@@ -135,6 +136,7 @@ def enumeration(name: str, grid: tuple[int, int]) -> np.ndarray:
     """
     _check_name(name)
     h, w = _check_grid(grid)
+    check_fits(f"the {name} enumeration of a {h}x{w} grid", h * w * BYTES_PER_POSITION)
     return ENUMERATIONS[name][0](h, w).astype(np.int64)
 
 

@@ -14,13 +14,15 @@ import resource
 
 from ifg.errors import InvalidArgument
 
-__all__ = ["BYTES_PER_EDGE", "BYTES_PER_PAIR", "available_memory", "check_fits", "format_bytes",
-           "pattern_edges", "layer_edges"]
+__all__ = ["BYTES_PER_EDGE", "BYTES_PER_PAIR", "BYTES_PER_POSITION", "available_memory",
+           "check_fits", "format_bytes", "pattern_edges", "layer_edges"]
 
 #: peak bytes per edge to build and check a pattern (measured about 21), with headroom
 BYTES_PER_EDGE = 32
 #: peak bytes per (query, key) pair to extend a pattern (measured 45-55), with headroom
 BYTES_PER_PAIR = 64
+#: peak bytes per position of an enumeration (a few int64 arrays of N), with headroom
+BYTES_PER_POSITION = 64
 
 
 def available_memory() -> int:

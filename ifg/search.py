@@ -35,6 +35,7 @@ from ifg.check import CheckReport, check, lower_bound_edges
 from ifg.enumerations import enumerations, grid_of
 from ifg.errors import InvalidArgument, check_positive_int
 from ifg.locality import locality
+from ifg.memory import BYTES_PER_EDGE, check_fits, pattern_edges
 from ifg.pattern import Pattern
 
 __all__ = ["SearchResult", "Search", "search", "score", "tiled", "windowed", "random_distance"]
@@ -423,7 +424,7 @@ def search(n: int, *, steps: int = 2, seconds: float = 30.0, seed: int = 0,
     Raises
     ------
     InvalidArgument
-        For bad sizes, or when N has no grid.
+        For bad sizes, when N has no grid, or when its patterns would not fit in memory.
 
     Examples
     --------
@@ -445,6 +446,8 @@ def search(n: int, *, steps: int = 2, seconds: float = 30.0, seed: int = 0,
     if max_keys_per_query is not None:
         max_keys_per_query = check_positive_int("max_keys_per_query", max_keys_per_query)
     top = check_positive_int("top", top)
+    # its candidates have about ltr's edges (windows run extend, which refuses what cannot fit)
+    check_fits(f"a search over N = {n:,} positions", pattern_edges("ltr", n) * BYTES_PER_EDGE)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     seen, results = set(), []

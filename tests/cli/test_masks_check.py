@@ -119,3 +119,12 @@ def test_seed_reaches_the_random_pattern():
         out = run("check", "--pattern", "random", "--n", "81", "--seed", seed, "--json")
         assert json.loads(out.output)["edges"] == ifg.pattern("random", 81, seed=seed).edges
     assert run("check", "--pattern", "random", "--n", "81", "--seed", "-1").exit_code == 2
+
+
+@pytest.mark.parametrize("args", [
+    ("search", "--n", str(10**10), "--seconds", "1"),
+    ("render", "--what", "enumeration", "--n", str(10**10), "-o", "never.png"),
+])
+def test_search_and_enumeration_figures_refuse_grids_that_cannot_fit(args):
+    out = run(*args)
+    assert out.exit_code == 2 and "would need about" in out.output.splitlines()[-1]
