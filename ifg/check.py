@@ -4,10 +4,11 @@ A pattern ``[M1, ..., MP]`` has Full Information when every input position reach
 position through the information-flow graph: the boolean product ``MP ... M1`` is all True.
 
 How it is fast: Full Information does not change when all positions are renumbered the same way,
-so the check works in the pattern's own 1-D order (undoing its enumeration). There, a local step's
-rows are runs of consecutive keys, so the set each query reaches is a short union of runs
-``[start, end)``; composing a step means gathering the runs of the positions a query attends and
-merging them, all vectorised. Any mask is handled (a scattered row is simply many short runs).
+so the check works in the pattern's own 1-D order (:meth:`Pattern.own_steps`, which a laid-out
+pattern keeps). There, a local step's rows are runs of consecutive keys, so the set each query
+reaches is a short union of runs ``[start, end)``; composing a step means gathering the runs of
+the positions a query attends and merging them, vectorised over blocks of queries small enough
+to stay in the CPU's cache. Any mask is handled (a scattered row is simply many short runs).
 """
 
 from __future__ import annotations
