@@ -300,11 +300,11 @@ def _inversion_options(f):
     from ylg.invert import PUBLISHED
 
     for option in reversed((
-            click.option("--steps", type=int, default=PUBLISHED["steps"], show_default=True,
+            click.option("--steps", type=int, default=PUBLISHED.steps, show_default=True,
                          help="Adam steps per start."),
-            click.option("--lr", type=float, default=PUBLISHED["lr"], show_default=True,
+            click.option("--lr", type=float, default=PUBLISHED.lr, show_default=True,
                          help="Adam learning rate."),
-            click.option("--starts", type=int, default=PUBLISHED["starts"], show_default=True,
+            click.option("--starts", type=int, default=PUBLISHED.starts, show_default=True,
                          help="Random starts (truncated normal); the best is kept."),
             click.option("--d-heads", "d_heads", default=None, metavar="H,H,...",
                          help="D heads whose saliency weights the ylg loss (default: the rtl "
@@ -353,14 +353,14 @@ def invert(checkpoint, image, test_index, label, method, steps, lr, starts, d_he
       ylg invert --checkpoint runs/ylg/checkpoint.pt --test-index 0 -o inv/
       ylg invert --checkpoint runs/ylg/checkpoint.pt --image 7.png --class 7 --method ylg -o inv/
     """
-    from ylg.invert import invert_to_folder
+    from ylg.invert import Budget, invert_to_folder
     from ylg.train import resolve_device
 
     if (image is None) == (test_index is None):
         raise click.UsageError("give one of --image and --test-index")
     summary = invert_to_folder(checkpoint, out, image=image, test_index=test_index,
-                               label=_parse_class(label), methods=method, steps=steps, lr=lr,
-                               starts=starts, heads=_heads_list(d_heads), seed=seed,
+                               label=_parse_class(label), methods=method,
+                               budget=Budget(steps=steps, lr=lr, starts=starts), heads=_heads_list(d_heads), seed=seed,
                                device=resolve_device(device), progress=not quiet)
     for note in summary["notes"]:
         click.echo(f"note: {note}", err=True)
@@ -402,7 +402,7 @@ def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_h
       ylg attention-map --checkpoint runs/ylg/checkpoint.pt --sample 3 --class 5 --query 8,8 \\
           --head 0 -o a.png
     """
-    from ylg.invert import draw_attention_map
+    from ylg.invert import Budget, draw_attention_map
     from ylg.train import resolve_device
 
     if sum(v is not None for v in (image, test_index, sample_seed)) != 1:
@@ -420,7 +420,7 @@ def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_h
                                  test_index=test_index, sample_seed=sample_seed,
                                  label=_parse_class(label),
                                  heads=None if head is None else [head], method=method,
-                                 steps=steps, lr=lr, starts=starts, d_heads=_heads_list(d_heads),
+                                 budget=Budget(steps=steps, lr=lr, starts=starts), d_heads=_heads_list(d_heads),
                                  seed=seed, device=resolve_device(device), progress=not quiet)
     for note in summary.get("notes", []):
         click.echo(f"note: {note}", err=True)

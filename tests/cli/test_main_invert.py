@@ -49,7 +49,8 @@ def test_invert_writes_the_figures_and_the_json(ylg_checkpoint, tmp_path):
         "reconstruction_ylg.png", "comparison.png", "loss_curves.png", "inversion.json"}
     report = json.loads((out / "inversion.json").read_text())
     assert report["target"] == "digits:test[4]" and report["class_given"]
-    assert report["settings"] == {"steps": 2, "lr": 0.07, "starts": 2, "seed": 0, "heads": None}
+    assert report["settings"] == {"steps": 2, "lr": 0.07, "starts": 2, "noise": 0.0, "seed": 0,
+                                  "heads": None}
     assert set(report["methods"]) == {"pixel", "discriminator", "ylg"}
     for name, m in report["methods"].items():
         assert {"psnr", "ssim", "feature_distance", "loss", "class", "seconds", "heads",
