@@ -47,7 +47,7 @@ def test_digit_classifier_says_its_test_accuracy_when_trained(tmp_path, monkeypa
 
 def test_digit_classifier_retrains_over_a_corrupt_cache(tmp_path, monkeypatch):
     trained = _fake_training(monkeypatch)
-    (tmp_path / "digits-cnn-v1-seed0.pt").write_bytes(b"corrupt")
+    (tmp_path / "digits-cnn-v2-seed0.pt").write_bytes(b"corrupt")
     messages = []
     net = digit_classifier(cache=tmp_path, log=messages.append)
     assert trained == [0] and net.test_accuracy == 0.5
@@ -89,3 +89,35 @@ def test_domain_fid_grows_monotonically_with_noise_and_blur(digits_features):
     blurred = [fid(real, ex(_blur(x, s) if s else x)) for s in (0.0, 1.0, 2.0, 3.0)]
     assert all(p < q for p, q in zip(noisy, noisy[1:])), noisy
     assert all(p < q for p, q in zip(blurred, blurred[1:])), blurred
+
+
+def test_two_fresh_caches_at_other_thread_counts_give_bit_identical_classifiers(
+        classifier_cache, digits_features, tmp_path):
+    folder, net = classifier_cache  # trained by the session at the tests' one thread
+    images, _, _ = digits_features
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        fresh = digit_classifier(cache=tmp_path, log=None)  # a second machine's first use
+        assert torch.get_num_threads() == 2  # the caller's thread count is restored
+    finally:
+        torch.set_num_threads(before)
+    assert (tmp_path / "digits-cnn-v2-seed0.pt").is_file() and tmp_path != folder
+    for (name, a), b in zip(net.state_dict().items(), fresh.state_dict().values()):
+        assert torch.equal(a, b), name  # bit-identical, not merely close
+    assert fresh.weights_sha256() == net.weights_sha256()
+    assert fresh.test_accuracy == net.test_accuracy
+    fake = images[:200].float() / 127.5 - 1 + 0.1
+    assert fid(net.extractor()(images[200:]), net.extractor()(fake)) == \
+        fid(fresh.extractor()(images[200:]), fresh.extractor()(fake))
+
+
+def test_training_restores_the_callers_determinism_and_random_state():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    with digits.deterministic_cpu():
+        torch.manual_seed(0)
+        torch.rand(5)
+    assert not torch.are_deterministic_algorithms_enabled()
+    assert torch.equal(torch.rand(3), expected)

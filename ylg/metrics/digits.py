@@ -3,6 +3,13 @@
 A small CNN the project trains on the digits train split in seconds, cached; its 128-d hidden
 layer gives a *domain* FID and its predictions the class accuracy of conditional samples.
 Domain numbers are **not comparable with published FIDs**, which all use the Inception features.
+
+The domain FID is only comparable between runs scored by the same classifier, so its training is
+deterministic: a fixed seed and data order, one thread and deterministic algorithms inside the
+training (the caller's thread count and settings are restored), whatever the caller's thread
+count. The weights' sha256 on the reference machine is :data:`REFERENCE_SHA256`; a machine whose
+training ends elsewhere (another CPU's kernels can round differently) says so when it trains, and
+the extractor's name (in every result's ``domain_features``) carries the weights' hash.
 """
 
 from __future__ import annotations
@@ -10,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +30,8 @@ from ifg.errors import InvalidArgument
 from ylg.data import digits
 from ylg.metrics.features import FeatureExtractor, _unit_range, cache_dir
 
-__all__ = ["DigitClassifier", "digit_classifier", "class_accuracy"]
+__all__ = ["DigitClassifier", "REFERENCE_SHA256", "deterministic_cpu", "digit_classifier",
+           "class_accuracy"]
 
 
 def _digits(split) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,7 +55,7 @@ class DigitClassifier(nn.Module):
     """
 
     SIZE = 32
-    VERSION = 1  # bump when the architecture or training changes: invalidates the cache
+    VERSION = 2  # bump when the architecture or training changes: invalidates the cache
 
     def __init__(self):
         super().__init__()
@@ -73,13 +83,17 @@ class DigitClassifier(nn.Module):
     def forward(self, x) -> torch.Tensor:
         return self.head(self.body(x))
 
-    def extractor(self) -> FeatureExtractor:
-        """This classifier's hidden layer as a :class:`FeatureExtractor` (named by its weights)."""
+    def weights_sha256(self) -> str:
+        """sha256 of the weights' bytes, in state-dict order: equal hashes, equal classifiers."""
         h = hashlib.sha256()
         for t in self.state_dict().values():
-            h.update(t.detach().cpu().numpy().tobytes())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    def extractor(self) -> FeatureExtractor:
+        """This classifier's hidden layer as a :class:`FeatureExtractor` (named by its weights)."""
         device = next(self.parameters()).device
-        return FeatureExtractor(f"digits-cnn-v{self.VERSION}-{h.hexdigest()[:12]}",
+        return FeatureExtractor(f"digits-cnn-v{self.VERSION}-{self.weights_sha256()[:12]}",
                                 self.eval().features, DigitClassifier.prepare, device)
 
 
@@ -96,12 +110,53 @@ def _augment(x, gen) -> torch.Tensor:
     return F.grid_sample(x, grid, align_corners=False)  # zeros outside: the background
 
 
+@contextmanager
+def deterministic_cpu():
+    """One thread, deterministic algorithms and a private random state; the caller's restored.
+
+    Examples
+    --------
+    >>> before = torch.get_num_threads()
+    >>> with deterministic_cpu():
+    ...     torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    (1, True)
+    >>> torch.get_num_threads() == before
+    True
+    """
+    threads = torch.get_num_threads()
+    algorithms = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.set_num_threads(1)  # a sum split over threads rounds by the thread count
+    torch.use_deterministic_algorithms(True)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        torch.use_deterministic_algorithms(algorithms, warn_only=warn_only)
+        torch.set_num_threads(threads)
+
+
+#: sha256 of the seed-0 classifier's weights (:meth:`DigitClassifier.weights_sha256`) as trained on
+#: the reference machine (x86-64, torch 2.x CPU)
+REFERENCE_SHA256 = "7a9722aa2bbf5cb759a138d041a2fcd71fb6ecbe0631a9bb67d0f09b8d686bad"
+
+
 def _train_digit_classifier(*, seed, epochs=10, batch_size=128) -> DigitClassifier:
+    with deterministic_cpu():
+        net = _train(seed=seed, epochs=epochs, batch_size=batch_size)
+    if (seed, epochs, batch_size) == (0, 10, 128) and net.weights_sha256() != REFERENCE_SHA256:
+        warnings.warn(f"this machine trained a digits classifier that differs from the reference "
+                      f"one (sha256 {net.weights_sha256()[:12]}, reference "
+                      f"{REFERENCE_SHA256[:12]}): domain numbers are comparable only between "
+                      f"runs scored by the same classifier", RuntimeWarning, stacklevel=3)
+    return net
+
+
+def _train(*, seed, epochs, batch_size) -> DigitClassifier:
     images, labels = _digits("train")
     x = images.float() / 255
-    with torch.random.fork_rng(devices=[]):  # seeded without touching the caller's generator
-        torch.manual_seed(seed)
-        net = DigitClassifier()
+    torch.manual_seed(seed)
+    net = DigitClassifier()
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(net.parameters(), lr=4e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=4e-3, total_steps=epochs * (
@@ -132,7 +187,8 @@ def digit_classifier(*, cache=None, seed=0, device="cpu", log=_stderr) -> DigitC
 
     Trained on the digits train split (1,500 images, 32x32 grey, small random affine moves);
     its accuracy on the 297 test images is in ``test_accuracy`` and sent to ``log`` when it is
-    trained. The cache file is ``<cache>/digits-cnn-v1-seed<seed>.pt``.
+    trained. The cache file is ``<cache>/digits-cnn-v2-seed<seed>.pt``. Training is deterministic
+    (see the module's notes): two fresh caches hold bit-identical weights.
 
     Parameters
     ----------
