@@ -51,6 +51,7 @@ import torch
 import torch.nn.functional as F
 
 from ifg.errors import InvalidArgument, check_positive_int
+from ylg.eta import duration
 
 __all__ = ["METHODS", "Budget", "PUBLISHED", "Inversion", "default_heads", "key_counts",
            "saliency_maps", "discriminator_saliency", "feature_distance", "invert"]
@@ -530,12 +531,8 @@ def cpu_estimate(seconds, done, steps, batch) -> str | None:
     if total <= SLOW_SECONDS:
         return None
     quick = per_step * 201 * min(1.0, 2 / batch)
-    return (f"about {_duration(total)} for {steps} steps x {batch} starts on the CPU; a quick "
-            f"look: --steps 200 --starts 2 (about {_duration(quick)}), or a GPU (--device cuda)")
-
-
-def _duration(seconds) -> str:
-    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+    return (f"about {duration(total)} for {steps} steps x {batch} starts on the CPU; a quick "
+            f"look: --steps 200 --starts 2 (about {duration(quick)}), or a GPU (--device cuda)")
 
 
 _MOVED = ("score", "load_image", "load_models", "target_image", "invert_to_folder", "parse_head_indices",

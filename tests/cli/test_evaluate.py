@@ -114,3 +114,18 @@ def test_evaluate_missing_checkpoint_and_help():
     helped = run("evaluate", "--help")
     assert helped.exit_code == 0
     assert "no Inception score" in helped.output and "ylg evaluate --checkpoint" in helped.output
+
+
+def test_evaluate_defaults_to_the_domain_metrics_and_bounds_the_real_set(run_dir):
+    out = run("evaluate", "--checkpoint", run_dir / "checkpoint.pt", "--samples", "20",
+              "--real-samples", "100", "--json", "--quiet", "--device", "cpu")
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.output)
+    assert result["real"] == 100 and result["samples"] == 20
+    assert {"domain-fid", "domain-kid", "domain-precision", "domain-recall", "accuracy"} <= \
+        set(result)
+    assert "fid" not in result and "features" not in result  # no Inception by default
+    bad = run("evaluate", "--checkpoint", run_dir / "checkpoint.pt", "--real-samples", "0")
+    assert bad.exit_code == 2
+    assert bad.output.strip().splitlines()[-1] == \
+        "Error: real_samples must be a positive integer, got 0"

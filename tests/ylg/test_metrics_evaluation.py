@@ -5,7 +5,8 @@ import torch
 from torch import nn
 
 from ifg.errors import InvalidArgument
-from ylg.metrics import MetricsError, digits, evaluate, evaluate_generator
+from ylg.metrics import (EvalSettings, FeatureExtractor, MetricsError, digits, evaluate,
+                         evaluate_generator, evaluation)
 
 
 class _Replay(nn.Module):
@@ -61,3 +62,48 @@ def test_evaluate_rejects_what_it_cannot_measure():
     with pytest.raises(InvalidArgument, match="10 digit classes"):
         evaluate(x, real_images=x, fake_labels=torch.tensor([0, 1, 2, 11]), dataset="toy",
                  metrics="accuracy")
+
+
+def _pixels():
+    from ylg.metrics.features import _model_range
+
+    return FeatureExtractor("pix", lambda x: x.flatten(1), _model_range, torch.device("cpu"))
+
+
+def test_the_real_set_is_bounded_to_one_fixed_subset(tmp_path):
+    real = torch.rand(50, 1, 2, 2) * 2 - 1
+    fake = torch.rand(20, 1, 2, 2) * 2 - 1
+    s = EvalSettings(metrics="fid", features=_pixels(), cache=tmp_path, log=None)
+    a = evaluate(fake, real_images=real, dataset="toy", settings=s, real_samples=10)
+    b = evaluate(fake, real_images=real, dataset="toy", settings=s, real_samples=10)
+    assert a["real"] == 10 and a == b
+    assert len(list((tmp_path / "features").iterdir())) == 1  # the same subset: one cache entry
+    assert evaluate(fake, real_images=real, dataset="toy", settings=s)["real"] == 50
+    assert evaluate(fake, real_images=real, dataset="toy", settings=s,
+                    real_samples=500)["real"] == 50
+    with pytest.raises(InvalidArgument, match="real_samples must be a positive integer"):
+        EvalSettings(real_samples=0)
+    with pytest.raises(InvalidArgument, match="unknown evaluation setting 'sample'"):
+        evaluate(fake, real_images=real, dataset="toy", settings=s, sample=3)
+
+
+def test_a_long_extraction_is_announced_with_its_estimate(tmp_path, monkeypatch):
+    monkeypatch.setattr(evaluation, "SLOW_SECONDS", 0.0)
+    real, fake = torch.rand(30, 1, 2, 2) * 2 - 1, torch.rand(20, 1, 2, 2) * 2 - 1
+    said = []
+    s = EvalSettings(metrics="fid", features=_pixels(), cache=tmp_path, log=said.append)
+    evaluate(fake, real_images=real, dataset="toy", settings=s)
+    assert len(said) == 1
+    assert said[0].startswith("pix features of 30 real (once: cached after) + 20 generated "
+                              "images at about ")
+    assert "images/s: about " in said[0] and said[0].endswith("--samples N, --real-samples N")
+    evaluate(fake, real_images=real, dataset="toy", settings=s)  # the real ones now cached
+    assert said[1].startswith("pix features of 20 generated images") and \
+        said[1].endswith("Fewer: --samples N")
+    monkeypatch.setattr(evaluation, "SLOW_SECONDS", 1e9)
+    evaluate(fake, real_images=real, dataset="toy", settings=s)
+    assert len(said) == 2  # quick: nothing said
+
+
+def test_the_default_metrics_are_the_cpu_fast_domain_ones():
+    assert all(n.startswith("domain-") or n == "accuracy" for n in EvalSettings().metrics)

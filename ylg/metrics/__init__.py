@@ -25,8 +25,8 @@ from ylg.metrics.distances import (density_coverage, feature_statistics, fid, fr
 from ylg.metrics.evaluation import (DEFAULT_METRICS, METRICS, EvalSettings, evaluate,
                                     evaluate_checkpoint, evaluate_generator, parse_metrics,
                                     sample_images)
-from ylg.metrics.features import (FeatureExtractor, MetricsError, cache_dir, load_torchscript,
-                                  real_features)
+from ylg.metrics.features import (FeatureExtractor, MetricsError, cache_dir, cached_features,
+                                  load_torchscript, real_features)
 from ylg.metrics.inception import (INCEPTION_SHA256, INCEPTION_WHEEL, inception_weights_path,
                                    load_inception)
 
@@ -34,7 +34,7 @@ __all__ = [
     "MetricsError", "frechet_distance", "feature_statistics", "fid", "kid", "precision_recall",
     "density_coverage", "FeatureExtractor", "INCEPTION_WHEEL", "INCEPTION_SHA256",
     "inception_weights_path", "load_inception", "load_torchscript", "DigitClassifier",
-    "digit_classifier", "class_accuracy", "cache_dir", "real_features", "METRICS",
+    "digit_classifier", "class_accuracy", "cache_dir", "cached_features", "real_features", "METRICS",
     "DEFAULT_METRICS", "parse_metrics", "EvalSettings", "sample_images", "evaluate",
     "evaluate_generator", "evaluate_checkpoint",
 ]

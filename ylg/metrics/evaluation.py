@@ -18,11 +18,12 @@ from torch import nn
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.checkpoint import load_checkpoint, models_from_checkpoint
 from ylg.data import load_data
+from ylg.eta import duration
 from ylg.metrics.digits import DigitClassifier, _stderr, class_accuracy, digit_classifier
 from ylg.metrics.distances import density_coverage, fid, kid, precision_recall
 from ylg.metrics.features import _model_range  # noqa: F401 - the doctests' preprocessing
-from ylg.metrics.features import (FeatureExtractor, MetricsError, _progress, load_torchscript,
-                                  real_features)
+from ylg.metrics.features import (FeatureExtractor, MetricsError, _progress, cached_features,
+                                  load_torchscript, real_features)
 from ylg.metrics.inception import INCEPTION_WHEEL, load_inception
 
 __all__ = ["METRICS", "DEFAULT_METRICS", "parse_metrics", "EvalSettings", "sample_images",
@@ -46,7 +47,8 @@ METRICS = {
     "domain-coverage": "coverage on the digits classifier's features",
     "accuracy": "the digits classifier's accuracy on conditional samples (asked-for classes)",
 }
-DEFAULT_METRICS = ("fid", "kid", "domain-fid", "accuracy")
+#: what a CPU finishes in about a minute; the Inception metrics are one flag away (``fid,kid``)
+DEFAULT_METRICS = ("domain-fid", "domain-kid", "domain-precision", "domain-recall", "accuracy")
 
 
 def parse_metrics(metrics) -> tuple:
@@ -87,6 +89,9 @@ class EvalSettings:
         normalised to a tuple on construction.
     samples : int
         Generated images (:func:`evaluate_generator`, :func:`evaluate_checkpoint`).
+    real_samples : int or None
+        At most this many real images (a fixed seed-0 subset, the same for every run, so its
+        features are cached once); None: all.
     seed : int
         Seeds the samples' latents and KID's subsets: the same seed gives the same numbers.
     features : FeatureExtractor, path or None
@@ -112,6 +117,7 @@ class EvalSettings:
 
     metrics: str | tuple = DEFAULT_METRICS
     samples: int = 1000
+    real_samples: int | None = None
     seed: int = 0
     features: FeatureExtractor | str | Path | None = None
     classifier: DigitClassifier | None = None
@@ -124,6 +130,8 @@ class EvalSettings:
     def __post_init__(self):
         object.__setattr__(self, "metrics", parse_metrics(self.metrics))
         check_positive_int("samples", self.samples)
+        if self.real_samples is not None:
+            check_positive_int("real_samples", self.real_samples)
         check_positive_int("batch_size", self.batch_size)
 
     @property
@@ -256,6 +264,7 @@ def evaluate(fake_images, *, real_images, fake_labels=None, dataset: str,
         if int(torch.as_tensor(fake_labels).max()) >= 10:
             raise InvalidArgument("accuracy needs a generator of the 10 digit classes, got "
                                   f"class {int(torch.as_tensor(fake_labels).max())}")
+    real_images = _bounded(real_images, s.real_samples)
     out = {}
     if s.field_metrics:
         extractor = _field_extractor(s)
@@ -278,6 +287,14 @@ def evaluate(fake_images, *, real_images, fake_labels=None, dataset: str,
     return out
 
 
+def _bounded(images, n):
+    """At most ``n`` of ``images``: a fixed (seed 0) subset in their order; all when n is None."""
+    if n is None or n >= len(images):
+        return images
+    keep = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:n]
+    return images[keep.sort().values]
+
+
 def _field_extractor(s) -> FeatureExtractor:
     """The extractor of the field metrics: the given one, a TorchScript file, or the Inception."""
     if isinstance(s.features, FeatureExtractor):
@@ -287,8 +304,35 @@ def _field_extractor(s) -> FeatureExtractor:
     return load_torchscript(s.features, device=s.device)
 
 
+#: feature extraction projected to take longer than this (seconds) is announced with an estimate
+SLOW_SECONDS = 20.0
+_PROBE = 4  # images timed for the estimate
+
+
+def _announce(extractor, fake_images, real_images, *, dataset, settings):
+    """Time a few images and tell the user how long the extraction will take, when it is long."""
+    import time
+
+    s = settings
+    cached, _ = cached_features(extractor, real_images, dataset=dataset, cache=s.cache)
+    todo = len(fake_images) + (0 if cached is not None else len(real_images))
+    t = time.perf_counter()
+    extractor(fake_images[:_PROBE], batch_size=_PROBE)
+    rate = min(_PROBE, len(fake_images)) / max(time.perf_counter() - t, 1e-9)
+    if todo / rate > SLOW_SECONDS:
+        real = ("" if cached is not None else
+                f"{len(real_images):,} real (once: cached after) + ")
+        s.log(f"{extractor.name} features of {real}{len(fake_images):,} generated images at "
+              f"about {rate:.1f} images/s: about {duration(todo / rate)}. Fewer: --samples N"
+              + (", --real-samples N" if cached is None else "")
+              + ("; the domain metrics (the default) take seconds" if extractor.name.startswith(
+                  "inception") else ""))
+
+
 def _feature_metrics(names, extractor, fake_images, real_images, *, dataset, settings) -> dict:
     s = settings
+    if s.log is not None:
+        _announce(extractor, fake_images, real_images, dataset=dataset, settings=s)
     real = real_features(extractor, real_images, dataset=dataset, cache=s.cache,
                          batch_size=s.batch_size, progress=s.progress)
     fake = extractor(fake_images, batch_size=s.batch_size, progress=s.progress,

@@ -19,7 +19,8 @@ import torch
 
 from ifg.errors import InvalidArgument, YLGError, check_positive_int
 
-__all__ = ["MetricsError", "FeatureExtractor", "load_torchscript", "cache_dir", "real_features"]
+__all__ = ["MetricsError", "FeatureExtractor", "load_torchscript", "cache_dir", "cached_features",
+           "real_features"]
 
 
 class MetricsError(YLGError):
@@ -192,6 +193,34 @@ def _slug(text) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(text))[-60:]
 
 
+def cached_features(extractor, images, *, dataset, cache=None) -> tuple:
+    """The cached features of ``images`` (or None) and the cache file of :func:`real_features`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> ex = FeatureExtractor("mean", lambda x: x.mean(dim=(2, 3)), _model_range,
+    ...                       torch.device("cpu"))
+    >>> found, path = cached_features(ex, torch.zeros(3, 1, 4, 4), dataset="zeros",
+    ...                               cache=tempfile.mkdtemp())
+    >>> found is None, path.parent.name
+    (True, 'features')
+    """
+    images = torch.as_tensor(images)
+    h = hashlib.sha256(repr((tuple(images.shape), str(images.dtype))).encode())
+    h.update(images.detach().cpu().contiguous().numpy().tobytes())
+    folder = (Path(cache) if cache is not None else cache_dir()) / "features"
+    path = folder / f"{_slug(dataset)}-{h.hexdigest()[:16]}-{extractor.name}.npy"
+    if path.is_file():
+        try:
+            features = np.load(path, allow_pickle=False)
+            if features.ndim == 2 and len(features) == len(images):
+                return features, path
+        except (OSError, ValueError):
+            pass  # an unreadable entry is recomputed
+    return None, path
+
+
 def real_features(extractor, images, *, dataset, cache=None, batch_size=50,
                   progress=False) -> np.ndarray:
     """Features of real images, cached per data set and extractor.
@@ -224,22 +253,13 @@ def real_features(extractor, images, *, dataset, cache=None, batch_size=50,
     >>> sorted(p.name.startswith("zeros-") for p in (Path(folder) / "features").iterdir())
     [True]
     """
-    images = torch.as_tensor(images)
-    h = hashlib.sha256(repr((tuple(images.shape), str(images.dtype))).encode())
-    h.update(images.detach().cpu().contiguous().numpy().tobytes())
-    folder = (Path(cache) if cache is not None else cache_dir()) / "features"
-    path = folder / f"{_slug(dataset)}-{h.hexdigest()[:16]}-{extractor.name}.npy"
-    if path.is_file():
-        try:
-            features = np.load(path, allow_pickle=False)
-            if features.ndim == 2 and len(features) == len(images):
-                return features
-        except (OSError, ValueError):
-            pass  # an unreadable entry is recomputed
+    found, path = cached_features(extractor, images, dataset=dataset, cache=cache)
+    if found is not None:
+        return found
     features = extractor(images, batch_size=batch_size, progress=progress,
                          desc=f"real features ({extractor.name})")
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / f".{path.stem}.tmp-{os.getpid()}.npy"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.stem}.tmp-{os.getpid()}.npy"
     np.save(tmp, features)
     os.replace(tmp, path)  # atomic: a concurrent reader sees no half file
     return features
