@@ -438,5 +438,25 @@ def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_h
                f"{summary['class']}{fit}): {out}")
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", "--output", "out", default=None,
+              help="The figure (.png, .svg or .pdf; default RUN_DIR/curves.png).")
+def plot(run_dir, out):
+    """Draw a run's training curves: the losses and each evaluation metric against the step.
+
+    `ylg train` redraws RUN_DIR/curves.png at each checkpoint; this draws it from log.jsonl at
+    any time (also while the run trains).
+
+    \b
+    Examples:
+      ylg plot runs/ylg
+      ylg plot runs/ylg -o curves.svg
+    """
+    from ylg.viz import plot_training
+
+    click.echo(f"training curves: {plot_training(run_dir, out)}")
+
+
 if __name__ == "__main__":
     main()

@@ -433,8 +433,8 @@ def attention_map_figure(G, D, x, z, y, *, query, heads=None, reconstruction=Non
     >>> D = Discriminator(resolution=32, width=16, channels=1, attention="ylg").eval()
     >>> z, y = torch.zeros(1, 128), torch.tensor([2])
     >>> fig = attention_map_figure(G, D, G(z, y), z, y, query=(4, 5), heads=[0, 4])
-    >>> len([ax for ax in fig.axes if ax.axison])  # image, 2 heads of G, 8 saliency maps of D
-    11
+    >>> len([ax for ax in fig.axes if ax.axison])  # image, 2 heads of G, 8 of D, a colour bar
+    12
     """
     from ylg.viz import attention_figure, head_names, query_attention
 

@@ -129,3 +129,17 @@ def test_evaluate_defaults_to_the_domain_metrics_and_bounds_the_real_set(run_dir
     assert bad.exit_code == 2
     assert bad.output.strip().splitlines()[-1] == \
         "Error: real_samples must be a positive integer, got 0"
+
+
+def test_train_draws_the_curves_and_ylg_plot_redraws_them(run_dir, tmp_path):
+    from PIL import Image
+
+    curves = run_dir / "curves.png"
+    assert curves.stat().st_size > 0  # drawn by train at its checkpoint
+    out = run("plot", run_dir, "-o", tmp_path / "c.png")
+    assert out.exit_code == 0, out.output
+    assert Image.open(tmp_path / "c.png").size[0] > Image.open(tmp_path / "c.png").size[1]
+    bad = run("plot", tmp_path)
+    assert bad.exit_code == 2
+    assert bad.output.strip().splitlines()[-1].endswith("is not a run folder: it has no "
+                                                        "log.jsonl")
