@@ -314,6 +314,9 @@ def _inversion_options(f):
                          help="Adam learning rate."),
             click.option("--starts", type=int, default=PUBLISHED.starts, show_default=True,
                          help="Random starts (truncated normal); the best is kept."),
+            click.option("--noise", type=float, default=PUBLISHED.noise, show_default=True,
+                         help="Std of Gaussian noise added to the target, a draw per start (the "
+                              "published inject_noise used 0.2)."),
             click.option("--d-heads", "d_heads", default=None, metavar="H,H,...",
                          help="D heads whose saliency weights the ylg loss (default: the rtl "
                               "heads of a YLG layer, all heads of a dense one)."))):
@@ -342,6 +345,9 @@ def _heads_list(text):
 @_target_options
 @_class_option("The class (default: a test digit's own label; for an image file, or 'search', "
                "the best over all classes).")
+@click.option("--sample", "sample_seed", type=int, default=None,
+              help="Instead of a real image: the generated sample of this seed (its latent is "
+                   "known: the JSON scores the recovered z).")
 @click.option("--method", type=click.Choice(["ylg", "pixel", "discriminator", "all"]),
               default="all", show_default=True, help="Inversion objective.")
 @_inversion_options
@@ -349,8 +355,8 @@ def _heads_list(text):
 @device_option()
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @out_option("Output folder.")
-def invert(checkpoint, image, test_index, label, method, steps, lr, starts, d_heads, seed,
-           device, quiet, out):
+def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr, starts, noise,
+           d_heads, seed, device, quiet, out):
     """Invert an image: find z with G(z, y) close to it, by pixel, D-feature or YLG distance.
 
     Writes real.png, reconstruction_<method>.png, comparison.png, loss_curves.png and
@@ -360,22 +366,25 @@ def invert(checkpoint, image, test_index, label, method, steps, lr, starts, d_he
     Examples:
       ylg invert --checkpoint runs/ylg/checkpoint.pt --test-index 0 -o inv/
       ylg invert --checkpoint runs/ylg/checkpoint.pt --image 7.png --class 7 --method ylg -o inv/
+      ylg invert --checkpoint runs/ylg/checkpoint.pt --sample 3 --class 5 --noise 0.2 -o inv/
     """
     from ylg.invert import Budget, invert_to_folder
     from ylg.train import resolve_device
 
-    if (image is None) == (test_index is None):
-        raise click.UsageError("give one of --image and --test-index")
+    if sum(v is not None for v in (image, test_index, sample_seed)) != 1:
+        raise click.UsageError("give one of --image, --test-index and --sample")
     summary = invert_to_folder(checkpoint, out, image=image, test_index=test_index,
-                               label=_parse_class(label), methods=method,
-                               budget=Budget(steps=steps, lr=lr, starts=starts), heads=_heads_list(d_heads), seed=seed,
+                               sample_seed=sample_seed, label=_parse_class(label), methods=method,
+                               budget=Budget(steps=steps, lr=lr, starts=starts, noise=noise),
+                               heads=_heads_list(d_heads), seed=seed,
                                device=resolve_device(device), progress=not quiet)
     for note in summary["notes"]:
         click.echo(f"note: {note}", err=True)
     for name, m in summary["methods"].items():
         click.echo(f"{name:<13} class {m['class']}  PSNR {m['psnr']:6.2f} dB  SSIM "
                    f"{m['ssim']:.3f}  D-feature distance {m['feature_distance']:.3f}  "
-                   f"({m['seconds']:.1f} s)")
+                   + (f"z distance {m['latent_distance']:.3f} (cosine {m['latent_cosine']:.3f})  "
+                      if "latent_distance" in m else "") + f"({m['seconds']:.1f} s)")
     click.echo(f"written to {out}")
 
 
@@ -398,7 +407,7 @@ def invert(checkpoint, image, test_index, label, method, steps, lr, starts, d_he
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @out_option("Output figure (.png, .svg or .pdf).")
 def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_heads, label,
-                  method, steps, lr, starts, d_heads, seed, device, quiet, out):
+                  method, steps, lr, starts, noise, d_heads, seed, device, quiet, out):
     """Draw where a query pixel attends in each head of G's attention (the paper's Figures 5-6).
 
     A real image is inverted first (with the YLG method by default); the figure shows the image,
@@ -428,7 +437,8 @@ def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_h
                                  test_index=test_index, sample_seed=sample_seed,
                                  label=_parse_class(label),
                                  heads=None if head is None else [head], method=method,
-                                 budget=Budget(steps=steps, lr=lr, starts=starts), d_heads=_heads_list(d_heads),
+                                 budget=Budget(steps=steps, lr=lr, starts=starts, noise=noise),
+                                 d_heads=_heads_list(d_heads),
                                  seed=seed, device=resolve_device(device), progress=not quiet)
     for note in summary.get("notes", []):
         click.echo(f"note: {note}", err=True)

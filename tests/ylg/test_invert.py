@@ -12,7 +12,8 @@ from ylg.attention import Attention2d
 from ylg.errors import DataError
 from ylg.invert import (METHODS, PUBLISHED, Budget, default_heads, discriminator_saliency,
                         feature_distance, invert, key_counts, saliency_maps)
-from ylg.invert_jobs import load_image, score
+from ylg.invert_jobs import generated_target, load_image, score
+from ylg import invert as invert_module
 from ylg.models import Discriminator, Generator
 
 
@@ -238,3 +239,52 @@ def test_unreadable_images_raise_a_data_error(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match="cannot read image"):
         load_image(tmp_path / "bad.png", resolution=32, channels=1)
+
+
+# --- generated targets, noise, the CPU estimate ---------------------------------------------------
+
+
+def test_inverting_a_generated_image_moves_z_towards_its_true_latent(ylg_pair):
+    G, D = ylg_pair
+    x, z, y = generated_target(G, seed=5, label=3)
+    assert torch.equal(x, generated_target(G, seed=5, label=3)[0]) and y.tolist() == [3]
+    with torch.no_grad():
+        assert torch.equal(G(z, y), x)  # the target is exactly G's image of the known latent
+    short = score(invert(G, D, x, label=3, method="pixel", budget=Budget(steps=1, starts=2)),
+                  x, z=z)
+    longer = score(invert(G, D, x, label=3, method="pixel", budget=Budget(steps=30, starts=2)),
+                   x, z=z)
+    assert longer["latent_cosine"][0] > short["latent_cosine"][0] + 0.2
+    assert longer["latent_distance"][0] < short["latent_distance"][0]
+    assert longer["psnr"][0] > short["psnr"][0]
+
+
+def test_noise_is_one_seeded_draw_per_start_added_to_the_target(ylg_pair, target):
+    G, D = ylg_pair
+    budget = dict(steps=1, starts=4)
+    clean = invert(G, D, target, label=3, method="pixel", budget=Budget(**budget), seed=2)
+    noisy = invert(G, D, target, label=3, method="pixel", budget=Budget(noise=0.2, **budget),
+                   seed=2)
+    again = invert(G, D, target, label=3, method="pixel", budget=Budget(noise=0.2, **budget),
+                   seed=2)
+    assert torch.equal(noisy.curves, again.curves)
+    before_clean, before_noisy = clean.curves[0, 0, :, 0], noisy.curves[0, 0, :, 0]  # same starts
+    # ||x + e - G(z0)||^2 = ||x - G(z0)||^2 + ||e||^2 + 2 <e, x - G(z0)>: ||e||^2 ~ 1024 * 0.04
+    excess = before_noisy ** 2 - before_clean ** 2
+    assert excess.mean().item() == pytest.approx(1024 * 0.04, abs=15)
+    assert len(set(excess.tolist())) == 4  # each start its own draw
+    assert torch.equal(clean.z, invert(G, D, target, label=3, method="pixel",
+                                       budget=Budget(**budget), seed=2).z)
+
+
+def test_a_slow_cpu_inversion_prints_its_estimate_after_the_first_steps(ylg_pair, target,
+                                                                        monkeypatch, capsys):
+    G, D = ylg_pair
+    monkeypatch.setattr(invert_module, "SLOW_SECONDS", 0.0)
+    invert(G, D, target, label=3, method="pixel", budget=Budget(steps=4, starts=2), progress=True)
+    err = capsys.readouterr().err
+    assert "note: about " in err and "for 4 steps x 2 starts on the CPU" in err
+    assert "--steps 200 --starts 2" in err
+    monkeypatch.setattr(invert_module, "SLOW_SECONDS", 1e9)
+    invert(G, D, target, label=3, method="pixel", budget=Budget(steps=4, starts=2), progress=True)
+    assert "note:" not in capsys.readouterr().err
