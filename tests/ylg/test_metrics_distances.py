@@ -6,7 +6,8 @@ import scipy.linalg
 from scipy.spatial.distance import cdist
 
 from ifg.errors import InvalidArgument
-from ylg.metrics import density_coverage, distances, fid, frechet_distance, kid, precision_recall
+from ylg.metrics import (density_coverage, distances, fid, frechet_distance, inception_score, kid,
+                         precision_recall)
 
 
 def _gaussian(rng, n, d, *, shift=0.0, scale=1.0):
@@ -163,3 +164,35 @@ def test_knn_metrics_reject_k_not_below_set_size():
         precision_recall(np.zeros((3, 2)), np.ones((10, 2)), k=3)
     with pytest.raises(InvalidArgument, match="k must be a positive integer"):
         density_coverage(np.zeros((9, 2)), np.ones((10, 2)), k=0)
+
+
+# --------------------------------------------------------------------------------- Inception Score
+
+
+def _reference_is(p, splits):
+    scores = []
+    for part in np.array_split(p, splits):
+        py = part.mean(axis=0)
+        kl = [sum(q * np.log(q / m) for q, m in zip(row, py) if q > 0) for row in part]
+        scores.append(np.exp(np.mean(kl)))
+    return np.mean(scores), np.std(scores)
+
+
+def test_inception_score_equals_the_textbook_formula():
+    rng = np.random.default_rng(13)
+    p = rng.dirichlet(np.full(7, 0.3), size=53)
+    p[0] = np.eye(7)[2]  # a row with zeros: 0 log 0 counts as 0
+    assert inception_score(p, splits=5) == pytest.approx(_reference_is(p, 5), rel=1e-10)
+
+
+def test_inception_score_is_the_class_count_when_sure_and_spread_and_one_when_unsure():
+    assert inception_score(np.eye(10)[np.arange(100) % 10]) == (pytest.approx(10.0), 0.0)
+    assert inception_score(np.eye(10)[np.zeros(100, int)])[0] == pytest.approx(1.0)  # one class
+    assert inception_score(np.full((20, 5), 0.2), splits=2)[0] == pytest.approx(1.0)
+
+
+def test_inception_score_rejects_what_are_not_probabilities():
+    with pytest.raises(InvalidArgument, match="sum to 1"):
+        inception_score(np.ones((4, 3)), splits=2)
+    with pytest.raises(InvalidArgument, match="splits must be at most the number of rows"):
+        inception_score(np.eye(3), splits=10)

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from ylg.metrics import MetricsError, inception, load_inception, load_torchscript
+from ylg.metrics import (MetricsError, evaluate, inception, inception_score, load_inception,
+                         load_inception_logits, load_torchscript)
 
 
 # --------------------------------------------------------------------------------- preprocessing
@@ -98,3 +99,60 @@ def test_torchscript_extractor_gets_model_range_and_pools_spatial_outputs(tmp_pa
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(MetricsError, match="cannot load .* as TorchScript"):
         load_torchscript(tmp_path / "junk.pt")
+
+
+# --------------------------------------------------------------------------------- Inception Score
+
+
+@pytest.fixture(scope="module")
+def stand_in_logits(tmp_path_factory):
+    """A file of pytorch-fid's layout (random weights): what the real file would be to the code."""
+    from ylg.metrics.inception_v3 import InceptionV3
+
+    torch.manual_seed(0)
+    net = InceptionV3()
+    path = tmp_path_factory.mktemp("logits") / "pt_inception-stand-in.pth"
+    torch.save(net.state_dict(), path)
+    return path, net
+
+
+def test_the_network_has_pytorch_fids_layout(stand_in_logits):
+    _, net = stand_in_logits
+    state = net.state_dict()
+    assert len(state) == 566  # 94 conv+BN units of 6 entries each, and fc weight and bias
+    expected = {"Conv2d_1a_3x3.conv.weight": (32, 3, 3, 3), "Conv2d_4a_3x3.bn.running_var": (192,),
+                "Mixed_5b.branch_pool.conv.weight": (32, 192, 1, 1),
+                "Mixed_6e.branch7x7dbl_5.conv.weight": (192, 192, 1, 7),
+                "Mixed_7a.branch7x7x3_4.conv.weight": (192, 192, 3, 3),
+                "Mixed_7c.branch3x3dbl_3b.conv.weight": (384, 384, 3, 1),
+                "fc.weight": (1008, 2048), "fc.bias": (1008,)}
+    assert {k: tuple(state[k].shape) for k in expected} == expected
+    assert not any("AuxLogits" in k for k in state)
+
+
+def test_inception_score_from_a_stand_in_file(stand_in_logits, tmp_path):
+    path, net = stand_in_logits
+    ex = load_inception_logits(path, verify=False)
+    images = torch.rand(4, 1, 16, 16) * 2 - 1
+    probs = ex(images, batch_size=4)
+    assert probs.shape == (4, 1008) and np.allclose(probs.sum(1), 1, atol=1e-5)
+    with torch.no_grad():  # no fc bias, the original IS code's logits, on the FID preprocessing
+        x = inception._inception_input(images)
+        expected = torch.softmax(net.eval()(x) @ net.fc.weight.T, dim=1).numpy()
+    np.testing.assert_allclose(probs, expected, rtol=1e-4, atol=1e-7)
+    out = evaluate(images, real_images=images, dataset="toy", metrics="is",
+                   inception_logits=ex, log=None, cache=tmp_path)
+    assert out["is"] == pytest.approx(inception_score(probs, splits=4)[0], rel=1e-6)
+    assert 1 <= out["is"] <= 1008 and out["is_features"].startswith("inception-logits-")
+
+
+def test_the_logits_file_is_checked_by_its_published_hash(stand_in_logits, tmp_path):
+    path, _ = stand_in_logits
+    with pytest.raises(MetricsError, match="has sha1 .* expected bd836944.*pt_inception-2015-12-05"):
+        load_inception_logits(path)
+    (tmp_path / "junk.pth").write_bytes(b"junk")
+    with pytest.raises(MetricsError, match="does not hold the FID Inception v3 weights"):
+        load_inception_logits(tmp_path / "junk.pth", verify=False)
+    with pytest.raises(MetricsError, match="no Inception score without the logits"):
+        evaluate(torch.zeros(2, 1, 8, 8), real_images=torch.zeros(2, 1, 8, 8), dataset="toy",
+                 metrics="inception-score")

@@ -13,7 +13,7 @@ import torch
 from ifg.errors import InvalidArgument, check_positive_int
 
 __all__ = ["feature_statistics", "frechet_distance", "fid", "kid", "precision_recall",
-           "density_coverage"]
+           "density_coverage", "inception_score"]
 
 
 def _features(name, x, *, min_rows=2) -> np.ndarray:
@@ -291,3 +291,48 @@ def density_coverage(real, fake, *, k=5) -> tuple[float, float]:
         inside += int(within.sum())
         covered[start:start + len(dist)] = within.any(axis=1)
     return float(inside / (k * len(fake))), float(covered.mean())
+
+
+def inception_score(probs, *, splits=10) -> tuple[float, float]:
+    """Inception Score: ``exp(E_x KL(p(y|x) || p(y)))`` in splits, mean and standard deviation.
+
+    ``probs`` are class probabilities of generated images (rows sum to 1); the rows are cut into
+    ``splits`` consecutive parts (the original code's 10), each part's score uses its own
+    marginal ``p(y)``. High when each image is confidently one class and the classes are
+    spread: at most the number of classes.
+
+    Parameters
+    ----------
+    probs : array_like, (n, k)
+        Non-negative rows summing to 1 (to 1e-3).
+    splits : int
+        At most n.
+
+    Returns
+    -------
+    (float, float)
+
+    Raises
+    ------
+    InvalidArgument
+        For rows that are not probabilities, or more splits than rows.
+
+    Examples
+    --------
+    >>> inception_score(np.eye(4)[[0, 1, 2, 3] * 5], splits=5)  # sure of each, all 4 classes
+    (4.0, 0.0)
+    >>> inception_score(np.full((10, 4), 0.25), splits=2)  # no class is clear
+    (1.0, 0.0)
+    """
+    from scipy.special import rel_entr
+
+    p = _features("probs", probs, min_rows=1)
+    if (p < 0).any() or not np.allclose(p.sum(axis=1), 1, atol=1e-3):
+        raise InvalidArgument("probs must be non-negative rows that sum to 1")
+    splits = check_positive_int("splits", splits)
+    if splits > len(p):
+        raise InvalidArgument(f"splits must be at most the number of rows ({len(p)}), got "
+                              f"{splits}")
+    scores = [np.exp(rel_entr(part, part.mean(axis=0, keepdims=True)).sum(axis=1).mean())
+              for part in np.array_split(p, splits)]
+    return float(np.mean(scores)), float(np.std(scores))

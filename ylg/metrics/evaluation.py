@@ -20,17 +20,20 @@ from ylg.checkpoint import load_checkpoint, models_from_checkpoint
 from ylg.data import load_data
 from ylg.eta import duration
 from ylg.metrics.digits import DigitClassifier, _stderr, class_accuracy, digit_classifier
-from ylg.metrics.distances import density_coverage, fid, kid, precision_recall
+from ylg.metrics.distances import density_coverage, fid, inception_score, kid, precision_recall
 from ylg.metrics.features import _model_range  # noqa: F401 - the doctests' preprocessing
 from ylg.metrics.features import (FeatureExtractor, MetricsError, _progress, cached_features,
                                   load_torchscript, real_features)
-from ylg.metrics.inception import INCEPTION_WHEEL, load_inception
+from ylg.metrics.inception import (INCEPTION_WHEEL, PT_INCEPTION_FILE, load_inception,
+                                   load_inception_logits)
 
 __all__ = ["METRICS", "DEFAULT_METRICS", "parse_metrics", "EvalSettings", "sample_images",
            "evaluate", "evaluate_generator", "evaluate_checkpoint"]
 
-NO_INCEPTION_SCORE = ("there is no Inception score: the FID Inception network in "
-                      f"{INCEPTION_WHEEL} ends at its 2048-d pool and has no classifier head")
+NO_INCEPTION_SCORE = ("there is no Inception score without the logits: the FID Inception network "
+                      f"in {INCEPTION_WHEEL} ends at its 2048-d pool and has no classifier head; "
+                      f"give inception_logits (--inception-logits FILE), pytorch-fid's "
+                      f"{PT_INCEPTION_FILE}")
 
 METRICS = {
     "fid": "FID on the Inception (or --features) features",
@@ -46,7 +49,9 @@ METRICS = {
     "domain-density": "density on the digits classifier's features",
     "domain-coverage": "coverage on the digits classifier's features",
     "accuracy": "the digits classifier's accuracy on conditional samples (asked-for classes)",
+    "is": "Inception Score (mean and std over 10 splits) from the --inception-logits file",
 }
+_ALIASES = {"inception-score": "is", "inception_score": "is"}
 #: what a CPU finishes in about a minute; the Inception metrics are one flag away (``fid,kid``)
 DEFAULT_METRICS = ("domain-fid", "domain-kid", "domain-precision", "domain-recall", "accuracy")
 
@@ -56,10 +61,8 @@ def parse_metrics(metrics) -> tuple:
 
     Raises
     ------
-    MetricsError
-        For the Inception score, which these weights cannot give.
     InvalidArgument
-        For any other unknown name.
+        For an unknown name.
 
     Examples
     --------
@@ -67,10 +70,9 @@ def parse_metrics(metrics) -> tuple:
     ('fid', 'domain-fid')
     """
     names = metrics.split(",") if isinstance(metrics, str) else list(metrics)
-    names = tuple(dict.fromkeys(str(n).strip().lower() for n in names if str(n).strip()))
+    names = tuple(dict.fromkeys(_ALIASES.get(n, n) for n in (str(n).strip().lower() for n in names)
+                                if n))
     for name in names:
-        if name in ("is", "inception-score", "inception_score"):
-            raise MetricsError(NO_INCEPTION_SCORE)
         if name not in METRICS:
             raise InvalidArgument(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
     if not names:
@@ -99,6 +101,10 @@ class EvalSettings:
         (:func:`load_torchscript`), or None for the FID Inception (:func:`load_inception`).
     classifier : DigitClassifier or None
         For the domain metrics and accuracy; None: :func:`digit_classifier` from ``cache``.
+    inception_logits : FeatureExtractor, path or None
+        For ``is``: an extractor of class probabilities, or pytorch-fid's
+        ``pt_inception-2015-12-05-6726825d.pth`` (:func:`load_inception_logits`, checksum
+        verified). ``is`` without it is a :class:`MetricsError`.
     cache : path or None
         Where real features and the classifier are cached; None: :func:`cache_dir`.
     batch_size : int
@@ -121,6 +127,7 @@ class EvalSettings:
     seed: int = 0
     features: FeatureExtractor | str | Path | None = None
     classifier: DigitClassifier | None = None
+    inception_logits: FeatureExtractor | str | Path | None = None
     cache: str | Path | None = None
     batch_size: int = 50
     device: str | torch.device = "cpu"
@@ -132,6 +139,8 @@ class EvalSettings:
         check_positive_int("samples", self.samples)
         if self.real_samples is not None:
             check_positive_int("real_samples", self.real_samples)
+        if "is" in self.metrics and self.inception_logits is None:
+            raise MetricsError(NO_INCEPTION_SCORE)
         check_positive_int("batch_size", self.batch_size)
 
     @property
@@ -234,9 +243,9 @@ def evaluate(fake_images, *, real_images, fake_labels=None, dataset: str,
     Returns
     -------
     dict
-        One entry per metric (``kid`` and ``domain-kid`` add ``..._std``), plus ``samples``,
-        ``real``, and the extractor names (``features``, ``domain_features``) and
-        ``classifier_test_accuracy`` when used. JSON-ready (plain floats, ints, strings).
+        One entry per metric (``kid``, ``domain-kid`` and ``is`` add ``..._std``), plus
+        ``samples``, ``real``, and the extractor names (``features``, ``domain_features``,
+        ``is_features``) and ``classifier_test_accuracy`` when used. JSON-ready (plain floats, ints, strings).
 
     Raises
     ------
@@ -283,6 +292,12 @@ def evaluate(fake_images, *, real_images, fake_labels=None, dataset: str,
             out |= {f"domain-{k}": v for k, v in found.items()}
         if "accuracy" in names:
             out["accuracy"] = class_accuracy(net, fake_images, fake_labels)
+    if "is" in names:
+        extractor = _logits_extractor(s)
+        probs = extractor(fake_images, batch_size=s.batch_size, progress=s.progress,
+                          desc=f"sample probabilities ({extractor.name})")
+        out["is"], out["is_std"] = inception_score(probs, splits=min(10, len(probs)))
+        out["is_features"] = extractor.name
     out["samples"], out["real"] = len(fake_images), len(real_images)
     return out
 
@@ -327,6 +342,12 @@ def _announce(extractor, fake_images, real_images, *, dataset, settings):
               + (", --real-samples N" if cached is None else "")
               + ("; the domain metrics (the default) take seconds" if extractor.name.startswith(
                   "inception") else ""))
+
+
+def _logits_extractor(s) -> FeatureExtractor:
+    if isinstance(s.inception_logits, FeatureExtractor):
+        return s.inception_logits
+    return load_inception_logits(s.inception_logits, device=s.device)
 
 
 def _feature_metrics(names, extractor, fake_images, real_images, *, dataset, settings) -> dict:
@@ -423,6 +444,8 @@ def evaluate_checkpoint(checkpoint, *, data: str | None = None, weights: str = "
     if s.field_metrics and s.features is not None and not isinstance(s.features,
                                                                       FeatureExtractor):
         s = replace(s, features=load_torchscript(s.features, device=s.device))  # fail early
+    if "is" in s.metrics and not isinstance(s.inception_logits, FeatureExtractor):
+        s = replace(s, inception_logits=_logits_extractor(s))
     out = {"checkpoint": str(checkpoint), "step": int(state["step"]), "weights": weights,
            "data": real.source, "seed": s.seed}
     out |= evaluate_generator(generator, real_images=real.images,

@@ -116,8 +116,8 @@ class _progress:
             self.bar.close()
 
 
-def _sha256(path) -> str:
-    h = hashlib.sha256()
+def _sha256(path, algorithm="sha256") -> str:
+    h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)

