@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ifg.render import save_figure  # noqa: E402
 from ylg.data import digits, to_model_range  # noqa: E402
-from ylg.invert import (METHODS, PUBLISHED, attention_map_figure, invert,  # noqa: E402
-                        load_models, score)
+from ylg.invert import METHODS, PUBLISHED, Budget, invert  # noqa: E402
+from ylg.invert_jobs import attention_map_figure, load_models, score  # noqa: E402
 from ylg.train import resolve_device  # noqa: E402
 from ylg.viz import inversion_figure, loss_curves_figure  # noqa: E402
 
@@ -59,7 +59,8 @@ def run_method(G, D, x, labels, method, args):
     scores, images, zs, curves, kept, seconds = [], [], [], [], [], 0.0
     for i in range(0, len(x), args.batch):
         inv = invert(G, D, x[i:i + args.batch], label=labels[i:i + args.batch], method=method,
-                     steps=args.steps, lr=args.lr, starts=args.starts, seed=args.seed + i)
+                     budget=Budget(steps=args.steps, lr=args.lr, starts=args.starts),
+                     seed=args.seed + i)
         scores.append(score(inv, x[i:i + args.batch], D))
         images.append(inv.images)
         zs.append(inv.z)
@@ -125,8 +126,9 @@ def timing(G, D, x, labels, methods, args, rounds=3):
     best = {}
     for _ in range(rounds):
         for m in methods:
-            inv = invert(G, D, x, label=labels, method=m, steps=args.timing_steps, lr=args.lr,
-                         starts=args.starts, seed=args.seed)
+            inv = invert(G, D, x, label=labels, method=m,
+                         budget=Budget(steps=args.timing_steps, lr=args.lr, starts=args.starts),
+                         seed=args.seed)
             per = 1000 * inv.seconds / (len(x) * args.starts * args.timing_steps)
             best[m] = min(best.get(m, float("inf")), per)
     return best
@@ -136,9 +138,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", required=True)
     p.add_argument("--n", type=int, default=20)
-    p.add_argument("--steps", type=int, default=PUBLISHED["steps"])
-    p.add_argument("--starts", type=int, default=PUBLISHED["starts"])
-    p.add_argument("--lr", type=float, default=PUBLISHED["lr"])
+    p.add_argument("--steps", type=int, default=PUBLISHED.steps)
+    p.add_argument("--starts", type=int, default=PUBLISHED.starts)
+    p.add_argument("--lr", type=float, default=PUBLISHED.lr)
     p.add_argument("--batch", type=int, default=10, help="images inverted together")
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--seed", type=int, default=0)
@@ -163,7 +165,7 @@ def main(argv=None):
           f"{device}, torch threads {torch.get_num_threads()}, {platform.processor() or 'cpu'}",
           flush=True)
     invert(G, D, x[:1], label=labels[:1], method="ylg" if D.attention is not None else "pixel",
-           steps=1, starts=1)  # warm-up: first calls pay one-off set-up costs
+           budget=Budget(steps=1, starts=1))  # warm-up: first calls pay one-off set-up costs
     out = {"checkpoint": str(args.checkpoint), "step": info["step"], "n": args.n,
            "test_indices": order.tolist(), "steps": args.steps, "starts": args.starts,
            "lr": args.lr, "targets": {}}

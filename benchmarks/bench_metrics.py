@@ -47,7 +47,7 @@ def blur(x, sigma):
 
 def inception_throughput(device):
     ex = metrics.load_inception(device=device)
-    images, _ = metrics._digits("train")
+    images, _ = metrics.digits._digits("train")
     print("\n## Inception throughput\n")
     print("| batch | images/s | s/batch |")
     print("|---:|---:|---:|")
@@ -99,7 +99,7 @@ def classifier(device):
         metrics.digit_classifier(cache=folder, log=None)
         load_s = time.perf_counter() - t0
     net = net.to(device)
-    images, _ = metrics._digits("train")
+    images, _ = metrics.digits._digits("train")
     ex = net.extractor()
     ex(images[:256])
     seconds, _ = best_of(lambda: ex(images, batch_size=250))
@@ -112,7 +112,7 @@ def classifier(device):
 
 
 def sanity(extractors, check_images):
-    images, _ = metrics._digits("train")
+    images, _ = metrics.digits._digits("train")
     order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))
     print("\n## FID on the digits: halves, noise, blur\n")
     print("Half A against half B of the train split, then against B with Gaussian noise (std "

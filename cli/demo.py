@@ -106,7 +106,7 @@ def evaluate_samples(checkpoint, samples=500):
 
 def invert_test_digits(checkpoint, indices=(0, 1), steps=None, starts=2):
     """Invert held-out digits with each method (pixel, discriminator, ylg), same budget each."""
-    from ylg.invert import invert_to_folder
+    from ylg.invert import Budget, invert_to_folder
 
     steps = steps or int(os.environ.get("YLG_DEMO_INVERT_STEPS", "100"))
     print(f"\n== Invert held-out test digits {list(indices)} with each method ({steps} Adam steps, "
@@ -114,8 +114,8 @@ def invert_test_digits(checkpoint, indices=(0, 1), steps=None, starts=2):
     reports = {}
     for i in indices:
         out = DEMO / f"invert-{i}"
-        report = invert_to_folder(checkpoint, out, test_index=i, steps=steps, starts=starts,
-                                  progress=True)
+        report = invert_to_folder(checkpoint, out, test_index=i,
+                                  budget=Budget(steps=steps, starts=starts), progress=True)
         reports[i] = report
         for method, r in report.get("methods", {}).items():
             print(f"  digit {i} {method:<14} PSNR {r['psnr']:.2f} dB  SSIM {r['ssim']:.3f}")
@@ -124,12 +124,13 @@ def invert_test_digits(checkpoint, indices=(0, 1), steps=None, starts=2):
 
 def attention_map(checkpoint, query=(16, 16), steps=None):
     """Where one pixel of a held-out digit attends in each head of G, over the real image."""
-    from ylg.invert import draw_attention_map
+    from ylg.invert import Budget, draw_attention_map
 
     steps = steps or int(os.environ.get("YLG_DEMO_INVERT_STEPS", "100"))
     out = DEMO / "attention_map.png"
     print(f"\n== Attention map of pixel {query} of test digit 0 in each head of G")
-    draw_attention_map(checkpoint, out, query=query, test_index=0, steps=steps, starts=2)
+    draw_attention_map(checkpoint, out, query=query, test_index=0,
+                       budget=Budget(steps=steps, starts=2))
     print(f"  wrote {out}")
     return out
 

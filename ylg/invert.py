@@ -17,44 +17,95 @@ published code sums the four ``rtl`` heads of the YLG layer; that is the default
 attention layer has no saliency: ``ylg`` is refused, and ``discriminator`` takes ``D0`` at the grid
 where the layer would sit (the model's ``attention_resolution``).
 
-Published settings (the defaults): Adam with learning rate 0.07, 1,000 steps, 8 starts per image
-drawn from a normal truncated at +-2, class label given. When no class is given, every class is
-tried and the best (class, start) kept. Two choices of this implementation: the starts run as
-one batch, each minimising its own loss (the published code takes one norm over the batch of
-starts); and each start keeps the lowest-loss ``z`` it visited (Adam at 0.07 can overshoot), the
-kept start being the one with the lowest loss. The published code also wraps Adam in Lookahead
-(k = 5, alpha = 0.5); the SPEC names Adam, which is what runs here.
+Published settings (the defaults, :data:`PUBLISHED`): Adam with learning rate 0.07, 1,000 steps,
+8 starts per image drawn from a normal truncated at +-2, class label given, no noise. When no class
+is given, every class is tried and the best (class, start) kept. Two choices of this
+implementation: the starts run as one batch, each minimising its own loss (the published code
+takes one norm over the batch of starts); and each start keeps the lowest-loss ``z`` it visited
+(Adam at 0.07 can overshoot), the kept start being the one with the lowest loss.
+
+The published code builds a Lookahead wrapper (k = 5, alpha = 0.5) around ``z``, but runs its ops
+once, before the loop, and never adds them to the update: its counter stops at 1, so the slow
+weights are never read back. It runs plain Adam, and so does this module
+(``ylg/inverse_image.py`` and ``ylg/optimization.py`` of the published code).
+
+The published ``inject_noise`` option (off by default) adds ``N(0, std^2)`` noise, std 0.2, to the
+target once, one draw per start, before D's features and saliency are taken; ``Budget(noise=0.2)``
+does the same here (each start its own seeded draw, fixed over the steps). Scores compare the
+reconstruction with the clean target.
 
 The generator and discriminator run in eval mode (BatchNorm statistics and spectral-norm vectors
-frozen); only ``z`` receives gradients.
+frozen); only ``z`` receives gradients. The jobs over a checkpoint (a folder of results, the
+attention-map figure) live in :mod:`ylg.invert_jobs`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ifg.errors import InvalidArgument, check_positive_int
-from ylg.errors import DataError
-from ylg.similarity import psnr, ssim, to_unit_range
+from ylg.eta import duration
 
-__all__ = ["METHODS", "PUBLISHED", "Inversion", "default_heads", "key_counts", "saliency_maps",
-           "discriminator_saliency", "feature_distance", "invert", "score", "load_image",
-           "load_models", "target_image", "invert_to_folder", "parse_head_indices",
-           "parse_query", "draw_attention_map", "attention_map_figure"]
+__all__ = ["METHODS", "Budget", "PUBLISHED", "Inversion", "default_heads", "key_counts",
+           "saliency_maps", "discriminator_saliency", "feature_distance", "invert"]
 
 METHODS = ("pixel", "discriminator", "ylg")
 
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How an inversion optimises: Adam ``steps`` at ``lr`` from ``starts`` random starts.
+
+    Attributes
+    ----------
+    steps : int
+        Adam updates per start.
+    lr : float
+        Adam's learning rate.
+    starts : int
+        Random starts per image (and class), truncated normal on [-2, 2].
+    noise : float
+        Standard deviation of the Gaussian noise added to the target, one draw per start (the
+        published ``inject_noise``, std 0.2 when on); 0: none.
+
+    Raises
+    ------
+    InvalidArgument
+        For a non-positive steps, starts or lr, or a negative noise.
+
+    Examples
+    --------
+    >>> PUBLISHED
+    Budget(steps=1000, lr=0.07, starts=8, noise=0.0)
+    >>> Budget(steps=100, starts=2).lr
+    0.07
+    """
+
+    steps: int = 1000
+    lr: float = 0.07
+    starts: int = 8
+    noise: float = 0.0
+
+    def __post_init__(self):
+        check_positive_int("steps", self.steps)
+        check_positive_int("starts", self.starts)
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise InvalidArgument(f"lr must be a positive number, got {self.lr!r}")
+        if not (isinstance(self.noise, (int, float)) and math.isfinite(self.noise)
+                and self.noise >= 0):
+            raise InvalidArgument(f"noise must be a non-negative number, got {self.noise!r}")
+
+
 #: the published inversion settings (the official code's flags)
-PUBLISHED = {"lr": 0.07, "steps": 1000, "starts": 8}
+PUBLISHED = Budget()
 
 
 @dataclass(frozen=True, eq=False)
@@ -283,14 +334,14 @@ def _objective(method, G, D, x, heads):
     return ylg_loss
 
 
-def invert(G, D, x, *, label=None, method="ylg", steps=PUBLISHED["steps"], lr=PUBLISHED["lr"],
-           starts=PUBLISHED["starts"], heads=None, seed=0, progress=False) -> Inversion:
+def invert(G, D, x, *, label=None, method: str = "ylg", budget: Budget = PUBLISHED, heads=None,
+           seed: int = 0, progress: bool = False) -> Inversion:
     """Invert images: the best ``z`` (and class) found for each by one method.
 
     Parameters
     ----------
     G : ylg.models.Generator
-        Use the EMA generator of a checkpoint (:func:`load_models`).
+        Use the EMA generator of a checkpoint (:func:`ylg.invert_jobs.load_models`).
     D : ylg.models.Discriminator
         Needed by ``discriminator`` and ``ylg`` (may be None for ``pixel``).
     x : torch.Tensor, (n, c, res, res)
@@ -298,18 +349,16 @@ def invert(G, D, x, *, label=None, method="ylg", steps=PUBLISHED["steps"], lr=PU
     label : int, sequence of int, torch.Tensor (n,), or None
         The class of each image; None tries every class and keeps the best.
     method : {"pixel", "discriminator", "ylg"}
-    steps : int
-        Adam updates per start.
-    lr : float
-    starts : int
-        Random starts per image (and class), truncated normal on [-2, 2].
+    budget : Budget
+        Steps, learning rate, starts and target noise (default :data:`PUBLISHED`).
     heads : sequence of int, optional
         D heads whose saliency weights the ``ylg`` loss (default: :func:`default_heads`).
     seed : int
-        Seeds the starts: the same seed gives every method (and every class tried) the same
-        starts.
+        Seeds the starts (and the noise): the same seed gives every method (and every class
+        tried) the same starts.
     progress : bool
-        A progress bar on stderr.
+        A progress bar on stderr, and on a CPU an estimate of the time after the first steps
+        when the inversion will take long.
 
     Returns
     -------
@@ -318,24 +367,25 @@ def invert(G, D, x, *, label=None, method="ylg", steps=PUBLISHED["steps"], lr=PU
     Raises
     ------
     InvalidArgument
-        For an unknown method, bad budget, images that do not fit G, a class out of range, heads
-        out of range, or ``ylg`` with a discriminator that has no attention layer.
+        For an unknown method, a budget that is not a :class:`Budget`, images that do not fit G,
+        a class out of range, heads out of range, or ``ylg`` with a discriminator that has no
+        attention layer.
 
     Examples
     --------
     >>> from ylg.models import Discriminator, Generator
     >>> G = Generator(resolution=32, width=4, channels=1, attention="dense").eval()
     >>> D = Discriminator(resolution=32, width=4, channels=1, attention="dense").eval()
-    >>> inv = invert(G, D, torch.zeros(1, 1, 32, 32), label=3, method="ylg", steps=2, starts=2)
+    >>> inv = invert(G, D, torch.zeros(1, 1, 32, 32), label=3, method="ylg",
+    ...              budget=Budget(steps=2, starts=2))
     >>> inv.images.shape, inv.labels.tolist(), inv.curves.shape
     (torch.Size([1, 1, 32, 32]), [3], torch.Size([1, 1, 2, 3]))
     """
     if method not in METHODS:
         raise InvalidArgument(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    steps = check_positive_int("steps", steps)
-    starts = check_positive_int("starts", starts)
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise InvalidArgument(f"lr must be a positive number, got {lr!r}")
+    if not isinstance(budget, Budget):
+        raise InvalidArgument(f"budget must be a Budget, got {type(budget).__name__}")
+    steps, starts = budget.steps, budget.starts
     x = torch.as_tensor(x)
     res = _resolution(G)
     if x.ndim != 4 or x.shape[1] != G.channels or x.shape[-2:] != (res, res):
@@ -365,6 +415,10 @@ def invert(G, D, x, *, label=None, method="ylg", steps=PUBLISHED["steps"], lr=PU
     z0 = torch.nn.init.trunc_normal_(torch.empty(n, 1, starts, G.z_dim), a=-2.0, b=2.0,
                                      generator=gen)
     z0 = z0.expand(n, k, starts, G.z_dim).reshape(b, G.z_dim)  # every class tries the same starts
+    if budget.noise:  # drawn after the starts, so that noise leaves the starts unchanged
+        shape = x.shape[1:]
+        eps = torch.randn(n, 1, starts, *shape, generator=gen) * budget.noise
+        targets = targets + eps.expand(n, k, starts, *shape).reshape(b, *shape).to(device)
     nets = [m for m in (G, D) if m is not None]
     modes = [m.training for m in nets]
     for m in nets:
@@ -372,7 +426,7 @@ def invert(G, D, x, *, label=None, method="ylg", steps=PUBLISHED["steps"], lr=PU
     try:
         t0 = time.perf_counter()
         loss_of = _objective(method, G, D, targets, heads)
-        best_z, best_loss, curves = _adam(loss_of, z0.to(device), y, steps=steps, lr=lr,
+        best_z, best_loss, curves = _adam(loss_of, z0.to(device), y, steps=steps, lr=budget.lr,
                                           progress=progress, desc=method)
         seconds = time.perf_counter() - t0
         # the kept start of each image: the lowest loss over its classes and starts
@@ -389,6 +443,10 @@ def invert(G, D, x, *, label=None, method="ylg", steps=PUBLISHED["steps"], lr=PU
                      curves=curves.T.reshape(n, k, starts, steps + 1).cpu(),
                      kept=torch.stack([pick // starts, pick % starts], dim=1).cpu(),
                      heads=tuple(heads), seconds=seconds, notes=tuple(notes))
+
+
+def _resolution(G):
+    return 4 * 2 ** len(G.blocks)
 
 
 def _labels(label, n, num_classes):
@@ -409,6 +467,11 @@ def _labels(label, n, num_classes):
     return t.reshape(n, 1)
 
 
+#: on a CPU, an inversion projected to take longer than this (seconds) prints an estimate
+SLOW_SECONDS = 30.0
+_TIMED_STEPS = 3  # steps timed before the estimate
+
+
 def _adam(loss_of, z0, y, *, steps, lr, progress, desc):
     """Adam on ``z`` for the summed per-start losses; each start keeps its lowest-loss ``z``.
 
@@ -420,8 +483,10 @@ def _adam(loss_of, z0, y, *, steps, lr, progress, desc):
     opt = torch.optim.Adam([z], lr=lr)
     best_z, best_loss = z0.clone(), torch.full((len(z0),), float("inf"), device=z0.device)
     curves = torch.empty(steps + 1, len(z0), device=z0.device)
-    for t in tqdm(range(steps + 1), disable=not progress, desc=desc, unit="step",
-                  dynamic_ncols=True, file=sys.stderr, leave=False):
+    bar = tqdm(range(steps + 1), disable=not progress, desc=desc, unit="step",
+               dynamic_ncols=True, file=sys.stderr, leave=False)
+    t0 = time.perf_counter()
+    for t in bar:
         loss = loss_of(z, y)  # (B,), the loss at the current z
         with torch.no_grad():
             curves[t] = loss
@@ -434,402 +499,50 @@ def _adam(loss_of, z0, y, *, steps, lr, progress, desc):
         (grad,) = torch.autograd.grad(loss.sum(), z)
         z.grad = grad
         opt.step()
+        if progress and t + 1 == _TIMED_STEPS and z0.device.type == "cpu":
+            note = cpu_estimate(time.perf_counter() - t0, _TIMED_STEPS, steps, len(z0))
+            if note:
+                bar.write(f"note: {note}", file=sys.stderr)
     return best_z.detach(), best_loss, curves
 
 
-@torch.no_grad()
-def score(inversion, x, D=None) -> dict:
-    """PSNR, SSIM (on [0, 1]) and, with D, the feature distance of each reconstruction.
+def cpu_estimate(seconds, done, steps, batch) -> str | None:
+    """The advice printed when an inversion on a CPU will take long, or None when it will not.
 
     Parameters
     ----------
-    inversion : Inversion
-    x : torch.Tensor, (n, c, h, w) in [-1, 1]
-        The targets.
-    D : ylg.models.Discriminator, optional
-
-    Returns
-    -------
-    dict
-        ``psnr``, ``ssim`` and ``feature_distance`` (if D), each a list of n floats.
+    seconds : float
+        Time of the first ``done`` steps.
+    done, steps : int
+        Steps timed, and steps in all.
+    batch : int
+        Starts optimised together (images x classes x starts).
 
     Examples
     --------
-    >>> x = torch.zeros(1, 1, 16, 16)
-    >>> zero = torch.zeros(1, dtype=torch.long)
-    >>> inv = Inversion("pixel", torch.zeros(1, 4), zero, x + 0.2, torch.zeros(1),
-    ...                 torch.zeros(1, 1, 1, 2), torch.zeros(1, 2, dtype=torch.long))
-    >>> [round(v, 3) for v in score(inv, x)["psnr"]]  # MSE of 0.1 on [0, 1] -> 20 dB
-    [20.0]
+    >>> print(cpu_estimate(1.5, 3, 1000, 8))  # 0.5 s a step
+    about 8 min for 1000 steps x 8 starts on the CPU; a quick look: --steps 200 --starts 2
+    (about 25 s), or a GPU (--device cuda)
+    >>> cpu_estimate(0.01, 3, 100, 2) is None
+    True
     """
-    x = torch.as_tensor(x).cpu().float()
-    rec = inversion.images.cpu().float()
-    out = {"psnr": psnr(to_unit_range(x), to_unit_range(rec)).tolist(),
-           "ssim": ssim(to_unit_range(x), to_unit_range(rec)).tolist()}
-    if D is not None:
-        dev = next(D.parameters()).device
-        was = D.training
-        D.eval()
-        out["feature_distance"] = feature_distance(D, x.to(dev), rec.to(dev)).cpu().tolist()
-        D.train(was)
-    return out
-
-
-# --- reading targets and models ---------------------------------------------------------------
-
-
-def load_image(path, *, resolution, channels) -> tuple:
-    """One image file as the model sees it: ``(x (1, c, res, res) in [-1, 1], notes)``.
-
-    Centre-cropped to a square and resized (bicubic) when its size differs; a grey image for a
-    colour model (or the reverse) is converted, and the notes say so.
-
-    Raises
-    ------
-    DataError
-        When the file is missing or not a readable image.
-
-    Examples
-    --------
-    >>> import tempfile, PIL.Image
-    >>> p = Path(tempfile.mkdtemp()) / "a.png"
-    >>> PIL.Image.new("RGB", (40, 30), "white").save(p)
-    >>> x, notes = load_image(p, resolution=32, channels=1)
-    >>> tuple(x.shape), x.max().item(), len(notes)
-    ((1, 1, 32, 32), 1.0, 2)
-    """
-    from PIL import UnidentifiedImageError
-
-    from ylg.data import decode_image, to_model_range
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"image {str(path)!r} does not exist")
-    try:
-        a, size, grey = decode_image(path, resolution, channels)
-    except (OSError, UnidentifiedImageError, ValueError) as e:
-        raise DataError(f"cannot read image {str(path)!r}: {type(e).__name__}: {e}") from None
-    notes = []
-    if size != (resolution, resolution):
-        notes.append(f"the image is {size[0]}x{size[1]}; centre-cropped and resized to the "
-                     f"model's {resolution}x{resolution}")
-    if grey and channels == 3:
-        notes.append("the image is grey and the model colour: grey replicated to RGB")
-    elif not grey and channels == 1:
-        notes.append("the image is colour and the model grey: converted to grey (luma)")
-    return to_model_range(torch.from_numpy(a)[None]), notes
-
-
-def load_models(checkpoint, *, device="cpu") -> tuple:
-    """The EMA generator and the discriminator of a checkpoint, in eval mode, and its info.
-
-    Returns
-    -------
-    (Generator, Discriminator, dict)
-        The dict holds ``step``, ``class_names`` and ``config`` (the training config).
-
-    Raises
-    ------
-    CheckpointError
-        For a missing, corrupt or mismatched checkpoint.
-    """
-    from ylg.checkpoint import load_checkpoint, models_from_checkpoint
-
-    state = load_checkpoint(checkpoint)
-    _, D, ema = models_from_checkpoint(state, device=device)
-    for m in (D, ema):
-        m.requires_grad_(False)  # inversion trains z only
-    info = {"step": int(state["step"]), "class_names": list(state.get("class_names") or []),
-            "config": dict(state.get("config") or {})}
-    return ema.eval(), D.eval(), info
-
-
-def target_image(G, *, image=None, test_index=None) -> tuple:
-    """The target of an inversion: an image file or a held-out digit.
-
-    Returns
-    -------
-    (torch.Tensor (1, c, res, res), int or None, str, list of str)
-        The image in [-1, 1], its true class (digits only), where it came from, and notes.
-    """
-    from ylg.data import digits, to_model_range
-
-    res = 4 * 2 ** len(G.blocks)
-    if (image is None) == (test_index is None):
-        raise InvalidArgument("give exactly one of image and test_index")
-    if image is not None:
-        x, notes = load_image(image, resolution=res, channels=G.channels)
-        return x, None, str(image), notes
-    test = digits(resolution=res, split="test", channels=G.channels)
-    if isinstance(test_index, bool) or not isinstance(test_index, int) or \
-            not 0 <= test_index < len(test):
-        raise InvalidArgument(f"test_index must lie in 0..{len(test) - 1} (the digits test "
-                              f"split), got {test_index!r}")
-    x = to_model_range(test.images[test_index:test_index + 1])
-    return x, int(test.labels[test_index]), f"digits:test[{test_index}]", []
-
-
-def _resolution(G):
-    return 4 * 2 ** len(G.blocks)
-
-
-def invert_to_folder(checkpoint, out, *, image=None, test_index=None, label="own",
-                     methods=METHODS, steps=PUBLISHED["steps"], lr=PUBLISHED["lr"],
-                     starts=PUBLISHED["starts"], heads=None, seed=0, device="cpu",
-                     progress=False) -> dict:
-    """Invert one image with each method and write the results to a folder.
-
-    Writes ``real.png`` (the target as the model sees it), ``reconstruction_<method>.png``,
-    ``comparison.png`` (the methods side by side), ``loss_curves.png`` and ``inversion.json``
-    (PSNR, SSIM, feature distance, loss, class, time and kept ``z`` of each method).
-
-    Parameters
-    ----------
-    checkpoint : path
-    out : path
-        The output folder (created).
-    image, test_index
-        The target: an image file, or an index into the digits test split.
-    label : int, None or "own"
-        The class; None tries every class; ``"own"`` takes a test digit's label (and tries every
-        class for an image file).
-    methods : sequence of str
-        Methods to run; a method the model cannot run (``ylg`` without D attention) is refused
-        when asked alone, and skipped with a note when others run.
-    steps, lr, starts, heads, seed, progress
-        As :func:`invert`; every method gets the same starts and budget.
-    device : str or torch.device
-
-    Returns
-    -------
-    dict
-        What ``inversion.json`` holds.
-    """
-    from ylg.viz import inversion_figure, loss_curves_figure, save_image
-    from ifg.render import save_figure
-
-    G, D, info = load_models(checkpoint, device=device)
-    x, true_label, source, notes = target_image(G, image=image, test_index=test_index)
-    if label == "own":
-        label = true_label
-    methods = _check_methods(methods)
-    if "ylg" in methods and D.attention is None:
-        if len(methods) == 1:
-            _check_attention(D)
-        methods = tuple(m for m in methods if m != "ylg")
-        notes.append("the discriminator has no attention layer: the ylg method is skipped")
-    if heads is not None and D.attention is not None:
-        heads = _check_heads(heads, D.attention.heads)  # before anything is written
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    save_image(x, out / "real.png")
-    results, report = {}, {}
-    for method in methods:
-        inv = invert(G, D, x, label=label, method=method, steps=steps, lr=lr, starts=starts,
-                     heads=heads, seed=seed, progress=progress)
-        results[method] = inv
-        metrics = {k: v[0] for k, v in score(inv, x, D).items()}
-        save_image(inv.images, out / f"reconstruction_{method}.png")
-        report[method] = {**metrics, "loss": float(inv.loss[0]), "class": int(inv.labels[0]),
-                          "seconds": round(inv.seconds, 3), "heads": list(inv.heads),
-                          "kept_start": inv.kept[0].tolist(),
-                          "loss_curve": inv.kept_curves()[0].tolist(),
-                          "z": inv.z[0].tolist()}
-        notes.extend(n for n in inv.notes if n not in notes)
-    fig = inversion_figure(x[0], {m: r.images[0] for m, r in results.items()},
-                           {m: report[m] for m in results})
-    save_figure(fig, out / "comparison.png")
-    save_figure(loss_curves_figure({m: r.curves[0].flatten(0, 1) for m, r in results.items()},
-                                   kept={m: int(r.kept[0, 0] * starts + r.kept[0, 1])
-                                         for m, r in results.items()}),
-                out / "loss_curves.png")
-    summary = {
-        "checkpoint": str(checkpoint), "step": info["step"], "target": source,
-        "true_class": true_label, "class_given": label is not None,
-        "resolution": _resolution(G), "channels": G.channels,
-        "settings": {"steps": steps, "lr": lr, "starts": starts, "seed": seed,
-                     "heads": None if heads is None else list(heads)},
-        "notes": notes, "methods": report,
-    }
-    (out / "inversion.json").write_text(json.dumps(summary, indent=1))
-    return summary
-
-
-def _check_methods(methods):
-    if isinstance(methods, str):
-        methods = METHODS if methods == "all" else (methods,)
-    methods = tuple(methods)
-    bad = [m for m in methods if m not in METHODS]
-    if bad or not methods:
-        raise InvalidArgument(f"method must be one of {', '.join(METHODS)} or all, got "
-                              f"{bad[0] if bad else methods!r}")
-    return methods
-
-
-def parse_head_indices(text) -> tuple | None:
-    """``"0,1,2,3"`` -> ``(0, 1, 2, 3)``; None or empty -> None (the default heads).
-
-    Examples
-    --------
-    >>> parse_head_indices("0, 2"), parse_head_indices(None)
-    ((0, 2), None)
-    """
-    if text is None or not str(text).strip():
+    per_step = seconds / done
+    total = per_step * (steps + 1)
+    if total <= SLOW_SECONDS:
         return None
-    try:
-        heads = tuple(int(h) for h in str(text).split(","))
-    except ValueError:
-        raise InvalidArgument(f"heads must be integers separated by commas, got {text!r}") \
-            from None
-    if any(h < 0 for h in heads):
-        raise InvalidArgument(f"heads must be non-negative, got {text!r}")
-    return heads
+    quick = per_step * 201 * min(1.0, 2 / batch)
+    return (f"about {duration(total)} for {steps} steps x {batch} starts on the CPU; a quick "
+            f"look: --steps 200 --starts 2 (about {duration(quick)}), or a GPU (--device cuda)")
 
 
-def parse_query(text, *, resolution) -> tuple:
-    """``"R,C"`` -> ``(R, C)``, a pixel of the model's ``resolution x resolution`` image.
-
-    Examples
-    --------
-    >>> parse_query("5, 20", resolution=32)
-    (5, 20)
-    """
-    parts = str(text).split(",")
-    try:
-        r, c = (int(p) for p in parts)
-    except ValueError:
-        raise InvalidArgument(f"query must read ROW,COL (two integers), got {text!r}") from None
-    if not (0 <= r < resolution and 0 <= c < resolution):
-        raise InvalidArgument(f"query pixel ({r}, {c}) lies outside the model's "
-                              f"{resolution}x{resolution} image")
-    return r, c
+_MOVED = ("score", "load_image", "load_models", "target_image", "invert_to_folder", "parse_head_indices",
+          "parse_query", "draw_attention_map", "attention_map_figure")
 
 
-def draw_attention_map(checkpoint, out, *, query, image=None, test_index=None, sample_seed=None,
-                       label="own", heads=None, method="ylg", steps=PUBLISHED["steps"],
-                       lr=PUBLISHED["lr"], starts=PUBLISHED["starts"], d_heads=None, seed=0,
-                       device="cpu", progress=False) -> dict:
-    """Where a query pixel attends in each head of G's attention layer, drawn over the image.
+def __getattr__(name):
+    """The jobs over a checkpoint moved to :mod:`ylg.invert_jobs`; their old names still work."""
+    if name in _MOVED:
+        from ylg import invert_jobs
 
-    For a real image (``image`` or ``test_index``) the latent is found by :func:`invert` first;
-    for a generated sample (``sample_seed``) it is drawn. The figure shows the image, the
-    reconstruction, one panel per head of G (the query's attention row, on the key grid,
-    upsampled over the image) and, when D has attention, D's saliency maps of the image.
-
-    Parameters
-    ----------
-    checkpoint, out : path
-        ``out`` is the figure (PNG, SVG or PDF).
-    query : (int, int)
-        A pixel ``(row, col)`` of the model's image.
-    image, test_index, sample_seed
-        Exactly one: a file, a digits test index, or the seed of a generated sample.
-    label : int, None or "own"
-        As :func:`invert_to_folder`; for a sample, None or "own" draws class 0.
-    heads : sequence of int, optional
-        G heads to draw (default: all).
-    method, steps, lr, starts, seed
-        The inversion's settings.
-    d_heads : sequence of int, optional
-        The D heads of the ``ylg`` inversion loss (``heads`` of :func:`invert`).
-
-    Returns
-    -------
-    dict
-        ``target``, ``class``, ``query``, ``query_cell`` (on G's query grid), ``heads`` and, for a
-        real image, the inversion's ``psnr`` and ``ssim``.
-    """
-    from ifg.render import FORMATS, save_figure
-
-    if Path(out).suffix.lower() not in FORMATS:  # before minutes of inversion, not after
-        raise InvalidArgument(f"figure file {str(out)!r} must end in one of {', '.join(FORMATS)}")
-    G, D, info = load_models(checkpoint, device=device)
-    if G.attention is None:
-        raise InvalidArgument("the generator has no attention layer: there is no attention map "
-                              "to draw")
-    if sum(v is not None for v in (image, test_index, sample_seed)) != 1:
-        raise InvalidArgument("give exactly one of image, test_index and sample_seed")
-    res = _resolution(G)
-    query = parse_query(",".join(map(str, query)), resolution=res)
-    heads = _check_heads(heads, G.attention.heads)
-    summary = {"checkpoint": str(checkpoint), "step": info["step"], "query": list(query)}
-    dev = next(G.parameters()).device
-    if sample_seed is not None:
-        y = torch.tensor([0 if label in (None, "own") else int(label)])
-        _labels(y, 1, G.num_classes)
-        z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(sample_seed))
-        with torch.no_grad():
-            x = G(z.to(dev), y.to(dev)).cpu()
-        recon, target = None, f"sample (seed {sample_seed})"
-    else:
-        x, true_label, target, notes = target_image(G, image=image, test_index=test_index)
-        if label == "own":
-            label = true_label
-        inv = invert(G, D, x, label=label, method=method, steps=steps, lr=lr, starts=starts,
-                     heads=d_heads, seed=seed, progress=progress)
-        z, y, recon = inv.z, inv.labels, inv.images
-        summary.update({k: v[0] for k, v in score(inv, x, D).items()})
-        summary["notes"] = notes + list(inv.notes)
-    fig = attention_map_figure(G, D, x, z, y, query=query, heads=heads, reconstruction=recon)
-    save_figure(fig, out)
-    a = G.attention_resolution
-    summary.update({"target": target, "class": int(y[0]), "heads": list(heads),
-                    "query_cell": [query[0] * a // res, query[1] * a // res]})
-    return summary
-
-
-@torch.no_grad()
-def attention_map_figure(G, D, x, z, y, *, query, heads=None, reconstruction=None):
-    """The attention figure of one image and its latent: G's heads for a query, D's saliency.
-
-    Parameters
-    ----------
-    G, D : the models (D may lack attention: no saliency row then)
-    x : torch.Tensor, (1, c, res, res) in [-1, 1]
-        The image drawn under the maps (a real image, or the sample ``G(z, y)`` itself).
-    z : torch.Tensor, (1, z_dim)
-    y : torch.Tensor, int64, (1,)
-    query : (int, int)
-        A pixel of the image.
-    heads : sequence of int, optional
-        G heads to draw (default: all).
-    reconstruction : torch.Tensor, (1, c, res, res), optional
-        Shown next to the image (an inversion's ``G(z, y)``).
-
-    Returns
-    -------
-    matplotlib.figure.Figure
-
-    Examples
-    --------
-    >>> from ylg.models import Discriminator, Generator
-    >>> G = Generator(resolution=32, width=16, channels=1, attention="ylg").eval()
-    >>> D = Discriminator(resolution=32, width=16, channels=1, attention="ylg").eval()
-    >>> z, y = torch.zeros(1, 128), torch.tensor([2])
-    >>> fig = attention_map_figure(G, D, G(z, y), z, y, query=(4, 5), heads=[0, 4])
-    >>> len([ax for ax in fig.axes if ax.axison])  # image, 2 heads of G, 8 saliency maps of D
-    11
-    """
-    from ylg.viz import attention_figure, head_names, query_attention
-
-    if G.attention is None:
-        raise InvalidArgument("the generator has no attention layer: there is no attention map "
-                              "to draw")
-    heads = _check_heads(heads, G.attention.heads)
-    res, a = _resolution(G), G.attention_resolution
-    dev = next(G.parameters()).device
-    _, g_attn = G(z.to(dev), y.to(dev), return_attention=True)
-    maps = query_attention(g_attn.cpu(), query=query, image_size=res, query_grid=(a, a),
-                           key_grid=(a // G.attention.pool,) * 2)[0]  # (heads, res, res)
-    saliency = saliency_titles = None
-    if D is not None and D.attention is not None:  # every head of D: its layer need not match G's
-        s = discriminator_saliency(D, x.to(next(D.parameters()).device))
-        saliency = F.interpolate(s.cpu(), size=(res, res), mode="nearest")[0]
-        saliency_titles = [f"D {name}" for name in head_names(D.attention)]
-    g_names = head_names(G.attention)
-    return attention_figure(x[0].cpu(), maps[list(heads)], query=query,
-                            reconstruction=None if reconstruction is None else
-                            reconstruction[0].cpu(),
-                            titles=[f"G {g_names[h]}" for h in heads], saliency=saliency,
-                            saliency_titles=saliency_titles)
-
+        return getattr(invert_jobs, name)
+    raise AttributeError(f"module 'ylg.invert' has no attribute {name!r}")

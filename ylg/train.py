@@ -39,7 +39,7 @@ from ylg.data import load_data, to_model_range
 from ylg.errors import CheckpointError
 from ylg.metrics import evaluate_generator, parse_metrics
 from ylg.models import Discriminator, Generator, attention_resolutions, attention_variants
-from ylg.viz import save_image_grid
+from ylg.viz import plot_training, save_image_grid
 
 __all__ = ["TrainConfig", "RESUMABLE", "TrainResult", "train", "train_step", "hinge_d",
            "hinge_g", "ema_update", "step_generator", "resolve_device"]
@@ -526,7 +526,8 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None)
             x = ema(fixed_z, fixed_y)
         save_image_grid(x, run_dir / "samples" / f"step_{step:07d}.png",
                         nrow=data.num_classes if 1 < data.num_classes <= 16 else None,
-                        scale=max(1, 64 // cfg.resolution))
+                        scale=max(1, 64 // cfg.resolution),
+                        labels=data.class_names if 1 < data.num_classes <= 16 else None)
 
     from tqdm import tqdm
 
@@ -560,6 +561,7 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None)
             evaluate(step)
         if main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
             checkpoint(step)
+            plot_training(run_dir)  # curves.png: the losses and metrics so far
     bar.close()
     if writer is not None:
         writer.close()

@@ -17,7 +17,8 @@ from ifg.errors import InvalidArgument
 from ylg.data import from_model_range
 
 __all__ = ["image_grid", "save_image_grid", "save_image", "head_names", "query_attention",
-           "attention_figure", "inversion_figure", "loss_curves_figure"]
+           "attention_figure", "inversion_figure", "loss_curves_figure", "read_log",
+           "training_curves_figure", "plot_training"]
 
 
 def image_grid(images, *, nrow=None, padding=2) -> np.ndarray:
@@ -43,25 +44,46 @@ def image_grid(images, *, nrow=None, padding=2) -> np.ndarray:
     return grid.permute(1, 2, 0).numpy()
 
 
-def save_image_grid(images, path, *, nrow=None, scale=1) -> Path:
+def save_image_grid(images, path, *, nrow=None, scale=1, labels=None) -> Path:
     """Save :func:`image_grid` as a PNG (``scale`` enlarges small images, nearest neighbour).
+
+    ``labels`` names the columns (e.g. the class of each column of a class-conditional grid):
+    written in a strip above them, cut to the column's width.
 
     Examples
     --------
     >>> import tempfile
-    >>> save_image_grid(torch.zeros(4, 1, 8, 8), Path(tempfile.mkdtemp()) / "g.png").suffix
-    '.png'
+    >>> from PIL import Image
+    >>> p = save_image_grid(torch.zeros(4, 1, 8, 8), Path(tempfile.mkdtemp()) / "g.png", nrow=2,
+    ...                     scale=4, labels=["zero", "one"])
+    >>> Image.open(p).size  # 4 * (2 * (8 + 2) + 2) pixels square, and a 12-pixel label strip
+    (88, 100)
     """
-    from PIL import Image
+    from PIL import Image, ImageDraw
 
     grid = image_grid(images, nrow=nrow)
     im = Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid)
     if scale > 1:
         im = im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST)
+    if labels:
+        n, _, _, w = torch.as_tensor(images).shape
+        cols = nrow or math.ceil(math.sqrt(n))
+        strip = Image.new(im.mode, (im.width, im.height + _LABEL_HEIGHT))
+        strip.paste(im, (0, _LABEL_HEIGHT))
+        draw = ImageDraw.Draw(strip)
+        step = (w + 2) * scale  # a column and its gap (image_grid's padding 2)
+        for c, label in enumerate(list(labels)[:cols]):
+            text = str(label)[:max(1, step // 6)]  # the default font: about 6 pixels a letter
+            draw.text((2 * scale + c * step, 1), text, fill=255 if im.mode == "L" else
+                      (255, 255, 255))
+        im = strip
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     im.save(path)
     return path
+
+
+_LABEL_HEIGHT = 12  # pixels of the column-label strip of save_image_grid
 
 
 # --- inversion and attention figures ----------------------------------------------------------
@@ -177,7 +199,8 @@ def attention_figure(image, maps, *, query, reconstruction=None, titles=None, sa
 
     Top row: the image, the reconstruction (if given), then one panel per head of ``maps``. Bottom
     row (if ``saliency``): the discriminator's saliency maps over the image. Each heat map is
-    scaled to its own maximum; the query pixel is the cyan square.
+    scaled to its own maximum (the colour bar reads as that fraction); the query pixel is the
+    cyan square.
 
     Parameters
     ----------
@@ -198,8 +221,8 @@ def attention_figure(image, maps, *, query, reconstruction=None, titles=None, sa
     Examples
     --------
     >>> fig = attention_figure(torch.zeros(1, 8, 8), torch.rand(2, 8, 8), query=(3, 3))
-    >>> len(fig.axes)
-    3
+    >>> len(fig.axes)  # the image, 2 heads, the colour bar
+    4
     """
     from matplotlib.figure import Figure
 
@@ -228,6 +251,13 @@ def attention_figure(image, maps, *, query, reconstruction=None, titles=None, sa
         for h, s in enumerate(saliency):
             axes[1, h].set_axis_on()
             _overlay(axes[1, h], image, s, f"saliency, {saliency_titles[h]}")
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    bar = fig.colorbar(ScalarMappable(Normalize(0, 1), "magma"), ax=axes, shrink=0.8,
+                       fraction=0.03, pad=0.01)
+    bar.set_label("fraction of the map's maximum", fontsize=6)
+    bar.ax.tick_params(labelsize=6)
     return fig
 
 
@@ -307,10 +337,11 @@ def loss_curves_figure(curves, *, kept=None):
         c = torch.as_tensor(c).detach().cpu().double().numpy()
         steps = np.arange(c.shape[1])
         for s in range(c.shape[0]):
-            ax.plot(steps, c[s], color="0.7", linewidth=0.6)
+            ax.plot(steps, c[s], color="0.7", linewidth=0.6,
+                    label="every start" if s == 0 else None)
         if kept is not None and name in kept:
             ax.plot(steps, c[kept[name]], color="#c0392b", linewidth=1.4, label="kept start")
-            ax.legend(fontsize=6, frameon=False)
+        ax.legend(fontsize=6, frameon=False)
         if (c > 0).all():
             ax.set_yscale("log")
         ax.set_title(name, fontsize=8)
@@ -318,3 +349,141 @@ def loss_curves_figure(curves, *, kept=None):
         ax.set_ylabel("loss", fontsize=7)
         ax.tick_params(which="both", labelsize=6)
     return fig
+
+
+# --- training curves --------------------------------------------------------------------------
+
+
+def read_log(path) -> list:
+    r"""The records of a run's ``log.jsonl``; a torn last line (a run killed mid-write) is skipped.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "log.jsonl"
+    >>> _ = p.write_text('{"step": 1, "loss_d": 2.0}\n{"step": 2, "lo')
+    >>> read_log(p)
+    [{'step': 1, 'loss_d': 2.0}]
+    """
+    import json
+
+    records = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and "step" in record:
+            records.append(record)
+    return records
+
+
+_NOT_CURVES = ("step", "seconds", "steps_per_s", "samples", "real", "classifier_test_accuracy")
+
+
+def training_curves_figure(records):
+    """The losses and each evaluation metric of a run against the training step.
+
+    Parameters
+    ----------
+    records : list of dict
+        :func:`read_log`'s: loss lines (``step``, ``loss_d``, ``loss_g``, ...) and evaluation
+        lines (``step``, ``eval``: {metric: value}).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A panel of the losses (D's and G's hinge losses and D's mean outputs), then a panel per
+        metric (``kid``'s spread as error bars).
+
+    Raises
+    ------
+    InvalidArgument
+        When the records hold no loss and no metric.
+
+    Examples
+    --------
+    >>> rec = [{"step": 10, "loss_d": 1.9, "loss_g": 0.2},
+    ...        {"step": 10, "eval": {"domain-fid": 80.0, "samples": 500}},
+    ...        {"step": 20, "loss_d": 1.7, "loss_g": 0.4},
+    ...        {"step": 20, "eval": {"domain-fid": 60.0, "samples": 500}}]
+    >>> [ax.get_title() for ax in training_curves_figure(rec).axes]
+    ['losses', 'domain-fid']
+    """
+    from matplotlib.figure import Figure
+
+    losses = [r for r in records if "eval" not in r]
+    evals = [r for r in records if isinstance(r.get("eval"), dict)]
+    loss_keys = list(dict.fromkeys(k for r in losses for k, v in r.items()
+                                   if k not in _NOT_CURVES and isinstance(v, (int, float))))
+    metrics = list(dict.fromkeys(k for r in evals for k, v in r["eval"].items()
+                                 if k not in _NOT_CURVES and not k.endswith("_std")
+                                 and isinstance(v, (int, float)) and not isinstance(v, bool)))
+    panels = (["losses"] if loss_keys else []) + metrics
+    if not panels:
+        raise InvalidArgument("the log holds no losses and no evaluations to draw")
+    cols = min(len(panels), 3)
+    rows = math.ceil(len(panels) / cols)
+    fig = Figure(figsize=(3.2 * cols, 2.4 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).flat
+    for ax, panel in zip(axes, panels):
+        if panel == "losses":
+            for k in loss_keys:
+                pts = [(r["step"], r[k]) for r in losses if k in r]
+                ax.plot(*zip(*pts), linewidth=1.0, label=k)
+            ax.legend(fontsize=6, frameon=False)
+            ax.set_ylabel("hinge loss / mean D output", fontsize=7)
+        else:
+            pts = [(r["step"], r["eval"][panel], r["eval"].get(panel + "_std")) for r in evals
+                   if panel in r["eval"]]
+            steps, values, spread = zip(*pts)
+            if all(s is not None for s in spread):
+                ax.errorbar(steps, values, yerr=spread, marker="o", markersize=3, capsize=2)
+            else:
+                ax.plot(steps, values, marker="o", markersize=3)
+            ax.set_ylabel(panel, fontsize=7)
+        ax.set_title(panel, fontsize=8)
+        ax.set_xlabel("step", fontsize=7)
+        ax.tick_params(which="both", labelsize=6)
+        ax.grid(alpha=0.3)
+    for ax in list(axes):  # the empty cells of the last row
+        ax.set_axis_off()
+    return fig
+
+
+def plot_training(run_dir, out=None) -> Path:
+    r"""Draw a run's training curves (:func:`training_curves_figure`) into ``run_dir/curves.png``.
+
+    Parameters
+    ----------
+    run_dir : path
+        A folder written by ``ylg train`` (its ``log.jsonl``).
+    out : path, optional
+        Another figure file (PNG, SVG or PDF).
+
+    Returns
+    -------
+    Path
+        The figure written.
+
+    Raises
+    ------
+    InvalidArgument
+        When the folder has no ``log.jsonl``, or the log nothing to draw.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> run = Path(tempfile.mkdtemp())
+    >>> _ = (run / "log.jsonl").write_text('{"step": 1, "loss_d": 2.0, "loss_g": 0.1}\n')
+    >>> plot_training(run).name
+    'curves.png'
+    """
+    from ifg.render import save_figure
+
+    log = Path(run_dir) / "log.jsonl"
+    if not log.is_file():
+        raise InvalidArgument(f"{str(run_dir)!r} is not a run folder: it has no log.jsonl")
+    path = Path(out) if out is not None else Path(run_dir) / "curves.png"
+    save_figure(training_curves_figure(read_log(log)), path, dpi=110)
+    return path

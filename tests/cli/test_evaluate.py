@@ -99,6 +99,10 @@ def test_evaluate_with_a_torchscript_extractor(run_dir, tmp_path):
     (["--metrics", "fdi"], "Error: unknown metric 'fdi'"),
     (["--weights", "g", "--data", "nowhere"], "Error: data 'nowhere' is neither"),
     (["--features", "missing.pt", "--metrics", "fid"], "Error: feature extractor 'missing.pt'"),
+    (["--metrics", "is", "--inception-logits", "missing.pth"],
+     "Error: Inception logits file 'missing.pth' does not exist"),
+    (["--metrics", "is", "--inception-logits", "pyproject.toml"],
+     "Error: 'pyproject.toml' has sha1 "),
 ])
 def test_evaluate_bad_input_is_one_line_and_exit_2(run_dir, args, message):
     out = run("evaluate", "--checkpoint", run_dir / "checkpoint.pt", "--quiet", "--device", "cpu",
@@ -114,3 +118,32 @@ def test_evaluate_missing_checkpoint_and_help():
     helped = run("evaluate", "--help")
     assert helped.exit_code == 0
     assert "no Inception score" in helped.output and "ylg evaluate --checkpoint" in helped.output
+
+
+def test_evaluate_defaults_to_the_domain_metrics_and_bounds_the_real_set(run_dir):
+    out = run("evaluate", "--checkpoint", run_dir / "checkpoint.pt", "--samples", "20",
+              "--real-samples", "100", "--json", "--quiet", "--device", "cpu")
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.output)
+    assert result["real"] == 100 and result["samples"] == 20
+    assert {"domain-fid", "domain-kid", "domain-precision", "domain-recall", "accuracy"} <= \
+        set(result)
+    assert "fid" not in result and "features" not in result  # no Inception by default
+    bad = run("evaluate", "--checkpoint", run_dir / "checkpoint.pt", "--real-samples", "0")
+    assert bad.exit_code == 2
+    assert bad.output.strip().splitlines()[-1] == \
+        "Error: real_samples must be a positive integer, got 0"
+
+
+def test_train_draws_the_curves_and_ylg_plot_redraws_them(run_dir, tmp_path):
+    from PIL import Image
+
+    curves = run_dir / "curves.png"
+    assert curves.stat().st_size > 0  # drawn by train at its checkpoint
+    out = run("plot", run_dir, "-o", tmp_path / "c.png")
+    assert out.exit_code == 0, out.output
+    assert Image.open(tmp_path / "c.png").size[0] > Image.open(tmp_path / "c.png").size[1]
+    bad = run("plot", tmp_path)
+    assert bad.exit_code == 2
+    assert bad.output.strip().splitlines()[-1].endswith("is not a run folder: it has no "
+                                                        "log.jsonl")

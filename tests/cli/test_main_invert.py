@@ -49,7 +49,8 @@ def test_invert_writes_the_figures_and_the_json(ylg_checkpoint, tmp_path):
         "reconstruction_ylg.png", "comparison.png", "loss_curves.png", "inversion.json"}
     report = json.loads((out / "inversion.json").read_text())
     assert report["target"] == "digits:test[4]" and report["class_given"]
-    assert report["settings"] == {"steps": 2, "lr": 0.07, "starts": 2, "seed": 0, "heads": None}
+    assert report["settings"] == {"steps": 2, "lr": 0.07, "starts": 2, "noise": 0.0, "seed": 0,
+                                  "heads": None}
     assert set(report["methods"]) == {"pixel", "discriminator", "ylg"}
     for name, m in report["methods"].items():
         assert {"psnr", "ssim", "feature_distance", "loss", "class", "seconds", "heads",
@@ -96,7 +97,8 @@ def test_bad_checkpoint_and_bad_image_exit_2_with_one_line(ylg_checkpoint, tmp_p
 
 def test_invert_needs_exactly_one_target(ylg_checkpoint, tmp_path):
     result = run("invert", "--checkpoint", ylg_checkpoint, *BUDGET, "-o", tmp_path / "o")
-    assert result.exit_code == 2 and "give one of --image and --test-index" in result.output
+    assert result.exit_code == 2 and "give one of --image, --test-index and --sample" in \
+        result.output
 
 
 def test_a_model_without_attention_refuses_ylg_and_skips_it_in_all(plain_checkpoint, tmp_path):
@@ -145,3 +147,22 @@ def test_attention_map_refuses_an_unknown_figure_format_before_inverting(ylg_che
     line = _one_error_line(run("attention-map", "--checkpoint", ylg_checkpoint, "--test-index", 0,
                                "--query", "3,3", "-o", tmp_path / "a.jpg"))
     assert "must end in one of .png, .svg, .pdf" in line
+
+
+def test_invert_a_generated_sample_scores_the_recovered_latent(ylg_checkpoint, tmp_path):
+    out = tmp_path / "self"
+    result = run("invert", "--checkpoint", ylg_checkpoint, "--sample", 3, "--class", 5,
+                 "--method", "pixel", "--noise", "0.2", *BUDGET, "-o", out)
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "inversion.json").read_text())
+    assert report["target"] == "sample (seed 3)" and report["true_class"] == 5
+    assert len(report["true_z"]) == 128 and report["settings"]["noise"] == 0.2
+    m = report["methods"]["pixel"]
+    assert m["latent_distance"] > 0 and -1 <= m["latent_cosine"] <= 1
+    assert "z distance" in result.output
+    both = run("invert", "--checkpoint", ylg_checkpoint, "--sample", 3, "--test-index", 0,
+               *BUDGET, "-o", out)
+    assert both.exit_code == 2 and "give one of --image, --test-index and --sample" in both.output
+    line = _one_error_line(run("invert", "--checkpoint", ylg_checkpoint, "--sample", 3, "--noise",
+                               "-1", *BUDGET, "-o", out))
+    assert line == "Error: noise must be a non-negative number, got -1.0"

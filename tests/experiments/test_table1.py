@@ -109,7 +109,7 @@ def test_a_run_killed_before_its_score_is_rescored_to_the_same_value(tmp_path, c
 
 def test_report_draws_samples_and_the_inception_column_from_best_checkpoints(
         tmp_path, classifier, monkeypatch):
-    import ylg.metrics
+    import ylg.metrics.evaluation
     from ylg.metrics import FeatureExtractor
 
     s = Settings(steps=1, eval_every=1, **TINY)
@@ -118,7 +118,7 @@ def test_report_draws_samples_and_the_inception_column_from_best_checkpoints(
     # a stand-in for the (slow) Inception network: mean pixel features
     fake = FeatureExtractor("mean-pixels", lambda x: x.mean(dim=(2, 3)), lambda x: x.float(),
                             torch.device("cpu"))
-    monkeypatch.setattr(ylg.metrics, "load_inception", lambda **kw: fake)
+    monkeypatch.setattr(ylg.metrics.evaluation, "load_inception", lambda **kw: fake)
     out = tmp_path / "results.md"
     ev = _evaluator(s, classifier)
     table1.write_report(tmp_path / "runs", s, out=out, figures=tmp_path / "fig", seeds=(0,),

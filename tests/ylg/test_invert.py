@@ -10,8 +10,10 @@ from ifg.errors import InvalidArgument
 from ifg.maskset import preset
 from ylg.attention import Attention2d
 from ylg.errors import DataError
-from ylg.invert import (METHODS, PUBLISHED, default_heads, discriminator_saliency,
-                        feature_distance, invert, key_counts, load_image, saliency_maps, score)
+from ylg.invert import (METHODS, PUBLISHED, Budget, default_heads, discriminator_saliency,
+                        feature_distance, invert, key_counts, saliency_maps)
+from ylg.invert_jobs import generated_target, load_image, score
+from ylg import invert as invert_module
 from ylg.models import Discriminator, Generator
 
 
@@ -112,7 +114,7 @@ def test_with_uniform_dense_attention_ylg_is_the_d_feature_loss_over_nk():
     G, D = _pair("dense", width=4)
     D.attention.query = _ZeroQuery(D.attention.heads * D.attention.qk_head_dim)
     x = torch.rand(1, 1, 32, 32) * 2 - 1
-    runs = {m: invert(G, D, x, label=1, method=m, steps=1, starts=2, seed=3)
+    runs = {m: invert(G, D, x, label=1, method=m, budget=Budget(steps=1, starts=2), seed=3)
             for m in ("discriminator", "ylg")}
     nk = (D.attention_resolution // 2) ** 2
     assert torch.allclose(runs["ylg"].curves, runs["discriminator"].curves / nk, rtol=1e-5)
@@ -121,7 +123,7 @@ def test_with_uniform_dense_attention_ylg_is_the_d_feature_loss_over_nk():
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_decreases_its_loss_and_keeps_the_best_start(ylg_pair, target, method):
     G, D = ylg_pair
-    inv = invert(G, D, target, label=3, method=method, steps=6, lr=0.05, starts=3, seed=1)
+    inv = invert(G, D, target, label=3, method=method, budget=Budget(steps=6, lr=0.05, starts=3), seed=1)
     assert inv.curves.shape == (1, 1, 3, 7)
     assert inv.z.shape == (1, G.z_dim) and inv.images.shape == target.shape
     curves = inv.curves[0, 0]  # (starts, steps + 1)
@@ -136,24 +138,24 @@ def test_every_method_decreases_its_loss_and_keeps_the_best_start(ylg_pair, targ
 
 def test_the_pixel_loss_is_the_pixel_distance(ylg_pair, target):
     G, D = ylg_pair
-    inv = invert(G, D, target, label=3, method="pixel", steps=3, starts=2)
+    inv = invert(G, D, target, label=3, method="pixel", budget=Budget(steps=3, starts=2))
     assert inv.loss.item() == pytest.approx((inv.images - target).norm().item(), rel=1e-5)
-    d = invert(G, D, target, label=3, method="discriminator", steps=3, starts=2)
+    d = invert(G, D, target, label=3, method="discriminator", budget=Budget(steps=3, starts=2))
     assert d.loss.item() == pytest.approx(feature_distance(D, target, d.images).item(), rel=1e-4)
 
 
 def test_the_same_seed_gives_the_same_starts(ylg_pair, target):
     G, D = ylg_pair
-    a = invert(G, D, target, label=3, method="pixel", steps=2, starts=2, seed=7)
-    b = invert(G, D, target, label=3, method="pixel", steps=2, starts=2, seed=7)
-    c = invert(G, D, target, label=3, method="pixel", steps=2, starts=2, seed=8)
+    a = invert(G, D, target, label=3, method="pixel", budget=Budget(steps=2, starts=2), seed=7)
+    b = invert(G, D, target, label=3, method="pixel", budget=Budget(steps=2, starts=2), seed=7)
+    c = invert(G, D, target, label=3, method="pixel", budget=Budget(steps=2, starts=2), seed=8)
     assert torch.equal(a.z, b.z) and not torch.equal(a.z, c.z)
 
 
 def test_searching_the_classes_is_never_worse_than_the_first_class(ylg_pair, target):
     G, D = ylg_pair
-    search = invert(G, D, target, label=None, method="ylg", steps=3, starts=2, seed=4)
-    first = invert(G, D, target, label=0, method="ylg", steps=3, starts=2, seed=4)
+    search = invert(G, D, target, label=None, method="ylg", budget=Budget(steps=3, starts=2), seed=4)
+    first = invert(G, D, target, label=0, method="ylg", budget=Budget(steps=3, starts=2), seed=4)
     assert search.curves.shape == (1, 10, 2, 4)
     # every class of the search tries the starts of the run with one class given
     assert torch.allclose(search.curves[0, 0], first.curves[0, 0], rtol=1e-4)
@@ -164,7 +166,7 @@ def test_searching_the_classes_is_never_worse_than_the_first_class(ylg_pair, tar
 def test_a_batch_of_images_is_inverted_image_by_image(ylg_pair):
     G, D = ylg_pair
     x = torch.rand(2, 1, 32, 32) * 2 - 1
-    inv = invert(G, D, x, label=[2, 7], method="discriminator", steps=2, starts=2)
+    inv = invert(G, D, x, label=[2, 7], method="discriminator", budget=Budget(steps=2, starts=2))
     assert inv.labels.tolist() == [2, 7] and inv.images.shape == x.shape
     m = score(inv, x, D)
     assert set(m) == {"psnr", "ssim", "feature_distance"} and len(m["psnr"]) == 2
@@ -174,16 +176,25 @@ def test_a_batch_of_images_is_inverted_image_by_image(ylg_pair):
 def test_a_discriminator_without_attention(target):
     G, D = _pair("none", width=4)
     with pytest.raises(InvalidArgument, match="no attention layer.*ylg method"):
-        invert(G, D, target, label=3, method="ylg", steps=1, starts=1)
-    inv = invert(G, D, target, label=3, method="discriminator", steps=1, starts=1)
+        invert(G, D, target, label=3, method="ylg", budget=Budget(steps=1, starts=1))
+    inv = invert(G, D, target, label=3, method="discriminator", budget=Budget(steps=1, starts=1))
     assert "D0 is D up to the 16x16 grid" in inv.notes[0]
+
+
+@pytest.mark.parametrize("budget,message", [
+    ({"steps": 0}, "steps must be a positive integer"),
+    ({"starts": -1}, "starts must be a positive integer"),
+    ({"lr": float("nan")}, "lr must be a positive number"),
+    ({"noise": -0.1}, "noise must be a non-negative number"),
+])
+def test_bad_budgets_are_refused_with_their_name(budget, message):
+    with pytest.raises(InvalidArgument, match=message):
+        Budget(**budget)
 
 
 @pytest.mark.parametrize("kwargs,message", [
     ({"method": "lpips"}, "method must be one of"),
-    ({"steps": 0}, "steps must be a positive integer"),
-    ({"starts": -1}, "starts must be a positive integer"),
-    ({"lr": float("nan")}, "lr must be a positive number"),
+    ({"budget": {"steps": 1}}, "budget must be a Budget, got dict"),
     ({"label": 10}, "class 10 is outside 0..9"),
     ({"label": [1, 2]}, "one class or one per image"),
     ({"heads": (8,)}, r"heads must be indices in 0..7"),
@@ -191,17 +202,17 @@ def test_a_discriminator_without_attention(target):
 def test_bad_arguments_are_refused_with_their_name(ylg_pair, target, kwargs, message):
     G, D = ylg_pair
     with pytest.raises(InvalidArgument, match=message):
-        invert(G, D, target, **{"label": 3, "steps": 1, "starts": 1, **kwargs})
+        invert(G, D, target, **{"label": 3, "budget": Budget(steps=1, starts=1), **kwargs})
 
 
 def test_images_that_do_not_fit_the_generator_are_refused(ylg_pair):
     G, D = ylg_pair
     with pytest.raises(InvalidArgument, match=r"shape \(n, 1, 32, 32\)"):
-        invert(G, D, torch.zeros(1, 3, 32, 32), label=0, steps=1, starts=1)
+        invert(G, D, torch.zeros(1, 3, 32, 32), label=0, budget=Budget(steps=1, starts=1))
 
 
 def test_the_published_defaults():
-    assert PUBLISHED == {"lr": 0.07, "steps": 1000, "starts": 8}
+    assert PUBLISHED == Budget(lr=0.07, steps=1000, starts=8, noise=0.0)
 
 
 # --- image files ---------------------------------------------------------------------------------
@@ -228,3 +239,52 @@ def test_unreadable_images_raise_a_data_error(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match="cannot read image"):
         load_image(tmp_path / "bad.png", resolution=32, channels=1)
+
+
+# --- generated targets, noise, the CPU estimate ---------------------------------------------------
+
+
+def test_inverting_a_generated_image_moves_z_towards_its_true_latent(ylg_pair):
+    G, D = ylg_pair
+    x, z, y = generated_target(G, seed=5, label=3)
+    assert torch.equal(x, generated_target(G, seed=5, label=3)[0]) and y.tolist() == [3]
+    with torch.no_grad():
+        assert torch.equal(G(z, y), x)  # the target is exactly G's image of the known latent
+    short = score(invert(G, D, x, label=3, method="pixel", budget=Budget(steps=1, starts=2)),
+                  x, z=z)
+    longer = score(invert(G, D, x, label=3, method="pixel", budget=Budget(steps=30, starts=2)),
+                   x, z=z)
+    assert longer["latent_cosine"][0] > short["latent_cosine"][0] + 0.2
+    assert longer["latent_distance"][0] < short["latent_distance"][0]
+    assert longer["psnr"][0] > short["psnr"][0]
+
+
+def test_noise_is_one_seeded_draw_per_start_added_to_the_target(ylg_pair, target):
+    G, D = ylg_pair
+    budget = dict(steps=1, starts=4)
+    clean = invert(G, D, target, label=3, method="pixel", budget=Budget(**budget), seed=2)
+    noisy = invert(G, D, target, label=3, method="pixel", budget=Budget(noise=0.2, **budget),
+                   seed=2)
+    again = invert(G, D, target, label=3, method="pixel", budget=Budget(noise=0.2, **budget),
+                   seed=2)
+    assert torch.equal(noisy.curves, again.curves)
+    before_clean, before_noisy = clean.curves[0, 0, :, 0], noisy.curves[0, 0, :, 0]  # same starts
+    # ||x + e - G(z0)||^2 = ||x - G(z0)||^2 + ||e||^2 + 2 <e, x - G(z0)>: ||e||^2 ~ 1024 * 0.04
+    excess = before_noisy ** 2 - before_clean ** 2
+    assert excess.mean().item() == pytest.approx(1024 * 0.04, abs=15)
+    assert len(set(excess.tolist())) == 4  # each start its own draw
+    assert torch.equal(clean.z, invert(G, D, target, label=3, method="pixel",
+                                       budget=Budget(**budget), seed=2).z)
+
+
+def test_a_slow_cpu_inversion_prints_its_estimate_after_the_first_steps(ylg_pair, target,
+                                                                        monkeypatch, capsys):
+    G, D = ylg_pair
+    monkeypatch.setattr(invert_module, "SLOW_SECONDS", 0.0)
+    invert(G, D, target, label=3, method="pixel", budget=Budget(steps=4, starts=2), progress=True)
+    err = capsys.readouterr().err
+    assert "note: about " in err and "for 4 steps x 2 starts on the CPU" in err
+    assert "--steps 200 --starts 2" in err
+    monkeypatch.setattr(invert_module, "SLOW_SECONDS", 1e9)
+    invert(G, D, target, label=3, method="pixel", budget=Budget(steps=4, starts=2), progress=True)
+    assert "note:" not in capsys.readouterr().err

@@ -1,0 +1,460 @@
+"""Inversion jobs over a checkpoint: a folder of results, and the attention-map figure.
+
+:func:`invert_to_folder` inverts one target (an image file, a held-out digit, or a generated
+sample whose latent is known) with each method and writes images, figures and a JSON report;
+:func:`draw_attention_map` draws where a query pixel attends in each head of G. The optimiser and
+the objectives are :mod:`ylg.invert`'s.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ifg.errors import InvalidArgument
+from ylg.errors import DataError
+from ylg.invert import Inversion  # noqa: F401 - score's doctest
+from ylg.invert import (METHODS, PUBLISHED, Budget, _check_attention, _check_heads,
+                        _labels, _resolution, discriminator_saliency, feature_distance, invert)
+from ylg.similarity import psnr, ssim, to_unit_range
+
+__all__ = ["score", "load_image", "load_models", "target_image", "generated_target", "invert_to_folder",
+           "parse_head_indices", "parse_query", "draw_attention_map", "attention_map_figure"]
+
+
+@torch.no_grad()
+def score(inversion, x, D=None, *, z=None) -> dict:
+    """PSNR, SSIM (on [0, 1]), with D the feature distance, with ``z`` the latent recovery.
+
+    Parameters
+    ----------
+    inversion : Inversion
+    x : torch.Tensor, (n, c, h, w) in [-1, 1]
+        The targets.
+    D : ylg.models.Discriminator, optional
+    z : torch.Tensor, (n, z_dim), optional
+        The true latents of generated targets: adds ``latent_distance`` (``||z' - z||_2``) and
+        ``latent_cosine`` (cosine similarity of ``z'`` and ``z``). Only meaningful when the
+        kept class is the true one.
+
+    Returns
+    -------
+    dict
+        ``psnr``, ``ssim``, ``feature_distance`` (if D), ``latent_distance`` and
+        ``latent_cosine`` (if z), each a list of n floats.
+
+    Examples
+    --------
+    >>> x = torch.zeros(1, 1, 16, 16)
+    >>> zero = torch.zeros(1, dtype=torch.long)
+    >>> inv = Inversion("pixel", torch.ones(1, 4), zero, x + 0.2, torch.zeros(1),
+    ...                 torch.zeros(1, 1, 1, 2), torch.zeros(1, 2, dtype=torch.long))
+    >>> [round(v, 3) for v in score(inv, x)["psnr"]]  # MSE of 0.1 on [0, 1] -> 20 dB
+    [20.0]
+    >>> s = score(inv, x, z=torch.tensor([[1.0, 1.0, 1.0, -1.0]]))
+    >>> s["latent_distance"], s["latent_cosine"]
+    ([2.0], [0.5])
+    """
+    x = torch.as_tensor(x).cpu().float()
+    rec = inversion.images.cpu().float()
+    out = {"psnr": psnr(to_unit_range(x), to_unit_range(rec)).tolist(),
+           "ssim": ssim(to_unit_range(x), to_unit_range(rec)).tolist()}
+    if D is not None:
+        dev = next(D.parameters()).device
+        was = D.training
+        D.eval()
+        out["feature_distance"] = feature_distance(D, x.to(dev), rec.to(dev)).cpu().tolist()
+        D.train(was)
+    if z is not None:
+        found, true = inversion.z.cpu().float(), torch.as_tensor(z).cpu().float()
+        out["latent_distance"] = (found - true).norm(dim=1).tolist()
+        out["latent_cosine"] = F.cosine_similarity(found, true, dim=1).tolist()
+    return out
+
+
+def load_image(path, *, resolution, channels) -> tuple:
+    """One image file as the model sees it: ``(x (1, c, res, res) in [-1, 1], notes)``.
+
+    Centre-cropped to a square and resized (bicubic) when its size differs; a grey image for a
+    colour model (or the reverse) is converted, and the notes say so.
+
+    Raises
+    ------
+    DataError
+        When the file is missing or not a readable image.
+
+    Examples
+    --------
+    >>> import tempfile, PIL.Image
+    >>> p = Path(tempfile.mkdtemp()) / "a.png"
+    >>> PIL.Image.new("RGB", (40, 30), "white").save(p)
+    >>> x, notes = load_image(p, resolution=32, channels=1)
+    >>> tuple(x.shape), x.max().item(), len(notes)
+    ((1, 1, 32, 32), 1.0, 2)
+    """
+    from PIL import UnidentifiedImageError
+
+    from ylg.data import decode_image, to_model_range
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"image {str(path)!r} does not exist")
+    try:
+        a, size, grey = decode_image(path, resolution, channels)
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        raise DataError(f"cannot read image {str(path)!r}: {type(e).__name__}: {e}") from None
+    notes = []
+    if size != (resolution, resolution):
+        notes.append(f"the image is {size[0]}x{size[1]}; centre-cropped and resized to the "
+                     f"model's {resolution}x{resolution}")
+    if grey and channels == 3:
+        notes.append("the image is grey and the model colour: grey replicated to RGB")
+    elif not grey and channels == 1:
+        notes.append("the image is colour and the model grey: converted to grey (luma)")
+    return to_model_range(torch.from_numpy(a)[None]), notes
+
+
+def load_models(checkpoint, *, device="cpu") -> tuple:
+    """The EMA generator and the discriminator of a checkpoint, in eval mode, and its info.
+
+    Returns
+    -------
+    (Generator, Discriminator, dict)
+        The dict holds ``step``, ``class_names`` and ``config`` (the training config).
+
+    Raises
+    ------
+    CheckpointError
+        For a missing, corrupt or mismatched checkpoint.
+    """
+    from ylg.checkpoint import load_checkpoint, models_from_checkpoint
+
+    state = load_checkpoint(checkpoint)
+    _, D, ema = models_from_checkpoint(state, device=device)
+    for m in (D, ema):
+        m.requires_grad_(False)  # inversion trains z only
+    info = {"step": int(state["step"]), "class_names": list(state.get("class_names") or []),
+            "config": dict(state.get("config") or {})}
+    return ema.eval(), D.eval(), info
+
+
+def target_image(G, *, image=None, test_index=None) -> tuple:
+    """The target of an inversion: an image file or a held-out digit.
+
+    Returns
+    -------
+    (torch.Tensor (1, c, res, res), int or None, str, list of str)
+        The image in [-1, 1], its true class (digits only), where it came from, and notes.
+    """
+    from ylg.data import digits, to_model_range
+
+    res = _resolution(G)
+    if (image is None) == (test_index is None):
+        raise InvalidArgument("give exactly one of image and test_index")
+    if image is not None:
+        x, notes = load_image(image, resolution=res, channels=G.channels)
+        return x, None, str(image), notes
+    test = digits(resolution=res, split="test", channels=G.channels)
+    if isinstance(test_index, bool) or not isinstance(test_index, int) or \
+            not 0 <= test_index < len(test):
+        raise InvalidArgument(f"test_index must lie in 0..{len(test) - 1} (the digits test "
+                              f"split), got {test_index!r}")
+    x = to_model_range(test.images[test_index:test_index + 1])
+    return x, int(test.labels[test_index]), f"digits:test[{test_index}]", []
+
+
+@torch.no_grad()
+def generated_target(G, *, seed, label=None) -> tuple:
+    """A sample of G whose latent is known: the target of a self-inversion (as published).
+
+    The latent is a standard normal draw seeded by ``seed`` (on the CPU, so any device gives the
+    same sample); the class is ``label`` (default 0).
+
+    Returns
+    -------
+    (torch.Tensor (1, c, res, res), torch.Tensor (1, z_dim), torch.Tensor int64 (1,))
+        The image in [-1, 1] on the CPU, its latent and its class.
+
+    Examples
+    --------
+    >>> from ylg.models import Generator
+    >>> G = Generator(resolution=32, width=4, channels=1, attention="none").eval()
+    >>> x, z, y = generated_target(G, seed=3, label=7)
+    >>> tuple(x.shape), tuple(z.shape), y.tolist()
+    ((1, 1, 32, 32), (1, 128), [7])
+    """
+    y = _labels(0 if label is None else label, 1, G.num_classes).reshape(1)
+    z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(seed))
+    dev = next(G.parameters()).device
+    return G(z.to(dev), y.to(dev)).cpu(), z, y
+
+
+def invert_to_folder(checkpoint, out, *, image=None, test_index=None, sample_seed=None,
+                     label="own", methods=METHODS, budget: Budget = PUBLISHED, heads=None,
+                     seed: int = 0, device="cpu", progress: bool = False) -> dict:
+    """Invert one image with each method and write the results to a folder.
+
+    Writes ``real.png`` (the target as the model sees it), ``reconstruction_<method>.png``,
+    ``comparison.png`` (the methods side by side), ``loss_curves.png`` and ``inversion.json``
+    (PSNR, SSIM, feature distance, loss, class, time and kept ``z`` of each method; for a
+    generated target also the distance and cosine between the kept and the true latent).
+
+    Parameters
+    ----------
+    checkpoint : path
+    out : path
+        The output folder (created).
+    image, test_index, sample_seed
+        Exactly one target: an image file, an index into the digits test split, or the seed of
+        a generated sample (:func:`generated_target`; its latent is known and scored).
+    label : int, None or "own"
+        The class; None tries every class; ``"own"`` takes a test digit's label or a sample's
+        class (class 0), and tries every class for an image file.
+    methods : sequence of str
+        Methods to run; a method the model cannot run (``ylg`` without D attention) is refused
+        when asked alone, and skipped with a note when others run.
+    budget, heads, seed, progress
+        As :func:`ylg.invert.invert`; every method gets the same starts and budget.
+    device : str or torch.device
+
+    Returns
+    -------
+    dict
+        What ``inversion.json`` holds.
+    """
+    from ifg.render import save_figure
+    from ylg.viz import inversion_figure, loss_curves_figure, save_image
+
+    if sum(v is not None for v in (image, test_index, sample_seed)) != 1:
+        raise InvalidArgument("give exactly one of image, test_index and sample_seed")
+    G, D, info = load_models(checkpoint, device=device)
+    true_z = None
+    if sample_seed is not None:
+        x, true_z, y = generated_target(G, seed=sample_seed,
+                                        label=None if label in (None, "own") else label)
+        true_label, source, notes = int(y[0]), f"sample (seed {sample_seed})", []
+    else:
+        x, true_label, source, notes = target_image(G, image=image, test_index=test_index)
+    if label == "own":
+        label = true_label
+    methods = _check_methods(methods)
+    if "ylg" in methods and D.attention is None:
+        if len(methods) == 1:
+            _check_attention(D)
+        methods = tuple(m for m in methods if m != "ylg")
+        notes.append("the discriminator has no attention layer: the ylg method is skipped")
+    if heads is not None and D.attention is not None:
+        heads = _check_heads(heads, D.attention.heads)  # before anything is written
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    save_image(x, out / "real.png")
+    results, report = {}, {}
+    for method in methods:
+        inv = invert(G, D, x, label=label, method=method, budget=budget, heads=heads, seed=seed,
+                     progress=progress)
+        results[method] = inv
+        metrics = {k: v[0] for k, v in score(inv, x, D, z=true_z).items()}
+        save_image(inv.images, out / f"reconstruction_{method}.png")
+        report[method] = {**metrics, "loss": float(inv.loss[0]), "class": int(inv.labels[0]),
+                          "seconds": round(inv.seconds, 3), "heads": list(inv.heads),
+                          "kept_start": inv.kept[0].tolist(),
+                          "loss_curve": inv.kept_curves()[0].tolist(),
+                          "z": inv.z[0].tolist()}
+        notes.extend(n for n in inv.notes if n not in notes)
+    fig = inversion_figure(x[0], {m: r.images[0] for m, r in results.items()},
+                           {m: report[m] for m in results})
+    save_figure(fig, out / "comparison.png")
+    save_figure(loss_curves_figure({m: r.curves[0].flatten(0, 1) for m, r in results.items()},
+                                   kept={m: int(r.kept[0, 0] * budget.starts + r.kept[0, 1])
+                                         for m, r in results.items()}),
+                out / "loss_curves.png")
+    summary = {
+        "checkpoint": str(checkpoint), "step": info["step"], "target": source,
+        "true_class": true_label, "class_given": label is not None,
+        "true_z": None if true_z is None else true_z[0].tolist(),
+        "resolution": _resolution(G), "channels": G.channels,
+        "settings": {"steps": budget.steps, "lr": budget.lr, "starts": budget.starts,
+                     "noise": budget.noise, "seed": seed,
+                     "heads": None if heads is None else list(heads)},
+        "notes": notes, "methods": report,
+    }
+    (out / "inversion.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def _check_methods(methods):
+    if isinstance(methods, str):
+        methods = METHODS if methods == "all" else (methods,)
+    methods = tuple(methods)
+    bad = [m for m in methods if m not in METHODS]
+    if bad or not methods:
+        raise InvalidArgument(f"method must be one of {', '.join(METHODS)} or all, got "
+                              f"{bad[0] if bad else methods!r}")
+    return methods
+
+
+def parse_head_indices(text) -> tuple | None:
+    """``"0,1,2,3"`` -> ``(0, 1, 2, 3)``; None or empty -> None (the default heads).
+
+    Examples
+    --------
+    >>> parse_head_indices("0, 2"), parse_head_indices(None)
+    ((0, 2), None)
+    """
+    if text is None or not str(text).strip():
+        return None
+    try:
+        heads = tuple(int(h) for h in str(text).split(","))
+    except ValueError:
+        raise InvalidArgument(f"heads must be integers separated by commas, got {text!r}") \
+            from None
+    if any(h < 0 for h in heads):
+        raise InvalidArgument(f"heads must be non-negative, got {text!r}")
+    return heads
+
+
+def parse_query(text, *, resolution) -> tuple:
+    """``"R,C"`` -> ``(R, C)``, a pixel of the model's ``resolution x resolution`` image.
+
+    Examples
+    --------
+    >>> parse_query("5, 20", resolution=32)
+    (5, 20)
+    """
+    parts = str(text).split(",")
+    try:
+        r, c = (int(p) for p in parts)
+    except ValueError:
+        raise InvalidArgument(f"query must read ROW,COL (two integers), got {text!r}") from None
+    if not (0 <= r < resolution and 0 <= c < resolution):
+        raise InvalidArgument(f"query pixel ({r}, {c}) lies outside the model's "
+                              f"{resolution}x{resolution} image")
+    return r, c
+
+
+def draw_attention_map(checkpoint, out, *, query, image=None, test_index=None, sample_seed=None,
+                       label="own", heads=None, method: str = "ylg",
+                       budget: Budget = PUBLISHED, d_heads=None, seed: int = 0, device="cpu",
+                       progress: bool = False) -> dict:
+    """Where a query pixel attends in each head of G's attention layer, drawn over the image.
+
+    For a real image (``image`` or ``test_index``) the latent is found by :func:`invert` first;
+    for a generated sample (``sample_seed``) it is drawn. The figure shows the image, the
+    reconstruction, one panel per head of G (the query's attention row, on the key grid,
+    upsampled over the image) and, when D has attention, D's saliency maps of the image.
+
+    Parameters
+    ----------
+    checkpoint, out : path
+        ``out`` is the figure (PNG, SVG or PDF).
+    query : (int, int)
+        A pixel ``(row, col)`` of the model's image.
+    image, test_index, sample_seed
+        Exactly one: a file, a digits test index, or the seed of a generated sample.
+    label : int, None or "own"
+        As :func:`invert_to_folder`; for a sample, None or "own" draws class 0.
+    heads : sequence of int, optional
+        G heads to draw (default: all).
+    method, budget, seed
+        The inversion's settings (:func:`ylg.invert.invert`).
+    d_heads : sequence of int, optional
+        The D heads of the ``ylg`` inversion loss (``heads`` of :func:`invert`).
+
+    Returns
+    -------
+    dict
+        ``target``, ``class``, ``query``, ``query_cell`` (on G's query grid), ``heads`` and, for a
+        real image, the inversion's ``psnr`` and ``ssim``.
+    """
+    from ifg.render import FORMATS, save_figure
+
+    if Path(out).suffix.lower() not in FORMATS:  # before minutes of inversion, not after
+        raise InvalidArgument(f"figure file {str(out)!r} must end in one of {', '.join(FORMATS)}")
+    G, D, info = load_models(checkpoint, device=device)
+    if G.attention is None:
+        raise InvalidArgument("the generator has no attention layer: there is no attention map "
+                              "to draw")
+    if sum(v is not None for v in (image, test_index, sample_seed)) != 1:
+        raise InvalidArgument("give exactly one of image, test_index and sample_seed")
+    res = _resolution(G)
+    query = parse_query(",".join(map(str, query)), resolution=res)
+    heads = _check_heads(heads, G.attention.heads)
+    summary = {"checkpoint": str(checkpoint), "step": info["step"], "query": list(query)}
+    if sample_seed is not None:
+        x, z, y = generated_target(G, seed=sample_seed,
+                                   label=None if label in (None, "own") else label)
+        recon, target = None, f"sample (seed {sample_seed})"
+    else:
+        x, true_label, target, notes = target_image(G, image=image, test_index=test_index)
+        if label == "own":
+            label = true_label
+        inv = invert(G, D, x, label=label, method=method, budget=budget, heads=d_heads,
+                     seed=seed, progress=progress)
+        z, y, recon = inv.z, inv.labels, inv.images
+        summary.update({k: v[0] for k, v in score(inv, x, D).items()})
+        summary["notes"] = notes + list(inv.notes)
+    fig = attention_map_figure(G, D, x, z, y, query=query, heads=heads, reconstruction=recon)
+    save_figure(fig, out)
+    a = G.attention_resolution
+    summary.update({"target": target, "class": int(y[0]), "heads": list(heads),
+                    "query_cell": [query[0] * a // res, query[1] * a // res]})
+    return summary
+
+
+@torch.no_grad()
+def attention_map_figure(G, D, x, z, y, *, query, heads=None, reconstruction=None):
+    """The attention figure of one image and its latent: G's heads for a query, D's saliency.
+
+    Parameters
+    ----------
+    G, D : the models (D may lack attention: no saliency row then)
+    x : torch.Tensor, (1, c, res, res) in [-1, 1]
+        The image drawn under the maps (a real image, or the sample ``G(z, y)`` itself).
+    z : torch.Tensor, (1, z_dim)
+    y : torch.Tensor, int64, (1,)
+    query : (int, int)
+        A pixel of the image.
+    heads : sequence of int, optional
+        G heads to draw (default: all).
+    reconstruction : torch.Tensor, (1, c, res, res), optional
+        Shown next to the image (an inversion's ``G(z, y)``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from ylg.models import Discriminator, Generator
+    >>> G = Generator(resolution=32, width=16, channels=1, attention="ylg").eval()
+    >>> D = Discriminator(resolution=32, width=16, channels=1, attention="ylg").eval()
+    >>> z, y = torch.zeros(1, 128), torch.tensor([2])
+    >>> fig = attention_map_figure(G, D, G(z, y), z, y, query=(4, 5), heads=[0, 4])
+    >>> len([ax for ax in fig.axes if ax.axison])  # image, 2 heads of G, 8 of D, a colour bar
+    12
+    """
+    from ylg.viz import attention_figure, head_names, query_attention
+
+    if G.attention is None:
+        raise InvalidArgument("the generator has no attention layer: there is no attention map "
+                              "to draw")
+    heads = _check_heads(heads, G.attention.heads)
+    res, a = _resolution(G), G.attention_resolution
+    dev = next(G.parameters()).device
+    _, g_attn = G(z.to(dev), y.to(dev), return_attention=True)
+    maps = query_attention(g_attn.cpu(), query=query, image_size=res, query_grid=(a, a),
+                           key_grid=(a // G.attention.pool,) * 2)[0]  # (heads, res, res)
+    saliency = saliency_titles = None
+    if D is not None and D.attention is not None:  # every head of D: its layer need not match G's
+        s = discriminator_saliency(D, x.to(next(D.parameters()).device))
+        saliency = F.interpolate(s.cpu(), size=(res, res), mode="nearest")[0]
+        saliency_titles = [f"D {name}" for name in head_names(D.attention)]
+    g_names = head_names(G.attention)
+    return attention_figure(x[0].cpu(), maps[list(heads)], query=query,
+                            reconstruction=None if reconstruction is None else
+                            reconstruction[0].cpu(),
+                            titles=[f"G {g_names[h]}" for h in heads], saliency=saliency,
+                            saliency_titles=saliency_titles)
