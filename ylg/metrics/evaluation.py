@@ -321,7 +321,7 @@ def _field_extractor(s) -> FeatureExtractor:
 
 #: feature extraction projected to take longer than this (seconds) is announced with an estimate
 SLOW_SECONDS = 20.0
-_PROBE = 4  # images timed for the estimate
+_PROBE = 2  # images timed for the estimate (after a warm-up call on them)
 
 
 def _announce(extractor, fake_images, real_images, *, dataset, settings):
@@ -331,9 +331,11 @@ def _announce(extractor, fake_images, real_images, *, dataset, settings):
     s = settings
     cached, _ = cached_features(extractor, real_images, dataset=dataset, cache=s.cache)
     todo = len(fake_images) + (0 if cached is not None else len(real_images))
+    probe = fake_images[:_PROBE]
+    extractor(probe, batch_size=_PROBE)  # a first call pays one-off set-up (TorchScript, caches)
     t = time.perf_counter()
-    extractor(fake_images[:_PROBE], batch_size=_PROBE)
-    rate = min(_PROBE, len(fake_images)) / max(time.perf_counter() - t, 1e-9)
+    extractor(probe, batch_size=_PROBE)
+    rate = len(probe) / max(time.perf_counter() - t, 1e-9)
     if todo / rate > SLOW_SECONDS:
         real = ("" if cached is not None else
                 f"{len(real_images):,} real (once: cached after) + ")
