@@ -469,7 +469,7 @@ def _labels(label, n, num_classes):
 
 #: on a CPU, an inversion projected to take longer than this (seconds) prints an estimate
 SLOW_SECONDS = 30.0
-_TIMED_STEPS = 3  # steps timed before the estimate
+_TIMED_STEPS = 3  # steps timed before the estimate, after a first one that pays set-up costs
 
 
 def _adam(loss_of, z0, y, *, steps, lr, progress, desc):
@@ -485,7 +485,7 @@ def _adam(loss_of, z0, y, *, steps, lr, progress, desc):
     curves = torch.empty(steps + 1, len(z0), device=z0.device)
     bar = tqdm(range(steps + 1), disable=not progress, desc=desc, unit="step",
                dynamic_ncols=True, file=sys.stderr, leave=False)
-    t0 = time.perf_counter()
+    t0 = 0.0
     for t in bar:
         loss = loss_of(z, y)  # (B,), the loss at the current z
         with torch.no_grad():
@@ -499,7 +499,9 @@ def _adam(loss_of, z0, y, *, steps, lr, progress, desc):
         (grad,) = torch.autograd.grad(loss.sum(), z)
         z.grad = grad
         opt.step()
-        if progress and t + 1 == _TIMED_STEPS and z0.device.type == "cpu":
+        if t == 0:
+            t0 = time.perf_counter()
+        if progress and t == _TIMED_STEPS and z0.device.type == "cpu":
             note = cpu_estimate(time.perf_counter() - t0, _TIMED_STEPS, steps, len(z0))
             if note:
                 bar.write(f"note: {note}", file=sys.stderr)
