@@ -194,7 +194,8 @@ def main():
     tail = "\n".join(text.strip().splitlines()[-6:])
     sections.append(("Training YLG-SAGAN on digits",
                      "ylg train --masks demo/masks.npz --width 16 --batch-size 32 --steps 300 "
-                     "--diffaugment color,translation,cutout --out demo/ylg-digits", tail, []))
+                     "--diffaugment color,translation,cutout --out demo/ylg-digits", tail,
+                     [checkpoint.parent / "curves.png"]))  # drawn by train at its checkpoints
     _, text = _captured(sample_grid, checkpoint)
     sections.append(("Samples (one digit per row) and a latent walk",
                      "ylg sample --checkpoint demo/ylg-digits/checkpoint.pt -o demo/samples.png; "
