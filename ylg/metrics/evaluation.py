@@ -8,6 +8,7 @@ its fields as keywords (``samples=500``), which override it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -155,13 +156,11 @@ class EvalSettings:
 
 
 _FIELD = ("fid", "kid", "precision", "recall", "density", "coverage")
-_FIELDS = None  # EvalSettings' field names, filled on first use
+_FIELDS = frozenset(f.name for f in fields(EvalSettings))
 
 
 def _settings(settings, options) -> EvalSettings:
     """``settings`` (default :class:`EvalSettings`) with the keyword ``options`` replaced."""
-    global _FIELDS
-    _FIELDS = _FIELDS or {f.name for f in fields(EvalSettings)}
     unknown = sorted(set(options) - _FIELDS)
     if unknown:
         raise InvalidArgument(f"unknown evaluation setting {unknown[0]!r}; known: "
@@ -326,8 +325,6 @@ _PROBE = 2  # images timed for the estimate (after a warm-up call on them)
 
 def _announce(extractor, fake_images, real_images, *, dataset, settings):
     """Time a few images and tell the user how long the extraction will take, when it is long."""
-    import time
-
     s = settings
     cached, _ = cached_features(extractor, real_images, dataset=dataset, cache=s.cache)
     todo = len(fake_images) + (0 if cached is not None else len(real_images))
