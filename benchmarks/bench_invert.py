@@ -54,14 +54,15 @@ def held_out_digits(n, resolution, channels):
     return to_model_range(test.images[order]), test.labels[order], order
 
 
-def run_method(G, D, x, labels, method, args):
+def run_method(G, D, x, labels, method, args, z=None):
     """Invert ``x`` in batches; the per-image scores, images, latents, curves and seconds."""
     scores, images, zs, curves, kept, seconds = [], [], [], [], [], 0.0
     for i in range(0, len(x), args.batch):
         inv = invert(G, D, x[i:i + args.batch], label=labels[i:i + args.batch], method=method,
                      budget=Budget(steps=args.steps, lr=args.lr, starts=args.starts),
                      seed=args.seed + i)
-        scores.append(score(inv, x[i:i + args.batch], D))
+        scores.append(score(inv, x[i:i + args.batch], D,
+                            z=None if z is None else z[i:i + args.batch]))
         images.append(inv.images)
         zs.append(inv.z)
         curves.append(inv.curves[:, 0])  # (b, starts, steps + 1), class given
@@ -102,6 +103,11 @@ def table(rows, n):
             f"{r['feature_distance_mean']:.2f} ± {r['feature_distance_sd']:.2f} | "
             f"{r['best_psnr']}/{n} | {r['best_ssim']}/{n} | {r['z_rms_mean']:.2f} | "
             f"{r['seconds_per_image']:.1f} |")
+    if "latent_cosine_mean" in rows[0]:  # G's own samples: how close the kept z is to the true one
+        lines += ["", "| method | ‖z - z*‖ | cosine(z, z*) |", "|---|---:|---:|"]
+        lines += [f"| {r['method']} | {r['latent_distance_mean']:.2f} ± "
+                  f"{r['latent_distance_sd']:.2f} | {r['latent_cosine_mean']:.3f} ± "
+                  f"{r['latent_cosine_sd']:.3f} |" for r in rows]
     return "\n".join(lines)
 
 
@@ -172,18 +178,18 @@ def main(argv=None):
     kinds = args.targets.split(",")
     if not set(kinds) <= {"digits", "self"}:
         p.error(f"--targets must name digits and/or self, got {args.targets!r}")
-    targets = [("held-out digits", x, labels)] if "digits" in kinds else []
+    targets = [("held-out digits", x, labels, None)] if "digits" in kinds else []
     if "self" in kinds:
         gen = torch.Generator().manual_seed(args.seed + 1)
         zs = torch.randn(args.n, G.z_dim, generator=gen)
         with torch.no_grad():
             samples = G(zs.to(device), labels.to(device)).cpu()
-        targets.append(("G's own samples", samples, labels))
-    for name, xt, lt in targets:
+        targets.append(("G's own samples", samples, labels, zs))  # the latent is known: scored
+    for name, xt, lt, zt in targets:
         results = {}
         for m in methods:
             t0 = time.perf_counter()
-            results[m] = run_method(G, D, xt, lt, m, args)
+            results[m] = run_method(G, D, xt, lt, m, args, z=zt)
             print(f"  {name}: {m} done in {time.perf_counter() - t0:.0f} s", flush=True)
         rows = summarise(results, args.n)
         print(f"\n### {name}\n\n{table(rows, args.n)}\n", flush=True)
