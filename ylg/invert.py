@@ -381,28 +381,8 @@ def invert(G, D, x, *, label=None, method: str = "ylg", budget: Budget = PUBLISH
     >>> inv.images.shape, inv.labels.tolist(), inv.curves.shape
     (torch.Size([1, 1, 32, 32]), [3], torch.Size([1, 1, 2, 3]))
     """
-    if method not in METHODS:
-        raise InvalidArgument(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    if not isinstance(budget, Budget):
-        raise InvalidArgument(f"budget must be a Budget, got {type(budget).__name__}")
+    x, heads, notes = _check_inversion(G, D, x, method, budget, heads)
     steps, starts = budget.steps, budget.starts
-    x = torch.as_tensor(x)
-    res = _resolution(G)
-    if x.ndim != 4 or x.shape[1] != G.channels or x.shape[-2:] != (res, res):
-        raise InvalidArgument(f"images must have shape (n, {G.channels}, {res}, {res}) for this "
-                              f"generator, got {tuple(x.shape)}")
-    notes = []
-    if method != "pixel" and D is None:
-        raise InvalidArgument(f"the {method} method needs the discriminator")
-    if method == "ylg":
-        layer = _check_attention(D)
-        heads = default_heads(D) if heads is None else _check_heads(heads, layer.heads)
-    else:
-        heads = ()
-        if method == "discriminator" and D.attention is None:
-            a = D.attention_resolution
-            notes.append(f"the discriminator has no attention layer: D0 is D up to the {a}x{a} "
-                         f"grid, where the layer would sit")
     device = next(G.parameters()).device
     x = x.to(device).float()
     n, k = x.shape[0], 1 if label is not None else G.num_classes
@@ -443,6 +423,29 @@ def invert(G, D, x, *, label=None, method: str = "ylg", budget: Budget = PUBLISH
                      curves=curves.T.reshape(n, k, starts, steps + 1).cpu(),
                      kept=torch.stack([pick // starts, pick % starts], dim=1).cpu(),
                      heads=tuple(heads), seconds=seconds, notes=tuple(notes))
+
+
+def _check_inversion(G, D, x, method, budget, heads):
+    """The targets as a tensor, the D heads of the ``ylg`` loss, and notes; or InvalidArgument."""
+    if method not in METHODS:
+        raise InvalidArgument(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if not isinstance(budget, Budget):
+        raise InvalidArgument(f"budget must be a Budget, got {type(budget).__name__}")
+    x = torch.as_tensor(x)
+    res = _resolution(G)
+    if x.ndim != 4 or x.shape[1] != G.channels or x.shape[-2:] != (res, res):
+        raise InvalidArgument(f"images must have shape (n, {G.channels}, {res}, {res}) for this "
+                              f"generator, got {tuple(x.shape)}")
+    if method != "pixel" and D is None:
+        raise InvalidArgument(f"the {method} method needs the discriminator")
+    if method == "ylg":
+        layer = _check_attention(D)
+        return x, default_heads(D) if heads is None else _check_heads(heads, layer.heads), []
+    if method == "discriminator" and D.attention is None:
+        a = D.attention_resolution
+        return x, (), [f"the discriminator has no attention layer: D0 is D up to the {a}x{a} "
+                       f"grid, where the layer would sit"]
+    return x, (), []
 
 
 def _resolution(G):
