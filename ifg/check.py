@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from ifg.errors import InvalidArgument
 from ifg.maskset import MaskSet
+from ifg.memory import check_fits
 from ifg.pattern import Pattern
 
 __all__ = ["CheckReport", "check", "full_information", "reachable_runs", "lower_bound_edges"]
@@ -133,8 +134,11 @@ def _csr_runs(m):
 _BLOCK_RUNS = 1 << 13
 
 
-def _compose(step, ptr, starts, ends, n):
-    """Runs reached by each query of ``step`` through the runs of the positions it attends."""
+def _gathered(step, ptr, starts, ends, n):
+    """For each block of queries of ``step``, the runs of the positions they attend, unmerged.
+
+    Yields ``(q0, q1, q, s, e)``: queries ``q0 <= q0 + q < q1`` reach ``[s, e)`` (q local).
+    """
     indptr, indices = step.indptr.astype(np.int64), step.indices
     per_position = np.diff(ptr)
     single = bool((per_position == 1).all())  # one run per position (ptr is 0..N): local steps
@@ -147,7 +151,6 @@ def _compose(step, ptr, starts, ends, n):
     if gathered[-1] > _BLOCK_RUNS:
         cuts = np.unique(np.concatenate([[0], np.searchsorted(
             gathered, np.arange(_BLOCK_RUNS, gathered[-1], _BLOCK_RUNS)), [n]]))
-    counts, out_starts, out_ends = [np.zeros(1, np.int64)], [], []
     for q0, q1 in zip(cuts[:-1], cuts[1:]):
         m = indices[indptr[q0]:indptr[q1]].astype(np.int64)  # int64 gathers are 3x faster
         if single:
@@ -157,20 +160,97 @@ def _compose(step, ptr, starts, ends, n):
             first = ptr[m] - np.cumsum(c) + c  # first run of each edge, minus the runs before it
             run = np.repeat(first, c) + np.arange(int(c.sum()))
         q = np.repeat(np.arange(q1 - q0), np.diff(gathered[q0:q1 + 1]))
-        block_counts, s, e = _merge(q, starts[run], ends[run], q1 - q0, n)
-        counts.append(block_counts)
+        yield int(q0), int(q1), q, starts[run], ends[run]
+
+
+def _compose(step, ptr, starts, ends, n):
+    """Runs reached by each query of ``step`` through the runs of the positions it attends."""
+    counts, out_starts, out_ends = [np.zeros(1, np.int64)], [], []
+    total = 0
+    for q0, q1, q, s, e in _gathered(step, ptr, starts, ends, n):
+        mq, s, e = _merge(q, s, e, n)
+        counts.append(np.bincount(mq, minlength=q1 - q0))
         out_starts.append(s)
         out_ends.append(e)
+        total += len(s)
+        if total > _RUNS_CHECKED_FROM:  # scattered reach: many short runs; will the rest fit?
+            check_fits(f"the runs reached through a step over N = {n:,} positions",
+                       16 * total * n / q1)
     return np.cumsum(np.concatenate(counts)), np.concatenate(out_starts), np.concatenate(out_ends)
 
 
-def _merge(q, s, e, rows, n):
-    """Merge the runs of each row: (q, start, end) triples -> (runs per row, starts, ends).
+#: above this many merged runs, composing checks that the rest it projects will fit in memory
+_RUNS_CHECKED_FROM = 1 << 24
 
-    Keys are below ``n``, rows below ``rows``; the runs of a row come in any order.
+
+def _last_coverage(step, ptr, starts, ends, n):
+    """Coverage (:func:`_coverage`) of the last step, counted block by block, never stored.
+
+    Merging the runs costs about the runs gathered over the step's edges; a boolean sparse
+    product per block (scipy's, no sort) costs about the keys gathered. Runs win unless they are
+    short (scattered reach sets, as in a random pattern): the cheaper one is used.
+    """
+    full = np.zeros(n, dtype=np.int64)
+    causal = np.zeros(n, dtype=np.int64)
+    if _runs_are_cheaper(step, ptr, starts, ends, n):
+        for q0, q1, q, s, e in _gathered(step, ptr, starts, ends, n):
+            mq, s, e = _merge(q, s, e, n)
+            full[q0:q1] += np.bincount(mq, weights=e - s, minlength=q1 - q0).astype(np.int64)
+            clipped = np.clip(np.minimum(e, mq + q0 + 1) - s, 0, None)
+            causal[q0:q1] += np.bincount(mq, weights=clipped, minlength=q1 - q0).astype(np.int64)
+        return full, causal
+    reach = _runs_to_csr(ptr, starts, ends, n)
+    step = sp.csr_matrix(step, dtype=bool)
+    rows = max(1, _PRODUCT_ENTRIES // n)  # a block's product has at most rows * N entries
+    for q0 in range(0, n, rows):
+        block = step[q0:q0 + rows] @ reach  # boolean: sums saturate at True
+        block.eliminate_zeros()
+        counts = np.diff(block.indptr)
+        full[q0:q0 + len(counts)] = counts
+        q = np.repeat(np.arange(q0, q0 + len(counts)), counts)
+        causal[q0:q0 + len(counts)] = np.bincount(q[block.indices <= q] - q0,
+                                                  minlength=len(counts))
+    return full, causal
+
+
+def _runs_are_cheaper(step, ptr, starts, ends, n):
+    runs_per_position = np.diff(ptr)
+    if (runs_per_position == 1).all():  # as many runs as edges: never more than keys
+        return True
+    keys_per_position = np.bincount(np.repeat(np.arange(n), runs_per_position),
+                                    weights=ends - starts, minlength=n)
+    gathered_keys = keys_per_position[step.indices].sum()
+    return (_RUN_COST * runs_per_position[step.indices].sum() <= gathered_keys
+            or gathered_keys < _PRODUCT_ENTRIES)
+
+
+#: the boolean products of :func:`_last_coverage` work on blocks of about this many entries
+_PRODUCT_ENTRIES = 1 << 22
+#: merging a gathered run costs about this many times a product's gathered key (measured on
+#: ltr, relay-self and random at N = 16,384)
+_RUN_COST = 8
+
+
+def _runs_to_csr(ptr, starts, ends, n):
+    """The boolean CSR matrix whose row q holds the keys of its runs."""
+    lengths = ends - starts
+    nnz = int(lengths.sum())
+    check_fits(f"the reach of {n:,} positions", nnz * 5)
+    per_row = np.bincount(np.repeat(np.arange(n), np.diff(ptr)), weights=lengths,
+                          minlength=n).astype(np.int64)
+    indices = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(nnz)
+    indptr = np.concatenate([[0], np.cumsum(per_row)])
+    return sp.csr_matrix((np.ones(nnz, dtype=bool), indices, indptr), shape=(n, n))
+
+
+def _merge(q, s, e, n):
+    """Merge the runs of each row: (q, start, end) triples -> (row, start, end) of merged runs.
+
+    Keys are below ``n``; the runs of a row come in any order. The result is sorted by row, then
+    start.
     """
     if len(q) == 0:
-        return np.zeros(rows, dtype=np.int64), s, e
+        return q, s, e
     # offsetting by q * width orders all rows in one array, so one pass serves every row
     width = n + 1
     key = q * width + s
@@ -188,7 +268,7 @@ def _merge(q, s, e, rows, n):
     first = np.flatnonzero(new)
     last = np.append(first[1:], len(key)) - 1
     mq = q[first]
-    return np.bincount(mq, minlength=rows), s[first], off_end[last] - mq * width
+    return mq, s[first], off_end[last] - mq * width
 
 
 def _check_is_pattern(pattern):
@@ -227,6 +307,18 @@ def reachable_runs(pattern: Pattern) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return ptr, starts, ends
 
 
+def _reach_counts(pattern):
+    """Per output position (1-D order): inputs with a path to it, and those before it or it."""
+    steps = _own_order(pattern)
+    n = pattern.n
+    ptr, starts, ends = _csr_runs(steps[0])
+    if len(steps) == 1:
+        return _coverage(ptr, starts, ends, n)
+    for step in steps[1:-1]:
+        ptr, starts, ends = _compose(step, ptr, starts, ends, n)
+    return _last_coverage(steps[-1], ptr, starts, ends, n)
+
+
 def _coverage(ptr, starts, ends, n):
     """Per query: keys reached, and keys reached with index <= the query (causal)."""
     q = np.repeat(np.arange(n), np.diff(ptr))
@@ -236,12 +328,14 @@ def _coverage(ptr, starts, ends, n):
     return full, causal
 
 
-def _first_gap(ptr, starts, ends, i):
-    """The smallest key index not in query i's runs."""
-    s, e = starts[ptr[i]:ptr[i + 1]], ends[ptr[i]:ptr[i + 1]]
-    if len(s) == 0 or s[0] > 0:
-        return 0
-    return int(e[0])
+def _first_gap(steps, i):
+    """The smallest input (1-D order) with no path to output i, by pushing i back through the
+    steps."""
+    keys = np.array([i])
+    for step in reversed(steps):
+        keys = np.unique(step[keys].indices)
+    gaps = np.flatnonzero(keys != np.arange(len(keys)))
+    return int(gaps[0]) if len(gaps) else len(keys)
 
 
 def _describe(pattern, p):
@@ -333,8 +427,7 @@ def check(pattern, *, causal=False):
     _check_is_pattern(pattern)
     t0 = time.perf_counter()
     n = pattern.n
-    ptr, starts, ends = reachable_runs(pattern)
-    full, causal_cov = _coverage(ptr, starts, ends, n)
+    full, causal_cov = _reach_counts(pattern)
     idx = np.arange(n)
     missing = int(n * n - full.sum())
     causal_missing = int(n * (n + 1) // 2 - causal_cov.sum())
@@ -344,7 +437,7 @@ def check(pattern, *, causal=False):
     lacking = np.flatnonzero(causal_cov < idx + 1) if causal else np.flatnonzero(full < n)
     if len(lacking):
         i = int(lacking[0])
-        k = _first_gap(ptr, starts, ends, i)
+        k = _first_gap(_own_order(pattern), i)
         witness = (int(order[k]), int(order[i]))
         reason = _witness_reason(pattern, *witness)
 
@@ -398,8 +491,7 @@ def full_information(pattern: Pattern | MaskSet, *, causal: bool = False) -> boo
                    for g in range(len(pattern.groups)))
     _check_is_pattern(pattern)
     n = pattern.n
-    ptr, starts, ends = reachable_runs(pattern)
-    full, causal_cov = _coverage(ptr, starts, ends, n)
+    full, causal_cov = _reach_counts(pattern)
     if causal:
         return bool((causal_cov == np.arange(1, n + 1)).all())
     return bool((full == n).all())

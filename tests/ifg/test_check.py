@@ -134,21 +134,26 @@ def test_ltr_lacks_full_information_when_the_last_block_is_partial():
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 15), steps=st.integers(2, 3),
        density=st.floats(0.02, 0.7))
 def test_composing_in_small_blocks_gives_the_same_runs(seed, n, steps, density):
-    # a block of a few gathered runs forces many blocks, scattered rows and several runs a row
+    # a block of a few gathered runs (or products of two rows, for scattered reach sets) forces
+    # many blocks
     import importlib
 
     check_module = importlib.import_module("ifg.check")
     p = random_pattern(seed, n, steps, density)
     whole = reachable_runs(p)
-    saved = check_module._BLOCK_RUNS
-    check_module._BLOCK_RUNS = 3
+    report = ifg.check(p)
+    saved = check_module._BLOCK_RUNS, check_module._PRODUCT_ENTRIES
+    check_module._BLOCK_RUNS, check_module._PRODUCT_ENTRIES = 3, 2 * n  # rows of two
     try:
         blocked = reachable_runs(p)
+        small = ifg.check(p)
     finally:
-        check_module._BLOCK_RUNS = saved
+        check_module._BLOCK_RUNS, check_module._PRODUCT_ENTRIES = saved
     for a, b in zip(whole, blocked):
         assert np.array_equal(a, b)
-    assert ifg.check(p).missing_pairs == dense_missing(p)
+    assert small.missing_pairs == report.missing_pairs == dense_missing(p)
+    assert small.causal_missing_pairs == report.causal_missing_pairs == dense_missing(p, True)
+    assert small.witness == report.witness
 
 
 def test_own_steps_undo_the_layout():
