@@ -235,7 +235,7 @@ def _runs_to_csr(ptr, starts, ends, n):
     """The boolean CSR matrix whose row q holds the keys of its runs."""
     lengths = ends - starts
     nnz = int(lengths.sum())
-    check_fits(f"the reach of {n:,} positions", nnz * 5)
+    check_fits(f"the reach of {n:,} positions", nnz * 32)  # int64 indices and temporaries
     per_row = np.bincount(np.repeat(np.arange(n), np.diff(ptr)), weights=lengths,
                           minlength=n).astype(np.int64)
     indices = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(nnz)
