@@ -509,7 +509,8 @@ class Attention2d(nn.Module):
         k = k.reshape(b, nh, d, nk).transpose(-1, -2)  # (b, nh, nk, d)
         v = v.reshape(b, nh, e, nk).transpose(-1, -2)  # (b, nh, nk, e)
         o, attn = self.attend(q, k, v, return_attention=return_attention)
-        o = o.transpose(-1, -2).reshape(b, nh * e, h, w)  # heads concatenated: (b, nh*e, h, w)
+        # heads concatenated interleaved, as published: channel j*nh + i holds channel j of head i
+        o = o.permute(0, 3, 1, 2).reshape(b, e * nh, h, w)  # (b, e, nh, nq) -> (b, nh*e, h, w)
         y = x + self.gamma * self.out(o)
         return (y, attn) if return_attention else y
 

@@ -127,7 +127,7 @@ def reference_layer(net, x):
             allowed = torch.from_numpy(net.masks.masks[i].toarray())
             logits = logits.masked_fill(~allowed, -math.inf)
         outs.append(torch.einsum("bqk,bek->beq", logits.softmax(-1), vi))
-    o = torch.cat(outs, 1).view(b, nh * e, h, w)
+    o = torch.stack(outs, 2).reshape(b, nh * e, h, w)  # published order: channel j*nh + i
     return x + net.gamma * F.conv2d(o, net.out.weight)
 
 
@@ -141,6 +141,26 @@ def test_layer_computes_spec_section_6(masks, heads):
         net.gamma.fill_(0.3)
     x = torch.randn(2, 64, 8, 8)
     torch.testing.assert_close(net(x), reference_layer(net, x), atol=TOL, rtol=TOL)
+
+
+def test_heads_are_concatenated_interleaved_as_published():
+    """Channel j*heads + i of the concatenation is channel j of head i (SPEC section 6)."""
+    ms = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
+    torch.manual_seed(0)
+    net = Attention2d(64, ms).eval()
+    x = torch.randn(1, 64, 8, 8)
+    with torch.no_grad():
+        q, k, v = net.query(x), F.max_pool2d(net.key(x), 2), F.max_pool2d(net.value(x), 2)
+        nh, d, e = net.heads, net.qk_head_dim, net.v_head_dim
+        o, _ = net.attend(q.view(1, nh, d, 64).transpose(-1, -2),
+                          k.reshape(1, nh, d, 16).transpose(-1, -2),
+                          v.reshape(1, nh, e, 16).transpose(-1, -2))  # (1, nh, nq, e)
+        captured = {}
+        net.out.register_forward_hook(lambda m, inp, out: captured.update(o=inp[0]))
+        net(x)
+    concat = captured["o"].flatten(2)  # (1, nh*e, nq)
+    head, j = 5, 1
+    torch.testing.assert_close(concat[0, j * nh + head], o[0, head, :, j])
 
 
 def test_projections_and_gamma_follow_sagan():
