@@ -24,10 +24,14 @@ group_heads       integer      (sum of sizes,)    the heads of each multi-step g
 
 from __future__ import annotations
 
+import io
 import os
+import re
+import stat
 import uuid
 import zipfile
 import zlib
+from typing import BinaryIO
 
 import numpy as np
 import scipy.sparse as sp
@@ -138,12 +142,29 @@ def save(maskset: MaskSet, path: str | os.PathLike) -> None:
         raise
 
 
-def load(path: str | os.PathLike) -> MaskSet:
+#: the most bytes one field of a mask file may hold once decompressed; a file claiming more
+#: is refused before anything is allocated (raise it with the ``YLG_MAX_MASK_BYTES`` variable)
+MAX_FIELD_BYTES = int(os.environ.get("YLG_MAX_MASK_BYTES", 512 * 2**20))
+
+#: the longest string a text field may hold, and the characters it may use (names, never
+#: control characters: the strings are printed in reports)
+_MAX_TEXT = 200
+_TEXT = re.compile(r"[A-Za-z0-9 _.,:;+\-=()\[\]/]*")
+
+
+def load(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None = None) -> MaskSet:
     """Read and validate a ``masks.npz`` file; never unpickles.
+
+    The file is read header first: each field's npy header (dtype, shape) is checked against
+    limits derived from the grids before its payload is read, unknown members are never
+    decompressed, and nothing that is not a regular file is opened (a FIFO, a device).
 
     Parameters
     ----------
-    path : str or os.PathLike
+    source : str, os.PathLike, bytes or binary file object
+        A path, the file's bytes (e.g. embedded in a checkpoint), or an open seekable file.
+    name : str, optional
+        How error messages name the source (default: the path, or ``<bytes>``).
 
     Returns
     -------
@@ -152,10 +173,12 @@ def load(path: str | os.PathLike) -> MaskSet:
     Raises
     ------
     MaskFileError
-        With one message naming the file and the field, when the file is missing, truncated or
-        not an npz archive, of an unknown format version, lacks a field, has a field of the
-        wrong dtype or shape, has a key index out of range, unsorted or repeated indices, a
-        query row that allows no key, or head labels and groups that disagree.
+        With one message naming the file and the field, when the file is missing, not a
+        regular file, truncated or not an npz archive, encrypted or compressed in an unknown
+        way, of an unknown format version, lacks a field, has a field of the wrong dtype or
+        shape or larger than the grids allow, has a key index out of range, unsorted or
+        repeated indices, a query row that allows no key, text with control characters, or
+        head labels and groups that disagree.
 
     Examples
     --------
@@ -166,39 +189,157 @@ def load(path: str | os.PathLike) -> MaskSet:
     >>> ms = load(path)
     >>> ms.enumeration, ms.groups
     ('rowmajor', ((0, 1), (2, 3), (4, 5), (6, 7)))
+    >>> with open(path, "rb") as f:
+    ...     load(f.read()).num_heads
+    8
     """
-    path = os.fspath(path)
-    return _from_arrays(_read(path), path)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        label = name or "<bytes>"
+        return _from_arrays(_read_zip(io.BytesIO(bytes(source)), label), label)
+    if hasattr(source, "read"):
+        label = name or str(getattr(source, "name", "<file>"))
+        if not (hasattr(source, "seekable") and source.seekable()):
+            source = io.BytesIO(source.read(_MAX_FILE_BYTES + 1))
+        return _from_arrays(_read_zip(source, label), label)
+    path = os.fspath(source)
+    label = name or path
+    with _open_regular(path, label) as f:
+        return _from_arrays(_read_zip(f, label), label)
 
 
-def _read(path):
-    """Every array of the archive, read eagerly so that a truncated member fails here."""
-    if not os.path.exists(path):
-        raise MaskFileError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise MaskFileError(f"{path}: is a folder, not a mask file")
-    if not zipfile.is_zipfile(path):
-        raise MaskFileError(f"{path}: not a mask file (not an npz/zip archive; truncated?)")
+#: the largest mask file read at all (its fields are bounded one by one as well)
+_MAX_FILE_BYTES = 8 * MAX_FIELD_BYTES
+
+
+def _open_regular(path, label):
+    """Open ``path`` for reading only if it is a regular file; never blocks (FIFOs, devices)."""
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-        raise MaskFileError(f"{path}: not a readable npz archive ({err})") from None
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise MaskFileError(f"{path}: not an npz archive of named fields")
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise MaskFileError(f"{label}: no such file") from None
+    except OSError as err:
+        raise MaskFileError(f"{label}: cannot read ({err.strerror})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise MaskFileError(f"{label}: is a folder, not a mask file")
+    if not stat.S_ISREG(st.st_mode):
+        raise MaskFileError(f"{label}: not a regular file (a device, FIFO or socket); mask "
+                            "files are read from regular files only")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as err:
+        raise MaskFileError(f"{label}: cannot read ({err.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced between the stat and the open
+        os.close(fd)
+        raise MaskFileError(f"{label}: not a regular file")
+    return os.fdopen(fd, "rb")
+
+
+def _read_zip(f, label):
+    """The archive's known fields, each header checked before its payload is read."""
+    try:
+        archive = zipfile.ZipFile(f)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        raise MaskFileError(f"{label}: not a mask file (not an npz/zip archive; "
+                            "truncated?)") from None
     arrays = {}
     with archive:
-        for name in archive.files:
-            try:
-                arrays[name] = archive[name]
-            except ValueError as err:
-                if "allow_pickle" in str(err):
-                    raise MaskFileError(f"{path}: field {name!r} holds Python objects; mask files "
-                                        "hold plain arrays only and are never unpickled") from None
-                raise MaskFileError(f"{path}: field {name!r} is unreadable ({err})") from None
-            except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as err:
-                raise MaskFileError(f"{path}: field {name!r} is unreadable, the file is "
-                                    f"truncated or corrupt ({err})") from None
+        members = {}
+        for info in archive.infolist():
+            field = info.filename[:-4] if info.filename.endswith(".npy") else None
+            if field in FIELDS and field not in members:
+                members[field] = info  # anything else is never decompressed
+        # the version first (a newer file may differ in anything), then the grids and the head
+        # count: they bound every other field
+        for field in sorted(members, key=lambda n: (n not in _VERSION, n not in _SMALL)):
+            arrays[field] = _read_member(archive, members[field], field, label,
+                                         _limit(field, arrays, label))
+            if field == "format_version" and not _is_current(arrays[field]):
+                break  # the validation names the version; nothing else is read
     return arrays
+
+
+_VERSION = ("format", "format_version")
+
+
+def _is_current(version):
+    return version.shape == () and version.dtype.kind in "iu" and int(version) == FORMAT_VERSION
+
+
+#: fields whose size does not depend on the others: a few bytes each
+_SMALL = ("format", "format_version", "query_grid", "key_grid", "enumeration", "tiling",
+          "head_pattern", "head_step", "group_indptr", "group_heads")
+
+
+def _limit(field, arrays, label):
+    """The most elements ``field`` may hold, from the fields already read."""
+    if field in ("format", "format_version", "enumeration", "tiling"):
+        return 1
+    if field in ("query_grid", "key_grid"):
+        return 2
+    if field in ("head_pattern", "head_step", "group_indptr", "group_heads"):
+        return 4096 + 1
+    heads = arrays.get("head_pattern")
+    nq, nk = (_cells(arrays.get(g)) for g in ("query_grid", "key_grid"))
+    if heads is None or nq is None or nk is None:
+        return 0  # read nothing: the missing field is reported by the validation
+    if field == "mask_indptr":
+        return len(heads) * (nq + 1)
+    return len(heads) * nq * nk  # mask_indices: at most every key for every query
+
+
+def _cells(grid):
+    if grid is None or grid.dtype.kind not in "iu" or grid.shape != (2,):
+        return None
+    h, w = (int(x) for x in grid)
+    return h * w if 0 < h < 2**31 and 0 < w < 2**31 else None
+
+
+def _read_member(archive, info, field, label, limit):
+    """One npy member: its header checked (dtype, shape, bytes), then exactly its payload."""
+    if info.flag_bits & 0x1:
+        raise MaskFileError(f"{label}: field {field!r} is encrypted; mask files are plain zips")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise MaskFileError(f"{label}: field {field!r} uses zip compression method "
+                            f"{info.compress_type}; mask files use stored or deflate")
+    try:
+        with archive.open(info) as member:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+            _check_header(field, shape, fortran, dtype, label, limit)
+            count = int(np.prod(shape, dtype=np.int64))
+            data = member.read(count * dtype.itemsize)
+    except MaskFileError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error,
+            NotImplementedError, RuntimeError) as err:
+        raise MaskFileError(f"{label}: field {field!r} is unreadable, the file is truncated "
+                            f"or corrupt ({err})") from None
+    if len(data) != count * dtype.itemsize:
+        raise MaskFileError(f"{label}: field {field!r} is truncated ({len(data)} of "
+                            f"{count * dtype.itemsize} bytes)")
+    return np.frombuffer(data, dtype=dtype).reshape(shape)
+
+
+def _check_header(field, shape, fortran, dtype, label, limit):
+    if dtype.hasobject:
+        raise MaskFileError(f"{label}: field {field!r} holds Python objects; mask files hold "
+                            "plain arrays only and are never unpickled")
+    if dtype.kind not in "iuU" or dtype.fields is not None:
+        expected = "a unicode string array" if FIELDS[field][0] == "str" else "an integer dtype"
+        raise MaskFileError(f"{label}: field {field!r} has dtype {dtype}, expected {expected}")
+    if dtype.kind == "U" and dtype.itemsize > 4 * _MAX_TEXT:
+        raise MaskFileError(f"{label}: field {field!r} holds strings of {dtype.itemsize // 4} "
+                            f"characters, more than {_MAX_TEXT}")
+    if fortran and len(shape) > 1:
+        raise MaskFileError(f"{label}: field {field!r} is stored in Fortran order; expected C")
+    count = int(np.prod(shape, dtype=object))
+    if count > limit or count * dtype.itemsize > MAX_FIELD_BYTES:
+        raise MaskFileError(f"{label}: field {field!r} declares shape {shape} of {dtype} "
+                            f"({count * dtype.itemsize:,} bytes), more than its grids and heads "
+                            f"allow ({limit:,} elements, at most {MAX_FIELD_BYTES:,} bytes)")
 
 
 def _field(arrays, name, path):
@@ -217,6 +358,16 @@ def _field(arrays, name, path):
         raise MaskFileError(f"{path}: field {name!r} has shape {value.shape}, expected "
                             f"{ndim} dimension(s)")
     return value.astype(np.int64) if kind == "int" else value
+
+
+def _text(value, name, path):
+    """A text field as str, refused if it holds characters a report should not print."""
+    text = str(value)
+    if len(text) > _MAX_TEXT or not _TEXT.fullmatch(text):
+        shown = text[:40].encode("unicode_escape").decode("ascii")
+        raise MaskFileError(f"{path}: field {name!r} holds {shown!r}: names use letters, digits "
+                            f"and simple punctuation, at most {_MAX_TEXT} characters")
+    return text
 
 
 def _grid(arrays, name, path):
@@ -244,7 +395,7 @@ def _from_arrays(arrays, path):
     query_grid = _grid(arrays, "query_grid", path)
     key_grid = _grid(arrays, "key_grid", path)
     nq, nk = query_grid[0] * query_grid[1], key_grid[0] * key_grid[1]
-    enumeration = str(_field(arrays, "enumeration", path))
+    enumeration = _text(_field(arrays, "enumeration", path), "enumeration", path)
     if not enumeration:
         raise MaskFileError(f"{path}: field 'enumeration' is empty")
     tiling = str(_field(arrays, "tiling", path))
@@ -264,7 +415,7 @@ def _from_arrays(arrays, path):
         h = int(np.argmax(steps < 1))
         raise MaskFileError(f"{path}: field 'head_step' is {int(steps[h])} for head {h}; steps "
                             "start at 1")
-    heads = tuple(Head(str(n), int(s)) for n, s in zip(names, steps))
+    heads = tuple(Head(_text(n, "head_pattern", path), int(s)) for n, s in zip(names, steps))
 
     masks = _masks(arrays, path, num_heads, nq, nk)
     groups = _groups(arrays, path, heads)
@@ -287,6 +438,10 @@ def _masks(arrays, path, num_heads, nq, nk):
         h = int(np.argmax(indptr[:, 0] != 0))
         raise MaskFileError(f"{path}: field 'mask_indptr' of head {h} starts at "
                             f"{int(indptr[h, 0])}, expected 0")
+    if ((indptr < 0) | (indptr > nq * nk)).any():  # bounds first: no sum below can overflow
+        h, q = map(int, np.argwhere((indptr < 0) | (indptr > nq * nk))[0])
+        raise MaskFileError(f"{path}: field 'mask_indptr' of head {h} holds "
+                            f"{int(indptr[h, q])} at row {q}, outside [0, {nq * nk}]")
     counts = np.diff(indptr, axis=1)  # (heads, Nq): keys per query row
     if (counts < 0).any():
         h, q = map(int, np.argwhere(counts < 0)[0])
