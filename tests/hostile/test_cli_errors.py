@@ -1,0 +1,45 @@
+"""File-system refusals reach the user as one line naming the path, exit 2, no traceback."""
+
+import os
+
+from click.testing import CliRunner
+
+from cli.main import main as ylg
+from cli.masks import main as ylg_masks
+
+
+def _run(program, *args):
+    return CliRunner().invoke(program, [str(a) for a in args])
+
+
+def _one_line_error(result, *parts):
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
+    assert len(errors) == 1 and result.output.strip().endswith(errors[0]), result.output
+    for part in parts:
+        assert part in errors[0], result.output
+
+
+def test_an_output_under_a_regular_file_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = _run(ylg_masks, "export", "--preset", "ylg", "--key-grid", "4x4",
+                  "-o", blocker / "masks.npz")
+    _one_line_error(result, str(blocker / "masks.npz"), "Not a directory")
+
+
+def test_a_train_out_that_is_a_file_is_one_line_and_the_file_is_kept(tmp_path):
+    blocker = tmp_path / "run"
+    blocker.write_text("keep me")
+    result = _run(ylg, "train", "--steps", "1", "--width", "8", "--batch-size", "4",
+                  "--quiet", "--device", "cpu", "--out", blocker)
+    _one_line_error(result, str(blocker))
+    assert blocker.read_text() == "keep me"
+
+
+def test_a_fifo_as_a_mask_file_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "m.npz"
+    os.mkfifo(fifo)
+    result = _run(ylg_masks, "check", "--masks", fifo)
+    _one_line_error(result, "not a regular file")
