@@ -20,6 +20,9 @@ held in memory (or memory-mapped, for a prepared folder). Images enter the model
 
 from __future__ import annotations
 
+import os
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -248,8 +251,11 @@ def folder_files(path):
 def decode_image(path, resolution, channels) -> tuple:
     """One image file as uint8 ``(channels, res, res)``, its size and whether it was grey.
 
-    Centre-cropped to a square and resized (:func:`centre_square`); converted to grey (luma) or
-    RGB for ``channels`` 1 or 3. Whatever Pillow raises for a missing or broken file is raised.
+    Every Pillow mode is brought to 8 bits by its own range: 16-bit grey (``I;16``, ``I`` up to
+    65535) is divided by 257, floating point grey (``F``) must be finite and in [0, 1] (scaled
+    by 255) or [0, 255]; alpha is dropped (``RGBA``, ``LA``, ``P`` with transparency); ``CMYK``,
+    ``P``, ``1`` are converted by Pillow. Then centre-cropped to a square and resized
+    (:func:`centre_square`), as grey (luma) or RGB for ``channels`` 1 or 3.
 
     Returns
     -------
@@ -258,14 +264,63 @@ def decode_image(path, resolution, channels) -> tuple:
         The file's width and height.
     grey : bool
         Whether the file was a grey image.
+
+    Raises
+    ------
+    DataError
+        For a file that is not a regular file, an image over Pillow's pixel limit (a
+        decompression bomb), or pixels outside their mode's range (NaN, negative, ...).
+        Whatever else Pillow raises for a missing or broken file is raised.
     """
+    import warnings
+
     from PIL import Image
 
-    with Image.open(path) as im:
-        size, grey = im.size, im.mode in ("1", "L", "LA", "I", "I;16", "F")
-        a = np.array(centre_square(im.convert("L" if channels == 1 else "RGB"), resolution),
-                     dtype=np.uint8)
+    if not os.path.isfile(path):  # never block on a FIFO or read a device
+        raise DataError(f"{str(path)!r} is not a regular file")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as im:
+                size, grey = im.size, im.mode in _GREY_MODES
+                im = _eight_bit(im, path)
+                a = np.array(centre_square(im.convert("L" if channels == 1 else "RGB"),
+                                           resolution), dtype=np.uint8)
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
+            raise DataError(f"{str(path)!r}: {err} (a decompression bomb?)") from None
     return np.ascontiguousarray(a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), size, grey
+
+
+_GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def _eight_bit(im, path):
+    """``im`` in a mode Pillow converts to L or RGB without clamping: 8 bits per channel."""
+    from PIL import Image
+
+    if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        a = np.asarray(im, dtype=np.float64)
+        if not np.isfinite(a).all():
+            raise DataError(f"{str(path)!r}: the image holds NaN or infinite pixels")
+        low, high = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+        if low < 0:
+            raise DataError(f"{str(path)!r}: mode {im.mode} pixels go down to {low:g}; expected "
+                            "non-negative values")
+        if im.mode == "F" and high <= 1:
+            scale = 255.0
+        elif high <= 255 and im.mode in ("I", "F"):
+            scale = 1.0
+        elif high <= 65535 and im.mode != "F":
+            scale = 1 / 257  # 16 bits: 65535 -> 255
+        else:
+            raise DataError(f"{str(path)!r}: mode {im.mode} pixels reach {high:g}; expected "
+                            "[0, 1] or [0, 255] (float) or [0, 65535] (integer)")
+        return Image.fromarray(np.clip(np.rint(a * scale), 0, 255).astype(np.uint8), "L")
+    if im.mode == "P" and "transparency" in im.info:
+        return im.convert("RGBA").convert("RGB")
+    if im.mode in ("LA", "La", "PA"):
+        return im.convert("L") if im.mode != "PA" else im.convert("RGB")
+    return im
 
 
 def read_image(path, resolution, channels):
@@ -301,11 +356,17 @@ def npz_arrays(path, *, resolution=32, channels=None) -> ImageData:
     (torch.Size([5, 3, 8, 8]), 2)
     """
     path = Path(path)
+    if not path.is_file():  # never block on a FIFO or read a device
+        raise DataError(f"{str(path)!r} is not a regular file")
     try:
         with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except (OSError, ValueError) as e:
-        raise DataError(f"cannot read {str(path)!r}: {e}") from None
+            if not isinstance(f, np.lib.npyio.NpzFile):
+                raise DataError(f"{str(path)!r} is a single array, not an .npz archive")
+            arrays = {k: f[k] for k in f.files if k in ("images", "labels")}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error,
+            NotImplementedError, RuntimeError) as e:
+        raise DataError(f"cannot read {str(path)!r}: {e or type(e).__name__} (truncated or "
+                        "not an .npz?)") from None
     if "images" not in arrays:
         raise DataError(f"{str(path)!r} has no 'images' array (it has: {', '.join(arrays)})")
     x = arrays["images"]
@@ -316,17 +377,39 @@ def npz_arrays(path, *, resolution=32, channels=None) -> ImageData:
     if x.ndim != 4 or x.shape[1] not in (1, 3) or len(x) == 0:
         raise DataError(f"{str(path)!r}: images must be a non-empty (n, h, w), (n, h, w, c) or "
                         f"(n, c, h, w) array with 1 or 3 channels, got shape {x.shape}")
-    x = torch.from_numpy(x.astype(np.float32) / 255 if x.dtype == np.uint8 else
-                         x.astype(np.float32))
+    x = torch.from_numpy(_unit_range(x, path))
     y = arrays.get("labels")
     if y is None:
         y = np.zeros(len(x), np.int64)
     if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer) or (y < 0).any():
         raise DataError(f"{str(path)!r}: labels must be {len(x)} non-negative integers, got "
                         f"shape {y.shape} dtype {y.dtype}")
+    if int(y.max()) >= MAX_CLASSES:
+        raise DataError(f"{str(path)!r}: labels reach {int(y.max())}; at most {MAX_CLASSES} "
+                        "classes (labels 0..n-1) are supported")
     images = _channels(_resize(x, check_positive_int("resolution", resolution)), channels)
     return ImageData(images, torch.from_numpy(y.astype(np.int64)),
                      tuple(str(i) for i in range(int(y.max()) + 1)), str(path))
+
+
+#: the most classes a data set may have (a label beyond it is a broken file, not a data set)
+MAX_CLASSES = 100_000
+
+
+def _unit_range(x, path):
+    """Images as float32 in [0, 1]: uint8 by 255, floats as they are if finite and in [0, 1]."""
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / 255
+    if x.dtype.kind != "f":
+        raise DataError(f"{str(path)!r}: images of dtype {x.dtype}; use uint8 in 0..255 or "
+                        "floats in [0, 1] (16-bit images: images // 257 as uint8)")
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all():
+        raise DataError(f"{str(path)!r}: images hold NaN or infinite values")
+    if x.min() < 0 or x.max() > 1:
+        raise DataError(f"{str(path)!r}: float images must be in [0, 1], got "
+                        f"[{float(x.min()):g}, {float(x.max()):g}]")
+    return x
 
 
 def load_data(spec="digits", *, resolution=32, channels=None, split="train") -> ImageData:
