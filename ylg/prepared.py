@@ -28,7 +28,8 @@ import numpy as np
 import torch
 
 from ifg.errors import check_positive_int
-from ylg.data import PREPARED_META, ImageData, _check_channels, folder_files, read_image
+from ylg.data import (MAX_CLASSES, PREPARED_META, ImageData, _check_channels, folder_files,
+                      read_image)
 from ylg.errors import DataError
 
 __all__ = ["prepare", "load_prepared", "FORMAT", "VERSION"]
@@ -55,18 +56,74 @@ def _write_meta(out, meta):
     os.replace(tmp, out / PREPARED_META)
 
 
+#: the largest meta file read (its skipped-file list grows with the data set)
+_MAX_META_BYTES = 256 * 2**20
+
+
 def _read_meta(out) -> dict:
+    where = Path(out) / PREPARED_META
+    if not where.is_file():
+        raise DataError(f"{str(out)!r} is not a prepared data folder (no regular file "
+                        f"{PREPARED_META})")
     try:
-        meta = json.loads((Path(out) / PREPARED_META).read_text())
+        with open(where, "rb") as f:
+            text = f.read(_MAX_META_BYTES + 1)
+        if len(text) > _MAX_META_BYTES:
+            raise DataError(f"{str(where)!r} is larger than {_MAX_META_BYTES:,} bytes")
+        meta = json.loads(text)
     except (OSError, ValueError) as e:
-        raise DataError(f"cannot read {str(Path(out) / PREPARED_META)!r}: {e}") from None
+        raise DataError(f"cannot read {str(where)!r}: {e}") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise DataError(f"{str(out)!r} is not a prepared data folder (no {FORMAT!r} in "
                         f"{PREPARED_META})")
     if meta.get("version") != VERSION:
         raise DataError(f"{str(out)!r} was prepared by format version {meta.get('version')!r}; "
                         f"this toolkit reads version {VERSION}")
+    _check_meta(meta, out)
     return meta
+
+
+def _check_meta(meta, out):
+    """Every field's type and range, and the counts consistent with one another."""
+    def bad(why):
+        return DataError(f"{str(out)!r}: {PREPARED_META} is inconsistent: {why}")
+
+    def integer(key, low, high):
+        v = meta.get(key)
+        if type(v) is not int or not low <= v <= high:
+            raise bad(f"{key} is {v!r}, expected an integer in [{low}, {high}]")
+        return v
+
+    integer("resolution", 1, 65536)
+    if meta.get("channels") not in (1, 3):
+        raise bad(f"channels is {meta.get('channels')!r}, expected 1 or 3")
+    files = integer("files", 1, 2**40)
+    done = integer("done", 0, files)
+    count = integer("count", 0, done)
+    names, skipped = meta.get("class_names"), meta.get("skipped")
+    if not isinstance(names, list) or not 1 <= len(names) <= MAX_CLASSES or \
+            not all(isinstance(n, str) and len(n) <= 1000 for n in names):
+        raise bad("class_names must be a list of 1 to 100,000 names")
+    if not isinstance(skipped, list) or not all(
+            isinstance(x, list) and len(x) == 2 and all(isinstance(y, str) for y in x)
+            for x in skipped):
+        raise bad("skipped must be a list of [file, reason] pairs")
+    if count != done - len(skipped):
+        raise bad(f"count {count:,} is not done {done:,} less {len(skipped):,} skipped files")
+    if not isinstance(meta.get("complete"), bool) or meta["complete"] != (done == files):
+        raise bad(f"complete is {meta.get('complete')!r} with {done:,} of {files:,} files done")
+
+
+def _reserve(path):
+    """Allocate the blocks of a (sparse) memory-mapped file now: a full disk is then an OSError
+    here, not a SIGBUS in the middle of writing the map."""
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from None
+    finally:
+        os.close(fd)
 
 
 def _decode(job):
@@ -142,6 +199,7 @@ def prepare(source, out, *, resolution, channels=3, workers=None, chunk=1024,
                             f"{', '.join(differs)}; choose a new output folder")
         if meta["complete"]:
             return meta
+        _reserve(out / _IMAGES)
         images = np.lib.format.open_memmap(out / _IMAGES, mode="r+")
         labels = np.lib.format.open_memmap(out / _LABELS, mode="r+")
         if images.shape != shape or labels.shape != (n,):
@@ -152,8 +210,12 @@ def prepare(source, out, *, resolution, channels=3, workers=None, chunk=1024,
             raise DataError(f"{str(out)!r} exists and is not a prepared data folder; choose a "
                             f"new output folder")
         out.mkdir(parents=True, exist_ok=True)
-        images = np.lib.format.open_memmap(out / _IMAGES, mode="w+", dtype=np.uint8,
-                                           shape=shape)
+        try:
+            images = np.lib.format.open_memmap(out / _IMAGES, mode="w+", dtype=np.uint8,
+                                               shape=shape)
+            _reserve(out / _IMAGES)
+        except OSError as e:  # numpy's and fallocate's errors do not name the file
+            raise OSError(e.errno, e.strerror or str(e), str(out / _IMAGES)) from None
         labels = np.lib.format.open_memmap(out / _LABELS, mode="w+", dtype=np.int64,
                                            shape=(n,))
         meta = {**settings, "done": 0, "count": 0, "skipped": [], "complete": False}
@@ -229,6 +291,12 @@ def load_prepared(path, *, resolution=None, channels=None) -> ImageData:
             raise DataError(f"{str(path)!r} was prepared with {key} {meta[key]}, not {want}; "
                             f"prepare the source again with --{key} {want}")
     count = meta["count"]
+    shape = (meta["files"], meta["channels"], meta["resolution"], meta["resolution"])
+    for name, size in ((_IMAGES, int(np.prod(shape))), (_LABELS, 8 * meta["files"])):
+        f = path / name
+        if not f.is_file() or not size <= f.stat().st_size <= size + 65536:  # + the npy header
+            raise DataError(f"{str(f)!r} is missing, not a regular file, or not the size "
+                            f"{PREPARED_META} implies ({size:,} bytes of data)")
     try:
         # copy-on-write mapping: pages are read on demand and shared between processes; the
         # arrays are writable for torch, and a write would stay private to this process
@@ -236,10 +304,14 @@ def load_prepared(path, *, resolution=None, channels=None) -> ImageData:
         labels = np.load(path / _LABELS, allow_pickle=False)  # small: read whole
     except (OSError, ValueError) as e:
         raise DataError(f"cannot read the arrays of {str(path)!r}: {e}") from None
-    shape = (meta["files"], meta["channels"], meta["resolution"], meta["resolution"])
-    if images.shape != shape or images.dtype != np.uint8 or labels.shape != (meta["files"],):
+    if images.shape != shape or images.dtype != np.uint8 or labels.shape != (meta["files"],) \
+            or labels.dtype.kind not in "iu":
         raise DataError(f"{str(path)!r}: the arrays do not match {PREPARED_META} (images "
                         f"{images.shape} {images.dtype}, expected {shape} uint8)")
+    used = labels[:count]
+    if count and (int(used.min()) < 0 or int(used.max()) >= len(meta["class_names"])):
+        raise DataError(f"{str(path)!r}: labels range over [{int(used.min())}, "
+                        f"{int(used.max())}], outside the {len(meta['class_names'])} classes")
     return ImageData(torch.from_numpy(images[:count]), torch.from_numpy(labels[:count]),
                      tuple(meta["class_names"]), str(path),
                      tuple(tuple(s) for s in meta["skipped"]))
