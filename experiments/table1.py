@@ -261,24 +261,11 @@ class _Evaluator:
         return out
 
 
-def _last_speed(folder):
-    """Seconds per step of the last chunk, from ``ylg.train``'s own log (its loop time only)."""
-    path = Path(folder) / "log.jsonl"
-    if not path.exists():
-        return None
-    for line in reversed(path.read_text().splitlines()):
-        try:
-            rate = json.loads(line).get("steps_per_s")
-        except json.JSONDecodeError:
-            continue
-        return round(1 / rate, 4) if rate else None
-    return None
-
-
 def train_run(root, variant, seed, settings, *, evaluator, log=print, progress=False) -> dict:
     """Train (or continue, or skip) one run; returns its :func:`run_progress` at the end.
 
-    The order of writes makes a kill at any point harmless: a chunk ends with its checkpoint;
+    One call of :func:`ylg.train.train` trains to ``settings.steps``; its evaluation hook scores
+    the EMA every ``eval_every`` steps. The order of writes makes a kill at any point harmless: a chunk ends with its checkpoint;
     the checkpoint is scored; a new best is copied to ``best.pt``; then the score is appended to
     ``eval.jsonl``. A restart re-scores a checkpoint whose score is missing (the score is a
     function of the weights and the fixed evaluation seed, so it comes out the same).
@@ -314,22 +301,31 @@ def train_run(root, variant, seed, settings, *, evaluator, log=print, progress=F
         _, _, ema = models_from_checkpoint(load_checkpoint(folder / "checkpoint.pt"))
         record(ema.eval(), step, None)
     quiet = lambda m: None  # noqa: E731 - train's own messages repeat ours
-    for target in settings.chunks():
-        if target <= step:
-            continue
-        if step == 0:
-            cfg = TrainConfig(out=str(folder), data="digits", resolution=32,
-                              attention=variant.attention, width=settings.width,
-                              batch_size=settings.batch_size, steps=target, seed=seed,
-                              device="cpu", log_every=min(10, target),
-                              sample_every=settings.eval_every,
-                              checkpoint_every=settings.eval_every)
-            result = train(cfg, progress=progress, log=quiet)
-        else:
-            result = train(TrainConfig(out=str(folder)), resume=True,
-                           overrides={"steps": target}, progress=progress, log=quiet)
-        step = result.step
-        record(result.ema, step, _last_speed(folder))
+    if step >= settings.steps:
+        return run_progress(folder, settings.steps)
+    clock = {"step": step, "t": time.perf_counter()}
+
+    def evaluate(at, ema):  # train's evaluation hook: after the checkpoint of step `at`
+        seconds_per_step = round((time.perf_counter() - clock["t"]) / (at - clock["step"]), 4)
+        record(ema, at, seconds_per_step)  # the first interval includes loading and set-up
+        clock.update(step=at, t=time.perf_counter())
+        return evals[-1]
+
+    # one call trains to the budget; the hook scores every eval_every steps (and the last)
+    if step == 0:
+        every = settings.eval_every
+        cfg = TrainConfig(out=str(folder), data="digits", resolution=32,
+                          attention=variant.attention, width=settings.width,
+                          batch_size=settings.batch_size, steps=settings.steps, seed=seed,
+                          device="cpu", log_every=min(10, every), sample_every=every,
+                          checkpoint_every=every, eval_every=every)
+        train(cfg, progress=progress, log=quiet, evaluate=evaluate)
+    else:
+        train(TrainConfig(out=str(folder)), resume=True,
+              overrides={"steps": settings.steps, "eval_every": settings.eval_every,
+                         "checkpoint_every": settings.eval_every,
+                         "sample_every": settings.eval_every},
+              progress=progress, log=quiet, evaluate=evaluate)
     return run_progress(folder, settings.steps)
 
 

@@ -145,7 +145,7 @@ def test_a_failed_write_leaves_the_last_checkpoint(tmp_path, monkeypatch):
 
 KILLED_MID_WRITE = """
 import os, sys, time
-import ylg.checkpoint as c
+import ylg.runtime as c  # atomic_write, which save_checkpoint uses
 real = os.fsync
 def slow(fd):  # announce each checkpoint write, and stall in the middle of the second one
     slow.n += 1
