@@ -47,6 +47,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from ifg.errors import InvalidArgument, YLGError  # noqa: E402
+from ifg.files import atomic_write  # noqa: E402
 
 __all__ = ["Variant", "VARIANTS", "Settings", "DRY_RUN", "BUDGET_NOTE", "run_dir", "read_evals",
            "run_progress", "train_run", "run_experiment", "summarise", "write_report", "main"]
@@ -197,10 +198,7 @@ def read_evals(folder) -> list:
 
 
 def _write_evals(folder, evals):
-    path = Path(folder) / "eval.jsonl"
-    tmp = path.with_name(f".eval.jsonl.tmp-{os.getpid()}")
-    tmp.write_text("".join(json.dumps(e) + "\n" for e in evals))
-    os.replace(tmp, path)
+    atomic_write(Path(folder) / "eval.jsonl", "".join(json.dumps(e) + "\n" for e in evals))
 
 
 def _checkpoint_step(folder) -> int:
@@ -230,9 +228,8 @@ def run_progress(folder, steps) -> dict:
 
 
 def _copy_atomic(src, dst):
-    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    with open(src, "rb") as f:
+        atomic_write(dst, lambda out: shutil.copyfileobj(f, out))
 
 
 class _Evaluator:
@@ -339,10 +336,8 @@ def _check_settings(root, settings):
             what = "; ".join(f"{k}: {a!r} there, {b!r} asked" for k, (a, b) in changed.items())
             raise InvalidArgument(f"{str(root)!r} holds runs made with other settings ({what}); "
                                   f"use another --root or the same settings")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".experiment.json.tmp-{os.getpid()}")  # shards write it at once
-    tmp.write_text(json.dumps({**settings.fixed(), "steps": settings.steps}, indent=2) + "\n")
-    os.replace(tmp, path)
+    # shards write it at once: atomically
+    atomic_write(path, json.dumps({**settings.fixed(), "steps": settings.steps}, indent=2) + "\n")
 
 
 def run_experiment(root, settings, *, variants=VARIANTS, seeds=(0, 1, 2), shard=(0, 1),
@@ -1008,9 +1003,9 @@ def main(argv=None) -> int:
         seeds, variants, root = _seeds(args.seeds), _variants(args.variants), _root(args)
         settings = _settings_from(args, root)
         if args.phase == "run":
-            import torch
+            from ylg.runtime import set_threads
 
-            torch.set_num_threads(args.threads)
+            set_threads(args.threads)
             run_experiment(root, settings, variants=variants, seeds=seeds,
                            shard=_shard(args.shard), log=say, progress=args.progress)
         elif args.phase == "status":

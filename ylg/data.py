@@ -13,13 +13,14 @@ held in memory (or memory-mapped, for a prepared folder). Images enter the model
   listed in ``ImageData.skipped``.
 - an ``.npz`` with ``images`` (uint8 in 0..255 or floats in [0, 1]; ``(n, h, w)``, ``(n, h, w, c)``
   or ``(n, c, h, w)``) and optionally ``labels`` (int, ``(n,)``); resized like a folder.
-- a prepared folder (:mod:`ylg.prepared`, ``ylg prepare``): an image folder decoded once, in
+- a prepared folder (written by :mod:`ylg.prepared`, ``ylg prepare``; read here): an image folder decoded once, in
   parallel, into a memory-mapped uint8 array. For data too large to hold in every process
   (ImageNet at 128x128 is 63 GB): processes share the pages through the operating system.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,11 +33,14 @@ from ylg.errors import DataError
 
 __all__ = ["ImageData", "DIGITS_TEST_SIZE", "IMAGE_SUFFIXES", "PREPARED_META", "load_data",
            "digits", "centre_square", "decode_image", "image_folder", "folder_files", "read_image",
-           "npz_arrays",
+           "npz_arrays", "load_prepared",
            "to_model_range", "from_model_range"]
 
 #: the file that marks a folder written by :func:`ylg.prepared.prepare`
 PREPARED_META = "prepared.json"
+#: the prepared folder's format and version (in PREPARED_META), and its two arrays
+PREPARED_FORMAT, PREPARED_VERSION = "ylg-prepared", 1
+_IMAGES, _LABELS = "images.npy", "labels.npy"
 DIGITS_TEST_SIZE = 297  # of 1,797: leaves 1,500 training images
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 
@@ -329,6 +333,68 @@ def npz_arrays(path, *, resolution=32, channels=None) -> ImageData:
                      tuple(str(i) for i in range(int(y.max()) + 1)), str(path))
 
 
+def _read_meta(out) -> dict:
+    try:
+        meta = json.loads((Path(out) / PREPARED_META).read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read {str(Path(out) / PREPARED_META)!r}: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != PREPARED_FORMAT:
+        raise DataError(f"{str(out)!r} is not a prepared data folder (no {PREPARED_FORMAT!r} in "
+                        f"{PREPARED_META})")
+    if meta.get("version") != PREPARED_VERSION:
+        raise DataError(f"{str(out)!r} was prepared by format version {meta.get('version')!r}; "
+                        f"this toolkit reads version {PREPARED_VERSION}")
+    return meta
+
+
+
+def load_prepared(path, *, resolution=None, channels=None) -> ImageData:
+    """The images of a prepared folder, memory-mapped (nothing is read until indexed).
+
+    ``resolution`` and ``channels``, when given, must be those it was prepared with.
+
+    Raises
+    ------
+    DataError
+        When the folder is not a finished preparation, or was prepared with other settings.
+
+    Examples
+    --------
+    >>> import tempfile, PIL.Image
+    >>> from ylg.prepared import prepare
+    >>> src, out = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp()) / "prep"
+    >>> PIL.Image.new("L", (12, 12), 200).save(src / "a.png")
+    >>> _ = prepare(src, out, resolution=4, channels=1, workers=1)
+    >>> d = load_prepared(out, resolution=4)
+    >>> d.images.shape, d.images[0, 0, 0, 0].item(), d.class_names == (src.name,)
+    (torch.Size([1, 1, 4, 4]), 200, True)
+    """
+    path = Path(path)
+    meta = _read_meta(path)
+    if not meta.get("complete"):
+        raise DataError(f"the preparation in {str(path)!r} stopped at {meta.get('done', 0):,} "
+                        f"of {meta.get('files', 0):,} files; run `ylg prepare` again to finish it")
+    for key, want in (("resolution", resolution), ("channels", channels)):
+        if want is not None and int(want) != meta[key]:
+            raise DataError(f"{str(path)!r} was prepared with {key} {meta[key]}, not {want}; "
+                            f"prepare the source again with --{key} {want}")
+    count = meta["count"]
+    try:
+        # copy-on-write mapping: pages are read on demand and shared between processes; the
+        # arrays are writable for torch, and a write would stay private to this process
+        images = np.load(path / _IMAGES, mmap_mode="c")
+        labels = np.load(path / _LABELS, allow_pickle=False)  # small: read whole
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read the arrays of {str(path)!r}: {e}") from None
+    shape = (meta["files"], meta["channels"], meta["resolution"], meta["resolution"])
+    if images.shape != shape or images.dtype != np.uint8 or labels.shape != (meta["files"],):
+        raise DataError(f"{str(path)!r}: the arrays do not match {PREPARED_META} (images "
+                        f"{images.shape} {images.dtype}, expected {shape} uint8)")
+    return ImageData(torch.from_numpy(images[:count]), torch.from_numpy(labels[:count]),
+                     tuple(meta["class_names"]), str(path),
+                     tuple(tuple(s) for s in meta["skipped"]))
+
+
 def load_data(spec="digits", *, resolution=32, channels=None, split="train") -> ImageData:
     """The data set named by ``spec``: ``digits``, a folder, a prepared folder, or an ``.npz``.
 
@@ -346,8 +412,6 @@ def load_data(spec="digits", *, resolution=32, channels=None, split="train") -> 
         return digits(resolution=resolution, split=split, channels=channels or 1)
     path = Path(spec)
     if path.is_dir() and (path / PREPARED_META).is_file():
-        from ylg.prepared import load_prepared
-
         return load_prepared(path, resolution=resolution, channels=channels)
     if path.is_dir():
         return image_folder(path, resolution=resolution, channels=channels or 3)

@@ -4,20 +4,19 @@ Every command that touches a model (train, sample, walk, evaluate, invert, atten
 its device with :func:`resolve_device`; training joins the process group with
 :func:`distributed` and derives all its random streams from :func:`seed_of`. Files that a
 reader may see while they are written (checkpoints, caches, logs of record) are written with
-:func:`atomic_write`: a temporary file in the same folder, renamed over the old one.
+:func:`atomic_write` (from :mod:`ifg.files`, re-exported here): a temporary file in the same
+folder, renamed over the old one.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-from pathlib import Path
-from typing import Callable
 
 import torch
 
 from ifg.errors import InvalidArgument
+from ifg.files import atomic_write  # torch-free, so that ifg writes its mask files with it too
 
 __all__ = ["resolve_device", "distributed", "seed_of", "set_threads", "atomic_write"]
 
@@ -112,58 +111,3 @@ def set_threads(threads: int | None) -> None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads <= 0:
             raise InvalidArgument(f"threads must be a positive integer, got {threads!r}")
         torch.set_num_threads(threads)
-
-
-def atomic_write(path, data: bytes | str | Callable, *, durable: bool = False) -> Path:
-    """Write a file so that a reader sees the old file or the new one, never half of one.
-
-    The content goes to a temporary file in the same folder (``.NAME.tmp-PID``), which is then
-    renamed over ``path``; a process killed at any moment leaves at most that temporary file.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The folder is created if needed.
-    data : bytes, str or callable
-        The content (a str is written as UTF-8), or a function called with the open binary
-        file that writes the content (``lambda f: torch.save(state, f)``).
-    durable : bool
-        Also ``fsync`` the file and its folder, so that the new file survives a power loss
-        (checkpoints).
-
-    Returns
-    -------
-    Path
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> p = atomic_write(Path(tempfile.mkdtemp()) / "a" / "x.txt", "hello")
-    >>> p.read_text(), sorted(q.name for q in p.parent.iterdir())
-    ('hello', ['x.txt'])
-    >>> atomic_write(p, lambda f: f.write(b"bye")).read_text()
-    'bye'
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            if callable(data):
-                data(f)
-            else:
-                f.write(data.encode() if isinstance(data, str) else data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic on POSIX
-    finally:
-        tmp.unlink(missing_ok=True)
-    if durable:
-        with contextlib.suppress(OSError):  # make the rename itself durable
-            fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-    return path

@@ -339,12 +339,14 @@ def _models(cfg, data, state, device):
 class _RunFolder:
     """Rank 0's writes into the run folder: config, log lines, TensorBoard, sample grids."""
 
-    def __init__(self, run_dir, cfg, *, start, resume, nrow):
+    def __init__(self, run_dir, cfg, *, start, resume, class_names):
         run_dir.mkdir(parents=True, exist_ok=True)
         for stale in run_dir.glob(".checkpoint.pt.tmp-*"):  # left by a process killed mid-write
             stale.unlink(missing_ok=True)
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-        self.dir, self.log_path, self.nrow = run_dir, run_dir / "log.jsonl", nrow
+        self.dir, self.log_path = run_dir, run_dir / "log.jsonl"
+        # one column per class, labelled, when there are a few classes
+        self.labels = tuple(class_names) if 1 < len(class_names) <= 16 else None
         self.scale = max(1, 64 // cfg.resolution)
         kept = _read_log(self.log_path, start) if resume else []
         self.log_path.write_text("".join(line + "\n" for line in kept))
@@ -366,8 +368,9 @@ class _RunFolder:
                 self.writer.add_scalar(prefix + k, v, line["step"])
 
     def samples(self, step, images):
-        save_image_grid(images, self.dir / "samples" / f"step_{step:07d}.png", nrow=self.nrow,
-                        scale=self.scale)
+        save_image_grid(images, self.dir / "samples" / f"step_{step:07d}.png",
+                        nrow=len(self.labels) if self.labels else None, scale=self.scale,
+                        labels=self.labels)
 
     def close(self):
         if self.writer is not None:
@@ -486,8 +489,7 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None,
     fixed_z = torch.randn(cfg.num_samples, cfg.z_dim, generator=fixed).to(device)
     fixed_y = (torch.arange(cfg.num_samples) % data.num_classes).to(device)
     folder = _RunFolder(run_dir, cfg, start=start, resume=resume,
-                        nrow=data.num_classes if 1 < data.num_classes <= 16 else None) \
-        if main else None
+                        class_names=data.class_names) if main else None
 
     from tqdm import tqdm
 
@@ -529,6 +531,8 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None,
             found = evaluate(step, ema)
             folder.log({"step": step, "eval": found,
                         "eval_seconds": round(time.perf_counter() - t, 3)}, found, "eval/")
+        if due(cfg.checkpoint_every):
+            plot_training(run_dir)  # curves.png: the losses and metrics so far
     bar.close()
     if main:
         folder.close()
