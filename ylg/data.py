@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.errors import DataError
 
-__all__ = ["ImageData", "DIGITS_TEST_SIZE", "IMAGE_SUFFIXES", "PREPARED_META", "load_data",
+__all__ = ["ImageData", "DIGIT_NAMES", "DIGITS_TEST_SIZE", "IMAGE_SUFFIXES", "PREPARED_META", "load_data",
            "digits", "centre_square", "decode_image", "image_folder", "folder_files", "read_image",
            "npz_arrays", "load_prepared",
            "to_model_range", "from_model_range"]
@@ -41,6 +41,8 @@ PREPARED_META = "prepared.json"
 #: the prepared folder's format and version (in PREPARED_META), and its two arrays
 PREPARED_FORMAT, PREPARED_VERSION = "ylg-prepared", 1
 _IMAGES, _LABELS = "images.npy", "labels.npy"
+#: the digits' class names (a checkpoint stores them: ``ylg sample --classes seven,three``)
+DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 DIGITS_TEST_SIZE = 297  # of 1,797: leaves 1,500 training images
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 
@@ -165,7 +167,7 @@ def digits(*, resolution=32, split="train", channels=1) -> ImageData:
         keep = torch.from_numpy(np.sort(train if split == "train" else test))
         x, y = x[keep], y[keep]
     images = _channels(_resize(x, resolution), channels)
-    return ImageData(images, y, tuple(str(i) for i in range(10)), f"digits:{split}")
+    return ImageData(images, y, DIGIT_NAMES, f"digits:{split}")
 
 
 def centre_square(im, resolution):
