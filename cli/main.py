@@ -476,5 +476,28 @@ def plot(run_dir, out):
     click.echo(f"training curves: {plot_training(run_dir, out)}")
 
 
+@main.command()
+@checkpoint_option()
+@click.option("--weights", type=click.Choice(["ema", "g"]), default="ema", show_default=True,
+              help="The EMA of G's weights, or G's own.")
+@out_option("The generator file to write (.safetensors).")
+def export(checkpoint, weights, out):
+    """Write a checkpoint's generator, config and masks into one safetensors file, for sharing.
+
+    `ylg sample`, `ylg interpolate` and ylg.sample.load_generator read it like a checkpoint.
+
+    \b
+    Example:
+      ylg export --checkpoint runs/ylg/checkpoint.pt -o ylg-digits.safetensors
+    """
+    from ylg.export import export_generator
+
+    if not str(out).endswith(".safetensors"):
+        raise click.UsageError(f"the output must end in .safetensors, got {out!r}")
+    info = export_generator(checkpoint, out, weights=weights)
+    click.echo(f"generator ({weights}, step {info['step']}, {info['bytes']:,} bytes, sha256 "
+               f"{info['sha256']}): {info['path']}")
+
+
 if __name__ == "__main__":
     main()

@@ -16,9 +16,11 @@ def load_generator(checkpoint, *, weights="ema", device="cpu"):
     Parameters
     ----------
     checkpoint : path
+        A checkpoint, or a ``.safetensors`` generator file from ``ylg export``
+        (:func:`ylg.export.read_generator`), which holds one generator.
     weights : {"ema", "g"}
         The exponential moving average (the default, used for samples and evaluation) or the
-        trained weights themselves.
+        trained weights themselves; a generator file holds the ones it was exported with.
     device : str or torch.device
 
     Returns
@@ -33,6 +35,14 @@ def load_generator(checkpoint, *, weights="ema", device="cpu"):
     """
     if weights not in ("ema", "g"):
         raise InvalidArgument(f"weights must be ema or g, got {weights!r}")
+    if str(checkpoint).endswith(".safetensors"):
+        from ylg.export import read_generator
+
+        G, info = read_generator(checkpoint, device=device)
+        if weights != info["weights"]:
+            raise InvalidArgument(f"{str(checkpoint)!r} holds the {info['weights']} weights, "
+                                  f"not {weights}")
+        return G, {"step": info["step"], "class_names": info["class_names"]}
     state = load_checkpoint(checkpoint)
     g, _, ema = models_from_checkpoint(state, device=device)
     info = {"step": int(state["step"]), "class_names": list(state.get("class_names") or [])}
