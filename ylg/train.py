@@ -35,6 +35,7 @@ from ylg.augment import diff_augment, parse_policy
 from ylg.checkpoint import (build_models, checkpoint_state, load_checkpoint, model_kwargs_of,
                             read_attention, restore, save_checkpoint)
 from ylg.data import load_data, to_model_range
+from ylg.eta import duration
 from ylg.errors import CheckpointError
 from ylg.metrics import evaluate_generator, parse_metrics
 from ylg.models import attention_resolutions, attention_variants
@@ -42,7 +43,7 @@ from ylg.runtime import distributed, resolve_device, seed_of
 from ylg.viz import plot_training, save_image_grid
 
 __all__ = ["TrainConfig", "RESUMABLE", "TrainResult", "train", "train_step", "hinge_d",
-           "hinge_g", "ema_update", "step_generator", "resolve_device"]
+           "hinge_g", "ema_update", "step_generator", "resolve_device", "cpu_estimate"]
 
 
 @dataclass
@@ -377,6 +378,52 @@ class _RunFolder:
             self.writer.close()
 
 
+#: on a CPU, the run's time is estimated from the steps after the first (a warm-up) up to this one
+ESTIMATE_AFTER = 3
+#: a CPU run estimated longer than this (seconds) gets a warning with smaller settings
+ESTIMATE_WARN = 3600.0
+
+
+def _peak_memory() -> int:
+    """This process's peak resident memory so far, in bytes (0 where unknown)."""
+    try:
+        import resource
+    except ImportError:  # not on this system
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux counts kilobytes
+
+
+def cpu_estimate(seconds_per_step, remaining, peak_bytes, cfg) -> str:
+    """The message after the first steps on a CPU: time to go and peak memory, and a warning
+    with smaller settings when the run would take more than :data:`ESTIMATE_WARN` seconds.
+
+    Examples
+    --------
+    >>> cpu_estimate(0.5, 100, 2 ** 30, TrainConfig(steps=100))
+    'estimate on this CPU: 100 steps at 0.50 s/step = 50 s to go (evaluations apart); peak memory 1.1 GB'
+    >>> print(cpu_estimate(22.0, 10_000, 4e9, TrainConfig(resolution=128)))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    estimate on this CPU: 10000 steps at 22.00 s/step = 61.1 h to go (evaluations apart); peak
+    memory 4.0 GB
+    warning: this run takes more than an hour on a CPU (width 64, batch size 64); for a first
+    look try --width 16 --batch-size 16 (or fewer --steps, or a GPU)
+    """
+    total = seconds_per_step * remaining
+    took = duration(total) if total < 5400 else f"{total / 3600:.1f} h"
+    line = (f"estimate on this CPU: {remaining} steps at {seconds_per_step:.2f} s/step = {took} "
+            f"to go (evaluations apart); peak memory {peak_bytes / 1e9:.1f} GB")
+    if total <= ESTIMATE_WARN:
+        return line
+    smaller = [f"--width {min(cfg.width, 16)}" if cfg.width > 16 else "",
+               f"--batch-size {min(cfg.batch_size, 16)}" if cfg.batch_size > 16 else ""]
+    advice = " ".join(a for a in smaller if a)
+    advice = f"try {advice} (or fewer --steps, or a GPU)" if advice else \
+        "try fewer --steps, or a GPU"
+    return (f"{line}\nwarning: this run takes more than an hour on a CPU (width {cfg.width}, "
+            f"batch size {cfg.batch_size}); for a first look {advice}")
+
+
 def _start(config, resume, overrides):
     """The run's config and, when resuming, its checkpoint."""
     cfg = config or TrainConfig()
@@ -506,6 +553,13 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None,
             _broadcast_buffers(g, d)
         ema_update(ema, g, min(cfg.ema_decay, (1 + step) / (10 + step)))  # warm-up, as BigGAN
         bar.update(1)
+        if main and device.type == "cpu" and step in (start + 1, start + ESTIMATE_AFTER) \
+                and cfg.steps > start + ESTIMATE_AFTER:
+            if step == start + 1:
+                t_warm = time.perf_counter()  # the first step (a warm-up) is not counted
+            else:
+                per_step = (time.perf_counter() - t_warm) / (ESTIMATE_AFTER - 1)
+                say(cpu_estimate(per_step, cfg.steps - step, _peak_memory(), cfg))
 
         def due(every):
             return every and (step % every == 0 or step == cfg.steps)

@@ -141,6 +141,24 @@ def test_the_evaluation_hook_sees_each_evaluation_step_after_its_checkpoint(tmp_
                                                        (5, {"score": 5.0})]
 
 
+def test_a_cpu_run_says_its_time_and_memory_and_warns_when_long(tmp_path, monkeypatch):
+    said = []
+    train(TrainConfig(out=str(tmp_path / "a"), steps=5, **TINY), progress=False,
+          log=said.append)
+    estimates = [m for m in said if m.startswith("estimate on this CPU: 2 steps at")]
+    assert len(estimates) == 1 and "peak memory" in estimates[0]
+    assert not any("warning" in m for m in said)  # two tiny steps: seconds
+    # a fake clock, 10,000 s between readings: the same tiny run looks like hours
+    clock = iter(range(0, 10 ** 9, 10_000))
+    monkeypatch.setattr(time, "perf_counter", lambda: float(next(clock)))
+    said.clear()
+    train(TrainConfig(out=str(tmp_path / "b"), steps=5, **{**TINY, "batch_size": 32}),
+          progress=False, log=said.append)
+    warning = [m for m in said if m.startswith("estimate on this CPU")][0].splitlines()[1]
+    assert warning.startswith("warning: this run takes more than an hour on a CPU")
+    assert "--batch-size 16" in warning and "--width" not in warning  # width 8 is small
+
+
 def test_resume_refuses_to_change_the_model(tmp_path):
     _quiet(TrainConfig(out=str(tmp_path), steps=1, **TINY))
     with pytest.raises(InvalidArgument, match="already holds a checkpoint"):
