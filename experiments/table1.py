@@ -16,9 +16,10 @@ Runs live in ``runs/table1/<variant>-s<seed>/`` (``ylg.train``'s run folder, plu
 and ``best.pt``). ``run`` skips finished runs and continues an interrupted one from its checkpoint,
 so it can be stopped at any time and started again with the same command.
 
-How a run is measured: it trains in chunks of ``eval_every`` steps (``ylg.train.train``, resumed
-from the chunk's checkpoint; a resumed run draws exactly what an uninterrupted one draws), and
-after each chunk the EMA generator is scored by ``ylg.metrics.evaluate_generator`` on
+How a run is measured: one ``ylg.train.train`` call trains it to the budget (an interrupted run
+resumes from its checkpoint; a resumed run draws exactly what an uninterrupted one draws), and
+every ``eval_every`` steps train's evaluation hook scores the EMA generator, after that step's
+checkpoint, with ``ylg.metrics.evaluate_generator`` on
 ``eval_samples`` samples (fixed latents, classes in turn) against the 1,500 training digits:
 the domain FID (the digits classifier's 128-d features; lower is better), domain precision and
 recall, and the class accuracy of the samples. The domain FID is the CPU-fast stand-in for the

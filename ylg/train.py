@@ -4,8 +4,9 @@ The loop is :func:`train`; one optimisation step is :func:`train_step`. A run di
 ``config.json``, ``log.jsonl`` (one line per logged step), ``samples/step_*.png`` (fixed noise,
 EMA generator), ``checkpoint.pt`` (the last complete one) and, if asked, ``tensorboard/``. With
 ``eval_every``, ``log.jsonl`` also gets a line ``{"step", "eval": {metric: value}, ...}`` per
-evaluation of the EMA generator (:func:`ylg.metrics.evaluate_generator`): metric-against-steps
-curves.
+evaluation of the EMA generator (:func:`ylg.metrics.evaluate_generator`, or the ``evaluate``
+hook given to :func:`train`): metric-against-steps curves. On a CPU the run says after its
+first steps how long it will take and its peak memory (:func:`cpu_estimate`).
 
 Randomness: the data order of epoch ``e`` and all noise of step ``t`` on rank ``r`` come from
 generators seeded by ``(seed, e)`` and ``(seed, t, r)``. A run is thus a function of its seed and
