@@ -183,12 +183,13 @@ def restore(state, G, D, EMA, opt_G, opt_D) -> None:
     set_rng_state(state["rng"])
 
 
-def masks_from_bytes(blob):
-    """The MaskSet of a mask file's bytes (``bytes`` or a uint8 tensor).
+def masks_from_bytes(blob, *, name="the masks stored in the checkpoint"):
+    """The MaskSet of a mask file's bytes (``bytes`` or a uint8 tensor), checked by
+    :func:`ifg.io.load`; ``name`` is how its error messages name them.
 
     Examples
     --------
-    >>> import io, tempfile
+    >>> import tempfile
     >>> from ifg.io import save
     >>> from ifg.maskset import preset
     >>> p = Path(tempfile.mkdtemp()) / "m.npz"
@@ -196,17 +197,11 @@ def masks_from_bytes(blob):
     >>> masks_from_bytes(p.read_bytes()).num_heads
     8
     """
-    import tempfile
-
     from ifg.io import load  # imported late: only mask-file runs need the reader
 
     if isinstance(blob, torch.Tensor):
         blob = blob.numpy().tobytes()
-    # ifg.io.load takes a path only: the bytes go through a temporary file
-    with tempfile.TemporaryDirectory() as tmp:
-        f = Path(tmp) / "masks.npz"
-        f.write_bytes(blob)
-        return load(f)
+    return load(bytes(blob), name=name)
 
 
 def read_attention(attention):
@@ -242,7 +237,7 @@ def read_attention(attention):
                               f"mask file, got {attention!r}")
     raw = Path(attention).read_bytes()
     blob = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
-    return masks_from_bytes(raw), blob
+    return masks_from_bytes(raw, name=str(attention)), blob
 
 
 def model_kwargs_of(state) -> dict:

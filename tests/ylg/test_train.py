@@ -113,7 +113,7 @@ def test_a_mask_file_is_read_once_and_compiled_once_per_network(tmp_path, monkey
     ifg.io.save(preset("ylg", key_grid=(8, 8), query_grid=(16, 16)), tmp_path / "m.npz")
     reads, compiles = [], []
     load, compile_ = ifg.io.load, ylg.attention.Attention2d._compile
-    monkeypatch.setattr(ifg.io, "load", lambda path: reads.append(path) or load(path))
+    monkeypatch.setattr(ifg.io, "load", lambda src, **kw: reads.append(src) or load(src, **kw))
     monkeypatch.setattr(ylg.attention.Attention2d, "_compile",
                         lambda self, *a: compiles.append(self) or compile_(self, *a))
     r = _quiet(TrainConfig(out=str(tmp_path / "r"), steps=1,
@@ -151,6 +151,7 @@ def test_a_cpu_run_says_its_time_and_memory_and_warns_when_long(tmp_path, monkey
     # a fake clock, 10,000 s between readings: the same tiny run looks like hours
     clock = iter(range(0, 10 ** 9, 10_000))
     monkeypatch.setattr(time, "perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr("ylg.train.plot_training", lambda run_dir: None)  # not under test
     said.clear()
     train(TrainConfig(out=str(tmp_path / "b"), steps=5, **{**TINY, "batch_size": 32}),
           progress=False, log=said.append)
