@@ -154,7 +154,8 @@ def prepare(folder, out, resolution, channels, workers, quiet):
 
 @main.command()
 @checkpoint_option()
-@click.option("--classes", default=None, help="Classes to draw, e.g. 0,3,7 (default: all).")
+@click.option("--classes", default=None,
+              help="Classes to draw, by name or index: seven,three or 7,3 (default: all).")
 @click.option("--n", "n", type=int, default=64, show_default=True, help="Number of images.")
 @click.option("--weights", type=click.Choice(["ema", "g"]), default="ema", show_default=True,
               help="The EMA of G's weights, or G's own.")
@@ -166,14 +167,14 @@ def sample(checkpoint, classes, n, weights, seed, device, out):
 
     \b
     Example:
-      ylg sample --checkpoint runs/ylg/checkpoint.pt --classes 0,3,7 --n 63 -o grid.png
+      ylg sample --checkpoint runs/ylg/checkpoint.pt --classes seven,three --n 64 -o grid.png
     """
     from ylg.sample import load_generator, parse_classes, sample as draw
     from ylg.train import resolve_device
     from ylg.viz import save_image_grid
 
-    G, _ = load_generator(checkpoint, weights=weights, device=resolve_device(device))
-    classes = parse_classes(classes, G.num_classes)
+    G, info = load_generator(checkpoint, weights=weights, device=resolve_device(device))
+    classes = parse_classes(classes, G.num_classes, info["class_names"])
     x = draw(G, classes=classes, n=n, seed=seed)
     per_class = -(-n // len(classes))
     nrow = per_class if per_class <= 16 else None
@@ -473,6 +474,29 @@ def plot(run_dir, out):
     from ylg.viz import plot_training
 
     click.echo(f"training curves: {plot_training(run_dir, out)}")
+
+
+@main.command()
+@checkpoint_option()
+@click.option("--weights", type=click.Choice(["ema", "g"]), default="ema", show_default=True,
+              help="The EMA of G's weights, or G's own.")
+@out_option("The generator file to write (.safetensors).")
+def export(checkpoint, weights, out):
+    """Write a checkpoint's generator, config and masks into one safetensors file, for sharing.
+
+    `ylg sample`, `ylg interpolate` and ylg.sample.load_generator read it like a checkpoint.
+
+    \b
+    Example:
+      ylg export --checkpoint runs/ylg/checkpoint.pt -o ylg-digits.safetensors
+    """
+    from ylg.export import export_generator
+
+    if not str(out).endswith(".safetensors"):
+        raise click.UsageError(f"the output must end in .safetensors, got {out!r}")
+    info = export_generator(checkpoint, out, weights=weights)
+    click.echo(f"generator ({weights}, step {info['step']}, {info['bytes']:,} bytes, sha256 "
+               f"{info['sha256']}): {info['path']}")
 
 
 if __name__ == "__main__":

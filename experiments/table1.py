@@ -16,9 +16,10 @@ Runs live in ``runs/table1/<variant>-s<seed>/`` (``ylg.train``'s run folder, plu
 and ``best.pt``). ``run`` skips finished runs and continues an interrupted one from its checkpoint,
 so it can be stopped at any time and started again with the same command.
 
-How a run is measured: it trains in chunks of ``eval_every`` steps (``ylg.train.train``, resumed
-from the chunk's checkpoint; a resumed run draws exactly what an uninterrupted one draws), and
-after each chunk the EMA generator is scored by ``ylg.metrics.evaluate_generator`` on
+How a run is measured: one ``ylg.train.train`` call trains it to the budget (an interrupted run
+resumes from its checkpoint; a resumed run draws exactly what an uninterrupted one draws), and
+every ``eval_every`` steps train's evaluation hook scores the EMA generator, after that step's
+checkpoint, with ``ylg.metrics.evaluate_generator`` on
 ``eval_samples`` samples (fixed latents, classes in turn) against the 1,500 training digits:
 the domain FID (the digits classifier's 128-d features; lower is better), domain precision and
 recall, and the class accuracy of the samples. The domain FID is the CPU-fast stand-in for the
@@ -47,6 +48,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from ifg.errors import InvalidArgument, YLGError  # noqa: E402
+from ifg.files import atomic_write  # noqa: E402
 
 __all__ = ["Variant", "VARIANTS", "Settings", "DRY_RUN", "BUDGET_NOTE", "run_dir", "read_evals",
            "run_progress", "train_run", "run_experiment", "summarise", "write_report", "main"]
@@ -197,10 +199,7 @@ def read_evals(folder) -> list:
 
 
 def _write_evals(folder, evals):
-    path = Path(folder) / "eval.jsonl"
-    tmp = path.with_name(f".eval.jsonl.tmp-{os.getpid()}")
-    tmp.write_text("".join(json.dumps(e) + "\n" for e in evals))
-    os.replace(tmp, path)
+    atomic_write(Path(folder) / "eval.jsonl", "".join(json.dumps(e) + "\n" for e in evals))
 
 
 def _checkpoint_step(folder) -> int:
@@ -230,9 +229,8 @@ def run_progress(folder, steps) -> dict:
 
 
 def _copy_atomic(src, dst):
-    tmp = dst.with_name(f".{dst.name}.tmp-{os.getpid()}")
-    shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    with open(src, "rb") as f:
+        atomic_write(dst, lambda out: shutil.copyfileobj(f, out))
 
 
 class _Evaluator:
@@ -261,24 +259,11 @@ class _Evaluator:
         return out
 
 
-def _last_speed(folder):
-    """Seconds per step of the last chunk, from ``ylg.train``'s own log (its loop time only)."""
-    path = Path(folder) / "log.jsonl"
-    if not path.exists():
-        return None
-    for line in reversed(path.read_text().splitlines()):
-        try:
-            rate = json.loads(line).get("steps_per_s")
-        except json.JSONDecodeError:
-            continue
-        return round(1 / rate, 4) if rate else None
-    return None
-
-
 def train_run(root, variant, seed, settings, *, evaluator, log=print, progress=False) -> dict:
     """Train (or continue, or skip) one run; returns its :func:`run_progress` at the end.
 
-    The order of writes makes a kill at any point harmless: a chunk ends with its checkpoint;
+    One call of :func:`ylg.train.train` trains to ``settings.steps``; its evaluation hook scores
+    the EMA every ``eval_every`` steps. The order of writes makes a kill at any point harmless: a chunk ends with its checkpoint;
     the checkpoint is scored; a new best is copied to ``best.pt``; then the score is appended to
     ``eval.jsonl``. A restart re-scores a checkpoint whose score is missing (the score is a
     function of the weights and the fixed evaluation seed, so it comes out the same).
@@ -314,22 +299,31 @@ def train_run(root, variant, seed, settings, *, evaluator, log=print, progress=F
         _, _, ema = models_from_checkpoint(load_checkpoint(folder / "checkpoint.pt"))
         record(ema.eval(), step, None)
     quiet = lambda m: None  # noqa: E731 - train's own messages repeat ours
-    for target in settings.chunks():
-        if target <= step:
-            continue
-        if step == 0:
-            cfg = TrainConfig(out=str(folder), data="digits", resolution=32,
-                              attention=variant.attention, width=settings.width,
-                              batch_size=settings.batch_size, steps=target, seed=seed,
-                              device="cpu", log_every=min(10, target),
-                              sample_every=settings.eval_every,
-                              checkpoint_every=settings.eval_every)
-            result = train(cfg, progress=progress, log=quiet)
-        else:
-            result = train(TrainConfig(out=str(folder)), resume=True,
-                           overrides={"steps": target}, progress=progress, log=quiet)
-        step = result.step
-        record(result.ema, step, _last_speed(folder))
+    if step >= settings.steps:
+        return run_progress(folder, settings.steps)
+    clock = {"step": step, "t": time.perf_counter()}
+
+    def evaluate(at, ema):  # train's evaluation hook: after the checkpoint of step `at`
+        seconds_per_step = round((time.perf_counter() - clock["t"]) / (at - clock["step"]), 4)
+        record(ema, at, seconds_per_step)  # the first interval includes loading and set-up
+        clock.update(step=at, t=time.perf_counter())
+        return evals[-1]
+
+    # one call trains to the budget; the hook scores every eval_every steps (and the last)
+    if step == 0:
+        every = settings.eval_every
+        cfg = TrainConfig(out=str(folder), data="digits", resolution=32,
+                          attention=variant.attention, width=settings.width,
+                          batch_size=settings.batch_size, steps=settings.steps, seed=seed,
+                          device="cpu", log_every=min(10, every), sample_every=every,
+                          checkpoint_every=every, eval_every=every)
+        train(cfg, progress=progress, log=quiet, evaluate=evaluate)
+    else:
+        train(TrainConfig(out=str(folder)), resume=True,
+              overrides={"steps": settings.steps, "eval_every": settings.eval_every,
+                         "checkpoint_every": settings.eval_every,
+                         "sample_every": settings.eval_every},
+              progress=progress, log=quiet, evaluate=evaluate)
     return run_progress(folder, settings.steps)
 
 
@@ -343,10 +337,8 @@ def _check_settings(root, settings):
             what = "; ".join(f"{k}: {a!r} there, {b!r} asked" for k, (a, b) in changed.items())
             raise InvalidArgument(f"{str(root)!r} holds runs made with other settings ({what}); "
                                   f"use another --root or the same settings")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".experiment.json.tmp-{os.getpid()}")  # shards write it at once
-    tmp.write_text(json.dumps({**settings.fixed(), "steps": settings.steps}, indent=2) + "\n")
-    os.replace(tmp, path)
+    # shards write it at once: atomically
+    atomic_write(path, json.dumps({**settings.fixed(), "steps": settings.steps}, indent=2) + "\n")
 
 
 def run_experiment(root, settings, *, variants=VARIANTS, seeds=(0, 1, 2), shard=(0, 1),
@@ -1012,9 +1004,9 @@ def main(argv=None) -> int:
         seeds, variants, root = _seeds(args.seeds), _variants(args.variants), _root(args)
         settings = _settings_from(args, root)
         if args.phase == "run":
-            import torch
+            from ylg.runtime import set_threads
 
-            torch.set_num_threads(args.threads)
+            set_threads(args.threads)
             run_experiment(root, settings, variants=variants, seeds=seeds,
                            shard=_shard(args.shard), log=say, progress=args.progress)
         elif args.phase == "status":

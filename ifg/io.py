@@ -28,7 +28,6 @@ import io
 import os
 import re
 import stat
-import uuid
 import zipfile
 import zlib
 from typing import BinaryIO
@@ -37,6 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ifg.errors import InvalidArgument, MaskFileError
+from ifg.files import atomic_write
 from ifg.maskset import TILINGS, Head, MaskSet, untile
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "FIELDS", "save", "load"]
@@ -130,16 +130,7 @@ def save(maskset: MaskSet, path: str | os.PathLike) -> None:
         _from_arrays(arrays, f"cannot save {path}")
     except MaskFileError as err:
         raise InvalidArgument(str(err)) from None
-    # a fresh name beside the target: same file system for the rename, the umask's permissions
-    tmp = f"{path}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "xb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)  # a reader never sees a half-written file
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    atomic_write(path, lambda f: np.savez_compressed(f, **arrays))  # never half a file
 
 
 #: the most bytes one field of a mask file may hold once decompressed; a file claiming more

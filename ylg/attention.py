@@ -21,7 +21,6 @@ The tile structure is compiled once, at construction, into non-persistent buffer
 from __future__ import annotations
 
 import math
-import os
 
 import numpy as np
 import scipy.sparse as sp
@@ -49,17 +48,13 @@ def _sn_conv1x1(c_in, c_out):
 
 
 def _load_masks(masks):
-    """A MaskSet from a MaskSet or a path (read with :func:`ifg.io.load`)."""
+    """``masks`` checked to be a MaskSet (a mask file is read by the caller, once)."""
     from ifg.maskset import MaskSet
 
     if isinstance(masks, MaskSet):
         return masks
-    if isinstance(masks, (str, os.PathLike)):
-        from ifg.io import load  # imported here: the layer works without the file reader
-
-        return load(masks)
-    raise InvalidArgument(f"masks must be a MaskSet, a path to a masks.npz file or None, "
-                          f"got {type(masks).__name__}")
+    raise InvalidArgument(f"masks must be a MaskSet or None (read a mask file with "
+                          f"ifg.io.load), got {type(masks).__name__}")
 
 
 def _check_rows(masks):
@@ -323,9 +318,9 @@ class Attention2d(nn.Module):
     ----------
     channels : int
         C, the channels of the input and output.
-    masks : MaskSet, str, os.PathLike or None
-        The layer's masks (:mod:`ifg.maskset`), or a ``masks.npz`` path read with
-        :func:`ifg.io.load`. Their heads fix the number of heads. None: dense attention (SAGAN).
+    masks : MaskSet or None
+        The layer's masks (:mod:`ifg.maskset`; a mask file is read with :func:`ifg.io.load`).
+        Their heads fix the number of heads. None: dense attention (SAGAN).
     heads : int, optional
         Number of heads; defaults to the masks' heads, else 1. Must agree with the masks.
     pool : int

@@ -1,4 +1,10 @@
-"""Checkpoints: atomic save, safe load, random-generator states.
+"""Checkpoints and the models they hold: the format, atomic save, safe load, model building.
+
+This module is the one home of the checkpoint format (:func:`checkpoint_state` writes it,
+:func:`load_checkpoint` checks it, :func:`restore` reads a run back) and of building G, D and
+the EMA of G from their constructor arguments (:func:`build_models`, used by training and by
+everything that loads a checkpoint). The masks of a mask-file run travel inside the checkpoint
+as the file's bytes, so that it loads without the file (:func:`read_attention` reads them).
 
 A checkpoint is a plain dict that ``torch.load(..., weights_only=True)`` reads: tensors, numbers,
 strings, lists and dicts only (no pickled classes). It is written to a temporary file in the same
@@ -8,17 +14,20 @@ included) leaves the previous complete checkpoint in place.
 
 from __future__ import annotations
 
-import os
+import copy
 import random
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ifg.errors import InvalidArgument
 from ylg.errors import CheckpointError
+from ylg.runtime import atomic_write, seed_of
 
-__all__ = ["FORMAT", "VERSION", "save_checkpoint", "load_checkpoint", "rng_state",
-           "set_rng_state", "model_kwargs_of", "models_from_checkpoint", "load_weights"]
+__all__ = ["FORMAT", "VERSION", "save_checkpoint", "load_checkpoint", "checkpoint_state",
+           "restore", "rng_state", "set_rng_state", "read_attention", "masks_from_bytes",
+           "model_kwargs_of", "build_models", "models_from_checkpoint", "load_weights"]
 
 FORMAT = "ylg-checkpoint"
 VERSION = 1
@@ -36,26 +45,7 @@ def save_checkpoint(path, state) -> Path:
     >>> torch.load(p, weights_only=True)["step"].item()
     3
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new, never half
-    finally:
-        tmp.unlink(missing_ok=True)
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-    return path
+    return atomic_write(path, lambda f: torch.save(state, f), durable=True)
 
 
 def load_checkpoint(path) -> dict:
@@ -133,6 +123,123 @@ def set_rng_state(state) -> None:
     random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
 
 
+def checkpoint_state(*, step, config, model, masks_file, class_names, world_size, G, D, EMA,
+                     opt_G, opt_D) -> dict:
+    """The checkpoint of a run at ``step``: the one place that writes the format.
+
+    Parameters
+    ----------
+    step : int
+    config : dict
+        The run's ``TrainConfig.to_dict()``.
+    model : dict
+        The constructor arguments of G and D, ``attention`` as the name or ``"file"``.
+    masks_file : torch.Tensor or None
+        The mask file's bytes (uint8) of a mask-file run.
+    class_names : list of str
+    world_size : int
+    G, D, EMA : torch.nn.Module
+    opt_G, opt_D : torch.optim.Optimizer
+
+    Returns
+    -------
+    dict
+        What :func:`save_checkpoint` writes and :func:`load_checkpoint` reads; it holds the
+        global random generators' states too.
+
+    Examples
+    --------
+    >>> g, d, ema = build_models(dict(resolution=32, width=4, num_classes=10, channels=1,
+    ...                               attention="none"))
+    >>> opt = torch.optim.Adam(g.parameters())
+    >>> s = checkpoint_state(step=1, config={}, model={}, masks_file=None, class_names=[],
+    ...                      world_size=1, G=g, D=d, EMA=ema, opt_G=opt, opt_D=opt)
+    >>> [k for k in REQUIRED if k not in s]
+    []
+    """
+    return {"format": FORMAT, "version": VERSION, "step": step, "config": config,
+            "model": model, "masks_file": masks_file, "class_names": list(class_names),
+            "world_size": world_size, "G": G.state_dict(), "D": D.state_dict(),
+            "EMA": EMA.state_dict(), "opt_G": opt_G.state_dict(), "opt_D": opt_D.state_dict(),
+            "rng": rng_state()}
+
+
+def restore(state, G, D, EMA, opt_G, opt_D) -> None:
+    """Load a checkpoint's weights, optimiser states and random generators into a run.
+
+    Raises
+    ------
+    CheckpointError
+        When a part does not match the model (one line).
+    """
+    for model, key in ((G, "G"), (D, "D"), (EMA, "EMA")):
+        load_weights(model, state[key], what=key)
+    for opt, key in ((opt_G, "opt_G"), (opt_D, "opt_D")):
+        try:
+            opt.load_state_dict(state[key])
+        except (ValueError, KeyError, RuntimeError) as e:
+            raise CheckpointError(f"checkpoint's {key} does not match the model: "
+                                  f"{' '.join(str(e).split())[:200]}") from None
+    set_rng_state(state["rng"])
+
+
+def masks_from_bytes(blob, *, name="the masks stored in the checkpoint"):
+    """The MaskSet of a mask file's bytes (``bytes`` or a uint8 tensor), checked by
+    :func:`ifg.io.load`; ``name`` is how its error messages name them.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from ifg.io import save
+    >>> from ifg.maskset import preset
+    >>> p = Path(tempfile.mkdtemp()) / "m.npz"
+    >>> save(preset("ylg", key_grid=(4, 4), query_grid=(8, 8)), p)
+    >>> masks_from_bytes(p.read_bytes()).num_heads
+    8
+    """
+    from ifg.io import load  # imported late: only mask-file runs need the reader
+
+    if isinstance(blob, torch.Tensor):
+        blob = blob.numpy().tobytes()
+    return load(bytes(blob), name=name)
+
+
+def read_attention(attention):
+    """Resolve a run's ``attention`` setting once: a variant name, or a mask file read.
+
+    Parameters
+    ----------
+    attention : str
+        A name of :func:`ylg.models.attention_variants` or the path of a mask file (from
+        ``ylg-masks export``).
+
+    Returns
+    -------
+    (str or MaskSet, torch.Tensor or None)
+        What the models take, and the file's bytes (uint8) to store in the checkpoint.
+
+    Raises
+    ------
+    InvalidArgument
+        For a name that is neither a variant nor a file.
+
+    Examples
+    --------
+    >>> read_attention("dense")
+    ('dense', None)
+    """
+    from ylg.models import attention_variants
+
+    if attention in attention_variants():
+        return attention, None
+    if not isinstance(attention, (str, Path)) or not Path(attention).is_file():
+        raise InvalidArgument(f"attention must be one of {', '.join(attention_variants())} or a "
+                              f"mask file, got {attention!r}")
+    raw = Path(attention).read_bytes()
+    blob = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
+    return masks_from_bytes(raw, name=str(attention)), blob
+
+
 def model_kwargs_of(state) -> dict:
     """The constructor arguments of G and D stored in a checkpoint (``attention`` resolved).
 
@@ -141,15 +248,47 @@ def model_kwargs_of(state) -> dict:
     kwargs = dict(state["model"])
     blob = state.get("masks_file")
     if blob is not None:
-        import tempfile
-
-        from ifg.io import load  # imported late: only checkpoints of mask-file runs need it
-
-        with tempfile.TemporaryDirectory() as tmp:
-            f = Path(tmp) / "masks.npz"
-            f.write_bytes(blob.numpy().tobytes())
-            kwargs["attention"] = load(f)
+        kwargs["attention"] = masks_from_bytes(blob)
     return kwargs
+
+
+def build_models(kwargs, *, backend="auto", seed=None, device="cpu"):
+    """G, D and the EMA of G (a copy of G, in eval mode, without gradients).
+
+    The masks are compiled once for G and once for D; the EMA copies G's compiled layer.
+
+    Parameters
+    ----------
+    kwargs : dict
+        The constructor arguments of :class:`ylg.models.Generator` (D takes them without
+        ``z_dim``); ``attention`` a variant name or a MaskSet.
+    backend : str
+        The attention backend.
+    seed : int, optional
+        Seed the initial weights with ``seed_of(seed, "init")`` (the same on every rank).
+    device : str or torch.device
+
+    Returns
+    -------
+    (Generator, Discriminator, Generator)
+
+    Examples
+    --------
+    >>> g, d, ema = build_models(dict(resolution=32, width=4, num_classes=10, channels=1,
+    ...                               attention="dense"), seed=0)
+    >>> bool(torch.equal(g.linear.parametrizations.weight.original,
+    ...                  ema.linear.parametrizations.weight.original)), ema.training
+    (True, False)
+    """
+    from ylg.models import Discriminator, Generator
+
+    kwargs = {**kwargs, "backend": backend}
+    if seed is not None:
+        torch.manual_seed(seed_of(seed, "init"))
+    g = Generator(**kwargs).to(device)
+    d = Discriminator(**{k: v for k, v in kwargs.items() if k != "z_dim"}).to(device)
+    ema = copy.deepcopy(g).eval().requires_grad_(False)
+    return g, d, ema
 
 
 def models_from_checkpoint(state, *, device="cpu"):
@@ -160,16 +299,10 @@ def models_from_checkpoint(state, *, device="cpu"):
     CheckpointError
         When the stored weights do not match the stored architecture (one line).
     """
-    from ylg.models import Discriminator, Generator
-
-    kwargs = model_kwargs_of(state)
-    d_kwargs = {k: v for k, v in kwargs.items() if k != "z_dim"}
-    models = (Generator(**kwargs), Discriminator(**d_kwargs), Generator(**kwargs))
+    models = build_models(model_kwargs_of(state))
     for model, key in zip(models, ("G", "D", "EMA")):
         load_weights(model, state[key], what=key)
     return tuple(m.to(device) for m in models)
-
-
 def load_weights(model, weights, *, what) -> None:
     """``model.load_state_dict(weights)``, with a mismatch reported as one CheckpointError line."""
     try:

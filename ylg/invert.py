@@ -449,7 +449,7 @@ def _check_inversion(G, D, x, method, budget, heads):
 
 
 def _resolution(G):
-    return 4 * 2 ** len(G.blocks)
+    return G.resolution
 
 
 def _labels(label, n, num_classes):

@@ -16,9 +16,11 @@ def load_generator(checkpoint, *, weights="ema", device="cpu"):
     Parameters
     ----------
     checkpoint : path
+        A checkpoint, or a ``.safetensors`` generator file from ``ylg export``
+        (:func:`ylg.export.read_generator`), which holds one generator.
     weights : {"ema", "g"}
         The exponential moving average (the default, used for samples and evaluation) or the
-        trained weights themselves.
+        trained weights themselves; a generator file holds the ones it was exported with.
     device : str or torch.device
 
     Returns
@@ -33,27 +35,64 @@ def load_generator(checkpoint, *, weights="ema", device="cpu"):
     """
     if weights not in ("ema", "g"):
         raise InvalidArgument(f"weights must be ema or g, got {weights!r}")
+    if str(checkpoint).endswith(".safetensors"):
+        from ylg.export import read_generator
+
+        G, info = read_generator(checkpoint, device=device)
+        if weights != info["weights"]:
+            raise InvalidArgument(f"{str(checkpoint)!r} holds the {info['weights']} weights, "
+                                  f"not {weights}")
+        return G, {"step": info["step"], "class_names": info["class_names"]}
     state = load_checkpoint(checkpoint)
     g, _, ema = models_from_checkpoint(state, device=device)
     info = {"step": int(state["step"]), "class_names": list(state.get("class_names") or [])}
     return (ema if weights == "ema" else g).eval(), info
 
 
-def parse_classes(text, num_classes) -> list:
-    """``"0,3,7"`` -> ``[0, 3, 7]``, each checked against ``num_classes``; None -> all classes.
+def parse_classes(text, num_classes, names=None) -> list:
+    """``"0,3,7"`` or ``"zero,three,seven"`` -> ``[0, 3, 7]``, checked; None -> all classes.
+
+    Parameters
+    ----------
+    text : str or None
+        Class names (those of ``names``) or indices, separated by commas; a token that is a
+        name is taken as the name, else as an index.
+    num_classes : int
+    names : sequence of str, optional
+        The class names, in class order (a checkpoint's ``class_names``; older checkpoints may
+        have none: then only indices work).
+
+    Returns
+    -------
+    list of int
+
+    Raises
+    ------
+    InvalidArgument
+        For an unknown name or an index outside ``0..num_classes - 1`` (the message lists the
+        names).
 
     Examples
     --------
     >>> parse_classes("0, 3,7", 10), parse_classes(None, 3)
     ([0, 3, 7], [0, 1, 2])
+    >>> parse_classes("dog,0", 2, names=["cat", "dog"])
+    [1, 0]
     """
     if text is None or str(text).strip() == "":
         return list(range(num_classes))
-    try:
-        classes = [int(c) for c in str(text).split(",")]
-    except ValueError:
-        raise InvalidArgument(f"classes must be integers separated by commas, got {text!r}") \
-            from None
+    index = {name: i for i, name in enumerate(names or ())}
+    classes = []
+    for token in (t.strip() for t in str(text).split(",")):
+        if token in index:
+            classes.append(index[token])
+            continue
+        try:
+            classes.append(int(token))
+        except ValueError:
+            known = f" or one of {', '.join(index)}" if index else ""
+            raise InvalidArgument(f"class {token!r} is not a class index 0..{num_classes - 1}"
+                                  f"{known}") from None
     bad = [c for c in classes if not 0 <= c < num_classes]
     if bad:
         raise InvalidArgument(f"class {bad[0]} is outside 0..{num_classes - 1}")

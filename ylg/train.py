@@ -4,8 +4,9 @@ The loop is :func:`train`; one optimisation step is :func:`train_step`. A run di
 ``config.json``, ``log.jsonl`` (one line per logged step), ``samples/step_*.png`` (fixed noise,
 EMA generator), ``checkpoint.pt`` (the last complete one) and, if asked, ``tensorboard/``. With
 ``eval_every``, ``log.jsonl`` also gets a line ``{"step", "eval": {metric: value}, ...}`` per
-evaluation of the EMA generator (:func:`ylg.metrics.evaluate_generator`): metric-against-steps
-curves.
+evaluation of the EMA generator (:func:`ylg.metrics.evaluate_generator`, or the ``evaluate``
+hook given to :func:`train`): metric-against-steps curves. On a CPU the run says after its
+first steps how long it will take and its peak memory (:func:`cpu_estimate`).
 
 Randomness: the data order of epoch ``e`` and all noise of step ``t`` on rank ``r`` come from
 generators seeded by ``(seed, e)`` and ``(seed, t, r)``. A run is thus a function of its seed and
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import sys
@@ -33,16 +33,18 @@ import torch.nn.functional as F
 
 from ifg.errors import InvalidArgument, YLGError
 from ylg.augment import diff_augment, parse_policy
-from ylg.checkpoint import (load_checkpoint, load_weights, model_kwargs_of, rng_state,
-                            save_checkpoint, set_rng_state)
+from ylg.checkpoint import (build_models, checkpoint_state, load_checkpoint, model_kwargs_of,
+                            read_attention, restore, save_checkpoint)
 from ylg.data import load_data, to_model_range
+from ylg.eta import duration
 from ylg.errors import CheckpointError
 from ylg.metrics import evaluate_generator, parse_metrics
-from ylg.models import Discriminator, Generator, attention_resolutions, attention_variants
+from ylg.models import attention_resolutions, attention_variants
+from ylg.runtime import distributed, resolve_device, seed_of
 from ylg.viz import plot_training, save_image_grid
 
 __all__ = ["TrainConfig", "RESUMABLE", "TrainResult", "train", "train_step", "hinge_d",
-           "hinge_g", "ema_update", "step_generator", "resolve_device"]
+           "hinge_g", "ema_update", "step_generator", "resolve_device", "cpu_estimate"]
 
 
 @dataclass
@@ -190,11 +192,6 @@ def ema_update(ema, model, decay) -> None:
         e.copy_(m)
 
 
-def _seed_of(*parts) -> int:
-    digest = hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1  # a non-negative int64
-
-
 def step_generator(seed, step, rank, device="cpu") -> torch.Generator:
     """The random generator of one step on one process (noise, labels, augmentations).
 
@@ -204,7 +201,7 @@ def step_generator(seed, step, rank, device="cpu") -> torch.Generator:
     >>> bool(torch.equal(a, torch.rand(2, generator=step_generator(0, 5, 0))))
     True
     """
-    return torch.Generator(device=device).manual_seed(_seed_of(seed, "step", step, rank))
+    return torch.Generator(device=device).manual_seed(seed_of(seed, "step", step, rank))
 
 
 class _Batches:
@@ -224,7 +221,7 @@ class _Batches:
     def _perm(self, epoch):
         if epoch not in self._perms:
             self._perms = {e: p for e, p in self._perms.items() if e >= epoch - 1}
-            g = torch.Generator().manual_seed(_seed_of(self.seed, "epoch", epoch))
+            g = torch.Generator().manual_seed(seed_of(self.seed, "epoch", epoch))
             self._perms[epoch] = torch.randperm(self.n, generator=g)
         return self._perms[epoch]
 
@@ -276,41 +273,6 @@ def train_step(G, D, opt_g, opt_d, batches, *, step, cfg, num_classes, generator
             "d_real": logits[:b].detach().mean(), "d_fake": logits[b:].detach().mean()}
 
 
-def _distributed(device):
-    """Join the process group when launched by torchrun; returns (rank, world, local_rank)."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1:
-        return 0, 1, 0
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def resolve_device(name, local_rank=0) -> torch.device:
-    """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N`` as a checked device.
-
-    Examples
-    --------
-    >>> resolve_device("cpu")
-    device(type='cpu')
-    """
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise InvalidArgument(f"device must be auto, cpu, cuda or cuda:N, got {name!r}") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InvalidArgument(f"device {name!r} asked for, but CUDA is not available")
-        if device.index is None:
-            device = torch.device("cuda", local_rank)
-        torch.cuda.set_device(device)
-    return device
-
-
 def _broadcast_buffers(*models):
     """Rank 0's buffers (BatchNorm statistics, spectral-norm vectors) to every rank.
 
@@ -354,70 +316,159 @@ def _read_log(path, upto):
 def _models(cfg, data, state, device):
     """G, D, the EMA of G and both optimisers, restored from ``state`` when resuming; and what
     the checkpoint must record to rebuild them (constructor arguments, the mask file's bytes)."""
-    masks_file = None
     if state is not None:
-        kwargs, record, masks_file = model_kwargs_of(state), dict(state["model"]), \
+        kwargs, record, blob = model_kwargs_of(state), dict(state["model"]), \
             state.get("masks_file")
         if (kwargs["num_classes"], kwargs["channels"]) != (data.num_classes, data.channels):
             raise InvalidArgument(f"the data have {data.num_classes} classes and {data.channels} "
                                   f"channel(s), the checkpoint's model {kwargs['num_classes']} "
                                   f"and {kwargs['channels']}")
     else:
-        kwargs = dict(resolution=cfg.resolution, width=cfg.width, num_classes=data.num_classes,
-                      channels=data.channels, z_dim=cfg.z_dim, attention=cfg.attention,
+        attention, blob = read_attention(cfg.attention)  # the mask file is read here, once
+        record = dict(resolution=cfg.resolution, width=cfg.width, num_classes=data.num_classes,
+                      channels=data.channels, z_dim=cfg.z_dim,
+                      attention=cfg.attention if blob is None else "file",
                       attention_resolution=cfg.attention_resolution, pool=2)
-        record = dict(kwargs)
-        if cfg.attention not in attention_variants():
-            if not Path(cfg.attention).is_file():
-                raise InvalidArgument(f"attention must be one of "
-                                      f"{', '.join(attention_variants())} or a mask file, got "
-                                      f"{cfg.attention!r}")
-            # the file's bytes travel in the checkpoint, so that it loads without the file
-            masks_file = torch.frombuffer(bytearray(Path(cfg.attention).read_bytes()),
-                                          dtype=torch.uint8)
-            record["attention"] = "file"
-    kwargs = {**kwargs, "backend": cfg.backend}
-    torch.manual_seed(_seed_of(cfg.seed, "init"))  # the same initial weights on every rank
-    g = Generator(**kwargs).to(device)
-    d = Discriminator(**{k: v for k, v in kwargs.items() if k != "z_dim"}).to(device)
-    ema = Generator(**kwargs).to(device)
-    ema.load_state_dict(g.state_dict())
-    ema.eval().requires_grad_(False)
+        kwargs = {**record, "attention": attention}
+    g, d, ema = build_models(kwargs, backend=cfg.backend, seed=cfg.seed, device=device)
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     if state is not None:
-        for model, key in ((g, "G"), (d, "D"), (ema, "EMA")):
-            load_weights(model, state[key], what=key)
-        for opt, key in ((opt_g, "opt_G"), (opt_d, "opt_D")):
+        restore(state, g, d, ema, opt_g, opt_d)
+    return (g, d, ema, opt_g, opt_d), {"model": record, "masks_file": blob}
+
+
+class _RunFolder:
+    """Rank 0's writes into the run folder: config, log lines, TensorBoard, sample grids."""
+
+    def __init__(self, run_dir, cfg, *, start, resume, class_names):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for stale in run_dir.glob(".checkpoint.pt.tmp-*"):  # left by a process killed mid-write
+            stale.unlink(missing_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+        self.dir, self.log_path = run_dir, run_dir / "log.jsonl"
+        # one column per class, labelled, when there are a few classes
+        self.labels = tuple(class_names) if 1 < len(class_names) <= 16 else None
+        self.scale = max(1, 64 // cfg.resolution)
+        kept = _read_log(self.log_path, start) if resume else []
+        self.log_path.write_text("".join(line + "\n" for line in kept))
+        self.writer = None
+        if cfg.tensorboard:
             try:
-                opt.load_state_dict(state[key])
-            except (ValueError, KeyError, RuntimeError) as e:
-                raise CheckpointError(f"checkpoint's {key} does not match the model: "
-                                      f"{' '.join(str(e).split())[:200]}") from None
-        set_rng_state(state["rng"])
-    return (g, d, ema, opt_g, opt_d), {"model": record, "masks_file": masks_file}
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise YLGError("--tensorboard needs the tensorboard package (pip install "
+                               "tensorboard)") from None
+            self.writer = SummaryWriter(str(run_dir / "tensorboard"))
+
+    def log(self, line, scalars=None, prefix=""):
+        """Append ``line`` to ``log.jsonl``; the float ``scalars`` also go to TensorBoard."""
+        with open(self.log_path, "a") as f:
+            f.write(json.dumps(line) + "\n")
+        for k, v in (scalars or {}).items() if self.writer is not None else ():
+            if isinstance(v, float):
+                self.writer.add_scalar(prefix + k, v, line["step"])
+
+    def samples(self, step, images):
+        save_image_grid(images, self.dir / "samples" / f"step_{step:07d}.png",
+                        nrow=len(self.labels) if self.labels else None, scale=self.scale,
+                        labels=self.labels)
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
 
 
-def _open_run_dir(run_dir, cfg, *, start, resume):
-    """Create the run folder, keep the log up to ``start``, and open TensorBoard if asked."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in run_dir.glob(".checkpoint.pt.tmp-*"):  # left by a process killed mid-write
-        stale.unlink(missing_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-    log_path = run_dir / "log.jsonl"
-    kept = _read_log(log_path, start) if resume else []
-    log_path.write_text("".join(line + "\n" for line in kept))
-    if not cfg.tensorboard:
-        return log_path, None
+#: on a CPU, the run's time is estimated from the steps after the first (a warm-up) up to this one
+ESTIMATE_AFTER = 3
+#: a CPU run estimated longer than this (seconds) gets a warning with smaller settings
+ESTIMATE_WARN = 3600.0
+
+
+def _peak_memory() -> int:
+    """This process's peak resident memory so far, in bytes (0 where unknown)."""
     try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise YLGError("--tensorboard needs the tensorboard package (pip install tensorboard)") \
-            from None
-    return log_path, SummaryWriter(str(run_dir / "tensorboard"))
+        import resource
+    except ImportError:  # not on this system
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # Linux counts kilobytes
 
 
-def train(config=None, *, resume=False, overrides=None, progress=True, log=None) -> TrainResult:
+def cpu_estimate(seconds_per_step, remaining, peak_bytes, cfg) -> str:
+    """The message after the first steps on a CPU: time to go and peak memory, and a warning
+    with smaller settings when the run would take more than :data:`ESTIMATE_WARN` seconds.
+
+    Examples
+    --------
+    >>> cpu_estimate(0.5, 100, 2 ** 30, TrainConfig(steps=100))
+    'estimate on this CPU: 100 steps at 0.50 s/step = 50 s to go (evaluations apart); peak memory 1.1 GB'
+    >>> print(cpu_estimate(22.0, 10_000, 4e9, TrainConfig(resolution=128)))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    estimate on this CPU: 10000 steps at 22.00 s/step = 61.1 h to go (evaluations apart); peak
+    memory 4.0 GB
+    warning: this run takes more than an hour on a CPU (width 64, batch size 64); for a first
+    look try --width 16 --batch-size 16 (or fewer --steps, or a GPU)
+    """
+    total = seconds_per_step * remaining
+    took = duration(total) if total < 5400 else f"{total / 3600:.1f} h"
+    line = (f"estimate on this CPU: {remaining} steps at {seconds_per_step:.2f} s/step = {took} "
+            f"to go (evaluations apart); peak memory {peak_bytes / 1e9:.1f} GB")
+    if total <= ESTIMATE_WARN:
+        return line
+    smaller = [f"--width {min(cfg.width, 16)}" if cfg.width > 16 else "",
+               f"--batch-size {min(cfg.batch_size, 16)}" if cfg.batch_size > 16 else ""]
+    advice = " ".join(a for a in smaller if a)
+    advice = f"try {advice} (or fewer --steps, or a GPU)" if advice else \
+        "try fewer --steps, or a GPU"
+    return (f"{line}\nwarning: this run takes more than an hour on a CPU (width {cfg.width}, "
+            f"batch size {cfg.batch_size}); for a first look {advice}")
+
+
+def _start(config, resume, overrides):
+    """The run's config and, when resuming, its checkpoint."""
+    cfg = config or TrainConfig()
+    run_dir, state = Path(cfg.out), None
+    if resume:
+        state = load_checkpoint(run_dir / "checkpoint.pt")
+        cfg = _resumed_config(state, {**(overrides or {}), "out": str(run_dir)})
+    else:
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), **(overrides or {})})
+        if (run_dir / "checkpoint.pt").exists():
+            raise InvalidArgument(f"{str(run_dir)!r} already holds a checkpoint: resume it, or "
+                                  f"train into another folder")
+    return cfg, state
+
+
+def _load(cfg, say):
+    """The training data, announced through ``say`` (None: silent, on ranks other than 0)."""
+    data = load_data(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
+    if say is not None and data.skipped:
+        say(f"skipped {len(data.skipped)} unreadable file(s), e.g. {data.skipped[0][0]}: "
+            f"{data.skipped[0][1]}")
+    if say is not None:
+        say(f"data: {data.source}, {len(data)} images, {data.num_classes} classes, "
+            f"{data.channels} channel(s) at {cfg.resolution}x{cfg.resolution}")
+    return data
+
+
+def _metrics(cfg, data, device, say):
+    """The default evaluation: :func:`ylg.metrics.evaluate_generator` on ``cfg.eval_metrics``."""
+    if cfg.eval_every and "accuracy" in parse_metrics(cfg.eval_metrics) and \
+            data.num_classes != 10:
+        raise InvalidArgument(f"eval metric accuracy needs the 10 digit classes, the data have "
+                              f"{data.num_classes}")
+
+    def evaluate(step, ema):
+        return evaluate_generator(ema, real_images=data.images, num_classes=data.num_classes,
+                                  dataset=data.source, samples=cfg.eval_samples, seed=cfg.seed,
+                                  metrics=cfg.eval_metrics, device=device, log=say)
+
+    return evaluate
+
+
+def train(config=None, *, resume=False, overrides=None, progress=True, log=None,
+          evaluate=None) -> TrainResult:
     """Train a SAGAN / YLG-SAGAN; see the module docstring for the run directory.
 
     Parameters
@@ -432,6 +483,11 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None)
         Show a progress bar (rank 0).
     log : callable, optional
         Receives the run's messages (default: stderr).
+    evaluate : callable, optional
+        The evaluation hook: ``evaluate(step, ema) -> dict`` is called on rank 0 every
+        ``config.eval_every`` steps and at the last step, after that step's checkpoint is
+        written (so that it may keep a copy); its dict is logged as the step's ``eval`` line.
+        Default: :func:`ylg.metrics.evaluate_generator` with ``config.eval_metrics``.
 
     Returns
     -------
@@ -452,32 +508,18 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None)
     (1, ['d_fake', 'd_real', 'loss_d', 'loss_g'])
     """
     say = log or (lambda m: print(m, file=sys.stderr))
-    cfg = config or TrainConfig()
-    run_dir, state = Path(cfg.out), None
-    if resume:
-        state = load_checkpoint(run_dir / "checkpoint.pt")
-        cfg = _resumed_config(state, {**(overrides or {}), "out": str(run_dir)})
-    else:
-        cfg = TrainConfig.from_dict({**cfg.to_dict(), **(overrides or {})})
-        if (run_dir / "checkpoint.pt").exists():
-            raise InvalidArgument(f"{str(run_dir)!r} already holds a checkpoint: resume it, or "
-                                  f"train into another folder")
+    cfg, state = _start(config, resume, overrides)
+    run_dir = Path(cfg.out)
     device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
-    rank, world, _ = _distributed(device)
+    rank, world, _ = distributed(device)
     main = rank == 0
     if cfg.batch_size % world:
         raise InvalidArgument(f"batch_size {cfg.batch_size} must divide among {world} processes")
     if cfg.amp and device.type != "cuda":
         raise InvalidArgument("amp (mixed precision) needs a CUDA device")
-
-    data = load_data(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
-    if main and data.skipped:
-        say(f"skipped {len(data.skipped)} unreadable file(s), e.g. {data.skipped[0][0]}: "
-            f"{data.skipped[0][1]}")
-    if main:
-        say(f"data: {data.source}, {len(data)} images, {data.num_classes} classes, "
-            f"{data.channels} channel(s) at {cfg.resolution}x{cfg.resolution}")
+    data = _load(cfg, say if main else None)
     (g, d, ema, opt_g, opt_d), record = _models(cfg, data, state, device)
+    evaluate = evaluate or _metrics(cfg, data, device, say)
     start = 0 if state is None else int(state["step"])
     if main and state is not None:
         say(f"resumed from {run_dir / 'checkpoint.pt'} at step {start}")
@@ -491,43 +533,11 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None)
                        device=device)
     autocast = ((lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cfg.amp
                 else contextlib.nullcontext)
-    fixed = torch.Generator().manual_seed(_seed_of(cfg.seed, "samples"))
+    fixed = torch.Generator().manual_seed(seed_of(cfg.seed, "samples"))
     fixed_z = torch.randn(cfg.num_samples, cfg.z_dim, generator=fixed).to(device)
     fixed_y = (torch.arange(cfg.num_samples) % data.num_classes).to(device)
-    log_path, writer = (_open_run_dir(run_dir, cfg, start=start, resume=resume) if main
-                        else (None, None))
-
-    def checkpoint(step):
-        save_checkpoint(run_dir / "checkpoint.pt", {
-            "format": "ylg-checkpoint", "version": 1, "step": step, "config": cfg.to_dict(),
-            **record, "class_names": list(data.class_names), "world_size": world,
-            "G": g.state_dict(), "D": d.state_dict(), "EMA": ema.state_dict(),
-            "opt_G": opt_g.state_dict(), "opt_D": opt_d.state_dict(), "rng": rng_state()})
-
-    if cfg.eval_every and "accuracy" in parse_metrics(cfg.eval_metrics) and \
-            data.num_classes != 10:
-        raise InvalidArgument(f"eval metric accuracy needs the 10 digit classes, the data have "
-                              f"{data.num_classes}")
-
-    def evaluate(step):
-        t = time.perf_counter()
-        found = evaluate_generator(ema, real_images=data.images, num_classes=data.num_classes,
-                                   dataset=data.source, samples=cfg.eval_samples, seed=cfg.seed,
-                                   metrics=cfg.eval_metrics, device=device, log=say)
-        line = {"step": step, "eval": found, "eval_seconds": round(time.perf_counter() - t, 3)}
-        with open(log_path, "a") as f:
-            f.write(json.dumps(line) + "\n")
-        for k, v in found.items() if writer is not None else ():
-            if isinstance(v, float):
-                writer.add_scalar(f"eval/{k}", v, step)
-
-    def samples(step):
-        with torch.no_grad():
-            x = ema(fixed_z, fixed_y)
-        save_image_grid(x, run_dir / "samples" / f"step_{step:07d}.png",
-                        nrow=data.num_classes if 1 < data.num_classes <= 16 else None,
-                        scale=max(1, 64 // cfg.resolution),
-                        labels=data.class_names if 1 < data.num_classes <= 16 else None)
+    folder = _RunFolder(run_dir, cfg, start=start, resume=resume,
+                        class_names=data.class_names) if main else None
 
     from tqdm import tqdm
 
@@ -544,32 +554,46 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None)
             _broadcast_buffers(g, d)
         ema_update(ema, g, min(cfg.ema_decay, (1 + step) / (10 + step)))  # warm-up, as BigGAN
         bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.steps:
+        if main and device.type == "cpu" and step in (start + 1, start + ESTIMATE_AFTER) \
+                and cfg.steps > start + ESTIMATE_AFTER:
+            if step == start + 1:
+                t_warm = time.perf_counter()  # the first step (a warm-up) is not counted
+            else:
+                per_step = (time.perf_counter() - t_warm) / (ESTIMATE_AFTER - 1)
+                say(cpu_estimate(per_step, cfg.steps - step, _peak_memory(), cfg))
+
+        def due(every):
+            return every and (step % every == 0 or step == cfg.steps)
+
+        if due(cfg.log_every):
             last = _mean_over_ranks(out, world)
             if main:
                 elapsed = time.perf_counter() - t0
-                line = {"step": step, **last, "seconds": round(elapsed, 3),
-                        "steps_per_s": round((step - start) / max(elapsed, 1e-9), 4)}
-                with open(log_path, "a") as f:
-                    f.write(json.dumps(line) + "\n")
+                folder.log({"step": step, **last, "seconds": round(elapsed, 3),
+                            "steps_per_s": round((step - start) / max(elapsed, 1e-9), 4)}, last)
                 bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}")
-                for k, v in last.items() if writer is not None else ():
-                    writer.add_scalar(k, v, step)
-        if main and (step % cfg.sample_every == 0 or step == cfg.steps):
-            samples(step)
-        if main and cfg.eval_every and (step % cfg.eval_every == 0 or step == cfg.steps):
-            evaluate(step)
-        if main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
-            checkpoint(step)
+        if not main:
+            continue
+        if due(cfg.sample_every):
+            with torch.no_grad():
+                folder.samples(step, ema(fixed_z, fixed_y))
+        if due(cfg.checkpoint_every):
+            save_checkpoint(run_dir / "checkpoint.pt", checkpoint_state(
+                step=step, config=cfg.to_dict(), **record, class_names=data.class_names,
+                world_size=world, G=g, D=d, EMA=ema, opt_G=opt_g, opt_D=opt_d))
+        if due(cfg.eval_every):
+            t = time.perf_counter()
+            found = evaluate(step, ema)
+            folder.log({"step": step, "eval": found,
+                        "eval_seconds": round(time.perf_counter() - t, 3)}, found, "eval/")
+        if due(cfg.checkpoint_every):
             plot_training(run_dir)  # curves.png: the losses and metrics so far
     bar.close()
-    if writer is not None:
-        writer.close()
+    if main:
+        folder.close()
     if main and start >= cfg.steps:
         say(f"the checkpoint is already at step {start} >= steps {cfg.steps}; nothing to do")
     return TrainResult(g, d, ema, max(start, cfg.steps), last, run_dir, rank)
-
-
 def _mean_over_ranks(values, world) -> dict:
     """The logged numbers as floats, averaged over the processes."""
     stacked = torch.stack(list(values.values())).float()

@@ -51,6 +51,33 @@ def test_sample_draws_the_asked_classes(run_dir, tmp_path):
     assert im.size == (2 * (64 + 4) + 4, 3 * (64 + 4) + 4)
 
 
+def test_sample_draws_classes_by_the_names_in_the_checkpoint(run_dir, tmp_path):
+    import torch
+
+    from ylg.sample import load_generator
+
+    out = run("sample", "--checkpoint", run_dir / "checkpoint.pt", "--classes", "seven,three",
+              "--n", "4", "-o", tmp_path / "names.png")
+    assert out.exit_code == 0, out.output
+    assert "class(es) 7,3" in out.output
+    _, info = load_generator(run_dir / "checkpoint.pt")
+    assert info["class_names"][7] == "seven"
+    by_index = run("sample", "--checkpoint", run_dir / "checkpoint.pt", "--classes", "7,3",
+                   "--n", "4", "-o", tmp_path / "index.png")
+    assert by_index.exit_code == 0
+    assert Image.open(tmp_path / "names.png").tobytes() == \
+        Image.open(tmp_path / "index.png").tobytes()
+    # a checkpoint without names (older ones): indices still work, names are refused
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    del state["class_names"]
+    torch.save(state, tmp_path / "old.pt")
+    assert run("sample", "--checkpoint", tmp_path / "old.pt", "--classes", "7,3", "--n", "4",
+               "-o", tmp_path / "old.png").exit_code == 0
+    bad = run("sample", "--checkpoint", tmp_path / "old.pt", "--classes", "seven", "-o",
+              tmp_path / "x.png")
+    assert bad.exit_code == 2 and "'seven' is not a class index 0..9" in bad.output
+
+
 def test_interpolate_writes_one_walk_per_row(run_dir, tmp_path):
     out = run("interpolate", "--checkpoint", run_dir / "checkpoint.pt", "--class", "3",
               "--rows", "2", "--steps", "5", "-o", tmp_path / "w.png")
@@ -61,6 +88,7 @@ def test_interpolate_writes_one_walk_per_row(run_dir, tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["sample", "--checkpoint", "{bad}", "-o", "x.png"], "corrupt"),
     (["sample", "--checkpoint", "{ckpt}", "--classes", "12", "-o", "x.png"], "class 12"),
+    (["sample", "--checkpoint", "{ckpt}", "--classes", "sevn", "-o", "x.png"], "one of zero,"),
     (["interpolate", "--checkpoint", "{missing}", "--class", "1", "-o", "x.png"], "not exist"),
     (["train", "--out", "{tmp}", "--attention-resolution", "32", "--quiet"], "attention_resol"),
     (["train", "--out", "{tmp}", "--data", "{tmp}/none.npz", "--quiet"], "neither"),

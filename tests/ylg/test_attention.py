@@ -3,8 +3,6 @@
 import doctest
 import math
 import os
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -228,14 +226,10 @@ def test_a_query_with_no_allowed_key_is_refused():
             Attention2d(8, masks, backend=backend, qk_head_dim=1)
 
 
-def test_masks_from_a_path_are_read_with_ifg_io(monkeypatch, tmp_path):
-    masks = preset("ylg", key_grid=(2, 2), query_grid=(4, 4))
-    calls = []
-    fake = types.ModuleType("ifg.io")
-    fake.load = lambda path: calls.append(path) or masks
-    monkeypatch.setitem(sys.modules, "ifg.io", fake)
-    net = Attention2d(64, tmp_path / "masks.npz")
-    assert calls == [tmp_path / "masks.npz"] and net.masks is masks and net.heads == 8
+def test_a_path_is_refused_the_caller_reads_the_mask_file(tmp_path):
+    # a mask file is read once at the edge (ylg.checkpoint.read_attention), never by the layer
+    with pytest.raises(InvalidArgument, match="must be a MaskSet or None"):
+        Attention2d(64, tmp_path / "masks.npz")
 
 
 def test_auto_picks_sparse_only_where_it_pays():

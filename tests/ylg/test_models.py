@@ -22,7 +22,7 @@ def test_shapes_and_the_attention_grid_in_both_networks(resolution, a):
                  channels=3, attention="dense", attention_resolution=a, z_dim=16)
     y = torch.tensor([0, 1])
     x, g_attn = G(torch.randn(2, 16), y, return_attention=True)
-    assert x.shape == (2, 3, resolution, resolution)
+    assert x.shape == (2, 3, resolution, resolution) and G.resolution == resolution
     assert x.abs().max() <= 1  # tanh output
     logits, d_attn = D(x, y, return_attention=True)
     assert logits.shape == (2,)
@@ -84,6 +84,14 @@ def test_too_narrow_for_eight_heads_names_the_channels():
 def test_bad_arguments_are_refused(bad):
     with pytest.raises(InvalidArgument):
         Generator(**{"resolution": 32, "width": 4, **bad})
+
+
+def test_a_mask_file_path_is_refused_models_take_a_maskset(tmp_path):
+    from ifg.io import save
+
+    save(preset("ylg", key_grid=(8, 8), query_grid=(16, 16)), tmp_path / "m.npz")
+    with pytest.raises(InvalidArgument, match="read_attention"):
+        Generator(resolution=32, width=16, attention=str(tmp_path / "m.npz"))
 
 
 def _plain_weight_modules(net):

@@ -105,6 +105,61 @@ def test_an_unknown_attention_is_refused_before_training(tmp_path):
         _quiet(TrainConfig(out=str(tmp_path), steps=1, **{**TINY, "attention": "sparse"}))
 
 
+def test_a_mask_file_is_read_once_and_compiled_once_per_network(tmp_path, monkeypatch):
+    import ifg.io
+    import ylg.attention
+    from ifg.maskset import preset
+
+    ifg.io.save(preset("ylg", key_grid=(8, 8), query_grid=(16, 16)), tmp_path / "m.npz")
+    reads, compiles = [], []
+    load, compile_ = ifg.io.load, ylg.attention.Attention2d._compile
+    monkeypatch.setattr(ifg.io, "load", lambda src, **kw: reads.append(src) or load(src, **kw))
+    monkeypatch.setattr(ylg.attention.Attention2d, "_compile",
+                        lambda self, *a: compiles.append(self) or compile_(self, *a))
+    r = _quiet(TrainConfig(out=str(tmp_path / "r"), steps=1,
+                           **{**TINY, "width": 16, "attention": str(tmp_path / "m.npz"),
+                              "backend": "sparse"}))
+    assert len(reads) == 1  # G, D and the EMA share one read of the file
+    assert len(compiles) == 2  # G's and D's layers; the EMA is a copy of G's
+    assert r.ema.attention.backend == "sparse" and r.ema.attention.plans is not r.G.attention.plans
+    for a, b in zip(r.ema.attention.plans, r.G.attention.plans):
+        assert torch.equal(a.query_index, b.query_index)
+
+
+def test_the_evaluation_hook_sees_each_evaluation_step_after_its_checkpoint(tmp_path):
+    seen = []
+
+    def evaluate(step, ema):
+        seen.append((step, load_checkpoint(tmp_path / "checkpoint.pt")["step"], ema.training))
+        return {"score": float(step)}
+
+    _quiet(TrainConfig(out=str(tmp_path), steps=5, eval_every=2,
+                       **{**TINY, "checkpoint_every": 1}), evaluate=evaluate)
+    assert seen == [(2, 2, False), (4, 4, False), (5, 5, False)]
+    evals = [line for line in _log(tmp_path) if "eval" in line]
+    assert [(e["step"], e["eval"]) for e in evals] == [(2, {"score": 2.0}), (4, {"score": 4.0}),
+                                                       (5, {"score": 5.0})]
+
+
+def test_a_cpu_run_says_its_time_and_memory_and_warns_when_long(tmp_path, monkeypatch):
+    said = []
+    train(TrainConfig(out=str(tmp_path / "a"), steps=5, **TINY), progress=False,
+          log=said.append)
+    estimates = [m for m in said if m.startswith("estimate on this CPU: 2 steps at")]
+    assert len(estimates) == 1 and "peak memory" in estimates[0]
+    assert not any("warning" in m for m in said)  # two tiny steps: seconds
+    # a fake clock, 10,000 s between readings: the same tiny run looks like hours
+    clock = iter(range(0, 10 ** 9, 10_000))
+    monkeypatch.setattr(time, "perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr("ylg.train.plot_training", lambda run_dir: None)  # not under test
+    said.clear()
+    train(TrainConfig(out=str(tmp_path / "b"), steps=5, **{**TINY, "batch_size": 32}),
+          progress=False, log=said.append)
+    warning = [m for m in said if m.startswith("estimate on this CPU")][0].splitlines()[1]
+    assert warning.startswith("warning: this run takes more than an hour on a CPU")
+    assert "--batch-size 16" in warning and "--width" not in warning  # width 8 is small
+
+
 def test_resume_refuses_to_change_the_model(tmp_path):
     _quiet(TrainConfig(out=str(tmp_path), steps=1, **TINY))
     with pytest.raises(InvalidArgument, match="already holds a checkpoint"):
@@ -145,7 +200,7 @@ def test_a_failed_write_leaves_the_last_checkpoint(tmp_path, monkeypatch):
 
 KILLED_MID_WRITE = """
 import os, sys, time
-import ylg.checkpoint as c
+import ylg.runtime as c  # atomic_write, which save_checkpoint uses
 real = os.fsync
 def slow(fd):  # announce each checkpoint write, and stall in the middle of the second one
     slow.n += 1

@@ -15,7 +15,6 @@ the extractor's name (in every result's ``domain_features``) carries the weights
 from __future__ import annotations
 
 import hashlib
-import os
 import sys
 import warnings
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from torch import nn
 from ifg.errors import InvalidArgument
 from ylg.data import digits
 from ylg.metrics.features import FeatureExtractor, _unit_range, cache_dir
+from ylg.runtime import atomic_write
 
 __all__ = ["DigitClassifier", "REFERENCE_SHA256", "deterministic_cpu", "digit_classifier",
            "class_accuracy"]
@@ -222,10 +222,8 @@ def digit_classifier(*, cache=None, seed=0, device="cpu", log=_stderr) -> DigitC
     if net is None:
         log(f"training the digits classifier (once; cached in {str(path)!r})")
         net = _train_digit_classifier(seed=seed)
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        torch.save({"weights": net.state_dict(), "test_accuracy": net.test_accuracy}, tmp)
-        os.replace(tmp, path)  # atomic: a concurrent reader sees no half file
+        state = {"weights": net.state_dict(), "test_accuracy": net.test_accuracy}
+        atomic_write(path, lambda f: torch.save(state, f))  # a reader sees no half file
         log(f"digits classifier: test accuracy {net.test_accuracy:.1%} on 297 held-out digits")
     return net.to(device).eval()
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ifg.errors import InvalidArgument, YLGError, check_positive_int
+from ylg.runtime import atomic_write
 
 __all__ = ["MetricsError", "FeatureExtractor", "load_torchscript", "cache_dir", "cached_features",
            "real_features"]
@@ -258,8 +259,5 @@ def real_features(extractor, images, *, dataset, cache=None, batch_size=50,
         return found
     features = extractor(images, batch_size=batch_size, progress=progress,
                          desc=f"real features ({extractor.name})")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.stem}.tmp-{os.getpid()}.npy"
-    np.save(tmp, features)
-    os.replace(tmp, path)  # atomic: a concurrent reader sees no half file
+    atomic_write(path, lambda f: np.save(f, features))  # a reader sees no half file
     return features

@@ -11,13 +11,12 @@ variant is a constructor argument:
 ``dense8`` the "SAGAN, 8 heads" baseline: eight dense heads
 ``ylg``    YLG: the paper's 8 sparse heads, built by ``ifg.maskset.preset`` at the model's grids
            (any name of ``ifg.maskset.PRESETS`` works, e.g. ``ylg-no-esa``)
-a MaskSet  YLG with given masks, one head per mask (or a path to a ``masks.npz``)
+a MaskSet  YLG with given masks, one head per mask (a mask file is read once, by
+           ``ylg.checkpoint.read_attention``, never here)
 ========== =====================================================
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -84,8 +83,8 @@ def resolve_masks(attention, *, resolution, attention_resolution=None, pool=2):
 
     Parameters
     ----------
-    attention : {"none", "dense", "dense8", "ylg", ...} or MaskSet or path
-        A preset name builds its masks at the fitting grids; a path is read with ``ifg.io.load``.
+    attention : {"none", "dense", "dense8", "ylg", ...} or MaskSet
+        A preset name builds its masks at the fitting grids.
     resolution : int
         The image resolution, 32, 64 or 128.
     attention_resolution : int, optional
@@ -126,11 +125,10 @@ def resolve_masks(attention, *, resolution, attention_resolution=None, pool=2):
     if isinstance(attention, str) and attention in PRESETS:
         masks = preset(attention, key_grid=key_grid, query_grid=query_grid)
         return masks.num_heads, masks
-    if isinstance(attention, (str, Path)):
-        attention = _load_masks(attention)
     if not isinstance(attention, MaskSet):
-        raise InvalidArgument(f"attention must be one of {', '.join(attention_variants())}, a "
-                              f"MaskSet or a masks.npz path, got {attention!r}")
+        raise InvalidArgument(f"attention must be one of {', '.join(attention_variants())} or a "
+                              f"MaskSet (read a mask file with ylg.checkpoint.read_attention), "
+                              f"got {attention!r}")
     if tuple(attention.query_grid) != query_grid or tuple(attention.key_grid) != key_grid:
         fmt = "{0[0]}x{0[1]}".format
         hint = ""
@@ -143,16 +141,6 @@ def resolve_masks(attention, *, resolution, attention_resolution=None, pool=2):
             f"attention at {a}x{a} and pool {pool}: it needs query grid {fmt(query_grid)} and key "
             f"grid {fmt(key_grid)}{hint}")
     return attention.num_heads, attention
-
-
-def _load_masks(path):
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidArgument(f"attention {str(path)!r} is neither a variant "
-                              f"({', '.join(attention_variants())}) nor a mask file")
-    from ifg.io import load  # the mask file reader lives in ifg; imported late, when needed
-
-    return load(path)
 
 
 def _attention_layer(channels, heads, masks, *, pool, backend, where):
@@ -181,7 +169,7 @@ class Generator(nn.Module):
     channels : int
         Image channels (1 grey, 3 colour).
     z_dim : int
-    attention : str or MaskSet or path
+    attention : str or MaskSet
         See the module docstring.
     attention_resolution : int, optional
     pool : int
@@ -201,6 +189,7 @@ class Generator(nn.Module):
         heads, masks = resolve_masks(attention, resolution=resolution,
                                      attention_resolution=attention_resolution, pool=pool)
         mults, _, default_a = ARCHITECTURES[resolution]
+        self.resolution = resolution
         self.attention_resolution = attention_resolution or default_a
         c = [width * m for m in mults]
         self.z_dim, self.num_classes, self.channels = z_dim, num_classes, channels

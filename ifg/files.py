@@ -1,0 +1,67 @@
+"""Files written so that a reader never sees half of one (used by ifg, ylg and experiments)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["atomic_write"]
+
+
+def atomic_write(path, data: bytes | str | Callable, *, durable: bool = False) -> Path:
+    """Write a file so that a reader sees the old file or the new one, never half of one.
+
+    The content goes to a temporary file in the same folder (``.NAME.tmp-PID-*``), which is then
+    renamed over ``path``; a process killed at any moment leaves at most that temporary file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The folder is created if needed.
+    data : bytes, str or callable
+        The content (a str is written as UTF-8), or a function called with the open binary
+        file that writes the content (``lambda f: torch.save(state, f)``).
+    durable : bool
+        Also ``fsync`` the file and its folder, so that the new file survives a power loss
+        (checkpoints).
+
+    Returns
+    -------
+    Path
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = atomic_write(Path(tempfile.mkdtemp()) / "a" / "x.txt", "hello")
+    >>> p.read_text(), sorted(q.name for q in p.parent.iterdir())
+    ('hello', ['x.txt'])
+    >>> atomic_write(p, lambda f: f.write(b"bye")).read_text()
+    'bye'
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # a fresh name beside the target: the same file system for the rename
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(tmp, "xb") as f:
+            if callable(data):
+                data(f)
+            else:
+                f.write(data.encode() if isinstance(data, str) else data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)  # atomic on POSIX
+    finally:
+        tmp.unlink(missing_ok=True)
+    if durable:
+        with contextlib.suppress(OSError):  # make the rename itself durable
+            fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    return path
