@@ -1,13 +1,12 @@
 """ylg-masks: design sparse attention masks (a thin program over ``ifg``)."""
 
-import json
-import math
 import os
 
 import click
 
 import ifg
 from cli.errors import EXIT_FAILS, EXIT_OK, Group
+from ifg.files import dumps_strict
 from ifg.maskset import PRESETS, TILINGS
 
 
@@ -97,7 +96,7 @@ def extend(name, n, grid, enumeration, esa, seed, max_keys, causal, no_exact, ou
     if output:
         _write(output, kind, ext.to_dict(), ext.pattern, query_grid)
     if as_json:
-        click.echo(_dumps(ext.to_dict()))
+        click.echo(dumps_strict(ext.to_dict()))
         return
     click.echo(ext.summary())
     for step in range(1, pattern.num_steps + 1):
@@ -160,7 +159,7 @@ def search(n, steps, seconds, seed, grid, max_keys, top, no_windows, output, que
         best = result.results[0].pattern if result.results else None
         _write(output, kind, result.to_dict(), best, query_grid)
     if as_json:
-        click.echo(_dumps(result.to_dict()))
+        click.echo(dumps_strict(result.to_dict()))
     else:
         click.echo(result.summary())
         if output:
@@ -182,29 +181,13 @@ def _write(output, kind, record, pattern, query_grid):
     """Write a JSON record, or ``pattern`` as a one-group mask file (its steps as heads)."""
     if kind == "json":
         with open(output, "w") as f:
-            f.write(_dumps(record))
+            f.write(dumps_strict(record))
         return
     if pattern.grid is None:
         raise click.UsageError(f"a mask file needs a 2-D grid; N = {pattern.n} is not a perfect "
                                "square: give --grid HxW")
     qgrid = _grid_option(query_grid) or tuple(2 * g for g in pattern.grid)
     ifg.io.save(pattern.to_maskset(query_grid=qgrid), output)
-
-
-def _finite(value):
-    """``value`` with every non-finite float replaced by None (strict JSON has no NaN)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def _dumps(record):
-    """Strict JSON: a NaN or an infinity (a mean over nothing) is written as null."""
-    return json.dumps(_finite(record), allow_nan=False)
 
 
 def _grid_option(value):
@@ -262,7 +245,7 @@ def check(name, n, grid, enumeration, esa, seed, causal, masks_file, as_json):
                           seed=seed)
     report = ifg.check(pattern, causal=causal)
     if as_json:
-        click.echo(_dumps({**report.to_dict(), "locality": _locality_dicts(pattern)}))
+        click.echo(dumps_strict({**report.to_dict(), "locality": _locality_dicts(pattern)}))
     else:
         click.echo(format_report(report, locality=_locality_of(pattern)))
     raise SystemExit(EXIT_OK if report.holds else EXIT_FAILS)
@@ -315,7 +298,7 @@ def _check_masks(path, causal, as_json):
                        ifg.check(maskset, causal=causal)))
     holds = all(report.holds for _, _, report in results)
     if as_json:
-        click.echo(_dumps({"file": path, "holds": holds, "groups": [
+        click.echo(dumps_strict({"file": path, "holds": holds, "groups": [
             {"group": g, "heads": list(heads), "report": report.to_dict()}
             for g, heads, report in results]}))
     else:

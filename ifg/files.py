@@ -1,14 +1,17 @@
-"""Files written so that a reader never sees half of one (used by ifg, ylg and experiments)."""
+"""Files written so that a reader never sees half of one, and strict JSON (used by ifg, ylg,
+the CLI and experiments)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_write", "finite", "dumps_strict"]
 
 
 def atomic_write(path, data: bytes | str | Callable, *, durable: bool = False) -> Path:
@@ -65,3 +68,27 @@ def atomic_write(path, data: bytes | str | Callable, *, durable: bool = False) -
             finally:
                 os.close(fd)
     return path
+
+
+def finite(value):
+    """``value`` with every non-finite float replaced by None (strict JSON has no NaN).
+
+    >>> finite({"a": float("nan"), "b": [1.5, float("inf")]})
+    {'a': None, 'b': [1.5, None]}
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def dumps_strict(value, **kwargs) -> str:
+    """``json.dumps`` that never writes NaN or Infinity (a non-finite float becomes null).
+
+    >>> dumps_strict({"fid": float("nan"), "step": 3})
+    '{"fid": null, "step": 3}'
+    """
+    return json.dumps(finite(value), allow_nan=False, **kwargs)

@@ -21,16 +21,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ifg.errors import InvalidArgument
+from ifg.errors import InvalidArgument, MaskFileError
 from ylg.errors import CheckpointError
 from ylg.runtime import atomic_write, seed_of
 
 __all__ = ["FORMAT", "VERSION", "save_checkpoint", "load_checkpoint", "checkpoint_state",
            "restore", "rng_state", "set_rng_state", "read_attention", "masks_from_bytes",
-           "model_kwargs_of", "build_models", "models_from_checkpoint", "load_weights"]
+           "model_kwargs_of", "build_models", "models_from_checkpoint", "load_weights",
+           "check_generator"]
 
 FORMAT = "ylg-checkpoint"
-VERSION = 1
+#: 2: the attention's heads are concatenated interleaved (channel j*heads + i), as published;
+#: a version 1 checkpoint is read by permuting its output projection's input channels
+VERSION = 2
 REQUIRED = ("format", "version", "step", "config", "model", "G", "D", "EMA", "opt_G", "opt_D",
             "rng")
 
@@ -67,8 +70,13 @@ def load_checkpoint(path) -> dict:
     ylg.errors.CheckpointError: cannot read checkpoint ...
     """
     path = Path(path)
-    if not path.is_file():
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {str(path)!r} is a folder; give the checkpoint file "
+                              f"(e.g. {str(path / 'checkpoint.pt')!r})")
+    if not path.exists():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a regular file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a corrupt file
@@ -77,13 +85,134 @@ def load_checkpoint(path) -> dict:
                               f"a ylg checkpoint ({type(e).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not a ylg checkpoint")
-    if state.get("version") != VERSION:
+    if state.get("version") not in (1, VERSION):
         raise CheckpointError(f"checkpoint {str(path)!r} has version {state.get('version')!r}; "
-                              f"this ylg reads version {VERSION}")
+                              f"this ylg reads versions 1 and {VERSION}")
     missing = [k for k in REQUIRED if k not in state]
     if missing:
         raise CheckpointError(f"checkpoint {str(path)!r} lacks {', '.join(missing)}")
+    _check_record(state, f"checkpoint {str(path)!r}")
     return state
+
+
+#: bounds on a stored model's arguments, checked before anything is built
+_MODEL_LIMITS = {"width": 4096, "num_classes": 100_000, "z_dim": 65_536, "channels": 3,
+                 "pool": 8}
+
+
+def _check_record(state, name) -> None:
+    """Check a loaded checkpoint's fields and types, its model arguments against the model's
+    signature, and every stored tensor's name and shape against the model built on the meta
+    device (no memory): a hostile record fails here, in one line, before anything is built."""
+    def bad(why):
+        return CheckpointError(f"{name}: {why}")
+
+    step = state["step"]
+    if isinstance(step, torch.Tensor) and step.numel() == 1 and not step.is_floating_point():
+        step = int(step)
+    if type(step) is not int or step < 0:
+        raise bad(f"step is {state['step']!r}, expected a non-negative integer")
+    for key in ("config", "model", "G", "D", "EMA", "opt_G", "opt_D", "rng"):
+        if not isinstance(state[key], dict):
+            raise bad(f"{key} is a {type(state[key]).__name__}, expected a dict")
+    for key in ("G", "D", "EMA"):
+        if not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                   for k, v in state[key].items()):
+            raise bad(f"{key} must map names to tensors")
+    blob = state.get("masks_file")
+    if blob is not None and not (isinstance(blob, torch.Tensor) and blob.dtype == torch.uint8
+                                 and blob.dim() == 1):
+        raise bad("masks_file must be the mask file's bytes (a 1-D uint8 tensor)")
+    built = _built_on_meta(state["model"], blob, name)
+    if state["version"] == 1:
+        _interleave_heads(state, built)
+    for model_, key in zip(built, ("G", "D", "EMA")):
+        _same_tensors(model_, state[key], f"{name}: {key}")
+
+
+def check_generator(model, masks_file, weights, name) -> None:
+    """Check a generator's stored arguments and weights (names, shapes) before building it.
+
+    The checks of :func:`load_checkpoint` for a generator alone (``ylg export`` files).
+
+    Raises
+    ------
+    CheckpointError
+    """
+    if not isinstance(model, dict):
+        raise CheckpointError(f"{name}: model is a {type(model).__name__}, expected a dict")
+    _same_tensors(_built_on_meta(model, masks_file, name)[0], weights, f"{name}: the generator")
+
+
+def _built_on_meta(model, blob, name):
+    """G, D and EMA built on the meta device (no memory) from checked arguments."""
+    import inspect
+
+    from ylg.models import Generator
+
+    def bad(why):
+        return CheckpointError(f"{name}: {why}")
+
+    allowed = inspect.signature(Generator.__init__).parameters
+    unknown = sorted(set(model) - set(allowed) - {"self"})
+    if unknown:
+        raise bad(f"model has unknown argument(s) {', '.join(map(repr, unknown))}")
+    for key, value in model.items():
+        default = allowed[key].default
+        if key == "attention":
+            if not isinstance(value, str):
+                raise bad(f"model.attention is {value!r}, expected a name")
+        elif value is None and default is None:
+            continue
+        elif type(value) is not int or value <= 0 or value > _MODEL_LIMITS.get(key, 1 << 16):
+            raise bad(f"model.{key} is {value!r}, expected an integer in "
+                      f"[1, {_MODEL_LIMITS.get(key, 1 << 16)}]")
+    if model.get("attention") == "file" and blob is None:
+        raise bad("model.attention is 'file' but the checkpoint holds no masks_file")
+    try:
+        kwargs = model_kwargs_of({"model": model, "masks_file": blob},
+                                 name=f"{name}: its masks")
+        with torch.device("meta"):
+            return build_models(kwargs, device="meta")
+    except MaskFileError as err:
+        raise CheckpointError(str(err)) from None  # it names the checkpoint already
+    except InvalidArgument as err:
+        raise bad(f"its model cannot be built: {err}") from None
+
+
+def _same_tensors(model, weights, what) -> None:
+    """The stored ``weights`` have exactly the model's tensor names and shapes."""
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in weights.items()}
+    if want != have:
+        extra, lost = sorted(set(have) - set(want)), sorted(set(want) - set(have))
+        shapes = [k for k in set(want) & set(have) if want[k] != have[k]]
+        detail = (f"unknown tensors {extra[:3]}" if extra else
+                  f"missing tensors {lost[:3]}" if lost else
+                  f"{shapes[0]} is {have[shapes[0]]}, the model's {want[shapes[0]]}")
+        raise CheckpointError(f"{what} does not match the stored model arguments ({detail})")
+
+
+def _interleave_heads(state, built) -> None:
+    """Rewrite a version 1 checkpoint (heads concatenated head after head) to version 2's
+    interleaved order: the output projection's input channel h*e + j moves to j*heads + h."""
+    from ylg.attention import Attention2d
+
+    for model, key in zip(built, ("G", "D", "EMA")):
+        weights = state[key]
+        heads = {n: m.heads for n, m in model.named_modules()
+                 if isinstance(m, Attention2d) and m.heads > 1}
+        for layer, nh in heads.items():
+            for suffix, dim in ((".out.parametrizations.weight.original", 1),
+                                (".out.parametrizations.weight.0._v", 0)):
+                name = layer + suffix
+                if name in weights and weights[name].shape[dim] % nh == 0:
+                    w = weights[name]
+                    e = w.shape[dim] // nh
+                    new = torch.arange(w.shape[dim]).view(nh, e).t().reshape(-1)
+                    # new position j*nh + h takes old channel h*e + j
+                    weights[name] = w.index_select(dim, new)
+    state["version"] = VERSION
 
 
 def rng_state() -> dict:
@@ -240,15 +369,16 @@ def read_attention(attention):
     return masks_from_bytes(raw, name=str(attention)), blob
 
 
-def model_kwargs_of(state) -> dict:
+def model_kwargs_of(state, *, name="the masks stored in the checkpoint") -> dict:
     """The constructor arguments of G and D stored in a checkpoint (``attention`` resolved).
 
-    A mask file's bytes travel inside the checkpoint, so that it loads without the file.
+    A mask file's bytes travel inside the checkpoint, so that it loads without the file;
+    ``name`` is how their errors name them.
     """
     kwargs = dict(state["model"])
     blob = state.get("masks_file")
     if blob is not None:
-        kwargs["attention"] = masks_from_bytes(blob)
+        kwargs["attention"] = masks_from_bytes(blob, name=name)
     return kwargs
 
 
@@ -302,6 +432,9 @@ def models_from_checkpoint(state, *, device="cpu"):
     models = build_models(model_kwargs_of(state))
     for model, key in zip(models, ("G", "D", "EMA")):
         load_weights(model, state[key], what=key)
+    if not all(torch.isfinite(p).all() for p in models[2].parameters()):
+        raise CheckpointError("the checkpoint's generator holds NaN or infinite weights (a "
+                              "diverged run); use an earlier checkpoint")
     return tuple(m.to(device) for m in models)
 def load_weights(model, weights, *, what) -> None:
     """``model.load_state_dict(weights)``, with a mismatch reported as one CheckpointError line."""

@@ -27,7 +27,8 @@ import torch
 
 from ifg.errors import InvalidArgument
 from ifg.files import atomic_write
-from ylg.checkpoint import load_checkpoint, load_weights, model_kwargs_of, models_from_checkpoint
+from ylg.checkpoint import (check_generator, load_checkpoint, load_weights, model_kwargs_of,
+                            models_from_checkpoint)
 from ylg.errors import CheckpointError
 
 __all__ = ["GENERATOR_FORMAT", "GENERATOR_VERSION", "export_generator", "read_generator"]
@@ -156,8 +157,11 @@ def read_generator(path, *, device="cpu"):
                 "sha256": meta["sha256"]}
     except (KeyError, ValueError) as e:
         raise CheckpointError(f"{str(path)!r} has broken metadata ({e})") from None
+    weights = {k[len(_PREFIX):]: v for k, v in tensors.items() if k.startswith(_PREFIX)}
+    check_generator(model, tensors.get("masks_file"), weights, f"generator file {str(path)!r}")
     kwargs = model_kwargs_of({"model": model, "masks_file": tensors.get("masks_file")})
     G = Generator(**kwargs)
-    load_weights(G, {k[len(_PREFIX):]: v for k, v in tensors.items() if k.startswith(_PREFIX)},
-                 what="generator")
+    load_weights(G, weights, what="generator")
+    if not all(torch.isfinite(p).all() for p in G.parameters()):
+        raise CheckpointError(f"{str(path)!r} holds NaN or infinite weights")
     return G.to(device).eval(), info

@@ -54,9 +54,11 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
     import fcntl  # POSIX only; imported here so that the module imports everywhere
 
     run_dir = Path(run_dir)
+    created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK_NAME
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    failed = False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -66,6 +68,13 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
                             "for it to end, or use another folder") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        yield path
+        try:
+            yield path
+        except BaseException:
+            failed = True
+            raise
     finally:
         os.close(fd)  # releases the lock
+        if failed and created and os.listdir(run_dir) == [LOCK_NAME]:
+            path.unlink(missing_ok=True)  # a refused run leaves nothing behind
+            run_dir.rmdir()

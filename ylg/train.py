@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import sys
 import time
@@ -32,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ifg.errors import InvalidArgument, YLGError
+from ifg.files import dumps_strict
 from ylg.augment import diff_augment, parse_policy
 from ylg.checkpoint import (build_models, checkpoint_state, load_checkpoint, model_kwargs_of,
                             read_attention, restore, save_checkpoint)
@@ -40,6 +42,7 @@ from ylg.eta import duration
 from ylg.errors import CheckpointError
 from ylg.metrics import evaluate_generator, parse_metrics
 from ylg.models import attention_resolutions, attention_variants
+from ylg.runlock import run_lock
 from ylg.runtime import distributed, resolve_device, seed_of
 from ylg.viz import plot_training, save_image_grid
 
@@ -364,7 +367,7 @@ class _RunFolder:
     def log(self, line, scalars=None, prefix=""):
         """Append ``line`` to ``log.jsonl``; the float ``scalars`` also go to TensorBoard."""
         with open(self.log_path, "a") as f:
-            f.write(json.dumps(line) + "\n")
+            f.write(dumps_strict(line) + "\n")  # strict JSON: a NaN metric is null
         for k, v in (scalars or {}).items() if self.writer is not None else ():
             if isinstance(v, float):
                 self.writer.add_scalar(prefix + k, v, line["step"])
@@ -431,7 +434,10 @@ def _start(config, resume, overrides):
     run_dir, state = Path(cfg.out), None
     if resume:
         state = load_checkpoint(run_dir / "checkpoint.pt")
-        cfg = _resumed_config(state, {**(overrides or {}), "out": str(run_dir)})
+        # the folder is the run, whatever its spelling (relative, absolute, moved, copied)
+        kept = {k: v for k, v in (overrides or {}).items() if k != "out"}
+        cfg = _resumed_config(state, kept)
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), "out": str(run_dir)})
     else:
         cfg = TrainConfig.from_dict({**cfg.to_dict(), **(overrides or {})})
         if (run_dir / "checkpoint.pt").exists():
@@ -508,6 +514,29 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None,
     (1, ['d_fake', 'd_real', 'loss_d', 'loss_g'])
     """
     say = log or (lambda m: print(m, file=sys.stderr))
+    out = Path((config or TrainConfig()).out)
+    # the run folder belongs to this job: rank 0 holds its lock (other ranks run beside it)
+    held = run_lock(out) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext()
+    with held:
+        return _run(config, resume, overrides, progress, say, evaluate)
+
+
+class TrainingDiverged(YLGError):
+    """The losses or weights became NaN or infinite; the last good checkpoint is kept."""
+
+
+def _finite(values, step, run_dir) -> None:
+    """Stop the run if a logged number is NaN or infinite (nothing non-finite is saved)."""
+    bad = {k: v for k, v in values.items() if not math.isfinite(v)}
+    if bad:
+        shown = ", ".join(f"{k}={v}" for k, v in bad.items())
+        raise TrainingDiverged(f"training diverged at step {step} ({shown}); the last good "
+                               f"checkpoint in {str(run_dir)!r} is kept: lower the learning "
+                               "rates (--lr-g, --lr-d) and resume or start again")
+
+
+def _run(config, resume, overrides, progress, say, evaluate) -> TrainResult:
+    """:func:`train`'s body, inside the run folder's lock."""
     cfg, state = _start(config, resume, overrides)
     run_dir = Path(cfg.out)
     device = resolve_device(cfg.device, int(os.environ.get("LOCAL_RANK", "0")))
@@ -565,8 +594,10 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None,
         def due(every):
             return every and (step % every == 0 or step == cfg.steps)
 
-        if due(cfg.log_every):
+        if due(cfg.log_every) or due(cfg.checkpoint_every):
             last = _mean_over_ranks(out, world)
+            _finite(last, step, run_dir)  # before this step's checkpoint can keep bad weights
+        if due(cfg.log_every):
             if main:
                 elapsed = time.perf_counter() - t0
                 folder.log({"step": step, **last, "seconds": round(elapsed, 3),

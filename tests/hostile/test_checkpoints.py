@@ -1,0 +1,125 @@
+"""Checkpoints from strangers: the record is checked against the model's signature and the
+stored shapes before anything is built; every bad field is one CheckpointError line."""
+
+import pytest
+import torch
+
+from ylg.checkpoint import VERSION, load_checkpoint, models_from_checkpoint
+from ylg.errors import CheckpointError
+from ylg.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    train(TrainConfig(out=str(out), steps=1, width=16, batch_size=4, attention="dense8",
+                      num_samples=4, sample_every=1000, device="cpu"),
+          progress=False, log=lambda m: None)
+    return out / "checkpoint.pt"
+
+
+def _edited(checkpoint, tmp_path, edit):
+    state = torch.load(checkpoint, weights_only=True)
+    edit(state)
+    path = tmp_path / "edited.pt"
+    torch.save(state, path)
+    return path
+
+
+def _set(key, value):
+    def edit(state):
+        if "." in key:
+            outer, inner = key.split(".")
+            state[outer][inner] = value
+        else:
+            state[key] = value
+    return edit
+
+
+@pytest.mark.parametrize("edit,message", [
+    (_set("model.width", 4096), "does not match the stored model"),
+    (_set("model.num_classes", 10**9), "model.num_classes is 1000000000"),
+    (_set("model.colour", 3), "unknown argument"),
+    (_set("model.width", "16"), "model.width is '16'"),
+    (_set("model", "sagan"), "model is a str"),
+    (_set("step", "abc"), "step is 'abc'"),
+    (_set("step", -1), "step is -1"),
+    (_set("rng", [1, 2]), "rng is a list"),
+    (_set("masks_file", "not bytes"), "masks_file must be"),
+    (_set("G.extra", torch.zeros(3)), "unknown tensors"),
+], ids=["width", "classes", "unknown-key", "typed", "model-str", "step-str", "step-neg",
+        "rng", "masks", "extra-tensor"])
+def test_a_bad_record_is_one_error_before_building(checkpoint, tmp_path, edit, message):
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(_edited(checkpoint, tmp_path, edit))
+
+
+def test_a_folder_is_named_as_a_folder(checkpoint):
+    with pytest.raises(CheckpointError, match="is a folder"):
+        load_checkpoint(checkpoint.parent)
+
+
+def test_bad_embedded_masks_name_the_checkpoint(checkpoint, tmp_path):
+    path = _edited(checkpoint, tmp_path, lambda s: s.update(
+        masks_file=torch.frombuffer(bytearray(b"garbage"), dtype=torch.uint8),
+        model={**s["model"], "attention": "file"}))
+    with pytest.raises(CheckpointError, match="edited.pt"):
+        load_checkpoint(path)
+
+
+def test_nan_weights_are_refused_for_sampling(checkpoint, tmp_path):
+    def poison(state):
+        name = next(k for k in state["EMA"] if k.endswith("weight.original"))
+        state["EMA"][name] = torch.full_like(state["EMA"][name], float("nan"))
+    with pytest.raises(CheckpointError, match="NaN"):
+        models_from_checkpoint(load_checkpoint(_edited(checkpoint, tmp_path, poison)))
+
+
+def test_a_version_1_checkpoint_is_read_with_its_heads_interleaved(checkpoint, tmp_path):
+    """Version 1 concatenated the heads head after head; its output projection's input
+    channel h*e + j is channel j*heads + h of version 2 (8 dense heads here)."""
+    new = load_checkpoint(checkpoint)
+    name = "attention.out.parametrizations.weight.original"
+    w2 = new["G"][name]
+    nh = 8
+    e = w2.shape[1] // nh
+    w1 = torch.empty_like(w2)
+    for h in range(nh):
+        for j in range(e):
+            w1[:, h * e + j] = w2[:, j * nh + h]
+
+    def to_v1(state):
+        state["version"] = 1
+        for key in ("G", "EMA"):
+            state[key][name] = w1.clone()
+            v = state[key][name.replace("original", "0._v")]
+            state[key][name.replace("original", "0._v")] = torch.stack(
+                [v[j * nh + h] for h in range(nh) for j in range(e)])
+    old = load_checkpoint(_edited(checkpoint, tmp_path, to_v1))
+    assert old["version"] == VERSION
+    assert torch.equal(old["G"][name], w2) and torch.equal(old["EMA"][name], w2)
+    v_name = name.replace("original", "0._v")
+    assert torch.equal(old["G"][v_name], new["G"][v_name])
+
+
+def test_an_export_with_a_hostile_model_record_is_refused_before_building(checkpoint,
+                                                                        tmp_path):
+    """The export's sha256 is the file's own claim: a stranger can recompute it, so the
+    model record is checked like a checkpoint's."""
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from ylg.export import _digest, export_generator, read_generator
+
+    path = tmp_path / "g.safetensors"
+    export_generator(checkpoint, path)
+    tensors = load_file(path)
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        meta = json.loads(f.read(n))["__metadata__"]
+    meta["model"] = json.dumps({**json.loads(meta["model"]), "num_classes": 10**9})
+    meta["sha256"] = _digest(tensors, meta)
+    save_file(tensors, path, metadata=meta)
+    with pytest.raises(CheckpointError, match="num_classes is 1000000000"):
+        read_generator(path)
