@@ -41,7 +41,7 @@ from ifg.render import save_figure  # noqa: E402
 from ylg.data import digits, to_model_range  # noqa: E402
 from ylg.invert import METHODS, PUBLISHED, Budget, invert  # noqa: E402
 from ylg.invert_jobs import attention_map_figure, load_models, score  # noqa: E402
-from ylg.train import resolve_device  # noqa: E402
+from ylg.runtime import resolve_device  # noqa: E402
 from ylg.viz import inversion_figure, loss_curves_figure  # noqa: E402
 
 

@@ -170,7 +170,7 @@ def sample(checkpoint, classes, n, weights, seed, device, out):
       ylg sample --checkpoint runs/ylg/checkpoint.pt --classes seven,three --n 64 -o grid.png
     """
     from ylg.sample import load_generator, parse_classes, sample as draw
-    from ylg.train import resolve_device
+    from ylg.runtime import resolve_device
     from ylg.viz import save_image_grid
 
     G, info = load_generator(checkpoint, weights=weights, device=resolve_device(device))
@@ -200,7 +200,7 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
       ylg interpolate --checkpoint runs/ylg/checkpoint.pt --class 3 -o walk.png
     """
     from ylg.sample import latent_walk, load_generator
-    from ylg.train import resolve_device
+    from ylg.runtime import resolve_device
     from ylg.viz import save_image_grid
 
     G, _ = load_generator(checkpoint, weights=weights, device=resolve_device(device))
@@ -262,7 +262,7 @@ def evaluate(checkpoint, data, metric_names, samples, real_samples, features, in
     import json
 
     from ylg.metrics import evaluate_checkpoint
-    from ylg.train import resolve_device
+    from ylg.runtime import resolve_device
 
     result = evaluate_checkpoint(checkpoint, data=data, metrics=metric_names, samples=samples,
                                  real_samples=real_samples, seed=seed, features=features,
@@ -377,7 +377,7 @@ def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr,
       ylg invert --checkpoint runs/ylg/checkpoint.pt --sample 3 --class 5 --noise 0.2 -o inv/
     """
     from ylg.invert import Budget, invert_to_folder
-    from ylg.train import resolve_device
+    from ylg.runtime import resolve_device
 
     if sum(v is not None for v in (image, test_index, sample_seed)) != 1:
         raise click.UsageError("give one of --image, --test-index and --sample")
@@ -428,7 +428,7 @@ def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_h
           --head 0 -o a.png
     """
     from ylg.invert import Budget, draw_attention_map
-    from ylg.train import resolve_device
+    from ylg.runtime import resolve_device
 
     if sum(v is not None for v in (image, test_index, sample_seed)) != 1:
         raise click.UsageError("give one of --image, --test-index and --sample")

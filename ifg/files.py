@@ -14,7 +14,8 @@ from pathlib import Path
 __all__ = ["atomic_write", "finite", "dumps_strict"]
 
 
-def atomic_write(path, data: bytes | str | Callable, *, durable: bool = False) -> Path:
+def atomic_write(path, data: bytes | str | Callable, *, durable: bool = False,
+                 mkdir: bool = True) -> Path:
     """Write a file so that a reader sees the old file or the new one, never half of one.
 
     The content goes to a temporary file in the same folder (``.NAME.tmp-PID-*``), which is then
@@ -23,17 +24,23 @@ def atomic_write(path, data: bytes | str | Callable, *, durable: bool = False) -
     Parameters
     ----------
     path : str or os.PathLike
-        The folder is created if needed.
     data : bytes, str or callable
         The content (a str is written as UTF-8), or a function called with the open binary
         file that writes the content (``lambda f: torch.save(state, f)``).
     durable : bool
         Also ``fsync`` the file and its folder, so that the new file survives a power loss
         (checkpoints).
+    mkdir : bool
+        Create the folder if needed (else a missing folder is an error).
 
     Returns
     -------
     Path
+
+    Raises
+    ------
+    OSError
+        When the file cannot be written; the error names ``path``, not the temporary file.
 
     Examples
     --------
@@ -45,7 +52,8 @@ def atomic_write(path, data: bytes | str | Callable, *, durable: bool = False) -
     'bye'
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if mkdir:
+        path.parent.mkdir(parents=True, exist_ok=True)
     # a fresh name beside the target: the same file system for the rename
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
@@ -58,8 +66,13 @@ def atomic_write(path, data: bytes | str | Callable, *, durable: bool = False) -
                 f.flush()
                 os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic on POSIX
+    except OSError as e:
+        if e.filename is not None and os.fspath(e.filename) == os.fspath(tmp):
+            e.filename = str(path)  # the user knows the target, not the temporary name
+        raise
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # nothing to remove, or no folder to remove it from
+            tmp.unlink()
     if durable:
         with contextlib.suppress(OSError):  # make the rename itself durable
             fd = os.open(path.parent, os.O_RDONLY)

@@ -130,7 +130,7 @@ def save(maskset: MaskSet, path: str | os.PathLike) -> None:
         _from_arrays(arrays, f"cannot save {path}")
     except MaskFileError as err:
         raise InvalidArgument(str(err)) from None
-    atomic_write(path, lambda f: np.savez_compressed(f, **arrays))  # never half a file
+    atomic_write(path, lambda f: np.savez_compressed(f, **arrays), mkdir=False)  # never half
 
 
 #: the most bytes one field of a mask file may hold once decompressed; a file claiming more
