@@ -2,7 +2,7 @@
 
 :class:`Attention2d` turns a validated mask set (``masks.npz``, :mod:`ifg.maskset`) into PyTorch
 attention over a ``(B, C, h, w)`` feature map (SPEC sections 5, 6 and 10). Two backends give the
-same answer:
+same answer (three, with ``flex``):
 
 - ``dense``, the reference: full ``(Nq, Nk)`` logits per head, masked positions set to ``-inf``
   before the softmax, exactly as SPEC section 6 reads.
@@ -13,6 +13,11 @@ same answer:
   about ``2 sqrt(Nk)`` (a block for step 1, every block end plus the tile for step 2), so the cost
   grows like ``N sqrt(N)``. Any valid mask set works (random masks have large unions: correct,
   just not fast).
+- ``flex``, PyTorch's FlexAttention with the masks exported as a ``BlockMask`` (:func:`flex_mask`):
+  the route for GPUs; on CPU it runs the forward only.
+
+Heads are concatenated interleaved before the output projection, as in the published code:
+channel ``j * heads + h`` holds channel ``j`` of head ``h``.
 
 The tile structure is compiled once, at construction, into non-persistent buffers: they move with
 ``.to(device)``, and a checkpoint of the layer does not depend on the backend.
@@ -21,6 +26,7 @@ The tile structure is compiled once, at construction, into non-persistent buffer
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,9 +36,13 @@ from torch import nn
 
 from ifg.errors import InvalidArgument, check_positive_int
 
-__all__ = ["Attention2d", "BACKENDS"]
+__all__ = ["Attention2d", "BACKENDS", "FlexUnsupported", "flex_mask"]
 
-BACKENDS = ("auto", "dense", "sparse")
+BACKENDS = ("auto", "dense", "sparse", "flex")
+
+
+class FlexUnsupported(InvalidArgument):
+    """The flex backend asked for something FlexAttention cannot do here (CPU backward)."""
 
 #: tile sizes the sparse backend considers (plus the pattern's own block, ratio * sqrt(Nk))
 _TILE_CANDIDATES = (16, 32, 64, 128, 256)
@@ -307,6 +317,74 @@ def _sparse_attention(q, k, v, plans, output_index, return_attention):
     return o, full.index_select(0, select).view(b, h, nq, nk)
 
 
+def _row_table(masks):
+    """The masks' distinct rows and where each (head, query) finds its row.
+
+    Returns ``table`` (R, Nk) bool and ``index`` (heads, Nq) int64 with
+    ``masks[h][q] == table[index[h, q]]``. The tilings copy each key-grid row to several queries,
+    so R is at most ``heads * Nk`` for them: the table stays small where a dense
+    ``(heads, Nq, Nk)`` mask would not.
+    """
+    rows, index = {}, np.empty((len(masks), masks[0].shape[0]), dtype=np.int64)
+    for h, m in enumerate(masks):
+        m = m.tocsr()
+        m.sort_indices()
+        for q in range(m.shape[0]):
+            keys = m.indices[m.indptr[q]:m.indptr[q + 1]].tobytes()
+            index[h, q] = rows.setdefault(keys, len(rows))
+    table = np.zeros((len(rows), masks[0].shape[1]), dtype=bool)
+    for keys, r in rows.items():
+        table[r, np.frombuffer(keys, dtype=masks[0].indices.dtype)] = True
+    return table, index
+
+
+def _flex_mask(table, index):
+    """A FlexAttention ``(block_mask, mask_mod)`` for a row table (see :func:`_row_table`)."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    def mask_mod(b, h, q, kv):
+        return table[index[h, q], kv]
+
+    heads, nq = index.shape
+    block_mask = create_block_mask(mask_mod, B=None, H=heads, Q_LEN=nq, KV_LEN=table.shape[1],
+                                   device=table.device)
+    return block_mask, mask_mod
+
+
+def flex_mask(masks, device="cpu"):
+    """A mask set as a FlexAttention ``BlockMask`` and its ``mask_mod``.
+
+    Every head keeps its own mask; any tiling and key pooling works, since the mask set already
+    holds the ``(Nq, Nk)`` masks (queries on the query grid, keys on the pooled key grid).
+
+    Parameters
+    ----------
+    masks : MaskSet
+        A validated mask set (:mod:`ifg.maskset`).
+    device : str or torch.device
+        Where the block mask and the tensors ``mask_mod`` reads live.
+
+    Returns
+    -------
+    block_mask : torch.nn.attention.flex_attention.BlockMask
+        Of shape ``(1, heads, Nq, Nk)`` (one for the whole batch).
+    mask_mod : callable
+        ``mask_mod(b, h, q, kv)``: True where query ``q`` of head ``h`` may attend key ``kv``.
+
+    Examples
+    --------
+    >>> from ifg.maskset import preset
+    >>> ms = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
+    >>> block_mask, mask_mod = flex_mask(ms)
+    >>> block_mask.shape
+    (1, 8, 64, 16)
+    >>> bool(mask_mod(0, 0, torch.tensor(5), torch.tensor(3))) == bool(ms.masks[0][5, 3])
+    True
+    """
+    table, index = _row_table([sp.csr_matrix(m, dtype=bool) for m in masks.masks])
+    return _flex_mask(torch.from_numpy(table).to(device), torch.from_numpy(index).to(device))
+
+
 class Attention2d(nn.Module):
     """SAGAN-style self-attention over a 2-D feature map, dense or with per-head sparse masks.
 
@@ -326,8 +404,10 @@ class Attention2d(nn.Module):
     pool : int
         Max-pooling factor of keys and values (2 in SAGAN; 1 for a square layer). The masks'
         query grid must be their key grid scaled by ``pool``.
-    backend : {"auto", "dense", "sparse"}
+    backend : {"auto", "dense", "sparse", "flex"}
         ``dense`` masks full logits (the reference); ``sparse`` gathers each query tile's keys;
+        ``flex`` runs PyTorch's FlexAttention with the masks' block mask (:func:`flex_mask`;
+        forward only on CPU, where training with it raises :class:`FlexUnsupported`);
         ``auto`` takes sparse when the masks are sparse enough and the layer big enough for it to
         pay (padded sparse work at most 1/4 of the dense work and ``Nq * Nk >= 8192``).
     qk_head_dim, v_head_dim : int, optional
@@ -344,7 +424,9 @@ class Attention2d(nn.Module):
     InvalidArgument
         For channels the heads do not divide, heads that disagree with the masks, an unknown
         backend, masks whose query grid is not the key grid times ``pool``, a head with a query
-        row that allows no key, or ``backend="sparse"`` without masks.
+        row that allows no key, or ``backend="sparse"`` or ``"flex"`` without masks.
+    FlexUnsupported
+        On a call that needs the flex backend's gradient on CPU.
 
     Examples
     --------
@@ -395,9 +477,9 @@ class Attention2d(nn.Module):
         """Check the masks and turn them into the chosen backend's buffers; return the backend."""
         ms = self.masks
         if ms is None:
-            if backend == "sparse":
-                raise InvalidArgument("backend 'sparse' needs masks; without masks the layer is "
-                                      "dense attention")
+            if backend in ("sparse", "flex"):
+                raise InvalidArgument(f"backend {backend!r} needs masks; without masks the layer "
+                                      f"is dense attention")
             return "dense"
         (hq, wq), (hk, wk), p = ms.query_grid, ms.key_grid, self.pool
         if (hq, wq) != (hk * p, wk * p):
@@ -405,6 +487,12 @@ class Attention2d(nn.Module):
                                   f"{hk}x{wk} pooled by pool={p}")
         masks = [sp.csr_matrix(m, dtype=bool) for m in ms.masks]
         _check_rows(masks)
+        if backend == "flex":
+            table, index = _row_table(masks)
+            self.register_buffer("flex_table", torch.from_numpy(table), persistent=False)
+            self.register_buffer("flex_index", torch.from_numpy(index), persistent=False)
+            self._block_masks = {}  # device -> (block_mask, mask_mod), built on first use
+            return backend
         if backend != "dense":
             order = _query_order(ms)
             dims = self.qk_head_dim + self.v_head_dim
@@ -474,7 +562,29 @@ class Attention2d(nn.Module):
         if self.backend == "sparse":
             plans = [(p.query_index, p.key_index, p.blocked) for p in self.plans]
             return _sparse_attention(q, k, v, plans, self.output_index, return_attention)
+        if self.backend == "flex":
+            return self._flex(q, k, v, return_attention)
         return _dense_attention(q, k, v, getattr(self, "blocked", None), return_attention)
+
+    def _flex(self, q, k, v, return_attention):
+        """The flex backend: FlexAttention with this layer's block mask, unscaled logits."""
+        from torch.nn.attention.flex_attention import flex_attention
+
+        if (q.device.type == "cpu" and torch.is_grad_enabled()
+                and (q.requires_grad or k.requires_grad or v.requires_grad)):
+            raise FlexUnsupported("backend 'flex' cannot train on CPU (FlexAttention has no CPU "
+                                  "backward): use backend 'sparse' or 'dense', or torch.no_grad()")
+        key = str(q.device)
+        if key not in self._block_masks:
+            self._block_masks[key] = _flex_mask(self.flex_table, self.flex_index)
+        with warnings.catch_warnings():  # eager CPU flex warns that it is not compiled
+            warnings.simplefilter("ignore", UserWarning)
+            o = flex_attention(q.contiguous(), k.contiguous(), v.contiguous(),
+                               block_mask=self._block_masks[key][0], scale=1.0)
+        if not return_attention:
+            return o, None
+        blocked = ~self.flex_table[self.flex_index]  # (heads, nq, nk), only for the maps
+        return o, _dense_attention(q, k, v, blocked, True)[1]
 
     def forward(self, x, return_attention=False):
         """Attend over ``x``.
