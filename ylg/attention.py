@@ -2,7 +2,7 @@
 
 :class:`Attention2d` turns a validated mask set (``masks.npz``, :mod:`ifg.maskset`) into PyTorch
 attention over a ``(B, C, h, w)`` feature map (SPEC sections 5, 6 and 10). Two backends give the
-same answer (three, with ``flex``):
+same answer (the first two exactly to rounding, the third in the forward):
 
 - ``dense``, the reference: full ``(Nq, Nk)`` logits per head, masked positions set to ``-inf``
   before the softmax, exactly as SPEC section 6 reads.
@@ -244,7 +244,8 @@ class _TileAttention(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, blocked):
+    def forward(ctx, q, k, v, blocked, single=False):
+        ctx.single = single
         attn = (q @ k.transpose(-1, -2)).masked_fill_(blocked, float("-inf"))  # (..., t, u)
         attn.sub_(attn.amax(dim=-1, keepdim=True)).exp_()  # softmax in place: every row has
         attn.div_(attn.sum(dim=-1, keepdim=True))  # an allowed key, so its max is finite
@@ -254,9 +255,14 @@ class _TileAttention(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_o, grad_attn):
+        with _one_thread(ctx.single):
+            return _TileAttention._backward(ctx, grad_o, grad_attn)
+
+    @staticmethod
+    def _backward(ctx, grad_o, grad_attn):
         q, k, v, attn = ctx.saved_tensors
         if grad_o is None and grad_attn is None:
-            return None, None, None, None
+            return None, None, None, None, None
         grad_v = None
         if grad_o is None:
             grad = grad_attn.clone()
@@ -271,7 +277,58 @@ class _TileAttention(torch.autograd.Function):
             grad = (grad - dot) * attn
         else:
             grad.sub_(dot).mul_(attn)
-        return grad @ k, grad.transpose(-1, -2) @ q, grad_v, None
+        return grad @ k, grad.transpose(-1, -2) @ q, grad_v, None, None
+
+
+#: on CPU the sparse core runs on one thread up to this many multiply-adds a call (see
+#: :func:`_one_thread`); every size measured so far is below it
+_ONE_THREAD_MAX_WORK = 1 << 32
+
+
+class _one_thread:
+    """Run a block with one torch CPU thread when ``on``, restoring the count after.
+
+    The sparse core is many small operations; each is an OpenMP parallel region, and on a busy
+    machine its threads wait on descheduled peers at every region's end. Measured beside two
+    other 2-thread jobs (``benchmarks/bench_attention.py --contention``), one thread ran the
+    64x64 layer's forward and backward 10x faster than two; on an idle machine the two took
+    about as long as one (docs/benchmarks.md).
+    """
+
+    def __init__(self, on):
+        self.on = on and torch.get_num_threads() > 1
+        self.threads = None
+
+    def __enter__(self):
+        if self.on:
+            self.threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+
+
+def _single_threaded(t, work):
+    """Whether the sparse core on tensor ``t`` with ``work`` multiply-adds runs on one thread."""
+    return t.device.type == "cpu" and work <= _ONE_THREAD_MAX_WORK
+
+
+class _Gather(torch.autograd.Function):
+    """``x.index_select(0, index)`` whose backward (an index_add) follows the thread policy."""
+
+    @staticmethod
+    def forward(ctx, x, index, single):
+        ctx.save_for_backward(index)
+        ctx.rows, ctx.single = x.shape[0], single
+        return x.index_select(0, index)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved_tensors
+        with _one_thread(ctx.single):
+            out = grad.new_zeros((ctx.rows,) + grad.shape[1:]).index_add(0, index, grad)
+        return out, None, None
 
 
 def _rows(index, batch, stride):
@@ -289,6 +346,16 @@ def _sparse_attention(q, k, v, plans, output_index, return_attention):
     """
     b, h, nq, d = q.shape
     nk, e = k.shape[2], v.shape[3]
+    work = b * sum(blocked.numel() for _, _, blocked in plans) * (d + e)
+    single = _single_threaded(q, work)
+    with _one_thread(single):
+        return _sparse_core(q, k, v, plans, output_index, return_attention, single)
+
+
+def _sparse_core(q, k, v, plans, output_index, return_attention, single):
+    """:func:`_sparse_attention`'s work, with the thread policy ``single`` for the backward."""
+    b, h, nq, d = q.shape
+    nk, e = k.shape[2], v.shape[3]
     # every gather runs along dim 0 of (sample, head, token)-major rows: its backward (an
     # index_add) is several times faster there on CPU than along an inner dimension
     qf = q.reshape(b * h * nq, d)
@@ -297,10 +364,10 @@ def _sparse_attention(q, k, v, plans, output_index, return_attention):
     for query_index, key_index, blocked in plans:
         g, nt, t, u = blocked.shape
         keys = _rows(key_index, b, h * nk)
-        qt = qf.index_select(0, _rows(query_index, b, h * nq)).view(b, g, nt, t, d)
-        kt = kf.index_select(0, keys).view(b, g, nt, u, d)
-        vt = vf.index_select(0, keys).view(b, g, nt, u, e)
-        o, attn = _TileAttention.apply(qt, kt, vt, blocked)  # (b, g, nt, t, e), (.., t, u)
+        qt = _Gather.apply(qf, _rows(query_index, b, h * nq), single).view(b, g, nt, t, d)
+        kt = _Gather.apply(kf, keys, single).view(b, g, nt, u, d)
+        vt = _Gather.apply(vf, keys, single).view(b, g, nt, u, e)
+        o, attn = _TileAttention.apply(qt, kt, vt, blocked, single)  # (b, g, nt, t, e), (.., t, u)
         outs.append(o.view(b, g * nt * t, e))
         if return_attention:
             # padded slots point at key 0 with weight exactly 0: adding them leaves key 0 intact
@@ -310,11 +377,11 @@ def _sparse_attention(q, k, v, plans, output_index, return_attention):
     rows = sum(o.shape[1] for o in outs)
     select = _rows(output_index, b, rows)
     o = (outs[0] if len(outs) == 1 else torch.cat(outs, 1)).view(b * rows, e)
-    o = o.index_select(0, select).view(b, h, nq, e)
+    o = _Gather.apply(o, select, single).view(b, h, nq, e)
     if not return_attention:
         return o, None
     full = (maps[0] if len(maps) == 1 else torch.cat(maps, 1)).view(b * rows, nk)
-    return o, full.index_select(0, select).view(b, h, nq, nk)
+    return o, _Gather.apply(full, select, single).view(b, h, nq, nk)
 
 
 def _row_table(masks):

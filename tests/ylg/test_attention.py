@@ -412,3 +412,31 @@ def test_docstring_examples_run():
 
 def test_presets_cover_the_ablations():
     assert {"ylg", "ylg-no-esa"} <= set(PRESETS)
+
+
+@pytest.mark.parametrize("limit,expected", [(attention._ONE_THREAD_MAX_WORK, 1), (0, 2)])
+def test_sparse_core_thread_policy_and_restore(monkeypatch, limit, expected):
+    """Below the work limit the sparse core's forward and backward run on one CPU thread; the
+    caller's thread count comes back afterwards (and the answer does not change)."""
+    seen = []
+    forward, backward = attention._TileAttention.forward, attention._TileAttention._backward
+
+    def spy(fn):
+        return staticmethod(lambda *a: (seen.append(torch.get_num_threads()), fn(*a))[1])
+
+    monkeypatch.setattr(attention._TileAttention, "forward", spy(forward))
+    monkeypatch.setattr(attention._TileAttention, "_backward", spy(backward))
+    monkeypatch.setattr(attention, "_ONE_THREAD_MAX_WORK", limit)
+    dense, sparse = twin_layers(64, CASES["ylg-sagan"][0](), pool=2)
+    x, weights = torch.randn(2, 64, 8, 8), (torch.randn(2, 64, 8, 8), torch.randn(2, 8, 64, 16))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        ys, _, gxs, _ = run(sparse, x, weights)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    yd, _, gxd, _ = run(dense, x, weights)
+    assert seen and set(seen) == {expected}
+    torch.testing.assert_close(ys, yd, atol=TOL, rtol=TOL)
+    torch.testing.assert_close(gxs, gxd, atol=TOL, rtol=TOL)
