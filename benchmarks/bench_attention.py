@@ -1,6 +1,7 @@
 """Time and memory of the attention core: sparse and dense backends against PyTorch's SDPA.
 
 Usage:  .venv/bin/python benchmarks/bench_attention.py [--device cuda] [--sizes 32,64,128]
+            [--contention 2 [--repeats 3]]
             [--geometries square,sagan] [--heads d32,paper] [--json out.json] [--plot out.png]
 
 For each geometry it builds the YLG masks (``ifg.maskset.preset("ylg", ...)``) and times, on the
@@ -9,7 +10,9 @@ same random q, k, v of 8 heads (batch 1, float32):
 - ``sparse``: ``Attention2d(backend="sparse").attend`` (tiles of queries, gathered keys);
 - ``dense``: ``Attention2d(backend="dense").attend`` (full logits, boolean mask: the reference);
 - ``sdpa``: ``torch.nn.functional.scaled_dot_product_attention`` without a mask (dense SAGAN);
-- ``sdpa-mask``: the same with the YLG boolean mask.
+- ``sdpa-mask``: the same with the YLG boolean mask;
+- ``flex``: ``Attention2d(backend="flex").attend`` (FlexAttention with the exported block mask;
+  forward only on CPU, where its fwd+bwd reads nan). Not in the default ``--methods`` on CPU.
 
 All use unscaled logits (``scale=1``) as the layer does. Geometries: ``square`` has query grid =
 key grid (no pooling, ``pool=1``) of side 32, 64, 128; ``sagan`` has a query grid of that side and
@@ -43,6 +46,7 @@ import json
 import math
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -55,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ifg.maskset import MaskSet, preset  # noqa: E402
 from ylg.attention import Attention2d  # noqa: E402
 
-METHODS = ("sparse", "dense", "sdpa", "sdpa-mask")
+METHODS = ("sparse", "dense", "sdpa", "sdpa-mask", "flex")
 HEAD_SIZES = {"d32": (32, 32), "paper": (4, 16)}  # (q/k per head, v per head)
 HEADS = 8
 
@@ -147,7 +151,7 @@ def _subset(ms, heads):
 def build(method, ms, heads, dims, pool, device):
     """``(call, structure_bytes)``: ``call(q, k, v)`` returns the attention output."""
     dq, dv = dims
-    if method in ("sparse", "dense"):
+    if method in ("sparse", "dense", "flex"):
         net = Attention2d(HEADS * dv, _subset(ms, heads), pool=pool, backend=method,
                           qk_head_dim=dq, v_head_dim=dv).to(device)
         structure = sum(b.numel() * b.element_size() for n, b in net.named_buffers()
@@ -160,6 +164,7 @@ def build(method, ms, heads, dims, pool, device):
                                                             scale=1.0)), allowed.numel()
 
 
+DTYPE = torch.float32  # of q, k and v (--dtype)
 CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 clock = time.perf_counter
 
@@ -190,9 +195,9 @@ def measure(method, ms, dims, pool, device, memory, budget, max_bytes, per_pair)
             heads //= 2
     call, structure = build(method, ms, heads, dims, pool, device)
     gen = torch.Generator(device="cpu").manual_seed(0)
-    q = torch.randn(1, heads, nq, dq, generator=gen).to(device).requires_grad_(True)
-    k = torch.randn(1, heads, nk, dq, generator=gen).to(device).requires_grad_(True)
-    v = torch.randn(1, heads, nk, dv, generator=gen).to(device).requires_grad_(True)
+    q = torch.randn(1, heads, nq, dq, generator=gen).to(device, DTYPE).requires_grad_(True)
+    k = torch.randn(1, heads, nk, dq, generator=gen).to(device, DTYPE).requires_grad_(True)
+    v = torch.randn(1, heads, nk, dv, generator=gen).to(device, DTYPE).requires_grad_(True)
 
     def forward():
         call(q, k, v)
@@ -202,17 +207,56 @@ def measure(method, ms, dims, pool, device, memory, budget, max_bytes, per_pair)
         call(q, k, v).sum().backward()
 
     fwd = timed(forward, device, budget)
-    both = timed(forward_backward, device, budget)
-    q.grad = k.grad = v.grad = None
-    memory.start()
-    forward_backward()
-    peak = memory.peak()
+    if method == "flex" and device.type == "cpu":  # FlexAttention has no CPU backward
+        both, peak = float("nan"), float("nan")
+    else:
+        both = timed(forward_backward, device, budget)
+        q.grad = k.grad = v.grad = None
+        memory.start()
+        forward_backward()
+        peak = memory.peak()
     scale = HEADS / heads
     if method != "sparse":
         per_pair[method] = max(per_pair.get(method, 0.0), peak / (heads * nq * nk))
     return {"method": method, "nq": nq, "nk": nk, "forward_s": fwd * scale,
             "forward_backward_s": both * scale, "peak_bytes": peak * scale,
             "mask_bytes": structure * scale, "heads_measured": heads}
+
+
+# ------------------------------------------------------------------------------- contention
+
+#: a background job: 2-thread float32 matrix products until killed
+_LOAD = "import torch\ntorch.set_num_threads(2)\na = torch.randn(768, 768)\nwhile True: a @ a\n"
+
+
+def contention(args, device, memory, max_bytes):
+    """Sparse against dense fwd+bwd with 0 and then ``args.contention`` background jobs, in
+    turns, ``args.repeats`` times; prints each round's ratio and the medians."""
+    size, pool = args.contention_size, 1
+    ms = preset("ylg", key_grid=(size, size), query_grid=(size, size))
+    rounds = []
+    for r in range(args.repeats):
+        for jobs in (0, args.contention):
+            procs = [subprocess.Popen([sys.executable, "-c", _LOAD]) for _ in range(jobs)]
+            try:
+                time.sleep(1.0 if jobs else 0.0)  # let the jobs start their products
+                t = {m: measure(m, ms, HEAD_SIZES["d32"], pool, device, memory, args.budget,
+                                max_bytes, {})["forward_backward_s"] for m in ("sparse", "dense")}
+            finally:
+                for p in procs:
+                    p.kill()
+                    p.wait()
+            rounds.append({"round": r, "jobs": jobs, **t, "ratio": t["dense"] / t["sparse"]})
+            print(f"round {r} background jobs {jobs}: sparse {1e3 * t['sparse']:.0f} ms, "
+                  f"dense {1e3 * t['dense']:.0f} ms, dense/sparse {t['dense'] / t['sparse']:.1f}x",
+                  flush=True)
+    print(f"\n| background jobs | sparse (ms) | dense (ms) | dense / sparse |\n|---:|---:|---:|---:|")
+    for jobs in (0, args.contention):
+        sel = [x for x in rounds if x["jobs"] == jobs]
+        med = {k: statistics.median(x[k] for x in sel) for k in ("sparse", "dense", "ratio")}
+        print(f"| {jobs} | {1e3 * med['sparse']:,.0f} | {1e3 * med['dense']:,.0f} | "
+              f"{med['ratio']:.1f}x (median of {len(sel)}) |")
+    return rounds
 
 
 # ------------------------------------------------------------------------------------- main
@@ -293,7 +337,7 @@ def plot(rows, path):
 
     heads = "d32" if any(r["head_sizes"] == "d32" for r in rows) else rows[0]["head_sizes"]
     fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=100)
-    colours = dict(zip(METHODS, ("C3", "C0", "C2", "C1")))
+    colours = dict(zip(METHODS, ("C3", "C0", "C2", "C1", "C4")))
     for method in METHODS:
         for geometry, style in (("square", "-o"), ("sagan", "--s")):
             pts = sorted((r["nq"], r["forward_backward_s"]) for r in rows
@@ -328,7 +372,8 @@ def main():
     ap.add_argument("--sizes", default="32,64,128", help="query grid sides")
     ap.add_argument("--geometries", default="square,sagan")
     ap.add_argument("--heads", default="d32,paper", help=f"head sizes: {', '.join(HEAD_SIZES)}")
-    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--methods", default=None, help=f"of {', '.join(METHODS)} (default: all; "
+                                                    f"all but flex on CPU)")
     ap.add_argument("--budget", type=float, default=1.0, help="seconds of repeats per figure")
     ap.add_argument("--max-memory-gb", type=float, default=None)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -339,8 +384,18 @@ def main():
                     help="time with glibc's default handling of large blocks (see Memory)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--plot", type=Path)
+    ap.add_argument("--contention", type=int, default=0, metavar="JOBS",
+                    help="instead of the table: sparse vs dense fwd+bwd (square, d32) alone and "
+                         "beside JOBS background 2-thread matrix-product processes")
+    ap.add_argument("--contention-size", type=int, default=64, help="grid side for --contention")
+    ap.add_argument("--repeats", type=int, default=3, help="rounds for --contention")
+    ap.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     args = ap.parse_args()
+    global DTYPE
+    DTYPE = getattr(torch, args.dtype)
 
+    if args.methods is None:
+        args.methods = ",".join(m for m in METHODS if m != "flex" or args.device != "cpu")
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.clock == "cpu" and (args.device != "cpu" or torch.get_num_threads() != 1):
@@ -360,6 +415,12 @@ def main():
     small = preset("ylg", key_grid=(8, 8), query_grid=(8, 8))
     for method in args.methods.split(","):
         measure(method, small, HEAD_SIZES["d32"], 1, device, memory, 0.0, max_bytes, {})
+    if args.contention:
+        rounds = contention(args, device, memory, max_bytes)
+        if args.json:
+            args.json.write_text(json.dumps({"machine": machine(device), "rounds": rounds},
+                                            indent=1))
+        return
     rows, per_pair = [], {}
     for head_sizes in args.heads.split(","):
         for geometry in args.geometries.split(","):
@@ -370,7 +431,8 @@ def main():
                 for method in args.methods.split(","):
                     row = measure(method, ms, HEAD_SIZES[head_sizes], pool, device, memory,
                                   args.budget, max_bytes, per_pair)
-                    row.update(geometry=geometry, size=size, head_sizes=head_sizes)
+                    row.update(geometry=geometry, size=size, head_sizes=head_sizes,
+                               dtype=args.dtype)
                     rows.append(row)
                     print(f"{geometry:6} {size:4} {head_sizes:5} {method:9} "
                           f"fwd {1e3 * row['forward_s']:10.1f} ms  "

@@ -123,7 +123,7 @@ def main(argv=None):
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--amp", action="store_true", help="bfloat16 autocast (CUDA)")
-    ap.add_argument("--backend", default="auto", choices=("auto", "dense", "sparse"),
+    ap.add_argument("--backend", default="auto", choices=("auto", "dense", "sparse", "flex"),
                     help="the YLG layer's backend (the dense variants have one)")
     ap.add_argument("--skip-128", action="store_true")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")

@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
-# The GPU checks, as one short script (run on a lent GPU machine; nothing depends on one):
-# sparse == dense on CUDA, the attention benchmark, the training benchmark, a short bf16 run.
-# Files go to $OUT (default gpu_out/).
+# The GPU checks, as one short script (under 8 minutes on an H200; nothing depends on a GPU):
+# sparse == dense on the device, then sparse, flex, dense and SDPA fwd+bwd at 16x16 to 128x128
+# tokens in fp32 and bf16 (benchmarks/bench_attention.py), then training steps/s of YLG-SAGAN
+# against SAGAN at 32, 64 and 128 (benchmarks/bench_train.py). Writes JSON files and markdown
+# tables to $OUT (default gpu_out/).
+#
+#   bash benchmarks/gpu_check.sh            # on the GPU machine
+#   bash benchmarks/gpu_check.sh --smoke    # tiny sizes on CPU: checks that the script runs
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD OUT=${OUT:-gpu_out}
+PY=${PYTHON:-$(test -x .venv/bin/python && echo .venv/bin/python || echo python3)}
 mkdir -p "$OUT"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
-timeout 90 python3 benchmarks/gpu_attention_check.py --device cuda 2>&1 | tee "$OUT/attention_check.txt"
-timeout 200 python3 benchmarks/bench_attention.py --device cuda --budget 0.5 \
-    --json "$OUT/attention_cuda.json" --plot "$OUT/attention_cuda.png" 2>&1 | tee "$OUT/attention_cuda.md"
-timeout 150 python3 benchmarks/bench_train.py --device cuda --width 64 --batch 64 --batch-128 64 \
-    --steps 10 --reps 3 --warmup 3 --json "$OUT/train_cuda.json" 2>&1 | tee "$OUT/train_cuda.md"
-timeout 60 python3 -m cli.main train --device cuda --amp --attention ylg --width 64 --steps 200 \
-    --diffaugment color,translation,cutout --sample-every 200 --log-every 50 --quiet \
-    --out /tmp/gpu_run 2>&1 | tail -3
-cp /tmp/gpu_run/log.jsonl "$OUT/train_log.jsonl" 2>/dev/null || true
-timeout 30 python3 -m cli.main sample --checkpoint /tmp/gpu_run/checkpoint.pt --classes 0,3,7 \
-    --n 30 -o "$OUT/sample.png" 2>&1 | tail -2
+if [ "${1:-}" = "--smoke" ]; then
+    DEV=cpu SIZES=16 METHODS=sparse,dense,sdpa DTYPES=float32 BUDGET=0.05
+    TRAIN="--width 16 --batch 2 --batch-128 1 --sizes 32 --skip-128 --steps 1 --reps 1 --warmup 0"
+    CHECK=(true)
+else
+    DEV=cuda SIZES=16,32,64,128 METHODS=sparse,flex,dense,sdpa,sdpa-mask DTYPES="float32 bfloat16"
+    BUDGET=0.3 TRAIN="--width 64 --batch 64 --batch-128 32 --sizes 32,64 --steps 5 --reps 3 --warmup 3"
+    CHECK=("$PY" benchmarks/gpu_attention_check.py --device cuda)
+    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+fi
+timeout 90 "${CHECK[@]}" 2>&1 | tee "$OUT/attention_check.txt"
+for dt in $DTYPES; do
+    timeout 150 "$PY" benchmarks/bench_attention.py --device $DEV --sizes $SIZES --heads d32 \
+        --methods $METHODS --dtype $dt --budget $BUDGET --json "$OUT/attention_$dt.json" \
+        2>&1 | tee "$OUT/attention_$dt.md"
+done
+timeout 150 "$PY" benchmarks/bench_train.py --device $DEV $TRAIN --json "$OUT/train.json" \
+    2>&1 | tee "$OUT/train.md"
+echo "files in $OUT: $(ls "$OUT" | tr '\n' ' ')"

@@ -2,7 +2,7 @@
 
 :class:`Attention2d` turns a validated mask set (``masks.npz``, :mod:`ifg.maskset`) into PyTorch
 attention over a ``(B, C, h, w)`` feature map (SPEC sections 5, 6 and 10). Two backends give the
-same answer:
+same answer (the first two exactly to rounding, the third in the forward):
 
 - ``dense``, the reference: full ``(Nq, Nk)`` logits per head, masked positions set to ``-inf``
   before the softmax, exactly as SPEC section 6 reads.
@@ -13,6 +13,11 @@ same answer:
   about ``2 sqrt(Nk)`` (a block for step 1, every block end plus the tile for step 2), so the cost
   grows like ``N sqrt(N)``. Any valid mask set works (random masks have large unions: correct,
   just not fast).
+- ``flex``, PyTorch's FlexAttention with the masks exported as a ``BlockMask`` (:func:`flex_mask`):
+  the route for GPUs; on CPU it runs the forward only.
+
+Heads are concatenated interleaved before the output projection, as in the published code:
+channel ``j * heads + h`` holds channel ``j`` of head ``h``.
 
 The tile structure is compiled once, at construction, into non-persistent buffers: they move with
 ``.to(device)``, and a checkpoint of the layer does not depend on the backend.
@@ -21,6 +26,7 @@ The tile structure is compiled once, at construction, into non-persistent buffer
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,9 +36,13 @@ from torch import nn
 
 from ifg.errors import InvalidArgument, check_positive_int
 
-__all__ = ["Attention2d", "BACKENDS"]
+__all__ = ["Attention2d", "BACKENDS", "FlexUnsupported", "flex_mask"]
 
-BACKENDS = ("auto", "dense", "sparse")
+BACKENDS = ("auto", "dense", "sparse", "flex")
+
+
+class FlexUnsupported(InvalidArgument):
+    """The flex backend asked for something FlexAttention cannot do here (CPU backward)."""
 
 #: tile sizes the sparse backend considers (plus the pattern's own block, ratio * sqrt(Nk))
 _TILE_CANDIDATES = (16, 32, 64, 128, 256)
@@ -234,7 +244,8 @@ class _TileAttention(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, blocked):
+    def forward(ctx, q, k, v, blocked, single=False):
+        ctx.single = single
         attn = (q @ k.transpose(-1, -2)).masked_fill_(blocked, float("-inf"))  # (..., t, u)
         attn.sub_(attn.amax(dim=-1, keepdim=True)).exp_()  # softmax in place: every row has
         attn.div_(attn.sum(dim=-1, keepdim=True))  # an allowed key, so its max is finite
@@ -244,9 +255,14 @@ class _TileAttention(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_o, grad_attn):
+        with _one_thread(ctx.single):
+            return _TileAttention._backward(ctx, grad_o, grad_attn)
+
+    @staticmethod
+    def _backward(ctx, grad_o, grad_attn):
         q, k, v, attn = ctx.saved_tensors
         if grad_o is None and grad_attn is None:
-            return None, None, None, None
+            return None, None, None, None, None
         grad_v = None
         if grad_o is None:
             grad = grad_attn.clone()
@@ -261,7 +277,58 @@ class _TileAttention(torch.autograd.Function):
             grad = (grad - dot) * attn
         else:
             grad.sub_(dot).mul_(attn)
-        return grad @ k, grad.transpose(-1, -2) @ q, grad_v, None
+        return grad @ k, grad.transpose(-1, -2) @ q, grad_v, None, None
+
+
+#: on CPU the sparse core runs on one thread up to this many multiply-adds a call (see
+#: :func:`_one_thread`); every size measured so far is below it
+_ONE_THREAD_MAX_WORK = 1 << 32
+
+
+class _one_thread:
+    """Run a block with one torch CPU thread when ``on``, restoring the count after.
+
+    The sparse core is many small operations; each is an OpenMP parallel region, and on a busy
+    machine its threads wait on descheduled peers at every region's end. Measured beside two
+    other 2-thread jobs (``benchmarks/bench_attention.py --contention``), one thread ran the
+    64x64 layer's forward and backward 10x faster than two; on an idle machine the two took
+    about as long as one (docs/benchmarks.md).
+    """
+
+    def __init__(self, on):
+        self.on = on and torch.get_num_threads() > 1
+        self.threads = None
+
+    def __enter__(self):
+        if self.on:
+            self.threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+
+
+def _single_threaded(t, work):
+    """Whether the sparse core on tensor ``t`` with ``work`` multiply-adds runs on one thread."""
+    return t.device.type == "cpu" and work <= _ONE_THREAD_MAX_WORK
+
+
+class _Gather(torch.autograd.Function):
+    """``x.index_select(0, index)`` whose backward (an index_add) follows the thread policy."""
+
+    @staticmethod
+    def forward(ctx, x, index, single):
+        ctx.save_for_backward(index)
+        ctx.rows, ctx.single = x.shape[0], single
+        return x.index_select(0, index)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved_tensors
+        with _one_thread(ctx.single):
+            out = grad.new_zeros((ctx.rows,) + grad.shape[1:]).index_add(0, index, grad)
+        return out, None, None
 
 
 def _rows(index, batch, stride):
@@ -279,6 +346,16 @@ def _sparse_attention(q, k, v, plans, output_index, return_attention):
     """
     b, h, nq, d = q.shape
     nk, e = k.shape[2], v.shape[3]
+    work = b * sum(blocked.numel() for _, _, blocked in plans) * (d + e)
+    single = _single_threaded(q, work)
+    with _one_thread(single):
+        return _sparse_core(q, k, v, plans, output_index, return_attention, single)
+
+
+def _sparse_core(q, k, v, plans, output_index, return_attention, single):
+    """:func:`_sparse_attention`'s work, with the thread policy ``single`` for the backward."""
+    b, h, nq, d = q.shape
+    nk, e = k.shape[2], v.shape[3]
     # every gather runs along dim 0 of (sample, head, token)-major rows: its backward (an
     # index_add) is several times faster there on CPU than along an inner dimension
     qf = q.reshape(b * h * nq, d)
@@ -287,10 +364,10 @@ def _sparse_attention(q, k, v, plans, output_index, return_attention):
     for query_index, key_index, blocked in plans:
         g, nt, t, u = blocked.shape
         keys = _rows(key_index, b, h * nk)
-        qt = qf.index_select(0, _rows(query_index, b, h * nq)).view(b, g, nt, t, d)
-        kt = kf.index_select(0, keys).view(b, g, nt, u, d)
-        vt = vf.index_select(0, keys).view(b, g, nt, u, e)
-        o, attn = _TileAttention.apply(qt, kt, vt, blocked)  # (b, g, nt, t, e), (.., t, u)
+        qt = _Gather.apply(qf, _rows(query_index, b, h * nq), single).view(b, g, nt, t, d)
+        kt = _Gather.apply(kf, keys, single).view(b, g, nt, u, d)
+        vt = _Gather.apply(vf, keys, single).view(b, g, nt, u, e)
+        o, attn = _TileAttention.apply(qt, kt, vt, blocked, single)  # (b, g, nt, t, e), (.., t, u)
         outs.append(o.view(b, g * nt * t, e))
         if return_attention:
             # padded slots point at key 0 with weight exactly 0: adding them leaves key 0 intact
@@ -300,11 +377,79 @@ def _sparse_attention(q, k, v, plans, output_index, return_attention):
     rows = sum(o.shape[1] for o in outs)
     select = _rows(output_index, b, rows)
     o = (outs[0] if len(outs) == 1 else torch.cat(outs, 1)).view(b * rows, e)
-    o = o.index_select(0, select).view(b, h, nq, e)
+    o = _Gather.apply(o, select, single).view(b, h, nq, e)
     if not return_attention:
         return o, None
     full = (maps[0] if len(maps) == 1 else torch.cat(maps, 1)).view(b * rows, nk)
-    return o, full.index_select(0, select).view(b, h, nq, nk)
+    return o, _Gather.apply(full, select, single).view(b, h, nq, nk)
+
+
+def _row_table(masks):
+    """The masks' distinct rows and where each (head, query) finds its row.
+
+    Returns ``table`` (R, Nk) bool and ``index`` (heads, Nq) int64 with
+    ``masks[h][q] == table[index[h, q]]``. The tilings copy each key-grid row to several queries,
+    so R is at most ``heads * Nk`` for them: the table stays small where a dense
+    ``(heads, Nq, Nk)`` mask would not.
+    """
+    rows, index = {}, np.empty((len(masks), masks[0].shape[0]), dtype=np.int64)
+    for h, m in enumerate(masks):
+        m = m.tocsr()
+        m.sort_indices()
+        for q in range(m.shape[0]):
+            keys = m.indices[m.indptr[q]:m.indptr[q + 1]].tobytes()
+            index[h, q] = rows.setdefault(keys, len(rows))
+    table = np.zeros((len(rows), masks[0].shape[1]), dtype=bool)
+    for keys, r in rows.items():
+        table[r, np.frombuffer(keys, dtype=masks[0].indices.dtype)] = True
+    return table, index
+
+
+def _flex_mask(table, index):
+    """A FlexAttention ``(block_mask, mask_mod)`` for a row table (see :func:`_row_table`)."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    def mask_mod(b, h, q, kv):
+        return table[index[h, q], kv]
+
+    heads, nq = index.shape
+    block_mask = create_block_mask(mask_mod, B=None, H=heads, Q_LEN=nq, KV_LEN=table.shape[1],
+                                   device=table.device)
+    return block_mask, mask_mod
+
+
+def flex_mask(masks, device="cpu"):
+    """A mask set as a FlexAttention ``BlockMask`` and its ``mask_mod``.
+
+    Every head keeps its own mask; any tiling and key pooling works, since the mask set already
+    holds the ``(Nq, Nk)`` masks (queries on the query grid, keys on the pooled key grid).
+
+    Parameters
+    ----------
+    masks : MaskSet
+        A validated mask set (:mod:`ifg.maskset`).
+    device : str or torch.device
+        Where the block mask and the tensors ``mask_mod`` reads live.
+
+    Returns
+    -------
+    block_mask : torch.nn.attention.flex_attention.BlockMask
+        Of shape ``(1, heads, Nq, Nk)`` (one for the whole batch).
+    mask_mod : callable
+        ``mask_mod(b, h, q, kv)``: True where query ``q`` of head ``h`` may attend key ``kv``.
+
+    Examples
+    --------
+    >>> from ifg.maskset import preset
+    >>> ms = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
+    >>> block_mask, mask_mod = flex_mask(ms)
+    >>> block_mask.shape
+    (1, 8, 64, 16)
+    >>> bool(mask_mod(0, 0, torch.tensor(5), torch.tensor(3))) == bool(ms.masks[0][5, 3])
+    True
+    """
+    table, index = _row_table([sp.csr_matrix(m, dtype=bool) for m in masks.masks])
+    return _flex_mask(torch.from_numpy(table).to(device), torch.from_numpy(index).to(device))
 
 
 class Attention2d(nn.Module):
@@ -326,8 +471,10 @@ class Attention2d(nn.Module):
     pool : int
         Max-pooling factor of keys and values (2 in SAGAN; 1 for a square layer). The masks'
         query grid must be their key grid scaled by ``pool``.
-    backend : {"auto", "dense", "sparse"}
+    backend : {"auto", "dense", "sparse", "flex"}
         ``dense`` masks full logits (the reference); ``sparse`` gathers each query tile's keys;
+        ``flex`` runs PyTorch's FlexAttention with the masks' block mask (:func:`flex_mask`;
+        forward only on CPU, where training with it raises :class:`FlexUnsupported`);
         ``auto`` takes sparse when the masks are sparse enough and the layer big enough for it to
         pay (padded sparse work at most 1/4 of the dense work and ``Nq * Nk >= 8192``).
     qk_head_dim, v_head_dim : int, optional
@@ -344,7 +491,9 @@ class Attention2d(nn.Module):
     InvalidArgument
         For channels the heads do not divide, heads that disagree with the masks, an unknown
         backend, masks whose query grid is not the key grid times ``pool``, a head with a query
-        row that allows no key, or ``backend="sparse"`` without masks.
+        row that allows no key, or ``backend="sparse"`` or ``"flex"`` without masks.
+    FlexUnsupported
+        On a call that needs the flex backend's gradient on CPU.
 
     Examples
     --------
@@ -395,9 +544,9 @@ class Attention2d(nn.Module):
         """Check the masks and turn them into the chosen backend's buffers; return the backend."""
         ms = self.masks
         if ms is None:
-            if backend == "sparse":
-                raise InvalidArgument("backend 'sparse' needs masks; without masks the layer is "
-                                      "dense attention")
+            if backend in ("sparse", "flex"):
+                raise InvalidArgument(f"backend {backend!r} needs masks; without masks the layer "
+                                      f"is dense attention")
             return "dense"
         (hq, wq), (hk, wk), p = ms.query_grid, ms.key_grid, self.pool
         if (hq, wq) != (hk * p, wk * p):
@@ -405,6 +554,12 @@ class Attention2d(nn.Module):
                                   f"{hk}x{wk} pooled by pool={p}")
         masks = [sp.csr_matrix(m, dtype=bool) for m in ms.masks]
         _check_rows(masks)
+        if backend == "flex":
+            table, index = _row_table(masks)
+            self.register_buffer("flex_table", torch.from_numpy(table), persistent=False)
+            self.register_buffer("flex_index", torch.from_numpy(index), persistent=False)
+            self._block_masks = {}  # device -> (block_mask, mask_mod), built on first use
+            return backend
         if backend != "dense":
             order = _query_order(ms)
             dims = self.qk_head_dim + self.v_head_dim
@@ -474,7 +629,29 @@ class Attention2d(nn.Module):
         if self.backend == "sparse":
             plans = [(p.query_index, p.key_index, p.blocked) for p in self.plans]
             return _sparse_attention(q, k, v, plans, self.output_index, return_attention)
+        if self.backend == "flex":
+            return self._flex(q, k, v, return_attention)
         return _dense_attention(q, k, v, getattr(self, "blocked", None), return_attention)
+
+    def _flex(self, q, k, v, return_attention):
+        """The flex backend: FlexAttention with this layer's block mask, unscaled logits."""
+        from torch.nn.attention.flex_attention import flex_attention
+
+        if (q.device.type == "cpu" and torch.is_grad_enabled()
+                and (q.requires_grad or k.requires_grad or v.requires_grad)):
+            raise FlexUnsupported("backend 'flex' cannot train on CPU (FlexAttention has no CPU "
+                                  "backward): use backend 'sparse' or 'dense', or torch.no_grad()")
+        key = str(q.device)
+        if key not in self._block_masks:
+            self._block_masks[key] = _flex_mask(self.flex_table, self.flex_index)
+        with warnings.catch_warnings():  # eager CPU flex warns that it is not compiled
+            warnings.simplefilter("ignore", UserWarning)
+            o = flex_attention(q.contiguous(), k.contiguous(), v.contiguous(),
+                               block_mask=self._block_masks[key][0], scale=1.0)
+        if not return_attention:
+            return o, None
+        blocked = ~self.flex_table[self.flex_index]  # (heads, nq, nk), only for the maps
+        return o, _dense_attention(q, k, v, blocked, True)[1]
 
     def forward(self, x, return_attention=False):
         """Attend over ``x``.

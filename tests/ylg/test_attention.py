@@ -94,6 +94,47 @@ def test_sparse_backend_matches_dense_backend(case, batch):
         torch.testing.assert_close(gps[name], gpd[name], atol=TOL, rtol=TOL, msg=name)
 
 
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_flex_backend_forward_matches_dense_backend(case):
+    """FlexAttention (forward only on CPU) with the exported block mask: every tiling, pooled
+    keys, each head its own mask; outputs and maps as the dense reference."""
+    build, pool = CASES[case]
+    masks = build()
+    torch.manual_seed(0)
+    dense = Attention2d(8 * masks.num_heads, masks, pool=pool, backend="dense").eval()
+    flex = Attention2d(8 * masks.num_heads, masks, pool=pool, backend="flex").eval()
+    flex.load_state_dict(dense.state_dict())  # eval: no power iteration between the calls
+    x = torch.randn(2, 8 * masks.num_heads, *masks.query_grid)
+    with torch.no_grad():
+        for m in (dense, flex):
+            m.gamma.fill_(0.7)
+        yd, ad = dense(x, return_attention=True)
+        yf, af = flex(x, return_attention=True)
+        assert flex.backend == "flex" and (yd - x).abs().max() > 0
+        torch.testing.assert_close(yf, yd, atol=TOL, rtol=TOL)
+        torch.testing.assert_close(af, ad, atol=TOL, rtol=TOL)
+        torch.testing.assert_close(flex(x), yd, atol=TOL, rtol=TOL)
+
+
+def test_flex_mask_exports_every_head_of_a_mask_set():
+    masks = CASES["mixed-patterns"][0]()
+    block_mask, mask_mod = attention.flex_mask(masks)
+    assert block_mask.shape == (1, masks.num_heads, masks.nq, masks.nk)
+    h, q, kv = torch.meshgrid(*(torch.arange(n) for n in (masks.num_heads, masks.nq, masks.nk)),
+                              indexing="ij")
+    np.testing.assert_array_equal(mask_mod(0, h, q, kv).numpy(), masks.to_dense())
+
+
+def test_flex_training_on_cpu_is_refused_with_one_line():
+    masks = CASES["ylg-sagan"][0]()
+    net = Attention2d(64, masks, backend="flex")
+    with pytest.raises(attention.FlexUnsupported, match="cannot train on CPU") as info:
+        net(torch.randn(1, 64, 8, 8))
+    assert isinstance(info.value, InvalidArgument) and "\n" not in str(info.value)
+    with pytest.raises(InvalidArgument, match="'flex' needs masks"):
+        Attention2d(64, None, backend="flex")
+
+
 @pytest.mark.parametrize("case", ["ylg-sagan", "random"])
 def test_attention_maps_follow_the_masks(case):
     build, pool = CASES[case]
@@ -127,6 +168,30 @@ def reference_layer(net, x):
         outs.append(torch.einsum("bqk,bek->beq", logits.softmax(-1), vi))
     o = torch.stack(outs, 2).reshape(b, nh * e, h, w)  # published order: channel j*nh + i
     return x + net.gamma * F.conv2d(o, net.out.weight)
+
+
+@pytest.mark.parametrize("backend", ["dense", "sparse", "flex"])
+def test_heads_are_interleaved_before_the_output_projection(backend):
+    """Output channel 0 reads one input channel of the projection: channel j*heads + h must be
+    channel j of head h (the published order), whatever the backend."""
+    masks = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
+    torch.manual_seed(0)
+    net = Attention2d(64, masks, backend=backend).eval()
+    nh, e = net.heads, net.v_head_dim
+    j, h = 2, 5
+    with torch.no_grad():
+        net.gamma.fill_(1.0)
+    net.out = torch.nn.Conv2d(nh * e, 64, 1, bias=False)  # a hand-built, plain projection
+    with torch.no_grad():
+        net.out.weight.zero_()
+        net.out.weight[0, j * nh + h] = 1.0
+    x = torch.randn(2, 64, 8, 8)
+    with torch.no_grad():
+        y, attn = net(x, return_attention=True)
+        v = F.max_pool2d(F.conv2d(x, net.value.weight), 2).flatten(2)  # (b, nh*e, nk)
+        expected = torch.einsum("bqk,bk->bq", attn[:, h], v[:, h * e + j])
+    torch.testing.assert_close((y - x)[:, 0].flatten(1), expected, atol=TOL, rtol=TOL)
+    assert (y - x)[:, 1:].abs().max() == 0  # no other output channel reads anything
 
 
 @pytest.mark.parametrize("masks,heads", [(None, 1), (None, 8), ("ylg", None)])
@@ -347,3 +412,31 @@ def test_docstring_examples_run():
 
 def test_presets_cover_the_ablations():
     assert {"ylg", "ylg-no-esa"} <= set(PRESETS)
+
+
+@pytest.mark.parametrize("limit,expected", [(attention._ONE_THREAD_MAX_WORK, 1), (0, 2)])
+def test_sparse_core_thread_policy_and_restore(monkeypatch, limit, expected):
+    """Below the work limit the sparse core's forward and backward run on one CPU thread; the
+    caller's thread count comes back afterwards (and the answer does not change)."""
+    seen = []
+    forward, backward = attention._TileAttention.forward, attention._TileAttention._backward
+
+    def spy(fn):
+        return staticmethod(lambda *a: (seen.append(torch.get_num_threads()), fn(*a))[1])
+
+    monkeypatch.setattr(attention._TileAttention, "forward", spy(forward))
+    monkeypatch.setattr(attention._TileAttention, "_backward", spy(backward))
+    monkeypatch.setattr(attention, "_ONE_THREAD_MAX_WORK", limit)
+    dense, sparse = twin_layers(64, CASES["ylg-sagan"][0](), pool=2)
+    x, weights = torch.randn(2, 64, 8, 8), (torch.randn(2, 64, 8, 8), torch.randn(2, 8, 64, 16))
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        ys, _, gxs, _ = run(sparse, x, weights)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    yd, _, gxd, _ = run(dense, x, weights)
+    assert seen and set(seen) == {expected}
+    torch.testing.assert_close(ys, yd, atol=TOL, rtol=TOL)
+    torch.testing.assert_close(gxs, gxd, atol=TOL, rtol=TOL)
