@@ -8,7 +8,7 @@ import torch
 
 from cli.main import main
 from ylg.train import TrainConfig, train
-from clirun import runner
+from .clirun import runner
 
 TINY = ["--width", "8", "--batch-size", "4", "--quiet", "--device", "cpu", "--attention", "none"]
 

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from cli.main import main
-from clirun import runner
+from .clirun import runner
 
 TINY = ["--batch-size", "4", "--steps", "1", "--log-every", "1", "--quiet", "--device", "cpu"]
 BUDGET = ["--steps", "2", "--starts", "2", "--quiet", "--device", "cpu"]

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from cli.masks import main
-from clirun import runner
+from .clirun import runner
 
 JSON_KEYS = {"pattern", "n", "grid", "enumeration", "steps", "edges", "max_keys_per_query",
              "empty_rows", "full_information", "causal_full_information", "missing_pairs",

@@ -4,7 +4,7 @@ import json
 
 
 from cli.masks import main
-from clirun import runner
+from .clirun import runner
 
 
 run = runner(main)

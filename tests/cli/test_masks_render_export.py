@@ -9,7 +9,7 @@ from cli.masks import main
 from ifg.io import load
 from ifg.maskset import YLG_HEADS, preset
 from ifg.render import MAX_GRAPH_N
-from clirun import runner
+from .clirun import runner
 
 DATA = os.path.join(os.path.dirname(__file__), os.pardir, "data")
 

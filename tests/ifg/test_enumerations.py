@@ -6,7 +6,7 @@ from hypothesis import given, strategies as st
 
 import ifg
 from ifg.errors import InvalidArgument
-from spec_facts import ESA_8X8
+from .spec_facts import ESA_8X8
 
 
 def test_manhattan_3x3_matches_spec():

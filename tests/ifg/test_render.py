@@ -13,7 +13,7 @@ from ifg.patterns import pattern
 from ifg.render import (COLOURS, MAX_GRAPH_N, enumeration_figure, figure, graph_figure,
                         mask_codes, masks_figure, paper_figure, receptive_field,
                         receptive_field_figure, save_figure)
-from spec_facts import ESA_8X8
+from .spec_facts import ESA_8X8
 
 
 @pytest.mark.parametrize("name", ["ltr", "rtl", "fixed", "strided"])
