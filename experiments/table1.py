@@ -883,9 +883,9 @@ def _reading_lines(s, variants, settings):
     c = 4 * settings.width
     lines += ["", "What limits the comparison at this scale (facts of the set-up, whatever the "
               "numbers say):", "",
-              f"- The attention layer works on a 16x16 grid with keys pooled to 8x8: 64 keys. "
-              f"The paper's layer, where the gains of the sparse heads and of ESA were "
-              f"measured, has 32x32 queries and 16x16 = 256 keys.",
+              "- The attention layer works on a 16x16 grid with keys pooled to 8x8: 64 keys. "
+              "The paper's layer, where the gains of the sparse heads and of ESA were "
+              "measured, has 32x32 queries and 16x16 = 256 keys.",
               f"- At width {settings.width} the layer has {c} channels (in G and D), so each "
               f"of 8 heads has {c // 64} query/key channel(s) and {c // 16} value channels "
               f"(the layer splits C/8 query/key and C/2 value channels over its heads), against "

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import random
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -223,7 +224,7 @@ def rng_state() -> dict:
     >>> sorted(rng_state())
     ['cuda', 'numpy', 'python', 'torch']
     """
-    name, keys, pos, has_gauss, cached = np.random.get_state()
+    name, keys, pos, has_gauss, cached = cast(tuple, np.random.get_state())  # the legacy tuple
     version, mt, gauss = random.getstate()
     return {
         "torch": torch.get_rng_state(),

@@ -25,6 +25,6 @@ def test_captured_returns_the_result_and_what_was_printed(capsys):
 
 def test_paper_patterns_step_prints_one_line_per_pattern_and_enumeration(capsys):
     demo.check_paper_patterns(n=81)
-    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("  ")]
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")]
     assert len(lines) == 8
-    assert sum("Full Information: yes" in l for l in lines) == 4  # ltr and rtl, with and without ESA
+    assert sum("Full Information: yes" in line for line in lines) == 4  # ltr and rtl, with and without ESA

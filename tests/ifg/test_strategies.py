@@ -77,7 +77,7 @@ def test_the_guide_runs_as_written():
     namespace = {}
     for block in blocks:
         lines = block.splitlines()
-        indent = min(len(l) - len(l.lstrip()) for l in lines if l.strip())
-        exec("\n".join(l[indent:] for l in lines), namespace)  # the blocks call their tests
+        indent = min(len(line) - len(line.lstrip()) for line in lines if line.strip())
+        exec("\n".join(line[indent:] for line in lines), namespace)  # the blocks call their tests
     first = blocks[0].strip().splitlines()
-    assert len([l for l in first if l.strip()]) <= 13  # "a new pattern in a dozen lines"
+    assert len([line for line in first if line.strip()]) <= 13  # "a new pattern in a dozen lines"

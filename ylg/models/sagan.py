@@ -24,7 +24,7 @@ from torch import nn
 
 from ifg.errors import InvalidArgument
 from ifg.maskset import PRESETS, MaskSet, preset
-from ylg.models.layers import (ConditionalBatchNorm2d, DownBlock, OptimizedBlock, UpBlock,
+from ylg.models.layers import (DownBlock, OptimizedBlock, UpBlock,
                                sn_conv, sn_embedding, sn_linear)
 
 __all__ = ["ARCHITECTURES", "ATTENTION_VARIANTS", "Generator", "Discriminator",
