@@ -54,7 +54,9 @@ _AUTO_MIN_PAIRS = 1 << 13
 
 def _sn_conv1x1(c_in, c_out):
     """A spectral-normalised 1x1 convolution without bias (SAGAN's projections)."""
-    return nn.utils.parametrizations.spectral_norm(nn.Conv2d(c_in, c_out, 1, bias=False))
+    conv = nn.Conv2d(c_in, c_out, 1, bias=False)
+    nn.init.xavier_uniform_(conv.weight)  # Glorot uniform, as published
+    return nn.utils.parametrizations.spectral_norm(conv)
 
 
 def _load_masks(masks):

@@ -1,16 +1,132 @@
 """The building blocks of SAGAN's generator and discriminator (SPEC section 7).
 
-Every weight of a convolution, linear map or embedding is spectral-normalised. The class-conditional
-BatchNorm's per-class gain and bias are normalisation parameters (like BatchNorm's affine), not the
-weights of a linear map, and are left plain, as in the official code.
+Every weight of a convolution, linear map or embedding is spectral-normalised. As in the published
+code, G's and D's weights are divided by ``max(1, sigma)`` (an inequality constraint, sigma <= 1:
+its ``equality_constrained=False``), while the attention layer's 1x1 convolutions are divided by
+``sigma`` itself (``ylg.attention``). ``constraint="equality"`` divides by ``sigma`` everywhere
+(SN-GAN's and ``torch.nn.utils.parametrizations.spectral_norm``'s rule). Weights start Glorot
+uniform with zero biases, as published.
+
+The class-conditional BatchNorm's per-class gain and bias are normalisation parameters (like
+BatchNorm's affine), not the weights of a linear map, and are left plain, as in the official code
+(tfgan's ``batch_norm``: gain 1 and bias 0 per class, no spectral norm); its statistics use the
+published epsilon 1e-3 (docs/design.md says why the moving-average decay is torch's).
 """
 
+from __future__ import annotations
+
+import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import _SpectralNorm
 
-__all__ = ["sn_conv", "sn_linear", "sn_embedding", "ConditionalBatchNorm2d", "UpBlock", "DownBlock",
-           "OptimizedBlock"]
+from ifg.errors import check_known
+
+__all__ = ["SN_CONSTRAINTS", "spectral_norm", "set_sn_constraint", "sn_conv", "sn_linear",
+           "sn_embedding", "ConditionalBatchNorm2d", "UpBlock", "DownBlock", "OptimizedBlock"]
+
+SN_CONSTRAINTS = ("inequality", "equality")
+BN_EPS = 1e-3  # tfgan's batch_norm, which the published G uses (torch's default is 1e-5)
+
+
+class _BoundedSpectralNorm(_SpectralNorm):
+    """torch's spectral norm (one power iteration per training forward), dividing by
+    ``max(1, sigma)`` under the inequality constraint and by ``sigma`` under the equality one."""
+
+    def __init__(self, weight, *, constraint):
+        super().__init__(weight)
+        self.constraint = check_known("constraint", constraint, SN_CONSTRAINTS)
+
+    def forward(self, weight):
+        weight_mat = self._reshape_weight_to_matrix(weight)
+        if self.training:
+            self._power_method(weight_mat, self.n_power_iterations)
+        u = self._u.clone(memory_format=torch.contiguous_format)
+        v = self._v.clone(memory_format=torch.contiguous_format)
+        sigma = torch.vdot(u, torch.mv(weight_mat, v))
+        return weight / (sigma if self.constraint == "equality" else sigma.clamp(min=1.0))
+
+
+def spectral_norm(module: nn.Module, *, constraint: str = "inequality") -> nn.Module:
+    """Spectral-normalise ``module.weight``: ``W / max(1, sigma)`` or ``W / sigma``.
+
+    The weights are kept in the same places as torch's ``spectral_norm`` keeps them
+    (``parametrizations.weight.original``, ``_u``, ``_v``), so state dicts are interchangeable.
+
+    Parameters
+    ----------
+    module : nn.Module
+        A module with a ``weight`` of two or more dimensions, output first (Conv2d, Linear,
+        Embedding).
+    constraint : {"inequality", "equality"}
+        ``"inequality"`` (the published G and D): a weight whose largest singular value
+        ``sigma`` is at most 1 is left as it is, a larger one divided by ``sigma``.
+        ``"equality"``: always divided by ``sigma`` (SN-GAN; the published attention layer).
+
+    Returns
+    -------
+    nn.Module
+        ``module``, parametrised in place.
+
+    Raises
+    ------
+    InvalidArgument
+        For an unknown constraint.
+
+    Examples
+    --------
+    >>> lin = nn.Linear(2, 2, bias=False)
+    >>> with torch.no_grad():
+    ...     _ = lin.weight.copy_(torch.diag(torch.tensor([0.5, 0.25])))
+    >>> spectral_norm(lin).weight.diagonal()  # sigma = 0.5 <= 1: left as it is
+    tensor([0.5000, 0.2500], grad_fn=<DiagonalBackward0>)
+    """
+    check_known("constraint", constraint, SN_CONSTRAINTS)
+    parametrize.register_parametrization(
+        module, "weight", _BoundedSpectralNorm(module.weight, constraint=constraint))
+    return module
+
+
+def set_sn_constraint(model: nn.Module, constraint: str) -> nn.Module:
+    """Set the constraint of every weight that :func:`spectral_norm` normalises in ``model``.
+
+    The attention layers' 1x1 convolutions (torch's own spectral norm) keep dividing by sigma.
+
+    Parameters
+    ----------
+    model : nn.Module
+    constraint : {"inequality", "equality"}
+
+    Returns
+    -------
+    nn.Module
+        ``model``, changed in place.
+
+    Raises
+    ------
+    InvalidArgument
+        For an unknown constraint.
+
+    Examples
+    --------
+    >>> block = set_sn_constraint(DownBlock(2, 4), "equality")
+    >>> block.conv1.parametrizations.weight[0].constraint
+    'equality'
+    """
+    check_known("constraint", constraint, SN_CONSTRAINTS)
+    for m in model.modules():
+        if isinstance(m, _BoundedSpectralNorm):
+            m.constraint = constraint
+    return model
+
+
+def _glorot(module):
+    """The published initialisation: Glorot (Xavier) uniform weights, zero biases."""
+    nn.init.xavier_uniform_(module.weight)
+    if getattr(module, "bias", None) is not None:
+        nn.init.zeros_(module.bias)
+    return module
 
 
 def sn_conv(c_in, c_out, kernel_size=3, *, bias=True):
@@ -21,7 +137,8 @@ def sn_conv(c_in, c_out, kernel_size=3, *, bias=True):
     >>> sn_conv(4, 8)(torch.zeros(1, 4, 5, 5)).shape
     torch.Size([1, 8, 5, 5])
     """
-    return spectral_norm(nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=bias))
+    conv = nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2, bias=bias)
+    return spectral_norm(_glorot(conv))
 
 
 def sn_linear(d_in, d_out, *, bias=True):
@@ -32,7 +149,7 @@ def sn_linear(d_in, d_out, *, bias=True):
     >>> sn_linear(3, 2)(torch.zeros(4, 3)).shape
     torch.Size([4, 2])
     """
-    return spectral_norm(nn.Linear(d_in, d_out, bias=bias))
+    return spectral_norm(_glorot(nn.Linear(d_in, d_out, bias=bias)))
 
 
 def sn_embedding(num, dim):
@@ -43,7 +160,7 @@ def sn_embedding(num, dim):
     >>> sn_embedding(10, 4)(torch.tensor([3])).shape
     torch.Size([1, 4])
     """
-    return spectral_norm(nn.Embedding(num, dim))
+    return spectral_norm(_glorot(nn.Embedding(num, dim)))
 
 
 class ConditionalBatchNorm2d(nn.Module):
@@ -58,7 +175,7 @@ class ConditionalBatchNorm2d(nn.Module):
 
     def __init__(self, channels, *, num_classes):
         super().__init__()
-        self.bn = nn.BatchNorm2d(channels, affine=False)
+        self.bn = nn.BatchNorm2d(channels, affine=False, eps=BN_EPS)
         # zero-initialised so that every class starts at the identity transform
         self.gain = nn.Embedding(num_classes, channels)
         self.bias = nn.Embedding(num_classes, channels)

@@ -24,7 +24,7 @@ from torch import nn
 
 from ifg.errors import InvalidArgument
 from ifg.maskset import PRESETS, MaskSet, preset
-from ylg.models.layers import (DownBlock, OptimizedBlock, UpBlock,
+from ylg.models.layers import (BN_EPS, DownBlock, OptimizedBlock, UpBlock, set_sn_constraint,
                                sn_conv, sn_embedding, sn_linear)
 
 __all__ = ["ARCHITECTURES", "ATTENTION_VARIANTS", "Generator", "Discriminator",
@@ -175,6 +175,10 @@ class Generator(nn.Module):
     pool : int
     backend : str
         Passed to :class:`ylg.attention.Attention2d`.
+    sn_constraint : {"inequality", "equality"}
+        Spectral norm of the convolutions, linear maps and embedding: ``W / max(1, sigma)`` as
+        published, or ``W / sigma`` (:func:`ylg.models.layers.spectral_norm`); the attention's
+        1x1 convolutions divide by sigma either way.
 
     Examples
     --------
@@ -184,7 +188,8 @@ class Generator(nn.Module):
     """
 
     def __init__(self, *, resolution=32, width=64, num_classes=10, channels=3, z_dim=128,
-                 attention="dense", attention_resolution=None, pool=2, backend="auto"):
+                 attention="dense", attention_resolution=None, pool=2, backend="auto",
+                 sn_constraint="inequality"):
         super().__init__()
         heads, masks = resolve_masks(attention, resolution=resolution,
                                      attention_resolution=attention_resolution, pool=pool)
@@ -200,8 +205,9 @@ class Generator(nn.Module):
         self.attention_after = (self.attention_resolution // 4).bit_length() - 2
         self.attention = _attention_layer(c[self.attention_after + 1], heads, masks, pool=pool,
                                           backend=backend, where="the generator")
-        self.bn = nn.BatchNorm2d(c[-1])
+        self.bn = nn.BatchNorm2d(c[-1], eps=BN_EPS)
         self.conv = sn_conv(c[-1], channels)
+        set_sn_constraint(self, sn_constraint)
 
     def forward(self, z, y, *, return_attention=False):
         """Images ``(b, channels, res, res)`` in [-1, 1] (and the attention maps, if asked)."""
@@ -234,7 +240,8 @@ class Discriminator(nn.Module):
     """
 
     def __init__(self, *, resolution=32, width=64, num_classes=10, channels=3,
-                 attention="dense", attention_resolution=None, pool=2, backend="auto"):
+                 attention="dense", attention_resolution=None, pool=2, backend="auto",
+                 sn_constraint="inequality"):
         super().__init__()
         heads, masks = resolve_masks(attention, resolution=resolution,
                                      attention_resolution=attention_resolution, pool=pool)
@@ -255,6 +262,7 @@ class Discriminator(nn.Module):
                                           where="the discriminator")
         self.linear = sn_linear(c, 1)
         self.embed = sn_embedding(num_classes, c)
+        set_sn_constraint(self, sn_constraint)
 
     def features_before_attention(self, x):
         """``D0(x)``: the features entering D's attention, ``(b, c, a, a)`` (for inversion)."""
