@@ -7,7 +7,47 @@ import torch
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.checkpoint import load_checkpoint, models_from_checkpoint
 
-__all__ = ["load_generator", "sample", "latent_walk", "parse_classes"]
+__all__ = ["load_generator", "sample", "latent_walk", "latents", "parse_classes"]
+
+TRUNCATION = 2.0  # the published generation scripts draw z from tf.random.truncated_normal: |z| < 2
+
+
+def latents(n: int, z_dim: int, *, generator: torch.Generator,
+            truncation: float | None = TRUNCATION) -> torch.Tensor:
+    """``n`` latents for generation: a standard normal truncated to ``[-truncation, truncation]``.
+
+    Training draws plain normal noise (as published); generation draws the truncated normal of the
+    published generation scripts. ``truncation=None`` draws the plain normal.
+
+    Parameters
+    ----------
+    n, z_dim : int
+    generator : torch.Generator
+    truncation : float or None
+        Each coordinate is redrawn until ``|z| <= truncation`` (TensorFlow's truncated normal at
+        two standard deviations is the default); ``None`` for a plain normal.
+
+    Returns
+    -------
+    torch.Tensor, (n, z_dim), float32
+
+    Raises
+    ------
+    InvalidArgument
+        For a truncation that is not positive.
+
+    Examples
+    --------
+    >>> z = latents(1000, 8, generator=torch.Generator().manual_seed(0))
+    >>> bool(z.abs().max() <= 2.0)
+    True
+    """
+    if truncation is None:
+        return torch.randn(n, z_dim, generator=generator)
+    if not truncation > 0:
+        raise InvalidArgument(f"truncation must be positive or None, got {truncation!r}")
+    return torch.nn.init.trunc_normal_(torch.empty(n, z_dim), a=-truncation, b=truncation,
+                                       generator=generator)
 
 
 def load_generator(checkpoint, *, weights="ema", device="cpu"):
@@ -100,8 +140,10 @@ def parse_classes(text, num_classes, names=None) -> list:
 
 
 @torch.no_grad()
-def sample(G, *, classes, n=64, seed=0):
+def sample(G, *, classes, n=64, seed=0, truncation=TRUNCATION):
     """``n`` images, the classes in equal shares and in order (class-major), from seed ``seed``.
+
+    The latents are a normal truncated at ``truncation`` (:func:`latents`; ``None``: plain normal).
 
     Returns
     -------
@@ -120,13 +162,16 @@ def sample(G, *, classes, n=64, seed=0):
     parse_classes(",".join(map(str, classes)), G.num_classes)
     device = next(G.parameters()).device
     labels = torch.tensor(classes)[torch.arange(n) * len(classes) // n].to(device)
-    z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+    z = latents(n, G.z_dim, generator=torch.Generator().manual_seed(seed),
+                truncation=truncation).to(device)
     return G(z, labels)
 
 
 @torch.no_grad()
-def latent_walk(G, *, label, rows=4, steps=8, seed=0):
+def latent_walk(G, *, label, rows=4, steps=8, seed=0, truncation=TRUNCATION):
     """``rows`` straight walks in z between random end points, ``steps`` images each.
+
+    The end points are drawn as :func:`sample`'s latents.
 
     Returns
     -------
@@ -145,7 +190,8 @@ def latent_walk(G, *, label, rows=4, steps=8, seed=0):
     parse_classes(str(label), G.num_classes)
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
-    a, b = torch.randn(2, rows, 1, G.z_dim, generator=gen)  # (rows, 1, z_dim) each
+    a, b = latents(2 * rows, G.z_dim, generator=gen, truncation=truncation).reshape(
+        2, rows, 1, G.z_dim)  # (rows, 1, z_dim) each
     t = torch.linspace(0, 1, steps)[None, :, None]  # (1, steps, 1)
     z = ((1 - t) * a + t * b).reshape(rows * steps, G.z_dim).to(device)
     return G(z, torch.full((rows * steps,), int(label), device=device))
