@@ -2,9 +2,13 @@
 # The paper's Table 1 at full scale: one variant of SAGAN / YLG-SAGAN at 128x128 on an
 # ImageNet-style folder (one subfolder per class), on 8 GPUs with torchrun (DDP, NCCL).
 #
-# Settings are the paper's (SPEC section 7): width 64 (G 1024 -> 64 channels, attention at 32x32
-# with keys pooled to 16x16), global batch 256 (32 per GPU), hinge loss, one D step per G step,
-# Adam lr 1e-4 (G) / 4e-4 (D), betas (0, 0.999), EMA of G, up to 1.5M generator steps.
+# Settings of the paper and its published code (SPEC section 7): width 64 (G 1024 -> 64 channels,
+# attention at 32x32 with keys pooled to 16x16), hinge loss, one D step per G step, Adam lr 1e-4
+# (G) / 4e-4 (D), betas (0, 0.999), up to 1.5M generator steps. Two settings are this script's,
+# not the paper's: the global batch of 256 (32 per GPU; the published code's default
+# train_batch_size is 32 in all, BATCH=32 gives it), and the EMA of G that `ylg train` always
+# keeps and that `ylg evaluate` scores by default (neither the paper nor its code averages
+# weights: score with `--weights g` for the published setting).
 # Run it once per variant (dense, dense8, ylg, ylg-no-esa, ylg-strided), each into its own
 # folder; the same command continues a stopped run from its checkpoint.
 #
@@ -20,7 +24,7 @@
 # PYTHON [.venv/bin/python if present, else python3].
 #
 # Then score the checkpoints with the Inception FID on 50,000 samples, as published (e.g.
-# `ylg evaluate --checkpoint $OUT/checkpoint.pt --samples 50000`, where that command exists).
+# `ylg evaluate --checkpoint $OUT/checkpoint.pt --metrics fid --samples 50000 --weights g`).
 #
 # Data: the folder is first decoded once, by all CPUs, into a prepared folder (`ylg prepare`,
 # PREPARED [$DATA.ylg128]; resumable, skipped when finished): ImageNet at 128x128 is a 63 GB
