@@ -383,7 +383,7 @@ def npz_arrays(path, *, resolution=32, channels=None) -> ImageData:
     if x.ndim != 4 or x.shape[1] not in (1, 3) or len(x) == 0:
         raise DataError(f"{str(path)!r}: images must be a non-empty (n, h, w), (n, h, w, c) or "
                         f"(n, c, h, w) array with 1 or 3 channels, got shape {x.shape}")
-    x = torch.from_numpy(_unit_range(x, path))
+    pixels = torch.from_numpy(_unit_range(x, path))
     y = arrays.get("labels")
     if y is None:
         y = np.zeros(len(x), np.int64)
@@ -393,7 +393,7 @@ def npz_arrays(path, *, resolution=32, channels=None) -> ImageData:
     if int(y.max()) >= MAX_CLASSES:
         raise DataError(f"{str(path)!r}: labels reach {int(y.max())}; at most {MAX_CLASSES} "
                         "classes (labels 0..n-1) are supported")
-    images = _channels(_resize(x, check_positive_int("resolution", resolution)), channels)
+    images = _channels(_resize(pixels, check_positive_int("resolution", resolution)), channels)
     return ImageData(images, torch.from_numpy(y.astype(np.int64)),
                      tuple(str(i) for i in range(int(y.max()) + 1)), str(path))
 

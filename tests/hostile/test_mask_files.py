@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from ifg.errors import MaskFileError
-from ifg.io import load, save
+from ifg.io import load
 from ifg.maskset import preset
 
 GOOD = preset("ylg", key_grid=(2, 2), query_grid=(4, 4))
