@@ -598,12 +598,12 @@ def _run(config, resume, overrides, progress, say, evaluate) -> TrainResult:
             last = _mean_over_ranks(out, world)
             _finite(last, step, run_dir)  # before this step's checkpoint can keep bad weights
         if due(cfg.log_every):
-            if main:
+            if folder is not None:  # the main rank
                 elapsed = time.perf_counter() - t0
                 folder.log({"step": step, **last, "seconds": round(elapsed, 3),
                             "steps_per_s": round((step - start) / max(elapsed, 1e-9), 4)}, last)
                 bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}")
-        if not main:
+        if folder is None:  # not the main rank
             continue
         if due(cfg.sample_every):
             with torch.no_grad():
@@ -620,7 +620,7 @@ def _run(config, resume, overrides, progress, say, evaluate) -> TrainResult:
         if due(cfg.checkpoint_every):
             plot_training(run_dir)  # curves.png: the losses and metrics so far
     bar.close()
-    if main:
+    if folder is not None:
         folder.close()
     if main and start >= cfg.steps:
         say(f"the checkpoint is already at step {start} >= steps {cfg.steps}; nothing to do")
