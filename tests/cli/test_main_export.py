@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from cli.main import main
-from clirun import runner
+from .clirun import runner
 from ylg.errors import CheckpointError
 from ylg.export import export_generator, read_generator
 from ylg.sample import load_generator, sample
