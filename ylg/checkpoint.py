@@ -377,6 +377,8 @@ def model_kwargs_of(state, *, name="the masks stored in the checkpoint") -> dict
     ``name`` is how their errors name them.
     """
     kwargs = dict(state["model"])
+    # written before W / max(1, sigma) (the published rule) became the default: trained with W / sigma
+    kwargs.setdefault("sn_constraint", "equality")
     blob = state.get("masks_file")
     if blob is not None:
         kwargs["attention"] = masks_from_bytes(blob, name=name)

@@ -331,7 +331,8 @@ def _models(cfg, data, state, device):
         record = dict(resolution=cfg.resolution, width=cfg.width, num_classes=data.num_classes,
                       channels=data.channels, z_dim=cfg.z_dim,
                       attention=cfg.attention if blob is None else "file",
-                      attention_resolution=cfg.attention_resolution, pool=2)
+                      attention_resolution=cfg.attention_resolution, pool=2,
+                      sn_constraint="inequality")
         kwargs = {**record, "attention": attention}
     g, d, ema = build_models(kwargs, backend=cfg.backend, seed=cfg.seed, device=device)
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))

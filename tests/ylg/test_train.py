@@ -262,3 +262,15 @@ def test_two_ddp_processes_hold_the_same_weights(tmp_path):
             assert torch.equal(p, q), f"{key}.{name}"
     start = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert start["world_size"] == 2 and start["step"] == 2
+
+
+def test_checkpoints_record_the_spectral_norm_rule_and_older_ones_keep_theirs(tmp_path):
+    from ylg.checkpoint import load_checkpoint, model_kwargs_of, models_from_checkpoint
+
+    _quiet(TrainConfig(out=str(tmp_path), steps=1, **TINY))
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert state["model"]["sn_constraint"] == "inequality"  # the published W / max(1, sigma)
+    older = {**state, "model": {k: v for k, v in state["model"].items() if k != "sn_constraint"}}
+    assert model_kwargs_of(older)["sn_constraint"] == "equality"  # trained with W / sigma
+    g, _, _ = models_from_checkpoint(older)
+    assert {m.constraint for m in g.modules() if hasattr(m, "constraint")} == {"equality"}
