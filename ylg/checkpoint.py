@@ -163,6 +163,11 @@ def _built_on_meta(model, blob, name):
         if key == "attention":
             if not isinstance(value, str):
                 raise bad(f"model.attention is {value!r}, expected a name")
+        elif key == "sn_constraint":
+            from ylg.models.layers import SN_CONSTRAINTS
+            if value not in SN_CONSTRAINTS:
+                raise bad(f"model.sn_constraint is {value!r}, expected one of "
+                          f"{', '.join(SN_CONSTRAINTS)}")
         elif value is None and default is None:
             continue
         elif type(value) is not int or value <= 0 or value > _MODEL_LIMITS.get(key, 1 << 16):

@@ -274,3 +274,15 @@ def test_checkpoints_record_the_spectral_norm_rule_and_older_ones_keep_theirs(tm
     assert model_kwargs_of(older)["sn_constraint"] == "equality"  # trained with W / sigma
     g, _, _ = models_from_checkpoint(older)
     assert {m.constraint for m in g.modules() if hasattr(m, "constraint")} == {"equality"}
+
+
+def test_an_unknown_spectral_norm_rule_in_a_checkpoint_is_a_one_line_error(tmp_path):
+    from ylg.checkpoint import load_checkpoint, save_checkpoint
+    from ylg.errors import CheckpointError
+
+    _quiet(TrainConfig(out=str(tmp_path), steps=1, **TINY))
+    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    state["model"]["sn_constraint"] = "strict"
+    save_checkpoint(tmp_path / "bad.pt", state)
+    with pytest.raises(CheckpointError, match="sn_constraint is 'strict'"):
+        load_checkpoint(tmp_path / "bad.pt")
