@@ -250,7 +250,7 @@ def contention(args, device, memory, max_bytes):
             print(f"round {r} background jobs {jobs}: sparse {1e3 * t['sparse']:.0f} ms, "
                   f"dense {1e3 * t['dense']:.0f} ms, dense/sparse {t['dense'] / t['sparse']:.1f}x",
                   flush=True)
-    print(f"\n| background jobs | sparse (ms) | dense (ms) | dense / sparse |\n|---:|---:|---:|---:|")
+    print("\n| background jobs | sparse (ms) | dense (ms) | dense / sparse |\n|---:|---:|---:|---:|")
     for jobs in (0, args.contention):
         sel = [x for x in rounds if x["jobs"] == jobs]
         med = {k: statistics.median(x[k] for x in sel) for k in ("sparse", "dense", "ratio")}

@@ -347,7 +347,7 @@ def _sparse_attention(q, k, v, plans, output_index, return_attention):
     (head, query) row sits in the groups' concatenated tile rows.
     """
     b, h, nq, d = q.shape
-    nk, e = k.shape[2], v.shape[3]
+    e = v.shape[3]
     work = b * sum(blocked.numel() for _, _, blocked in plans) * (d + e)
     single = _single_threaded(q, work)
     with _one_thread(single):
