@@ -506,6 +506,8 @@ def export(checkpoint, weights, out):
                    "registered task.")
 @click.option("--seeds", type=int, default=5, show_default=True, help="Paired seeds per mask set.")
 @click.option("--steps", type=int, default=None, help="Training steps per probe [default: 400].")
+@click.option("--grid", type=int, default=None,
+              help="Side of the token grid (flow: 8, images: the resolution, 8) [default: 8].")
 @click.option("--data", default=None, help="images: digits (embedded), a folder or an .npz.")
 @click.option("--cache", type=click.Path(file_okay=False), default="runs/compare",
               show_default=True, help="Folder of per-(mask set, seed) results; a rerun resumes.")
@@ -513,7 +515,7 @@ def export(checkpoint, weights, out):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object, not the table.")
 @out_option("Figure (PNG) of the report.", required=False)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def compare(masks, task, seeds, steps, data, cache, device, as_json, out, quiet):
+def compare(masks, task, seeds, steps, grid, data, cache, device, as_json, out, quiet):
     """Train a probe per mask set (its only attention) and seed; compare them paired.
 
     MASKS: mask files (`ylg-masks export`, `extend`, `search`), presets (ylg, ylg-no-esa,
@@ -524,6 +526,7 @@ def compare(masks, task, seeds, steps, data, cache, device, as_json, out, quiet)
     Examples:
       ylg compare ylg ylg-no-esa ylg-strided dense local --task flow -o flow.png
       ylg compare fixed ltr --task flow --seeds 3 --steps 300 --json
+      ylg compare ylg masks.npz local --task images --grid 16 --device cuda
     """
     import json as json_
 
@@ -534,6 +537,8 @@ def compare(masks, task, seeds, steps, data, cache, device, as_json, out, quiet)
     options = {"data": data} if data is not None else {}
     if data is not None and task != "images":
         raise click.UsageError("--data applies to --task images")
+    if grid is not None:
+        options.update({"resolution": grid} if task == "images" else {"grid": (grid, grid)})
     settings = Settings() if steps is None else Settings(steps=steps)
     result = run_compare(masks, task=task, seeds=seeds, settings=settings, task_options=options,
                          cache=cache, device=resolve_device(device), progress=not quiet)

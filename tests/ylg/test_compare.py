@@ -92,7 +92,7 @@ def test_probe_output_depends_exactly_on_the_reachable_inputs(item):
 def test_flow_without_full_information_is_at_chance_exactly_where_the_ifg_says():
     """A real training run: `fixed` lacks Full Information; its unreachable pairs stay at chance
     and its reachable pairs are learnt."""
-    task = FlowTask(grid=(4, 4), symbols=4, eval_examples=4096)
+    task = FlowTask(grid=(4, 4), symbols=4, eval_examples=2048)
     r = train_probe(task, resolve("fixed", task.grid), 0, Settings(steps=150, dim=32))
     assert (r["reachable_pairs"], r["unreachable_pairs"]) == (112, 144)
     assert abs(r["unreachable"] - 0.25) < 0.05
