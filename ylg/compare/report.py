@@ -41,8 +41,12 @@ def format_table(c: Comparison) -> str:
     for r in c.rows:
         line = f"{r['item']:<22} {_num(r['score']):>9} {_num(r['interval']):>8}"
         if "difference" in r:
-            need = ("resolved" if r["p"] is not None and r["p"] < 0.05
-                    else (str(r["seeds_needed"]) if r["seeds_needed"] else ">10000"))
+            if r["p"] is not None and r["p"] < 0.05:
+                need = "resolved"
+            elif r["difference"] == 0:
+                need = "-"  # no difference measured: no number of seeds resolves it
+            else:
+                need = str(r["seeds_needed"]) if r["seeds_needed"] else ">10000"
             line += (f" {r['difference']:>+9.4f} {_num(r['diff_interval']):>8} "
                      f"{_num(r['p'], 3):>7} {need:>12}")
         else:
