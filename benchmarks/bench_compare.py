@@ -32,16 +32,17 @@ def main():
     if args.from_json:
         for path in args.from_json:
             d = json.loads(Path(path).read_text())
-            rows = [(d["task"], item, r["seconds"]) for item in d["items"] for r in d["runs"][item]]
+            rows = [(d["task"], item, r["seconds"])
+                    for item in d["items"] for r in d["runs"][item]]
             print(f"\n{path}: {len(rows)} runs, {d['settings']}, wall {d['seconds']:.0f} s")
             print("| mask set | s / run (mean) | min | max | ratio to dense |")
             print("|---|---:|---:|---:|---:|")
-            dense = statistics.mean(s for _, i, s in rows if i == "dense") if "dense" in d["items"] \
-                else float("nan")
+            dense = (statistics.mean(s for _, i, s in rows if i == "dense")
+                     if "dense" in d["items"] else float("nan"))
             for item in d["items"]:
                 secs = [s for _, i, s in rows if i == item]
-                print(f"| {item} | {statistics.mean(secs):.1f} | {min(secs):.1f} | {max(secs):.1f} |"
-                      f" {statistics.mean(secs) / dense:.2f} |")
+                print(f"| {item} | {statistics.mean(secs):.1f} | {min(secs):.1f} | "
+                      f"{max(secs):.1f} | {statistics.mean(secs) / dense:.2f} |")
             per_seed = sum(s for *_, s in rows) / len(d["seeds"])
             print(f"| **per seed (all mask sets)** | {per_seed:.1f} | | | |")
         return

@@ -511,7 +511,7 @@ def export(checkpoint, weights, out):
 @click.option("--data", default=None, help="images: digits (embedded), a folder or an .npz.")
 @click.option("--cache", type=click.Path(file_okay=False), default="runs/compare",
               show_default=True, help="Folder of per-(mask set, seed) results; a rerun resumes.")
-@device_option("cpu")
+@device_option()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object, not the table.")
 @out_option("Figure (PNG) of the report.", required=False)
 @click.option("--quiet", is_flag=True, help="No progress bar.")

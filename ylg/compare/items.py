@@ -2,8 +2,8 @@
 
 An item is a mask file (``ylg-masks export``/``extend``/``search``), a preset (``ylg``,
 ``ylg-no-esa``, ``ylg-strided``), or a named pattern with an optional enumeration
-(``ltr``, ``fixed``, ``strided:rowmajor``, ``dense``, ``local``). The probe runs the masks square on
-its token grid (a mask file's key grid must be the task's grid; its tiling and the attention
+(``ltr``, ``fixed``, ``strided:rowmajor``, ``dense``, ``local``). The probe runs the masks square
+on its token grid (a mask file's key grid must be the task's grid; its tiling and the attention
 layer's pooling do not apply).
 
 A probe has one attention layer per step. A multi-step group of heads (ifg's ``MaskSet.groups``)
@@ -47,8 +47,7 @@ class Probe:
     @property
     def pattern(self) -> Pattern:
         """The probe's information-flow pattern (per layer, the union of its heads)."""
-        steps = [sum((m.astype(np.int8) for m in heads), sp.csr_matrix(heads[0].shape, dtype=np.int8))
-                 > 0 for heads in self.layers]
+        steps = [sum(m.astype(np.int8) for m in heads) > 0 for heads in self.layers]
         return Pattern(tuple(steps), grid=self.grid, name=self.name)
 
     def dense(self) -> np.ndarray:

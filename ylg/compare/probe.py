@@ -64,7 +64,7 @@ class MaskedAttention(nn.Module):
 
 
 class ProbeNet(nn.Module):
-    """Embedding, then per layer ``x = attn(norm(x), p); x = x + mlp(norm(x))``, then a linear head.
+    """Embedding, per layer ``x = attn(norm(x), p); x = x + mlp(norm(x))``, then a linear head.
 
     ``p`` is the position embedding (learned, plus Fourier features of the grid position); it is
     added to the input tokens and is the attention's query source.

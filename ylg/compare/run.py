@@ -69,7 +69,8 @@ def train_probe(task: Task, probe: Probe, seed: int, settings: Settings = Settin
     opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=0.01)
     warm = max(1, settings.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * s / settings.steps)))
+        opt,
+        lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * s / settings.steps)))
     loss = torch.tensor(math.nan)
     for _ in range(settings.steps):
         x, y = task.batch(data, settings.batch_size)
@@ -79,7 +80,8 @@ def train_probe(task: Task, probe: Probe, seed: int, settings: Settings = Settin
         opt.step()
         sched.step()
     result = task.evaluate(net, probe, device)
-    result.update(final_loss=float(loss.detach()), parameters=sum(p.numel() for p in net.parameters()),
+    result.update(final_loss=float(loss.detach()),
+                  parameters=sum(p.numel() for p in net.parameters()),
                   seconds=time.perf_counter() - start)
     return result
 
@@ -155,10 +157,13 @@ def _slug(text):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[-60:]
 
 
-def _key(task, item, settings):
-    """What decides a run's result: the task, its options, the settings and the masks."""
-    h = hashlib.sha256(json.dumps([task.name, task.options(), settings.__dict__], sort_keys=True,
-                                  default=str).encode())
+def _key(task, item, settings, device="cpu"):
+    """What decides a run's result: the task, its options, the settings, the masks and the kind
+    of device (a GPU's numerics differ from a CPU's; CPU keys carry no device)."""
+    what = [task.name, task.options(), settings.__dict__]
+    if torch.device(device).type != "cpu":
+        what.append(torch.device(device).type)
+    h = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode())
     path = Path(item)
     if path.suffix == ".npz" and path.is_file():
         h.update(path.read_bytes())
@@ -235,7 +240,7 @@ def compare(items, *, task="flow", seeds=5, settings: Settings | None = None,
         for item, probe in zip(items, probes):
             path = None
             if folder is not None:
-                path = folder / f"{_slug(item)}-{_key(t, item, settings)}-seed{seed}.json"
+                path = folder / f"{_slug(item)}-{_key(t, item, settings, device)}-seed{seed}.json"
             if path is not None and path.is_file():
                 result = json.loads(path.read_text())
             else:
