@@ -233,3 +233,18 @@ def test_table_json_and_figure(tmp_path):
     assert math.isfinite(d["rows"][0]["score"])
     draw_report(c, tmp_path / "r.png")
     assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_images_task_on_the_users_data_holds_out_the_last_tenth(tmp_path):
+    rng = np.random.default_rng(0)
+    f = tmp_path / "d.npz"
+    np.savez(f, images=rng.integers(0, 256, (20, 6, 6, 3), dtype=np.uint8),
+             labels=np.zeros(20, int))
+    task = ImagesTask(data=str(f), resolution=4, patch=2, eval_patches=1)
+    assert (len(task.train), len(task.test), task.channels) == (18, 2, 3)
+    r = train_probe(task, resolve("local", task.grid), 0, TINY)
+    assert r["hidden_pixels"] == 2 * 4
+    one = tmp_path / "one.npz"
+    np.savez(one, images=np.zeros((1, 4, 4, 1), np.uint8))
+    with pytest.raises(InvalidArgument, match="at least 2 images"):
+        ImagesTask(data=str(one), resolution=4)

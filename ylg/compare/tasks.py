@@ -239,7 +239,7 @@ class ImagesTask(Task):
             sq += float(((out.clamp(0, 1) - y[..., :-1]) ** 2 * hidden).sum())
             count += float(hidden.sum()) * self.channels
         net.train()
-        return {"score": sq / count, "hidden_pixels": int(count)}
+        return {"score": sq / count, "hidden_pixels": int(count) // self.channels}
 
 
 #: task name -> class (or any callable taking keyword options and returning a :class:`Task`)
