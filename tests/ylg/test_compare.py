@@ -248,3 +248,17 @@ def test_images_task_on_the_users_data_holds_out_the_last_tenth(tmp_path):
     np.savez(one, images=np.zeros((1, 4, 4, 1), np.uint8))
     with pytest.raises(InvalidArgument, match="at least 2 images"):
         ImagesTask(data=str(one), resolution=4)
+
+
+def test_a_changed_mask_file_is_trained_again(tmp_path):
+    from ifg.io import save
+
+    path = tmp_path / "m.npz"
+    save(ifg.preset("ylg", key_grid=(2, 2)), path)
+    compare([str(path)], seeds=1, settings=TINY, task_options=TINY_FLOW, cache=tmp_path / "c")
+    save(ifg.preset("ylg-no-esa", key_grid=(3, 3)), path)  # other masks, same name
+    with pytest.raises(InvalidArgument, match="key grid 3x3"):
+        compare([str(path)], seeds=1, settings=TINY, task_options=TINY_FLOW, cache=tmp_path / "c")
+    save(ifg.layer((("ltr", 1), ("ltr", 2)), key_grid=(2, 2), enumeration="rowmajor"), path)
+    compare([str(path)], seeds=1, settings=TINY, task_options=TINY_FLOW, cache=tmp_path / "c")
+    assert len(list((tmp_path / "c").glob("*.json"))) == 2

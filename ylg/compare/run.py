@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from ifg.errors import InvalidArgument, check_positive_int
@@ -157,16 +158,15 @@ def _slug(text):
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[-60:]
 
 
-def _key(task, item, settings, device="cpu"):
-    """What decides a run's result: the task, its options, the settings, the masks and the kind
-    of device (a GPU's numerics differ from a CPU's; CPU keys carry no device)."""
+def _key(task, probe, settings, device="cpu"):
+    """What decides a run's result: the task, its options, the settings, the probe's masks (so
+    that a changed mask file or pattern is trained again) and the kind of device (a GPU's
+    numerics differ from a CPU's; CPU keys carry no device)."""
     what = [task.name, task.options(), settings.__dict__]
     if torch.device(device).type != "cpu":
         what.append(torch.device(device).type)
     h = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode())
-    path = Path(item)
-    if path.suffix == ".npz" and path.is_file():
-        h.update(path.read_bytes())
+    h.update(np.packbits(probe.dense()).tobytes())
     return h.hexdigest()[:16]
 
 
@@ -240,7 +240,7 @@ def compare(items, *, task="flow", seeds=5, settings: Settings | None = None,
         for item, probe in zip(items, probes):
             path = None
             if folder is not None:
-                path = folder / f"{_slug(item)}-{_key(t, item, settings, device)}-seed{seed}.json"
+                path = folder / f"{_slug(item)}-{_key(t, probe, settings, device)}-seed{seed}.json"
             if path is not None and path.is_file():
                 result = json.loads(path.read_text())
             else:
