@@ -1,0 +1,39 @@
+"""ylg compare: table, strict JSON, figure, resumable cache folder, one-line errors."""
+
+import json
+
+from cli.main import main
+from clirun import runner
+
+run = runner(main)
+TINY = ["--seeds", "2", "--steps", "2", "--grid", "3", "--quiet"]
+
+
+def test_table_json_and_figure(tmp_path):
+    cache = tmp_path / "cache"
+    table = run("compare", "fixed", "dense", "--task", "flow", "--cache", cache,
+                "-o", tmp_path / "r.png", *TINY)
+    assert table.exit_code == 0, table.output
+    lines = table.output.splitlines()
+    assert lines[0].split()[:3] == ["mask", "set", "accuracy"]
+    assert lines[1].startswith("fixed") and lines[2].startswith("dense")
+    assert (tmp_path / "r.png").stat().st_size > 1000
+    assert len(list(cache.glob("*.json"))) == 4
+    assert run("compare", "dense", "--task", "images", "--cache", cache, *TINY).exit_code == 0
+    # --json from the same cache: one strict JSON object on stdout
+    out = run("compare", "fixed", "dense", "--task", "flow", "--cache", cache, "--json", *TINY)
+    assert out.exit_code == 0, out.output
+    d = json.loads(out.output.splitlines()[0], parse_constant=lambda c: 1 / 0)
+    assert d["items"] == ["fixed", "dense"] and len(d["runs"]["dense"]) == 2
+
+
+def test_bad_items_are_one_line_errors(tmp_path):
+    for args, message in ((["fixd"], "unknown pattern 'fixd'"),
+                          ([str(tmp_path / "none.npz")], "does not exist"),
+                          (["dense", "--task", "nope"], "unknown task 'nope'"),
+                          (["dense", "--seeds", "0"], "seeds"),
+                          (["dense", "--grid", "0"], "grid height")):
+        r = run("compare", *args, "--cache", tmp_path, "--quiet")
+        assert r.exit_code == 2, r.output
+        assert r.output.count("\n") == 1 and r.output.startswith("Error: "), r.output
+        assert message in r.output

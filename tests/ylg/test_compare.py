@@ -1,0 +1,264 @@
+"""ylg.compare: probes whose information flow is the IFG, the flow task against the theory,
+paired statistics, resumable comparisons."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from scipy.stats import ttest_rel
+
+import ifg
+from ifg.errors import InvalidArgument
+from ylg.compare import (FlowTask, ImagesTask, Settings, compare, make_task, paired, reachable,
+                         register_task, resolve, seeds_needed, train_probe)
+from ylg.compare.probe import ProbeNet
+from ylg.compare.report import draw_report, format_table
+from ylg.compare.tasks import TASKS
+
+TINY = Settings(steps=2, dim=8)
+TINY_FLOW = {"grid": (2, 2), "eval_examples": 8}
+
+
+# --- items -------------------------------------------------------------------------------------
+
+def test_reachable_counts_agree_with_the_check():
+    for name in ("fixed", "strided", "ltr", "local"):
+        p = ifg.pattern(name, 36, enumeration="manhattan", grid=(6, 6))
+        report = ifg.check(p)
+        assert int((~reachable(p)).sum()) == report.missing_pairs
+
+
+def test_reachable_is_the_boolean_product_of_the_steps():
+    p = ifg.pattern("fixed", 25, enumeration="manhattan", grid=(5, 5))
+    m1, m2 = (s.toarray().astype(int) for s in p.steps)
+    assert np.array_equal(reachable(p), (m2 @ m1 > 0).T)
+
+
+def test_preset_becomes_one_head_per_group_and_keeps_full_information():
+    probe = resolve("ylg", (8, 8))
+    ms = ifg.preset("ylg", key_grid=(8, 8))
+    assert [len(layer) for layer in probe.layers] == [len(ms.groups)] * 2
+    assert ifg.check(probe.pattern).full_information
+    assert not ifg.check(resolve("fixed", (8, 8)).pattern).full_information
+
+
+def test_one_step_items_repeat_to_the_depth():
+    probe = resolve("local", (4, 4), depth=3)
+    assert len(probe.layers) == 3
+    assert all((layer[0] != probe.layers[0][0]).nnz == 0 for layer in probe.layers)
+
+
+def test_mask_file_item(tmp_path):
+    path = tmp_path / "m.npz"
+    from ifg.io import save
+
+    save(ifg.preset("ylg-no-esa", key_grid=(4, 4)), path)
+    from_file = resolve(str(path), (4, 4)).dense()
+    assert np.array_equal(from_file, resolve("ylg-no-esa", (4, 4)).dense())
+    with pytest.raises(InvalidArgument, match="key grid 4x4 is not the task's token grid 8x8"):
+        resolve(str(path), (8, 8))
+    with pytest.raises(InvalidArgument, match="does not exist"):
+        resolve(str(tmp_path / "missing.npz"), (4, 4))
+
+
+def test_unknown_item_suggests():
+    with pytest.raises(InvalidArgument, match="did you mean fixed"):
+        resolve("fixd", (4, 4))
+
+
+# --- the probe ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("item", ["fixed", "strided:manhattan", "local"])
+def test_probe_output_depends_exactly_on_the_reachable_inputs(item):
+    """No residual around the attention: q's output has a gradient from k iff the IFG has k -> q
+    (the fixed pattern's empty rows in step 2 included)."""
+    torch.manual_seed(0)
+    probe = resolve(item, (4, 4), depth=2)
+    net = ProbeNet(nn.Identity(), torch.from_numpy(probe.dense()), dim=8, out_features=3,
+                   grid=(4, 4)).double()
+    x = torch.randn(1, 16, 8, dtype=torch.double, requires_grad=True)
+    out = net(x)
+    R = reachable(probe.pattern)
+    for q in range(16):
+        (g,) = torch.autograd.grad(out[0, q].sum(), x, retain_graph=True)
+        assert np.array_equal(g[0].abs().sum(-1).numpy() > 0, R[:, q]), q
+
+
+# --- the flow task against the theory ----------------------------------------------------------
+
+def test_flow_without_full_information_is_at_chance_exactly_where_the_ifg_says():
+    """A real training run: `fixed` lacks Full Information; its unreachable pairs stay at chance
+    and its reachable pairs are learnt."""
+    task = FlowTask(grid=(4, 4), symbols=4, eval_examples=2048)
+    r = train_probe(task, resolve("fixed", task.grid), 0, Settings(steps=150, dim=32))
+    assert (r["reachable_pairs"], r["unreachable_pairs"]) == (112, 144)
+    assert abs(r["unreachable"] - 0.25) < 0.05
+    assert r["reachable"] > 0.9
+    for row in r["by_distance"]:
+        if row["unreachable"] is not None:
+            assert abs(row["unreachable"] - 0.25) < 0.1
+        if row["reachable"] is not None:
+            assert row["reachable"] > 0.8
+
+
+def test_flow_with_full_information_is_above_chance_in_every_pair_class():
+    task = FlowTask(grid=(4, 4), symbols=4, eval_examples=1024)
+    r = train_probe(task, resolve("ltr", task.grid), 0, Settings(steps=150, dim=32))
+    assert r["unreachable_pairs"] == 0 and r["unreachable"] is None
+    assert r["reachable"] > 0.9
+    assert all(row["reachable"] > 0.8 for row in r["by_distance"])
+
+
+def test_flow_batches_mark_one_source_and_ask_for_its_symbol():
+    task = FlowTask(grid=(3, 3), symbols=5)
+    x, y = task.batch(torch.Generator().manual_seed(1), 50)
+    marked = x >= 5
+    assert marked.sum(1).eq(1).all()
+    assert torch.equal(y[:, 0], x[marked] - 5)
+    assert (y == y[:, :1]).all()
+
+
+def test_images_task_hides_one_patch_and_scores_it():
+    task = ImagesTask(resolution=8, patch=3, eval_patches=2)
+    x, y = task.batch(torch.Generator().manual_seed(0), 4)
+    hidden = x[..., -1]
+    assert hidden.sum(1).eq(9).all()
+    assert (x[..., 0][hidden.bool()] == 0).all()
+    assert torch.equal(y[..., -1], hidden)
+    r = train_probe(task, resolve("dense", task.grid), 0, TINY)
+    assert r["hidden_pixels"] == 297 * 2 * 9
+    assert 0 <= r["score"] <= 1
+
+
+def test_images_task_rejects_a_patch_as_big_as_the_image():
+    with pytest.raises(InvalidArgument, match="smaller than the resolution"):
+        ImagesTask(resolution=4, patch=4)
+
+
+# --- statistics --------------------------------------------------------------------------------
+
+def test_paired_matches_scipy_and_orders_the_difference():
+    a, b = [0.5, 0.6, 0.55, 0.7], [0.6, 0.65, 0.6, 0.8]
+    r = paired(a, b)
+    assert r["difference"] == pytest.approx(np.mean(np.subtract(b, a)))
+    assert r["p"] == pytest.approx(ttest_rel(b, a).pvalue)
+    assert paired(a, a)["p"] == 1.0
+
+
+def test_seeds_needed_grows_with_the_noise():
+    assert seeds_needed([0.1, 0.1]) == 2
+    small, big = seeds_needed([1.0, 1.5, 0.5, 1.2]), seeds_needed([1.0, 3.0, -1.0, 1.2])
+    assert small < big
+    assert seeds_needed([0.0, 0.0]) is None
+
+
+# --- compare -----------------------------------------------------------------------------------
+
+def test_compare_is_paired_cached_and_resumes(tmp_path, monkeypatch):
+    first = compare(["dense", "local"], seeds=2, settings=TINY, task_options=TINY_FLOW,
+                    cache=tmp_path)
+    assert len(list(tmp_path.glob("*.json"))) == 4
+    # a rerun trains nothing: every (mask set, seed) comes from the folder
+    import ylg.compare.run as run
+
+    monkeypatch.setattr(run, "train_probe", lambda *a, **k: pytest.fail("retrained"))
+    again = compare(["dense", "local"], seeds=2, settings=TINY, task_options=TINY_FLOW,
+                    cache=tmp_path)
+    assert again.rows == first.rows
+    # other settings are other results
+    with pytest.raises(pytest.fail.Exception):
+        compare(["dense"], seeds=1, settings=Settings(steps=3, dim=8), task_options=TINY_FLOW,
+                cache=tmp_path)
+
+
+def test_same_seed_same_batches_for_every_mask_set(monkeypatch):
+    seen = {}
+    original = FlowTask.batch
+
+    def spy(self, generator, size):
+        x, y = original(self, generator, size)
+        seen.setdefault(self._item, []).append(x)
+        return x, y
+
+    import ylg.compare.run as run
+
+    real = run.train_probe
+
+    def tag(task, probe, seed, settings, **kw):
+        task._item = probe.name
+        return real(task, probe, seed, settings, **kw)
+
+    monkeypatch.setattr(FlowTask, "batch", spy)
+    monkeypatch.setattr(run, "train_probe", tag)
+    compare(["dense", "fixed"], seeds=1, settings=Settings(steps=3, dim=8),
+            task_options=TINY_FLOW)
+    assert all(torch.equal(a, b) for a, b in zip(seen["dense"], seen["fixed"]))
+    assert len(seen["dense"]) == 3
+
+
+def test_compare_refuses_bad_items_before_training(monkeypatch):
+    import ylg.compare.run as run
+
+    monkeypatch.setattr(run, "train_probe", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(InvalidArgument, match="unknown pattern"):
+        compare(["dense", "nope"], task_options=TINY_FLOW)
+    with pytest.raises(InvalidArgument, match="named twice"):
+        compare(["dense", "dense"], task_options=TINY_FLOW)
+    with pytest.raises(InvalidArgument, match="unknown task"):
+        compare(["dense"], task="nope")
+
+
+def test_a_registered_task_runs(monkeypatch):
+    monkeypatch.setitem(TASKS, "flow-3", lambda **kw: FlowTask(grid=(1, 3), **kw))
+    c = compare(["dense"], task="flow-3", seeds=1, settings=TINY,
+                task_options={"eval_examples": 4})
+    assert c.task_options["grid"] == [1, 3]
+    register_task("flow-3b", lambda **kw: FlowTask(grid=(1, 2), **kw))
+    try:
+        assert make_task("flow-3b").grid == (1, 2)
+    finally:
+        del TASKS["flow-3b"]
+
+
+def test_table_json_and_figure(tmp_path):
+    c = compare(["fixed", "dense"], seeds=2, settings=TINY, task_options=TINY_FLOW)
+    table = format_table(c)
+    assert table.splitlines()[1].startswith("fixed") and "(ref)" in table
+    assert "dense" in table.splitlines()[2]
+    d = json.loads(json.dumps(c.to_dict(), allow_nan=False))
+    assert d["rows"][1]["p"] is None or 0 <= d["rows"][1]["p"] <= 1
+    assert math.isfinite(d["rows"][0]["score"])
+    draw_report(c, tmp_path / "r.png")
+    assert (tmp_path / "r.png").stat().st_size > 1000
+
+
+def test_images_task_on_the_users_data_holds_out_the_last_tenth(tmp_path):
+    rng = np.random.default_rng(0)
+    f = tmp_path / "d.npz"
+    np.savez(f, images=rng.integers(0, 256, (20, 6, 6, 3), dtype=np.uint8),
+             labels=np.zeros(20, int))
+    task = ImagesTask(data=str(f), resolution=4, patch=2, eval_patches=1)
+    assert (len(task.train), len(task.test), task.channels) == (18, 2, 3)
+    r = train_probe(task, resolve("local", task.grid), 0, TINY)
+    assert r["hidden_pixels"] == 2 * 4
+    one = tmp_path / "one.npz"
+    np.savez(one, images=np.zeros((1, 4, 4, 1), np.uint8))
+    with pytest.raises(InvalidArgument, match="at least 2 images"):
+        ImagesTask(data=str(one), resolution=4)
+
+
+def test_a_changed_mask_file_is_trained_again(tmp_path):
+    from ifg.io import save
+
+    path = tmp_path / "m.npz"
+    save(ifg.preset("ylg", key_grid=(2, 2)), path)
+    compare([str(path)], seeds=1, settings=TINY, task_options=TINY_FLOW, cache=tmp_path / "c")
+    save(ifg.preset("ylg-no-esa", key_grid=(3, 3)), path)  # other masks, same name
+    with pytest.raises(InvalidArgument, match="key grid 3x3"):
+        compare([str(path)], seeds=1, settings=TINY, task_options=TINY_FLOW, cache=tmp_path / "c")
+    save(ifg.layer((("ltr", 1), ("ltr", 2)), key_grid=(2, 2), enumeration="rowmajor"), path)
+    compare([str(path)], seeds=1, settings=TINY, task_options=TINY_FLOW, cache=tmp_path / "c")
+    assert len(list((tmp_path / "c").glob("*.json"))) == 2

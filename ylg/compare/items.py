@@ -1,0 +1,150 @@
+"""What ``ylg compare`` compares: a MASKS item resolved into the layers of a probe.
+
+An item is a mask file (``ylg-masks export``/``extend``/``search``), a preset (``ylg``,
+``ylg-no-esa``, ``ylg-strided``), or a named pattern with an optional enumeration
+(``ltr``, ``fixed``, ``strided:rowmajor``, ``dense``, ``local``). The probe runs the masks square
+on its token grid (a mask file's key grid must be the task's grid; its tiling and the attention
+layer's pooling do not apply).
+
+A probe has one attention layer per step. A multi-step group of heads (ifg's ``MaskSet.groups``)
+becomes one head of every layer, head ``g`` of layer ``t`` taking the group's step ``t``; a pattern
+is one head. An item with fewer steps than the probe has layers repeats its steps in turn (a
+one-step ``dense`` or ``local`` attends in every layer). The probe's information-flow graph is the
+pattern whose step ``t`` is the union of its heads' masks in layer ``t``: :attr:`Probe.pattern`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+from ifg.check import reachable_runs
+from ifg.errors import InvalidArgument
+from ifg.pattern import Pattern
+
+__all__ = ["Probe", "resolve", "reachable"]
+
+
+@dataclass(frozen=True, eq=False)
+class Probe:
+    """The masks of a probe: ``layers[t][h]`` is head h's boolean (N, N) mask in layer t.
+
+    Attributes
+    ----------
+    name : str
+        The item as the user wrote it.
+    layers : tuple of tuple of scipy.sparse.csr_matrix
+    grid : tuple (h, w)
+    """
+
+    name: str
+    layers: tuple
+    grid: tuple
+
+    @property
+    def pattern(self) -> Pattern:
+        """The probe's information-flow pattern (per layer, the union of its heads)."""
+        steps = [sum(m.astype(np.int8) for m in heads) > 0 for heads in self.layers]
+        return Pattern(tuple(steps), grid=self.grid, name=self.name)
+
+    def dense(self) -> np.ndarray:
+        """All masks as one boolean array of shape ``(layers, heads, N, N)``."""
+        return np.stack([np.stack([m.toarray() for m in heads]) for heads in self.layers])
+
+
+def _from_maskset(name, ms, grid):
+    if tuple(ms.key_grid) != tuple(grid):
+        raise InvalidArgument(f"{name}: its key grid {ms.key_grid[0]}x{ms.key_grid[1]} is not the "
+                              f"task's token grid {grid[0]}x{grid[1]}")
+    square = ms.key_masks()
+    grouped = {h for g in ms.groups for h in g}
+    heads = [[square[h] for h in g] for g in ms.groups]
+    heads += [[square[h]] for h in range(ms.num_heads) if h not in grouped]
+    return heads
+
+
+def _steps(heads, depth):
+    """Per layer, each head's mask: a head with fewer steps than ``depth`` repeats them."""
+    layers = []
+    for t in range(depth):
+        layers.append(tuple(sp.csr_matrix(h[t % len(h)], dtype=bool) for h in heads))
+    return tuple(layers)
+
+
+def _heads(item, grid):
+    import ifg
+    from ifg.maskset import PRESETS
+
+    n = grid[0] * grid[1]
+    path = Path(item)
+    if path.suffix == ".npz" or path.is_file():
+        if not path.is_file():
+            raise InvalidArgument(f"mask file {item!r} does not exist")
+        from ifg.io import load
+
+        return _from_maskset(item, load(path), grid)
+    if item in PRESETS:
+        return _from_maskset(item, ifg.preset(item, key_grid=grid), grid)
+    name, _, enumeration = item.partition(":")
+    p = ifg.pattern(name, n, enumeration=enumeration or "rowmajor", grid=grid)
+    return [list(p.steps)]
+
+
+def resolve(item, grid, *, depth=None) -> Probe:
+    """The probe masks of one MASKS item on a token grid.
+
+    Parameters
+    ----------
+    item : str
+        A mask file, a preset, or ``PATTERN[:ENUMERATION]`` (see the module).
+    grid : tuple (h, w)
+        The task's token grid.
+    depth : int, optional
+        Layers of the probe; by default the item's own number of steps.
+
+    Returns
+    -------
+    Probe
+
+    Raises
+    ------
+    InvalidArgument
+        For an unknown name, a missing or invalid file or a grid mismatch.
+
+    Examples
+    --------
+    >>> p = resolve("ylg", (8, 8))
+    >>> len(p.layers), len(p.layers[0]), p.layers[0][0].shape
+    (2, 4, (64, 64))
+    >>> len(resolve("dense", (8, 8), depth=2).layers)
+    2
+    """
+    grid = (int(grid[0]), int(grid[1]))
+    heads = _heads(str(item), grid)
+    depth = max(len(h) for h in heads) if depth is None else int(depth)
+    return Probe(str(item), _steps(heads, depth), grid)
+
+
+def reachable(pattern: Pattern) -> np.ndarray:
+    """``R[k, q]``: the IFG has a path from input position k to output position q.
+
+    Computed by :func:`ifg.check.reachable_runs` and mapped back to grid positions.
+
+    Examples
+    --------
+    >>> import ifg
+    >>> R = reachable(ifg.pattern("fixed", 64))
+    >>> int(R.sum()), int((~R).sum())
+    (1856, 2240)
+    """
+    n = pattern.n
+    ptr, starts, ends = reachable_runs(pattern)
+    order = pattern.order
+    out = np.zeros((n, n), dtype=bool)
+    q = np.repeat(np.arange(n), np.diff(ptr))
+    for qi, s, e in zip(q, starts, ends):
+        out[order[s:e], order[qi]] = True
+    return out

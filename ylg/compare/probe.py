@@ -1,0 +1,121 @@
+"""The probe: a small network whose only attention is the mask set under test.
+
+One masked attention layer per mask step, each followed by a pointwise MLP. There is no residual
+around the attention, and a query is computed from its position alone (not from the token's
+state: a query that carried the token's state would move information from q to q through the
+attention weights, an identity edge the IFG does not have). So position q sees position k only
+through the masks: the probe's information flow is exactly the information-flow graph of
+:attr:`ylg.compare.items.Probe.pattern` (the MLP and the layer norms act on one position at a time
+and add no edge).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["MaskedAttention", "ProbeNet"]
+
+
+class MaskedAttention(nn.Module):
+    """Multi-head attention over N tokens where head h attends only where ``masks[h]`` is True.
+
+    Parameters
+    ----------
+    dim : int
+        Token width.
+    masks : torch.Tensor, bool, (heads, N, N)
+        ``masks[h, q, k]``: query q of head h may attend key k. A query whose row is empty
+        outputs zeros (it receives nothing).
+
+    Called as ``attn(x, queries)``: keys and values from the tokens ``x`` (batch, N, dim), queries
+    from ``queries`` (N, dim), the same for every example.
+
+    Examples
+    --------
+    >>> m = torch.eye(4, dtype=torch.bool)[None]
+    >>> MaskedAttention(8, m)(torch.randn(2, 4, 8), torch.randn(4, 8)).shape
+    torch.Size([2, 4, 8])
+    """
+
+    def __init__(self, dim: int, masks: torch.Tensor):
+        super().__init__()
+        self.heads = masks.shape[0]
+        self.head_dim = math.ceil(dim / self.heads)
+        inner = self.heads * self.head_dim
+        self.q = nn.Linear(dim, inner, bias=False)
+        self.kv = nn.Linear(dim, 2 * inner, bias=False)
+        self.out = nn.Linear(inner, dim)
+        masks = masks.bool()
+        empty = ~masks.any(-1, keepdim=True)  # (heads, N, 1): rows that attend nothing
+        bias = torch.zeros(masks.shape).masked_fill_(~(masks | empty), float("-inf"))
+        self.register_buffer("bias", bias, persistent=False)
+        self.register_buffer("keep", (~empty).float(), persistent=False)
+
+    def forward(self, x, queries):
+        b, n, _ = x.shape
+        k, v = self.kv(x).view(b, n, 2, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q = self.q(queries).view(n, self.heads, self.head_dim).transpose(0, 1)[None]
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.bias) * self.keep
+        return self.out(y.transpose(1, 2).reshape(b, n, -1))
+
+
+class ProbeNet(nn.Module):
+    """Embedding, per layer ``x = attn(norm(x), p); x = x + mlp(norm(x))``, then a linear head.
+
+    ``p`` is the position embedding (learned, plus Fourier features of the grid position); it is
+    added to the input tokens and is the attention's query source.
+
+    Parameters
+    ----------
+    embed : nn.Module
+        The task's input embedding: its input to ``(batch, N, dim)``.
+    masks : torch.Tensor, bool, (layers, heads, N, N)
+        :meth:`ylg.compare.items.Probe.dense` as a tensor.
+    dim : int
+    out_features : int
+        Outputs per token.
+    grid : tuple (h, w), optional
+        The token grid: each token's position embedding also gets Fourier features of its
+        (row, column), so that 2-D nearness is easy to learn. Default: one row.
+
+    Examples
+    --------
+    >>> masks = torch.ones(2, 1, 4, 4, dtype=torch.bool)
+    >>> net = ProbeNet(nn.Embedding(3, 8), masks, dim=8, out_features=3)
+    >>> net(torch.zeros(5, 4, dtype=torch.long)).shape
+    torch.Size([5, 4, 3])
+    """
+
+    def __init__(self, embed: nn.Module, masks: torch.Tensor, *, dim: int, out_features: int,
+                 grid=None):
+        super().__init__()
+        n = masks.shape[-1]
+        h, w = grid or (1, n)
+        self.embed = embed
+        self.position = nn.Parameter(torch.randn(n, dim) * 0.02)
+        r, c = torch.arange(n).div(w, rounding_mode="floor") / h, torch.arange(n) % w / w
+        f = torch.arange(1, 5) * math.pi
+        angles = torch.cat([r[:, None] * f, c[:, None] * f], dim=1)
+        self.register_buffer("fourier", torch.cat([angles.sin(), angles.cos()], 1),
+                             persistent=False)
+        self.coords = nn.Linear(self.fourier.shape[1], dim, bias=False)
+        self.attn = nn.ModuleList(MaskedAttention(dim, m) for m in masks)
+        self.norm1 = nn.ModuleList(nn.LayerNorm(dim) for _ in masks)
+        self.norm2 = nn.ModuleList(nn.LayerNorm(dim) for _ in masks)
+        self.normq = nn.ModuleList(nn.LayerNorm(dim) for _ in masks)
+        self.mlp = nn.ModuleList(nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(),
+                                               nn.Linear(2 * dim, dim)) for _ in masks)
+        self.final = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, out_features)
+
+    def forward(self, inputs):
+        p = self.position + self.coords(self.fourier)
+        x = self.embed(inputs) + p
+        for attn, n1, n2, nq, mlp in zip(self.attn, self.norm1, self.norm2, self.normq, self.mlp):
+            x = attn(n1(x), nq(p))  # no residual: information moves only along the masks
+            x = x + mlp(n2(x))
+        return self.head(self.final(x))

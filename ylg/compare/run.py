@@ -1,0 +1,255 @@
+"""Train the probes of a comparison, one (mask set, seed) at a time, cached so a run resumes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ifg.errors import InvalidArgument, check_positive_int
+from ylg.compare.items import Probe, resolve
+from ylg.compare.probe import ProbeNet
+from ylg.compare.stats import interval, paired
+from ylg.compare.tasks import Task, make_task
+
+__all__ = ["Settings", "Comparison", "train_probe", "compare"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How each probe trains: the same for every mask set and seed of a comparison."""
+
+    steps: int = 400
+    batch_size: int = 64
+    dim: int = 64
+    lr: float = 3e-3
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "dim"):
+            check_positive_int(name, getattr(self, name))
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise InvalidArgument(f"lr must be a positive number, got {self.lr}")
+
+
+def train_probe(task: Task, probe: Probe, seed: int, settings: Settings = Settings(), *,
+                device="cpu") -> dict:
+    """Train one probe and score it on the task's held-out data.
+
+    The seed fixes both the initialisation and the training batches; the batches come from their
+    own generator, so that every mask set trained with one seed sees the same data in the same
+    order (the comparison is paired).
+
+    Returns
+    -------
+    dict
+        The task's :meth:`~ylg.compare.tasks.Task.evaluate` result plus ``seconds``,
+        ``final_loss`` and ``parameters``.
+
+    Examples
+    --------
+    >>> from ylg.compare.tasks import FlowTask
+    >>> task = FlowTask(grid=(2, 2), symbols=2, eval_examples=8)
+    >>> r = train_probe(task, resolve("dense", task.grid), 0, Settings(steps=2, dim=8))
+    >>> 0.0 <= r["score"] <= 1.0
+    True
+    """
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    data = torch.Generator().manual_seed(seed)
+    masks = torch.from_numpy(probe.dense())
+    net = ProbeNet(task.embed(settings.dim), masks, dim=settings.dim,
+                   out_features=task.out_features, grid=task.grid).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=0.01)
+    warm = max(1, settings.steps // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt,
+        lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * s / settings.steps)))
+    loss = torch.tensor(math.nan)
+    for _ in range(settings.steps):
+        x, y = task.batch(data, settings.batch_size)
+        loss = task.loss(net(x.to(device)), y.to(device))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+    result = task.evaluate(net, probe, device)
+    result.update(final_loss=float(loss.detach()),
+                  parameters=sum(p.numel() for p in net.parameters()),
+                  seconds=time.perf_counter() - start)
+    return result
+
+
+@dataclass
+class Comparison:
+    """The results of :func:`compare`.
+
+    Attributes
+    ----------
+    task : str
+    unit : str
+    higher_is_better : bool
+    items : list of str
+        The mask sets, the first being the reference of the differences.
+    seeds : list of int
+    runs : dict
+        item -> list of per-seed results (:func:`train_probe`), in seed order.
+    settings, task_options : dict
+    seconds : float
+        Wall time of the call (cached runs cost nothing).
+    """
+
+    task: str
+    unit: str
+    higher_is_better: bool
+    items: list
+    seeds: list
+    runs: dict
+    settings: dict
+    task_options: dict
+    seconds: float = 0.0
+    rows: list = field(default_factory=list)
+
+    def __post_init__(self):
+        first = [r["score"] for r in self.runs[self.items[0]]]
+        self.rows = []
+        for item in self.items:
+            scores = [r["score"] for r in self.runs[item]]
+            mean, half = interval(scores)
+            row = {"item": item, "score": mean, "interval": half, "scores": scores,
+                   "seconds_per_run": sum(r["seconds"] for r in self.runs[item]) / len(scores)}
+            if item != self.items[0]:
+                diff = paired(first, scores)
+                diff["diff_interval"] = diff.pop("interval")
+                row.update(diff)
+            for key in ("reachable", "unreachable", "reachable_pairs", "unreachable_pairs",
+                        "chance"):
+                vals = [r[key] for r in self.runs[item] if r.get(key) is not None]
+                if vals:
+                    row[key] = sum(vals) / len(vals)
+            self.rows.append(row)
+
+    def to_dict(self) -> dict:
+        """Everything, JSON-serialisable (NaN and infinities written as null)."""
+        def clean(v):
+            if isinstance(v, float) and not math.isfinite(v):
+                return None
+            if isinstance(v, dict):
+                return {k: clean(x) for k, x in v.items()}
+            if isinstance(v, (list, tuple)):
+                return [clean(x) for x in v]
+            return v
+
+        return clean({"task": self.task, "unit": self.unit,
+                      "higher_is_better": self.higher_is_better, "items": self.items,
+                      "seeds": self.seeds, "settings": self.settings,
+                      "task_options": self.task_options, "seconds": self.seconds,
+                      "rows": self.rows, "runs": self.runs})
+
+
+def _slug(text):
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[-60:]
+
+
+def _key(task, probe, settings, device="cpu"):
+    """What decides a run's result: the task, its options, the settings, the probe's masks (so
+    that a changed mask file or pattern is trained again) and the kind of device (a GPU's
+    numerics differ from a CPU's; CPU keys carry no device)."""
+    what = [task.name, task.options(), settings.__dict__]
+    if torch.device(device).type != "cpu":
+        what.append(torch.device(device).type)
+    h = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode())
+    h.update(np.packbits(probe.dense()).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _write_atomic(path, obj):
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(obj))
+    os.replace(tmp, path)
+
+
+def compare(items, *, task="flow", seeds=5, settings: Settings | None = None,
+            task_options=None, cache=None, device="cpu", progress=False) -> Comparison:
+    """Train a probe per mask set and seed on one task and compare the mask sets, paired.
+
+    Parameters
+    ----------
+    items : sequence of str
+        MASKS items (see :func:`ylg.compare.items.resolve`); the first is the reference.
+    task : str
+        A name in :data:`ylg.compare.tasks.TASKS`.
+    seeds : int or sequence of int
+        ``n`` means seeds ``0 .. n-1``.
+    settings : Settings, optional
+    task_options : dict, optional
+        Keyword options of the task (``grid``, ``resolution``, ``data``, ...).
+    cache : path, optional
+        A folder keeping each (mask set, seed) result as JSON; a later call with the same task,
+        options and settings reuses them, so a killed run continues where it stopped.
+    device : str
+    progress : bool
+        A progress bar on stderr.
+
+    Returns
+    -------
+    Comparison
+
+    Raises
+    ------
+    InvalidArgument
+        For a bad item (before anything trains), an unknown task or bad settings.
+
+    Examples
+    --------
+    >>> c = compare(["dense", "local"], task="flow", seeds=2, settings=Settings(steps=2, dim=8),
+    ...             task_options={"grid": (2, 2), "eval_examples": 8})
+    >>> [r["item"] for r in c.rows], len(c.runs["local"])
+    (['dense', 'local'], 2)
+    """
+    from tqdm import tqdm
+
+    items = [str(i) for i in items]
+    if not items:
+        raise InvalidArgument("give at least one mask set to compare")
+    if len(set(items)) != len(items):
+        raise InvalidArgument("a mask set is named twice")
+    seeds = list(range(check_positive_int("seeds", seeds))) if isinstance(seeds, int) \
+        else [int(s) for s in seeds]
+    settings = settings or Settings()
+    t = make_task(task, **(task_options or {}))
+    probes = [resolve(i, t.grid) for i in items]  # every item checked before any training
+    depth = max(len(p.layers) for p in probes)
+    probes = [resolve(i, t.grid, depth=depth) for i in items]
+    folder = None
+    if cache is not None:
+        folder = Path(cache)
+        folder.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    runs = {i: [] for i in items}
+    bar = tqdm(total=len(items) * len(seeds), desc=f"compare {task}", unit="run",
+               disable=not progress, leave=False)
+    for seed in seeds:  # seed-major: a partial run already has paired results
+        for item, probe in zip(items, probes):
+            path = None
+            if folder is not None:
+                path = folder / f"{_slug(item)}-{_key(t, probe, settings, device)}-seed{seed}.json"
+            if path is not None and path.is_file():
+                result = json.loads(path.read_text())
+            else:
+                result = train_probe(t, probe, seed, settings, device=device)
+                if path is not None:
+                    _write_atomic(path, result)
+            runs[item].append(result)
+            bar.update(1)
+    bar.close()
+    return Comparison(task, t.unit, t.higher_is_better, items, seeds, runs,
+                      dict(settings.__dict__, depth=depth), t.options(),
+                      time.perf_counter() - start)
