@@ -77,10 +77,7 @@ def save_image_grid(images, path, *, nrow=None, scale=1, labels=None) -> Path:
             draw.text((2 * scale + c * step, 1), text, fill=255 if im.mode == "L" else
                       (255, 255, 255))
         im = strip
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    im.save(path)
-    return path
+    return _save_pil(im, path)
 
 
 _LABEL_HEIGHT = 12  # pixels of the column-label strip of save_image_grid
@@ -104,9 +101,20 @@ def save_image(image, path) -> Path:
     x = torch.as_tensor(image).detach().cpu()
     x = x[0] if x.ndim == 4 else x
     a = from_model_range(x).permute(1, 2, 0).numpy()  # (h, w, c) uint8
+    return _save_pil(Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a), path)
+
+
+def _save_pil(im, path):
+    """``im.save(path)``, a suffix Pillow cannot write refused first (before any folder is made)."""
+    from PIL import Image
+
+    from ylg.errors import InvalidArgument
+
     path = Path(path)
+    if path.suffix.lower() not in Image.registered_extensions():
+        raise InvalidArgument(f"{path}: unknown image suffix {path.suffix!r} (use .png)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).save(path)
+    im.save(path)
     return path
 
 

@@ -2,6 +2,9 @@
 
 import os
 
+import pytest
+import torch
+
 from click.testing import CliRunner
 
 from cli.main import main as ylg
@@ -43,3 +46,13 @@ def test_a_fifo_as_a_mask_file_is_refused_at_once(tmp_path):
     os.mkfifo(fifo)
     result = _run(ylg_masks, "check", "--masks", fifo)
     _one_line_error(result, "not a regular file")
+
+
+def test_an_unknown_image_suffix_is_one_line_and_writes_nothing(tmp_path):
+    from ylg.viz import save_image
+
+    from ylg.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument, match=r"g\.xyz.*unknown image suffix"):
+        save_image(torch.zeros(1, 8, 8), tmp_path / "new" / "g.xyz")
+    assert not (tmp_path / "new").exists()
