@@ -30,7 +30,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 demo: $(STAMP)
-	$(VENV)/bin/python -m cli.demo
+	$(VENV)/bin/python -m ylg_cli.demo
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_check.py

@@ -2,8 +2,8 @@
 
 import click
 
-from cli.errors import Group
-from cli.options import checkpoint_option, device_option, out_option, seed_option
+from .errors import Group
+from .options import checkpoint_option, device_option, out_option, seed_option
 from ylg.models import attention_variants
 from ylg.train import TrainConfig
 
@@ -92,7 +92,7 @@ def train(ctx, masks, resume, quiet, **options):
       ylg-masks export --preset ylg --query-grid 16x16 --key-grid 8x8 -o masks.npz
       ylg train --masks masks.npz --width 16 --out runs/ylg
       ylg train --out runs/ylg --resume --steps 4000
-      torchrun --nproc_per_node=8 -m cli.main train --attention ylg --resolution 128 --out big
+      torchrun --nproc_per_node=8 -m ylg_cli.main train --attention ylg --resolution 128 --out big
     """
     from click.core import ParameterSource
     from ylg.train import train as run

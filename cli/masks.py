@@ -5,9 +5,10 @@ import os
 import click
 
 import ifg
-from cli.errors import EXIT_FAILS, EXIT_OK, Group
 from ifg.files import dumps_strict
 from ifg.maskset import PRESETS, TILINGS
+
+from .errors import EXIT_FAILS, EXIT_OK, Group
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
