@@ -3,7 +3,8 @@
 import click
 
 from .errors import Group
-from .options import checkpoint_option, device_option, out_option, seed_option
+from .options import (checkpoint_option, device_option, out_option, seed_option,
+                      version_option)
 from ylg.models import attention_variants
 from ylg.train import TrainConfig
 
@@ -11,6 +12,7 @@ DEFAULTS = TrainConfig()
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@version_option()
 def main():
     """Train and sample SAGAN and YLG-SAGAN (Your Local GAN).
 

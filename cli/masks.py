@@ -9,9 +9,11 @@ from ifg.files import dumps_strict
 from ifg.maskset import PRESETS, TILINGS
 
 from .errors import EXIT_FAILS, EXIT_OK, Group
+from .options import version_option
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@version_option()
 def main():
     """Design and check 2-D sparse attention masks (Your Local GAN).
 

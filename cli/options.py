@@ -2,7 +2,7 @@
 
 import click
 
-__all__ = ["seed_option", "device_option", "out_option", "checkpoint_option"]
+__all__ = ["seed_option", "device_option", "out_option", "checkpoint_option", "version_option"]
 
 
 def seed_option(default=0):
@@ -27,3 +27,8 @@ def checkpoint_option():
     """``--checkpoint``: a checkpoint written by ``ylg train``."""
     return click.option("--checkpoint", required=True, type=click.Path(),
                         help="A checkpoint (RUN_DIR/checkpoint.pt) written by `ylg train`.")
+
+
+def version_option():
+    """``--version``: the installed distribution's version (from its package metadata)."""
+    return click.version_option(package_name="ylg-toolkit", message="%(prog)s %(version)s")

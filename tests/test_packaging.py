@@ -34,3 +34,17 @@ def test_the_cli_imports_by_its_installed_name_outside_the_repo(tmp_path):
 def test_entry_points_name_ylg_cli():
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {"ylg-masks": "ylg_cli.masks:main", "ylg": "ylg_cli.main:main"}
+
+
+def test_version_from_the_package_metadata():
+    from importlib.metadata import version
+
+    from click.testing import CliRunner
+
+    from ylg_cli.main import main as ylg
+    from ylg_cli.masks import main as ylg_masks
+
+    for program, name in ((ylg, "ylg"), (ylg_masks, "ylg-masks")):
+        result = CliRunner().invoke(program, ["--version"], prog_name=name)
+        assert result.exit_code == 0
+        assert result.output == f"{name} {version('ylg-toolkit')}\n"
