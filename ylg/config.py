@@ -1,19 +1,31 @@
 """The training configuration: :class:`TrainConfig`, everything a run needs.
 
-It is saved into every checkpoint; :mod:`ylg.train` re-exports it.
+It is saved into every checkpoint; :mod:`ylg.train` re-exports it. Each field carries its own
+help text (``dataclasses.fields(TrainConfig)[i].metadata["help"]``) and, where it has some, its
+``choices``: the ``ylg train`` options are derived from them, and :meth:`TrainConfig.validate`
+checks a whole config in one place.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
 from ifg.errors import InvalidArgument
+from ylg.attention import BACKENDS
 from ylg.augment import parse_policy
 from ylg.metrics import parse_metrics
 from ylg.models import attention_resolutions, attention_variants
 
 __all__ = ["TrainConfig"]
+
+RESOLUTIONS = (32, 64, 128)
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def _field(default, help, **meta):
+    return dataclasses.field(default=default, metadata={"help": help, **meta})
 
 
 @dataclass
@@ -28,39 +40,56 @@ class TrainConfig:
     Traceback (most recent call last):
     ...
     ifg.errors.InvalidArgument: unknown TrainConfig key(s): stpes
+    >>> TrainConfig(backend="sprase")
+    Traceback (most recent call last):
+    ...
+    ifg.errors.InvalidArgument: backend must be one of auto, dense, sparse, got 'sprase'
     """
 
-    out: str = "runs/ylg"
-    data: str = "digits"             # "digits", an image folder, or an .npz
-    channels: int | None = None      # None: the data's own (digits: 1)
-    attention: str = "dense"         # none | dense | dense8 | ylg | ylg-no-esa | path to masks.npz
-    attention_resolution: int | None = None  # None: the architecture's (16 at 32, 32 at 64/128)
-    resolution: int = 32
-    width: int = 64                  # channel multiplier; the paper's 64 (use 16 on a CPU)
-    z_dim: int = 128
-    steps: int = 10_000              # generator steps
-    batch_size: int = 64             # global, split over the processes
-    d_steps: int = 1                 # D steps per G step
-    lr_g: float = 1e-4
-    lr_d: float = 4e-4
-    beta1: float = 0.0
-    beta2: float = 0.999
-    ema_decay: float = 0.999
-    diffaugment: str = ""            # e.g. "color,translation,cutout"
-    seed: int = 0
-    device: str = "auto"
-    amp: bool = False                # bfloat16 autocast, CUDA only
-    backend: str = "auto"            # the attention layer's backend
-    log_every: int = 10
-    sample_every: int = 500
-    checkpoint_every: int = 1000
-    num_samples: int = 64
-    tensorboard: bool = False
-    eval_every: int = 0              # 0: never; else ylg.metrics on the EMA every N steps
-    eval_metrics: str = "domain-fid,accuracy"  # names from ylg.metrics.METRICS
-    eval_samples: int = 500
+    out: str = _field("runs/ylg", "Run folder (config, log, samples, checkpoint).")
+    data: str = _field("digits", "digits (embedded), an image folder, an .npz, or a folder from "
+                       "`ylg prepare`.")
+    channels: int | None = _field(None, "Image channels (default: the data's own; digits are "
+                                  "grey).", choices=(1, 3))
+    attention: str = _field("dense", "none, dense (SAGAN: 1 head), dense8 (8 dense heads), or a "
+                            "YLG preset built at the model's grids; in a config also a masks.npz "
+                            "path.", choices=attention_variants, or_path=True)
+    attention_resolution: int | None = _field(None, "Feature grid of the attention layer "
+                                              "(default: 16 at 32, 32 at 64 and 128).")
+    resolution: int = _field(32, "Image resolution.", choices=RESOLUTIONS)
+    width: int = _field(64, "Channel multiplier (the paper's 64; 16 trains on a CPU).")
+    z_dim: int = _field(128, "Dimension of the latent z.")
+    steps: int = _field(10_000, "Generator steps.")
+    batch_size: int = _field(64, "Global batch size (split over the processes).")
+    d_steps: int = _field(1, "D steps per G step.")
+    lr_g: float = _field(1e-4, "Adam learning rate of G.")
+    lr_d: float = _field(4e-4, "Adam learning rate of D.")
+    beta1: float = _field(0.0, "Adam beta1 (both networks).")
+    beta2: float = _field(0.999, "Adam beta2 (both networks).")
+    ema_decay: float = _field(0.999, "EMA decay of G's weights.")
+    diffaugment: str = _field("", "DiffAugment policies, e.g. color,translation,cutout "
+                              "(default: none).")
+    seed: int = _field(0, "Random seed.")
+    device: str = _field("auto", "auto (CUDA when available), cpu, cuda or cuda:N.")
+    amp: bool = _field(False, "bfloat16 mixed precision (CUDA).")
+    backend: str = _field("auto", "How a masked attention layer runs (auto: sparse where it "
+                          "pays).", choices=BACKENDS)
+    log_every: int = _field(10, "Log every N steps.")
+    sample_every: int = _field(500, "Save a sample grid every N steps.")
+    checkpoint_every: int = _field(1000, "Write the checkpoint every N steps.")
+    num_samples: int = _field(64, "Images in each sample grid.")
+    tensorboard: bool = _field(False, "Also log to RUN_DIR/tensorboard (needs tensorboard).")
+    eval_every: int = _field(0, "Evaluate the EMA generator every N steps into log.jsonl "
+                             "(0: never).")
+    eval_metrics: str = _field("domain-fid,accuracy", "Metrics for --eval-every (see `ylg "
+                               "evaluate --help`).")
+    eval_samples: int = _field(500, "Samples per evaluation.")
 
     def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """Check the whole config; the first problem raises :class:`InvalidArgument`."""
         for name in ("resolution", "width", "z_dim", "steps", "batch_size", "d_steps",
                      "log_every", "sample_every", "checkpoint_every", "num_samples",
                      "eval_samples"):
@@ -77,9 +106,25 @@ class TrainConfig:
                 or self.eval_every < 0:
             raise InvalidArgument(f"eval_every must be 0 (never) or a positive integer, got "
                                   f"{self.eval_every!r}")
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            choices = choices() if callable(choices) else choices
+            value = getattr(self, f.name)
+            if choices is None or value in choices or (value is None and f.default is None):
+                continue
+            if f.metadata.get("or_path") and isinstance(value, str) and value:
+                continue
+            raise InvalidArgument(f"{f.name} must be one of {', '.join(map(str, choices))}"
+                                  f"{' or a mask file path' if f.metadata.get('or_path') else ''}"
+                                  f", got {value!r}")
+        if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
+            raise InvalidArgument(f"device must be auto, cpu, cuda or cuda:N, got "
+                                  f"{self.device!r}")
+        for name in ("amp", "tensorboard"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidArgument(f"{name} must be true or false, got "
+                                      f"{getattr(self, name)!r}")
         parse_metrics(self.eval_metrics)
-        if self.channels not in (None, 1, 3):
-            raise InvalidArgument(f"channels must be 1 or 3, got {self.channels!r}")
         parse_policy(self.diffaugment)
         if self.attention_resolution is not None and \
                 self.attention_resolution not in attention_resolutions(self.resolution):
@@ -87,9 +132,6 @@ class TrainConfig:
                 f"attention_resolution must be one of "
                 f"{', '.join(map(str, attention_resolutions(self.resolution)))} for a "
                 f"{self.resolution}x{self.resolution} model, got {self.attention_resolution!r}")
-        if not isinstance(self.attention, str) or not self.attention:
-            raise InvalidArgument(f"attention must be one of {', '.join(attention_variants())} or "
-                                  f"a mask file path, got {self.attention!r}")
 
     @classmethod
     def from_dict(cls, d) -> TrainConfig:
