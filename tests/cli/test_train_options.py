@@ -33,3 +33,16 @@ def test_options_reach_the_config(monkeypatch):
 def test_config_validation_refuses(bad):
     with pytest.raises(InvalidArgument):
         TrainConfig(**bad)
+
+
+def test_ylg_masks_accepts_out_and_output(tmp_path):
+    from clirun import runner
+
+    from ylg_cli.masks import main as masks
+
+    for spelling in ("-o", "--out", "--output"):
+        path = tmp_path / f"m{spelling.strip('-')}.npz"
+        result = runner(masks)("export", "--preset", "ylg", "--query-grid", "8x8",
+                               "--key-grid", "4x4", spelling, path)
+        assert result.exit_code == 0, result.output
+        assert path.exists()
