@@ -59,7 +59,7 @@ class Point(click.ParamType):
         try:
             r, c = (int(v) for v in value.split(","))
         except ValueError:
-            self.fail(f"expected R,C such as 4,4, got {value!r}", param, ctx)
+            self.fail(f"must read ROW,COL such as 4,4, got {value!r}", param, ctx)
         return (r, c)
 
 
