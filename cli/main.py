@@ -2,15 +2,15 @@
 
 import click
 
-from cli.errors import Group
-from cli.options import checkpoint_option, device_option, out_option, seed_option
-from ylg.models import attention_variants
-from ylg.train import TrainConfig
+from ylg.config import TrainConfig
 
-DEFAULTS = TrainConfig()
+from .errors import Group
+from .options import (Point, checkpoint_option, config_options, device_option, given,
+                      out_option, quiet_option, seed_option, version_option, weights_option)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@version_option()
 def main():
     """Train and sample SAGAN and YLG-SAGAN (Your Local GAN).
 
@@ -26,61 +26,17 @@ def main():
     """
 
 
-def _config_option(name, *decls, **kw):
-    """An option whose default is TrainConfig's, so that the defaults live in one place."""
-    default = getattr(DEFAULTS, name)
-    if kw.get("is_flag"):
-        return click.option(*decls, name, default=default, **kw)
-    return click.option(*decls, name, default=default, show_default=True, **kw)
-
-
 @main.command()
 @click.option("--masks", type=click.Path(exists=True, dir_okay=False),
               help="A masks.npz (from `ylg-masks export`): YLG attention with these masks.")
-@_config_option("attention", "--attention", type=click.Choice(attention_variants()),
-                help="none, dense (SAGAN: 1 head), dense8 (8 dense heads), or a YLG preset "
-                     "built at the model's grids.")
-@_config_option("attention_resolution", "--attention-resolution", type=int,
-                help="Feature grid of the attention layer (default: 16 at 32, 32 at 64 and 128).")
-@_config_option("backend", "--backend", type=click.Choice(["auto", "dense", "sparse"]),
-                help="How a masked attention layer runs (auto: sparse where it pays).")
-@_config_option("data", "--data", help="digits (embedded), an image folder, an .npz, or a "
-                "folder from `ylg prepare`.")
-@_config_option("channels", "--channels", type=click.Choice(["1", "3"]),
-                help="Image channels (default: the data's own; digits are grey).")
-@out_option("Run folder (config, log, samples, checkpoint).")
-@_config_option("steps", "--steps", type=int, help="Generator steps.")
-@_config_option("batch_size", "--batch-size", type=int, help="Global batch size.")
-@_config_option("resolution", "--resolution", type=click.Choice(["32", "64", "128"]),
-                help="Image resolution.")
-@_config_option("width", "--width", type=int,
-                help="Channel multiplier (the paper's 64; 16 trains on a CPU).")
-@_config_option("d_steps", "--d-steps", type=int, help="D steps per G step.")
-@_config_option("lr_g", "--lr-g", type=float, help="Adam learning rate of G.")
-@_config_option("lr_d", "--lr-d", type=float, help="Adam learning rate of D.")
-@_config_option("ema_decay", "--ema-decay", type=float, help="EMA decay of G's weights.")
-@_config_option("diffaugment", "--diffaugment",
-                help="DiffAugment policies, e.g. color,translation,cutout (default: none).")
-@seed_option(DEFAULTS.seed)
-@device_option(DEFAULTS.device)
-@_config_option("amp", "--amp", is_flag=True, help="bfloat16 mixed precision (CUDA).")
-@_config_option("log_every", "--log-every", type=int, help="Log every N steps.")
-@_config_option("sample_every", "--sample-every", type=int,
-                help="Save a sample grid every N steps.")
-@_config_option("checkpoint_every", "--checkpoint-every", type=int,
-                help="Write the checkpoint every N steps.")
-@_config_option("tensorboard", "--tensorboard", is_flag=True,
-                help="Also log to RUN_DIR/tensorboard (needs tensorboard).")
-@_config_option("eval_every", "--eval-every", type=int,
-                help="Evaluate the EMA generator every N steps into log.jsonl (0: never).")
-@_config_option("eval_metrics", "--eval-metrics",
-                help="Metrics for --eval-every (see `ylg evaluate --help`).")
-@_config_option("eval_samples", "--eval-samples", type=int, help="Samples per evaluation.")
+@config_options(TrainConfig)
+@click.option("--betas", type=(float, float), default=None, metavar="B1 B2",
+              help="Adam's betas at once (same as --beta1 B1 --beta2 B2).")
 @click.option("--resume", is_flag=True,
               help="Continue from RUN_DIR/checkpoint.pt (its config; --steps may grow).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option()
 @click.pass_context
-def train(ctx, masks, resume, quiet, **options):
+def train(ctx, masks, betas, resume, quiet, **options):
     """Train SAGAN or YLG-SAGAN; writes config, log.jsonl, samples/ and checkpoint.pt.
 
     Defaults are the paper's: hinge loss, one D step per G step, Adam (0, 0.999) with learning
@@ -92,24 +48,24 @@ def train(ctx, masks, resume, quiet, **options):
       ylg-masks export --preset ylg --query-grid 16x16 --key-grid 8x8 -o masks.npz
       ylg train --masks masks.npz --width 16 --out runs/ylg
       ylg train --out runs/ylg --resume --steps 4000
-      torchrun --nproc_per_node=8 -m cli.main train --attention ylg --resolution 128 --out big
+      torchrun --nproc_per_node=8 -m ylg_cli.main train --attention ylg --resolution 128 --out big
     """
-    from click.core import ParameterSource
     from ylg.train import train as run
 
-    if masks and ctx.get_parameter_source("attention") == ParameterSource.COMMANDLINE:
+    explicit = given(ctx, options)
+    if masks and "attention" in explicit:
         raise click.UsageError("give --masks or --attention, not both")
-    for key in ("channels", "resolution"):
-        options[key] = None if options[key] is None else int(options[key])
+    if betas and explicit & {"beta1", "beta2"}:
+        raise click.UsageError("give --betas or --beta1/--beta2, not both")
+    if betas:
+        options["beta1"], options["beta2"] = betas
+        explicit |= {"beta1", "beta2"}
     if masks:
         options["attention"] = masks
-    given = {k for k in options if ctx.get_parameter_source(k) in
-             (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}
-    if masks:
-        given.add("attention")
+        explicit.add("attention")
     if resume:
         result = run(TrainConfig(out=options["out"]), resume=True,
-                     overrides={k: options[k] for k in given if k != "out"}, progress=not quiet)
+                     overrides={k: options[k] for k in explicit - {"out"}}, progress=not quiet)
     else:
         result = run(TrainConfig.from_dict(options), progress=not quiet)
     if result.rank == 0:  # under torchrun, one line for the job, not one per process
@@ -125,7 +81,7 @@ def train(ctx, masks, resume, quiet, **options):
               help="Image channels.")
 @click.option("--workers", type=int, default=None,
               help="Decoding processes (default: every CPU this process may use).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option()
 def prepare(folder, out, resolution, channels, workers, quiet):
     """Decode an image folder once into a memory-mapped array for `ylg train --data`.
 
@@ -157,8 +113,7 @@ def prepare(folder, out, resolution, channels, workers, quiet):
 @click.option("--classes", default=None,
               help="Classes to draw, by name or index: seven,three or 7,3 (default: all).")
 @click.option("--n", "n", type=int, default=64, show_default=True, help="Number of images.")
-@click.option("--weights", type=click.Choice(["ema", "g"]), default="ema", show_default=True,
-              help="The EMA of G's weights, or G's own.")
+@weights_option()
 @seed_option()
 @device_option()
 @out_option("Output PNG.")
@@ -187,8 +142,7 @@ def sample(checkpoint, classes, n, weights, seed, device, out):
 @click.option("--class", "label", type=int, required=True, help="The class to walk in.")
 @click.option("--rows", type=int, default=4, show_default=True, help="Number of walks.")
 @click.option("--steps", type=int, default=8, show_default=True, help="Images per walk.")
-@click.option("--weights", type=click.Choice(["ema", "g"]), default="ema", show_default=True,
-              help="The EMA of G's weights, or G's own.")
+@weights_option()
 @seed_option()
 @device_option()
 @out_option("Output PNG.")
@@ -228,13 +182,12 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
 @click.option("--inception-logits", type=click.Path(dir_okay=False), default=None,
               help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth, for the Inception Score "
                    "(checksum verified).")
-@click.option("--weights", type=click.Choice(["ema", "g"]), default="ema", show_default=True,
-              help="The EMA of G's weights, or G's own.")
+@weights_option()
 @click.option("--batch-size", type=int, default=50, show_default=True)
 @seed_option()
 @device_option()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option()
 def evaluate(checkpoint, data, metric_names, samples, real_samples, features, inception_logits,
              weights, batch_size, seed, device, as_json, quiet):
     """Measure a generator: domain FID and class accuracy (digits); FID and KID (Inception).
@@ -361,7 +314,7 @@ def _heads_list(text):
 @_inversion_options
 @seed_option()
 @device_option()
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option()
 @out_option("Output folder.")
 def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr, starts, noise,
            d_heads, seed, device, quiet, out):
@@ -401,7 +354,7 @@ def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr,
 @_target_options
 @click.option("--sample", "sample_seed", type=int, default=None,
               help="Instead of a real image: the generated sample of this seed.")
-@click.option("--query", required=True, metavar="R,C",
+@click.option("--query", required=True, type=Point(),
               help="The query pixel (row, column) of the model-sized image.")
 @click.option("--head", type=int, default=None, help="Draw only this head of G.")
 @click.option("--all-heads", is_flag=True, help="Draw every head of G (the default).")
@@ -412,7 +365,7 @@ def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr,
 @_inversion_options
 @seed_option()
 @device_option()
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@quiet_option()
 @out_option("Output figure (.png, .svg or .pdf).")
 def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_heads, label,
                   method, steps, lr, starts, noise, d_heads, seed, device, quiet, out):
@@ -434,14 +387,9 @@ def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_h
         raise click.UsageError("give one of --image, --test-index and --sample")
     if head is not None and all_heads:
         raise click.UsageError("give --head or --all-heads, not both")
-    try:
-        r, c = (int(v) for v in query.split(","))
-    except ValueError:
-        raise click.BadParameter(f"must read ROW,COL, got {query!r}", param_hint="--query") \
-            from None
     if d_heads is not None and method != "ylg":
         raise click.UsageError("--d-heads applies to --method ylg only")
-    summary = draw_attention_map(checkpoint, out, query=(r, c), image=image,
+    summary = draw_attention_map(checkpoint, out, query=query, image=image,
                                  test_index=test_index, sample_seed=sample_seed,
                                  label=_parse_class(label),
                                  heads=None if head is None else [head], method=method,
@@ -478,8 +426,7 @@ def plot(run_dir, out):
 
 @main.command()
 @checkpoint_option()
-@click.option("--weights", type=click.Choice(["ema", "g"]), default="ema", show_default=True,
-              help="The EMA of G's weights, or G's own.")
+@weights_option()
 @out_option("The generator file to write (.safetensors).")
 def export(checkpoint, weights, out):
     """Write a checkpoint's generator, config and masks into one safetensors file, for sharing.

@@ -5,12 +5,15 @@ import os
 import click
 
 import ifg
-from cli.errors import EXIT_FAILS, EXIT_OK, Group
 from ifg.files import dumps_strict
 from ifg.maskset import PRESETS, TILINGS
 
+from .errors import EXIT_FAILS, EXIT_OK, Group
+from .options import version_option
+
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@version_option()
 def main():
     """Design and check 2-D sparse attention masks (Your Local GAN).
 
@@ -67,7 +70,7 @@ def _locality_dicts(pattern):
 @click.option("--causal", is_flag=True, help="Extend to causal Full Information, adding only "
               "causal edges.")
 @click.option("--no-exact", is_flag=True, help="Skip the exact integer program (small problems).")
-@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
+@click.option("-o", "--out", "--output", "output", default=None, type=click.Path(dir_okay=False),
               help="Write the extended pattern: FILE.npz a mask file (for `ylg train --masks`), "
                    "FILE.json every added edge, the bound, the method.")
 @click.option("--query-grid", default=None, help="With -o FILE.npz: the layer's query grid HxW "
@@ -122,7 +125,7 @@ def extend(name, n, grid, enumeration, esa, seed, max_keys, causal, no_exact, ou
               help="Keep only patterns within this many keys per query per step.")
 @click.option("--top", type=int, default=5, show_default=True, help="Results to show.")
 @click.option("--no-windows", is_flag=True, help="Skip the window family (each runs extend).")
-@click.option("-o", "--output", default=None, type=click.Path(dir_okay=False),
+@click.option("-o", "--out", "--output", "output", default=None, type=click.Path(dir_okay=False),
               help="FILE.npz: the best pattern as a mask file (for `ylg train --masks`); "
                    "FILE.json: the results (best, Pareto front, baseline).")
 @click.option("--query-grid", default=None, help="With -o FILE.npz: the layer's query grid HxW "
@@ -346,7 +349,7 @@ def _query_option(value):
               show_default=True, help="Masks and graph in row-major pixels or in the 1-D order.")
 @click.option("--dpi", type=click.IntRange(20, 600), default=150, show_default=True,
               help="Resolution of a .png.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--out", "--output", "output", required=True, type=click.Path(dir_okay=False),
               help="The figure file: .png, .svg or .pdf.")
 def render(name, n, grid, enumeration, esa, seed, what, query, order, dpi, output):
     """Draw masks, information-flow graphs, enumerations and receptive fields.
@@ -404,7 +407,7 @@ def render(name, n, grid, enumeration, esa, seed, what, query, order, dpi, outpu
 @click.option("--enumeration", default=None, help="With --heads: the enumeration (default "
               "manhattan, the paper's ESA).")
 @click.option("--esa", is_flag=True, help="Same as --enumeration manhattan.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--out", "--output", "output", required=True, type=click.Path(dir_okay=False),
               help="The mask file to write (see docs/mask-format.md).")
 def export(preset_name, heads, query_grid, key_grid, tiling, enumeration, esa, output):
     """Write the masks of one attention layer to a mask file.

@@ -1,8 +1,11 @@
-"""Options shared by the ``ylg`` commands, defined once."""
+"""Options and parsers shared by the ``ylg`` and ``ylg-masks`` commands, defined once."""
+
+import dataclasses
 
 import click
 
-__all__ = ["seed_option", "device_option", "out_option", "checkpoint_option"]
+__all__ = ["seed_option", "device_option", "out_option", "checkpoint_option", "version_option",
+           "weights_option", "quiet_option", "Point", "config_options", "given"]
 
 
 def seed_option(default=0):
@@ -17,13 +20,85 @@ def device_option(default="auto"):
                         help="auto (CUDA when available), cpu, cuda or cuda:N.")
 
 
-def out_option(help, *, required=True):
-    """``-o/--out``: where the command writes (a file or a run folder; ``help`` says which)."""
-    return click.option("-o", "--out", required=required, type=click.Path(dir_okay=True),
-                        help=help)
+def out_option(help, *, required=True, dest="out", dir_okay=True):
+    """``-o/--out/--output`` (all three spellings): where the command writes."""
+    return click.option("-o", "--out", "--output", dest, required=required, default=None,
+                        type=click.Path(dir_okay=dir_okay), help=help)
 
 
 def checkpoint_option():
     """``--checkpoint``: a checkpoint written by ``ylg train``."""
     return click.option("--checkpoint", required=True, type=click.Path(),
                         help="A checkpoint (RUN_DIR/checkpoint.pt) written by `ylg train`.")
+
+
+def version_option():
+    """``--version``: the installed distribution's version (from its package metadata)."""
+    return click.version_option(package_name="ylg-toolkit", message="%(prog)s %(version)s")
+
+
+def weights_option():
+    """``--weights ema|g``: the EMA of G's weights, or G's own."""
+    return click.option("--weights", type=click.Choice(["ema", "g"]), default="ema",
+                        show_default=True, help="The EMA of G's weights, or G's own.")
+
+
+def quiet_option():
+    """``--quiet``: no progress bar."""
+    return click.option("--quiet", is_flag=True, help="No progress bar.")
+
+
+class Point(click.ParamType):
+    """``R,C``: a (row, column) pair of integers."""
+
+    name = "R,C"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            r, c = (int(v) for v in value.split(","))
+        except ValueError:
+            self.fail(f"must read ROW,COL such as 4,4, got {value!r}", param, ctx)
+        return (r, c)
+
+
+def _config_option(f, defaults):
+    """The click option of one config field: its name, default, help and choices."""
+    meta, flag = f.metadata, "--" + f.name.replace("_", "-")
+    decls = ("-o", "--out", "--output") if f.name == "out" else (flag,)
+    kind = {"bool": bool, "int": int, "float": float}.get(str(f.type).split(" |")[0], str)
+    default = getattr(defaults, f.name)
+    if kind is bool:
+        return click.option(flag, f.name, is_flag=True, default=default, help=meta["help"])
+    choices = meta.get("choices")
+    choices = choices() if callable(choices) else choices
+    extra = {}
+    if choices is not None:
+        extra = dict(type=click.Choice([str(c) for c in choices]),
+                     callback=lambda ctx, p, v: None if v is None else kind(v))
+    else:
+        extra = dict(type=kind)
+    return click.option(*decls, f.name, default=default, show_default=default not in (None, ""),
+                        help=meta["help"], **extra)
+
+
+def config_options(cls, *, skip=()):
+    """One option per field of the dataclass ``cls`` (``--field-name``), from its metadata."""
+    defaults = cls()
+
+    def decorate(command):
+        for f in reversed(dataclasses.fields(cls)):
+            if f.name not in skip:
+                command = _config_option(f, defaults)(command)
+        return command
+
+    return decorate
+
+
+def given(ctx, names) -> set:
+    """The parameters among ``names`` given on the command line or from the environment."""
+    from click.core import ParameterSource
+
+    return {k for k in names if ctx.get_parameter_source(k) in
+            (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)}

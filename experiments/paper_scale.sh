@@ -73,10 +73,10 @@ WIDTH=${WIDTH:-64}
 [ "${AMP:-0}" = 1 ] && EXTRA+=(--amp)
 
 train() {
-    "$PYTHON" -m torch.distributed.run --standalone --nproc_per_node="$GPUS" -m cli.main train "$@"
+    "$PYTHON" -m torch.distributed.run --standalone --nproc_per_node="$GPUS" -m ylg_cli.main train "$@"
 }
 
-"$PYTHON" -m cli.main prepare "$DATA" --resolution 128 -o "$PREPARED" --quiet
+"$PYTHON" -m ylg_cli.main prepare "$DATA" --resolution 128 -o "$PREPARED" --quiet
 
 if [ -f "$OUT/checkpoint.pt" ]; then
     echo "continuing $OUT from its checkpoint" >&2

@@ -1,6 +1,6 @@
 """make demo's report page: every section's command, text and figures land in one HTML page."""
 
-from cli import demo
+from ylg_cli import demo
 
 
 def test_report_lists_each_command_text_and_figure(tmp_path, monkeypatch):

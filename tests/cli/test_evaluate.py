@@ -6,7 +6,7 @@ import warnings
 import pytest
 import torch
 
-from cli.main import main
+from ylg_cli.main import main
 from ylg.train import TrainConfig, train
 from .clirun import runner
 

@@ -5,7 +5,7 @@ import json
 import pytest
 from PIL import Image
 
-from cli.main import main
+from ylg_cli.main import main
 from .clirun import runner
 
 TINY = ["--width", "8", "--batch-size", "4", "--log-every", "1", "--quiet", "--device", "cpu"]

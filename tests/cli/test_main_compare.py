@@ -2,8 +2,8 @@
 
 import json
 
-from cli.main import main
-from clirun import runner
+from ylg_cli.main import main
+from .clirun import runner
 
 run = runner(main)
 TINY = ["--seeds", "2", "--steps", "2", "--grid", "3", "--quiet"]

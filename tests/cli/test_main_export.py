@@ -6,7 +6,7 @@ import struct
 import pytest
 import torch
 
-from cli.main import main
+from ylg_cli.main import main
 from .clirun import runner
 from ylg.errors import CheckpointError
 from ylg.export import export_generator, read_generator

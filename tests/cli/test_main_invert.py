@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cli.main import main
+from ylg_cli.main import main
 from .clirun import runner
 
 TINY = ["--batch-size", "4", "--steps", "1", "--log-every", "1", "--quiet", "--device", "cpu"]

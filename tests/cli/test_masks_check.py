@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from cli.masks import main
+from ylg_cli.masks import main
 from .clirun import runner
 
 JSON_KEYS = {"pattern", "n", "grid", "enumeration", "steps", "edges", "max_keys_per_query",

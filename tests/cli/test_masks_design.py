@@ -3,7 +3,7 @@
 import json
 
 
-from cli.masks import main
+from ylg_cli.masks import main
 from .clirun import runner
 
 

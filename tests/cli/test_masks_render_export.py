@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from cli.masks import main
+from ylg_cli.masks import main
 from ifg.io import load
 from ifg.maskset import YLG_HEADS, preset
 from ifg.render import MAX_GRAPH_N

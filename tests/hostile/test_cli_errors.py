@@ -7,8 +7,8 @@ import torch
 
 from click.testing import CliRunner
 
-from cli.main import main as ylg
-from cli.masks import main as ylg_masks
+from ylg_cli.main import main as ylg
+from ylg_cli.masks import main as ylg_masks
 
 
 def _run(program, *args):

@@ -76,7 +76,7 @@ def test_a_full_disk_during_prepare_is_one_line_not_a_sigbus(tmp_path):
         import resource, signal, sys
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
-        from cli.main import main
+        from ylg_cli.main import main
         sys.argv = ["ylg", "prepare", {str(src)!r}, "-o", {str(tmp_path / "prep")!r},
                     "--resolution", "32", "--workers", "1", "--quiet"]
         main()

@@ -1,0 +1,48 @@
+"""``ylg train``'s options are derived from TrainConfig: every field reachable, one validation."""
+
+import dataclasses
+
+import pytest
+
+from ifg.errors import InvalidArgument
+from ylg.config import TrainConfig
+from ylg_cli.main import train
+
+
+def test_every_config_field_is_an_option_with_its_help():
+    params = {p.name: p for p in train.params}
+    for f in dataclasses.fields(TrainConfig):
+        assert f.name in params, f.name
+        assert params[f.name].help == f.metadata["help"]
+    assert set(params["out"].opts) == {"-o", "--out", "--output"}
+
+
+def test_options_reach_the_config(monkeypatch):
+    seen = {}
+    monkeypatch.setattr("ylg.train.train", lambda cfg, **kw: seen.setdefault("cfg", cfg) and None)
+    ctx = train.make_context("train", ["--z-dim", "32", "--betas", "0.5", "0.9", "--channels",
+                                       "3", "--output", "x"])
+    with pytest.raises(AttributeError):  # the stub returns None: the call happened
+        train.invoke(ctx)
+    cfg = seen["cfg"]
+    assert (cfg.z_dim, cfg.beta1, cfg.beta2, cfg.channels, cfg.out) == (32, 0.5, 0.9, 3, "x")
+
+
+@pytest.mark.parametrize("bad", [{"backend": "sprase"}, {"device": "gpu"}, {"resolution": 48},
+                                 {"channels": 2}, {"amp": "yes"}])
+def test_config_validation_refuses(bad):
+    with pytest.raises(InvalidArgument):
+        TrainConfig(**bad)
+
+
+def test_ylg_masks_accepts_out_and_output(tmp_path):
+    from clirun import runner
+
+    from ylg_cli.masks import main as masks
+
+    for spelling in ("-o", "--out", "--output"):
+        path = tmp_path / f"m{spelling.strip('-')}.npz"
+        result = runner(masks)("export", "--preset", "ylg", "--query-grid", "8x8",
+                               "--key-grid", "4x4", spelling, path)
+        assert result.exit_code == 0, result.output
+        assert path.exists()

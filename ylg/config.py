@@ -1,0 +1,146 @@
+"""The training configuration: :class:`TrainConfig`, everything a run needs.
+
+It is saved into every checkpoint; :mod:`ylg.train` re-exports it. Each field carries its own
+help text (``dataclasses.fields(TrainConfig)[i].metadata["help"]``) and, where it has some, its
+``choices``: the ``ylg train`` options are derived from them, and :meth:`TrainConfig.validate`
+checks a whole config in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+
+from ifg.errors import InvalidArgument
+from ylg.attention import BACKENDS
+from ylg.augment import parse_policy
+from ylg.metrics import parse_metrics
+from ylg.models import attention_resolutions, attention_variants
+
+__all__ = ["TrainConfig"]
+
+RESOLUTIONS = (32, 64, 128)
+_DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def _field(default, help, **meta):
+    return dataclasses.field(default=default, metadata={"help": help, **meta})
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; saved into every checkpoint. Defaults are the paper's.
+
+    Examples
+    --------
+    >>> TrainConfig(steps=10).lr_d
+    0.0004
+    >>> TrainConfig.from_dict({"stpes": 10})
+    Traceback (most recent call last):
+    ...
+    ifg.errors.InvalidArgument: unknown TrainConfig key(s): stpes
+    >>> TrainConfig(backend="sprase")
+    Traceback (most recent call last):
+    ...
+    ifg.errors.InvalidArgument: backend must be one of auto, dense, sparse, got 'sprase'
+    """
+
+    out: str = _field("runs/ylg", "Run folder (config, log, samples, checkpoint).")
+    data: str = _field("digits", "digits (embedded), an image folder, an .npz, or a folder from "
+                       "`ylg prepare`.")
+    channels: int | None = _field(None, "Image channels (default: the data's own; digits are "
+                                  "grey).", choices=(1, 3))
+    attention: str = _field("dense", "none, dense (SAGAN: 1 head), dense8 (8 dense heads), or a "
+                            "YLG preset built at the model's grids; in a config also a masks.npz "
+                            "path.", choices=attention_variants, or_path=True)
+    attention_resolution: int | None = _field(None, "Feature grid of the attention layer "
+                                              "(default: 16 at 32, 32 at 64 and 128).")
+    resolution: int = _field(32, "Image resolution.", choices=RESOLUTIONS)
+    width: int = _field(64, "Channel multiplier (the paper's 64; 16 trains on a CPU).")
+    z_dim: int = _field(128, "Dimension of the latent z.")
+    steps: int = _field(10_000, "Generator steps.")
+    batch_size: int = _field(64, "Global batch size (split over the processes).")
+    d_steps: int = _field(1, "D steps per G step.")
+    lr_g: float = _field(1e-4, "Adam learning rate of G.")
+    lr_d: float = _field(4e-4, "Adam learning rate of D.")
+    beta1: float = _field(0.0, "Adam beta1 (both networks).")
+    beta2: float = _field(0.999, "Adam beta2 (both networks).")
+    ema_decay: float = _field(0.999, "EMA decay of G's weights.")
+    diffaugment: str = _field("", "DiffAugment policies, e.g. color,translation,cutout "
+                              "(default: none).")
+    seed: int = _field(0, "Random seed.")
+    device: str = _field("auto", "auto (CUDA when available), cpu, cuda or cuda:N.")
+    amp: bool = _field(False, "bfloat16 mixed precision (CUDA).")
+    backend: str = _field("auto", "How a masked attention layer runs (auto: sparse where it "
+                          "pays).", choices=BACKENDS)
+    log_every: int = _field(10, "Log every N steps.")
+    sample_every: int = _field(500, "Save a sample grid every N steps.")
+    checkpoint_every: int = _field(1000, "Write the checkpoint every N steps.")
+    num_samples: int = _field(64, "Images in each sample grid.")
+    tensorboard: bool = _field(False, "Also log to RUN_DIR/tensorboard (needs tensorboard).")
+    eval_every: int = _field(0, "Evaluate the EMA generator every N steps into log.jsonl "
+                             "(0: never).")
+    eval_metrics: str = _field("domain-fid,accuracy", "Metrics for --eval-every (see `ylg "
+                               "evaluate --help`).")
+    eval_samples: int = _field(500, "Samples per evaluation.")
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self) -> None:
+        """Check the whole config; the first problem raises :class:`InvalidArgument`."""
+        for name in ("resolution", "width", "z_dim", "steps", "batch_size", "d_steps",
+                     "log_every", "sample_every", "checkpoint_every", "num_samples",
+                     "eval_samples"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise InvalidArgument(f"{name} must be a positive integer, got {value!r}")
+        for name in ("lr_g", "lr_d"):
+            if not getattr(self, name) > 0:
+                raise InvalidArgument(f"{name} must be positive, got {getattr(self, name)!r}")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1 and 0 <= self.ema_decay < 1):
+            raise InvalidArgument(f"beta1, beta2 and ema_decay must lie in [0, 1), got "
+                                  f"{self.beta1}, {self.beta2}, {self.ema_decay}")
+        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) \
+                or self.eval_every < 0:
+            raise InvalidArgument(f"eval_every must be 0 (never) or a positive integer, got "
+                                  f"{self.eval_every!r}")
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            choices = choices() if callable(choices) else choices
+            value = getattr(self, f.name)
+            if choices is None or value in choices or (value is None and f.default is None):
+                continue
+            if f.metadata.get("or_path") and isinstance(value, str) and value:
+                continue
+            raise InvalidArgument(f"{f.name} must be one of {', '.join(map(str, choices))}"
+                                  f"{' or a mask file path' if f.metadata.get('or_path') else ''}"
+                                  f", got {value!r}")
+        if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
+            raise InvalidArgument(f"device must be auto, cpu, cuda or cuda:N, got "
+                                  f"{self.device!r}")
+        for name in ("amp", "tensorboard"):
+            if not isinstance(getattr(self, name), bool):
+                raise InvalidArgument(f"{name} must be true or false, got "
+                                      f"{getattr(self, name)!r}")
+        parse_metrics(self.eval_metrics)
+        parse_policy(self.diffaugment)
+        if self.attention_resolution is not None and \
+                self.attention_resolution not in attention_resolutions(self.resolution):
+            raise InvalidArgument(
+                f"attention_resolution must be one of "
+                f"{', '.join(map(str, attention_resolutions(self.resolution)))} for a "
+                f"{self.resolution}x{self.resolution} model, got {self.attention_resolution!r}")
+
+    @classmethod
+    def from_dict(cls, d) -> TrainConfig:
+        """A config from a dict; unknown keys are an error (a typo never passes silently)."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise InvalidArgument(f"unknown TrainConfig key(s): {', '.join(unknown)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
