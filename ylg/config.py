@@ -43,7 +43,7 @@ class TrainConfig:
     >>> TrainConfig(backend="sprase")
     Traceback (most recent call last):
     ...
-    ifg.errors.InvalidArgument: backend must be one of auto, dense, sparse, got 'sprase'
+    ifg.errors.InvalidArgument: backend must be one of auto, dense, sparse, flex, got 'sprase'
     """
 
     out: str = _field("runs/ylg", "Run folder (config, log, samples, checkpoint).")

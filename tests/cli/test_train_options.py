@@ -36,7 +36,7 @@ def test_config_validation_refuses(bad):
 
 
 def test_ylg_masks_accepts_out_and_output(tmp_path):
-    from clirun import runner
+    from .clirun import runner
 
     from ylg_cli.masks import main as masks
 
