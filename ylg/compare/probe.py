@@ -100,9 +100,9 @@ class ProbeNet(nn.Module):
         r, c = torch.arange(n).div(w, rounding_mode="floor") / h, torch.arange(n) % w / w
         f = torch.arange(1, 5) * math.pi
         angles = torch.cat([r[:, None] * f, c[:, None] * f], dim=1)
-        self.register_buffer("fourier", torch.cat([angles.sin(), angles.cos()], 1),
-                             persistent=False)
-        self.coords = nn.Linear(self.fourier.shape[1], dim, bias=False)
+        fourier = torch.cat([angles.sin(), angles.cos()], 1)
+        self.register_buffer("fourier", fourier, persistent=False)
+        self.coords = nn.Linear(fourier.shape[1], dim, bias=False)
         self.attn = nn.ModuleList(MaskedAttention(dim, m) for m in masks)
         self.norm1 = nn.ModuleList(nn.LayerNorm(dim) for _ in masks)
         self.norm2 = nn.ModuleList(nn.LayerNorm(dim) for _ in masks)

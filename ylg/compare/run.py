@@ -233,7 +233,7 @@ def compare(items, *, task="flow", seeds=5, settings: Settings | None = None,
         folder = Path(cache)
         folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    runs = {i: [] for i in items}
+    runs: dict[str, list] = {i: [] for i in items}
     bar = tqdm(total=len(items) * len(seeds), desc=f"compare {task}", unit="run",
                disable=not progress, leave=False)
     for seed in seeds:  # seed-major: a partial run already has paired results
