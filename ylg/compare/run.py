@@ -17,7 +17,7 @@ import torch
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.compare.items import Probe, resolve
 from ylg.compare.probe import ProbeNet
-from ylg.compare.stats import interval, paired
+from ylg.compare.stats import holm, interval, paired, seeds_needed
 from ylg.compare.tasks import Task, make_task
 
 __all__ = ["Settings", "Comparison", "train_probe", "compare"]
@@ -135,6 +135,13 @@ class Comparison:
                 if vals:
                     row[key] = sum(vals) / len(vals)
             self.rows.append(row)
+        compared = [r for r in self.rows if "p" in r]
+        for r, adjusted in zip(compared, holm([r["p"] for r in compared])):
+            # resolved means Holm-adjusted p < 0.05; the seeds it needs are estimated at the
+            # strictest level Holm may apply (0.05 / comparisons), so an estimate is never short
+            r["p_holm"] = adjusted
+            r["seeds_needed"] = seeds_needed([b - a for a, b in zip(first, r["scores"])],
+                                             alpha=0.05 / len(compared))
 
     def to_dict(self) -> dict:
         """Everything, JSON-serialisable (NaN and infinities written as null)."""
