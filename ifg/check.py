@@ -388,7 +388,8 @@ def check(pattern: Pattern, *, causal: bool = False) -> CheckReport: ...
 def check(pattern: MaskSet, *, causal: bool = False) -> list[CheckReport]: ...
 
 
-def check(pattern, *, causal=False):
+def check(pattern: Pattern | MaskSet, *,
+          causal: bool = False) -> CheckReport | list[CheckReport]:
     """Check a pattern for Full Information and report its sparsity.
 
     Parameters

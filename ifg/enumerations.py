@@ -156,7 +156,7 @@ def grid_of(n: int, grid: tuple[int, int]) -> tuple[int, int]: ...
 def grid_of(n: int, grid: None = None) -> tuple[int, int] | None: ...
 
 
-def grid_of(n, grid=None):
+def grid_of(n: int, grid: tuple[int, int] | None = None) -> tuple[int, int] | None:
     """The grid of N positions: ``grid`` checked, else the square one, else None.
 
     Examples

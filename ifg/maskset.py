@@ -10,7 +10,9 @@ Masks are designed square on the key grid (with ESA) and mapped to the query gri
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,6 +20,9 @@ import scipy.sparse as sp
 from ifg.enumerations import grid_of
 from ifg.errors import InvalidArgument, check_known
 from ifg.pattern import Pattern
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["Head", "MaskSet", "TILINGS", "PRESETS", "tile", "untile", "layer", "preset",
            "parse_heads"]
@@ -58,7 +63,7 @@ def _query_rows(query_grid, key_grid, tiling):
     return (r // f) * key_grid[1] + c // f
 
 
-def tile(square, *, key_grid: tuple[int, int], query_grid: tuple[int, int],
+def tile(square: ArrayLike | sp.spmatrix, *, key_grid: tuple[int, int], query_grid: tuple[int, int],
          tiling: str = "official") -> sp.csr_matrix:
     """Map a square key-grid mask to the query grid.
 
@@ -82,7 +87,7 @@ def tile(square, *, key_grid: tuple[int, int], query_grid: tuple[int, int],
     return sp.csr_matrix(square)[rows].astype(bool)
 
 
-def untile(mask, *, key_grid: tuple[int, int], query_grid: tuple[int, int],
+def untile(mask: sp.spmatrix, *, key_grid: tuple[int, int], query_grid: tuple[int, int],
            tiling: str = "official") -> sp.csr_matrix:
     """The square key-grid mask that :func:`tile` mapped to ``mask`` (the rows it copied).
 
@@ -210,7 +215,7 @@ def _groups(heads):
     return tuple(groups)
 
 
-def layer(heads, *, key_grid: tuple[int, int], query_grid: tuple[int, int] | None = None,
+def layer(heads: Sequence[tuple[str, int]], *, key_grid: tuple[int, int], query_grid: tuple[int, int] | None = None,
           enumeration: str = "manhattan", tiling: str = "official",
           builders: dict | None = None) -> MaskSet:
     """Build the masks of one attention layer from named patterns.

@@ -18,6 +18,7 @@ Importing this module imports hypothesis (the ``hypothesis`` extra:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,7 +36,8 @@ __all__ = ["grids", "enumeration_names", "masks", "patterns", "named_patterns",
            "full_information_patterns"]
 
 
-def grids(*, min_side: int = 1, max_side: int = 6, max_n: int | None = None):
+def grids(*, min_side: int = 1, max_side: int = 6,
+          max_n: int | None = None) -> st.SearchStrategy[tuple[int, int]]:
     """Grids ``(h, w)`` with ``min_side <= h, w <= max_side`` (and ``h * w <= max_n``).
 
     Examples
@@ -72,7 +74,7 @@ def _allowed(grid):
     return ok
 
 
-def enumeration_names(grid=None):
+def enumeration_names(grid: tuple[int, int] | None = None) -> st.SearchStrategy[str]:
     """Enumeration names; with a grid, only those that can lay it out (Hilbert needs 2^k x 2^k).
 
     Examples
@@ -94,7 +96,8 @@ def _density_bounds(density):
     return lo, hi
 
 
-def masks(n: int, *, density=(0.0, 1.0)):
+def masks(n: int, *, density: float | tuple[float, float] = (0.0, 1.0)
+          ) -> st.SearchStrategy[sp.csr_matrix]:
     """Square boolean CSR masks of side n whose share of True entries lies within ``density``.
 
     Parameters
@@ -126,7 +129,9 @@ def masks(n: int, *, density=(0.0, 1.0)):
     return st.sets(st.integers(0, cells - 1), min_size=least, max_size=most).map(build)
 
 
-def patterns(*, max_n: int = 16, steps=2, density=(0.0, 0.5), enumerations: bool = True):
+def patterns(*, max_n: int = 16, steps: int | tuple[int, int] = 2,
+             density: float | tuple[float, float] = (0.0, 0.5),
+             enumerations: bool = True) -> st.SearchStrategy[Pattern]:
     """Patterns of random masks on a random grid of at most ``max_n`` positions.
 
     Parameters
@@ -150,7 +155,7 @@ def patterns(*, max_n: int = 16, steps=2, density=(0.0, 0.5), enumerations: bool
     >>> test()
     """
     max_n = check_positive_int("max_n", max_n)
-    lo_steps, hi_steps = (steps, steps) if np.isscalar(steps) else steps
+    lo_steps, hi_steps = (steps, steps) if isinstance(steps, int) or np.isscalar(steps) else steps
     lo_steps = check_positive_int("steps", lo_steps)
     hi_steps = check_positive_int("steps", hi_steps)
 
@@ -180,7 +185,8 @@ def patterns(*, max_n: int = 16, steps=2, density=(0.0, 0.5), enumerations: bool
     return build()
 
 
-def named_patterns(*, max_side: int = 9, names=None, esa_only: bool = False):
+def named_patterns(*, max_side: int = 9, names: Sequence[str] | None = None,
+                   esa_only: bool = False) -> st.SearchStrategy[Pattern]:
     """The named patterns of :mod:`ifg.patterns` on square grids, under drawn enumerations.
 
     Parameters
@@ -217,8 +223,10 @@ def named_patterns(*, max_side: int = 9, names=None, esa_only: bool = False):
     return build()
 
 
-def full_information_patterns(*, max_n: int = 16, steps=2, density=(0.0, 0.3),
-                              causal: bool = False, max_keys_per_query: int | None = None):
+def full_information_patterns(*, max_n: int = 16, steps: int | tuple[int, int] = 2,
+                              density: float | tuple[float, float] = (0.0, 0.3),
+                              causal: bool = False, max_keys_per_query: int | None = None
+                              ) -> st.SearchStrategy[Pattern]:
     """Random patterns extended to Full Information with :func:`ifg.extend.extend`.
 
     Parameters
