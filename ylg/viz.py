@@ -286,7 +286,7 @@ def attention_figure(image: torch.Tensor, maps: torch.Tensor, *, query: tuple[in
 
 
 def inversion_figure(real: torch.Tensor, reconstructions: Mapping[str, torch.Tensor],
-                     metrics: Mapping[str, Mapping[str, float]] | None = None) -> Figure:
+                     metrics: Mapping[str, Mapping[str, Any]] | None = None) -> Figure:
     """Real images and each method's reconstructions side by side.
 
     Parameters
