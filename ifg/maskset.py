@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,7 +43,7 @@ class Head:
     step: int
 
 
-def _factor(query_grid, key_grid):
+def _factor(query_grid: Sequence[int], key_grid: Sequence[int]) -> int:
     (hq, wq), (hk, wk) = query_grid, key_grid
     if hq % hk or wq % wk or hq // hk != wq // wk:
         raise InvalidArgument(
@@ -51,7 +52,7 @@ def _factor(query_grid, key_grid):
     return hq // hk
 
 
-def _query_rows(query_grid, key_grid, tiling):
+def _query_rows(query_grid: Sequence[int], key_grid: Sequence[int], tiling: str) -> np.ndarray:
     """For each query (row-major on the query grid), the key-grid mask row it uses."""
     check_known("tiling", tiling, TILINGS)
     nq = query_grid[0] * query_grid[1]
@@ -136,7 +137,7 @@ class MaskSet:
     heads: tuple
     groups: tuple
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         nq = self.query_grid[0] * self.query_grid[1]
         nk = self.key_grid[0] * self.key_grid[1]
         if len(self.masks) != len(self.heads):
@@ -200,9 +201,10 @@ def parse_heads(text: str) -> tuple:
     return tuple(heads)
 
 
-def _groups(heads):
+def _groups(heads: Sequence[tuple[str, int]]) -> tuple[tuple[int, ...], ...]:
     """Runs of consecutive heads of one pattern with steps 1, 2, ..., P form a group."""
-    groups, run = [], []
+    groups: list[tuple[int, ...]] = []
+    run: list[int] = []
     for h, (name, step) in enumerate(heads):
         if run and (heads[run[-1]][0] != name or step != heads[run[-1]][1] + 1):
             if len(run) > 1:
@@ -271,11 +273,11 @@ def layer(heads: Sequence[tuple[str, int]], *, key_grid: tuple[int, int], query_
                    tuple(Head(n, s) for n, s in heads), _groups(heads))
 
 
-def _ylg(**kw):
+def _ylg(**kw: Any) -> MaskSet:
     return layer(YLG_HEADS, enumeration="manhattan", **kw)
 
 
-def _ylg_no_esa(**kw):
+def _ylg_no_esa(**kw: Any) -> MaskSet:
     return layer(YLG_HEADS, enumeration="rowmajor", **kw)
 
 
@@ -283,7 +285,7 @@ def _ylg_no_esa(**kw):
 YLG_STRIDED_HEADS = (("strided-ext", 1), ("strided-ext", 2)) * 4
 
 
-def _ylg_strided(**kw):
+def _ylg_strided(**kw: Any) -> MaskSet:
     return layer(YLG_STRIDED_HEADS, enumeration="manhattan", **kw)
 
 

@@ -545,7 +545,6 @@ def load_prepared(path: str | os.PathLike[str], *, resolution: int | None = None
 
 def load_data(spec: str | os.PathLike[str] = "digits", *, resolution: int = 32,
               channels: int | None = None, split: Split = "train") -> ImageData:
-
     """The data set named by ``spec``: ``digits``, a folder, a prepared folder, or an ``.npz``.
 
     A prepared folder (written by :func:`ylg.prepared.prepare`, ``ylg prepare``) is memory-mapped,

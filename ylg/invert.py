@@ -571,7 +571,6 @@ _MOVED = ("score", "load_image", "load_models", "target_image", "invert_to_folde
 
 
 def __getattr__(name: str) -> Any:
-
     """The jobs over a checkpoint moved to :mod:`ylg.invert_jobs`; their old names still work."""
     if name in _MOVED:
         from ylg import invert_jobs

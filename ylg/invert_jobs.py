@@ -438,7 +438,6 @@ def attention_map_figure(G: Generator, D: Discriminator | None, x: torch.Tensor,
                          y: torch.Tensor, *, query: tuple[int, int],
                          heads: Sequence[int] | None = None,
                          reconstruction: torch.Tensor | None = None) -> Figure:
-
     """The attention figure of one image and its latent: G's heads for a query, D's saliency.
 
     Parameters

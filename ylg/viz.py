@@ -480,7 +480,6 @@ def training_curves_figure(records: Sequence[Mapping[str, Any]]) -> Figure:
 
 def plot_training(run_dir: str | os.PathLike[str],
                   out: str | os.PathLike[str] | None = None) -> Path:
-
     r"""Draw a run's training curves (:func:`training_curves_figure`) into ``run_dir/curves.png``.
 
     Parameters

@@ -45,7 +45,6 @@ class MaskedAttention(nn.Module):
     keep: torch.Tensor  # (heads, N, 1)
 
     def __init__(self, dim: int, masks: torch.Tensor) -> None:
-
         super().__init__()
         self.heads = masks.shape[0]
         self.head_dim = math.ceil(dim / self.heads)
@@ -117,7 +116,6 @@ class ProbeNet(nn.Module):
         self.head = nn.Linear(dim, out_features)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-
         p = self.position + self.coords(self.fourier)
         x = self.embed(inputs) + p
         for attn, n1, n2, nq, mlp in zip(self.attn, self.norm1, self.norm2, self.normq, self.mlp):

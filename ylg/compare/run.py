@@ -8,8 +8,8 @@ import math
 import os
 import re
 import time
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ class Settings:
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "dim"):
-
             check_positive_int(name, getattr(self, name))
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise InvalidArgument(f"lr must be a positive number, got {self.lr}")
@@ -184,7 +183,6 @@ def compare(items: Sequence[str], *, task: str = "flow", seeds: int | Sequence[i
             settings: Settings | None = None, task_options: dict[str, Any] | None = None,
             cache: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu",
             progress: bool = False) -> Comparison:
-
     """Train a probe per mask set and seed on one task and compare the mask sets, paired.
 
     Parameters

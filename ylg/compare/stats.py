@@ -61,7 +61,6 @@ def seeds_needed(differences: npt.ArrayLike, *, alpha: float = 0.05, power: floa
 
 
 def paired(a: npt.ArrayLike, b: npt.ArrayLike) -> dict[str, float | int | None]:
-
     """Paired comparison of ``b`` against ``a`` (same seeds, same order): ``b - a``.
 
     Returns

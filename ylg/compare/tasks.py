@@ -275,7 +275,6 @@ def register_task(name: str, factory: Callable[..., Task]) -> None:
 
 
 def make_task(name: str, **options: Any) -> Task:
-
     """The registered task ``name`` built with ``options``.
 
     Raises

@@ -15,9 +15,9 @@ the extractor's name (in every result's ``domain_features``) carries the weights
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import warnings
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -236,7 +236,6 @@ def digit_classifier(*, cache: str | os.PathLike[str] | None = None, seed: int =
 @torch.no_grad()
 def class_accuracy(classifier: DigitClassifier, images: torch.Tensor, labels: torch.Tensor, *,
                    batch_size: int = 256) -> float:
-
     """Fraction of ``images`` that ``classifier`` assigns to their ``labels``.
 
     For a conditional generator: its samples with the classes they were asked for.

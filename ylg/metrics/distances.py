@@ -304,7 +304,6 @@ def density_coverage(real: Features, fake: Features, *, k: int = 5) -> tuple[flo
 
 
 def inception_score(probs: Features, *, splits: int = 10) -> tuple[float, float]:
-
     """Inception Score: ``exp(E_x KL(p(y|x) || p(y)))`` in splits, mean and standard deviation.
 
     ``probs`` are class probabilities of generated images (rows sum to 1); the rows are cut into

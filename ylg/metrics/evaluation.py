@@ -422,7 +422,6 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], *, data: str | None 
                         weights: Literal["ema", "g"] = "ema",
                         settings: EvalSettings | None = None,
                         **options: Any) -> dict[str, Any]:
-
     """Evaluate a checkpoint's generator against real data (see :func:`evaluate_generator`).
 
     Parameters

@@ -232,7 +232,6 @@ def cached_features(extractor: FeatureExtractor, images: torch.Tensor | np.ndarr
 def real_features(extractor: FeatureExtractor, images: torch.Tensor | np.ndarray, *,
                   dataset: str, cache: str | os.PathLike[str] | None = None,
                   batch_size: int = 50, progress: bool = False) -> np.ndarray:
-
     """Features of real images, cached per data set and extractor.
 
     The cache file is named by ``dataset``, a hash of the images' bytes and the extractor's

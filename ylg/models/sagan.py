@@ -289,7 +289,6 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, *, return_attention: bool = False
                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
-
         """One logit per image, ``(b,)`` (and the attention maps, if asked)."""
         h = self.features_before_attention(x)
         attn = None
