@@ -92,8 +92,8 @@ class Pattern:
     (2, 1, [3])
     """
 
-    steps: tuple
-    grid: tuple | None = None
+    steps: tuple[sp.csr_matrix, ...]
+    grid: tuple[int, int] | None = None
     enumeration: str = "rowmajor"
     name: str = "custom"
     rank: np.ndarray | None = field(default=None, repr=False)
