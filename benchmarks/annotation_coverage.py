@@ -14,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.public_api import slots  # noqa: E402
+from tests.test_typing import NOT_YET_ANNOTATED  # noqa: E402
 
 
 def _ratio(found):
@@ -33,6 +34,10 @@ def main():
     print(f"parameters: {_ratio(params)}")
     print(f"returns:    {_ratio(returns)}")
     print(f"both:       {_ratio(found)}")
+    rest = [s for s in found if s.file not in NOT_YET_ANNOTATED]
+    print(f"without the {len(NOT_YET_ANNOTATED)} files of tests/test_typing.py's NOT_YET_ANNOTATED: "
+          f"parameters {_ratio([s for s in rest if s.name != 'return'])}, "
+          f"returns {_ratio([s for s in rest if s.name == 'return'])}")
     if args.per_file:
         by_file = defaultdict(list)
         for s in found:

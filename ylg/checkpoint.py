@@ -358,7 +358,7 @@ def read_attention(attention: str | os.PathLike[str]
 
     Parameters
     ----------
-    attention : str
+    attention : str or os.PathLike
         A name of :func:`ylg.models.attention_variants` or the path of a mask file (from
         ``ylg-masks export``).
 

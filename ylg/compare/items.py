@@ -104,7 +104,7 @@ def resolve(item: str | os.PathLike[str], grid: Sequence[int], *,
 
     Parameters
     ----------
-    item : str
+    item : str or os.PathLike
         A mask file, a preset, or ``PATTERN[:ENUMERATION]`` (see the module).
     grid : tuple (h, w)
         The task's token grid.
