@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import os
+
 
 from ylg.compare.run import Comparison
 
 __all__ = ["format_table", "draw_report"]
 
 
-def _num(v, digits=4):
+def _num(v: float | None, digits: int = 4) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "-"
     return f"{v:.{digits}f}"
@@ -62,7 +64,7 @@ def format_table(c: Comparison) -> str:
     return "\n".join(lines)
 
 
-def draw_report(c: Comparison, path) -> None:
+def draw_report(c: Comparison, path: str | os.PathLike[str]) -> None:
     """A figure: each mask set's score over seeds with its 95 % interval, and for the flow task
     the accuracy against the (Manhattan) distance of the source, reachable and unreachable pairs.
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["holm", "interval", "paired", "seeds_needed"]
 
 
-def interval(values, level=0.95) -> tuple:
+def interval(values: npt.ArrayLike, level: float = 0.95) -> tuple[float, float]:
     """Mean and the half-width of its Student-t confidence interval.
 
     Returns ``(mean, half_width)``; the half-width is NaN for fewer than two values.
@@ -29,7 +30,8 @@ def interval(values, level=0.95) -> tuple:
     return float(x.mean()), float(half)
 
 
-def seeds_needed(differences, *, alpha=0.05, power=0.8, limit=10_000):
+def seeds_needed(differences: npt.ArrayLike, *, alpha: float = 0.05, power: float = 0.8,
+                 limit: int = 10_000) -> int | None:
     """Paired seeds a two-sided t-test needs to resolve the measured mean difference.
 
     From the measured mean and spread of the per-seed differences: the smallest n with
@@ -58,7 +60,7 @@ def seeds_needed(differences, *, alpha=0.05, power=0.8, limit=10_000):
     return None
 
 
-def paired(a, b) -> dict:
+def paired(a: npt.ArrayLike, b: npt.ArrayLike) -> dict[str, float | int | None]:
     """Paired comparison of ``b`` against ``a`` (same seeds, same order): ``b - a``.
 
     Returns
