@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 import numpy.typing as npt
@@ -89,7 +90,7 @@ def paired(a: npt.ArrayLike, b: npt.ArrayLike) -> dict[str, float | int | None]:
     return {"difference": mean, "interval": half, "p": p, "seeds_needed": seeds_needed(d)}
 
 
-def holm(pvalues) -> list:
+def holm(pvalues: Iterable[float | None]) -> list[float]:
     """Holm's step-down adjustment of p-values for several comparisons made at once.
 
     The k-th smallest of m p-values is multiplied by ``m - k + 1``; the adjusted values are made
