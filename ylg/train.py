@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import sys
@@ -38,8 +39,9 @@ from ylg.checkpoint import (build_models, checkpoint_state, load_checkpoint, mod
                             read_attention, restore, save_checkpoint)
 from ylg.config import TrainConfig
 from ylg.data import load_data, to_model_range
-from ylg.eta import duration
+from ylg.eta import ESTIMATE_AFTER, cpu_estimate
 from ylg.errors import CheckpointError
+from ylg.memory import check_memory, estimate_bytes, image_bytes, peak_memory
 from ylg.metrics import evaluate_generator, parse_metrics
 from ylg.runlock import run_lock
 from ylg.runtime import distributed, resolve_device, seed_of
@@ -47,6 +49,16 @@ from ylg.viz import plot_training, save_image_grid
 
 __all__ = ["TrainConfig", "RESUMABLE", "TrainResult", "train", "train_step", "hinge_d",
            "hinge_g", "ema_update", "step_generator", "resolve_device", "cpu_estimate"]
+
+
+_logger = logging.getLogger(__name__)
+
+
+def _log(message: str) -> None:
+    """The default of :func:`train`'s ``log``: each line to the logger, ``warning:`` lines at
+    WARNING."""
+    for line in message.splitlines():
+        (_logger.warning if line.startswith("warning:") else _logger.info)(line)
 
 
 #: what a resumed run may change; everything else must match the checkpoint
@@ -227,9 +239,9 @@ def _read_log(path, upto):
     return lines
 
 
-def _models(cfg, data, state, device):
-    """G, D, the EMA of G and both optimisers, restored from ``state`` when resuming; and what
-    the checkpoint must record to rebuild them (constructor arguments, the mask file's bytes)."""
+def _model_args(cfg, data, state):
+    """The models' constructor arguments (restored from ``state`` when resuming), and what the
+    checkpoint must record to rebuild them (constructor arguments, the mask file's bytes)."""
     if state is not None:
         kwargs, record, blob = model_kwargs_of(state), dict(state["model"]), \
             state.get("masks_file")
@@ -245,12 +257,28 @@ def _models(cfg, data, state, device):
                       attention_resolution=cfg.attention_resolution, pool=2,
                       sn_constraint="inequality")
         kwargs = {**record, "attention": attention}
+    return kwargs, {"model": record, "masks_file": blob}
+
+
+def _check_fits(cfg, kwargs, world, device) -> None:
+    """Refuse a run whose models and batch cannot fit, before anything is built: the models are
+    built on the meta device (no memory) for :func:`ylg.memory.estimate_bytes`."""
+    with torch.device("meta"):  # dense attention: the others' upper bound, and no tile planning
+        g, d, _ = build_models(kwargs, backend="dense", device="meta")
+    r, batch = cfg.resolution, cfg.batch_size // world
+    grids = image_bytes(cfg.num_samples, kwargs["channels"], r, grid_scale=max(1, 64 // r))
+    check_memory(f"training at batch {batch:,}, {r}x{r}, width {cfg.width}",
+                 estimate_bytes(g, d, batch=batch, training=True, outputs=grids), device)
+
+
+def _models(cfg, kwargs, state, device):
+    """G, D, the EMA of G and both optimisers, restored from ``state`` when resuming."""
     g, d, ema = build_models(kwargs, backend=cfg.backend, seed=cfg.seed, device=device)
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     if state is not None:
         restore(state, g, d, ema, opt_g, opt_d)
-    return (g, d, ema, opt_g, opt_d), {"model": record, "masks_file": blob}
+    return g, d, ema, opt_g, opt_d
 
 
 class _RunFolder:
@@ -294,52 +322,6 @@ class _RunFolder:
             self.writer.close()
 
 
-#: on a CPU, the run's time is estimated from the steps after the first (a warm-up) up to this one
-ESTIMATE_AFTER = 3
-#: a CPU run estimated longer than this (seconds) gets a warning with smaller settings
-ESTIMATE_WARN = 3600.0
-
-
-def _peak_memory() -> int:
-    """This process's peak resident memory so far, in bytes (0 where unknown)."""
-    try:
-        import resource
-    except ImportError:  # not on this system
-        return 0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024  # Linux counts kilobytes
-
-
-def cpu_estimate(seconds_per_step, remaining, peak_bytes, cfg) -> str:
-    """The message after the first steps on a CPU: time to go and peak memory, and a warning
-    with smaller settings when the run would take more than :data:`ESTIMATE_WARN` seconds.
-
-    Examples
-    --------
-    >>> cpu_estimate(0.5, 100, 2 ** 30, TrainConfig(steps=100))
-    'estimate on this CPU: 100 steps at 0.50 s/step = 50 s to go (evaluations apart); peak memory 1.1 GB'
-    >>> print(cpu_estimate(22.0, 10_000, 4e9, TrainConfig(resolution=128)))
-    ... # doctest: +NORMALIZE_WHITESPACE
-    estimate on this CPU: 10000 steps at 22.00 s/step = 61.1 h to go (evaluations apart); peak
-    memory 4.0 GB
-    warning: this run takes more than an hour on a CPU (width 64, batch size 64); for a first
-    look try --width 16 --batch-size 16 (or fewer --steps, or a GPU)
-    """
-    total = seconds_per_step * remaining
-    took = duration(total) if total < 5400 else f"{total / 3600:.1f} h"
-    line = (f"estimate on this CPU: {remaining} steps at {seconds_per_step:.2f} s/step = {took} "
-            f"to go (evaluations apart); peak memory {peak_bytes / 1e9:.1f} GB")
-    if total <= ESTIMATE_WARN:
-        return line
-    smaller = [f"--width {min(cfg.width, 16)}" if cfg.width > 16 else "",
-               f"--batch-size {min(cfg.batch_size, 16)}" if cfg.batch_size > 16 else ""]
-    advice = " ".join(a for a in smaller if a)
-    advice = f"try {advice} (or fewer --steps, or a GPU)" if advice else \
-        "try fewer --steps, or a GPU"
-    return (f"{line}\nwarning: this run takes more than an hour on a CPU (width {cfg.width}, "
-            f"batch size {cfg.batch_size}); for a first look {advice}")
-
-
 def _start(config, resume, overrides):
     """The run's config and, when resuming, its checkpoint."""
     cfg = config or TrainConfig()
@@ -358,16 +340,14 @@ def _start(config, resume, overrides):
     return cfg, state
 
 
-def _load(cfg, say):
-    """The training data, announced through ``say`` (None: silent, on ranks other than 0)."""
-    data = load_data(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
+def _announce(cfg, data, say) -> None:
+    """Say what the training data are (``say`` None: silent, on ranks other than 0)."""
     if say is not None and data.skipped:
         say(f"skipped {len(data.skipped)} unreadable file(s), e.g. {data.skipped[0][0]}: "
             f"{data.skipped[0][1]}")
     if say is not None:
         say(f"data: {data.source}, {len(data)} images, {data.num_classes} classes, "
             f"{data.channels} channel(s) at {cfg.resolution}x{cfg.resolution}")
-    return data
 
 
 def _metrics(cfg, data, device, say):
@@ -400,7 +380,8 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None,
     progress : bool
         Show a progress bar (rank 0).
     log : callable, optional
-        Receives the run's messages (default: stderr).
+        Receives the run's messages; default: the ``ylg.train`` logger (INFO; a warning line
+        of the CPU estimate at WARNING).
     evaluate : callable, optional
         The evaluation hook: ``evaluate(step, ema) -> dict`` is called on rank 0 every
         ``config.eval_every`` steps and at the last step, after that step's checkpoint is
@@ -425,7 +406,7 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None,
     >>> r.step, sorted(r.last)
     (1, ['d_fake', 'd_real', 'loss_d', 'loss_g'])
     """
-    say = log or (lambda m: print(m, file=sys.stderr))
+    say = log or _log
     out = Path((config or TrainConfig()).out)
     # the run folder belongs to this job: rank 0 holds its lock (other ranks run beside it)
     held = run_lock(out) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext()
@@ -458,8 +439,11 @@ def _run(config, resume, overrides, progress, say, evaluate) -> TrainResult:
         raise InvalidArgument(f"batch_size {cfg.batch_size} must divide among {world} processes")
     if cfg.amp and device.type != "cuda":
         raise InvalidArgument("amp (mixed precision) needs a CUDA device")
-    data = _load(cfg, say if main else None)
-    (g, d, ema, opt_g, opt_d), record = _models(cfg, data, state, device)
+    data = load_data(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
+    kwargs, record = _model_args(cfg, data, state)
+    _check_fits(cfg, kwargs, world, device)  # before the models, and before the folder is written
+    _announce(cfg, data, say if main else None)
+    g, d, ema, opt_g, opt_d = _models(cfg, kwargs, state, device)
     evaluate = evaluate or _metrics(cfg, data, device, say)
     start = 0 if state is None else int(state["step"])
     if main and state is not None:
@@ -501,7 +485,7 @@ def _run(config, resume, overrides, progress, say, evaluate) -> TrainResult:
                 t_warm = time.perf_counter()  # the first step (a warm-up) is not counted
             else:
                 per_step = (time.perf_counter() - t_warm) / (ESTIMATE_AFTER - 1)
-                say(cpu_estimate(per_step, cfg.steps - step, _peak_memory(), cfg))
+                say(cpu_estimate(per_step, cfg.steps - step, peak_memory(), cfg))
 
         def due(every):
             return every and (step % every == 0 or step == cfg.steps)

@@ -20,6 +20,7 @@ from ifg.errors import InvalidArgument, check_positive_int
 from ylg.checkpoint import load_checkpoint, models_from_checkpoint
 from ylg.data import load_data
 from ylg.eta import duration
+from ylg.memory import check_memory, estimate_bytes, output_bytes
 from ylg.metrics.digits import DigitClassifier, _stderr, class_accuracy, digit_classifier
 from ylg.metrics.distances import density_coverage, fid, inception_score, kid, precision_recall
 from ylg.metrics.features import _model_range  # noqa: F401 - the doctests' preprocessing
@@ -203,6 +204,7 @@ def sample_images(generator, *, n, num_classes, seed=0, batch_size=50,
     n = check_positive_int("n", n)
     num_classes = check_positive_int("num_classes", num_classes)
     batch_size = check_positive_int("batch_size", batch_size)
+    _check_sampling(generator, n, batch_size)
     labels = torch.arange(n) % num_classes
     z = torch.randn(n, generator.z_dim, generator=torch.Generator().manual_seed(seed))
     params = list(generator.parameters())
@@ -220,6 +222,15 @@ def sample_images(generator, *, n, num_classes, seed=0, batch_size=50,
     finally:
         generator.train(was_training)
     return torch.cat(out), labels
+
+
+def _check_sampling(generator, n, batch_size) -> None:
+    """Refuse ``n`` samples in batches of ``batch_size`` that cannot fit, before any is drawn."""
+    kept = n * (output_bytes(generator) + 4 * generator.z_dim + 8)  # images, latents, labels
+    param = next(generator.parameters(), None)
+    check_memory(f"generating {n:,} samples in batches of {batch_size:,}",
+                 estimate_bytes(generator, batch=min(n, batch_size), outputs=kept),
+                 None if param is None else param.device)
 
 
 def evaluate(fake_images, *, real_images, fake_labels=None, dataset: str,
@@ -437,6 +448,7 @@ def evaluate_checkpoint(checkpoint, *, data: str | None = None, weights: str = "
     state = load_checkpoint(checkpoint)
     g, _, ema = models_from_checkpoint(state, device=s.device)
     generator = (ema if weights == "ema" else g).eval()
+    _check_sampling(generator, s.samples, s.batch_size)  # before the data and the networks
     model = state["model"]
     real = load_data(data or state["config"]["data"], resolution=int(model["resolution"]),
                      channels=int(model["channels"]), split="train")
