@@ -8,6 +8,7 @@ its fields as keywords (``samples=500``), which override it.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
@@ -21,13 +22,21 @@ from ylg.checkpoint import load_checkpoint, models_from_checkpoint
 from ylg.data import load_data
 from ylg.eta import duration
 from ylg.memory import check_memory, estimate_bytes, output_bytes
-from ylg.metrics.digits import DigitClassifier, _stderr, class_accuracy, digit_classifier
+from ylg.metrics.digits import DigitClassifier, class_accuracy, digit_classifier
 from ylg.metrics.distances import density_coverage, fid, inception_score, kid, precision_recall
 from ylg.metrics.features import _model_range  # noqa: F401 - the doctests' preprocessing
 from ylg.metrics.features import (FeatureExtractor, MetricsError, _progress, cached_features,
                                   load_torchscript, real_features)
 from ylg.metrics.inception import (INCEPTION_WHEEL, PT_INCEPTION_FILE, load_inception,
                                    load_inception_logits)
+
+_logger = logging.getLogger(__name__)
+
+
+def _info(message: str) -> None:
+    """The default ``log``: the ``ylg.metrics.evaluation`` logger, at INFO."""
+    _logger.info(message)
+
 
 __all__ = ["METRICS", "DEFAULT_METRICS", "parse_metrics", "EvalSettings", "sample_images",
            "evaluate", "evaluate_generator", "evaluate_checkpoint"]
@@ -114,7 +123,8 @@ class EvalSettings:
     progress : bool
         Progress bars on stderr.
     log : callable or None
-        Receives one-line messages (default: stderr); None: silent.
+        Receives one-line messages (default: the ``ylg.metrics.evaluation`` logger, INFO);
+        None: silent.
 
     Examples
     --------
@@ -134,7 +144,7 @@ class EvalSettings:
     batch_size: int = 50
     device: str | torch.device = "cpu"
     progress: bool = False
-    log: Callable | None = _stderr
+    log: Callable | None = _info
 
     def __post_init__(self):
         object.__setattr__(self, "metrics", parse_metrics(self.metrics))
