@@ -26,11 +26,15 @@ import math
 import os
 import sys
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ifg.errors import InvalidArgument, YLGError
 from ifg.files import dumps_strict
@@ -80,7 +84,7 @@ class TrainResult:
     rank: int = 0
 
 
-def hinge_d(real_logits, fake_logits):
+def hinge_d(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """D's hinge loss: ``mean(relu(1 - D(x))) + mean(relu(1 + D(G(z))))``.
 
     Examples
@@ -91,7 +95,7 @@ def hinge_d(real_logits, fake_logits):
     return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
 
 
-def hinge_g(fake_logits):
+def hinge_g(fake_logits: torch.Tensor) -> torch.Tensor:
     """G's hinge loss: ``-mean(D(G(z)))``.
 
     Examples
@@ -103,7 +107,7 @@ def hinge_g(fake_logits):
 
 
 @torch.no_grad()
-def ema_update(ema, model, decay) -> None:
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
     """``ema <- decay * ema + (1 - decay) * model`` for parameters; buffers are copied.
 
     Examples
@@ -112,13 +116,15 @@ def ema_update(ema, model, decay) -> None:
     >>> ema_update(a, b, 0.0); bool(torch.equal(a.weight, b.weight))
     True
     """
-    e_params, m_params = list(ema.parameters()), list(model.parameters())
+    e_params: list[torch.Tensor] = list(ema.parameters())
+    m_params: list[torch.Tensor] = list(model.parameters())
     torch._foreach_lerp_(e_params, m_params, 1 - decay)
     for e, m in zip(ema.buffers(), model.buffers()):
         e.copy_(m)
 
 
-def step_generator(seed, step, rank, device="cpu") -> torch.Generator:
+def step_generator(seed: int, step: int, rank: int,
+                   device: str | torch.device = "cpu") -> torch.Generator:
     """The random generator of one step on one process (noise, labels, augmentations).
 
     Examples
@@ -164,7 +170,10 @@ class _Batches:
         return x, self.labels.index_select(0, idx).to(self.device, non_blocking=True)
 
 
-def train_step(G, D, opt_g, opt_d, batches, *, step, cfg, num_classes, generator, autocast):
+def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
+               opt_d: torch.optim.Optimizer, batches: _Batches, *, step: int, cfg: TrainConfig,
+               num_classes: int, generator: torch.Generator,
+               autocast: Callable[[], AbstractContextManager[Any]]) -> dict[str, torch.Tensor]:
     """One step: ``cfg.d_steps`` discriminator updates, then one generator update.
 
     Real and fake images go through D in one batch (one forward, as DDP wants), after the same
@@ -365,8 +374,10 @@ def _metrics(cfg, data, device, say):
     return evaluate
 
 
-def train(config=None, *, resume=False, overrides=None, progress=True, log=None,
-          evaluate=None) -> TrainResult:
+def train(config: TrainConfig | None = None, *, resume: bool = False,
+          overrides: dict[str, Any] | None = None, progress: bool = True,
+          log: Callable[[str], None] | None = None,
+          evaluate: Callable[[int, nn.Module], dict[str, Any]] | None = None) -> TrainResult:
     """Train a SAGAN / YLG-SAGAN; see the module docstring for the run directory.
 
     Parameters
