@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from ylg.config import TrainConfig
+from typing import Any
 
 __all__ = ["duration", "cpu_estimate", "ESTIMATE_AFTER", "ESTIMATE_WARN"]
 
@@ -27,10 +24,11 @@ ESTIMATE_AFTER = 3
 ESTIMATE_WARN = 3600.0
 
 
-def cpu_estimate(seconds_per_step: float, remaining: int, peak_bytes: float,
-                 cfg: TrainConfig) -> str:
-    """The message after ``ylg train``'s first steps on a CPU: time to go and peak memory, and a warning
-    with smaller settings when the run would take more than :data:`ESTIMATE_WARN` seconds.
+def cpu_estimate(seconds_per_step: float, remaining: int, peak_bytes: float, cfg: Any) -> str:
+    """The message after ``ylg train``'s first steps on a CPU: time to go and peak memory, and a
+    warning with smaller settings when the run would take more than :data:`ESTIMATE_WARN` s.
+
+    ``cfg`` is the run's :class:`ylg.config.TrainConfig` (its ``width`` and ``batch_size``).
 
     Examples
     --------
