@@ -41,6 +41,12 @@ CASES = {
                       ["a.png"], ["1,000,000,000 starts at once"]),
     "masks export": ("masks", ["export", "--preset", "ylg", "--query-grid", "100000x100000",
                                "-o", "{tmp}/m.npz"], ["m.npz"], ["would need about"]),
+    "masks check": ("masks", ["check", "--pattern", "ltr", "--n", HUGE], [],
+                    ["would need about"]),
+    "masks render": ("masks", ["render", "--pattern", "ltr", "--n", HUGE, "-o", "{tmp}/r.png"],
+                     ["r.png"], ["would need about"]),
+    "masks extend": ("masks", ["extend", "--pattern", "ltr", "--n", HUGE], [],
+                     ["would need about"]),
 }
 
 #: every refusal, one after the other in one process limited to this address space
