@@ -201,6 +201,12 @@ def sample_images(generator, *, n, num_classes, seed=0, batch_size=50,
     (torch.Tensor, torch.Tensor)
         float32 images ``(n, c, h, w)`` on the CPU and their int64 classes ``(n,)``.
 
+    Raises
+    ------
+    InvalidArgument
+        For a size that is not positive, or ``n`` images (and a batch) that cannot fit in
+        memory (:mod:`ylg.memory`), before any is drawn.
+
     Examples
     --------
     >>> class G(nn.Module):
