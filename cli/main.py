@@ -6,12 +6,17 @@ from ylg.config import TrainConfig
 
 from .errors import Group
 from .options import (Point, checkpoint_option, config_options, device_option, given,
-                      out_option, quiet_option, seed_option, version_option, weights_option)
+                      long_command, out_option, quiet_option, seed_option, version_option, weights_option)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @version_option()
-def main():
+@click.option("--threads", envvar="YLG_THREADS", default="auto", show_default=True,
+              metavar="N|auto", help="torch CPU threads for the command (also $YLG_THREADS). "
+              "auto: torch's default less the CPUs the load average says are busy, at least 1. "
+              "On a shared machine give 1: beside other work, more threads can be several "
+              "times slower.")
+def main(threads):
     """Train and sample SAGAN and YLG-SAGAN (Your Local GAN).
 
     \b
@@ -23,7 +28,11 @@ def main():
       ylg invert --checkpoint runs/ylg/checkpoint.pt --test-index 0 --method all -o inv/
       ylg attention-map --checkpoint runs/ylg/checkpoint.pt --test-index 0 --query 12,16 -o attn.png
       ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics fid,kid,domain-fid,accuracy
+      ylg --threads 1 train --attention ylg --width 16 --out runs/ylg   # on a shared machine
     """
+    from ylg.runtime import apply_threads
+
+    apply_threads(threads)
 
 
 @main.command()
@@ -36,6 +45,7 @@ def main():
               help="Continue from RUN_DIR/checkpoint.pt (its config; --steps may grow).")
 @quiet_option()
 @click.pass_context
+@long_command
 def train(ctx, masks, betas, resume, quiet, **options):
     """Train SAGAN or YLG-SAGAN; writes config, log.jsonl, samples/ and checkpoint.pt.
 
@@ -188,6 +198,7 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
 @device_option()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @quiet_option()
+@long_command
 def evaluate(checkpoint, data, metric_names, samples, real_samples, features, inception_logits,
              weights, batch_size, seed, device, as_json, quiet):
     """Measure a generator: domain FID and class accuracy (digits); FID and KID (Inception).
@@ -316,6 +327,7 @@ def _heads_list(text):
 @device_option()
 @quiet_option()
 @out_option("Output folder.")
+@long_command
 def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr, starts, noise,
            d_heads, seed, device, quiet, out):
     """Invert an image: find z with G(z, y) close to it, by pixel, D-feature or YLG distance.
@@ -367,6 +379,7 @@ def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr,
 @device_option()
 @quiet_option()
 @out_option("Output figure (.png, .svg or .pdf).")
+@long_command
 def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_heads, label,
                   method, steps, lr, starts, noise, d_heads, seed, device, quiet, out):
     """Draw where a query pixel attends in each head of G's attention (the paper's Figures 5-6).
@@ -466,6 +479,7 @@ def export(checkpoint, weights, out):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object, not the table.")
 @out_option("Figure (PNG) of the report.", required=False)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@long_command
 def compare(masks, task, seeds, steps, grid, data, cache, device, as_json, out, quiet):
     """Train a probe per mask set (its only attention) and seed; compare them paired.
 
