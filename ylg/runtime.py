@@ -125,9 +125,10 @@ def choose_threads(value: str | int | None = "auto", *, cpus: int | None = None,
     ``auto`` (also None or empty) takes torch's default (one thread per CPU, or
     ``$OMP_NUM_THREADS``) less the CPUs the machine's load average says are busy, and at least
     one: on an idle machine torch's own choice, beside other work one thread. Measured on a
-    2-CPU machine (``benchmarks/bench_threads.py``, docs/benchmarks.md), torch's default of 2
-    threads made a training step 6x and an inversion step 8-15x slower than 1 thread as soon as
-    another process ran: its threads wait on a descheduled peer at every parallel region.
+    2-CPU machine (``benchmarks/bench_threads.py``, docs/benchmarks.md): beside one other
+    2-thread process, torch's default of 2 threads made a training step 6x and an inversion
+    step 12x slower than 1 thread (its threads wait on a descheduled peer at every parallel
+    region); with the machine to itself, 2 threads were up to 1.6x faster.
 
     Parameters
     ----------
