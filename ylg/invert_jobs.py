@@ -22,7 +22,8 @@ from ylg.invert import (METHODS, PUBLISHED, Budget, _check_attention, _check_hea
 from ylg.similarity import psnr, ssim, to_unit_range
 
 __all__ = ["score", "load_image", "load_models", "target_image", "generated_target", "invert_to_folder",
-           "parse_head_indices", "parse_query", "draw_attention_map", "attention_map_figure"]
+           "parse_head_indices", "parse_query", "draw_attention_map", "attention_map_figure",
+           "inversion_lines", "attention_map_line"]
 
 
 @torch.no_grad()
@@ -458,3 +459,23 @@ def attention_map_figure(G, D, x, z, y, *, query, heads=None, reconstruction=Non
                             reconstruction[0].cpu(),
                             titles=[f"G {g_names[h]}" for h in heads], saliency=saliency,
                             saliency_titles=saliency_titles)
+
+
+def inversion_lines(summary: dict) -> list:
+    """One line per method of :func:`invert_to_folder`'s summary (``ylg invert``'s output)."""
+    lines = []
+    for name, m in summary["methods"].items():
+        latent = (f"z distance {m['latent_distance']:.3f} (cosine {m['latent_cosine']:.3f})  "
+                  if "latent_distance" in m else "")
+        lines.append(f"{name:<13} class {m['class']}  PSNR {m['psnr']:6.2f} dB  SSIM "
+                     f"{m['ssim']:.3f}  D-feature distance {m['feature_distance']:.3f}  "
+                     f"{latent}({m['seconds']:.1f} s)")
+    return lines
+
+
+def attention_map_line(summary: dict, out) -> str:
+    """:func:`draw_attention_map`'s summary in one line (``ylg attention-map``'s output)."""
+    fit = (f", inversion PSNR {summary['psnr']:.2f} dB, SSIM {summary['ssim']:.3f}"
+           if "psnr" in summary else "")
+    return (f"attention of pixel {tuple(summary['query'])} ({summary['target']}, class "
+            f"{summary['class']}{fit}): {out}")
