@@ -293,7 +293,7 @@ def export(preset_name, heads, query_grid, key_grid, tiling, enumeration, esa, o
     maskset = layer_masks(preset_name=preset_name, heads=heads, tiling=tiling,
                           query_grid=_grid_option(query_grid), key_grid=_grid_option(key_grid),
                           enumeration=_enumeration_option(enumeration, esa, default=None))
-    save(maskset, output)
+    save(maskset, output, mkdir=True)
     labels = ",".join(f"{h.pattern}:{h.step}" for h in maskset.heads)
     size = os.path.getsize(output)
     click.echo(f"wrote {output}: {maskset.num_heads} heads ({labels}), query grid "

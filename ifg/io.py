@@ -98,7 +98,7 @@ def _to_arrays(maskset):
     }
 
 
-def save(maskset: MaskSet, path: str | os.PathLike) -> None:
+def save(maskset: MaskSet, path: str | os.PathLike, *, mkdir: bool = False) -> None:
     """Write a mask set to ``path`` as a ``masks.npz`` file (written whole or not at all).
 
     Parameters
@@ -106,6 +106,8 @@ def save(maskset: MaskSet, path: str | os.PathLike) -> None:
     maskset : MaskSet
     path : str or os.PathLike
         Written exactly as given (no ``.npz`` is appended).
+    mkdir : bool
+        Create the folder if needed (else a missing folder is an error).
 
     Raises
     ------
@@ -130,7 +132,7 @@ def save(maskset: MaskSet, path: str | os.PathLike) -> None:
         _from_arrays(arrays, f"cannot save {path}")
     except MaskFileError as err:
         raise InvalidArgument(str(err)) from None
-    atomic_write(path, lambda f: np.savez_compressed(f, **arrays), mkdir=False)  # never half
+    atomic_write(path, lambda f: np.savez_compressed(f, **arrays), mkdir=mkdir)  # never half
 
 
 #: the most bytes one field of a mask file may hold once decompressed; a file claiming more

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from ifg.check import CheckReport, check
 from ifg.errors import InvalidArgument
-from ifg.files import dumps_strict
+from ifg.files import atomic_write, dumps_strict
 from ifg.maskset import MaskSet
 
 __all__ = ["format_check", "MaskFileCheck", "check_mask_file", "output_kind", "write_result",
@@ -128,13 +128,12 @@ def output_kind(output) -> str | None:
 
 def write_result(output, record: dict, pattern, *, query_grid=None) -> None:
     """Write ``record`` as JSON, or ``pattern`` as a one-group mask file (its steps as heads),
-    by the suffix of ``output``; the query grid defaults to twice the pattern's grid (ylg's
+    by the suffix of ``output`` (its folder created if needed); the query grid defaults to twice the pattern's grid (ylg's
     models pool keys 2x2)."""
     from ifg.io import save
 
     if output_kind(output) == "json":
-        with open(output, "w") as f:
-            f.write(dumps_strict(record))
+        atomic_write(output, dumps_strict(record))
         return
     if pattern is None:
         raise InvalidArgument("the search found no pattern with Full Information to write")
@@ -142,7 +141,7 @@ def write_result(output, record: dict, pattern, *, query_grid=None) -> None:
         raise InvalidArgument(f"a mask file needs a 2-D grid; N = {pattern.n} is not a perfect "
                               "square: give --grid HxW")
     qgrid = query_grid or tuple(2 * g for g in pattern.grid)
-    save(pattern.to_maskset(query_grid=qgrid), output)
+    save(pattern.to_maskset(query_grid=qgrid), output, mkdir=True)
 
 
 def layer_masks(*, preset_name: str | None = None, heads: str | None = None,
