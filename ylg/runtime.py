@@ -122,9 +122,9 @@ def choose_threads(value: str | int | None = "auto", *, cpus: int | None = None,
                    load: float | None = None, default: int | None = None) -> int:
     """The torch CPU threads a job should use: ``value`` itself, or the ``auto`` rule.
 
-    ``auto`` (also None or empty) takes torch's default (one thread per CPU, or
-    ``$OMP_NUM_THREADS``) less the CPUs the machine's load average says are busy, and at least
-    one: on an idle machine torch's own choice, beside other work one thread. Measured on a
+    ``auto`` (also None or empty) takes torch's thread count (in a fresh process its default:
+    one thread per CPU, or ``$OMP_NUM_THREADS``) less the CPUs the machine's 1-minute load
+    average says are busy, and at least one: on an idle machine torch's own choice, beside other work one thread. Measured on a
     2-CPU machine (``benchmarks/bench_threads.py``, docs/benchmarks.md): beside one other
     2-thread process, torch's default of 2 threads made a training step 6x and an inversion
     step 12x slower than 1 thread (its threads wait on a descheduled peer at every parallel
