@@ -80,3 +80,11 @@ def test_train_refuses_a_non_finite_rate_in_one_line(tmp_path, value):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: lr_g must be a finite number"), lines
     assert not out.exists()
+
+
+def test_backend_offers_every_attention_backend_flex_included():
+    from ylg.attention import BACKENDS
+
+    backend = next(p for p in train.params if p.name == "backend")
+    assert list(backend.type.choices) == [str(b) for b in BACKENDS]
+    assert "flex" in backend.type.choices
