@@ -28,12 +28,18 @@ def main():
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--from-json", nargs="+", default=None)
+    ap.add_argument("--only-seeds", default=None,
+                    help="with --from-json: the seeds to read, e.g. 2,3,4 (those run on a quiet "
+                         "machine)")
     args = ap.parse_args()
     if args.from_json:
         for path in args.from_json:
             d = json.loads(Path(path).read_text())
+            keep = (set(d["seeds"]) if args.only_seeds is None
+                    else {int(x) for x in args.only_seeds.split(",")})
             rows = [(d["task"], item, r["seconds"])
-                    for item in d["items"] for r in d["runs"][item]]
+                    for item in d["items"] for seed, r in zip(d["seeds"], d["runs"][item])
+                    if seed in keep]
             print(f"\n{path}: {len(rows)} runs, {d['settings']}, wall {d['seconds']:.0f} s")
             print("| mask set | s / run (mean) | min | max | ratio to dense |")
             print("|---|---:|---:|---:|---:|")
@@ -43,7 +49,7 @@ def main():
                 secs = [s for _, i, s in rows if i == item]
                 print(f"| {item} | {statistics.mean(secs):.1f} | {min(secs):.1f} | "
                       f"{max(secs):.1f} | {statistics.mean(secs) / dense:.2f} |")
-            per_seed = sum(s for *_, s in rows) / len(d["seeds"])
+            per_seed = sum(s for *_, s in rows) / len(keep & set(d["seeds"]))
             print(f"| **per seed (all mask sets)** | {per_seed:.1f} | | | |")
         return
     import torch

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
 from typing import overload
 
 import numpy as np
@@ -24,6 +25,9 @@ from ifg.errors import InvalidArgument
 from ifg.maskset import MaskSet
 from ifg.memory import check_fits
 from ifg.pattern import Pattern
+
+#: runs of keys per query: ``ptr``, ``starts``, ``ends`` (see :func:`reachable_runs`)
+_Runs = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 __all__ = ["CheckReport", "check", "full_information", "reachable_runs", "lower_bound_edges"]
 
@@ -102,12 +106,12 @@ def lower_bound_edges(n: int, steps: int) -> float:
     return float(steps * n ** (1 + 1 / steps))
 
 
-def _own_order(pattern):
+def _own_order(pattern: Pattern) -> list[sp.csr_matrix]:
     """The steps renumbered into the pattern's 1-D order (where local rows are runs)."""
     return list(pattern.own_steps())
 
 
-def _csr_runs(m):
+def _csr_runs(m: sp.csr_matrix) -> _Runs:
     """Runs of consecutive keys of each row of a CSR matrix with sorted indices.
 
     Returns (ptr, starts, ends): row q's runs are ``starts[ptr[q]:ptr[q+1]]`` (half-open ends).
@@ -134,7 +138,8 @@ def _csr_runs(m):
 _BLOCK_RUNS = 1 << 13
 
 
-def _gathered(step, ptr, starts, ends, n):
+def _gathered(step: sp.csr_matrix, ptr: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+              n: int) -> Iterator[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]]:
     """For each block of queries of ``step``, the runs of the positions they attend, unmerged.
 
     Yields ``(q0, q1, q, s, e)``: queries ``q0 <= q0 + q < q1`` reach ``[s, e)`` (q local).
@@ -147,7 +152,7 @@ def _gathered(step, ptr, starts, ends, n):
     else:
         per_edge = per_position[indices]
         gathered = np.concatenate([[0], np.cumsum(per_edge)])[indptr]
-    cuts = [0, n]
+    cuts: list[int] | np.ndarray = [0, n]
     if gathered[-1] > _BLOCK_RUNS:
         cuts = np.unique(np.concatenate([[0], np.searchsorted(
             gathered, np.arange(_BLOCK_RUNS, gathered[-1], _BLOCK_RUNS)), [n]]))
@@ -163,7 +168,8 @@ def _gathered(step, ptr, starts, ends, n):
         yield int(q0), int(q1), q, starts[run], ends[run]
 
 
-def _compose(step, ptr, starts, ends, n):
+def _compose(step: sp.csr_matrix, ptr: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+             n: int) -> _Runs:
     """Runs reached by each query of ``step`` through the runs of the positions it attends."""
     counts, out_starts, out_ends = [np.zeros(1, np.int64)], [], []
     total = 0
@@ -183,7 +189,8 @@ def _compose(step, ptr, starts, ends, n):
 _RUNS_CHECKED_FROM = 1 << 24
 
 
-def _last_coverage(step, ptr, starts, ends, n):
+def _last_coverage(step: sp.csr_matrix, ptr: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                   n: int) -> tuple[np.ndarray, np.ndarray]:
     """Coverage (:func:`_coverage`) of the last step, counted block by block, never stored.
 
     Merging the runs costs about the runs gathered over the step's edges; a boolean sparse
@@ -213,7 +220,8 @@ def _last_coverage(step, ptr, starts, ends, n):
     return full, causal
 
 
-def _runs_are_cheaper(step, ptr, starts, ends, n):
+def _runs_are_cheaper(step: sp.csr_matrix, ptr: np.ndarray, starts: np.ndarray,
+                      ends: np.ndarray, n: int) -> bool:
     runs_per_position = np.diff(ptr)
     if (runs_per_position == 1).all():  # as many runs as edges: never more than keys
         return True
@@ -231,7 +239,8 @@ _PRODUCT_ENTRIES = 1 << 22
 _RUN_COST = 8
 
 
-def _runs_to_csr(ptr, starts, ends, n):
+def _runs_to_csr(ptr: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                 n: int) -> sp.csr_matrix:
     """The boolean CSR matrix whose row q holds the keys of its runs."""
     lengths = ends - starts
     nnz = int(lengths.sum())
@@ -243,7 +252,7 @@ def _runs_to_csr(ptr, starts, ends, n):
     return sp.csr_matrix((np.ones(nnz, dtype=bool), indices, indptr), shape=(n, n))
 
 
-def _merge(q, s, e, n):
+def _merge(q: np.ndarray, s: np.ndarray, e: np.ndarray, n: int) -> _Runs:
     """Merge the runs of each row: (q, start, end) triples -> (row, start, end) of merged runs.
 
     Keys are below ``n``; the runs of a row come in any order. The result is sorted by row, then
@@ -271,7 +280,7 @@ def _merge(q, s, e, n):
     return mq, s[first], off_end[last] - mq * width
 
 
-def _check_is_pattern(pattern):
+def _check_is_pattern(pattern: object) -> None:
     if not isinstance(pattern, Pattern):
         raise InvalidArgument(f"expected an ifg.Pattern or an ifg.MaskSet, got "
                               f"{type(pattern).__name__}")
@@ -307,7 +316,7 @@ def reachable_runs(pattern: Pattern) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return ptr, starts, ends
 
 
-def _reach_counts(pattern):
+def _reach_counts(pattern: Pattern) -> tuple[np.ndarray, np.ndarray]:
     """Per output position (1-D order): inputs with a path to it, and those before it or it."""
     steps = _own_order(pattern)
     n = pattern.n
@@ -319,7 +328,8 @@ def _reach_counts(pattern):
     return _last_coverage(steps[-1], ptr, starts, ends, n)
 
 
-def _coverage(ptr, starts, ends, n):
+def _coverage(ptr: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+              n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per query: keys reached, and keys reached with index <= the query (causal)."""
     q = np.repeat(np.arange(n), np.diff(ptr))
     full = np.bincount(q, weights=ends - starts, minlength=n).astype(np.int64)
@@ -328,7 +338,7 @@ def _coverage(ptr, starts, ends, n):
     return full, causal
 
 
-def _first_gap(steps, i):
+def _first_gap(steps: Sequence[sp.csr_matrix], i: int) -> int:
     """The smallest input (1-D order) with no path to output i, by pushing i back through the
     steps."""
     keys = np.array([i])
@@ -338,21 +348,21 @@ def _first_gap(steps, i):
     return int(gaps[0]) if len(gaps) else len(keys)
 
 
-def _describe(pattern, p):
+def _describe(pattern: Pattern, p: int | np.integer) -> str:
     if pattern.grid is None:
         return str(int(p))
     r, c = divmod(int(p), pattern.grid[1])
     return f"{int(p)} ({r},{c})"
 
 
-def _listing(pattern, positions, limit=6):
+def _listing(pattern: Pattern, positions: Iterable[int | np.integer], limit: int = 6) -> str:
     positions = [int(x) for x in positions]
     shown = ", ".join(_describe(pattern, p) for p in positions[:limit])
     more = f", ... ({len(positions)} in all)" if len(positions) > limit else ""
     return f"[{shown}{more}]" if positions else "nothing"
 
 
-def _witness_reason(pattern, source, target):
+def _witness_reason(pattern: Pattern, source: int, target: int) -> str:
     """Say, in words, why ``source`` (input) has no path to ``target`` (output)."""
     steps = pattern.steps
     P = len(steps)
@@ -388,7 +398,8 @@ def check(pattern: Pattern, *, causal: bool = False) -> CheckReport: ...
 def check(pattern: MaskSet, *, causal: bool = False) -> list[CheckReport]: ...
 
 
-def check(pattern, *, causal=False):
+def check(pattern: Pattern | MaskSet, *,
+          causal: bool = False) -> CheckReport | list[CheckReport]:
     """Check a pattern for Full Information and report its sparsity.
 
     Parameters

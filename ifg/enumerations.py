@@ -21,28 +21,28 @@ if TYPE_CHECKING:
 __all__ = ["ENUMERATIONS", "enumerations", "enumeration", "grid_of", "layout"]
 
 
-def _rowmajor(h, w):
+def _rowmajor(h: int, w: int) -> np.ndarray:
     return np.arange(h * w)
 
 
-def _manhattan(h, w):
+def _manhattan(h: int, w: int) -> np.ndarray:
     r, c = np.divmod(np.arange(h * w), w)
     order = np.lexsort((r, r + c))  # by distance r + c from (0, 0), ties to the smaller row
     return _inverse(order)
 
 
-def _snake(h, w):
+def _snake(h: int, w: int) -> np.ndarray:
     r, c = np.divmod(np.arange(h * w), w)
     return r * w + np.where(r % 2 == 0, c, w - 1 - c)
 
 
-def _require_power_of_two_square(name, h, w):
+def _require_power_of_two_square(name: str, h: int, w: int) -> None:
     if h != w or h & (h - 1):
         raise InvalidArgument(
             f"enumeration {name!r} needs a square grid with a power-of-two side, got {h}x{w}")
 
 
-def _hilbert(h, w):
+def _hilbert(h: int, w: int) -> np.ndarray:
     _require_power_of_two_square("hilbert", h, w)
     # the classic xy -> d conversion, vectorised over all pixels at once. The published code
     # (hilbertcurve 1.0.3: the first h*h cells of HilbertCurve(p=h, n=2), read as (row, col))
@@ -66,7 +66,7 @@ def _hilbert(h, w):
     return d
 
 
-def _zorder(h, w):
+def _zorder(h: int, w: int) -> np.ndarray:
     _require_power_of_two_square("zorder", h, w)
     r, c = np.divmod(np.arange(h * w), w)
     d = np.zeros(h * w, dtype=np.int64)
@@ -75,7 +75,7 @@ def _zorder(h, w):
     return d
 
 
-def _inverse(perm):
+def _inverse(perm: np.ndarray) -> np.ndarray:
     inv = np.empty_like(perm)
     inv[perm] = np.arange(len(perm))
     return inv
@@ -104,7 +104,7 @@ def enumerations() -> dict:
     return {name: doc for name, (_, doc) in ENUMERATIONS.items()}
 
 
-def _check_name(name):
+def _check_name(name: str) -> None:
     check_known("enumeration", name, ENUMERATIONS)
 
 
@@ -140,7 +140,7 @@ def enumeration(name: str, grid: tuple[int, int]) -> np.ndarray:
     return ENUMERATIONS[name][0](h, w).astype(np.int64)
 
 
-def _check_grid(grid):
+def _check_grid(grid: tuple[int, int]) -> tuple[int, int]:
     try:
         h, w = grid
     except (TypeError, ValueError):
@@ -156,7 +156,7 @@ def grid_of(n: int, grid: tuple[int, int]) -> tuple[int, int]: ...
 def grid_of(n: int, grid: None = None) -> tuple[int, int] | None: ...
 
 
-def grid_of(n, grid=None):
+def grid_of(n: int, grid: tuple[int, int] | None = None) -> tuple[int, int] | None:
     """The grid of N positions: ``grid`` checked, else the square one, else None.
 
     Examples

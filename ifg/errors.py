@@ -4,6 +4,10 @@ Every error the libraries raise for bad input derives from :class:`YLGError`; th
 one line on stderr and exit code 2.
 """
 
+from __future__ import annotations
+
+from typing import Collection, SupportsIndex, cast
+
 __all__ = ["YLGError", "InvalidArgument", "MaskFileError", "check_positive_int", "check_known"]
 
 
@@ -19,17 +23,17 @@ class MaskFileError(YLGError):
     """A mask file is unreadable or invalid; the message names the field."""
 
 
-def check_positive_int(name, value):
+def check_positive_int(name: str, value: object) -> int:
     """Return ``value`` as an int, or raise :class:`InvalidArgument` naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int,)) and not hasattr(value, "__index__"):
         raise InvalidArgument(f"{name} must be a positive integer, got {value!r}")
-    value = int(value)
+    value = int(cast(SupportsIndex, value))
     if value <= 0:
         raise InvalidArgument(f"{name} must be a positive integer, got {value}")
     return value
 
 
-def check_known(what, name, known):
+def check_known(what: str, name: str, known: Collection[str]) -> str:
     """Return ``name`` if it is one of ``known``; else raise :class:`InvalidArgument` that lists
     the known names and suggests the close ones.
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,6 +39,9 @@ from ifg.check import _own_order, full_information, reachable_runs
 from ifg.errors import InvalidArgument, check_positive_int
 from ifg.memory import BYTES_PER_PAIR, check_fits
 from ifg.pattern import Pattern
+
+#: an edge to add: (step, query, key), the step 0-based, positions in the pattern's 1-D order
+_Edge = tuple[int, int, int]
 
 __all__ = ["Extension", "ExtensionInfeasible", "extend", "lower_bound", "strided_extension"]
 
@@ -175,7 +179,7 @@ class Extension:
 # the pattern in its own 1-D order, where "causal" is simply k <= q
 
 
-def _reached(steps, n):
+def _reached(steps: Sequence[sp.csr_matrix], n: int) -> np.ndarray:
     """Dense ``(N, N)`` bool: ``R[q, k]`` when key k has a path to query q (1-D order)."""
     ptr, starts, ends = reachable_runs(Pattern(tuple(steps)))
     q = np.repeat(np.arange(n), np.diff(ptr))
@@ -185,22 +189,22 @@ def _reached(steps, n):
     return np.cumsum(delta.reshape(n, width), axis=1)[:, :n] > 0
 
 
-def _check_size(n):
+def _check_size(n: int) -> None:
     check_fits(f"extending a pattern over N = {n:,} positions (dense N x N arrays)",
                n * n * BYTES_PER_PAIR)
 
 
-def _required(n, causal):
+def _required(n: int, causal: bool) -> np.ndarray:
     return np.tril(np.ones((n, n), dtype=bool)) if causal else np.ones((n, n), dtype=bool)
 
 
-def _caps(steps, budget):
+def _caps(steps: Sequence[sp.csr_matrix], budget: int | None) -> list[np.ndarray]:
     big = np.iinfo(np.int64).max // 4
     return [(budget - np.diff(s.indptr)) if budget is not None
             else np.full(s.shape[0], big, dtype=np.int64) for s in steps]
 
 
-def _chain(steps):
+def _chain(steps: Sequence[sp.csr_matrix]) -> sp.csr_matrix | None:
     """Boolean reach through ``steps`` (applied first to last) as CSR, or None for no step."""
     if not steps:
         return None
@@ -210,7 +214,7 @@ def _chain(steps):
     return sp.csr_matrix(m)
 
 
-def _add(step, rows, cols):
+def _add(step: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> sp.csr_matrix:
     n = step.shape[0]
     new = sp.csr_matrix((np.ones(len(rows), dtype=bool), (rows, cols)), shape=(n, n))
     return (step + new).astype(bool).tocsr()
@@ -220,7 +224,8 @@ def _add(step, rows, cols):
 # the lower bound
 
 
-def _row_bound(steps, miss, budget):
+def _row_bound(steps: Sequence[sp.csr_matrix], miss: np.ndarray,
+               budget: int | None) -> np.ndarray:
     """Per query: edges the last step must gain (see :func:`lower_bound`)."""
     n = steps[0].shape[0]
     P = len(steps)
@@ -235,7 +240,7 @@ def _row_bound(steps, miss, budget):
     return need
 
 
-def _matching(miss_rows):
+def _matching(miss_rows: np.ndarray) -> int:
     from scipy.sparse.csgraph import maximum_bipartite_matching
 
     m = sp.csr_matrix(miss_rows)
@@ -245,7 +250,8 @@ def _matching(miss_rows):
     return int((match >= 0).sum())
 
 
-def _bound(steps, miss, caps, budget):
+def _bound(steps: Sequence[sp.csr_matrix], miss: np.ndarray, caps: Sequence[np.ndarray],
+           budget: int | None) -> int:
     """The lower bound for the pattern in 1-D order; raises when the budget rules it out."""
     P = len(steps)
     total = int(miss.sum())
@@ -317,7 +323,7 @@ def lower_bound(pattern: Pattern, *, causal: bool = False,
     return _bound(steps, miss, _caps(steps, budget), budget)
 
 
-def _check_budget(pattern, budget):
+def _check_budget(pattern: object, budget: int | None) -> int | None:
     if not isinstance(pattern, Pattern):
         raise InvalidArgument(f"pattern must be an ifg.Pattern, got {type(pattern).__name__}")
     if budget is None:
@@ -336,7 +342,7 @@ def _check_budget(pattern, budget):
 # greedy
 
 
-def _gains(steps, miss_f, t):
+def _gains(steps: Sequence[sp.csr_matrix], miss_f: np.ndarray, t: int) -> np.ndarray:
     """Gain of every edge ``(a, b)`` of step t (0-based): missing pairs it would connect."""
     x = miss_f
     below = _chain(steps[:t])
@@ -348,13 +354,14 @@ def _gains(steps, miss_f, t):
     return x
 
 
-def _allowed(n, causal, cap):
+def _allowed(n: int, causal: bool, cap: np.ndarray) -> np.ndarray:
     """Which new edges a step may take: rows under the budget, keys not after the query."""
     ok = np.broadcast_to((cap > 0)[:, None], (n, n))
     return ok & _required(n, causal) if causal else ok
 
 
-def _cheapest_path(steps, caps, causal, q, k):
+def _cheapest_path(steps: Sequence[sp.csr_matrix], caps: Sequence[np.ndarray], causal: bool,
+                   q: int, k: int) -> list[_Edge] | None:
     """Edges to add for the cheapest path from key k to query q (0-1 costs), or None."""
     n = steps[0].shape[0]
     big = 10 * (len(steps) + 2)
@@ -393,13 +400,14 @@ def _cheapest_path(steps, caps, causal, q, k):
     return path
 
 
-def _greedy(steps, required, caps, causal, budget):
+def _greedy(steps: Sequence[sp.csr_matrix], required: np.ndarray, caps: Sequence[np.ndarray],
+            causal: bool, budget: int | None) -> list[_Edge]:
     """Greedy extension in 1-D order; returns the added (t, query, key) edges, t 0-based."""
     steps = list(steps)
     caps = [c.copy() for c in caps]
     n = steps[0].shape[0]
     P = len(steps)
-    added = []
+    added: list[_Edge] = []
     while True:
         miss = required & ~_reached(steps, n)
         if not miss.any():
@@ -423,6 +431,7 @@ def _greedy(steps, required, caps, causal, budget):
                     "bound did not rule the budget out); without a budget it always succeeds")
             new = path
         else:
+            assert best_g is not None  # set with best_t
             g = best_g
             if best_t == P - 1:  # rows are independent: each query's best middle
                 cols = g.argmax(axis=1)
@@ -433,15 +442,16 @@ def _greedy(steps, required, caps, causal, budget):
                 rows = g.argmax(axis=0)
                 gain = g[rows, np.arange(n)]
                 cols = np.flatnonzero(gain >= best_gain)
-                new, used = [], {}
+                new = []
+                used: dict[int, int] = {}
                 for c in cols:
                     r = int(rows[c])
                     if used.get(r, 0) < caps[0][r]:
                         used[r] = used.get(r, 0) + 1
                         new.append((0, r, int(c)))
             else:
-                r, c = np.unravel_index(int(g.argmax()), g.shape)
-                new = [(best_t, int(r), int(c))]
+                top_q, top_k = np.unravel_index(int(g.argmax()), g.shape)
+                new = [(best_t, int(top_q), int(top_k))]
         for t in range(P):
             mine = [(r, c) for tt, r, c in new if tt == t]
             if mine:
@@ -452,7 +462,8 @@ def _greedy(steps, required, caps, causal, budget):
     return _prune(steps, required, added) if P == 2 else added
 
 
-def _prune(steps, required, added):
+def _prune(steps: Sequence[sp.csr_matrix], required: np.ndarray,
+           added: Sequence[_Edge]) -> list[_Edge]:
     """Drop added edges (latest first) whose every required pair has another path (two steps)."""
     m1 = steps[0].toarray()
     m2 = steps[1].toarray()
@@ -481,7 +492,9 @@ def _prune(steps, required, added):
 # exact (two steps) and hub
 
 
-def _exact_two_step(steps, miss, caps, causal, budget, max_variables, seconds):
+def _exact_two_step(steps: Sequence[sp.csr_matrix], miss: np.ndarray, caps: Sequence[np.ndarray],
+                    causal: bool, budget: int | None, max_variables: int | None,
+                    seconds: float) -> tuple[list[_Edge] | None, float | None]:
     """Optimal added edges by integer programming, or (None, dual bound) when not proved."""
     from scipy.optimize import Bounds, LinearConstraint, milp
 
@@ -491,8 +504,9 @@ def _exact_two_step(steps, miss, caps, causal, budget, max_variables, seconds):
     qs, ks = np.nonzero(miss)
     req = _required(n, causal)
     # candidate new edges: step 2 (q, m) for queries with a gap, step 1 (m, k) for keys in a gap
-    cand2 = ~m2 & req & (caps[1] > 0)[:, None] & miss.any(axis=1)[:, None]
-    cand1 = ~m1 & req & (caps[0] > 0)[:, None] & miss.any(axis=0)[None, :]
+    # np.asarray: numpy's stubs type a reduction along an axis as possibly a scalar
+    cand2 = ~m2 & req & (caps[1] > 0)[:, None] & np.asarray(miss.any(axis=1))[:, None]
+    cand1 = ~m1 & req & (caps[0] > 0)[:, None] & np.asarray(miss.any(axis=0))[None, :]
     id2 = np.full((n, n), -1)
     id2[cand2] = np.arange(cand2.sum())
     id1 = np.full((n, n), -1)
@@ -516,7 +530,9 @@ def _exact_two_step(steps, miss, caps, causal, budget, max_variables, seconds):
     lb, ub = [], []
     r = 0
     # every missing pair gets a path through some middle
-    rows.append(r + pair), cols.append(yid), vals.append(np.ones(ny))
+    rows.append(r + pair)
+    cols.append(yid)
+    vals.append(np.ones(ny))
     lb += [1.0] * len(qs)
     ub += [np.inf] * len(qs)
     r += len(qs)
@@ -534,7 +550,9 @@ def _exact_two_step(steps, miss, caps, causal, budget, max_variables, seconds):
     if budget is not None:
         for cand, ids, cap in ((cand2, id2, caps[1]), (cand1, id1, caps[0])):
             rr, cc = np.nonzero(cand)
-            rows.append(r + rr), cols.append(ids[rr, cc]), vals.append(np.ones(len(rr)))
+            rows.append(r + rr)
+            cols.append(ids[rr, cc])
+            vals.append(np.ones(len(rr)))
             lb += [-np.inf] * n
             ub += list(cap.astype(float))
             r += n
@@ -557,13 +575,14 @@ def _exact_two_step(steps, miss, caps, causal, budget, max_variables, seconds):
     return out, dual
 
 
-def _hub(steps, miss, caps):
+def _hub(steps: Sequence[sp.csr_matrix], miss: np.ndarray,
+         caps: Sequence[np.ndarray]) -> tuple[int, list[_Edge]] | None:
     """The cheapest hub that fits the caps: (position, added edges (t, query, key)), or None."""
     P = len(steps)
     if P < 2:
         return None
-    qmiss = miss.any(axis=1)
-    kmiss = miss.any(axis=0)
+    qmiss = np.asarray(miss.any(axis=1))  # an array: numpy's stubs allow a scalar
+    kmiss = np.asarray(miss.any(axis=0))
     last = steps[-1].toarray()
     first = steps[0].toarray()
     # cost of hub h: queries with a gap that do not attend h, keys in a gap that h lacks, and

@@ -10,12 +10,13 @@ import os
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, BinaryIO
 
 __all__ = ["atomic_write", "finite", "dumps_strict"]
 
 
-def atomic_write(path, data: bytes | str | Callable, *, durable: bool = False,
-                 mkdir: bool = True) -> Path:
+def atomic_write(path: str | os.PathLike[str], data: bytes | str | Callable[[BinaryIO], object],
+                 *, durable: bool = False, mkdir: bool = True) -> Path:
     """Write a file so that a reader sees the old file or the new one, never half of one.
 
     The content goes to a temporary file in the same folder (``.NAME.tmp-PID-*``), which is then
@@ -83,7 +84,7 @@ def atomic_write(path, data: bytes | str | Callable, *, durable: bool = False,
     return path
 
 
-def finite(value):
+def finite(value: Any) -> Any:
     """``value`` with every non-finite float replaced by None (strict JSON has no NaN).
 
     >>> finite({"a": float("nan"), "b": [1.5, float("inf")]})
@@ -98,7 +99,7 @@ def finite(value):
     return value
 
 
-def dumps_strict(value, **kwargs) -> str:
+def dumps_strict(value: Any, **kwargs: Any) -> str:
     """``json.dumps`` that never writes NaN or Infinity (a non-finite float becomes null).
 
     >>> dumps_strict({"fid": float("nan"), "step": 3})

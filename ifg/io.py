@@ -30,7 +30,8 @@ import re
 import stat
 import zipfile
 import zlib
-from typing import BinaryIO
+from collections.abc import Sequence
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -64,7 +65,7 @@ FIELDS = {
 }
 
 
-def _canonical(mask):
+def _canonical(mask: sp.spmatrix) -> sp.csr_matrix:
     """A boolean CSR copy with sorted, unique indices and no explicit False entries."""
     m = sp.csr_matrix(mask, copy=True).astype(bool)
     m.eliminate_zeros()
@@ -73,7 +74,7 @@ def _canonical(mask):
     return m
 
 
-def _to_arrays(maskset):
+def _to_arrays(maskset: MaskSet) -> dict[str, np.ndarray]:
     masks = [_canonical(m) for m in maskset.masks]
     nq = maskset.nq
     indptr = np.zeros((len(masks), nq + 1), dtype=np.int64)
@@ -132,7 +133,8 @@ def save(maskset: MaskSet, path: str | os.PathLike, *, mkdir: bool = False) -> N
         _from_arrays(arrays, f"cannot save {path}")
     except MaskFileError as err:
         raise InvalidArgument(str(err)) from None
-    atomic_write(path, lambda f: np.savez_compressed(f, **arrays), mkdir=mkdir)  # never half
+    fields = cast(dict[str, Any], arrays)  # numpy's stubs confuse **fields with allow_pickle
+    atomic_write(path, lambda f: np.savez_compressed(f, **fields), mkdir=mkdir)  # never half
 
 
 #: the most bytes one field of a mask file may hold once decompressed; a file claiming more
@@ -193,7 +195,7 @@ def load(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None = Non
         label = name or str(getattr(source, "name", "<file>"))
         if not (hasattr(source, "seekable") and source.seekable()):
             source = io.BytesIO(source.read(_MAX_FILE_BYTES + 1))
-        return _from_arrays(_read_zip(source, label), label)
+        return _from_arrays(_read_zip(cast(BinaryIO, source), label), label)
     path = os.fspath(source)
     label = name or path
     with _open_regular(path, label) as f:
@@ -204,7 +206,7 @@ def load(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None = Non
 _MAX_FILE_BYTES = 8 * MAX_FIELD_BYTES
 
 
-def _open_regular(path, label):
+def _open_regular(path: str | os.PathLike[str], label: str) -> BinaryIO:
     """Open ``path`` for reading only if it is a regular file; never blocks (FIFOs, devices)."""
     try:
         st = os.stat(path)
@@ -227,16 +229,16 @@ def _open_regular(path, label):
     return os.fdopen(fd, "rb")
 
 
-def _read_zip(f, label):
+def _read_zip(f: BinaryIO, label: str) -> dict[str, np.ndarray]:
     """The archive's known fields, each header checked before its payload is read."""
     try:
         archive = zipfile.ZipFile(f)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError):
         raise MaskFileError(f"{label}: not a mask file (not an npz/zip archive; "
                             "truncated?)") from None
-    arrays = {}
+    arrays: dict[str, np.ndarray] = {}
     with archive:
-        members = {}
+        members: dict[str, zipfile.ZipInfo] = {}
         for info in archive.infolist():
             field = info.filename[:-4] if info.filename.endswith(".npy") else None
             if field in FIELDS and field not in members:
@@ -254,7 +256,7 @@ def _read_zip(f, label):
 _VERSION = ("format", "format_version")
 
 
-def _is_current(version):
+def _is_current(version: np.ndarray) -> bool:
     return version.shape == () and version.dtype.kind in "iu" and int(version) == FORMAT_VERSION
 
 
@@ -263,7 +265,7 @@ _SMALL = ("format", "format_version", "query_grid", "key_grid", "enumeration", "
           "head_pattern", "head_step", "group_indptr", "group_heads")
 
 
-def _limit(field, arrays, label):
+def _limit(field: str, arrays: dict[str, np.ndarray], label: str) -> int:
     """The most elements ``field`` may hold, from the fields already read."""
     if field in ("format", "format_version", "enumeration", "tiling"):
         return 1
@@ -280,14 +282,15 @@ def _limit(field, arrays, label):
     return len(heads) * nq * nk  # mask_indices: at most every key for every query
 
 
-def _cells(grid):
+def _cells(grid: np.ndarray | None) -> int | None:
     if grid is None or grid.dtype.kind not in "iu" or grid.shape != (2,):
         return None
     h, w = (int(x) for x in grid)
     return h * w if 0 < h < 2**31 and 0 < w < 2**31 else None
 
 
-def _read_member(archive, info, field, label, limit):
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, field: str, label: str,
+                 limit: int) -> np.ndarray:
     """One npy member: its header checked (dtype, shape, bytes), then exactly its payload."""
     if info.flag_bits & 0x1:
         raise MaskFileError(f"{label}: field {field!r} is encrypted; mask files are plain zips")
@@ -316,7 +319,8 @@ def _read_member(archive, info, field, label, limit):
     return np.frombuffer(data, dtype=dtype).reshape(shape)
 
 
-def _check_header(field, shape, fortran, dtype, label, limit):
+def _check_header(field: str, shape: tuple[int, ...], fortran: bool, dtype: np.dtype,
+                  label: str, limit: int) -> None:
     if dtype.hasobject:
         raise MaskFileError(f"{label}: field {field!r} holds Python objects; mask files hold "
                             "plain arrays only and are never unpickled")
@@ -335,7 +339,7 @@ def _check_header(field, shape, fortran, dtype, label, limit):
                             f"allow ({limit:,} elements, at most {MAX_FIELD_BYTES:,} bytes)")
 
 
-def _field(arrays, name, path):
+def _field(arrays: dict[str, np.ndarray], name: str, path: str) -> np.ndarray:
     """The field ``name`` checked for presence, kind and number of dimensions."""
     if name not in arrays:
         raise MaskFileError(f"{path}: missing field {name!r}")
@@ -353,7 +357,7 @@ def _field(arrays, name, path):
     return value.astype(np.int64) if kind == "int" else value
 
 
-def _text(value, name, path):
+def _text(value: object, name: str, path: str) -> str:
     """A text field as str, refused if it holds characters a report should not print."""
     text = str(value)
     if len(text) > _MAX_TEXT or not _TEXT.fullmatch(text):
@@ -363,7 +367,7 @@ def _text(value, name, path):
     return text
 
 
-def _grid(arrays, name, path):
+def _grid(arrays: dict[str, np.ndarray], name: str, path: str) -> tuple[int, int]:
     grid = _field(arrays, name, path)
     if grid.shape != (2,) or (grid <= 0).any():
         raise MaskFileError(f"{path}: field {name!r} must be two positive integers (h, w), got "
@@ -371,7 +375,7 @@ def _grid(arrays, name, path):
     return int(grid[0]), int(grid[1])
 
 
-def _from_arrays(arrays, path):
+def _from_arrays(arrays: dict[str, np.ndarray], path: str) -> MaskSet:
     """Validate the fields (version first, then shapes, then contents) and build the MaskSet.
 
     ``path`` starts every error message: the file name, or what ``save`` was doing.
@@ -421,7 +425,8 @@ def _from_arrays(arrays, path):
     return MaskSet(masks, query_grid, key_grid, enumeration, tiling, heads, groups)
 
 
-def _masks(arrays, path, num_heads, nq, nk):
+def _masks(arrays: dict[str, np.ndarray], path: str, num_heads: int, nq: int,
+           nk: int) -> tuple[sp.csr_matrix, ...]:
     indptr = _field(arrays, "mask_indptr", path)
     indices = _field(arrays, "mask_indices", path)
     if indptr.shape != (num_heads, nq + 1):
@@ -471,7 +476,8 @@ def _masks(arrays, path, num_heads, nq, nk):
     return tuple(masks)
 
 
-def _groups(arrays, path, heads):
+def _groups(arrays: dict[str, np.ndarray], path: str,
+            heads: Sequence[Head]) -> tuple[tuple[int, ...], ...]:
     pointers = _field(arrays, "group_indptr", path)
     members = _field(arrays, "group_heads", path)
     if len(pointers) < 1 or pointers[0] != 0 or (np.diff(pointers) < 1).any() \

@@ -55,13 +55,13 @@ class StepLocality:
         """A JSON-ready dict."""
         return asdict(self)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return (f"step {self.step}: mean distance {self.mean_distance:.2f}, "
                 f"{100 * self.neighbour_share:.0f}% of 4-neighbours attended, "
                 f"max distance {self.max_distance}")
 
 
-def _step_locality(step, h, w):
+def _step_locality(step: sp.csr_matrix, h: int, w: int) -> tuple[float, float, int]:
     """(mean distance, neighbour share, max distance) of one CSR step on an h x w grid."""
     n = h * w
     counts = np.diff(step.indptr)

@@ -10,7 +10,10 @@ Masks are designed square on the key grid (with ESA) and mapped to the query gri
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
 
 import numpy as np
 import scipy.sparse as sp
@@ -18,6 +21,9 @@ import scipy.sparse as sp
 from ifg.enumerations import grid_of
 from ifg.errors import InvalidArgument, check_known
 from ifg.pattern import Pattern
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 __all__ = ["Head", "MaskSet", "TILINGS", "PRESETS", "tile", "untile", "layer", "preset",
            "parse_heads"]
@@ -37,7 +43,7 @@ class Head:
     step: int
 
 
-def _factor(query_grid, key_grid):
+def _factor(query_grid: Sequence[int], key_grid: Sequence[int]) -> int:
     (hq, wq), (hk, wk) = query_grid, key_grid
     if hq % hk or wq % wk or hq // hk != wq // wk:
         raise InvalidArgument(
@@ -46,7 +52,7 @@ def _factor(query_grid, key_grid):
     return hq // hk
 
 
-def _query_rows(query_grid, key_grid, tiling):
+def _query_rows(query_grid: Sequence[int], key_grid: Sequence[int], tiling: str) -> np.ndarray:
     """For each query (row-major on the query grid), the key-grid mask row it uses."""
     check_known("tiling", tiling, TILINGS)
     nq = query_grid[0] * query_grid[1]
@@ -58,7 +64,7 @@ def _query_rows(query_grid, key_grid, tiling):
     return (r // f) * key_grid[1] + c // f
 
 
-def tile(square, *, key_grid: tuple[int, int], query_grid: tuple[int, int],
+def tile(square: ArrayLike | sp.spmatrix, *, key_grid: tuple[int, int], query_grid: tuple[int, int],
          tiling: str = "official") -> sp.csr_matrix:
     """Map a square key-grid mask to the query grid.
 
@@ -82,7 +88,7 @@ def tile(square, *, key_grid: tuple[int, int], query_grid: tuple[int, int],
     return sp.csr_matrix(square)[rows].astype(bool)
 
 
-def untile(mask, *, key_grid: tuple[int, int], query_grid: tuple[int, int],
+def untile(mask: sp.spmatrix, *, key_grid: tuple[int, int], query_grid: tuple[int, int],
            tiling: str = "official") -> sp.csr_matrix:
     """The square key-grid mask that :func:`tile` mapped to ``mask`` (the rows it copied).
 
@@ -131,7 +137,7 @@ class MaskSet:
     heads: tuple
     groups: tuple
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         nq = self.query_grid[0] * self.query_grid[1]
         nk = self.key_grid[0] * self.key_grid[1]
         if len(self.masks) != len(self.heads):
@@ -195,9 +201,10 @@ def parse_heads(text: str) -> tuple:
     return tuple(heads)
 
 
-def _groups(heads):
+def _groups(heads: Sequence[tuple[str, int]]) -> tuple[tuple[int, ...], ...]:
     """Runs of consecutive heads of one pattern with steps 1, 2, ..., P form a group."""
-    groups, run = [], []
+    groups: list[tuple[int, ...]] = []
+    run: list[int] = []
     for h, (name, step) in enumerate(heads):
         if run and (heads[run[-1]][0] != name or step != heads[run[-1]][1] + 1):
             if len(run) > 1:
@@ -210,7 +217,7 @@ def _groups(heads):
     return tuple(groups)
 
 
-def layer(heads, *, key_grid: tuple[int, int], query_grid: tuple[int, int] | None = None,
+def layer(heads: Sequence[tuple[str, int]], *, key_grid: tuple[int, int], query_grid: tuple[int, int] | None = None,
           enumeration: str = "manhattan", tiling: str = "official",
           builders: dict | None = None) -> MaskSet:
     """Build the masks of one attention layer from named patterns.
@@ -266,11 +273,11 @@ def layer(heads, *, key_grid: tuple[int, int], query_grid: tuple[int, int] | Non
                    tuple(Head(n, s) for n, s in heads), _groups(heads))
 
 
-def _ylg(**kw):
+def _ylg(**kw: Any) -> MaskSet:
     return layer(YLG_HEADS, enumeration="manhattan", **kw)
 
 
-def _ylg_no_esa(**kw):
+def _ylg_no_esa(**kw: Any) -> MaskSet:
     return layer(YLG_HEADS, enumeration="rowmajor", **kw)
 
 
@@ -278,7 +285,7 @@ def _ylg_no_esa(**kw):
 YLG_STRIDED_HEADS = (("strided-ext", 1), ("strided-ext", 2)) * 4
 
 
-def _ylg_strided(**kw):
+def _ylg_strided(**kw: Any) -> MaskSet:
     return layer(YLG_STRIDED_HEADS, enumeration="manhattan", **kw)
 
 

@@ -92,13 +92,13 @@ class Pattern:
     (2, 1, [3])
     """
 
-    steps: tuple
-    grid: tuple | None = None
+    steps: tuple[sp.csr_matrix, ...]
+    grid: tuple[int, int] | None = None
     enumeration: str = "rowmajor"
     name: str = "custom"
     rank: np.ndarray | None = field(default=None, repr=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         steps = tuple(self.steps)
         if not steps:
             raise InvalidArgument("a pattern needs at least one step, got none")
@@ -263,6 +263,6 @@ class Pattern:
         return Pattern(tuple(steps), grid=self.grid, enumeration=self.enumeration,
                        name=self.name if name is None else name, rank=self.rank)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"Pattern(name={self.name!r}, n={self.n}, steps={self.num_steps}, "
                 f"edges={self.edges}, grid={self.grid}, enumeration={self.enumeration!r})")

@@ -84,7 +84,7 @@ def stride(n: int) -> int:
     return int(math.isqrt(check_positive_int("n", n)))
 
 
-def _csr(rows, cols, n):
+def _csr(rows: np.ndarray, cols: np.ndarray, n: int) -> sp.csr_matrix:
     """Boolean CSR from (row, col) pairs; duplicates merge."""
     m = sp.csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n, n))
     m.sum_duplicates()
@@ -92,7 +92,7 @@ def _csr(rows, cols, n):
     return m.astype(bool)
 
 
-def _runs(starts, stops, n):
+def _runs(starts: np.ndarray, stops: np.ndarray, n: int) -> sp.csr_matrix:
     """Boolean CSR whose row i allows the keys ``starts[i] <= j < stops[i]`` (one run a row)."""
     lengths = np.maximum(stops - starts, 0)
     indptr = np.concatenate([[0], np.cumsum(lengths)])
@@ -102,7 +102,7 @@ def _runs(starts, stops, n):
     return sp.csr_matrix((np.ones(len(indices), dtype=bool), indices, indptr), shape=(n, n))
 
 
-def _columns_plus_diagonal(cols, n):
+def _columns_plus_diagonal(cols: np.ndarray, n: int) -> sp.csr_matrix:
     """Row i allows the shared sorted key set ``cols`` and i itself, built as CSR directly."""
     cols = np.asarray(cols, dtype=np.int64)
     c = len(cols)
@@ -118,26 +118,29 @@ def _columns_plus_diagonal(cols, n):
     return sp.csr_matrix((np.ones(len(indices), dtype=bool), indices, indptr), shape=(n, n))
 
 
-def _block_bounds(n):
+def _block_bounds(n: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     s = stride(n)
     i = np.arange(n)
     start = (i // s) * s
     return s, i, start, np.minimum(start + s, n)
 
 
-def _ltr(n, grid=None, seed=0):
+def _ltr(n: int, grid: tuple[int, int] | None = None,
+         seed: int = 0) -> list[sp.csr_matrix]:
     s, i, start, _ = _block_bounds(n)
     return [_runs(start, i + 1, n), _columns_plus_diagonal(np.arange(s - 1, n, s), n)]
 
 
-def _rtl(n, grid=None, seed=0):
+def _rtl(n: int, grid: tuple[int, int] | None = None,
+         seed: int = 0) -> list[sp.csr_matrix]:
     s, i, _, stop = _block_bounds(n)
     # the starts of complete blocks only, as published (RightRepetitiveMask shifts the block ends
     # back by s - 1): a partial last block's start is no column, like ltr's missing block end
     return [_runs(i, stop, n), _columns_plus_diagonal(np.arange(0, n - s + 1, s), n)]
 
 
-def _fixed(n, grid=None, seed=0):
+def _fixed(n: int, grid: tuple[int, int] | None = None,
+           seed: int = 0) -> list[sp.csr_matrix]:
     s, i, start, _ = _block_bounds(n)
     ends = np.arange(s - 1, n, s)
     rows = np.repeat(i, len(ends))
@@ -146,7 +149,8 @@ def _fixed(n, grid=None, seed=0):
     return [_runs(start, i + 1, n), _csr(rows[ok], keys[ok], n)]
 
 
-def _strided(n, grid=None, seed=0):
+def _strided(n: int, grid: tuple[int, int] | None = None,
+             seed: int = 0) -> list[sp.csr_matrix]:
     s = stride(n)
     i = np.arange(n)
     step1 = _runs(np.maximum(i - s, 0), i + 1, n)
@@ -156,7 +160,8 @@ def _strided(n, grid=None, seed=0):
     return [step1, _csr(rows, rows - back * s, n)]
 
 
-def _strided_ext(n, grid=None, seed=0):
+def _strided_ext(n: int, grid: tuple[int, int] | None = None,
+                 seed: int = 0) -> list[sp.csr_matrix]:
     # closed form, see ifg.extend.strided_extension: query i also attends i + t (s + 1), t >= 1,
     # while below N - 1, and then N - 1, whose step-1 windows tile (i, N - 1]
     s = stride(n)
@@ -169,14 +174,16 @@ def _strided_ext(n, grid=None, seed=0):
     return [step1, (step2 + added).astype(bool).tocsr()]
 
 
-def _dense(n, grid=None, seed=0):
+def _dense(n: int, grid: tuple[int, int] | None = None,
+           seed: int = 0) -> list[sp.csr_matrix]:
     if n > MAX_DENSE_N:
         raise InvalidArgument(f"a dense pattern over n = {n} positions is too large to build "
                               f"as a mask (limit {MAX_DENSE_N}); dense attention needs no mask")
     return [_runs(np.zeros(n, dtype=np.int64), np.full(n, n), n)]
 
 
-def _local(n, grid=None, seed=0):
+def _local(n: int, grid: tuple[int, int] | None = None,
+           seed: int = 0) -> list[sp.csr_matrix]:
     s = stride(n)
     i = np.arange(n)
     half = s // 2
@@ -186,7 +193,8 @@ def _local(n, grid=None, seed=0):
 # The published code's other masks (its ``ylg/masks.py``), SPEC terms: see docs/design.md.
 
 
-def _circle_grid(n, grid=None, seed=0):
+def _circle_grid(n: int, grid: tuple[int, int] | None = None,
+                 seed: int = 0) -> list[sp.csr_matrix]:
     # CircleGridMask: the four neighbours on the torus (rows and columns wrap), not the query
     # itself (the published line that adds it is commented out)
     if grid is None:
@@ -199,19 +207,22 @@ def _circle_grid(n, grid=None, seed=0):
     return [_csr(np.repeat(np.arange(n), 4), keys.ravel(), n)]
 
 
-def _relay(n, grid=None, seed=0):
+def _relay(n: int, grid: tuple[int, int] | None = None,
+           seed: int = 0) -> list[sp.csr_matrix]:
     # DirectRelayMask then ReverseRelayMask: the last position (the relay) attends every other,
     # then every other attends the relay; as published, the relay attends not itself
     others, relay = np.arange(n - 1), np.full(n - 1, n - 1)
     return [_csr(relay, others, n), _csr(others, relay, n)]
 
 
-def _relay_self(n, grid=None, seed=0):
+def _relay_self(n: int, grid: tuple[int, int] | None = None,
+                seed: int = 0) -> list[sp.csr_matrix]:
     i = np.arange(n)
     return [(step + _csr(i, i, n)).astype(bool).tocsr() for step in _relay(n)]
 
 
-def _random(n, grid=None, seed=0):
+def _random(n: int, grid: tuple[int, int] | None = None,
+            seed: int = 0) -> list[sp.csr_matrix]:
     # ConstantDegreeRandomMask, drawn twice: each key sends s edges to queries drawn uniformly
     # with replacement (a query can draw none: an empty row)
     s = stride(n)
@@ -220,7 +231,8 @@ def _random(n, grid=None, seed=0):
     return [_csr(rng.integers(0, n, len(keys)), keys, n) for _ in range(2)]
 
 
-def _sliding(n, grid=None, seed=0):
+def _sliding(n: int, grid: tuple[int, int] | None = None,
+             seed: int = 0) -> list[sp.csr_matrix]:
     # SlidingMask of a square mask (overlap 1, so degree 2): query i attends i and i + 1, and
     # the last query wraps to 0
     i = np.arange(n)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,6 +30,10 @@ from ifg.errors import InvalidArgument
 from ifg.pattern import Pattern
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import FigureBase
+    from matplotlib.legend import Legend
+
     from ifg.check import CheckReport
 
 __all__ = ["COLOURS", "MAX_GRAPH_N", "MAX_IMAGE_SIDE", "FORMATS", "WHAT", "mask_codes",
@@ -58,12 +62,12 @@ WHAT = ("masks", "graph", "enumeration", "field")
 ORDERS = ("pixel", "enumeration")
 
 
-def _check_order(order):
+def _check_order(order: str) -> None:
     if order not in ORDERS:
         raise InvalidArgument(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
 
 
-def _steps_in(pattern, order):
+def _steps_in(pattern: Pattern, order: str) -> list[sp.csr_matrix]:
     """The steps with rows and columns in pixel order or in the pattern's 1-D order."""
     _check_order(order)
     if order == "pixel" or pattern.rank is None:
@@ -127,7 +131,7 @@ def mask_codes(pattern: Pattern, *, order: str = "pixel",
     return codes, block
 
 
-def _pixel(pattern, query):
+def _pixel(pattern: Pattern, query: int | tuple[int, ...] | list[int]) -> int:
     """A query given as a pixel index or (r, c), checked against the pattern's grid."""
     if pattern.grid is None:
         raise InvalidArgument(f"pattern {pattern.name!r} has no 2-D grid (N = {pattern.n} is not "
@@ -191,7 +195,7 @@ def receptive_field(pattern: Pattern, query: int | tuple) -> np.ndarray:
 # drawing on axes
 
 
-def _draw_masks(ax, pattern, order):
+def _draw_masks(ax: Axes, pattern: Pattern, order: str) -> None:
     codes, block = mask_codes(pattern, order=order)
     side = codes.shape[0]
     # the extent keeps the axes in mask cells (query and key indices) when cells are pooled
@@ -214,7 +218,7 @@ def _draw_masks(ax, pattern, order):
     ax.set_title(f"{pattern.name}: masks, N = {pattern.n}, {pattern.enumeration}", fontsize=9)
 
 
-def _legend(fig_or_ax, one_step):
+def _legend(fig_or_ax: FigureBase | Axes, one_step: bool) -> Legend:
     used = (3, 0) if one_step else (3, 1, 2, 0)
     labels = ("allowed", "not allowed") if one_step else tuple(_LABELS[c] for c in used)
     handles = [Patch(facecolor=COLOURS[c], edgecolor="grey", linewidth=0.3) for c in used]
@@ -222,17 +226,17 @@ def _legend(fig_or_ax, one_step):
                             fontsize=7, frameon=False)
 
 
-def _check_graph_size(pattern):
+def _check_graph_size(pattern: Pattern) -> None:
     if pattern.n > MAX_GRAPH_N:
         raise InvalidArgument(
             f"the information-flow graph of N = {pattern.n} positions is too large to read "
             f"(limit {MAX_GRAPH_N} positions); draw the masks instead, or use a smaller N")
 
 
-def _cone(steps, start, forward):
+def _cone(steps: Sequence[sp.csr_matrix], start: int, forward: bool) -> list[np.ndarray]:
     """Per layer, the nodes reachable from ``start`` (forward from V0 or backward from VP)."""
     n = steps[0].shape[0]
-    layers = [None] * (len(steps) + 1)
+    layers: list[Any] = [None] * (len(steps) + 1)  # every layer is set below
     cur = np.zeros(n, dtype=bool)
     cur[start] = True
     if forward:
@@ -248,7 +252,7 @@ def _cone(steps, start, forward):
     return layers
 
 
-def _draw_graph(ax, pattern, order, report):
+def _draw_graph(ax: Axes, pattern: Pattern, order: str, report: CheckReport | None) -> None:
     from ifg.check import check
 
     _check_graph_size(pattern)
@@ -267,7 +271,9 @@ def _draw_graph(ax, pattern, order, report):
         coo = step.tocoo()
         segs = np.stack([np.column_stack([np.full(coo.nnz, t - 1), coo.col]),
                          np.column_stack([np.full(coo.nnz, t), coo.row])], axis=1)
-        ax.add_collection(LineCollection(segs, colors=_EDGE_COLOURS[(t - 1) % 4],
+        # matplotlib's stubs take a sequence of segments; an (edges, 2, 2) array is one
+        ax.add_collection(LineCollection(cast(Sequence[np.ndarray], segs),
+                                         colors=_EDGE_COLOURS[(t - 1) % 4],
                                          linewidths=thin, alpha=0.55, zorder=1))
         if witness is not None:
             # the source's forward cone (red) and the target's backward cone (purple) never meet
@@ -305,7 +311,7 @@ def _draw_graph(ax, pattern, order, report):
     ax.set_title(f"{pattern.name}: information-flow graph ({verdict})", fontsize=9)
 
 
-def _draw_enumeration(ax, name, grid):
+def _draw_enumeration(ax: Axes, name: str, grid: tuple[int, int]) -> None:
     h, w = grid
     rank = enumeration_rank(name, grid).reshape(h, w)
     labelled = h * w <= 256
@@ -330,7 +336,9 @@ def _draw_enumeration(ax, name, grid):
     ax.set_title(f"{label}, {h}x{w}", fontsize=9)
 
 
-def _draw_field(ax, pattern, query, t, field):
+def _draw_field(ax: Axes, pattern: Pattern, query: int | tuple[int, ...], t: int,
+                field: np.ndarray) -> None:
+    assert pattern.grid is not None  # the caller checked (_need_grid)
     h, w = pattern.grid
     q = _pixel(pattern, query)
     ax.imshow(field.astype(np.uint8) * 3, cmap=_CMAP, vmin=0, vmax=3, interpolation="nearest")
@@ -347,7 +355,7 @@ def _draw_field(ax, pattern, query, t, field):
 # figures
 
 
-def _companion(pattern, name):
+def _companion(pattern: Pattern, name: str) -> Pattern:
     """The same 1-D pattern laid out with another enumeration (undoing its own first)."""
     o = pattern.order
     one_d = Pattern(tuple(s[o][:, o] for s in pattern.steps), grid=pattern.grid,
@@ -357,13 +365,13 @@ def _companion(pattern, name):
     return layout(one_d, name, pattern.grid)
 
 
-def _comparison(pattern, compare):
+def _comparison(pattern: Pattern, compare: str) -> tuple[str, str]:
     """The enumerations to compare: row-major beside the pattern's own (or ``compare``)."""
     other = pattern.enumeration if pattern.enumeration != "rowmajor" else compare
     return ("rowmajor", other)
 
 
-def _part_masks(sub, pattern, order):
+def _part_masks(sub: FigureBase, pattern: Pattern, order: str) -> None:
     if pattern.num_steps <= 2:
         ax = sub.subplots()
         _draw_masks(ax, pattern, order)
@@ -376,30 +384,33 @@ def _part_masks(sub, pattern, order):
     _legend(sub, True)
 
 
-def _part_graph(sub, pattern, order, report):
+def _part_graph(sub: FigureBase, pattern: Pattern, order: str,
+                report: CheckReport | None) -> None:
     _draw_graph(sub.subplots(), pattern, order, report)
 
 
-def _part_enumerations(sub, names, grid):
+def _part_enumerations(sub: FigureBase, names: Sequence[str], grid: tuple[int, int]) -> None:
     axes = sub.subplots(1, len(names), squeeze=False)[0]
     for ax, name in zip(axes, names):
         _draw_enumeration(ax, name, grid)
 
 
-def _part_fields(sub, patterns, query):
+def _part_fields(sub: FigureBase, patterns: Sequence[Pattern],
+                 query: int | tuple[int, ...]) -> None:
     P = patterns[0].num_steps
     axes = sub.subplots(len(patterns), P, squeeze=False)
     for row, p in zip(axes, patterns):
         fields = receptive_field(p, query)
         for t, ax in enumerate(row, start=1):
             _draw_field(ax, p, query, t, fields[t - 1])
+    assert patterns[0].grid is not None  # the caller checked (_need_grid)
     h, w = patterns[0].grid
     q = _pixel(patterns[0], query)
     sub.suptitle(f"{patterns[0].name}: inputs that reach query pixel {divmod(q, w)} (red box)",
                  fontsize=9)
 
 
-def _need_grid(pattern, what):
+def _need_grid(pattern: Pattern, what: str) -> None:
     if pattern.grid is None:
         raise InvalidArgument(f"--what {what} needs a 2-D grid, but pattern {pattern.name!r} "
                               f"over N = {pattern.n} positions has none")
@@ -513,7 +524,8 @@ def receptive_field_figure(pattern: Pattern, *, query: int | tuple | None = None
     return figure(pattern, what=("field",), query=query, compare_with=enumerations)
 
 
-def _default_query(pattern):
+def _default_query(pattern: Pattern) -> tuple[int, int]:
+    assert pattern.grid is not None  # the caller checked (_need_grid)
     h, w = pattern.grid
     return (h // 2, w // 2)
 
@@ -584,8 +596,10 @@ def figure(pattern: Pattern, *, what: Sequence[str] = ("masks", "graph"),
         elif part == "graph":
             _part_graph(sub, pattern, order, report)
         elif part == "enumeration":
+            assert pattern.grid is not None  # checked above
             _part_enumerations(sub, names, pattern.grid)
         else:
+            assert query is not None  # set above
             _part_fields(sub, [_companion(pattern, name) for name in names], query)
     return fig
 
@@ -653,7 +667,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150) -> None
     fig.savefig(path, format=suffix[1:], dpi=dpi, metadata=_metadata(suffix))
 
 
-def _metadata(suffix):
+def _metadata(suffix: str) -> dict[str, None] | None:
     # no creation dates: the same figure gives the same bytes (diffable docs figures)
     if suffix == ".svg":
         return {"Date": None}

@@ -13,22 +13,30 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from ifg.check import CheckReport, check
 from ifg.errors import InvalidArgument
 from ifg.files import atomic_write, dumps_strict
 from ifg.maskset import MaskSet
+from ifg.pattern import Pattern
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ifg.locality import StepLocality
 
 __all__ = ["format_check", "MaskFileCheck", "check_mask_file", "output_kind", "write_result",
            "layer_masks", "mask_figure"]
 
 
-def _verdict(holds, missing, total):
+def _verdict(holds: bool, missing: int, total: int) -> str:
     return "yes" if holds else f"NO: {missing:,} of {total:,} pairs have no path"
 
 
-def format_check(report: CheckReport, locality=None) -> str:
+def format_check(report: CheckReport, locality: Sequence[StepLocality] | None = None) -> str:
     """The report as an aligned table, and the witness sentence when the check fails.
 
     ``locality``, a list of :class:`ifg.locality.StepLocality`, adds a line per step.
@@ -112,7 +120,7 @@ def check_mask_file(path: str | os.PathLike, *, causal: bool = False) -> MaskFil
     return MaskFileCheck(str(path), maskset, groups, causal)
 
 
-def output_kind(output) -> str | None:
+def output_kind(output: str | os.PathLike[str] | None) -> str | None:
     """``npz`` (a mask file) or ``json`` from the suffix of ``output``; None for no output.
 
     >>> output_kind("best.npz"), output_kind("result.JSON"), output_kind(None)
@@ -126,7 +134,8 @@ def output_kind(output) -> str | None:
     return suffix[1:]
 
 
-def write_result(output, record: dict, pattern, *, query_grid=None) -> None:
+def write_result(output: str | os.PathLike[str], record: dict[str, Any], pattern: Pattern | None,
+                 *, query_grid: tuple[int, int] | None = None) -> None:
     """Write ``record`` as JSON, or ``pattern`` as a one-group mask file (its steps as heads),
     by the suffix of ``output`` (its folder created if needed); the query grid defaults to twice the pattern's grid (ylg's
     models pool keys 2x2)."""
@@ -140,7 +149,7 @@ def write_result(output, record: dict, pattern, *, query_grid=None) -> None:
     if pattern.grid is None:
         raise InvalidArgument(f"a mask file needs a 2-D grid; N = {pattern.n} is not a perfect "
                               "square: give --grid HxW")
-    qgrid = query_grid or tuple(2 * g for g in pattern.grid)
+    qgrid = query_grid or (2 * pattern.grid[0], 2 * pattern.grid[1])
     save(pattern.to_maskset(query_grid=qgrid), output, mkdir=True)
 
 
@@ -173,9 +182,9 @@ def layer_masks(*, preset_name: str | None = None, heads: str | None = None,
                  query_grid=query_grid, tiling=tiling)
 
 
-def mask_figure(name: str | None = None, n: int = 64, *, grid: tuple | None = None,
+def mask_figure(name: str | None = None, n: int = 64, *, grid: tuple[int, int] | None = None,
                 enumeration: str | None = None, seed: int = 0, what: str | None = None,
-                query: tuple | None = None, order: str = "pixel"):
+                query: tuple[int, int] | None = None, order: str = "pixel") -> Figure:
     """The figure for a pattern's panels (``what``: comma-separated masks, graph, enumeration,
     field), or without a pattern the paper's figures (``what`` None) or two enumerations
     (``what="enumeration"``: row-major and ``enumeration``, default manhattan)."""

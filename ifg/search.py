@@ -86,7 +86,7 @@ class SearchResult:
                 "max_keys_per_query": self.max_keys_per_query, "score": self.score,
                 "full_information": self.report.full_information}
 
-    def __str__(self):
+    def __str__(self) -> str:
         return (f"{self.description:<32} edges {self.edges:>7,} ({self.bound_ratio:.2f}x bound)  "
                 f"distance {self.distance:5.2f}  neighbours {100 * self.neighbour_share:3.0f}%  "
                 f"max keys {self.max_keys_per_query:>3}  score {self.score:.3f}")
@@ -186,7 +186,7 @@ def score(pattern: Pattern, description: str = "") -> SearchResult:
 # the tile family
 
 
-def _order_in_tile(r, c, kind, a, b):
+def _order_in_tile(r: np.ndarray, c: np.ndarray, kind: str, a: int, b: int) -> np.ndarray:
     """Rank of each pixel inside its ``a x b`` tile, in the given order (larger is later)."""
     dr, dc = r % a, c % b
     if kind == "rowmajor":
@@ -196,7 +196,8 @@ def _order_in_tile(r, c, kind, a, b):
     return (dr + dc) * a + dr  # manhattan
 
 
-def _carrier_step(grid, inner, outer, last=None):
+def _carrier_step(grid: tuple[int, int], inner: tuple[int, int], outer: tuple[int, int],
+                  last: np.ndarray | None = None) -> sp.csr_matrix:
     """Step where each query attends one pixel of every ``inner`` tile in its ``outer`` tile.
 
     ``last[tile]`` is the pixel to attend for tile ``tile`` (a causal tile's last pixel); without
@@ -335,11 +336,12 @@ def windowed(grid: tuple[int, int], radius: int, *, max_keys_per_query: int | No
 # the search
 
 
-def _divisors(x):
+def _divisors(x: int) -> list[int]:
     return [d for d in range(1, x + 1) if x % d == 0]
 
 
-def _sample_tiles(rng, grid, steps):
+def _sample_tiles(rng: np.random.Generator, grid: tuple[int, int],
+                  steps: int) -> tuple[tuple[tuple[int, int], ...], str, str]:
     """Random nested tile sizes for ``steps - 1`` levels, a step-1 kind and an order."""
     h, w = grid
     n = h * w
@@ -363,21 +365,21 @@ def _sample_tiles(rng, grid, steps):
 _EXHAUSTED = 2_000
 
 
-def _named(name, n, enumeration, grid):
+def _named(name: str, n: int, enumeration: str, grid: tuple[int, int] | None) -> Pattern:
     from ifg.patterns import pattern
 
     p = pattern(name, n, enumeration=enumeration, grid=grid)
     return p.with_steps(p.steps, name=f"{name} {enumeration}")
 
 
-def _window_budget(rng, n, radius):
+def _window_budget(rng: np.random.Generator, n: int, radius: int) -> int:
     """A budget for a window's completion: ltr's, or one or two windows' worth of coverage."""
     side = 2 * radius + 1
     cover = math.ceil(n / side ** 2)  # windows needed to cover the grid
     return max(side * side, [math.isqrt(n) + 1, cover, 2 * cover][rng.integers(3)])
 
 
-def _pareto(results):
+def _pareto(results: Sequence[SearchResult]) -> list[SearchResult]:
     """Results that no other beats on both edges and distance, by edges."""
     front, best = [], math.inf
     for r in sorted(results, key=lambda r: (r.edges, r.distance)):

@@ -18,6 +18,8 @@ Importing this module imports hypothesis (the ``hypothesis`` extra:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,7 +37,8 @@ __all__ = ["grids", "enumeration_names", "masks", "patterns", "named_patterns",
            "full_information_patterns"]
 
 
-def grids(*, min_side: int = 1, max_side: int = 6, max_n: int | None = None):
+def grids(*, min_side: int = 1, max_side: int = 6,
+          max_n: int | None = None) -> st.SearchStrategy[tuple[int, int]]:
     """Grids ``(h, w)`` with ``min_side <= h, w <= max_side`` (and ``h * w <= max_n``).
 
     Examples
@@ -53,7 +56,7 @@ def grids(*, min_side: int = 1, max_side: int = 6, max_n: int | None = None):
     if max_n is not None and check_positive_int("max_n", max_n) < min_side * min_side:
         raise InvalidArgument(f"max_n={max_n} leaves no grid with sides >= {min_side}")
 
-    def widths(h):
+    def widths(h: int) -> st.SearchStrategy[tuple[int, int]]:
         top = max_side if max_n is None else min(max_side, max_n // h)
         return st.integers(min_side, top).map(lambda w: (h, w))
 
@@ -61,7 +64,7 @@ def grids(*, min_side: int = 1, max_side: int = 6, max_n: int | None = None):
     return st.integers(min_side, top_h).flatmap(widths)
 
 
-def _allowed(grid):
+def _allowed(grid: tuple[int, int]) -> list[str]:
     ok = []
     for name in ENUMERATIONS:
         try:
@@ -72,7 +75,7 @@ def _allowed(grid):
     return ok
 
 
-def enumeration_names(grid=None):
+def enumeration_names(grid: tuple[int, int] | None = None) -> st.SearchStrategy[str]:
     """Enumeration names; with a grid, only those that can lay it out (Hilbert needs 2^k x 2^k).
 
     Examples
@@ -83,18 +86,23 @@ def enumeration_names(grid=None):
     ...     assert name not in ("hilbert", "zorder")
     >>> test()
     """
-    return st.sampled_from(list(ENUMERATIONS) if grid is None else _allowed(tuple(grid)))
+    return st.sampled_from(list(ENUMERATIONS) if grid is None
+                           else _allowed(cast("tuple[int, int]", tuple(grid))))
 
 
-def _density_bounds(density):
-    lo, hi = (0.0, float(density)) if np.isscalar(density) else map(float, density)
+def _density_bounds(density: float | tuple[float, float]) -> tuple[float, float]:
+    if np.isscalar(density):  # numpy's stubs narrow it to numpy scalars, not to float
+        lo, hi = 0.0, float(cast(float, density))
+    else:
+        lo, hi = map(float, cast("tuple[float, float]", density))
     if not 0.0 <= lo <= hi <= 1.0:
         raise InvalidArgument(f"density must be (low, high) with 0 <= low <= high <= 1, "
                               f"got {density!r}")
     return lo, hi
 
 
-def masks(n: int, *, density=(0.0, 1.0)):
+def masks(n: int, *, density: float | tuple[float, float] = (0.0, 1.0)
+          ) -> st.SearchStrategy[sp.csr_matrix]:
     """Square boolean CSR masks of side n whose share of True entries lies within ``density``.
 
     Parameters
@@ -118,15 +126,17 @@ def masks(n: int, *, density=(0.0, 1.0)):
     if least > most:
         raise InvalidArgument(f"no mask of side {n} has a density within {density!r}")
 
-    def build(flat):
-        flat = np.fromiter(sorted(flat), dtype=np.int64, count=len(flat))
+    def build(drawn: set[int]) -> sp.csr_matrix:
+        flat = np.fromiter(sorted(drawn), dtype=np.int64, count=len(drawn))
         rows, cols = np.divmod(flat, n)
         return sp.csr_matrix((np.ones(len(flat), dtype=bool), (rows, cols)), shape=(n, n))
 
     return st.sets(st.integers(0, cells - 1), min_size=least, max_size=most).map(build)
 
 
-def patterns(*, max_n: int = 16, steps=2, density=(0.0, 0.5), enumerations: bool = True):
+def patterns(*, max_n: int = 16, steps: int | tuple[int, int] = 2,
+             density: float | tuple[float, float] = (0.0, 0.5),
+             enumerations: bool = True) -> st.SearchStrategy[Pattern]:
     """Patterns of random masks on a random grid of at most ``max_n`` positions.
 
     Parameters
@@ -150,13 +160,13 @@ def patterns(*, max_n: int = 16, steps=2, density=(0.0, 0.5), enumerations: bool
     >>> test()
     """
     max_n = check_positive_int("max_n", max_n)
-    lo_steps, hi_steps = (steps, steps) if np.isscalar(steps) else steps
+    lo_steps, hi_steps = (steps, steps) if isinstance(steps, int) or np.isscalar(steps) else steps
     lo_steps = check_positive_int("steps", lo_steps)
     hi_steps = check_positive_int("steps", hi_steps)
 
     lo, hi = _density_bounds(density)
 
-    def feasible(grid):  # some mask of this size has a density within the bounds
+    def feasible(grid: tuple[int, int]) -> bool:  # a mask of this size fits the density bounds
         cells = (grid[0] * grid[1]) ** 2
         return math.ceil(lo * cells) <= math.floor(hi * cells)
 
@@ -165,7 +175,7 @@ def patterns(*, max_n: int = 16, steps=2, density=(0.0, 0.5), enumerations: bool
                               f"within {density!r}")
 
     @st.composite
-    def build(draw):
+    def build(draw: st.DrawFn) -> Pattern:
         grid = draw(grids(max_side=max_n, max_n=max_n).filter(feasible))
         n = grid[0] * grid[1]
         p = draw(st.integers(lo_steps, hi_steps))
@@ -180,7 +190,8 @@ def patterns(*, max_n: int = 16, steps=2, density=(0.0, 0.5), enumerations: bool
     return build()
 
 
-def named_patterns(*, max_side: int = 9, names=None, esa_only: bool = False):
+def named_patterns(*, max_side: int = 9, names: Sequence[str] | None = None,
+                   esa_only: bool = False) -> st.SearchStrategy[Pattern]:
     """The named patterns of :mod:`ifg.patterns` on square grids, under drawn enumerations.
 
     Parameters
@@ -208,7 +219,7 @@ def named_patterns(*, max_side: int = 9, names=None, esa_only: bool = False):
         check_known("pattern", name, PATTERNS)
 
     @st.composite
-    def build(draw):
+    def build(draw: st.DrawFn) -> Pattern:
         side = draw(st.integers(2, max(2, max_side)))
         name = draw(st.sampled_from(names))
         enum = "manhattan" if esa_only else draw(enumeration_names((side, side)))
@@ -217,8 +228,10 @@ def named_patterns(*, max_side: int = 9, names=None, esa_only: bool = False):
     return build()
 
 
-def full_information_patterns(*, max_n: int = 16, steps=2, density=(0.0, 0.3),
-                              causal: bool = False, max_keys_per_query: int | None = None):
+def full_information_patterns(*, max_n: int = 16, steps: int | tuple[int, int] = 2,
+                              density: float | tuple[float, float] = (0.0, 0.3),
+                              causal: bool = False, max_keys_per_query: int | None = None
+                              ) -> st.SearchStrategy[Pattern]:
     """Random patterns extended to Full Information with :func:`ifg.extend.extend`.
 
     Parameters
@@ -241,7 +254,7 @@ def full_information_patterns(*, max_n: int = 16, steps=2, density=(0.0, 0.3),
     """
     from ifg.extend import ExtensionInfeasible, extend
 
-    def extended(p):
+    def extended(p: Pattern) -> Pattern | None:
         try:
             if max_keys_per_query is not None and max(
                     int(np.diff(s.indptr).max()) for s in p.steps) > max_keys_per_query:
@@ -251,5 +264,5 @@ def full_information_patterns(*, max_n: int = 16, steps=2, density=(0.0, 0.3),
         except ExtensionInfeasible:
             return None
 
-    return (patterns(max_n=max_n, steps=steps, density=density).map(extended)
-            .filter(lambda p: p is not None))
+    found = patterns(max_n=max_n, steps=steps, density=density).map(extended)
+    return cast("st.SearchStrategy[Pattern]", found.filter(lambda p: p is not None))

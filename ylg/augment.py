@@ -7,6 +7,8 @@ is differentiable in the images, so G's gradient passes through it.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import torch
 import torch.nn.functional as F
 
@@ -15,12 +17,13 @@ from ifg.errors import InvalidArgument
 __all__ = ["POLICIES", "diff_augment", "parse_policy"]
 
 
-def _uniform(x, generator, low, high):
+def _uniform(x: torch.Tensor, generator: torch.Generator | None, low: float,
+             high: float) -> torch.Tensor:
     u = torch.rand(x.shape[0], 1, 1, 1, generator=generator, device=x.device, dtype=x.dtype)
     return low + (high - low) * u  # (b, 1, 1, 1)
 
 
-def color(x, generator):
+def color(x: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Random brightness (+-0.5), saturation (x0..2) and contrast (x0.5..1.5)."""
     x = x + _uniform(x, generator, -0.5, 0.5)
     mean = x.mean(dim=1, keepdim=True)
@@ -29,7 +32,8 @@ def color(x, generator):
     return (x - mean) * _uniform(x, generator, 0.5, 1.5) + mean
 
 
-def translation(x, generator, ratio=0.125):
+def translation(x: torch.Tensor, generator: torch.Generator | None,
+                ratio: float = 0.125) -> torch.Tensor:
     """Shift each image by up to ``ratio`` of its size, filling with zeros."""
     b, _, h, w = x.shape
     sh, sw = int(h * ratio + 0.5), int(w * ratio + 0.5)
@@ -42,7 +46,8 @@ def translation(x, generator, ratio=0.125):
     return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)  # (b, c, h, w)
 
 
-def cutout(x, generator, ratio=0.5):
+def cutout(x: torch.Tensor, generator: torch.Generator | None,
+           ratio: float = 0.5) -> torch.Tensor:
     """Zero one square of ``ratio`` of the image's size at a random place per image."""
     b, _, h, w = x.shape
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
@@ -55,10 +60,11 @@ def cutout(x, generator, ratio=0.5):
 
 
 #: policy name -> function (x, generator) -> x
-POLICIES = {"color": color, "translation": translation, "cutout": cutout}
+POLICIES: dict[str, Callable[[torch.Tensor, torch.Generator | None], torch.Tensor]] = {
+"color": color, "translation": translation, "cutout": cutout}
 
 
-def parse_policy(text) -> tuple:
+def parse_policy(text: str | None) -> tuple[str, ...]:
     """``"color,translation,cutout"`` -> the names, checked; ``""`` -> no augmentation.
 
     Examples
@@ -74,7 +80,8 @@ def parse_policy(text) -> tuple:
     return names
 
 
-def diff_augment(x, policy, *, generator=None):
+def diff_augment(x: torch.Tensor, policy: str | Iterable[str], *,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
     """Apply the policies in order to images ``x`` of shape ``(b, c, h, w)``.
 
     Examples

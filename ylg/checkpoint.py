@@ -15,9 +15,11 @@ included) leaves the previous complete checkpoint in place.
 from __future__ import annotations
 
 import copy
+import os
 import random
+from collections.abc import Sequence
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -25,6 +27,10 @@ import torch
 from ifg.errors import InvalidArgument, MaskFileError
 from ylg.errors import CheckpointError
 from ylg.runtime import atomic_write, seed_of
+
+if TYPE_CHECKING:
+    from ifg.maskset import MaskSet
+    from ylg.models.sagan import Discriminator, Generator
 
 __all__ = ["FORMAT", "VERSION", "save_checkpoint", "load_checkpoint", "checkpoint_state",
            "restore", "rng_state", "set_rng_state", "read_attention", "masks_from_bytes",
@@ -39,7 +45,7 @@ REQUIRED = ("format", "version", "step", "config", "model", "G", "D", "EMA", "op
             "rng")
 
 
-def save_checkpoint(path, state) -> Path:
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
     """Write ``state`` to ``path`` atomically (temporary file, fsync, rename).
 
     Examples
@@ -52,7 +58,7 @@ def save_checkpoint(path, state) -> Path:
     return atomic_write(path, lambda f: torch.save(state, f), durable=True)
 
 
-def load_checkpoint(path) -> dict:
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint with ``weights_only=True`` and check that it is one of ours.
 
     Raises
@@ -101,11 +107,11 @@ _MODEL_LIMITS = {"width": 4096, "num_classes": 100_000, "z_dim": 65_536, "channe
                  "pool": 8}
 
 
-def _check_record(state, name) -> None:
+def _check_record(state: dict[str, Any], name: str) -> None:
     """Check a loaded checkpoint's fields and types, its model arguments against the model's
     signature, and every stored tensor's name and shape against the model built on the meta
     device (no memory): a hostile record fails here, in one line, before anything is built."""
-    def bad(why):
+    def bad(why: str) -> CheckpointError:
         return CheckpointError(f"{name}: {why}")
 
     step = state["step"]
@@ -131,7 +137,8 @@ def _check_record(state, name) -> None:
         _same_tensors(model_, state[key], f"{name}: {key}")
 
 
-def check_generator(model, masks_file, weights, name) -> None:
+def check_generator(model: dict[str, Any], masks_file: torch.Tensor | None,
+                    weights: dict[str, torch.Tensor], name: str) -> None:
     """Check a generator's stored arguments and weights (names, shapes) before building it.
 
     The checks of :func:`load_checkpoint` for a generator alone (``ylg export`` files).
@@ -145,13 +152,14 @@ def check_generator(model, masks_file, weights, name) -> None:
     _same_tensors(_built_on_meta(model, masks_file, name)[0], weights, f"{name}: the generator")
 
 
-def _built_on_meta(model, blob, name):
+def _built_on_meta(model: dict[str, Any], blob: torch.Tensor | None,
+                   name: str) -> tuple[Generator, Discriminator, Generator]:
     """G, D and EMA built on the meta device (no memory) from checked arguments."""
     import inspect
 
     from ylg.models import Generator
 
-    def bad(why):
+    def bad(why: str) -> CheckpointError:
         return CheckpointError(f"{name}: {why}")
 
     allowed = inspect.signature(Generator.__init__).parameters
@@ -186,7 +194,7 @@ def _built_on_meta(model, blob, name):
         raise bad(f"its model cannot be built: {err}") from None
 
 
-def _same_tensors(model, weights, what) -> None:
+def _same_tensors(model: torch.nn.Module, weights: dict[str, torch.Tensor], what: str) -> None:
     """The stored ``weights`` have exactly the model's tensor names and shapes."""
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     have = {k: tuple(v.shape) for k, v in weights.items()}
@@ -199,7 +207,7 @@ def _same_tensors(model, weights, what) -> None:
         raise CheckpointError(f"{what} does not match the stored model arguments ({detail})")
 
 
-def _interleave_heads(state, built) -> None:
+def _interleave_heads(state: dict[str, Any], built: tuple[torch.nn.Module, ...]) -> None:
     """Rewrite a version 1 checkpoint (heads concatenated head after head) to version 2's
     interleaved order: the output projection's input channel h*e + j moves to j*heads + h."""
     from ylg.attention import Attention2d
@@ -221,7 +229,7 @@ def _interleave_heads(state, built) -> None:
     state["version"] = VERSION
 
 
-def rng_state() -> dict:
+def rng_state() -> dict[str, Any]:
     """Every global random generator's state, as tensors and lists (``weights_only``-safe).
 
     Examples
@@ -240,7 +248,7 @@ def rng_state() -> dict:
     }
 
 
-def set_rng_state(state) -> None:
+def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`rng_state` returned.
 
     Examples
@@ -258,8 +266,11 @@ def set_rng_state(state) -> None:
     random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
 
 
-def checkpoint_state(*, step, config, model, masks_file, class_names, world_size, G, D, EMA,
-                     opt_G, opt_D) -> dict:
+def checkpoint_state(*, step: int, config: dict[str, Any], model: dict[str, Any],
+                     masks_file: torch.Tensor | None, class_names: Sequence[str],
+                     world_size: int, G: torch.nn.Module, D: torch.nn.Module,
+                     EMA: torch.nn.Module, opt_G: torch.optim.Optimizer,
+                     opt_D: torch.optim.Optimizer) -> dict[str, Any]:
     """The checkpoint of a run at ``step``: the one place that writes the format.
 
     Parameters
@@ -299,7 +310,8 @@ def checkpoint_state(*, step, config, model, masks_file, class_names, world_size
             "rng": rng_state()}
 
 
-def restore(state, G, D, EMA, opt_G, opt_D) -> None:
+def restore(state: dict[str, Any], G: torch.nn.Module, D: torch.nn.Module, EMA: torch.nn.Module,
+            opt_G: torch.optim.Optimizer, opt_D: torch.optim.Optimizer) -> None:
     """Load a checkpoint's weights, optimiser states and random generators into a run.
 
     Raises
@@ -318,7 +330,8 @@ def restore(state, G, D, EMA, opt_G, opt_D) -> None:
     set_rng_state(state["rng"])
 
 
-def masks_from_bytes(blob, *, name="the masks stored in the checkpoint"):
+def masks_from_bytes(blob: bytes | torch.Tensor, *,
+                     name: str = "the masks stored in the checkpoint") -> MaskSet:
     """The MaskSet of a mask file's bytes (``bytes`` or a uint8 tensor), checked by
     :func:`ifg.io.load`; ``name`` is how its error messages name them.
 
@@ -339,12 +352,13 @@ def masks_from_bytes(blob, *, name="the masks stored in the checkpoint"):
     return load(bytes(blob), name=name)
 
 
-def read_attention(attention):
+def read_attention(attention: str | os.PathLike[str]
+                   ) -> tuple[str, None] | tuple[MaskSet, torch.Tensor]:
     """Resolve a run's ``attention`` setting once: a variant name, or a mask file read.
 
     Parameters
     ----------
-    attention : str
+    attention : str or os.PathLike
         A name of :func:`ylg.models.attention_variants` or the path of a mask file (from
         ``ylg-masks export``).
 
@@ -366,7 +380,7 @@ def read_attention(attention):
     from ylg.models import attention_variants
 
     if attention in attention_variants():
-        return attention, None
+        return str(attention), None
     if not isinstance(attention, (str, Path)) or not Path(attention).is_file():
         raise InvalidArgument(f"attention must be one of {', '.join(attention_variants())} or a "
                               f"mask file, got {attention!r}")
@@ -375,7 +389,8 @@ def read_attention(attention):
     return masks_from_bytes(raw, name=str(attention)), blob
 
 
-def model_kwargs_of(state, *, name="the masks stored in the checkpoint") -> dict:
+def model_kwargs_of(state: dict[str, Any], *,
+                    name: str = "the masks stored in the checkpoint") -> dict[str, Any]:
     """The constructor arguments of G and D stored in a checkpoint (``attention`` resolved).
 
     A mask file's bytes travel inside the checkpoint, so that it loads without the file;
@@ -390,7 +405,8 @@ def model_kwargs_of(state, *, name="the masks stored in the checkpoint") -> dict
     return kwargs
 
 
-def build_models(kwargs, *, backend="auto", seed=None, device="cpu"):
+def build_models(kwargs: dict[str, Any], *, backend: str = "auto", seed: int | None = None,
+                 device: str | torch.device = "cpu") -> tuple[Generator, Discriminator, Generator]:
     """G, D and the EMA of G (a copy of G, in eval mode, without gradients).
 
     The masks are compiled once for G and once for D; the EMA copies G's compiled layer.
@@ -429,7 +445,8 @@ def build_models(kwargs, *, backend="auto", seed=None, device="cpu"):
     return g, d, ema
 
 
-def models_from_checkpoint(state, *, device="cpu"):
+def models_from_checkpoint(state: dict[str, Any], *, device: str | torch.device = "cpu"
+                           ) -> tuple[Generator, Discriminator, Generator]:
     """Rebuild ``(G, D, EMA)`` from a loaded checkpoint, weights restored.
 
     Raises
@@ -443,8 +460,11 @@ def models_from_checkpoint(state, *, device="cpu"):
     if not all(torch.isfinite(p).all() for p in models[2].parameters()):
         raise CheckpointError("the checkpoint's generator holds NaN or infinite weights (a "
                               "diverged run); use an earlier checkpoint")
-    return tuple(m.to(device) for m in models)
-def load_weights(model, weights, *, what) -> None:
+    g, d, ema = models
+    return g.to(device), d.to(device), ema.to(device)
+
+
+def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], *, what: str) -> None:
     """``model.load_state_dict(weights)``, with a mismatch reported as one CheckpointError line."""
     try:
         model.load_state_dict(weights)

@@ -26,6 +26,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -33,6 +34,9 @@ import torch.nn.functional as F
 
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.errors import DataError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = ["ImageData", "DIGIT_NAMES", "DIGITS_TEST_SIZE", "IMAGE_SUFFIXES", "PREPARED_META", "load_data",
            "digits", "centre_square", "decode_image", "image_folder", "folder_files", "read_image",
@@ -48,6 +52,8 @@ _IMAGES, _LABELS = "images.npy", "labels.npy"
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 DIGITS_TEST_SIZE = 297  # of 1,797: leaves 1,500 training images
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+#: a split of the digits (:func:`digits`)
+Split = Literal["train", "test", "all"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,9 +73,9 @@ class ImageData:
 
     images: torch.Tensor
     labels: torch.Tensor
-    class_names: tuple
+    class_names: tuple[str, ...]
     source: str
-    skipped: tuple = field(default=())
+    skipped: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def num_classes(self) -> int:
@@ -83,11 +89,11 @@ class ImageData:
     def resolution(self) -> int:
         return self.images.shape[-1]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return self.images.shape[0]
 
 
-def to_model_range(images):
+def to_model_range(images: torch.Tensor) -> torch.Tensor:
     """uint8 images in 0..255 to floats in [-1, 1].
 
     Examples
@@ -99,7 +105,7 @@ def to_model_range(images):
     return x.div_(127.5).sub_(1)              # in-place steps never touch the caller's tensor
 
 
-def from_model_range(x):
+def from_model_range(x: torch.Tensor) -> torch.Tensor:
     """Floats in [-1, 1] to uint8 images (clipped).
 
     Examples
@@ -110,7 +116,7 @@ def from_model_range(x):
     return ((x.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
-def _resize(images, resolution):
+def _resize(images: torch.Tensor, resolution: int) -> torch.Tensor:
     """Float images ``(n, c, h, w)`` in [0, 1], centre-cropped to a square and resized."""
     h, w = images.shape[-2:]
     s = min(h, w)
@@ -123,7 +129,7 @@ def _resize(images, resolution):
     return (images.clamp(0, 1) * 255).round().to(torch.uint8)
 
 
-def _channels(images, channels):
+def _channels(images: torch.Tensor, channels: int | None) -> torch.Tensor:
     if channels is None or images.shape[1] == channels:
         return images
     if channels == 3 and images.shape[1] == 1:
@@ -134,7 +140,7 @@ def _channels(images, channels):
     raise InvalidArgument(f"channels must be 1 or 3, got {channels!r}")
 
 
-def digits(*, resolution=32, split="train", channels=1) -> ImageData:
+def digits(*, resolution: int = 32, split: Split = "train", channels: int = 1) -> ImageData:
     """scikit-learn's handwritten digits, resized, with the fixed train/test split.
 
     Parameters
@@ -173,7 +179,7 @@ def digits(*, resolution=32, split="train", channels=1) -> ImageData:
     return ImageData(images, y, DIGIT_NAMES, f"digits:{split}")
 
 
-def centre_square(im, resolution):
+def centre_square(im: Image.Image, resolution: int) -> Image.Image:
     """A Pillow image centre-cropped to a square and resized (bicubic) to ``resolution``."""
     from PIL import Image
 
@@ -186,7 +192,8 @@ def centre_square(im, resolution):
     return im
 
 
-def image_folder(path, *, resolution=32, channels=3) -> ImageData:
+def image_folder(path: str | os.PathLike[str], *, resolution: int = 32,
+                 channels: int = 3) -> ImageData:
     """Images under ``path``: one subfolder per class, or flat for one class.
 
     Files whose suffix is an image suffix (:data:`IMAGE_SUFFIXES`) are read; those Pillow cannot
@@ -226,7 +233,7 @@ def image_folder(path, *, resolution=32, channels=3) -> ImageData:
                      tuple(skipped))
 
 
-def folder_files(path):
+def folder_files(path: str | os.PathLike[str]) -> tuple[tuple[str, ...], list[tuple[Path, int]]]:
     """The classes and image files of a data folder, in a fixed order.
 
     One subfolder per class (sorted names; hidden ones ignored), or a flat folder of one class
@@ -254,7 +261,8 @@ def folder_files(path):
     return tuple(name for name, _ in classes), files
 
 
-def decode_image(path, resolution, channels) -> tuple:
+def decode_image(path: str | os.PathLike[str], resolution: int,
+                 channels: int) -> tuple[np.ndarray, tuple[int, int], bool]:
     """One image file as uint8 ``(channels, res, res)``, its size and whether it was grey.
 
     Every Pillow mode is brought to 8 bits by its own range: 16-bit grey (``I;16``, ``I`` up to
@@ -289,9 +297,10 @@ def decode_image(path, resolution, channels) -> tuple:
         try:
             with Image.open(path) as im:
                 size, grey = im.size, im.mode in _GREY_MODES
-                im = _eight_bit(im, path)
-                a = np.array(centre_square(im.convert("L" if channels == 1 else "RGB"),
+                eight = _eight_bit(im, path)
+                a = np.array(centre_square(eight.convert("L" if channels == 1 else "RGB"),
                                            resolution), dtype=np.uint8)
+
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as err:
             raise DataError(f"{str(path)!r}: {err} (a decompression bomb?)") from None
     return np.ascontiguousarray(a[None] if a.ndim == 2 else a.transpose(2, 0, 1)), size, grey
@@ -300,7 +309,7 @@ def decode_image(path, resolution, channels) -> tuple:
 _GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
 
-def _eight_bit(im, path):
+def _eight_bit(im: Image.Image, path: str | os.PathLike[str]) -> Image.Image:
     """``im`` in a mode Pillow converts to L or RGB without clamping: 8 bits per channel."""
     from PIL import Image
 
@@ -329,7 +338,7 @@ def _eight_bit(im, path):
     return im
 
 
-def read_image(path, resolution, channels):
+def read_image(path: str | os.PathLike[str], resolution: int, channels: int) -> np.ndarray | str:
     """One image file as uint8 ``(channels, res, res)`` (:func:`decode_image`), or the reason it
     cannot be read (str): any decoder failure is returned, not raised, so that one broken file
     does not stop a data set."""
@@ -339,12 +348,13 @@ def read_image(path, resolution, channels):
         return f"{type(e).__name__}: {e}"
 
 
-def _check_channels(channels):
+def _check_channels(channels: object) -> None:
     if channels not in (1, 3):
         raise InvalidArgument(f"channels must be 1 or 3, got {channels!r}")
 
 
-def npz_arrays(path, *, resolution=32, channels=None) -> ImageData:
+def npz_arrays(path: str | os.PathLike[str], *, resolution: int = 32,
+               channels: int | None = None) -> ImageData:
     """Images (and labels) from an ``.npz`` file; see the module docstring for the layout.
 
     Raises
@@ -402,7 +412,7 @@ def npz_arrays(path, *, resolution=32, channels=None) -> ImageData:
 MAX_CLASSES = 100_000
 
 
-def _unit_range(x, path):
+def _unit_range(x: np.ndarray, path: str | os.PathLike[str]) -> np.ndarray:
     """Images as float32 in [0, 1]: uint8 by 255, floats as they are if finite and in [0, 1]."""
     if x.dtype == np.uint8:
         return x.astype(np.float32) / 255
@@ -420,7 +430,7 @@ def _unit_range(x, path):
 _MAX_META_BYTES = 256 * 2**20
 
 
-def _read_meta(out) -> dict:
+def _read_meta(out: str | os.PathLike[str]) -> dict[str, Any]:
     where = Path(out) / PREPARED_META
     if not where.is_file():
         raise DataError(f"{str(out)!r} is not a prepared data folder (no regular file "
@@ -443,12 +453,12 @@ def _read_meta(out) -> dict:
     return meta
 
 
-def _check_meta(meta, out):
+def _check_meta(meta: dict[str, Any], out: str | os.PathLike[str]) -> None:
     """Every field's type and range, and the counts consistent with one another."""
-    def bad(why):
+    def bad(why: str) -> DataError:
         return DataError(f"{str(out)!r}: {PREPARED_META} is inconsistent: {why}")
 
-    def integer(key, low, high):
+    def integer(key: str, low: int, high: int) -> int:
         v = meta.get(key)
         if type(v) is not int or not low <= v <= high:
             raise bad(f"{key} is {v!r}, expected an integer in [{low}, {high}]")
@@ -475,7 +485,8 @@ def _check_meta(meta, out):
 
 
 
-def load_prepared(path, *, resolution=None, channels=None) -> ImageData:
+def load_prepared(path: str | os.PathLike[str], *, resolution: int | None = None,
+                  channels: int | None = None) -> ImageData:
     """The images of a prepared folder, memory-mapped (nothing is read until indexed).
 
     ``resolution`` and ``channels``, when given, must be those it was prepared with.
@@ -532,7 +543,8 @@ def load_prepared(path, *, resolution=None, channels=None) -> ImageData:
                      tuple(tuple(s) for s in meta["skipped"]))
 
 
-def load_data(spec="digits", *, resolution=32, channels=None, split="train") -> ImageData:
+def load_data(spec: str | os.PathLike[str] = "digits", *, resolution: int = 32,
+              channels: int | None = None, split: Split = "train") -> ImageData:
     """The data set named by ``spec``: ``digits``, a folder, a prepared folder, or an ``.npz``.
 
     A prepared folder (written by :func:`ylg.prepared.prepare`, ``ylg prepare``) is memory-mapped,

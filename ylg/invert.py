@@ -44,7 +44,9 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -53,10 +55,18 @@ import torch.nn.functional as F
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.eta import duration
 
+if TYPE_CHECKING:
+    from ylg.attention import Attention2d
+    from ylg.models.sagan import Discriminator, Generator
+
 __all__ = ["METHODS", "Budget", "PUBLISHED", "Inversion", "default_heads", "key_counts",
            "saliency_maps", "discriminator_saliency", "feature_distance", "invert"]
 
 METHODS = ("pixel", "discriminator", "ylg")
+#: an inversion method (:data:`METHODS`)
+Method = Literal["pixel", "discriminator", "ylg"]
+#: a loss of the latents and classes of a batch of starts, one value per start
+Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 
@@ -94,7 +104,7 @@ class Budget:
     starts: int = 8
     noise: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         check_positive_int("steps", self.steps)
         check_positive_int("starts", self.starts)
         if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
@@ -142,9 +152,9 @@ class Inversion:
     loss: torch.Tensor
     curves: torch.Tensor
     kept: torch.Tensor
-    heads: tuple = ()
+    heads: tuple[int, ...] = ()
     seconds: float = 0.0
-    notes: tuple = field(default=())
+    notes: tuple[str, ...] = field(default=())
 
     def kept_curves(self) -> torch.Tensor:
         """The kept start's loss curve of each image, ``(n, steps + 1)``."""
@@ -152,7 +162,7 @@ class Inversion:
         return self.curves[i, self.kept[:, 0], self.kept[:, 1]]
 
 
-def default_heads(D) -> tuple:
+def default_heads(D: Discriminator) -> tuple[int, ...]:
     """The published head selection for the ``ylg`` loss: the ``rtl`` heads of a YLG layer.
 
     A dense layer (SAGAN, one or eight heads) and a mask set without ``rtl`` heads use all their
@@ -176,7 +186,7 @@ def default_heads(D) -> tuple:
     return tuple(range(layer.heads))
 
 
-def key_counts(layer) -> torch.Tensor:
+def key_counts(layer: Attention2d) -> torch.Tensor:
     """How many queries may attend each key, per head: ``(heads, Nk)``, float.
 
     Dense heads: every query (``Nq``). Masked heads: the column sums of each head's mask.
@@ -198,7 +208,9 @@ def key_counts(layer) -> torch.Tensor:
     return torch.from_numpy(counts).float()
 
 
-def saliency_maps(attention, *, key_grid, counts=None, size=None) -> torch.Tensor:
+def saliency_maps(attention: torch.Tensor, *, key_grid: tuple[int, int],
+                  counts: torch.Tensor | None = None,
+                  size: tuple[int, int] | None = None) -> torch.Tensor:
     """Per-head saliency: each key's mean attention over the queries allowed to attend it.
 
     Parameters
@@ -244,15 +256,17 @@ def saliency_maps(attention, *, key_grid, counts=None, size=None) -> torch.Tenso
     return s
 
 
-def _features_and_attention(D, x):
+def _features_and_attention(D: Discriminator, x: torch.Tensor
+                            ) -> tuple[torch.Tensor, torch.Tensor]:
     """``D0(x)`` ``(b, c, a, a)`` and D's attention on it ``(b, heads, Nq, Nk)``."""
     f = D.features_before_attention(x)
-    _, attn = D.attention(f, return_attention=True)
+    _, attn = _check_attention(D)(f, return_attention=True)
     return f, attn
 
 
 @torch.no_grad()
-def discriminator_saliency(D, x, *, heads=None) -> torch.Tensor:
+def discriminator_saliency(D: Discriminator, x: torch.Tensor, *,
+                           heads: Sequence[int] | None = None) -> torch.Tensor:
     """Saliency maps of D's attention layer on images ``x``, at ``D0``'s grid.
 
     Parameters
@@ -280,18 +294,19 @@ def discriminator_saliency(D, x, *, heads=None) -> torch.Tensor:
     counts = None if layer.masks is None else key_counts(layer).to(attn.device)
     a = f.shape[-2:]
     key_grid = (a[0] // layer.pool, a[1] // layer.pool)
-    s = saliency_maps(attn, key_grid=key_grid, counts=counts, size=a)
+    s = saliency_maps(attn, key_grid=key_grid, counts=counts, size=(a[0], a[1]))
+
     return s[:, list(heads)]
 
 
-def _check_attention(D):
+def _check_attention(D: Discriminator) -> Attention2d:
     if D.attention is None:
         raise InvalidArgument("the discriminator has no attention layer, so it has no saliency "
                               "maps: the ylg method needs them (use discriminator or pixel)")
     return D.attention
 
 
-def _check_heads(heads, n):
+def _check_heads(heads: Sequence[int] | None, n: int) -> tuple[int, ...]:
     if heads is None:
         return tuple(range(n))
     heads = tuple(heads)
@@ -302,7 +317,7 @@ def _check_heads(heads, n):
 
 
 @torch.no_grad()
-def feature_distance(D, x, y) -> torch.Tensor:
+def feature_distance(D: Discriminator, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """``||D0(x) - D0(y)||_2`` per image pair, ``(b,)`` (the ``discriminator`` loss).
 
     Examples
@@ -316,17 +331,19 @@ def feature_distance(D, x, y) -> torch.Tensor:
     return (D.features_before_attention(x) - D.features_before_attention(y)).flatten(1).norm(dim=1)
 
 
-def _objective(method, G, D, x, heads):
+def _objective(method: str, G: Generator, D: Discriminator | None, x: torch.Tensor,
+               heads: Sequence[int]) -> Loss:
     """``loss(z, y) -> (B,)`` for targets ``x`` ``(B, c, h, w)`` (one per start)."""
     if method == "pixel":
         return lambda z, y: (x - G(z, y)).flatten(1).norm(dim=1)
+    assert D is not None  # _check_inversion: the other methods need it
     with torch.no_grad():
         fx = D.features_before_attention(x)  # (B, c, a, a), fixed
     if method == "discriminator":
         return lambda z, y: (fx - D.features_before_attention(G(z, y))).flatten(1).norm(dim=1)
     s = discriminator_saliency(D, x, heads=heads)  # (B, H, a, a), of the real image, fixed
 
-    def ylg_loss(z, y):
+    def ylg_loss(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         diff = fx - D.features_before_attention(G(z, y))  # (B, c, a, a)
         # one weighted norm per head, summed: (B, H, c, a, a) -> (B, H) -> (B,)
         return (diff[:, None] * s[:, :, None]).flatten(2).norm(dim=2).sum(1)
@@ -334,8 +351,10 @@ def _objective(method, G, D, x, heads):
     return ylg_loss
 
 
-def invert(G, D, x, *, label=None, method: str = "ylg", budget: Budget = PUBLISHED, heads=None,
-           seed: int = 0, progress: bool = False) -> Inversion:
+def invert(G: Generator, D: Discriminator | None, x: torch.Tensor, *,
+           label: int | Sequence[int] | torch.Tensor | None = None, method: Method = "ylg",
+           budget: Budget = PUBLISHED, heads: Sequence[int] | None = None, seed: int = 0,
+           progress: bool = False) -> Inversion:
     """Invert images: the best ``z`` (and class) found for each by one method.
 
     Parameters
@@ -425,7 +444,9 @@ def invert(G, D, x, *, label=None, method: str = "ylg", budget: Budget = PUBLISH
                      heads=tuple(heads), seconds=seconds, notes=tuple(notes))
 
 
-def _check_inversion(G, D, x, method, budget, heads):
+def _check_inversion(G: Generator, D: Discriminator | None, x: torch.Tensor, method: str,
+                     budget: Budget, heads: Sequence[int] | None
+                     ) -> tuple[torch.Tensor, tuple[int, ...], list[str]]:
     """The targets as a tensor, the D heads of the ``ylg`` loss, and notes; or InvalidArgument."""
     if method not in METHODS:
         raise InvalidArgument(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -438,6 +459,9 @@ def _check_inversion(G, D, x, method, budget, heads):
                               f"generator, got {tuple(x.shape)}")
     if method != "pixel" and D is None:
         raise InvalidArgument(f"the {method} method needs the discriminator")
+    if method == "pixel":
+        return x, (), []
+    assert D is not None  # checked above
     if method == "ylg":
         layer = _check_attention(D)
         return x, default_heads(D) if heads is None else _check_heads(heads, layer.heads), []
@@ -448,11 +472,12 @@ def _check_inversion(G, D, x, method, budget, heads):
     return x, (), []
 
 
-def _resolution(G):
+def _resolution(G: Generator) -> int:
     return G.resolution
 
 
-def _labels(label, n, num_classes):
+def _labels(label: int | Sequence[int] | torch.Tensor | None, n: int,
+            num_classes: int) -> torch.Tensor:
     """The classes to try per image, ``(n, k)``: the given class (k = 1), or all (k = classes)."""
     if label is None:
         return torch.arange(num_classes).expand(n, num_classes)
@@ -475,7 +500,8 @@ SLOW_SECONDS = 30.0
 _TIMED_STEPS = 3  # steps timed before the estimate, after a first one that pays set-up costs
 
 
-def _adam(loss_of, z0, y, *, steps, lr, progress, desc):
+def _adam(loss_of: Loss, z0: torch.Tensor, y: torch.Tensor, *, steps: int, lr: float,
+          progress: bool, desc: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Adam on ``z`` for the summed per-start losses; each start keeps its lowest-loss ``z``.
 
     Returns ``best_z (B, z_dim)``, ``best_loss (B,)`` and the curves ``(steps + 1, B)``.
@@ -511,7 +537,7 @@ def _adam(loss_of, z0, y, *, steps, lr, progress, desc):
     return best_z.detach(), best_loss, curves
 
 
-def cpu_estimate(seconds, done, steps, batch) -> str | None:
+def cpu_estimate(seconds: float, done: int, steps: int, batch: int) -> str | None:
     """The advice printed when an inversion on a CPU will take long, or None when it will not.
 
     Parameters
@@ -544,7 +570,7 @@ _MOVED = ("score", "load_image", "load_models", "target_image", "invert_to_folde
           "parse_query", "draw_attention_map", "attention_map_figure")
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     """The jobs over a checkpoint moved to :mod:`ylg.invert_jobs`; their old names still work."""
     if name in _MOVED:
         from ylg import invert_jobs

@@ -9,7 +9,10 @@ the objectives are :mod:`ylg.invert`'s.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import torch
 import torch.nn.functional as F
@@ -21,13 +24,23 @@ from ylg.invert import (METHODS, PUBLISHED, Budget, _check_attention, _check_hea
                         _labels, _resolution, discriminator_saliency, feature_distance, invert)
 from ylg.similarity import psnr, ssim, to_unit_range
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ylg.invert import Method
+    from ylg.models.sagan import Discriminator, Generator
+
+#: the class of an inversion's target: a class, None (try every class), or "own" (the target's)
+Label = int | Literal["own"] | None
+
 __all__ = ["score", "load_image", "load_models", "target_image", "generated_target", "invert_to_folder",
            "parse_head_indices", "parse_query", "draw_attention_map", "attention_map_figure",
            "inversion_lines", "attention_map_line"]
 
 
 @torch.no_grad()
-def score(inversion, x, D=None, *, z=None) -> dict:
+def score(inversion: Inversion, x: torch.Tensor, D: Discriminator | None = None, *,
+          z: torch.Tensor | None = None) -> dict[str, list[float]]:
     """PSNR, SSIM (on [0, 1]), with D the feature distance, with ``z`` the latent recovery.
 
     Parameters
@@ -76,7 +89,8 @@ def score(inversion, x, D=None, *, z=None) -> dict:
     return out
 
 
-def load_image(path, *, resolution, channels) -> tuple:
+def load_image(path: str | os.PathLike[str], *, resolution: int,
+               channels: int) -> tuple[torch.Tensor, list[str]]:
     """One image file as the model sees it: ``(x (1, c, res, res) in [-1, 1], notes)``.
 
     Centre-cropped to a square and resized (bicubic) when its size differs; a grey image for a
@@ -118,7 +132,8 @@ def load_image(path, *, resolution, channels) -> tuple:
     return to_model_range(torch.from_numpy(a)[None]), notes
 
 
-def load_models(checkpoint, *, device="cpu") -> tuple:
+def load_models(checkpoint: str | os.PathLike[str], *, device: str | torch.device = "cpu"
+                ) -> tuple[Generator, Discriminator, dict[str, Any]]:
     """The EMA generator and the discriminator of a checkpoint, in eval mode, and its info.
 
     Returns
@@ -142,7 +157,9 @@ def load_models(checkpoint, *, device="cpu") -> tuple:
     return ema.eval(), D.eval(), info
 
 
-def target_image(G, *, image=None, test_index=None) -> tuple:
+def target_image(G: Generator, *, image: str | os.PathLike[str] | None = None,
+                 test_index: int | None = None
+                 ) -> tuple[torch.Tensor, int | None, str, list[str]]:
     """The target of an inversion: an image file or a held-out digit.
 
     Returns
@@ -168,7 +185,8 @@ def target_image(G, *, image=None, test_index=None) -> tuple:
 
 
 @torch.no_grad()
-def generated_target(G, *, seed, label=None) -> tuple:
+def generated_target(G: Generator, *, seed: int, label: int | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """A sample of G whose latent is known: the target of a self-inversion (as published).
 
     The latent is a standard normal draw seeded by ``seed`` (on the CPU, so any device gives the
@@ -193,9 +211,13 @@ def generated_target(G, *, seed, label=None) -> tuple:
     return G(z.to(dev), y.to(dev)).cpu(), z, y
 
 
-def invert_to_folder(checkpoint, out, *, image=None, test_index=None, sample_seed=None,
-                     label="own", methods=METHODS, budget: Budget = PUBLISHED, heads=None,
-                     seed: int = 0, device="cpu", progress: bool = False) -> dict:
+def invert_to_folder(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                     image: str | os.PathLike[str] | None = None, test_index: int | None = None,
+                     sample_seed: int | None = None, label: Label = "own",
+                     methods: str | Sequence[str] = METHODS, budget: Budget = PUBLISHED,
+                     heads: Sequence[int] | None = None, seed: int = 0,
+                     device: str | torch.device = "cpu",
+                     progress: bool = False) -> dict[str, Any]:
     """Invert one image with each method and write the results to a folder.
 
     Writes ``real.png`` (the target as the model sees it), ``reconstruction_<method>.png``,
@@ -233,9 +255,11 @@ def invert_to_folder(checkpoint, out, *, image=None, test_index=None, sample_see
         raise InvalidArgument("give exactly one of image, test_index and sample_seed")
     G, D, info = load_models(checkpoint, device=device)
     true_z = None
+    true_label: int | None
+    notes: list[str]
     if sample_seed is not None:
         x, true_z, y = generated_target(G, seed=sample_seed,
-                                        label=None if label in (None, "own") else label)
+                                        label=None if label is None or label == "own" else label)
         true_label, source, notes = int(y[0]), f"sample (seed {sample_seed})", []
     else:
         x, true_label, source, notes = target_image(G, image=image, test_index=test_index)
@@ -286,7 +310,7 @@ def invert_to_folder(checkpoint, out, *, image=None, test_index=None, sample_see
     return summary
 
 
-def _check_methods(methods):
+def _check_methods(methods: str | Sequence[str]) -> tuple[Method, ...]:
     if isinstance(methods, str):
         methods = METHODS if methods == "all" else (methods,)
     methods = tuple(methods)
@@ -294,10 +318,10 @@ def _check_methods(methods):
     if bad or not methods:
         raise InvalidArgument(f"method must be one of {', '.join(METHODS)} or all, got "
                               f"{bad[0] if bad else methods!r}")
-    return methods
+    return cast("tuple[Method, ...]", methods)
 
 
-def parse_head_indices(text) -> tuple | None:
+def parse_head_indices(text: str | None) -> tuple[int, ...] | None:
     """``"0,1,2,3"`` -> ``(0, 1, 2, 3)``; None or empty -> None (the default heads).
 
     Examples
@@ -317,7 +341,7 @@ def parse_head_indices(text) -> tuple | None:
     return heads
 
 
-def parse_query(text, *, resolution) -> tuple:
+def parse_query(text: str, *, resolution: int) -> tuple[int, int]:
     """``"R,C"`` -> ``(R, C)``, a pixel of the model's ``resolution x resolution`` image.
 
     Examples
@@ -336,10 +360,14 @@ def parse_query(text, *, resolution) -> tuple:
     return r, c
 
 
-def draw_attention_map(checkpoint, out, *, query, image=None, test_index=None, sample_seed=None,
-                       label="own", heads=None, method: str = "ylg",
-                       budget: Budget = PUBLISHED, d_heads=None, seed: int = 0, device="cpu",
-                       progress: bool = False) -> dict:
+def draw_attention_map(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                       query: tuple[int, int], image: str | os.PathLike[str] | None = None,
+                       test_index: int | None = None, sample_seed: int | None = None,
+                       label: Label = "own", heads: Sequence[int] | None = None,
+                       method: Method = "ylg", budget: Budget = PUBLISHED,
+                       d_heads: Sequence[int] | None = None, seed: int = 0,
+                       device: str | torch.device = "cpu",
+                       progress: bool = False) -> dict[str, Any]:
     """Where a query pixel attends in each head of G's attention layer, drawn over the image.
 
     For a real image (``image`` or ``test_index``) the latent is found by :func:`invert` first;
@@ -386,7 +414,8 @@ def draw_attention_map(checkpoint, out, *, query, image=None, test_index=None, s
     summary = {"checkpoint": str(checkpoint), "step": info["step"], "query": list(query)}
     if sample_seed is not None:
         x, z, y = generated_target(G, seed=sample_seed,
-                                   label=None if label in (None, "own") else label)
+                                   label=None if label is None or label == "own" else label)
+
         recon, target = None, f"sample (seed {sample_seed})"
     else:
         x, true_label, target, notes = target_image(G, image=image, test_index=test_index)
@@ -406,7 +435,10 @@ def draw_attention_map(checkpoint, out, *, query, image=None, test_index=None, s
 
 
 @torch.no_grad()
-def attention_map_figure(G, D, x, z, y, *, query, heads=None, reconstruction=None):
+def attention_map_figure(G: Generator, D: Discriminator | None, x: torch.Tensor, z: torch.Tensor,
+                         y: torch.Tensor, *, query: tuple[int, int],
+                         heads: Sequence[int] | None = None,
+                         reconstruction: torch.Tensor | None = None) -> Figure:
     """The attention figure of one image and its latent: G's heads for a query, D's saliency.
 
     Parameters
@@ -473,7 +505,7 @@ def inversion_lines(summary: dict) -> list:
     return lines
 
 
-def attention_map_line(summary: dict, out) -> str:
+def attention_map_line(summary: dict[str, Any], out: str | os.PathLike[str]) -> str:
     """:func:`draw_attention_map`'s summary in one line (``ylg attention-map``'s output)."""
     fit = (f", inversion PSNR {summary['psnr']:.2f} dB, SSIM {summary['ssim']:.3f}"
            if "psnr" in summary else "")

@@ -23,7 +23,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
 
 import numpy as np
 
@@ -41,7 +44,7 @@ _COMPARED = (("source", "source"), ("resolution", "resolution"), ("channels", "c
              ("class_names", "class list"), ("files", "file count"), ("listing", "file list"))
 
 
-def _listing_digest(root, files) -> str:
+def _listing_digest(root: Path, files: Sequence[tuple[Path, int]]) -> str:
     """A fingerprint of the file list (names relative to ``root``, classes): spots a changed
     source when a preparation is continued."""
     h = hashlib.sha256()
@@ -50,11 +53,11 @@ def _listing_digest(root, files) -> str:
     return h.hexdigest()
 
 
-def _write_meta(out, meta):
+def _write_meta(out: Path, meta: dict[str, Any]) -> None:
     atomic_write(out / PREPARED_META, json.dumps(meta, indent=1) + "\n")
 
 
-def _reserve(path):
+def _reserve(path: Path) -> None:
     """Allocate the blocks of a (sparse) memory-mapped file now: a full disk is then an OSError
     here, not a SIGBUS in the middle of writing the map."""
     fd = os.open(path, os.O_RDWR)
@@ -66,13 +69,14 @@ def _reserve(path):
         os.close(fd)
 
 
-def _decode(job):
+def _decode(job: tuple[Path, int, int]) -> np.ndarray | str:
     path, resolution, channels = job
     return read_image(path, resolution, channels)
 
 
-def prepare(source, out, *, resolution, channels=3, workers=None, chunk=1024,
-            progress=False) -> dict:
+def prepare(source: str | os.PathLike[str], out: str | os.PathLike[str], *, resolution: int,
+            channels: int = 3, workers: int | None = None, chunk: int = 1024,
+            progress: bool = False) -> dict[str, Any]:
     """Decode the image folder ``source`` into the prepared folder ``out`` (or continue it).
 
     Parameters

@@ -24,7 +24,7 @@ SSIM_SIGMA = 1.5
 _K1, _K2 = 0.01, 0.03
 
 
-def _check_pair(x, y):
+def _check_pair(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     x, y = torch.as_tensor(x), torch.as_tensor(y)
     if x.shape != y.shape or x.ndim != 4:
         raise InvalidArgument(f"images must be two (b, c, h, w) batches of one shape, got "
@@ -32,7 +32,7 @@ def _check_pair(x, y):
     return x.double(), y.double()
 
 
-def to_unit_range(x):
+def to_unit_range(x: torch.Tensor) -> torch.Tensor:
     """Images in [-1, 1] (the models' range) to [0, 1], clipped.
 
     Examples
@@ -43,7 +43,7 @@ def to_unit_range(x):
     return ((torch.as_tensor(x) + 1) / 2).clamp(0, 1)
 
 
-def psnr(x, y) -> torch.Tensor:
+def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB of each image pair, images in [0, 1] (peak 1).
 
     Parameters
@@ -66,13 +66,14 @@ def psnr(x, y) -> torch.Tensor:
     return 10 * torch.log10(1 / mse)
 
 
-def _gaussian_window(size, sigma):
+def _gaussian_window(size: int, sigma: float) -> torch.Tensor:
     t = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
     g = torch.exp(-t ** 2 / (2 * sigma ** 2))
     return g / g.sum()  # (size,)
 
 
-def ssim(x, y, *, window=SSIM_WINDOW, sigma=SSIM_SIGMA) -> torch.Tensor:
+def ssim(x: torch.Tensor, y: torch.Tensor, *, window: int = SSIM_WINDOW,
+         sigma: float = SSIM_SIGMA) -> torch.Tensor:
     """Structural similarity of each image pair, images in [0, 1].
 
     Parameters
@@ -110,7 +111,8 @@ def ssim(x, y, *, window=SSIM_WINDOW, sigma=SSIM_SIGMA) -> torch.Tensor:
     rows = g.view(1, 1, 1, window).expand(c, 1, 1, window)
     cols = g.view(1, 1, window, 1).expand(c, 1, window, 1)
 
-    def blur(t):  # (b, c, h, w) -> (b, c, h - window + 1, w - window + 1), "valid"
+    def blur(t: torch.Tensor) -> torch.Tensor:
+  # (b, c, h, w) -> (b, c, h - window + 1, w - window + 1), "valid"
         return F.conv2d(F.conv2d(t, rows, groups=c), cols, groups=c)
 
     mx, my = blur(x), blur(y)

@@ -8,7 +8,10 @@ objects built without pyplot (no display, no global state); write them with
 from __future__ import annotations
 
 import math
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -16,12 +19,19 @@ import torch
 from ifg.errors import InvalidArgument
 from ylg.data import from_model_range
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from PIL import Image as PILImage
+    from ylg.attention import Attention2d
+
 __all__ = ["image_grid", "save_image_grid", "save_image", "head_names", "query_attention",
            "attention_figure", "inversion_figure", "loss_curves_figure", "read_log",
            "training_curves_figure", "plot_training"]
 
 
-def image_grid(images, *, nrow=None, padding=2) -> np.ndarray:
+def image_grid(images: torch.Tensor, *, nrow: int | None = None,
+               padding: int = 2) -> np.ndarray:
     """Tile images ``(n, c, h, w)`` in [-1, 1] into one uint8 picture ``(H, W, c)``.
 
     ``nrow`` is the number of images per row (default: a square grid). Gaps are black.
@@ -44,7 +54,9 @@ def image_grid(images, *, nrow=None, padding=2) -> np.ndarray:
     return grid.permute(1, 2, 0).numpy()
 
 
-def save_image_grid(images, path, *, nrow=None, scale=1, labels=None) -> Path:
+def save_image_grid(images: torch.Tensor, path: str | os.PathLike[str], *,
+                    nrow: int | None = None, scale: int = 1,
+                    labels: Sequence[object] | None = None) -> Path:
     """Save :func:`image_grid` as a PNG (``scale`` enlarges small images, nearest neighbour).
 
     ``labels`` names the columns (e.g. the class of each column of a class-conditional grid):
@@ -86,7 +98,7 @@ _LABEL_HEIGHT = 12  # pixels of the column-label strip of save_image_grid
 # --- inversion and attention figures ----------------------------------------------------------
 
 
-def save_image(image, path) -> Path:
+def save_image(image: torch.Tensor, path: str | os.PathLike[str]) -> Path:
     """Save one image ``(c, h, w)`` or ``(1, c, h, w)`` in [-1, 1] as a PNG at its own size.
 
     Examples
@@ -104,7 +116,7 @@ def save_image(image, path) -> Path:
     return _save_pil(Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a), path)
 
 
-def _save_pil(im, path):
+def _save_pil(im: PILImage.Image, path: str | os.PathLike[str]) -> Path:
     """``im.save(path)``, a suffix Pillow cannot write refused first (before any folder is made)."""
     from PIL import Image
 
@@ -118,13 +130,13 @@ def _save_pil(im, path):
     return path
 
 
-def _display(image):
+def _display(image: torch.Tensor) -> np.ndarray:
     """An image ``(c, h, w)`` in [-1, 1] as what ``imshow`` takes: ``(h, w)`` or ``(h, w, 3)``."""
     x = ((torch.as_tensor(image).detach().cpu().float() + 1) / 2).clamp(0, 1)
     return x[0].numpy() if x.shape[0] == 1 else x.permute(1, 2, 0).numpy()
 
 
-def _show(ax, image, title=None):
+def _show(ax: Axes, image: torch.Tensor, title: str | None = None) -> None:
     a = _display(image)
     ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks([]), ax.set_yticks([])
@@ -132,7 +144,7 @@ def _show(ax, image, title=None):
         ax.set_title(title, fontsize=7)
 
 
-def head_names(layer) -> list:
+def head_names(layer: Attention2d) -> list[str]:
     """Figure labels of an attention layer's heads: ``head 0 (rtl:1)``, or ``head 0 (dense)``.
 
     Examples
@@ -146,7 +158,8 @@ def head_names(layer) -> list:
     return [f"head {h} ({head.pattern}:{head.step})" for h, head in enumerate(layer.masks.heads)]
 
 
-def query_attention(attention, *, query, image_size, query_grid, key_grid) -> torch.Tensor:
+def query_attention(attention: torch.Tensor, *, query: tuple[int, int], image_size: int,
+                    query_grid: tuple[int, int], key_grid: tuple[int, int]) -> torch.Tensor:
     """Where one query pixel attends, per head, upsampled (nearest) to the image.
 
     Parameters
@@ -185,7 +198,8 @@ def query_attention(attention, *, query, image_size, query_grid, key_grid) -> to
     return torch.nn.functional.interpolate(row, size=(image_size, image_size), mode="nearest")
 
 
-def _overlay(ax, image, heat, title=None, query=None):
+def _overlay(ax: Axes, image: torch.Tensor, heat: torch.Tensor, title: str | None = None,
+             query: tuple[int, int] | None = None) -> None:
     """The image in grey under a heat map (magma), each map scaled to its own maximum."""
     base = _display(image)
     base = base if base.ndim == 2 else base.mean(axis=2)
@@ -201,8 +215,10 @@ def _overlay(ax, image, heat, title=None, query=None):
         ax.set_title(title, fontsize=7)
 
 
-def attention_figure(image, maps, *, query, reconstruction=None, titles=None, saliency=None,
-                     saliency_titles=None):
+def attention_figure(image: torch.Tensor, maps: torch.Tensor, *, query: tuple[int, int],
+                     reconstruction: torch.Tensor | None = None,
+                     titles: Sequence[str] | None = None, saliency: torch.Tensor | None = None,
+                     saliency_titles: Sequence[str] | None = None) -> Figure:
     """The paper's attention pictures: where a query pixel attends in each head, over the image.
 
     Top row: the image, the reconstruction (if given), then one panel per head of ``maps``. Bottom
@@ -254,7 +270,7 @@ def attention_figure(image, maps, *, query, reconstruction=None, titles=None, sa
     for h, m in enumerate(maps):
         axes[0, col + h].set_axis_on()
         _overlay(axes[0, col + h], image, m, titles[h], query)
-    if bottom:
+    if saliency is not None and bottom:
         saliency_titles = saliency_titles or [f"D head {h}" for h in range(bottom)]
         for h, s in enumerate(saliency):
             axes[1, h].set_axis_on()
@@ -269,7 +285,8 @@ def attention_figure(image, maps, *, query, reconstruction=None, titles=None, sa
     return fig
 
 
-def inversion_figure(real, reconstructions, metrics=None):
+def inversion_figure(real: torch.Tensor, reconstructions: Mapping[str, torch.Tensor],
+                     metrics: Mapping[str, Mapping[str, Any]] | None = None) -> Figure:
     """Real images and each method's reconstructions side by side.
 
     Parameters
@@ -316,7 +333,8 @@ def inversion_figure(real, reconstructions, metrics=None):
     return fig
 
 
-def loss_curves_figure(curves, *, kept=None):
+def loss_curves_figure(curves: Mapping[str, torch.Tensor | np.ndarray], *,
+                       kept: Mapping[str, int] | None = None) -> Figure:
     """Each method's loss along the optimisation: every start thin, the kept start bold.
 
     Parameters
@@ -362,7 +380,7 @@ def loss_curves_figure(curves, *, kept=None):
 # --- training curves --------------------------------------------------------------------------
 
 
-def read_log(path) -> list:
+def read_log(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     r"""The records of a run's ``log.jsonl``; a torn last line (a run killed mid-write) is skipped.
 
     Examples
@@ -389,7 +407,7 @@ def read_log(path) -> list:
 _NOT_CURVES = ("step", "seconds", "steps_per_s", "samples", "real", "classifier_test_accuracy")
 
 
-def training_curves_figure(records):
+def training_curves_figure(records: Sequence[Mapping[str, Any]]) -> Figure:
     """The losses and each evaluation metric of a run against the training step.
 
     Parameters
@@ -442,9 +460,10 @@ def training_curves_figure(records):
             ax.legend(fontsize=6, frameon=False)
             ax.set_ylabel("hinge loss / mean D output", fontsize=7)
         else:
-            pts = [(r["step"], r["eval"][panel], r["eval"].get(panel + "_std")) for r in evals
-                   if panel in r["eval"]]
-            steps, values, spread = zip(*pts)
+            found = [(r["step"], r["eval"][panel], r["eval"].get(panel + "_std")) for r in evals
+                     if panel in r["eval"]]
+            steps, values, spread = zip(*found)
+
             if all(s is not None for s in spread):
                 ax.errorbar(steps, values, yerr=spread, marker="o", markersize=3, capsize=2)
             else:
@@ -459,7 +478,8 @@ def training_curves_figure(records):
     return fig
 
 
-def plot_training(run_dir, out=None) -> Path:
+def plot_training(run_dir: str | os.PathLike[str],
+                  out: str | os.PathLike[str] | None = None) -> Path:
     r"""Draw a run's training curves (:func:`training_curves_figure`) into ``run_dir/curves.png``.
 
     Parameters

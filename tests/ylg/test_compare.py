@@ -16,6 +16,7 @@ from ylg.compare import (FlowTask, ImagesTask, Settings, compare, make_task, pai
                          register_task, resolve, seeds_needed, train_probe)
 from ylg.compare.probe import ProbeNet
 from ylg.compare.report import draw_report, format_table
+from ylg.compare.stats import holm
 from ylg.compare.tasks import TASKS
 
 TINY = Settings(steps=2, dim=8)
@@ -155,6 +156,16 @@ def test_seeds_needed_grows_with_the_noise():
     assert seeds_needed([0.0, 0.0]) is None
 
 
+def test_holm_adjusts_for_the_number_of_comparisons():
+    ps = [0.039, 0.018, 0.004, 0.077]
+    adjusted = holm(ps)
+    # step-down: sorted 0.004*4, 0.018*3, 0.039*2, 0.077*1, made non-decreasing
+    assert adjusted == pytest.approx([0.078, 0.054, 0.016, 0.078])
+    assert all(a >= p for a, p in zip(adjusted, ps))
+    assert holm([0.6, 0.9])[1] == 1.0  # capped at 1
+    assert math.isnan(holm([None, 0.01])[0]) and holm([None, 0.01])[1] == 0.01
+
+
 # --- compare -----------------------------------------------------------------------------------
 
 def test_compare_is_paired_cached_and_resumes(tmp_path, monkeypatch):
@@ -230,6 +241,8 @@ def test_table_json_and_figure(tmp_path):
     assert "dense" in table.splitlines()[2]
     d = json.loads(json.dumps(c.to_dict(), allow_nan=False))
     assert d["rows"][1]["p"] is None or 0 <= d["rows"][1]["p"] <= 1
+    assert d["rows"][1]["p_holm"] == d["rows"][1]["p"]  # one comparison: nothing to adjust
+    assert "p(Holm)" in table.splitlines()[0]
     assert math.isfinite(d["rows"][0]["score"])
     draw_report(c, tmp_path / "r.png")
     assert (tmp_path / "r.png").stat().st_size > 1000

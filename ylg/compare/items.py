@@ -15,6 +15,8 @@ pattern whose step ``t`` is the union of its heads' masks in layer ``t``: :attr:
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,8 @@ import scipy.sparse as sp
 
 from ifg.check import reachable_runs
 from ifg.errors import InvalidArgument
+from ifg.maskset import MaskSet
+
 from ifg.pattern import Pattern
 
 __all__ = ["Probe", "resolve", "reachable"]
@@ -41,8 +45,8 @@ class Probe:
     """
 
     name: str
-    layers: tuple
-    grid: tuple
+    layers: tuple[tuple[sp.csr_matrix, ...], ...]
+    grid: tuple[int, int]
 
     @property
     def pattern(self) -> Pattern:
@@ -55,7 +59,7 @@ class Probe:
         return np.stack([np.stack([m.toarray() for m in heads]) for heads in self.layers])
 
 
-def _from_maskset(name, ms, grid):
+def _from_maskset(name: str, ms: MaskSet, grid: tuple[int, int]) -> list[list[sp.csr_matrix]]:
     if tuple(ms.key_grid) != tuple(grid):
         raise InvalidArgument(f"{name}: its key grid {ms.key_grid[0]}x{ms.key_grid[1]} is not the "
                               f"task's token grid {grid[0]}x{grid[1]}")
@@ -66,7 +70,8 @@ def _from_maskset(name, ms, grid):
     return heads
 
 
-def _steps(heads, depth):
+def _steps(heads: list[list[sp.csr_matrix]],
+           depth: int) -> tuple[tuple[sp.csr_matrix, ...], ...]:
     """Per layer, each head's mask: a head with fewer steps than ``depth`` repeats them."""
     layers = []
     for t in range(depth):
@@ -74,7 +79,7 @@ def _steps(heads, depth):
     return tuple(layers)
 
 
-def _heads(item, grid):
+def _heads(item: str, grid: tuple[int, int]) -> list[list[sp.csr_matrix]]:
     import ifg
     from ifg.maskset import PRESETS
 
@@ -93,12 +98,13 @@ def _heads(item, grid):
     return [list(p.steps)]
 
 
-def resolve(item, grid, *, depth=None) -> Probe:
+def resolve(item: str | os.PathLike[str], grid: Sequence[int], *,
+            depth: int | None = None) -> Probe:
     """The probe masks of one MASKS item on a token grid.
 
     Parameters
     ----------
-    item : str
+    item : str or os.PathLike
         A mask file, a preset, or ``PATTERN[:ENUMERATION]`` (see the module).
     grid : tuple (h, w)
         The task's token grid.

@@ -41,7 +41,10 @@ class MaskedAttention(nn.Module):
     torch.Size([2, 4, 8])
     """
 
-    def __init__(self, dim: int, masks: torch.Tensor):
+    bias: torch.Tensor  # (heads, N, N) buffers, registered in __init__
+    keep: torch.Tensor  # (heads, N, 1)
+
+    def __init__(self, dim: int, masks: torch.Tensor) -> None:
         super().__init__()
         self.heads = masks.shape[0]
         self.head_dim = math.ceil(dim / self.heads)
@@ -55,7 +58,7 @@ class MaskedAttention(nn.Module):
         self.register_buffer("bias", bias, persistent=False)
         self.register_buffer("keep", (~empty).float(), persistent=False)
 
-    def forward(self, x, queries):
+    def forward(self, x: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
         b, n, _ = x.shape
         k, v = self.kv(x).view(b, n, 2, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q = self.q(queries).view(n, self.heads, self.head_dim).transpose(0, 1)[None]
@@ -91,7 +94,7 @@ class ProbeNet(nn.Module):
     """
 
     def __init__(self, embed: nn.Module, masks: torch.Tensor, *, dim: int, out_features: int,
-                 grid=None):
+                 grid: tuple[int, int] | None = None) -> None:
         super().__init__()
         n = masks.shape[-1]
         h, w = grid or (1, n)
@@ -112,7 +115,7 @@ class ProbeNet(nn.Module):
         self.final = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, out_features)
 
-    def forward(self, inputs):
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         p = self.position + self.coords(self.fourier)
         x = self.embed(inputs) + p
         for attn, n1, n2, nq, mlp in zip(self.attn, self.norm1, self.norm2, self.normq, self.mlp):

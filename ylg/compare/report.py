@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import os
+
 
 from ylg.compare.run import Comparison
 
 __all__ = ["format_table", "draw_report"]
 
 
-def _num(v, digits=4):
+def _num(v: float | None, digits: int = 4) -> str:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
         return "-"
     return f"{v:.{digits}f}"
@@ -19,8 +21,10 @@ def format_table(c: Comparison) -> str:
     """The comparison as a plain-text table, one row per mask set.
 
     Columns: the score's mean over seeds and its 95 % interval, the paired difference from the
-    first mask set with its interval and p-value, and the seeds a paired t-test would need to
-    resolve that difference (80 % power) when it is not resolved (p >= 0.05). The flow task adds
+    first mask set with its interval, its p-value (paired t-test) and that p adjusted by Holm's
+    method for the number of comparisons in the table, and the seeds a paired t-test would need
+    to resolve that difference (80 % power, at level 0.05 divided by the number of comparisons)
+    when it is not resolved (adjusted p >= 0.05). The flow task adds
     the accuracy on reachable and unreachable pairs.
 
     Examples
@@ -34,23 +38,23 @@ def format_table(c: Comparison) -> str:
     flow = any("reachable" in r or "unreachable" in r for r in c.rows)
     better = "higher" if c.higher_is_better else "lower"
     head = (f"{'mask set':<22} {c.unit:>9} {'+-95%':>8} {'diff':>9} {'+-95%':>8} {'p':>7} "
-            f"{'seeds needed':>12}")
+            f"{'p(Holm)':>7} {'seeds needed':>12}")
     if flow:
         head += f" {'reachable':>9} {'unreachable':>11}"
     lines = [head]
     for r in c.rows:
         line = f"{r['item']:<22} {_num(r['score']):>9} {_num(r['interval']):>8}"
         if "difference" in r:
-            if r["p"] is not None and r["p"] < 0.05:
+            if r.get("p_holm") is not None and r["p_holm"] < 0.05:
                 need = "resolved"
             elif r["difference"] == 0:
                 need = "-"  # no difference measured: no number of seeds resolves it
             else:
                 need = str(r["seeds_needed"]) if r["seeds_needed"] else ">10000"
             line += (f" {r['difference']:>+9.4f} {_num(r['diff_interval']):>8} "
-                     f"{_num(r['p'], 3):>7} {need:>12}")
+                     f"{_num(r['p'], 3):>7} {_num(r.get('p_holm'), 3):>7} {need:>12}")
         else:
-            line += f" {'(ref)':>9} {'':>8} {'':>7} {'':>12}"
+            line += f" {'(ref)':>9} {'':>8} {'':>7} {'':>7} {'':>12}"
         if flow:
             line += f" {_num(r.get('reachable'), 3):>9} {_num(r.get('unreachable'), 3):>11}"
         lines.append(line)
@@ -60,7 +64,7 @@ def format_table(c: Comparison) -> str:
     return "\n".join(lines)
 
 
-def draw_report(c: Comparison, path) -> None:
+def draw_report(c: Comparison, path: str | os.PathLike[str]) -> None:
     """A figure: each mask set's score over seeds with its 95 % interval, and for the flow task
     the accuracy against the (Manhattan) distance of the source, reachable and unreachable pairs.
 

@@ -8,8 +8,10 @@ import math
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,7 +19,7 @@ import torch
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.compare.items import Probe, resolve
 from ylg.compare.probe import ProbeNet
-from ylg.compare.stats import interval, paired
+from ylg.compare.stats import holm, interval, paired, seeds_needed
 from ylg.compare.tasks import Task, make_task
 
 __all__ = ["Settings", "Comparison", "train_probe", "compare"]
@@ -32,7 +34,7 @@ class Settings:
     dim: int = 64
     lr: float = 3e-3
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "dim"):
             check_positive_int(name, getattr(self, name))
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -40,7 +42,7 @@ class Settings:
 
 
 def train_probe(task: Task, probe: Probe, seed: int, settings: Settings = Settings(), *,
-                device="cpu") -> dict:
+                device: str | torch.device = "cpu") -> dict[str, Any]:
     """Train one probe and score it on the task's held-out data.
 
     The seed fixes both the initialisation and the training batches; the batches come from their
@@ -109,15 +111,15 @@ class Comparison:
     task: str
     unit: str
     higher_is_better: bool
-    items: list
-    seeds: list
-    runs: dict
-    settings: dict
-    task_options: dict
+    items: list[str]
+    seeds: list[int]
+    runs: dict[str, list[dict[str, Any]]]
+    settings: dict[str, Any]
+    task_options: dict[str, Any]
     seconds: float = 0.0
-    rows: list = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         first = [r["score"] for r in self.runs[self.items[0]]]
         self.rows = []
         for item in self.items:
@@ -135,10 +137,17 @@ class Comparison:
                 if vals:
                     row[key] = sum(vals) / len(vals)
             self.rows.append(row)
+        compared = [r for r in self.rows if "p" in r]
+        for r, adjusted in zip(compared, holm([r["p"] for r in compared])):
+            # resolved means Holm-adjusted p < 0.05; the seeds it needs are estimated at the
+            # strictest level Holm may apply (0.05 / comparisons), so an estimate is never short
+            r["p_holm"] = adjusted
+            r["seeds_needed"] = seeds_needed([b - a for a, b in zip(first, r["scores"])],
+                                             alpha=0.05 / len(compared))
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """Everything, JSON-serialisable (NaN and infinities written as null)."""
-        def clean(v):
+        def clean(v: Any) -> Any:
             if isinstance(v, float) and not math.isfinite(v):
                 return None
             if isinstance(v, dict):
@@ -154,11 +163,12 @@ class Comparison:
                       "rows": self.rows, "runs": self.runs})
 
 
-def _slug(text):
+def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[-60:]
 
 
-def _key(task, probe, settings, device="cpu"):
+def _key(task: Task, probe: Probe, settings: Settings,
+         device: str | torch.device = "cpu") -> str:
     """What decides a run's result: the task, its options, the settings, the probe's masks (so
     that a changed mask file or pattern is trained again) and the kind of device (a GPU's
     numerics differ from a CPU's; CPU keys carry no device)."""
@@ -170,14 +180,16 @@ def _key(task, probe, settings, device="cpu"):
     return h.hexdigest()[:16]
 
 
-def _write_atomic(path, obj):
+def _write_atomic(path: Path, obj: Any) -> None:
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(obj))
     os.replace(tmp, path)
 
 
-def compare(items, *, task="flow", seeds=5, settings: Settings | None = None,
-            task_options=None, cache=None, device="cpu", progress=False) -> Comparison:
+def compare(items: Sequence[str], *, task: str = "flow", seeds: int | Sequence[int] = 5,
+            settings: Settings | None = None, task_options: dict[str, Any] | None = None,
+            cache: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu",
+            progress: bool = False) -> Comparison:
     """Train a probe per mask set and seed on one task and compare the mask sets, paired.
 
     Parameters

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
+import numpy.typing as npt
 
-__all__ = ["interval", "paired", "seeds_needed"]
+__all__ = ["holm", "interval", "paired", "seeds_needed"]
 
 
-def interval(values, level=0.95) -> tuple:
+def interval(values: npt.ArrayLike, level: float = 0.95) -> tuple[float, float]:
     """Mean and the half-width of its Student-t confidence interval.
 
     Returns ``(mean, half_width)``; the half-width is NaN for fewer than two values.
@@ -29,7 +31,8 @@ def interval(values, level=0.95) -> tuple:
     return float(x.mean()), float(half)
 
 
-def seeds_needed(differences, *, alpha=0.05, power=0.8, limit=10_000):
+def seeds_needed(differences: npt.ArrayLike, *, alpha: float = 0.05, power: float = 0.8,
+                 limit: int = 10_000) -> int | None:
     """Paired seeds a two-sided t-test needs to resolve the measured mean difference.
 
     From the measured mean and spread of the per-seed differences: the smallest n with
@@ -58,7 +61,7 @@ def seeds_needed(differences, *, alpha=0.05, power=0.8, limit=10_000):
     return None
 
 
-def paired(a, b) -> dict:
+def paired(a: npt.ArrayLike, b: npt.ArrayLike) -> dict[str, float | int | None]:
     """Paired comparison of ``b`` against ``a`` (same seeds, same order): ``b - a``.
 
     Returns
@@ -85,3 +88,27 @@ def paired(a, b) -> dict:
     else:
         p = float(ttest_rel(b, a).pvalue)
     return {"difference": mean, "interval": half, "p": p, "seeds_needed": seeds_needed(d)}
+
+
+def holm(pvalues: Iterable[float | None]) -> list[float]:
+    """Holm's step-down adjustment of p-values for several comparisons made at once.
+
+    The k-th smallest of m p-values is multiplied by ``m - k + 1``; the adjusted values are made
+    non-decreasing in that order and capped at 1. A comparison is resolved at level alpha when
+    its adjusted p is below alpha, which keeps the chance of any false resolution below alpha.
+    NaN (and None) stay NaN and do not count among the m.
+
+    Examples
+    --------
+    >>> [round(p, 3) for p in holm([0.039, 0.018, 0.004, 0.077])]
+    [0.078, 0.054, 0.016, 0.078]
+    >>> holm([0.01])
+    [0.01]
+    """
+    ps = [math.nan if p is None else float(p) for p in pvalues]
+    order = sorted((p, i) for i, p in enumerate(ps) if not math.isnan(p))
+    m, out, running = len(order), [math.nan] * len(ps), 0.0
+    for k, (p, i) in enumerate(order):
+        running = max(running, min(1.0, (m - k) * p))
+        out[i] = running
+    return out

@@ -7,12 +7,20 @@ says whether a higher score is better. :func:`register_task` adds one.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ifg.errors import InvalidArgument, check_known, check_positive_int
+
+if TYPE_CHECKING:
+    from ylg.compare.items import Probe
+    from ylg.data import ImageData
 
 __all__ = ["Task", "FlowTask", "ImagesTask", "TASKS", "register_task", "make_task",
            "task_options"]
@@ -34,12 +42,12 @@ class Task:
     """
 
     name = "task"
-    grid = (8, 8)
+    grid: tuple[int, int] = (8, 8)
     out_features = 1
     higher_is_better = True
     unit = "score"
 
-    def options(self) -> dict:
+    def options(self) -> dict[str, Any]:
         """The settings that change results (they key the result cache)."""
         return {}
 
@@ -47,20 +55,21 @@ class Task:
         """A module from a batch's inputs to ``(batch, N, dim)``."""
         raise NotImplementedError
 
-    def batch(self, generator: torch.Generator, size: int) -> tuple:
+    def batch(self, generator: torch.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A training batch ``(inputs, targets)`` on the CPU."""
         raise NotImplementedError
 
-    def loss(self, output, targets):
+    def loss(self, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The training loss of the probe's ``output`` for ``targets``."""
         raise NotImplementedError
 
-    def evaluate(self, net, probe, device) -> dict:
+    def evaluate(self, net: nn.Module, probe: Probe,
+                 device: str | torch.device) -> dict[str, Any]:
         """Held-out results: ``{"score": float, ...}`` (JSON-serialisable)."""
         raise NotImplementedError
 
 
-def _grid(text_or_grid):
+def _grid(text_or_grid: Sequence[int]) -> tuple[int, int]:
     h, w = (int(v) for v in text_or_grid)
     return check_positive_int("grid height", h), check_positive_int("grid width", w)
 
@@ -85,7 +94,8 @@ class FlowTask(Task):
     higher_is_better = True
     unit = "accuracy"
 
-    def __init__(self, grid=(8, 8), symbols=8, eval_examples=2048):
+    def __init__(self, grid: Sequence[int] = (8, 8), symbols: int = 8,
+                 eval_examples: int = 2048) -> None:
         self.grid = _grid(grid)
         self.symbols = check_positive_int("symbols", symbols)
         if self.symbols < 2:
@@ -93,14 +103,15 @@ class FlowTask(Task):
         self.eval_examples = check_positive_int("eval_examples", eval_examples)
         self.out_features = self.symbols
 
-    def options(self):
+    def options(self) -> dict[str, Any]:
         return {"grid": list(self.grid), "symbols": self.symbols,
                 "eval_examples": self.eval_examples}
 
-    def embed(self, dim):
+    def embed(self, dim: int) -> nn.Module:
         return nn.Embedding(2 * self.symbols, dim)  # symbol, plus `symbols` when marked
 
-    def _draw(self, generator, size):
+    def _draw(self, generator: torch.Generator,
+              size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         n = self.grid[0] * self.grid[1]
         sym = torch.randint(self.symbols, (size, n), generator=generator)
         source = torch.randint(n, (size,), generator=generator)
@@ -110,15 +121,16 @@ class FlowTask(Task):
         targets = sym[rows, source][:, None].expand(size, n)
         return tokens, targets, source
 
-    def batch(self, generator, size):
+    def batch(self, generator: torch.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         tokens, targets, _ = self._draw(generator, size)
         return tokens, targets
 
-    def loss(self, output, targets):
+    def loss(self, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(output.flatten(0, 1), targets.flatten())
 
     @torch.no_grad()
-    def evaluate(self, net, probe, device):
+    def evaluate(self, net: nn.Module, probe: Probe,
+                 device: str | torch.device) -> dict[str, Any]:
         from ylg.compare.items import reachable
 
         tokens, targets, source = self._draw(torch.Generator().manual_seed(2**31 - 1),
@@ -135,7 +147,7 @@ class FlowTask(Task):
         distance = np.abs(pos // w - src // w) + np.abs(pos % w - src % w)
         by_distance = []
         for d in range(int(distance.max()) + 1):
-            row = {"distance": d}
+            row: dict[str, float | None] = {"distance": d}
             for label, cls in (("reachable", reach), ("unreachable", ~reach)):
                 sel = (distance == d) & cls
                 row[label] = float(correct[sel].mean()) if sel.any() else None
@@ -171,7 +183,8 @@ class ImagesTask(Task):
     higher_is_better = False
     unit = "MSE"
 
-    def __init__(self, data="digits", resolution=8, patch=None, eval_patches=16, channels=None):
+    def __init__(self, data: str = "digits", resolution: int = 8, patch: int | None = None,
+                 eval_patches: int = 16, channels: int | None = None) -> None:
         from ylg.data import load_data
 
         self.data = str(data)
@@ -196,18 +209,19 @@ class ImagesTask(Task):
         self.out_features = self.channels
 
     @staticmethod
-    def _pixels(data):
+    def _pixels(data: ImageData) -> torch.Tensor:
         x = data.images.float() / 255.0  # (n, c, h, w) -> (n, h*w, c)
         return x.flatten(2).transpose(1, 2).contiguous()
 
-    def options(self):
+    def options(self) -> dict[str, Any]:
         return {"data": self.data, "resolution": self.resolution, "patch": self.patch,
                 "eval_patches": self.eval_patches, "channels": self.channels}
 
-    def embed(self, dim):
+    def embed(self, dim: int) -> nn.Module:
         return nn.Linear(self.channels + 1, dim)
 
-    def _hide(self, pixels, generator):
+    def _hide(self, pixels: torch.Tensor,
+              generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         b = pixels.shape[0]
         r, p = self.resolution, self.patch
         top = torch.randint(r - p + 1, (b,), generator=generator)
@@ -219,16 +233,17 @@ class ImagesTask(Task):
         inputs = torch.cat([pixels * (1 - hidden), hidden], dim=-1)
         return inputs, torch.cat([pixels, hidden], dim=-1)
 
-    def batch(self, generator, size):
+    def batch(self, generator: torch.Generator, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.randint(len(self.train), (size,), generator=generator)
         return self._hide(self.train[idx], generator)
 
-    def loss(self, output, targets):
+    def loss(self, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         hidden = targets[..., -1:]
         return ((output - targets[..., :-1]) ** 2 * hidden).sum() / (hidden.sum() * self.channels)
 
     @torch.no_grad()
-    def evaluate(self, net, probe, device):
+    def evaluate(self, net: nn.Module, probe: Probe,
+                 device: str | torch.device) -> dict[str, Any]:
         gen = torch.Generator().manual_seed(2**31 - 1)
         pixels = self.test.repeat(self.eval_patches, 1, 1)
         inputs, targets = self._hide(pixels, gen)
@@ -244,10 +259,10 @@ class ImagesTask(Task):
 
 
 #: task name -> class (or any callable taking keyword options and returning a :class:`Task`)
-TASKS = {"flow": FlowTask, "images": ImagesTask}
+TASKS: dict[str, Callable[..., Task]] = {"flow": FlowTask, "images": ImagesTask}
 
 
-def register_task(name: str, factory) -> None:
+def register_task(name: str, factory: Callable[..., Task]) -> None:
     """Add a task to :data:`TASKS` so that ``compare(..., task=name)`` and ``--task`` find it.
 
     Examples
@@ -260,7 +275,7 @@ def register_task(name: str, factory) -> None:
     TASKS[str(name)] = factory
 
 
-def make_task(name: str, **options) -> Task:
+def make_task(name: str, **options: Any) -> Task:
     """The registered task ``name`` built with ``options``.
 
     Raises

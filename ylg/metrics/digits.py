@@ -15,8 +15,10 @@ the extractor's name (in every result's ``domain_features``) carries the weights
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ifg.errors import InvalidArgument
-from ylg.data import digits
+from ylg.data import Split, digits
 from ylg.metrics.features import FeatureExtractor, _unit_range, cache_dir
 from ylg.runtime import atomic_write
 
@@ -34,7 +36,7 @@ __all__ = ["DigitClassifier", "REFERENCE_SHA256", "deterministic_cpu", "digit_cl
            "class_accuracy"]
 
 
-def _digits(split) -> tuple[torch.Tensor, torch.Tensor]:
+def _digits(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
     """The digits ``split`` at 32x32 grey: uint8 ``(n, 1, 32, 32)`` and labels ``(n,)``."""
     d = digits(resolution=DigitClassifier.SIZE, split=split, channels=1)
     return d.images, d.labels
@@ -57,7 +59,7 @@ class DigitClassifier(nn.Module):
     SIZE = 32
     VERSION = 2  # bump when the architecture or training changes: invalidates the cache
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.body = nn.Sequential(
             nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),   # (b, 16, 16, 16)
@@ -68,7 +70,7 @@ class DigitClassifier(nn.Module):
         self.test_accuracy = float("nan")
 
     @staticmethod
-    def prepare(images) -> torch.Tensor:
+    def prepare(images: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Any images -> grey 32x32 in [-1, 1], ``(n, 1, 32, 32)``."""
         x = _unit_range(images).mean(dim=1, keepdim=True)  # replicated grey stays exact
         if x.shape[-2:] != (DigitClassifier.SIZE, DigitClassifier.SIZE):
@@ -77,10 +79,10 @@ class DigitClassifier(nn.Module):
                               align_corners=False, antialias=x.shape[-1] > DigitClassifier.SIZE)
         return x.clamp(0, 1) * 2 - 1
 
-    def features(self, x) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
 
-    def forward(self, x) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
 
     def weights_sha256(self) -> str:
@@ -97,7 +99,7 @@ class DigitClassifier(nn.Module):
                                 self.eval().features, DigitClassifier.prepare, device)
 
 
-def _augment(x, gen) -> torch.Tensor:
+def _augment(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Random small affine moves of grey images in [0, 1] (background 0), ``(b, 1, h, w)``."""
     b = x.shape[0]
     angle = (torch.rand(b, generator=gen) - 0.5) * (2 * np.pi / 18)  # +-10 degrees
@@ -111,7 +113,7 @@ def _augment(x, gen) -> torch.Tensor:
 
 
 @contextmanager
-def deterministic_cpu():
+def deterministic_cpu() -> Iterator[None]:
     """One thread, deterministic algorithms and a private random state; the caller's restored.
 
     Examples
@@ -141,7 +143,8 @@ def deterministic_cpu():
 REFERENCE_SHA256 = "7a9722aa2bbf5cb759a138d041a2fcd71fb6ecbe0631a9bb67d0f09b8d686bad"
 
 
-def _train_digit_classifier(*, seed, epochs=10, batch_size=128) -> DigitClassifier:
+def _train_digit_classifier(*, seed: int, epochs: int = 10,
+                            batch_size: int = 128) -> DigitClassifier:
     with deterministic_cpu():
         net = _train(seed=seed, epochs=epochs, batch_size=batch_size)
     if (seed, epochs, batch_size) == (0, 10, 128) and net.weights_sha256() != REFERENCE_SHA256:
@@ -152,7 +155,7 @@ def _train_digit_classifier(*, seed, epochs=10, batch_size=128) -> DigitClassifi
     return net
 
 
-def _train(*, seed, epochs, batch_size) -> DigitClassifier:
+def _train(*, seed: int, epochs: int, batch_size: int) -> DigitClassifier:
     images, labels = _digits("train")
     x = images.float() / 255
     torch.manual_seed(seed)
@@ -178,11 +181,13 @@ def _train(*, seed, epochs, batch_size) -> DigitClassifier:
     return net
 
 
-def _stderr(message):
+def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
-def digit_classifier(*, cache=None, seed=0, device="cpu", log=_stderr) -> DigitClassifier:
+def digit_classifier(*, cache: str | os.PathLike[str] | None = None, seed: int = 0,
+                     device: str | torch.device = "cpu",
+                     log: Callable[[str], object] | None = _stderr) -> DigitClassifier:
     """The digits classifier, trained once (seeded, under a minute on 2 CPU cores) and cached.
 
     Trained on the digits train split (1,500 images, 32x32 grey, small random affine moves);
@@ -229,7 +234,8 @@ def digit_classifier(*, cache=None, seed=0, device="cpu", log=_stderr) -> DigitC
 
 
 @torch.no_grad()
-def class_accuracy(classifier, images, labels, *, batch_size=256) -> float:
+def class_accuracy(classifier: DigitClassifier, images: torch.Tensor, labels: torch.Tensor, *,
+                   batch_size: int = 256) -> float:
     """Fraction of ``images`` that ``classifier`` assigns to their ``labels``.
 
     For a conditional generator: its samples with the classes they were asked for.

@@ -7,7 +7,11 @@ and returns plain floats. FID is biased upwards with few samples (the bias falls
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sized
+from typing import Union
+
 import numpy as np
+import numpy.typing as npt
 import torch
 
 from ifg.errors import InvalidArgument, check_positive_int
@@ -15,8 +19,11 @@ from ifg.errors import InvalidArgument, check_positive_int
 __all__ = ["feature_statistics", "frechet_distance", "fid", "kid", "precision_recall",
            "density_coverage", "inception_score"]
 
+#: a set of feature vectors ``(n, d)``: an array, a nested list or a tensor
+Features = Union[npt.ArrayLike, torch.Tensor]
 
-def _features(name, x, *, min_rows=2) -> np.ndarray:
+
+def _features(name: str, x: Features, *, min_rows: int = 2) -> np.ndarray:
     """``x`` as a finite float64 ``(n, d)`` array, or InvalidArgument naming ``name``."""
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
@@ -30,7 +37,8 @@ def _features(name, x, *, min_rows=2) -> np.ndarray:
     return x
 
 
-def _pair(real, fake, *, min_rows=2):
+def _pair(real: Features, fake: Features, *,
+          min_rows: int = 2) -> tuple[np.ndarray, np.ndarray]:
     real = _features("real", real, min_rows=min_rows)
     fake = _features("fake", fake, min_rows=min_rows)
     if real.shape[1] != fake.shape[1]:
@@ -39,7 +47,7 @@ def _pair(real, fake, *, min_rows=2):
     return real, fake
 
 
-def feature_statistics(features) -> tuple[np.ndarray, np.ndarray]:
+def feature_statistics(features: Features) -> tuple[np.ndarray, np.ndarray]:
     """Mean ``(d,)`` and covariance ``(d, d)`` (unbiased, ``n - 1``) of ``(n, d)`` features.
 
     Examples
@@ -52,7 +60,8 @@ def feature_statistics(features) -> tuple[np.ndarray, np.ndarray]:
     return x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
 
 
-def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+def frechet_distance(mu1: npt.ArrayLike, sigma1: npt.ArrayLike, mu2: npt.ArrayLike,
+                     sigma2: npt.ArrayLike) -> float:
     """Squared Frechet distance between the Gaussians N(mu1, sigma1) and N(mu2, sigma2).
 
     ``|mu1 - mu2|^2 + tr(sigma1) + tr(sigma2) - 2 tr((sigma1 sigma2)^(1/2))``. The trace of the
@@ -100,7 +109,7 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     return float(max(value, 0.0))
 
 
-def fid(real, fake) -> float:
+def fid(real: Features, fake: Features) -> float:
     """Frechet distance between the Gaussians fitted to two feature sets (FID on Inception ones).
 
     Biased upwards with few samples: compare only values computed at the same sample counts.
@@ -123,12 +132,12 @@ def fid(real, fake) -> float:
     return frechet_distance(*feature_statistics(real), *feature_statistics(fake))
 
 
-def _cubic_kernel(a, b) -> np.ndarray:
+def _cubic_kernel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``k(a_i, b_j) = (a_i.b_j / d + 1)^3``, ``(len(a), len(b))``."""
     return (a @ b.T / a.shape[1] + 1) ** 3
 
 
-def _unbiased_mmd2(kxx, kyy, kxy) -> float:
+def _unbiased_mmd2(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray) -> float:
     """Unbiased MMD^2 from the three kernel blocks (the diagonals k(a, a) left out)."""
     m, n = len(kxx), len(kyy)
     return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
@@ -138,7 +147,8 @@ def _unbiased_mmd2(kxx, kyy, kxy) -> float:
 _KID_GRAM_ROWS = 8192  # up to n + m rows, the kernel of all pairs is computed once (512 MiB)
 
 
-def kid(real, fake, *, subsets=100, subset_size=1000, seed=0) -> tuple[float, float]:
+def kid(real: Features, fake: Features, *, subsets: int = 100, subset_size: int = 1000,
+        seed: int = 0) -> tuple[float, float]:
     """Kernel Inception Distance: unbiased MMD^2 with the cubic polynomial kernel, in subsets.
 
     Each of ``subsets`` rounds draws ``min(subset_size, n, m)`` rows of each set without
@@ -193,7 +203,7 @@ def kid(real, fake, *, subsets=100, subset_size=1000, seed=0) -> tuple[float, fl
 _BLOCK_ROWS = 2048  # rows of a distance matrix held at once: (2048, m) float64
 
 
-def _distance_blocks(a, b):
+def _distance_blocks(a: np.ndarray, b: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     """Yield ``(start, D)`` with ``D[i, j] = |a[start + i] - b[j]|``, a block of rows at a time."""
     b2 = (b * b).sum(axis=1)
     for start in range(0, len(a), _BLOCK_ROWS):
@@ -202,7 +212,7 @@ def _distance_blocks(a, b):
         yield start, np.sqrt(np.clip(d2, 0, None))
 
 
-def _knn_radii(x, k) -> np.ndarray:
+def _knn_radii(x: np.ndarray, k: int) -> np.ndarray:
     """Distance from each row of ``x`` to its k-th nearest other row."""
     radii = np.empty(len(x))
     for start, dist in _distance_blocks(x, x):
@@ -211,7 +221,7 @@ def _knn_radii(x, k) -> np.ndarray:
     return radii
 
 
-def _check_k(k, *sets):
+def _check_k(k: int, *sets: Sized) -> int:
     k = check_positive_int("k", k)
     if any(len(s) <= k for s in sets):
         raise InvalidArgument(f"k must be smaller than each set's size, got k={k} with sizes "
@@ -219,7 +229,7 @@ def _check_k(k, *sets):
     return k
 
 
-def precision_recall(real, fake, *, k=3) -> tuple[float, float]:
+def precision_recall(real: Features, fake: Features, *, k: int = 3) -> tuple[float, float]:
     """Improved precision and recall (Kynkaanniemi et al. 2019) by k-nearest-neighbour balls.
 
     Precision: the fraction of fake points inside the ball of some real point whose radius is
@@ -257,7 +267,7 @@ def precision_recall(real, fake, *, k=3) -> tuple[float, float]:
     return float(fake_covered.mean()), float(real_covered.mean())
 
 
-def density_coverage(real, fake, *, k=5) -> tuple[float, float]:
+def density_coverage(real: Features, fake: Features, *, k: int = 5) -> tuple[float, float]:
     """Density and coverage (Naeem et al. 2020) by k-nearest-neighbour balls around real points.
 
     Density: how many real balls contain each fake point, averaged and divided by ``k`` (about
@@ -293,7 +303,7 @@ def density_coverage(real, fake, *, k=5) -> tuple[float, float]:
     return float(inside / (k * len(fake))), float(covered.mean())
 
 
-def inception_score(probs, *, splits=10) -> tuple[float, float]:
+def inception_score(probs: Features, *, splits: int = 10) -> tuple[float, float]:
     """Inception Score: ``exp(E_x KL(p(y|x) || p(y)))`` in splits, mean and standard deviation.
 
     ``probs`` are class probabilities of generated images (rows sum to 1); the rows are cut into

@@ -8,10 +8,13 @@ its fields as keywords (``samples=500``), which override it.
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any, Literal, cast
+
 
 import torch
 from torch import nn
@@ -57,7 +60,7 @@ _ALIASES = {"inception-score": "is", "inception_score": "is"}
 DEFAULT_METRICS = ("domain-fid", "domain-kid", "domain-precision", "domain-recall", "accuracy")
 
 
-def parse_metrics(metrics) -> tuple:
+def parse_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
     """Metric names from ``"fid,kid"`` or a sequence; checked against :data:`METRICS`.
 
     Raises
@@ -122,7 +125,7 @@ class EvalSettings:
     (('domain-fid', 'accuracy'), 200, 3)
     """
 
-    metrics: str | tuple = DEFAULT_METRICS
+    metrics: str | tuple[str, ...] = DEFAULT_METRICS
     samples: int = 1000
     real_samples: int | None = None
     seed: int = 0
@@ -133,9 +136,9 @@ class EvalSettings:
     batch_size: int = 50
     device: str | torch.device = "cpu"
     progress: bool = False
-    log: Callable | None = _stderr
+    log: Callable[[str], object] | None = _stderr
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", parse_metrics(self.metrics))
         check_positive_int("samples", self.samples)
         if self.real_samples is not None:
@@ -145,12 +148,12 @@ class EvalSettings:
         check_positive_int("batch_size", self.batch_size)
 
     @property
-    def field_metrics(self) -> tuple:
+    def field_metrics(self) -> tuple[str, ...]:
         """The metrics on the Inception (or ``features``) features."""
         return tuple(n for n in self.metrics if n in _FIELD)
 
     @property
-    def domain_metrics(self) -> tuple:
+    def domain_metrics(self) -> tuple[str, ...]:
         """The metrics on the digits classifier's features, without their ``domain-`` prefix."""
         return tuple(n[len("domain-"):] for n in self.metrics if n.startswith("domain-"))
 
@@ -159,7 +162,7 @@ _FIELD = ("fid", "kid", "precision", "recall", "density", "coverage")
 _FIELDS = frozenset(f.name for f in fields(EvalSettings))
 
 
-def _settings(settings, options) -> EvalSettings:
+def _settings(settings: EvalSettings | None, options: dict[str, Any]) -> EvalSettings:
     """``settings`` (default :class:`EvalSettings`) with the keyword ``options`` replaced."""
     unknown = sorted(set(options) - _FIELDS)
     if unknown:
@@ -170,8 +173,9 @@ def _settings(settings, options) -> EvalSettings:
 
 
 @torch.no_grad()
-def sample_images(generator, *, n, num_classes, seed=0, batch_size=50,
-                  progress=False) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_images(generator: nn.Module, *, n: int, num_classes: int, seed: int = 0,
+                  batch_size: int = 50, progress: bool = False
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` conditional samples, the classes in turn (``0, 1, ..., num_classes - 1, 0, ...``).
 
     The latents are drawn on the CPU from a generator seeded with ``seed``, so the same seed
@@ -204,7 +208,8 @@ def sample_images(generator, *, n, num_classes, seed=0, batch_size=50,
     num_classes = check_positive_int("num_classes", num_classes)
     batch_size = check_positive_int("batch_size", batch_size)
     labels = torch.arange(n) % num_classes
-    z = torch.randn(n, generator.z_dim, generator=torch.Generator().manual_seed(seed))
+    z_dim = cast(int, generator.z_dim)  # nn.Module types its attributes as tensors or modules
+    z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
     params = list(generator.parameters())
     device = params[0].device if params else torch.device("cpu")
     was_training = generator.training
@@ -222,8 +227,9 @@ def sample_images(generator, *, n, num_classes, seed=0, batch_size=50,
     return torch.cat(out), labels
 
 
-def evaluate(fake_images, *, real_images, fake_labels=None, dataset: str,
-             settings: EvalSettings | None = None, **options) -> dict:
+def evaluate(fake_images: torch.Tensor, *, real_images: torch.Tensor,
+             fake_labels: torch.Tensor | None = None, dataset: str,
+             settings: EvalSettings | None = None, **options: Any) -> dict[str, Any]:
     """Compare generated images with real ones by the named metrics.
 
     Parameters
@@ -290,6 +296,7 @@ def evaluate(fake_images, *, real_images, fake_labels=None, dataset: str,
                                      dataset=dataset, settings=s)
             out |= {f"domain-{k}": v for k, v in found.items()}
         if "accuracy" in names:
+            assert fake_labels is not None  # checked above
             out["accuracy"] = class_accuracy(net, fake_images, fake_labels)
     if "is" in names:
         extractor = _logits_extractor(s)
@@ -301,7 +308,7 @@ def evaluate(fake_images, *, real_images, fake_labels=None, dataset: str,
     return out
 
 
-def _bounded(images, n):
+def _bounded(images: torch.Tensor, n: int | None) -> torch.Tensor:
     """At most ``n`` of ``images``: a fixed (seed 0) subset in their order; all when n is None."""
     if n is None or n >= len(images):
         return images
@@ -309,7 +316,7 @@ def _bounded(images, n):
     return images[keep.sort().values]
 
 
-def _field_extractor(s) -> FeatureExtractor:
+def _field_extractor(s: EvalSettings) -> FeatureExtractor:
     """The extractor of the field metrics: the given one, a TorchScript file, or the Inception."""
     if isinstance(s.features, FeatureExtractor):
         return s.features
@@ -323,9 +330,12 @@ SLOW_SECONDS = 20.0
 _PROBE = 2  # images timed for the estimate (after a warm-up call on them)
 
 
-def _announce(extractor, fake_images, real_images, *, dataset, settings):
+def _announce(extractor: FeatureExtractor, fake_images: torch.Tensor, real_images: torch.Tensor,
+              *, dataset: str, settings: EvalSettings) -> None:
     """Time a few images and tell the user how long the extraction will take, when it is long."""
     s = settings
+    if s.log is None:  # the caller asks only when there is a log
+        return
     cached, _ = cached_features(extractor, real_images, dataset=dataset, cache=s.cache)
     todo = len(fake_images) + (0 if cached is not None else len(real_images))
     probe = fake_images[:_PROBE]
@@ -343,13 +353,17 @@ def _announce(extractor, fake_images, real_images, *, dataset, settings):
                   "inception") else ""))
 
 
-def _logits_extractor(s) -> FeatureExtractor:
+def _logits_extractor(s: EvalSettings) -> FeatureExtractor:
     if isinstance(s.inception_logits, FeatureExtractor):
         return s.inception_logits
+    assert s.inception_logits is not None  # EvalSettings refuses "is" without it
+
     return load_inception_logits(s.inception_logits, device=s.device)
 
 
-def _feature_metrics(names, extractor, fake_images, real_images, *, dataset, settings) -> dict:
+def _feature_metrics(names: tuple[str, ...], extractor: FeatureExtractor,
+                     fake_images: torch.Tensor, real_images: torch.Tensor, *, dataset: str,
+                     settings: EvalSettings) -> dict[str, float]:
     s = settings
     if s.log is not None:
         _announce(extractor, fake_images, real_images, dataset=dataset, settings=s)
@@ -371,8 +385,9 @@ def _feature_metrics(names, extractor, fake_images, real_images, *, dataset, set
     return out
 
 
-def evaluate_generator(generator: nn.Module, *, real_images, num_classes: int, dataset: str,
-                       settings: EvalSettings | None = None, **options) -> dict:
+def evaluate_generator(generator: nn.Module, *, real_images: torch.Tensor, num_classes: int,
+                       dataset: str, settings: EvalSettings | None = None,
+                       **options: Any) -> dict[str, Any]:
     """Sample ``settings.samples`` images from ``generator`` (seeded) and :func:`evaluate` them.
 
     The same ``seed`` gives the same samples and the same numbers. See :func:`sample_images`
@@ -403,8 +418,10 @@ def evaluate_generator(generator: nn.Module, *, real_images, num_classes: int, d
                     settings=s)
 
 
-def evaluate_checkpoint(checkpoint, *, data: str | None = None, weights: str = "ema",
-                        settings: EvalSettings | None = None, **options) -> dict:
+def evaluate_checkpoint(checkpoint: str | os.PathLike[str], *, data: str | None = None,
+                        weights: Literal["ema", "g"] = "ema",
+                        settings: EvalSettings | None = None,
+                        **options: Any) -> dict[str, Any]:
     """Evaluate a checkpoint's generator against real data (see :func:`evaluate_generator`).
 
     Parameters

@@ -13,6 +13,8 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,7 +33,7 @@ class MetricsError(YLGError):
 MetricsError.__module__ = "ylg.metrics"  # its public home
 
 
-def _unit_range(images) -> torch.Tensor:
+def _unit_range(images: torch.Tensor | np.ndarray) -> torch.Tensor:
     """uint8 images in 0..255 or floats in [-1, 1] -> float32 in [0, 1], (n, c, h, w)."""
     if not isinstance(images, torch.Tensor):
         images = torch.as_tensor(np.asarray(images))
@@ -43,7 +45,7 @@ def _unit_range(images) -> torch.Tensor:
     return ((images.float() + 1) / 2).clamp(0, 1)
 
 
-def _model_range(images) -> torch.Tensor:
+def _model_range(images: torch.Tensor | np.ndarray) -> torch.Tensor:
     """Images -> float32 in [-1, 1], shape kept."""
     return _unit_range(images) * 2 - 1
 
@@ -75,12 +77,13 @@ class FeatureExtractor:
     """
 
     name: str
-    network: Callable
-    prepare: Callable
+    network: Callable[[torch.Tensor], torch.Tensor]
+    prepare: Callable[[torch.Tensor], torch.Tensor]
     device: torch.device
 
     @torch.no_grad()
-    def __call__(self, images, *, batch_size=50, progress=False, desc=None) -> np.ndarray:
+    def __call__(self, images: torch.Tensor | np.ndarray, *, batch_size: int = 50,
+                 progress: bool = False, desc: str | None = None) -> np.ndarray:
         batch_size = check_positive_int("batch_size", batch_size)
         out = []
         with _progress(len(images), desc or f"features ({self.name})", progress) as bar:
@@ -98,26 +101,26 @@ class FeatureExtractor:
 class _progress:
     """A tqdm bar on stderr when ``enabled``, else a no-op with the same ``update``."""
 
-    def __init__(self, total, desc, enabled):
-        self.bar = None
+    def __init__(self, total: int, desc: str, enabled: bool) -> None:
+        self.bar: Any = None
         if enabled:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False)
 
-    def __enter__(self):
+    def __enter__(self) -> _progress:
         return self
 
-    def update(self, n):
+    def update(self, n: int) -> None:
         if self.bar is not None:
             self.bar.update(n)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
         if self.bar is not None:
             self.bar.close()
 
 
-def _sha256(path, algorithm="sha256") -> str:
+def _sha256(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -125,10 +128,10 @@ def _sha256(path, algorithm="sha256") -> str:
     return h.hexdigest()
 
 
-_VERIFIED: dict = {}  # (path, size, mtime) -> sha256, so that a process hashes the file once
+_VERIFIED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> sha256, so that a process hashes the file once
 
 
-def _verified_sha256(path, expected) -> str:
+def _verified_sha256(path: Path, expected: str | None) -> str:
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _VERIFIED:
@@ -139,7 +142,8 @@ def _verified_sha256(path, expected) -> str:
     return _VERIFIED[key]
 
 
-def _load_script(path, device):
+def _load_script(path: str | os.PathLike[str],
+                 device: str | torch.device) -> torch.jit.ScriptModule:
     try:
         with warnings.catch_warnings():
             # torch marks TorchScript deprecated; the wheel ships only this format
@@ -151,7 +155,8 @@ def _load_script(path, device):
                            f"{reason}") from None
 
 
-def load_torchscript(path, *, device="cpu") -> FeatureExtractor:
+def load_torchscript(path: str | os.PathLike[str], *,
+                     device: str | torch.device = "cpu") -> FeatureExtractor:
     """Any TorchScript feature extractor, fed the images as they are (floats in [-1, 1]).
 
     The network receives ``(n, c, h, w)`` float32 images in [-1, 1] at their own size and
@@ -190,11 +195,13 @@ def cache_dir() -> Path:
     return Path(os.environ.get("YLG_CACHE") or Path.home() / ".cache" / "ylg")
 
 
-def _slug(text) -> str:
+def _slug(text: object) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(text))[-60:]
 
 
-def cached_features(extractor, images, *, dataset, cache=None) -> tuple:
+def cached_features(extractor: FeatureExtractor, images: torch.Tensor | np.ndarray, *,
+                    dataset: str, cache: str | os.PathLike[str] | None = None
+                    ) -> tuple[np.ndarray | None, Path]:
     """The cached features of ``images`` (or None) and the cache file of :func:`real_features`.
 
     Examples
@@ -222,8 +229,9 @@ def cached_features(extractor, images, *, dataset, cache=None) -> tuple:
     return None, path
 
 
-def real_features(extractor, images, *, dataset, cache=None, batch_size=50,
-                  progress=False) -> np.ndarray:
+def real_features(extractor: FeatureExtractor, images: torch.Tensor | np.ndarray, *,
+                  dataset: str, cache: str | os.PathLike[str] | None = None,
+                  batch_size: int = 50, progress: bool = False) -> np.ndarray:
     """Features of real images, cached per data set and extractor.
 
     The cache file is named by ``dataset``, a hash of the images' bytes and the extractor's

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import os
 from pathlib import Path
 
+import numpy as np
 import torch
+
 
 from ylg.metrics.features import (FeatureExtractor, MetricsError, _load_script, _sha256,
                                   _unit_range, _verified_sha256)
@@ -36,7 +39,7 @@ INCEPTION_SIZE = 299
 INCEPTION_RANGE = (-1.0, 127.0 / 128.0)
 
 
-def _legacy_bilinear_matrix(n_in, n_out) -> torch.Tensor:
+def _legacy_bilinear_matrix(n_in: int, n_out: int) -> torch.Tensor:
     """``(n_out, n_in)`` weights of TensorFlow 1's bilinear resize (``align_corners=False``).
 
     That resize samples output pixel ``i`` at input coordinate ``i * n_in / n_out`` (no
@@ -53,7 +56,7 @@ def _legacy_bilinear_matrix(n_in, n_out) -> torch.Tensor:
     return w.float()
 
 
-def _inception_input(images) -> torch.Tensor:
+def _inception_input(images: torch.Tensor | np.ndarray) -> torch.Tensor:
     """Images -> the FID Inception's input: RGB, 299x299, in [-1, 127/128], (n, 3, 299, 299)."""
     x = _unit_range(images)
     x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x  # grey -> RGB by replication
@@ -100,10 +103,11 @@ def inception_weights_path() -> Path:
                        f"extractor with --features")
 
 
-_VERIFIED: dict = {}  # (path, size, mtime) -> sha256, so that a process hashes the file once
+_VERIFIED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> sha256, so that a process hashes the file once
 
 
-def load_inception(*, path=None, device="cpu") -> FeatureExtractor:
+def load_inception(*, path: str | os.PathLike[str] | None = None,
+                   device: str | torch.device = "cpu") -> FeatureExtractor:
     """The standard FID Inception network (2048-d pool features), checksum verified.
 
     Parameters
@@ -153,7 +157,8 @@ PT_INCEPTION_SHA256_PREFIX = "6726825d"
 PT_INCEPTION_SHA1 = "bd836944fd6db519dfd8d924aa457f5b3c8357ff"
 
 
-def load_inception_logits(path, *, device="cpu", verify: bool = True) -> FeatureExtractor:
+def load_inception_logits(path: str | os.PathLike[str], *, device: str | torch.device = "cpu",
+                          verify: bool = True) -> FeatureExtractor:
     """Class probabilities (1,008-way softmax) of the FID Inception, from the pytorch-fid file.
 
     The logits leave out the fc layer's bias, as the original Inception Score code (TensorFlow,
@@ -207,7 +212,7 @@ def load_inception_logits(path, *, device="cpu", verify: bool = True) -> Feature
     device = torch.device(device)
     net = net.to(device).eval()
 
-    def probabilities(x):
+    def probabilities(x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(net.logits(x, bias=False), dim=1)  # (n, 1008)
 
     return FeatureExtractor(f"inception-logits-{sha256[:12]}", probabilities, _inception_input,

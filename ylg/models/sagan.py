@@ -18,6 +18,9 @@ a MaskSet  YLG with given masks, one head per mask (a mask file is read once, by
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,6 +29,9 @@ from ifg.errors import InvalidArgument
 from ifg.maskset import PRESETS, MaskSet, preset
 from ylg.models.layers import (BN_EPS, DownBlock, OptimizedBlock, UpBlock, set_sn_constraint,
                                sn_conv, sn_embedding, sn_linear)
+
+if TYPE_CHECKING:
+    from ylg.attention import Attention2d
 
 __all__ = ["ARCHITECTURES", "ATTENTION_VARIANTS", "Generator", "Discriminator",
            "attention_resolutions", "attention_variants", "resolve_masks"]
@@ -44,7 +50,7 @@ ARCHITECTURES = {
 ATTENTION_VARIANTS = {"none": 0, "dense": 1, "dense8": 8}
 
 
-def attention_variants() -> tuple:
+def attention_variants() -> tuple[str, ...]:
     """The attention names a model accepts: the dense variants and the mask presets.
 
     Examples
@@ -55,13 +61,13 @@ def attention_variants() -> tuple:
     return (*ATTENTION_VARIANTS, *PRESETS)
 
 
-def _check_resolution(resolution):
+def _check_resolution(resolution: int) -> None:
     if resolution not in ARCHITECTURES:
         raise InvalidArgument(f"resolution must be one of {', '.join(map(str, ARCHITECTURES))}, "
                               f"got {resolution!r}")
 
 
-def attention_resolutions(resolution) -> tuple:
+def attention_resolutions(resolution: int) -> tuple[int, ...]:
     """The feature grids where both G and D can hold the attention layer.
 
     Examples
@@ -73,12 +79,15 @@ def attention_resolutions(resolution) -> tuple:
     return tuple(2 ** k for k in range(3, resolution.bit_length() - 1))
 
 
-def _fitting_grids(resolution, attention_resolution, pool):
+def _fitting_grids(resolution: int, attention_resolution: int,
+                   pool: int) -> tuple[tuple[int, int], tuple[int, int]]:
     a = attention_resolution
     return (a, a), (a // pool, a // pool)
 
 
-def resolve_masks(attention, *, resolution, attention_resolution=None, pool=2):
+def resolve_masks(attention: str | MaskSet, *, resolution: int,
+                  attention_resolution: int | None = None,
+                  pool: int = 2) -> tuple[int, MaskSet | None]:
     """Check an attention variant against a model and return ``(heads, MaskSet or None)``.
 
     Parameters
@@ -143,7 +152,8 @@ def resolve_masks(attention, *, resolution, attention_resolution=None, pool=2):
     return attention.num_heads, attention
 
 
-def _attention_layer(channels, heads, masks, *, pool, backend, where):
+def _attention_layer(channels: int, heads: int, masks: MaskSet | None, *, pool: int,
+                     backend: str, where: str) -> Attention2d | None:
     if heads == 0:
         return None
     if channels % (8 * heads):
@@ -187,9 +197,10 @@ class Generator(nn.Module):
     torch.Size([2, 1, 32, 32])
     """
 
-    def __init__(self, *, resolution=32, width=64, num_classes=10, channels=3, z_dim=128,
-                 attention="dense", attention_resolution=None, pool=2, backend="auto",
-                 sn_constraint="inequality"):
+    def __init__(self, *, resolution: int = 32, width: int = 64, num_classes: int = 10,
+                 channels: int = 3, z_dim: int = 128, attention: str | MaskSet = "dense",
+                 attention_resolution: int | None = None, pool: int = 2, backend: str = "auto",
+                 sn_constraint: str = "inequality") -> None:
         super().__init__()
         heads, masks = resolve_masks(attention, resolution=resolution,
                                      attention_resolution=attention_resolution, pool=pool)
@@ -209,7 +220,8 @@ class Generator(nn.Module):
         self.conv = sn_conv(c[-1], channels)
         set_sn_constraint(self, sn_constraint)
 
-    def forward(self, z, y, *, return_attention=False):
+    def forward(self, z: torch.Tensor, y: torch.Tensor, *, return_attention: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
         """Images ``(b, channels, res, res)`` in [-1, 1] (and the attention maps, if asked)."""
         h = self.linear(z).reshape(z.shape[0], -1, 4, 4)  # (b, c0, 4, 4)
         attn = None
@@ -239,9 +251,10 @@ class Discriminator(nn.Module):
     torch.Size([2])
     """
 
-    def __init__(self, *, resolution=32, width=64, num_classes=10, channels=3,
-                 attention="dense", attention_resolution=None, pool=2, backend="auto",
-                 sn_constraint="inequality"):
+    def __init__(self, *, resolution: int = 32, width: int = 64, num_classes: int = 10,
+                 channels: int = 3, attention: str | MaskSet = "dense",
+                 attention_resolution: int | None = None, pool: int = 2, backend: str = "auto",
+                 sn_constraint: str = "inequality") -> None:
         super().__init__()
         heads, masks = resolve_masks(attention, resolution=resolution,
                                      attention_resolution=attention_resolution, pool=pool)
@@ -249,28 +262,33 @@ class Discriminator(nn.Module):
         self.attention_resolution = attention_resolution or default_a
         self.num_classes, self.channels = num_classes, channels
         c = width * first
-        blocks, grid = [OptimizedBlock(channels, c)], resolution // 2
-        self.attention_after = 0 if grid == self.attention_resolution else None
+        blocks: list[nn.Module] = [OptimizedBlock(channels, c)]
+        grid = resolution // 2
+        after = 0 if grid == self.attention_resolution else None
         for mult, down in rest:
             blocks.append(DownBlock(c, width * mult, downsample=down))
             c, grid = width * mult, grid // 2 if down else grid
-            if self.attention_after is None and grid == self.attention_resolution:
-                self.attention_after = len(blocks) - 1
+            if after is None and grid == self.attention_resolution:
+                after = len(blocks) - 1
+        assert after is not None  # resolve_masks checked attention_resolution against the grids
+        self.attention_after: int = after
         self.blocks = nn.ModuleList(blocks)
-        c_attn = self.blocks[self.attention_after].conv2.out_channels
+        c_attn = cast(nn.Conv2d, self.blocks[self.attention_after].conv2).out_channels
+
         self.attention = _attention_layer(c_attn, heads, masks, pool=pool, backend=backend,
                                           where="the discriminator")
         self.linear = sn_linear(c, 1)
         self.embed = sn_embedding(num_classes, c)
         set_sn_constraint(self, sn_constraint)
 
-    def features_before_attention(self, x):
+    def features_before_attention(self, x: torch.Tensor) -> torch.Tensor:
         """``D0(x)``: the features entering D's attention, ``(b, c, a, a)`` (for inversion)."""
         for block in self.blocks[:self.attention_after + 1]:
             x = block(x)
         return x
 
-    def forward(self, x, y, *, return_attention=False):
+    def forward(self, x: torch.Tensor, y: torch.Tensor, *, return_attention: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor | None]:
         """One logit per image, ``(b,)`` (and the attention maps, if asked)."""
         h = self.features_before_attention(x)
         attn = None
