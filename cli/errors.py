@@ -1,10 +1,19 @@
-"""The error boundary: library errors reach the user as one line on stderr and exit code 2."""
+"""The error boundary: library errors reach the user as one line on stderr and exit code 2;
+library messages (the ``ylg`` and ``ifg`` loggers) as plain lines on stderr."""
+
+import contextlib
+import logging
+import sys
 
 import click
 
 from ifg.errors import YLGError
 
-__all__ = ["Group", "EXIT_OK", "EXIT_FAILS", "EXIT_BAD_INPUT", "describe"]
+__all__ = ["Group", "EXIT_OK", "EXIT_FAILS", "EXIT_BAD_INPUT", "describe", "LIBRARY_LOGGERS",
+           "library_messages"]
+
+#: the loggers whose messages a command shows on stderr
+LIBRARY_LOGGERS = ("ylg", "ifg")
 
 EXIT_OK, EXIT_FAILS, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -31,13 +40,46 @@ def describe(err: BaseException) -> str:
     return str(err)
 
 
+class _Lines(logging.Handler):
+    """A message per line on stderr, written around any progress bar (``tqdm.write``)."""
+
+    def emit(self, record):
+        try:
+            from tqdm import tqdm
+
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging's rule: a failed message never stops the job
+            self.handleError(record)
+
+
+@contextlib.contextmanager
+def library_messages(level=logging.INFO):
+    """While a command runs, the library's messages at ``level`` and above go to stderr as plain
+    ``message`` lines (``--quiet`` raises the level to WARNING); the loggers are restored after,
+    so a program that embeds the commands keeps its own logging."""
+    loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
+    before = [logger.level for logger in loggers]
+    handler = _Lines()
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(level)
+    try:
+        yield handler
+    finally:
+        for logger, old in zip(loggers, before):
+            logger.removeHandler(handler)
+            logger.setLevel(old)
+
+
 class Group(click.Group):
     """A click group whose commands turn :class:`YLGError`, ``OSError`` and ``MemoryError``
-    into ``Error: ...`` on stderr and exit 2, never a traceback."""
+    into ``Error: ...`` on stderr and exit 2, never a traceback, and show the library's
+    messages on stderr (:func:`library_messages`)."""
 
     def invoke(self, ctx):
         try:
-            return super().invoke(ctx)
+            with library_messages():
+                return super().invoke(ctx)
         except (YLGError, OSError, MemoryError) as err:
             click.echo(f"Error: {describe(err)}", err=True)
             ctx.exit(EXIT_BAD_INPUT)

@@ -134,16 +134,18 @@ def sample(checkpoint, classes, n, weights, seed, device, out):
     Example:
       ylg sample --checkpoint runs/ylg/checkpoint.pt --classes seven,three --n 64 -o grid.png
     """
-    from ylg.sample import load_generator, parse_classes, sample as draw
+    from ylg.sample import check_sample_memory, load_generator, parse_classes, sample as draw
     from ylg.runtime import resolve_device
     from ylg.viz import save_image_grid
 
     G, info = load_generator(checkpoint, weights=weights, device=resolve_device(device))
     classes = parse_classes(classes, G.num_classes, info["class_names"])
+    scale = max(1, 64 // G.resolution)
+    check_sample_memory(G, n, grid_scale=scale)  # the images and their grid, before drawing
     x = draw(G, classes=classes, n=n, seed=seed)
     per_class = -(-n // len(classes))
     nrow = per_class if per_class <= 16 else None
-    path = save_image_grid(x, out, nrow=nrow, scale=max(1, 64 // x.shape[-1]))
+    path = save_image_grid(x, out, nrow=nrow, scale=scale)
     click.echo(f"{n} samples of class(es) {','.join(map(str, classes))}: {path}")
 
 
@@ -163,13 +165,16 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
     Example:
       ylg interpolate --checkpoint runs/ylg/checkpoint.pt --class 3 -o walk.png
     """
-    from ylg.sample import latent_walk, load_generator
+    from ylg.sample import check_sample_memory, latent_walk, load_generator
     from ylg.runtime import resolve_device
     from ylg.viz import save_image_grid
 
     G, _ = load_generator(checkpoint, weights=weights, device=resolve_device(device))
+    scale = max(1, 64 // G.resolution)
+    if rows > 0 and steps > 0:  # else latent_walk says which is bad
+        check_sample_memory(G, rows * steps, grid_scale=scale, what="walk images")
     x = latent_walk(G, label=label, rows=rows, steps=steps, seed=seed)
-    path = save_image_grid(x, out, nrow=steps, scale=max(1, 64 // x.shape[-1]))
+    path = save_image_grid(x, out, nrow=steps, scale=scale)
     click.echo(f"{rows} walk(s) of {steps} images, class {label}: {path}")
 
 

@@ -1,8 +1,11 @@
 """Options and parsers shared by the ``ylg`` and ``ylg-masks`` commands, defined once."""
 
 import dataclasses
+import logging
 
 import click
+
+from .errors import LIBRARY_LOGGERS
 
 __all__ = ["seed_option", "device_option", "out_option", "checkpoint_option", "version_option",
            "weights_option", "quiet_option", "Point", "config_options", "given", "long_command"]
@@ -43,9 +46,17 @@ def weights_option():
                         show_default=True, help="The EMA of G's weights, or G's own.")
 
 
+def _quiet(ctx, param, value):
+    if value:  # the library's notes and estimates are INFO: only its warnings remain
+        for name in LIBRARY_LOGGERS:
+            logging.getLogger(name).setLevel(logging.WARNING)
+    return value
+
+
 def quiet_option():
-    """``--quiet``: no progress bar."""
-    return click.option("--quiet", is_flag=True, help="No progress bar.")
+    """``--quiet``: no progress bar, and of the library's messages only the warnings."""
+    return click.option("--quiet", is_flag=True, callback=_quiet,
+                        help="No progress bar; only warnings among the messages.")
 
 
 def long_command(f):

@@ -14,10 +14,6 @@ NOT_YET_ANNOTATED = [
     "ylg/config.py",
     "ylg/attention.py",
     "ylg/models/layers.py",
-    "ylg/train.py",
-    "ylg/sample.py",
-    "ylg/export.py",
-    "ylg/runtime.py",
 ]
 
 # *args / **kwargs that need no annotation: none; each is annotated (`*args: Any` at worst).

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -31,13 +33,16 @@ from ylg.checkpoint import (check_generator, load_checkpoint, load_weights, mode
                             models_from_checkpoint)
 from ylg.errors import CheckpointError
 
+if TYPE_CHECKING:
+    from ylg.models import Generator
+
 __all__ = ["GENERATOR_FORMAT", "GENERATOR_VERSION", "export_generator", "read_generator"]
 
 GENERATOR_FORMAT, GENERATOR_VERSION = "ylg-generator", "1"
 _PREFIX = "generator."
 
 
-def _digest(tensors, metadata) -> str:
+def _digest(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> str:
     """sha256 over the metadata (but the digest) and every tensor's name, dtype, shape, bytes."""
     h = hashlib.sha256()
     h.update(json.dumps({k: v for k, v in metadata.items() if k != "sha256"},
@@ -49,7 +54,8 @@ def _digest(tensors, metadata) -> str:
     return h.hexdigest()
 
 
-def export_generator(checkpoint, out, *, weights="ema") -> dict:
+def export_generator(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
+                     weights: str = "ema") -> dict[str, Any]:
     """Write a checkpoint's generator, config and masks into one safetensors file.
 
     Parameters
@@ -107,7 +113,8 @@ def export_generator(checkpoint, out, *, weights="ema") -> dict:
             "bytes": len(blob)}
 
 
-def read_generator(path, *, device="cpu"):
+def read_generator(path: str | os.PathLike, *, device: str | torch.device = "cpu"
+                   ) -> tuple[Generator, dict[str, Any]]:
     """The generator of a file written by :func:`export_generator`, in eval mode.
 
     Parameters

@@ -41,6 +41,7 @@ attention-map figure) live in :mod:`ylg.invert_jobs`.
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
 import time
@@ -54,13 +55,15 @@ import torch.nn.functional as F
 
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.eta import duration
+from ylg.memory import check_memory, estimate_bytes
 
 if TYPE_CHECKING:
     from ylg.attention import Attention2d
     from ylg.models.sagan import Discriminator, Generator
 
 __all__ = ["METHODS", "Budget", "PUBLISHED", "Inversion", "default_heads", "key_counts",
-           "saliency_maps", "discriminator_saliency", "feature_distance", "invert"]
+           "saliency_maps", "discriminator_saliency", "feature_distance", "invert",
+           "check_inversion_memory"]
 
 METHODS = ("pixel", "discriminator", "ylg")
 #: an inversion method (:data:`METHODS`)
@@ -68,6 +71,7 @@ Method = Literal["pixel", "discriminator", "ylg"]
 #: a loss of the latents and classes of a batch of starts, one value per start
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -407,6 +411,7 @@ def invert(G: Generator, D: Discriminator | None, x: torch.Tensor, *,
     n, k = x.shape[0], 1 if label is not None else G.num_classes
     classes = _labels(label, n, G.num_classes).to(device)  # (n, k)
     b = n * k * starts
+    check_inversion_memory(G, D, x, label=label, method=method, budget=budget)
     # layout of the batch: image-major, then class, then start
     y = classes.repeat_interleave(starts, dim=1).reshape(b)
     targets = x.repeat_interleave(k * starts, dim=0)  # (b, c, res, res)
@@ -442,6 +447,22 @@ def invert(G: Generator, D: Discriminator | None, x: torch.Tensor, *,
                      curves=curves.T.reshape(n, k, starts, steps + 1).cpu(),
                      kept=torch.stack([pick // starts, pick % starts], dim=1).cpu(),
                      heads=tuple(heads), seconds=seconds, notes=tuple(notes))
+
+
+def check_inversion_memory(G: Generator, D: Discriminator | None, x: torch.Tensor, *,
+                           label: int | Sequence[int] | torch.Tensor | None = None,
+                           method: str = "ylg",
+                           budget: Budget = PUBLISHED) -> None:
+    """Refuse an inversion whose starts (images x classes x starts, run at once) and loss
+    curves cannot fit in memory: :func:`invert`'s check, for callers that write first."""
+    if not isinstance(budget, Budget):
+        raise InvalidArgument(f"budget must be a Budget, got {type(budget).__name__}")
+    n, k, s = len(x), 1 if label is not None else G.num_classes, budget.starts
+    check_memory(f"inverting {n:,} image(s) x {k:,} class(es) x {s:,} starts at once for "
+                 f"{budget.steps:,} steps", estimate_bytes(
+                     G, None if method == "pixel" else D, batch=n * k * s,
+                     outputs=n * k * s * 12 * (budget.steps + 1 + x[0].numel())),  # curves, x
+                 next(G.parameters()).device)
 
 
 def _check_inversion(G: Generator, D: Discriminator | None, x: torch.Tensor, method: str,
@@ -533,7 +554,7 @@ def _adam(loss_of: Loss, z0: torch.Tensor, y: torch.Tensor, *, steps: int, lr: f
         if progress and t == _TIMED_STEPS and z0.device.type == "cpu":
             note = cpu_estimate(time.perf_counter() - t0, _TIMED_STEPS, steps, len(z0))
             if note:
-                bar.write(f"note: {note}", file=sys.stderr)
+                _logger.warning("note: %s", note)
     return best_z.detach(), best_loss, curves
 
 

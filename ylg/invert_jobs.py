@@ -21,7 +21,8 @@ from ifg.errors import InvalidArgument
 from ylg.errors import DataError
 from ylg.invert import Inversion  # noqa: F401 - score's doctest
 from ylg.invert import (METHODS, PUBLISHED, Budget, _check_attention, _check_heads,
-                        _labels, _resolution, discriminator_saliency, feature_distance, invert)
+                        _labels, _resolution, check_inversion_memory, discriminator_saliency,
+                        feature_distance, invert)
 from ylg.similarity import psnr, ssim, to_unit_range
 
 if TYPE_CHECKING:
@@ -273,6 +274,8 @@ def invert_to_folder(checkpoint: str | os.PathLike[str], out: str | os.PathLike[
         notes.append("the discriminator has no attention layer: the ylg method is skipped")
     if heads is not None and D.attention is not None:
         heads = _check_heads(heads, D.attention.heads)  # before anything is written
+    check_inversion_memory(G, D, x, label=label, budget=budget,  # before anything is written
+                           method="pixel" if methods == ("pixel",) else "ylg")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     save_image(x, out / "real.png")

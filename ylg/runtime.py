@@ -64,7 +64,7 @@ def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     return device
 
 
-def distributed(device: torch.device) -> tuple:
+def distributed(device: torch.device) -> tuple[int, int, int]:
     """Join the process group when launched by torchrun (``nccl`` on GPUs, ``gloo`` on CPU).
 
     Returns
@@ -88,7 +88,7 @@ def distributed(device: torch.device) -> tuple:
     return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
-def seed_of(*parts) -> int:
+def seed_of(*parts: object) -> int:
     """A non-negative int64 seed that is a hash of ``parts`` (e.g. ``(seed, "step", t, rank)``).
 
     Each random stream of a run gets its own seed this way, so that a stream depends only on

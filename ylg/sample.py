@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.checkpoint import load_checkpoint, models_from_checkpoint
+from ylg.memory import check_memory, estimate_bytes, image_bytes
+from ylg.models import Generator
 
-__all__ = ["load_generator", "sample", "latent_walk", "latents", "parse_classes"]
+__all__ = ["load_generator", "sample", "latent_walk", "latents", "parse_classes",
+           "check_sample_memory"]
 
 TRUNCATION = 2.0  # the published generation scripts draw z from tf.random.truncated_normal: |z| < 2
+#: images generated at once: a large ``n`` runs in batches of this many
+BATCH = 64
 
 
 def latents(n: int, z_dim: int, *, generator: torch.Generator,
@@ -50,7 +59,8 @@ def latents(n: int, z_dim: int, *, generator: torch.Generator,
                                        generator=generator)
 
 
-def load_generator(checkpoint, *, weights="ema", device="cpu"):
+def load_generator(checkpoint: str | os.PathLike, *, weights: str = "ema",
+                   device: str | torch.device = "cpu") -> tuple[Generator, dict[str, Any]]:
     """The generator of a checkpoint, in eval mode, and the checkpoint's step and class names.
 
     Parameters
@@ -89,7 +99,8 @@ def load_generator(checkpoint, *, weights="ema", device="cpu"):
     return (ema if weights == "ema" else g).eval(), info
 
 
-def parse_classes(text, num_classes, names=None) -> list:
+def parse_classes(text: str | None, num_classes: int,
+                  names: Sequence[str] | None = None) -> list[int]:
     """``"0,3,7"`` or ``"zero,three,seven"`` -> ``[0, 3, 7]``, checked; None -> all classes.
 
     Parameters
@@ -139,15 +150,58 @@ def parse_classes(text, num_classes, names=None) -> list:
     return classes
 
 
+def check_sample_memory(G: Generator, n: int, *, grid_scale: int | None = None,
+                        what: str = "samples") -> None:
+    """Refuse ``n`` images from ``G`` when they cannot fit in memory (before anything is drawn).
+
+    Counts G, its activations for :data:`BATCH` images at once, the ``n`` latents and images,
+    and with ``grid_scale`` the PNG grid of them (:func:`ylg.memory.image_bytes`).
+
+    Raises
+    ------
+    InvalidArgument
+        One line: what it would need and what the machine has.
+
+    Examples
+    --------
+    >>> from ylg.models import Generator
+    >>> G = Generator(resolution=32, width=4, num_classes=10, channels=1, attention="none")
+    >>> check_sample_memory(G, 64, grid_scale=2)
+    >>> check_sample_memory(G, 10**12)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ifg.errors.InvalidArgument: drawing 1,000,000,000,000 samples at 32x32 needs about ...
+    """
+    n, res = check_positive_int("n", n), G.resolution
+    kept = image_bytes(n, G.channels, res, grid_scale=grid_scale) + n * (G.z_dim * 4 + 8)
+    need = estimate_bytes(G, batch=min(n, BATCH), outputs=kept)
+    check_memory(f"drawing {n:,} {what} at {res}x{res}", need, next(G.parameters()).device)
+
+
+def _generate(G: Generator, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``G(z, labels)`` in batches of :data:`BATCH`, into one tensor."""
+    if len(z) <= BATCH:
+        return G(z, labels)
+    return torch.cat([G(z[i:i + BATCH], labels[i:i + BATCH]) for i in range(0, len(z), BATCH)])
+
+
 @torch.no_grad()
-def sample(G, *, classes, n=64, seed=0, truncation=TRUNCATION):
+def sample(G: Generator, *, classes: Sequence[int], n: int = 64, seed: int = 0,
+           truncation: float | None = TRUNCATION) -> torch.Tensor:
     """``n`` images, the classes in equal shares and in order (class-major), from seed ``seed``.
 
     The latents are a normal truncated at ``truncation`` (:func:`latents`; ``None``: plain normal).
+    A large ``n`` runs in batches of :data:`BATCH`; one that cannot fit in memory is refused
+    first (:func:`check_sample_memory`).
 
     Returns
     -------
     torch.Tensor, (n, channels, res, res), in [-1, 1]
+
+    Raises
+    ------
+    InvalidArgument
+        For no class, a class out of range, or an ``n`` that is not positive or cannot fit.
 
     Examples
     --------
@@ -160,15 +214,17 @@ def sample(G, *, classes, n=64, seed=0, truncation=TRUNCATION):
     if not classes:
         raise InvalidArgument("classes must name at least one class")
     parse_classes(",".join(map(str, classes)), G.num_classes)
+    check_sample_memory(G, n)
     device = next(G.parameters()).device
     labels = torch.tensor(classes)[torch.arange(n) * len(classes) // n].to(device)
     z = latents(n, G.z_dim, generator=torch.Generator().manual_seed(seed),
                 truncation=truncation).to(device)
-    return G(z, labels)
+    return _generate(G, z, labels)
 
 
 @torch.no_grad()
-def latent_walk(G, *, label, rows=4, steps=8, seed=0, truncation=TRUNCATION):
+def latent_walk(G: Generator, *, label: int, rows: int = 4, steps: int = 8, seed: int = 0,
+                truncation: float | None = TRUNCATION) -> torch.Tensor:
     """``rows`` straight walks in z between random end points, ``steps`` images each.
 
     The end points are drawn as :func:`sample`'s latents.
@@ -188,10 +244,11 @@ def latent_walk(G, *, label, rows=4, steps=8, seed=0, truncation=TRUNCATION):
     if steps < 2:
         raise InvalidArgument(f"steps must be at least 2 (the two end points), got {steps}")
     parse_classes(str(label), G.num_classes)
+    check_sample_memory(G, rows * steps, what="walk images")
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     a, b = latents(2 * rows, G.z_dim, generator=gen, truncation=truncation).reshape(
         2, rows, 1, G.z_dim)  # (rows, 1, z_dim) each
     t = torch.linspace(0, 1, steps)[None, :, None]  # (1, steps, 1)
     z = ((1 - t) * a + t * b).reshape(rows * steps, G.z_dim).to(device)
-    return G(z, torch.full((rows * steps,), int(label), device=device))
+    return _generate(G, z, torch.full((rows * steps,), int(label), device=device))

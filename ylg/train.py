@@ -21,15 +21,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import sys
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ifg.errors import InvalidArgument, YLGError
 from ifg.files import dumps_strict
@@ -38,8 +43,9 @@ from ylg.checkpoint import (build_models, checkpoint_state, load_checkpoint, mod
                             read_attention, restore, save_checkpoint)
 from ylg.config import TrainConfig
 from ylg.data import load_data, to_model_range
-from ylg.eta import duration
+from ylg.eta import ESTIMATE_AFTER, cpu_estimate
 from ylg.errors import CheckpointError
+from ylg.memory import check_memory, estimate_bytes, image_bytes, peak_memory
 from ylg.metrics import evaluate_generator, parse_metrics
 from ylg.runlock import run_lock
 from ylg.runtime import distributed, resolve_device, seed_of
@@ -47,6 +53,16 @@ from ylg.viz import plot_training, save_image_grid
 
 __all__ = ["TrainConfig", "RESUMABLE", "TrainResult", "train", "train_step", "hinge_d",
            "hinge_g", "ema_update", "step_generator", "resolve_device", "cpu_estimate"]
+
+
+_logger = logging.getLogger(__name__)
+
+
+def _log(message: str) -> None:
+    """The default of :func:`train`'s ``log``: each line to the logger, ``warning:`` lines at
+    WARNING."""
+    for line in message.splitlines():
+        (_logger.warning if line.startswith("warning:") else _logger.info)(line)
 
 
 #: what a resumed run may change; everything else must match the checkpoint
@@ -68,7 +84,7 @@ class TrainResult:
     rank: int = 0
 
 
-def hinge_d(real_logits, fake_logits):
+def hinge_d(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
     """D's hinge loss: ``mean(relu(1 - D(x))) + mean(relu(1 + D(G(z))))``.
 
     Examples
@@ -79,7 +95,7 @@ def hinge_d(real_logits, fake_logits):
     return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
 
 
-def hinge_g(fake_logits):
+def hinge_g(fake_logits: torch.Tensor) -> torch.Tensor:
     """G's hinge loss: ``-mean(D(G(z)))``.
 
     Examples
@@ -91,7 +107,7 @@ def hinge_g(fake_logits):
 
 
 @torch.no_grad()
-def ema_update(ema, model, decay) -> None:
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
     """``ema <- decay * ema + (1 - decay) * model`` for parameters; buffers are copied.
 
     Examples
@@ -100,13 +116,15 @@ def ema_update(ema, model, decay) -> None:
     >>> ema_update(a, b, 0.0); bool(torch.equal(a.weight, b.weight))
     True
     """
-    e_params, m_params = list(ema.parameters()), list(model.parameters())
+    e_params: list[torch.Tensor] = list(ema.parameters())
+    m_params: list[torch.Tensor] = list(model.parameters())
     torch._foreach_lerp_(e_params, m_params, 1 - decay)
     for e, m in zip(ema.buffers(), model.buffers()):
         e.copy_(m)
 
 
-def step_generator(seed, step, rank, device="cpu") -> torch.Generator:
+def step_generator(seed: int, step: int, rank: int,
+                   device: str | torch.device = "cpu") -> torch.Generator:
     """The random generator of one step on one process (noise, labels, augmentations).
 
     Examples
@@ -152,7 +170,10 @@ class _Batches:
         return x, self.labels.index_select(0, idx).to(self.device, non_blocking=True)
 
 
-def train_step(G, D, opt_g, opt_d, batches, *, step, cfg, num_classes, generator, autocast):
+def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
+               opt_d: torch.optim.Optimizer, batches: _Batches, *, step: int, cfg: TrainConfig,
+               num_classes: int, generator: torch.Generator,
+               autocast: Callable[[], AbstractContextManager[Any]]) -> dict[str, torch.Tensor]:
     """One step: ``cfg.d_steps`` discriminator updates, then one generator update.
 
     Real and fake images go through D in one batch (one forward, as DDP wants), after the same
@@ -227,9 +248,9 @@ def _read_log(path, upto):
     return lines
 
 
-def _models(cfg, data, state, device):
-    """G, D, the EMA of G and both optimisers, restored from ``state`` when resuming; and what
-    the checkpoint must record to rebuild them (constructor arguments, the mask file's bytes)."""
+def _model_args(cfg, data, state):
+    """The models' constructor arguments (restored from ``state`` when resuming), and what the
+    checkpoint must record to rebuild them (constructor arguments, the mask file's bytes)."""
     if state is not None:
         kwargs, record, blob = model_kwargs_of(state), dict(state["model"]), \
             state.get("masks_file")
@@ -245,12 +266,28 @@ def _models(cfg, data, state, device):
                       attention_resolution=cfg.attention_resolution, pool=2,
                       sn_constraint="inequality")
         kwargs = {**record, "attention": attention}
+    return kwargs, {"model": record, "masks_file": blob}
+
+
+def _check_fits(cfg, kwargs, world, device) -> None:
+    """Refuse a run whose models and batch cannot fit, before anything is built: the models are
+    built on the meta device (no memory) for :func:`ylg.memory.estimate_bytes`."""
+    with torch.device("meta"):  # dense attention: the others' upper bound, and no tile planning
+        g, d, _ = build_models(kwargs, backend="dense", device="meta")
+    r, batch = cfg.resolution, cfg.batch_size // world
+    grids = image_bytes(cfg.num_samples, kwargs["channels"], r, grid_scale=max(1, 64 // r))
+    check_memory(f"training at batch {batch:,}, {r}x{r}, width {cfg.width}",
+                 estimate_bytes(g, d, batch=batch, training=True, outputs=grids), device)
+
+
+def _models(cfg, kwargs, state, device):
+    """G, D, the EMA of G and both optimisers, restored from ``state`` when resuming."""
     g, d, ema = build_models(kwargs, backend=cfg.backend, seed=cfg.seed, device=device)
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
     opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
     if state is not None:
         restore(state, g, d, ema, opt_g, opt_d)
-    return (g, d, ema, opt_g, opt_d), {"model": record, "masks_file": blob}
+    return g, d, ema, opt_g, opt_d
 
 
 class _RunFolder:
@@ -294,52 +331,6 @@ class _RunFolder:
             self.writer.close()
 
 
-#: on a CPU, the run's time is estimated from the steps after the first (a warm-up) up to this one
-ESTIMATE_AFTER = 3
-#: a CPU run estimated longer than this (seconds) gets a warning with smaller settings
-ESTIMATE_WARN = 3600.0
-
-
-def _peak_memory() -> int:
-    """This process's peak resident memory so far, in bytes (0 where unknown)."""
-    try:
-        import resource
-    except ImportError:  # not on this system
-        return 0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024  # Linux counts kilobytes
-
-
-def cpu_estimate(seconds_per_step, remaining, peak_bytes, cfg) -> str:
-    """The message after the first steps on a CPU: time to go and peak memory, and a warning
-    with smaller settings when the run would take more than :data:`ESTIMATE_WARN` seconds.
-
-    Examples
-    --------
-    >>> cpu_estimate(0.5, 100, 2 ** 30, TrainConfig(steps=100))
-    'estimate on this CPU: 100 steps at 0.50 s/step = 50 s to go (evaluations apart); peak memory 1.1 GB'
-    >>> print(cpu_estimate(22.0, 10_000, 4e9, TrainConfig(resolution=128)))
-    ... # doctest: +NORMALIZE_WHITESPACE
-    estimate on this CPU: 10000 steps at 22.00 s/step = 61.1 h to go (evaluations apart); peak
-    memory 4.0 GB
-    warning: this run takes more than an hour on a CPU (width 64, batch size 64); for a first
-    look try --width 16 --batch-size 16 (or fewer --steps, or a GPU)
-    """
-    total = seconds_per_step * remaining
-    took = duration(total) if total < 5400 else f"{total / 3600:.1f} h"
-    line = (f"estimate on this CPU: {remaining} steps at {seconds_per_step:.2f} s/step = {took} "
-            f"to go (evaluations apart); peak memory {peak_bytes / 1e9:.1f} GB")
-    if total <= ESTIMATE_WARN:
-        return line
-    smaller = [f"--width {min(cfg.width, 16)}" if cfg.width > 16 else "",
-               f"--batch-size {min(cfg.batch_size, 16)}" if cfg.batch_size > 16 else ""]
-    advice = " ".join(a for a in smaller if a)
-    advice = f"try {advice} (or fewer --steps, or a GPU)" if advice else \
-        "try fewer --steps, or a GPU"
-    return (f"{line}\nwarning: this run takes more than an hour on a CPU (width {cfg.width}, "
-            f"batch size {cfg.batch_size}); for a first look {advice}")
-
-
 def _start(config, resume, overrides):
     """The run's config and, when resuming, its checkpoint."""
     cfg = config or TrainConfig()
@@ -358,16 +349,14 @@ def _start(config, resume, overrides):
     return cfg, state
 
 
-def _load(cfg, say):
-    """The training data, announced through ``say`` (None: silent, on ranks other than 0)."""
-    data = load_data(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
+def _announce(cfg, data, say) -> None:
+    """Say what the training data are (``say`` None: silent, on ranks other than 0)."""
     if say is not None and data.skipped:
         say(f"skipped {len(data.skipped)} unreadable file(s), e.g. {data.skipped[0][0]}: "
             f"{data.skipped[0][1]}")
     if say is not None:
         say(f"data: {data.source}, {len(data)} images, {data.num_classes} classes, "
             f"{data.channels} channel(s) at {cfg.resolution}x{cfg.resolution}")
-    return data
 
 
 def _metrics(cfg, data, device, say):
@@ -385,8 +374,10 @@ def _metrics(cfg, data, device, say):
     return evaluate
 
 
-def train(config=None, *, resume=False, overrides=None, progress=True, log=None,
-          evaluate=None) -> TrainResult:
+def train(config: TrainConfig | None = None, *, resume: bool = False,
+          overrides: dict[str, Any] | None = None, progress: bool = True,
+          log: Callable[[str], None] | None = None,
+          evaluate: Callable[[int, nn.Module], dict[str, Any]] | None = None) -> TrainResult:
     """Train a SAGAN / YLG-SAGAN; see the module docstring for the run directory.
 
     Parameters
@@ -400,7 +391,8 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None,
     progress : bool
         Show a progress bar (rank 0).
     log : callable, optional
-        Receives the run's messages (default: stderr).
+        Receives the run's messages; default: the ``ylg.train`` logger (INFO; a warning line
+        of the CPU estimate at WARNING).
     evaluate : callable, optional
         The evaluation hook: ``evaluate(step, ema) -> dict`` is called on rank 0 every
         ``config.eval_every`` steps and at the last step, after that step's checkpoint is
@@ -425,7 +417,7 @@ def train(config=None, *, resume=False, overrides=None, progress=True, log=None,
     >>> r.step, sorted(r.last)
     (1, ['d_fake', 'd_real', 'loss_d', 'loss_g'])
     """
-    say = log or (lambda m: print(m, file=sys.stderr))
+    say = log or _log
     out = Path((config or TrainConfig()).out)
     # the run folder belongs to this job: rank 0 holds its lock (other ranks run beside it)
     held = run_lock(out) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext()
@@ -458,8 +450,11 @@ def _run(config, resume, overrides, progress, say, evaluate) -> TrainResult:
         raise InvalidArgument(f"batch_size {cfg.batch_size} must divide among {world} processes")
     if cfg.amp and device.type != "cuda":
         raise InvalidArgument("amp (mixed precision) needs a CUDA device")
-    data = _load(cfg, say if main else None)
-    (g, d, ema, opt_g, opt_d), record = _models(cfg, data, state, device)
+    data = load_data(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
+    kwargs, record = _model_args(cfg, data, state)
+    _check_fits(cfg, kwargs, world, device)  # before the models, and before the folder is written
+    _announce(cfg, data, say if main else None)
+    g, d, ema, opt_g, opt_d = _models(cfg, kwargs, state, device)
     evaluate = evaluate or _metrics(cfg, data, device, say)
     start = 0 if state is None else int(state["step"])
     if main and state is not None:
@@ -501,7 +496,7 @@ def _run(config, resume, overrides, progress, say, evaluate) -> TrainResult:
                 t_warm = time.perf_counter()  # the first step (a warm-up) is not counted
             else:
                 per_step = (time.perf_counter() - t_warm) / (ESTIMATE_AFTER - 1)
-                say(cpu_estimate(per_step, cfg.steps - step, _peak_memory(), cfg))
+                say(cpu_estimate(per_step, cfg.steps - step, peak_memory(), cfg))
 
         def due(every):
             return every and (step % every == 0 or step == cfg.steps)

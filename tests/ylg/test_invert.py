@@ -1,5 +1,7 @@
 """Inversion: saliency laws, the published head choice, the optimisation, targets and errors."""
 
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -277,14 +279,20 @@ def test_noise_is_one_seeded_draw_per_start_added_to_the_target(ylg_pair, target
                                        budget=Budget(**budget), seed=2).z)
 
 
-def test_a_slow_cpu_inversion_prints_its_estimate_after_the_first_steps(ylg_pair, target,
-                                                                        monkeypatch, capsys):
+def test_a_slow_cpu_inversion_logs_its_estimate_after_the_first_steps(ylg_pair, target,
+                                                                      monkeypatch, caplog):
     G, D = ylg_pair
     monkeypatch.setattr(invert_module, "SLOW_SECONDS", 0.0)
-    invert(G, D, target, label=3, method="pixel", budget=Budget(steps=4, starts=2), progress=True)
-    err = capsys.readouterr().err
-    assert "note: about " in err and "for 4 steps x 2 starts on the CPU" in err
-    assert "--steps 200 --starts 2" in err
+    with caplog.at_level(logging.INFO, logger="ylg"):
+        invert(G, D, target, label=3, method="pixel", budget=Budget(steps=4, starts=2),
+               progress=True)
+    [record] = [r for r in caplog.records if r.name == "ylg.invert"]
+    assert record.levelno == logging.WARNING and record.getMessage().startswith("note: about ")
+    assert "for 4 steps x 2 starts on the CPU" in record.getMessage()
+    assert "--steps 200 --starts 2" in record.getMessage()
+    caplog.clear()
     monkeypatch.setattr(invert_module, "SLOW_SECONDS", 1e9)
-    invert(G, D, target, label=3, method="pixel", budget=Budget(steps=4, starts=2), progress=True)
-    assert "note:" not in capsys.readouterr().err
+    with caplog.at_level(logging.INFO, logger="ylg"):
+        invert(G, D, target, label=3, method="pixel", budget=Budget(steps=4, starts=2),
+               progress=True)
+    assert not [r for r in caplog.records if r.name == "ylg.invert"]

@@ -15,9 +15,8 @@ the extractor's name (in every result's ``domain_features``) carries the weights
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
-import sys
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +30,8 @@ from ifg.errors import InvalidArgument
 from ylg.data import Split, digits
 from ylg.metrics.features import FeatureExtractor, _unit_range, cache_dir
 from ylg.runtime import atomic_write
+
+_logger = logging.getLogger(__name__)
 
 __all__ = ["DigitClassifier", "REFERENCE_SHA256", "deterministic_cpu", "digit_classifier",
            "class_accuracy"]
@@ -148,10 +149,10 @@ def _train_digit_classifier(*, seed: int, epochs: int = 10,
     with deterministic_cpu():
         net = _train(seed=seed, epochs=epochs, batch_size=batch_size)
     if (seed, epochs, batch_size) == (0, 10, 128) and net.weights_sha256() != REFERENCE_SHA256:
-        warnings.warn(f"this machine trained a digits classifier that differs from the reference "
-                      f"one (sha256 {net.weights_sha256()[:12]}, reference "
-                      f"{REFERENCE_SHA256[:12]}): domain numbers are comparable only between "
-                      f"runs scored by the same classifier", RuntimeWarning, stacklevel=3)
+        _logger.warning(f"this machine trained a digits classifier that differs from the "
+                        f"reference one (sha256 {net.weights_sha256()[:12]}, reference "
+                        f"{REFERENCE_SHA256[:12]}): domain numbers are comparable only between "
+                        f"runs scored by the same classifier")
     return net
 
 
@@ -181,13 +182,14 @@ def _train(*, seed: int, epochs: int, batch_size: int) -> DigitClassifier:
     return net
 
 
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr)
+def _info(message: str) -> None:
+    """The default ``log``: the ``ylg.metrics.digits`` logger, at INFO."""
+    _logger.info(message)
 
 
 def digit_classifier(*, cache: str | os.PathLike[str] | None = None, seed: int = 0,
                      device: str | torch.device = "cpu",
-                     log: Callable[[str], object] | None = _stderr) -> DigitClassifier:
+                     log: Callable[[str], object] | None = _info) -> DigitClassifier:
     """The digits classifier, trained once (seeded, under a minute on 2 CPU cores) and cached.
 
     Trained on the digits train split (1,500 images, 32x32 grey, small random affine moves);
@@ -203,7 +205,7 @@ def digit_classifier(*, cache: str | os.PathLike[str] | None = None, seed: int =
     device : str or torch.device
         Where the returned classifier lives (it is always trained on the CPU).
     log : callable or None
-        Receives one-line messages; default: stderr.
+        Receives one-line messages; default: the ``ylg.metrics.digits`` logger (INFO).
 
     Examples
     --------

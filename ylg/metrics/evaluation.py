@@ -8,6 +8,7 @@ its fields as keywords (``samples=500``), which override it.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -23,13 +24,22 @@ from ifg.errors import InvalidArgument, check_positive_int
 from ylg.checkpoint import load_checkpoint, models_from_checkpoint
 from ylg.data import load_data
 from ylg.eta import duration
-from ylg.metrics.digits import DigitClassifier, _stderr, class_accuracy, digit_classifier
+from ylg.memory import check_memory, estimate_bytes, output_bytes
+from ylg.metrics.digits import DigitClassifier, class_accuracy, digit_classifier
 from ylg.metrics.distances import density_coverage, fid, inception_score, kid, precision_recall
 from ylg.metrics.features import _model_range  # noqa: F401 - the doctests' preprocessing
 from ylg.metrics.features import (FeatureExtractor, MetricsError, _progress, cached_features,
                                   load_torchscript, real_features)
 from ylg.metrics.inception import (INCEPTION_WHEEL, PT_INCEPTION_FILE, load_inception,
                                    load_inception_logits)
+
+_logger = logging.getLogger(__name__)
+
+
+def _info(message: str) -> None:
+    """The default ``log``: the ``ylg.metrics.evaluation`` logger, at INFO."""
+    _logger.info(message)
+
 
 __all__ = ["METRICS", "DEFAULT_METRICS", "parse_metrics", "EvalSettings", "sample_images",
            "evaluate", "evaluate_generator", "evaluate_checkpoint", "format_evaluation"]
@@ -116,7 +126,8 @@ class EvalSettings:
     progress : bool
         Progress bars on stderr.
     log : callable or None
-        Receives one-line messages (default: stderr); None: silent.
+        Receives one-line messages (default: the ``ylg.metrics.evaluation`` logger, INFO);
+        None: silent.
 
     Examples
     --------
@@ -136,7 +147,7 @@ class EvalSettings:
     batch_size: int = 50
     device: str | torch.device = "cpu"
     progress: bool = False
-    log: Callable[[str], object] | None = _stderr
+    log: Callable[[str], object] | None = _info
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", parse_metrics(self.metrics))
@@ -194,6 +205,12 @@ def sample_images(generator: nn.Module, *, n: int, num_classes: int, seed: int =
     (torch.Tensor, torch.Tensor)
         float32 images ``(n, c, h, w)`` on the CPU and their int64 classes ``(n,)``.
 
+    Raises
+    ------
+    InvalidArgument
+        For a size that is not positive, or ``n`` images (and a batch) that cannot fit in
+        memory (:mod:`ylg.memory`), before any is drawn.
+
     Examples
     --------
     >>> class G(nn.Module):
@@ -207,6 +224,7 @@ def sample_images(generator: nn.Module, *, n: int, num_classes: int, seed: int =
     n = check_positive_int("n", n)
     num_classes = check_positive_int("num_classes", num_classes)
     batch_size = check_positive_int("batch_size", batch_size)
+    _check_sampling(generator, n, batch_size)
     labels = torch.arange(n) % num_classes
     z_dim = cast(int, generator.z_dim)  # nn.Module types its attributes as tensors or modules
     z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
@@ -225,6 +243,16 @@ def sample_images(generator: nn.Module, *, n: int, num_classes: int, seed: int =
     finally:
         generator.train(was_training)
     return torch.cat(out), labels
+
+
+def _check_sampling(generator: nn.Module, n: int, batch_size: int) -> None:
+    """Refuse ``n`` samples in batches of ``batch_size`` that cannot fit, before any is drawn."""
+    z_dim = cast(int, generator.z_dim)
+    kept = n * (output_bytes(generator) + 4 * z_dim + 8)  # images, latents, labels
+    param = next(generator.parameters(), None)
+    check_memory(f"generating {n:,} samples in batches of {batch_size:,}",
+                 estimate_bytes(generator, batch=min(n, batch_size), outputs=kept),
+                 None if param is None else param.device)
 
 
 def evaluate(fake_images: torch.Tensor, *, real_images: torch.Tensor,
@@ -454,6 +482,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], *, data: str | None 
     state = load_checkpoint(checkpoint)
     g, _, ema = models_from_checkpoint(state, device=s.device)
     generator = (ema if weights == "ema" else g).eval()
+    _check_sampling(generator, s.samples, s.batch_size)  # before the data and the networks
     model = state["model"]
     real = load_data(data or state["config"]["data"], resolution=int(model["resolution"]),
                      channels=int(model["channels"]), split="train")
