@@ -40,7 +40,7 @@ lint: $(STAMP)
 	$(PY) -c "import glob, zipfile; names = zipfile.ZipFile(glob.glob('build/lint-wheel/*.whl')[0]).namelist(); assert {'ifg/py.typed', 'ylg/py.typed'} <= set(names), 'py.typed missing from the wheel'"
 
 demo: $(STAMP)
-	$(VENV)/bin/python -m ylg_cli.demo
+	$(PY) experiments/demo.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_check.py

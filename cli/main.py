@@ -6,12 +6,17 @@ from ylg.config import TrainConfig
 
 from .errors import Group
 from .options import (Point, checkpoint_option, config_options, device_option, given,
-                      out_option, quiet_option, seed_option, version_option, weights_option)
+                      long_command, out_option, quiet_option, seed_option, version_option, weights_option)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @version_option()
-def main():
+@click.option("--threads", envvar="YLG_THREADS", default="auto", show_default=True,
+              metavar="N|auto", help="torch CPU threads for the command (also $YLG_THREADS). "
+              "auto: torch's default less the CPUs the load average says are busy, at least 1. "
+              "On a shared machine give 1: beside other work, more threads can be several "
+              "times slower.")
+def main(threads):
     """Train and sample SAGAN and YLG-SAGAN (Your Local GAN).
 
     \b
@@ -23,7 +28,11 @@ def main():
       ylg invert --checkpoint runs/ylg/checkpoint.pt --test-index 0 --method all -o inv/
       ylg attention-map --checkpoint runs/ylg/checkpoint.pt --test-index 0 --query 12,16 -o attn.png
       ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics fid,kid,domain-fid,accuracy
+      ylg --threads 1 train --attention ylg --width 16 --out runs/ylg   # on a shared machine
     """
+    from ylg.runtime import apply_threads
+
+    apply_threads(threads)
 
 
 @main.command()
@@ -36,6 +45,7 @@ def main():
               help="Continue from RUN_DIR/checkpoint.pt (its config; --steps may grow).")
 @quiet_option()
 @click.pass_context
+@long_command
 def train(ctx, masks, betas, resume, quiet, **options):
     """Train SAGAN or YLG-SAGAN; writes config, log.jsonl, samples/ and checkpoint.pt.
 
@@ -193,6 +203,7 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
 @device_option()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @quiet_option()
+@long_command
 def evaluate(checkpoint, data, metric_names, samples, real_samples, features, inception_logits,
              weights, batch_size, seed, device, as_json, quiet):
     """Measure a generator: domain FID and class accuracy (digits); FID and KID (Inception).
@@ -219,7 +230,7 @@ def evaluate(checkpoint, data, metric_names, samples, real_samples, features, in
     """
     import json
 
-    from ylg.metrics import evaluate_checkpoint
+    from ylg.metrics.evaluation import evaluate_checkpoint, format_evaluation
     from ylg.runtime import resolve_device
 
     result = evaluate_checkpoint(checkpoint, data=data, metrics=metric_names, samples=samples,
@@ -227,29 +238,7 @@ def evaluate(checkpoint, data, metric_names, samples, real_samples, features, in
                                  inception_logits=inception_logits, weights=weights,
                                  batch_size=batch_size, device=resolve_device(device),
                                  progress=not quiet)
-    click.echo(json.dumps(result) if as_json else _evaluation_table(result))
-
-
-def _evaluation_table(result) -> str:
-    """``ylg evaluate``'s result as aligned lines, with the caveats that apply."""
-    lines = [f"checkpoint  {result['checkpoint']} (step {result['step']}, {result['weights']} "
-             f"weights)", f"data        {result['data']} ({result['real']:,} images)",
-             f"samples     {result['samples']:,} (seed {result['seed']})"]
-    for name, value in result.items():
-        if name in ("kid", "domain-kid", "is"):
-            lines.append(f"{name:<17} {value:.6f} +- {result[name + '_std']:.6f}")
-        elif name == "accuracy":
-            lines.append(f"{name:<17} {value:.1%}")
-        elif name in ("fid", "precision", "recall", "density", "coverage") or (
-                name.startswith("domain-") and not name.endswith("_std")):
-            lines.append(f"{name:<17} {value:.4f}")
-    if "features" in result:
-        lines.append(f"features: {result['features']} (FID is biased upwards at "
-                     f"{result['samples']:,} samples)")
-    if "classifier_test_accuracy" in result:
-        lines.append(f"digits classifier: test accuracy {result['classifier_test_accuracy']:.1%};"
-                     f" domain numbers are not comparable with published FIDs")
-    return "\n".join(lines)
+    click.echo(json.dumps(result) if as_json else format_evaluation(result))
 
 
 def _class_option(help):
@@ -321,6 +310,7 @@ def _heads_list(text):
 @device_option()
 @quiet_option()
 @out_option("Output folder.")
+@long_command
 def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr, starts, noise,
            d_heads, seed, device, quiet, out):
     """Invert an image: find z with G(z, y) close to it, by pixel, D-feature or YLG distance.
@@ -334,7 +324,8 @@ def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr,
       ylg invert --checkpoint runs/ylg/checkpoint.pt --image 7.png --class 7 --method ylg -o inv/
       ylg invert --checkpoint runs/ylg/checkpoint.pt --sample 3 --class 5 --noise 0.2 -o inv/
     """
-    from ylg.invert import Budget, invert_to_folder
+    from ylg.invert import Budget
+    from ylg.invert_jobs import invert_to_folder, inversion_lines
     from ylg.runtime import resolve_device
 
     if sum(v is not None for v in (image, test_index, sample_seed)) != 1:
@@ -346,12 +337,7 @@ def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr,
                                device=resolve_device(device), progress=not quiet)
     for note in summary["notes"]:
         click.echo(f"note: {note}", err=True)
-    for name, m in summary["methods"].items():
-        click.echo(f"{name:<13} class {m['class']}  PSNR {m['psnr']:6.2f} dB  SSIM "
-                   f"{m['ssim']:.3f}  D-feature distance {m['feature_distance']:.3f}  "
-                   + (f"z distance {m['latent_distance']:.3f} (cosine {m['latent_cosine']:.3f})  "
-                      if "latent_distance" in m else "") + f"({m['seconds']:.1f} s)")
-    click.echo(f"written to {out}")
+    click.echo("\n".join([*inversion_lines(summary), f"written to {out}"]))
 
 
 @main.command("attention-map")
@@ -372,6 +358,7 @@ def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr,
 @device_option()
 @quiet_option()
 @out_option("Output figure (.png, .svg or .pdf).")
+@long_command
 def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_heads, label,
                   method, steps, lr, starts, noise, d_heads, seed, device, quiet, out):
     """Draw where a query pixel attends in each head of G's attention (the paper's Figures 5-6).
@@ -385,7 +372,8 @@ def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_h
       ylg attention-map --checkpoint runs/ylg/checkpoint.pt --sample 3 --class 5 --query 8,8 \\
           --head 0 -o a.png
     """
-    from ylg.invert import Budget, draw_attention_map
+    from ylg.invert import Budget
+    from ylg.invert_jobs import attention_map_line, draw_attention_map
     from ylg.runtime import resolve_device
 
     if sum(v is not None for v in (image, test_index, sample_seed)) != 1:
@@ -403,10 +391,7 @@ def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_h
                                  seed=seed, device=resolve_device(device), progress=not quiet)
     for note in summary.get("notes", []):
         click.echo(f"note: {note}", err=True)
-    fit = (f", inversion PSNR {summary['psnr']:.2f} dB, SSIM {summary['ssim']:.3f}"
-           if "psnr" in summary else "")
-    click.echo(f"attention of pixel {tuple(summary['query'])} ({summary['target']}, class "
-               f"{summary['class']}{fit}): {out}")
+    click.echo(attention_map_line(summary, out))
 
 
 @main.command()
@@ -471,6 +456,7 @@ def export(checkpoint, weights, out):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object, not the table.")
 @out_option("Figure (PNG) of the report.", required=False)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@long_command
 def compare(masks, task, seeds, steps, grid, data, cache, device, as_json, out, quiet):
     """Train a probe per mask set (its only attention) and seed; compare them paired.
 
@@ -486,18 +472,14 @@ def compare(masks, task, seeds, steps, grid, data, cache, device, as_json, out, 
     """
     import json as json_
 
-    from ylg.compare import Settings, compare as run_compare
+    from ylg.compare import Settings, compare as run_compare, task_options
     from ylg.compare.report import draw_report, format_table
-    from ylg.train import resolve_device
+    from ylg.runtime import resolve_device
 
-    options = {"data": data} if data is not None else {}
-    if data is not None and task != "images":
-        raise click.UsageError("--data applies to --task images")
-    if grid is not None:
-        options.update({"resolution": grid} if task == "images" else {"grid": (grid, grid)})
     settings = Settings() if steps is None else Settings(steps=steps)
-    result = run_compare(masks, task=task, seeds=seeds, settings=settings, task_options=options,
-                         cache=cache, device=resolve_device(device), progress=not quiet)
+    result = run_compare(masks, task=task, seeds=seeds, settings=settings,
+                         task_options=task_options(task, grid=grid, data=data), cache=cache,
+                         device=resolve_device(device), progress=not quiet)
     click.echo(json_.dumps(result.to_dict(), allow_nan=False) if as_json else format_table(result))
     if out:
         draw_report(result, out)

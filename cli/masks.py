@@ -7,9 +7,11 @@ import click
 import ifg
 from ifg.files import dumps_strict
 from ifg.maskset import PRESETS, TILINGS
+from ifg.reports import (check_mask_file, format_check, layer_masks, mask_figure, output_kind,
+                         write_result)
 
 from .errors import EXIT_FAILS, EXIT_OK, Group
-from .options import version_option
+from .options import Point, version_option
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -90,27 +92,15 @@ def extend(name, n, grid, enumeration, esa, seed, max_keys, causal, no_exact, ou
       ylg-masks extend --pattern fixed --n 64 --esa --max-keys 9 -o fixed-ext.npz
       ylg-masks extend --pattern fixed --n 81            # without a budget: a hub
     """
-    kind = _output_kind(output)
-    enumeration = _enumeration_option(enumeration, esa)
-    pattern = ifg.pattern(name, n, enumeration=enumeration, grid=_grid_option(grid),
-                          seed=seed)
+    output_kind(output)  # a bad suffix is refused before the work
+    pattern = ifg.pattern(name, n, enumeration=_enumeration_option(enumeration, esa),
+                          grid=_grid_option(grid), seed=seed)
     ext = ifg.extend(pattern, causal=causal, max_keys_per_query=max_keys,
                      exact=False if no_exact else None)
     if output:
-        _write(output, kind, ext.to_dict(), ext.pattern, query_grid)
-    if as_json:
-        click.echo(dumps_strict(ext.to_dict()))
-        return
-    click.echo(ext.summary())
-    for step in range(1, pattern.num_steps + 1):
-        edges = [(q, k) for s, q, k in ext.added if s == step]
-        if not edges:
-            continue
-        click.echo(f"\nstep {step}: {len(edges)} added (query <- keys)")
-        for q in sorted({q for q, _ in edges}):
-            keys = ", ".join(str(k) for qq, k in edges if qq == q)
-            click.echo(f"  {q:>5} <- {keys}")
-    if output:
+        write_result(output, ext.to_dict(), ext.pattern, query_grid=_grid_option(query_grid))
+    click.echo(dumps_strict(ext.to_dict()) if as_json else ext.summary(edges=True))
+    if output and not as_json:
         click.echo(f"\nwrote {output}")
 
 
@@ -146,7 +136,7 @@ def search(n, steps, seconds, seed, grid, max_keys, top, no_windows, output, que
     """
     import sys  # the bar goes to stderr, so that stdout stays one JSON object with --json
 
-    kind = _output_kind(output)
+    output_kind(output)  # a bad suffix is refused before the work
     with click.progressbar(length=1000, label="searching", file=sys.stderr,
                            show_eta=False) as bar:
         def progress(done, elapsed, best):
@@ -157,40 +147,11 @@ def search(n, steps, seconds, seed, grid, max_keys, top, no_windows, output, que
                             progress=progress)
         bar.update(1000 - bar.pos)
     if output:
-        if kind == "npz" and not result.results:
-            raise click.UsageError("the search found no pattern with Full Information to write")
-        best = result.results[0].pattern if result.results else None
-        _write(output, kind, result.to_dict(), best, query_grid)
-    if as_json:
-        click.echo(dumps_strict(result.to_dict()))
-    else:
-        click.echo(result.summary())
-        if output:
-            click.echo(f"wrote {output}")
-
-
-def _output_kind(output):
-    """``npz`` (a mask file) or ``json`` from the suffix of -o; refuse any other."""
-    if output is None:
-        return None
-    suffix = os.path.splitext(str(output))[1].lower()
-    if suffix not in (".npz", ".json"):
-        raise click.BadParameter(f"{output!r} must end in .npz (a mask file) or .json",
-                                 param_hint="-o/--output")
-    return suffix[1:]
-
-
-def _write(output, kind, record, pattern, query_grid):
-    """Write a JSON record, or ``pattern`` as a one-group mask file (its steps as heads)."""
-    if kind == "json":
-        with open(output, "w") as f:
-            f.write(dumps_strict(record))
-        return
-    if pattern.grid is None:
-        raise click.UsageError(f"a mask file needs a 2-D grid; N = {pattern.n} is not a perfect "
-                               "square: give --grid HxW")
-    qgrid = _grid_option(query_grid) or tuple(2 * g for g in pattern.grid)
-    ifg.io.save(pattern.to_maskset(query_grid=qgrid), output)
+        write_result(output, result.to_dict(), result.results[0].pattern if result.results
+                     else None, query_grid=_grid_option(query_grid))
+    click.echo(dumps_strict(result.to_dict()) if as_json else result.summary())
+    if output and not as_json:
+        click.echo(f"wrote {output}")
 
 
 def _grid_option(value):
@@ -240,7 +201,9 @@ def check(name, n, grid, enumeration, esa, seed, causal, masks_file, as_json):
         if name or n is not None or grid or enumeration or esa:
             raise click.UsageError("--masks checks a file; it takes no --pattern, --n, --grid, "
                                    "--enumeration or --esa")
-        raise SystemExit(_check_masks(masks_file, causal, as_json))
+        result = check_mask_file(masks_file, causal=causal)
+        click.echo(dumps_strict(result.to_dict()) if as_json else result.summary())
+        raise SystemExit(EXIT_OK if result.holds else EXIT_FAILS)
     if name is None or n is None:
         raise click.UsageError("give --pattern and --n, or --masks FILE")
     enumeration = _enumeration_option(enumeration, esa)
@@ -250,85 +213,8 @@ def check(name, n, grid, enumeration, esa, seed, causal, masks_file, as_json):
     if as_json:
         click.echo(dumps_strict({**report.to_dict(), "locality": _locality_dicts(pattern)}))
     else:
-        click.echo(format_report(report, locality=_locality_of(pattern)))
+        click.echo(format_check(report, locality=_locality_of(pattern)))
     raise SystemExit(EXIT_OK if report.holds else EXIT_FAILS)
-
-
-def _verdict(holds, missing, total):
-    return "yes" if holds else f"NO: {missing:,} of {total:,} pairs have no path"
-
-
-def format_report(report, locality=None) -> str:
-    """The report as an aligned table, and the witness sentence when the check fails.
-
-    ``locality``, a list of :class:`ifg.locality.StepLocality`, adds a line per step.
-    """
-    grid = "x".join(map(str, report.grid)) if report.grid else "none"
-    rows = [
-        ("pattern", report.pattern),
-        ("positions", f"{report.n:,} (grid {grid}, enumeration {report.enumeration})"),
-        ("steps", str(report.steps)),
-        ("edges", " + ".join(f"{e:,}" for e in report.edges) + f" = {sum(report.edges):,}"),
-        ("keys per query", ", ".join(f"max {m} mean {a:.2f}" for m, a in
-                                     zip(report.max_keys_per_query, report.mean_keys_per_query))),
-        ("empty rows", ", ".join(str(len(e)) for e in report.empty_rows)
-         + ("  (queries that attend nothing: softmax over nothing)"
-            if any(report.empty_rows) else "")),
-        ("balanced bound", f"{report.lower_bound_edges:,.0f} edges (P*N^(1+1/P)); "
-                           f"this pattern {report.bound_ratio:.2f}x"),
-        ("Full Information", _verdict(report.full_information, report.missing_pairs,
-                                      report.total_pairs)),
-        ("causal", _verdict(report.causal_full_information, report.causal_missing_pairs,
-                            report.causal_total_pairs)),
-        ("seconds", f"{report.seconds:.3f}"),
-    ]
-    for step in locality or []:  # 2-D locality on the grid, one line per step
-        rows.insert(-1, (f"locality {step.step}", str(step).split(": ", 1)[1]))
-    width = max(len(k) for k, _ in rows)
-    lines = [f"{k:<{width}}  {v}" for k, v in rows]
-    if report.witness is not None:
-        lines.append("")
-        lines.append("witness: " + report.witness_reason)
-    return "\n".join(lines)
-
-
-def _check_masks(path, causal, as_json):
-    """Check each group of a mask file and print the reports; the exit code (0 when all hold)."""
-    from ifg.io import load
-
-    maskset = load(path)
-    results = list(zip(range(len(maskset.groups)), maskset.groups,
-                       ifg.check(maskset, causal=causal)))
-    holds = all(report.holds for _, _, report in results)
-    if as_json:
-        click.echo(dumps_strict({"file": path, "holds": holds, "groups": [
-            {"group": g, "heads": list(heads), "report": report.to_dict()}
-            for g, heads, report in results]}))
-    else:
-        grid = "x".join(map(str, maskset.key_grid))
-        click.echo(f"{path}: {maskset.num_heads} heads, {len(results)} multi-step group(s), "
-                   f"key grid {grid}, enumeration {maskset.enumeration}")
-        for g, heads, report in results:
-            click.echo(f"\n== group {g}: heads {', '.join(map(str, heads))} ({report.pattern})")
-            click.echo(format_report(report))
-        if not results:
-            click.echo("no heads form a multi-step pattern: nothing to check")
-        failing = sum(not report.holds for _, _, report in results)
-        prop = "causal Full Information" if causal else "Full Information"
-        click.echo(f"\n{len(results) - failing} of {len(results)} group(s) have {prop}")
-    return EXIT_OK if holds else EXIT_FAILS
-
-
-def _query_option(value):
-    """'R,C' as a pair of ints."""
-    if value is None:
-        return None
-    try:
-        r, c = (int(v) for v in value.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected R,C such as 4,4, got {value!r}",
-                                 param_hint="--query") from None
-    return (r, c)
 
 
 @main.command()
@@ -343,8 +229,8 @@ def _query_option(value):
 @click.option("--what", default=None,
               help="Comma-separated panels: masks, graph, enumeration, field. Default: masks,graph "
                    "(masks alone above the graph's limit of N, 81).")
-@click.option("--query", default=None, help="The query pixel R,C of --what field (default: the "
-              "centre).")
+@click.option("--query", default=None, type=Point(), help="The query pixel R,C of --what field "
+              "(default: the centre).")
 @click.option("--order", type=click.Choice(["pixel", "enumeration"]), default="pixel",
               show_default=True, help="Masks and graph in row-major pixels or in the 1-D order.")
 @click.option("--dpi", type=click.IntRange(20, 600), default=150, show_default=True,
@@ -367,29 +253,13 @@ def render(name, n, grid, enumeration, esa, seed, what, query, order, dpi, outpu
       ylg-masks render --pattern ltr --n 256 --esa --what masks,field --query 8,8 -o ltr.pdf
       ylg-masks render --what enumeration --n 64 --enumeration hilbert -o hilbert.png
     """
-    from ifg import render as draw
+    from ifg.render import save_figure
 
-    panels = None if what is None else tuple(w.strip() for w in what.split(",") if w.strip())
-    if name is None:
-        other = _enumeration_option(enumeration, esa, default="manhattan")
-        if panels is None:
-            fig = draw.paper_figure(enumeration=other)
-        elif set(panels) == {"enumeration"}:
-            grid = _grid_option(grid) or ifg.grid_of(n)
-            if grid is None:
-                raise click.UsageError(f"--n {n} is not a perfect square; give --grid HxW")
-            fig = draw.enumeration_figure(("rowmajor", other), grid=grid)
-        else:
-            raise click.UsageError("--what masks, graph and field need --pattern")
-    else:
-        enumeration = _enumeration_option(enumeration, esa)
-        pattern = ifg.pattern(name, n, enumeration=enumeration, grid=_grid_option(grid),
-                              seed=seed)
-        if panels is None:
-            panels = ("masks", "graph") if pattern.n <= draw.MAX_GRAPH_N else ("masks",)
-        fig = draw.figure(pattern, what=panels, order=order,
-                          query=_query_option(query))
-    draw.save_figure(fig, output, dpi=dpi)
+    default = "manhattan" if name is None else "rowmajor"
+    fig = mask_figure(name, n, grid=_grid_option(grid), seed=seed, what=what, query=query,
+                      enumeration=_enumeration_option(enumeration, esa, default=default),
+                      order=order)
+    save_figure(fig, output, dpi=dpi)
     click.echo(f"wrote {output}")
 
 
@@ -419,27 +289,11 @@ def export(preset_name, heads, query_grid, key_grid, tiling, enumeration, esa, o
       ylg-masks export --heads ltr:1,ltr:2,rtl:1,rtl:2 --key-grid 8x8 -o custom.npz
     """
     from ifg.io import save
-    from ifg.maskset import YLG_HEADS, layer, parse_heads, preset
-    from ifg.memory import BYTES_PER_EDGE, check_fits, layer_edges
 
-    if (preset_name is None) == (heads is None):
-        raise click.UsageError("give one of --preset NAME or --heads PATTERN:STEP,...")
-    grids = {"key_grid": _grid_option(key_grid), "query_grid": _grid_option(query_grid),
-             "tiling": tiling}
-    if preset_name is not None and (enumeration or esa):
-        raise click.UsageError("a preset fixes its enumeration; --enumeration and --esa go "
-                               "with --heads")
-    head_list = parse_heads(heads) if heads is not None else YLG_HEADS
-    qgrid, kgrid = grids["query_grid"], grids["key_grid"]
-    check_fits(f"a layer of {len(head_list)} heads on a {qgrid[0]}x{qgrid[1]} query grid",
-               layer_edges(len(head_list), qgrid, kgrid) * BYTES_PER_EDGE)
-    if preset_name is not None:
-        maskset = preset(preset_name, **grids)
-    else:
-        maskset = layer(head_list,
-                        enumeration=_enumeration_option(enumeration, esa, default="manhattan"),
-                        **grids)
-    save(maskset, output)
+    maskset = layer_masks(preset_name=preset_name, heads=heads, tiling=tiling,
+                          query_grid=_grid_option(query_grid), key_grid=_grid_option(key_grid),
+                          enumeration=_enumeration_option(enumeration, esa, default=None))
+    save(maskset, output, mkdir=True)
     labels = ",".join(f"{h.pattern}:{h.step}" for h in maskset.heads)
     size = os.path.getsize(output)
     click.echo(f"wrote {output}: {maskset.num_heads} heads ({labels}), query grid "

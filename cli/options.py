@@ -8,7 +8,7 @@ import click
 from .errors import LIBRARY_LOGGERS
 
 __all__ = ["seed_option", "device_option", "out_option", "checkpoint_option", "version_option",
-           "weights_option", "quiet_option", "Point", "config_options", "given"]
+           "weights_option", "quiet_option", "Point", "config_options", "given", "long_command"]
 
 
 def seed_option(default=0):
@@ -57,6 +57,16 @@ def quiet_option():
     """``--quiet``: no progress bar, and of the library's messages only the warnings."""
     return click.option("--quiet", is_flag=True, callback=_quiet,
                         help="No progress bar; only warnings among the messages.")
+
+
+def long_command(f):
+    """Mark a command that runs for minutes: its help ends with what to do on a shared machine."""
+    name = f.__name__.replace("_", "-")
+    f.__doc__ = (f.__doc__ or "").rstrip() + (
+        f"\n\n    On a shared machine (other jobs on the CPUs) run `ylg --threads 1 {name} ...` or "
+        "set YLG_THREADS=1: beside other work torch's default threads can make each step "
+        "several times slower (docs/benchmarks.md).\n")
+    return f
 
 
 class Point(click.ParamType):

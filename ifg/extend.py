@@ -115,8 +115,9 @@ class Extension:
             return 0.0
         return (len(self.added) - self.lower_bound) / max(self.lower_bound, 1)
 
-    def summary(self) -> str:
-        """Three lines: the problem, what was added, and how far from optimal it can be.
+    def summary(self, *, edges: bool = False) -> str:
+        """Three lines: the problem, what was added, and how far from optimal it can be; with
+        ``edges``, then each added edge, by step and query (``query <- keys``).
 
         Examples
         --------
@@ -145,7 +146,18 @@ class Extension:
                        f"{100 * self.gap:.0f}% above optimal")
         if len(self.tried) > 1:
             verdict += " (tried " + ", ".join(f"{m} {c}" for m, c in self.tried.items()) + ")"
-        return f"{head}\nadded {len(self.added)} edges ({per}) by {how}\n{verdict}"
+        text = f"{head}\nadded {len(self.added)} edges ({per}) by {how}\n{verdict}"
+        return text + self._edge_lines() if edges else text
+
+    def _edge_lines(self) -> str:
+        lines = []
+        for step in range(1, len(self.added_per_step) + 1):
+            added = [(q, k) for s, q, k in self.added if s == step]
+            if added:
+                lines.append(f"\nstep {step}: {len(added)} added (query <- keys)")
+            for q in sorted({q for q, _ in added}):
+                lines.append(f"  {q:>5} <- " + ", ".join(str(k) for qq, k in added if qq == q))
+        return "".join("\n" + line for line in lines)
 
     def to_dict(self) -> dict:
         """A JSON-ready dict."""

@@ -99,7 +99,7 @@ def _to_arrays(maskset: MaskSet) -> dict[str, np.ndarray]:
     }
 
 
-def save(maskset: MaskSet, path: str | os.PathLike) -> None:
+def save(maskset: MaskSet, path: str | os.PathLike, *, mkdir: bool = False) -> None:
     """Write a mask set to ``path`` as a ``masks.npz`` file (written whole or not at all).
 
     Parameters
@@ -107,6 +107,8 @@ def save(maskset: MaskSet, path: str | os.PathLike) -> None:
     maskset : MaskSet
     path : str or os.PathLike
         Written exactly as given (no ``.npz`` is appended).
+    mkdir : bool
+        Create the folder if needed (else a missing folder is an error).
 
     Raises
     ------
@@ -132,7 +134,7 @@ def save(maskset: MaskSet, path: str | os.PathLike) -> None:
     except MaskFileError as err:
         raise InvalidArgument(str(err)) from None
     fields = cast(dict[str, Any], arrays)  # numpy's stubs confuse **fields with allow_pickle
-    atomic_write(path, lambda f: np.savez_compressed(f, **fields), mkdir=False)  # never half
+    atomic_write(path, lambda f: np.savez_compressed(f, **fields), mkdir=mkdir)  # never half
 
 
 #: the most bytes one field of a mask file may hold once decompressed; a file claiming more

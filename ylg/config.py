@@ -9,6 +9,7 @@ checks a whole config in one place.
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass
 
@@ -22,6 +23,22 @@ __all__ = ["TrainConfig"]
 
 RESOLUTIONS = (32, 64, 128)
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+
+
+def _check_type(f: dataclasses.Field, value) -> None:
+    """One field's value against its annotation: ints are ints (not bools), floats finite."""
+    kind, optional = str(f.type).split(" | ")[0], str(f.type).endswith("| None")
+    if value is None and optional:
+        return
+    if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        raise InvalidArgument(f"{f.name} must be an integer, got {value!r}")
+    if kind == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))
+                            or not math.isfinite(value)):
+        raise InvalidArgument(f"{f.name} must be a finite number, got {value!r}")
+    if kind == "bool" and not isinstance(value, bool):
+        raise InvalidArgument(f"{f.name} must be true or false, got {value!r}")
+    if kind == "str" and not isinstance(value, str):
+        raise InvalidArgument(f"{f.name} must be a string, got {value!r}")
 
 
 def _field(default, help, **meta):
@@ -89,21 +106,40 @@ class TrainConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Check the whole config; the first problem raises :class:`InvalidArgument`."""
+        """Check every field: types, choices, ranges, finite numbers (the one place).
+
+        Raises
+        ------
+        InvalidArgument
+            Naming the first field that is wrong and the value given.
+
+        Examples
+        --------
+        >>> TrainConfig().validate()
+        >>> TrainConfig(lr_g=float("inf"))
+        Traceback (most recent call last):
+        ...
+        ifg.errors.InvalidArgument: lr_g must be a finite number, got inf
+        >>> TrainConfig(steps="3")
+        Traceback (most recent call last):
+        ...
+        ifg.errors.InvalidArgument: steps must be an integer, got '3'
+        """
+        for f in dataclasses.fields(self):
+            _check_type(f, getattr(self, f.name))
         for name in ("resolution", "width", "z_dim", "steps", "batch_size", "d_steps",
                      "log_every", "sample_every", "checkpoint_every", "num_samples",
                      "eval_samples"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise InvalidArgument(f"{name} must be a positive integer, got {value!r}")
+            if getattr(self, name) <= 0:
+                raise InvalidArgument(f"{name} must be a positive integer, got "
+                                      f"{getattr(self, name)!r}")
         for name in ("lr_g", "lr_d"):
             if not getattr(self, name) > 0:
                 raise InvalidArgument(f"{name} must be positive, got {getattr(self, name)!r}")
-        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1 and 0 <= self.ema_decay < 1):
-            raise InvalidArgument(f"beta1, beta2 and ema_decay must lie in [0, 1), got "
-                                  f"{self.beta1}, {self.beta2}, {self.ema_decay}")
-        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) \
-                or self.eval_every < 0:
+        for name in ("beta1", "beta2", "ema_decay"):
+            if not 0 <= getattr(self, name) < 1:
+                raise InvalidArgument(f"{name} must lie in [0, 1), got {getattr(self, name)!r}")
+        if self.eval_every < 0:
             raise InvalidArgument(f"eval_every must be 0 (never) or a positive integer, got "
                                   f"{self.eval_every!r}")
         for f in dataclasses.fields(self):
@@ -112,18 +148,14 @@ class TrainConfig:
             value = getattr(self, f.name)
             if choices is None or value in choices or (value is None and f.default is None):
                 continue
-            if f.metadata.get("or_path") and isinstance(value, str) and value:
+            if f.metadata.get("or_path") and value:
                 continue
             raise InvalidArgument(f"{f.name} must be one of {', '.join(map(str, choices))}"
                                   f"{' or a mask file path' if f.metadata.get('or_path') else ''}"
                                   f", got {value!r}")
-        if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
+        if not _DEVICE.fullmatch(self.device):
             raise InvalidArgument(f"device must be auto, cpu, cuda or cuda:N, got "
                                   f"{self.device!r}")
-        for name in ("amp", "tensorboard"):
-            if not isinstance(getattr(self, name), bool):
-                raise InvalidArgument(f"{name} must be true or false, got "
-                                      f"{getattr(self, name)!r}")
         parse_metrics(self.eval_metrics)
         parse_policy(self.diffaugment)
         if self.attention_resolution is not None and \

@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 Label = int | Literal["own"] | None
 
 __all__ = ["score", "load_image", "load_models", "target_image", "generated_target", "invert_to_folder",
-           "parse_head_indices", "parse_query", "draw_attention_map", "attention_map_figure"]
+           "parse_head_indices", "parse_query", "draw_attention_map", "attention_map_figure",
+           "inversion_lines", "attention_map_line"]
 
 
 @torch.no_grad()
@@ -493,3 +494,23 @@ def attention_map_figure(G: Generator, D: Discriminator | None, x: torch.Tensor,
                             reconstruction[0].cpu(),
                             titles=[f"G {g_names[h]}" for h in heads], saliency=saliency,
                             saliency_titles=saliency_titles)
+
+
+def inversion_lines(summary: dict) -> list:
+    """One line per method of :func:`invert_to_folder`'s summary (``ylg invert``'s output)."""
+    lines = []
+    for name, m in summary["methods"].items():
+        latent = (f"z distance {m['latent_distance']:.3f} (cosine {m['latent_cosine']:.3f})  "
+                  if "latent_distance" in m else "")
+        lines.append(f"{name:<13} class {m['class']}  PSNR {m['psnr']:6.2f} dB  SSIM "
+                     f"{m['ssim']:.3f}  D-feature distance {m['feature_distance']:.3f}  "
+                     f"{latent}({m['seconds']:.1f} s)")
+    return lines
+
+
+def attention_map_line(summary: dict[str, Any], out: str | os.PathLike[str]) -> str:
+    """:func:`draw_attention_map`'s summary in one line (``ylg attention-map``'s output)."""
+    fit = (f", inversion PSNR {summary['psnr']:.2f} dB, SSIM {summary['ssim']:.3f}"
+           if "psnr" in summary else "")
+    return (f"attention of pixel {tuple(summary['query'])} ({summary['target']}, class "
+            f"{summary['class']}{fit}): {out}")

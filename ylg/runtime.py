@@ -1,6 +1,7 @@
 """Where and how a job runs: the device, the process group, seeds, threads and atomic writes.
 
-Every command that touches a model (train, sample, walk, evaluate, invert, attention-map) picks
+Every command that touches a model runs with the CPU threads of :func:`apply_threads`
+(``ylg --threads``, ``$YLG_THREADS``); every command that touches a model (train, sample, walk, evaluate, invert, attention-map) picks
 its device with :func:`resolve_device`; training joins the process group with
 :func:`distributed` and derives all its random streams from :func:`seed_of`. Files that a
 reader may see while they are written (checkpoints, caches, logs of record) are written with
@@ -18,7 +19,11 @@ import torch
 from ifg.errors import InvalidArgument
 from ifg.files import atomic_write  # torch-free, so that ifg writes its mask files with it too
 
-__all__ = ["resolve_device", "distributed", "seed_of", "set_threads", "atomic_write"]
+__all__ = ["resolve_device", "distributed", "seed_of", "set_threads", "choose_threads",
+           "apply_threads", "THREADS_ENV", "atomic_write"]
+
+#: the environment variable that sets ``ylg``'s CPU threads (as ``ylg --threads`` does)
+THREADS_ENV = "YLG_THREADS"
 
 
 def resolve_device(name: str = "auto", local_rank: int = 0) -> torch.device:
@@ -111,3 +116,88 @@ def set_threads(threads: int | None) -> None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads <= 0:
             raise InvalidArgument(f"threads must be a positive integer, got {threads!r}")
         torch.set_num_threads(threads)
+
+
+def choose_threads(value: str | int | None = "auto", *, cpus: int | None = None,
+                   load: float | None = None, default: int | None = None) -> int:
+    """The torch CPU threads a job should use: ``value`` itself, or the ``auto`` rule.
+
+    ``auto`` (also None or empty) takes torch's thread count (in a fresh process its default:
+    one thread per CPU, or ``$OMP_NUM_THREADS``) less the CPUs the machine's 1-minute load
+    average says are busy, and at least one: on an idle machine torch's own choice, beside other work one thread. Measured on a
+    2-CPU machine (``benchmarks/bench_threads.py``, docs/benchmarks.md): beside one other
+    2-thread process, torch's default of 2 threads made a training step 6x and an inversion
+    step 12x slower than 1 thread (its threads wait on a descheduled peer at every parallel
+    region); with the machine to itself, 2 threads were up to 1.6x faster.
+
+    Parameters
+    ----------
+    value : str, int or None
+        A positive integer (or its text), or ``auto``.
+    cpus, load, default : optional
+        The CPUs this process may use, the 1-minute load average and torch's default thread
+        count (default: read from the machine; given in tests).
+
+    Raises
+    ------
+    InvalidArgument
+        For anything but a positive integer or ``auto``.
+
+    Examples
+    --------
+    >>> choose_threads("3"), choose_threads(2)
+    (3, 2)
+    >>> choose_threads("auto", cpus=16, load=0.1, default=16)
+    16
+    >>> choose_threads("auto", cpus=16, load=3.6, default=16)
+    12
+    >>> choose_threads("auto", cpus=2, load=1.0, default=2)
+    1
+    >>> choose_threads("0")
+    Traceback (most recent call last):
+    ...
+    ifg.errors.InvalidArgument: threads must be a positive integer or auto, got '0'
+    """
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "auto")):
+        if cpus is None:
+            cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+                else os.cpu_count() or 1
+        if load is None:
+            load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        default = torch.get_num_threads() if default is None else default
+        return max(1, min(default, cpus - round(load)))
+    if isinstance(value, str):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            number = 0
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        number = 0
+    if number <= 0:
+        raise InvalidArgument(f"threads must be a positive integer or auto, got {value!r}")
+    return number
+
+
+def apply_threads(value: str | int | None = "auto") -> int:
+    """Set torch's CPU threads from ``value`` (see :func:`choose_threads`); the count set.
+
+    Also sets the inter-op threads where torch still allows it (only before its first parallel
+    work; later calls keep the count torch has).
+
+    Examples
+    --------
+    >>> before = torch.get_num_threads(); apply_threads("1")
+    1
+    >>> torch.get_num_threads()
+    1
+    >>> set_threads(before)
+    """
+    threads = choose_threads(value)
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(threads)
+    except RuntimeError:  # "cannot set ... after parallel work has started": keep torch's
+        pass
+    return threads

@@ -37,3 +37,13 @@ def test_bad_items_are_one_line_errors(tmp_path):
         assert r.exit_code == 2, r.output
         assert r.output.count("\n") == 1 and r.output.startswith("Error: "), r.output
         assert message in r.output
+
+
+def test_data_with_the_flow_task_is_one_line_before_any_work(tmp_path):
+    from .clirun import runner
+
+    result = runner(main)("compare", "dense", "local", "--task", "flow", "--data", "digits",
+                          "--cache", tmp_path / "cache")
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == ["Error: --data applies to --task images"]
+    assert not (tmp_path / "cache").exists()

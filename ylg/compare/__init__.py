@@ -14,8 +14,9 @@ for every mask set, then compared paired against the first (:mod:`.stats`, :mod:
 from ylg.compare.items import Probe, reachable, resolve
 from ylg.compare.run import Comparison, Settings, compare, train_probe
 from ylg.compare.stats import interval, paired, seeds_needed
-from ylg.compare.tasks import TASKS, FlowTask, ImagesTask, Task, make_task, register_task
+from ylg.compare.tasks import (TASKS, FlowTask, ImagesTask, Task, make_task, register_task,
+                               task_options)
 
 __all__ = ["compare", "Comparison", "Settings", "train_probe", "Probe", "resolve", "reachable",
            "Task", "FlowTask", "ImagesTask", "TASKS", "register_task", "make_task",
-           "interval", "paired", "seeds_needed"]
+           "task_options", "interval", "paired", "seeds_needed"]

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from ylg.compare.items import Probe
     from ylg.data import ImageData
 
-__all__ = ["Task", "FlowTask", "ImagesTask", "TASKS", "register_task", "make_task"]
+__all__ = ["Task", "FlowTask", "ImagesTask", "TASKS", "register_task", "make_task",
+           "task_options"]
 
 
 class Task:
@@ -289,3 +290,18 @@ def make_task(name: str, **options: Any) -> Task:
     """
     check_known("task", name, TASKS)
     return TASKS[name](**options)
+
+
+def task_options(task: str, *, grid: int | None = None, data: str | None = None) -> dict:
+    """The options of a built-in task from ``ylg compare``'s: ``grid`` the side of the square
+    token grid (flow's grid, images' resolution), ``data`` the images' data.
+
+    >>> task_options("flow", grid=6), task_options("images", grid=16, data="digits")
+    ({'grid': (6, 6)}, {'data': 'digits', 'resolution': 16})
+    """
+    if data is not None and task != "images":
+        raise InvalidArgument("--data applies to --task images")
+    options: dict = {"data": data} if data is not None else {}
+    if grid is not None:
+        options.update({"resolution": grid} if task == "images" else {"grid": (grid, grid)})
+    return options

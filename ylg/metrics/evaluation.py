@@ -42,7 +42,7 @@ def _info(message: str) -> None:
 
 
 __all__ = ["METRICS", "DEFAULT_METRICS", "parse_metrics", "EvalSettings", "sample_images",
-           "evaluate", "evaluate_generator", "evaluate_checkpoint"]
+           "evaluate", "evaluate_generator", "evaluate_checkpoint", "format_evaluation"]
 
 NO_INCEPTION_SCORE = ("there is no Inception score without the logits: the FID Inception network "
                       f"in {INCEPTION_WHEEL} ends at its 2048-d pool and has no classifier head; "
@@ -497,3 +497,26 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], *, data: str | None 
                               num_classes=int(model["num_classes"]), dataset=real.source,
                               settings=s)
     return out
+
+
+def format_evaluation(result: dict) -> str:
+    """An evaluation's result (:func:`evaluate_checkpoint`) as aligned lines, with the caveats
+    that apply (``ylg evaluate``'s table)."""
+    lines = [f"checkpoint  {result['checkpoint']} (step {result['step']}, {result['weights']} "
+             f"weights)", f"data        {result['data']} ({result['real']:,} images)",
+             f"samples     {result['samples']:,} (seed {result['seed']})"]
+    for name, value in result.items():
+        if name in ("kid", "domain-kid", "is"):
+            lines.append(f"{name:<17} {value:.6f} +- {result[name + '_std']:.6f}")
+        elif name == "accuracy":
+            lines.append(f"{name:<17} {value:.1%}")
+        elif name in ("fid", "precision", "recall", "density", "coverage") or (
+                name.startswith("domain-") and not name.endswith("_std")):
+            lines.append(f"{name:<17} {value:.4f}")
+    if "features" in result:
+        lines.append(f"features: {result['features']} (FID is biased upwards at "
+                     f"{result['samples']:,} samples)")
+    if "classifier_test_accuracy" in result:
+        lines.append(f"digits classifier: test accuracy {result['classifier_test_accuracy']:.1%};"
+                     f" domain numbers are not comparable with published FIDs")
+    return "\n".join(lines)
