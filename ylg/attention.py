@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ifg.errors import InvalidArgument, check_positive_int
+from ylg.attention_auto import auto_backend, sparse_pays
 from ylg.attention_flex import FlexUnsupported, _row_table, flex_attend, flex_mask
 from ylg.attention_kernels import (_dense_attention, _one_thread, _sparse_core,
                                    _TileAttention)  # noqa: F401 (_TileAttention: re-exported)
@@ -51,10 +52,6 @@ BACKENDS = ("auto", "dense", "sparse", "flex")
 
 #: tile sizes the sparse backend considers (plus the pattern's own block, ratio * sqrt(Nk))
 _TILE_CANDIDATES = (16, 32, 64, 128, 256)
-#: ``auto`` picks sparse when the padded sparse work is at most this share of the dense work ...
-_AUTO_MAX_SHARE = 0.25
-#: ... and Nq * Nk reaches this (below it both take about as long: the projections dominate)
-_AUTO_MIN_PAIRS = 1 << 13
 
 
 def _sn_conv1x1(c_in: int, c_out: int) -> nn.Module:
@@ -272,8 +269,10 @@ class Attention2d(nn.Module):
         ``dense`` masks full logits (the reference); ``sparse`` gathers each query tile's keys;
         ``flex`` runs PyTorch's FlexAttention with the masks' block mask (:func:`flex_mask`;
         forward only on CPU, where training with it raises :class:`FlexUnsupported`);
-        ``auto`` takes sparse when the masks are sparse enough and the layer big enough for it to
-        pay (padded sparse work at most 1/4 of the dense work and ``Nq * Nk >= 8192``).
+        ``auto`` takes dense for masks that allow too many pairs (padded sparse work above 1/4
+        of the dense work); otherwise it decides at the first forward on a device kind, for
+        that call's size, from the measured table (:mod:`ylg.attention_auto`), and shows the
+        choice in ``backend`` (``"auto"`` until then). The answer does not depend on it.
     qk_head_dim, v_head_dim : int, optional
         Channels per head of queries/keys and of values. Default ``C / (8 heads)`` and
         ``C / (2 heads)`` (SPEC: C/8 and C/2 in all); set them to study other head sizes.
@@ -308,6 +307,9 @@ class Attention2d(nn.Module):
     flex_index: torch.Tensor
     output_index: torch.Tensor
     blocked: torch.Tensor
+    # backend "auto" (set only then): the device kind it chose for, the dense masks by device
+    _auto_device: str | None
+    _auto_blocked: dict[str, torch.Tensor]
 
     def __init__(self, channels: int, masks: MaskSet | None = None, *, heads: int | None = None,
                  pool: int = 2, backend: str = "auto", qk_head_dim: int | None = None,
@@ -383,10 +385,12 @@ class Attention2d(nn.Module):
                 # query-key products the tiles compute (padding included), against dense
                 work = sum(len(g) * len(_pad_order(order, shapes[g[0]][0]))
                            * max(shapes[h][1] for h in g) for g in groups)
-                pairs = ms.nq * ms.nk
-                backend = ("sparse" if work <= _AUTO_MAX_SHARE * self.heads * pairs
-                           and pairs >= _AUTO_MIN_PAIRS else "dense")
-        if backend == "sparse":
+                if not sparse_pays(work, self.heads * ms.nq * ms.nk):
+                    backend = "dense"
+                else:  # sparse and dense both stand ready; the first forward chooses
+                    self._auto_device = None
+                    self._auto_blocked = {}
+        if backend in ("sparse", "auto"):
             self.plans = nn.ModuleList(
                 _TilePlan(g, order, [compiled[h][1] for h in g], ms.nq, ms.nk) for g in groups)
             # (head, query) -> its row among the groups' concatenated tile rows
@@ -431,13 +435,32 @@ class Attention2d(nn.Module):
         o : torch.Tensor, (b, heads, Nq, e)
         attention : torch.Tensor (b, heads, Nq, Nk), or None unless ``return_attention``
         """
+        blocked = getattr(self, "blocked", None)
+        if hasattr(self, "_auto_device"):
+            blocked = self._auto_choose(q)
         if self.backend == "sparse":
             plans = [(p.query_index, p.key_index, p.blocked) for p in self.plans]
             return _sparse_attention(q, k, v, plans, self.output_index, return_attention)
         if self.backend == "flex":
             return flex_attend(q, k, v, self.flex_table, self.flex_index, self._block_masks,
                                return_attention)
-        return _dense_attention(q, k, v, getattr(self, "blocked", None), return_attention)
+        return _dense_attention(q, k, v, blocked, return_attention)
+
+    def _auto_choose(self, q: torch.Tensor) -> torch.Tensor | None:
+        """``auto``: choose the backend on the first call on a device kind (for this call's
+        size); return the dense backend's mask on ``q``'s device when dense is chosen."""
+        if self._auto_device != q.device.type:
+            assert self.masks is not None
+            self.backend = auto_backend(q.device.type, batch=q.shape[0], heads=self.heads,
+                                        nq=self.masks.nq, nk=self.masks.nk)
+            self._auto_device = q.device.type
+        if self.backend != "dense":
+            return None
+        key = str(q.device)
+        if key not in self._auto_blocked:  # built on demand: large where sparse is chosen
+            assert self.masks is not None
+            self._auto_blocked[key] = torch.from_numpy(~self.masks.to_dense()).to(q.device)
+        return self._auto_blocked[key]
 
     def forward(self, x: torch.Tensor, return_attention: bool = False
                 ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:

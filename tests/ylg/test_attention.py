@@ -1,6 +1,7 @@
 """Tests of ylg.attention: the layer follows SPEC section 6, and both backends agree."""
 
 import doctest
+import json
 import math
 import os
 
@@ -297,14 +298,80 @@ def test_a_path_is_refused_the_caller_reads_the_mask_file(tmp_path):
         Attention2d(64, tmp_path / "masks.npz")
 
 
-def test_auto_picks_sparse_only_where_it_pays():
-    small = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
-    large = preset("ylg", key_grid=(32, 32), query_grid=(32, 32))
-    assert Attention2d(64, small).backend == "dense"  # tiny: dense is cheap
-    assert Attention2d(64, large, pool=1).backend == "sparse"
+def test_auto_refuses_busy_masks_at_construction_and_waits_for_the_first_forward():
     assert Attention2d(64).backend == "dense"  # no masks: SAGAN
+    tiny = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
+    assert Attention2d(64, tiny).backend == "dense"  # unions nearly all of the 16 keys
     busy = random_maskset(key_grid=(16, 16), query_grid=(32, 32), heads=2, density=0.5)
     assert Attention2d(16, busy).backend == "dense"  # half the pairs allowed: nothing to gain
+    net = Attention2d(64, preset("ylg", key_grid=(8, 8), query_grid=(16, 16)))
+    assert net.backend == "auto" and "auto" in repr(net)  # the device and batch decide
+    net(torch.randn(1, 64, 16, 16))
+    assert net.backend in ("dense", "sparse")
+
+
+def _table(edge):
+    """A CPU table: dense below ``edge`` (batch * heads * Nq * Nk), sparse from it on."""
+    return {"rows": {"cpu": [{"from": 0, "to": edge, "backend": "dense"},
+                             {"from": edge, "to": None, "backend": "sparse"}]}}
+
+
+@pytest.mark.parametrize("batch,expected", [(1, "dense"), (2, "dense"), (3, "sparse")])
+def test_auto_follows_the_measured_table_for_the_first_calls_size(monkeypatch, batch, expected):
+    import ylg.attention_auto as auto
+
+    per_sample = 8 * 256 * 64  # heads * Nq * Nk
+    monkeypatch.setattr(auto, "backend_table", lambda: _table(3 * per_sample))
+    net = Attention2d(64, preset("ylg", key_grid=(8, 8), query_grid=(16, 16)))
+    net(torch.randn(batch, 64, 16, 16))
+    assert net.backend == expected
+    net(torch.randn(4, 64, 16, 16))  # the first call on the device kind decided
+    assert net.backend == expected
+
+
+def test_auto_without_a_measurement_for_the_device_keeps_the_pairs_rule(monkeypatch):
+    import ylg.attention_auto as auto
+
+    monkeypatch.setattr(auto, "backend_table", lambda: {"rows": {"cuda": _table(1)["rows"]["cpu"]}})
+    # Nq * Nk = 4,096 and 16,384 against the rule's 8,192
+    for key_grid, query_grid, pool, expected in (((8, 8), (8, 8), 1, "dense"),
+                                                 ((8, 8), (16, 16), 2, "sparse")):
+        net = Attention2d(64, preset("ylg", key_grid=key_grid, query_grid=query_grid), pool=pool)
+        net(torch.randn(1, 64, *query_grid))
+        assert net.backend == expected, query_grid
+
+
+def test_the_committed_table_covers_every_size_on_cpu():
+    import ylg.attention_auto as auto
+
+    table = json.loads(auto.TABLE_PATH.read_text())
+    rows = table["rows"]["cpu"]
+    assert rows[0]["from"] == 0 and rows[-1]["to"] is None
+    assert all(a["to"] == b["from"] for a, b in zip(rows, rows[1:]))
+    assert {r["backend"] for r in rows} <= {"dense", "sparse"}
+    assert "bench_attention.py --auto-table" in table["measured"]["cpu"]["command"]
+
+
+@pytest.mark.parametrize("edge", [1, 1 << 40])  # the table says sparse / dense
+def test_auto_gives_the_dense_answer_whichever_backend_it_takes(monkeypatch, edge):
+    import ylg.attention_auto as auto
+
+    monkeypatch.setattr(auto, "backend_table", lambda: _table(edge))
+    masks = preset("ylg", key_grid=(8, 8), query_grid=(16, 16))
+    dense, _ = twin_layers(64, masks, pool=2)
+    net = Attention2d(64, masks, pool=2, backend="auto")
+    net.load_state_dict(dense.state_dict())
+    torch.manual_seed(1)
+    x = torch.randn(2, 64, 16, 16)
+    weights = (torch.randn(2, 64, 16, 16), torch.randn(2, 8, 256, 64))
+    yd, ad, gxd, gpd = run(dense, x, weights)
+    ya, aa, gxa, gpa = run(net, x, weights)
+    assert net.backend == ("sparse" if edge == 1 else "dense")
+    torch.testing.assert_close(ya, yd, atol=TOL, rtol=TOL)
+    torch.testing.assert_close(aa, ad, atol=TOL, rtol=TOL)
+    torch.testing.assert_close(gxa, gxd, atol=TOL, rtol=TOL)
+    for name in gpd:
+        torch.testing.assert_close(gpa[name], gpd[name], atol=TOL, rtol=TOL, msg=name)
 
 
 def test_sparse_work_grows_like_n_sqrt_n():
