@@ -47,7 +47,16 @@ class _TileAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, blocked, single=False):
         ctx.single = single
-        attn = (q @ k.transpose(-1, -2)).masked_fill_(blocked, float("-inf"))  # (..., t, u)
+        if q.shape[-1] == 1:
+            # one channel a head: the logits are an outer product, for which a batched matmul
+            # of many tiny matrices is several times slower on CPU than one broadcast
+            # multiply; the mask comes in the same pass as an additive 0 / -inf (q * k exactly,
+            # as the matmul gives it)
+            bias = torch.zeros(blocked.shape, dtype=q.dtype, device=q.device)
+            attn = torch.addcmul(bias.masked_fill_(blocked, float("-inf")), q,
+                                 k.transpose(-1, -2))
+        else:
+            attn = (q @ k.transpose(-1, -2)).masked_fill_(blocked, float("-inf"))  # (..., t, u)
         attn.sub_(attn.amax(dim=-1, keepdim=True)).exp_()  # softmax in place: every row has
         attn.div_(attn.sum(dim=-1, keepdim=True))  # an allowed key, so its max is finite
         ctx.save_for_backward(q, k, v, attn)

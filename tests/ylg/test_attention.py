@@ -95,6 +95,28 @@ def test_sparse_backend_matches_dense_backend(case, batch):
         torch.testing.assert_close(gps[name], gpd[name], atol=TOL, rtol=TOL, msg=name)
 
 
+@pytest.mark.parametrize("case", ["ylg-sagan", "random"])
+def test_sparse_matches_dense_with_one_query_channel_a_head(case):
+    """qk_head_dim=1 (YLG-SAGAN at width 16): the sparse logits are one broadcast product."""
+    build, pool = CASES[case]
+    masks = build()
+    heads = masks.num_heads
+    dense, sparse = twin_layers(8 * heads, masks, pool=pool)
+    assert sparse.qk_head_dim == 1
+    torch.manual_seed(1)
+    x = torch.randn(3, 8 * heads, *masks.query_grid)
+    weights = (torch.randn(3, 8 * heads, *masks.query_grid),
+               torch.randn(3, heads, masks.nq, masks.nk))
+    yd, ad, gxd, gpd = run(dense, x, weights)
+    ys, as_, gxs, gps = run(sparse, x, weights)
+    torch.testing.assert_close(ys, yd, atol=TOL, rtol=TOL)
+    torch.testing.assert_close(as_, ad, atol=TOL, rtol=TOL)
+    torch.testing.assert_close(gxs, gxd, atol=TOL, rtol=TOL)
+    for name in gpd:
+        assert gpd[name].abs().max() > 0, name
+        torch.testing.assert_close(gps[name], gpd[name], atol=TOL, rtol=TOL, msg=name)
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_flex_backend_forward_matches_dense_backend(case):
     """FlexAttention (forward only on CPU) with the exported block mask: every tiling, pooled
@@ -412,15 +434,16 @@ def test_buffers_move_with_the_module_and_stay_out_of_checkpoints():
     assert dense.state_dict().keys() == sparse.state_dict().keys()
 
 
-def test_sparse_core_gradcheck_float64():
+@pytest.mark.parametrize("d", [2, 1])  # 1: the logits as one broadcast product
+def test_sparse_core_gradcheck_float64(d):
     """The sparse core (with its own softmax backward) against finite differences, first and
     second order: two heads of different union sizes (two groups) and a padded last tile."""
     masks = random_maskset(key_grid=(3, 3), query_grid=(6, 6), heads=2, density=(0.0, 0.8))
     net = Attention2d(16, masks, backend="sparse", tile=5).double()
     assert len(net.plans) == 2 and 36 % 5  # the case it means to cover
     torch.manual_seed(0)
-    q = torch.randn(1, 2, 36, 2, dtype=torch.float64, requires_grad=True)
-    k = torch.randn(1, 2, 9, 2, dtype=torch.float64, requires_grad=True)
+    q = torch.randn(1, 2, 36, d, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(1, 2, 9, d, dtype=torch.float64, requires_grad=True)
     v = torch.randn(1, 2, 9, 3, dtype=torch.float64, requires_grad=True)
 
     def core(q, k, v):
