@@ -29,8 +29,8 @@ clock, for a shared machine.
 
 ``--auto-table PATH`` measures instead what ``Attention2d(backend="auto")`` reads
 (:mod:`ylg.attention_auto`): dense against sparse, fwd+bwd, on the YLG-SAGAN layer (``sagan``
-geometry, the first of ``--heads``) at every query side of ``--sizes`` and batch of
-``--batches`` whose dense logits (``batch * 8 * Nq * Nk``) stay within ``--auto-max-size``; each
+geometry, the first of ``--heads``) at every query side of ``--sizes`` (where ``auto`` does not
+already take dense at construction) and batch of ``--batches`` whose dense logits (``batch * 8 * Nq * Nk``) stay within ``--auto-max-size``; each
 point's faster backend, ordered by that size, becomes ranges (boundaries at the geometric mean
 between neighbours that differ), written for the device kind into PATH (other device kinds
 already there are kept).
@@ -277,6 +277,11 @@ def auto_table(args, device, memory, max_bytes):
     points = []
     for side in sorted(map(int, args.sizes.split(","))):
         ms = preset("ylg", key_grid=(side // 2, side // 2), query_grid=(side, side))
+        probe = Attention2d(HEADS * dims[1], ms, pool=2, qk_head_dim=dims[0], v_head_dim=dims[1])
+        if probe.backend == "dense":  # decided at construction: auto never reads the table
+            print(f"query grid {side}x{side}: the masks' unions are too large for sparse to "
+                  f"pay; auto takes dense without the table (not measured)", flush=True)
+            continue
         for batch in sorted(map(int, args.batches.split(","))):
             size = batch * HEADS * ms.nq * ms.nk
             if size > args.auto_max_size:
