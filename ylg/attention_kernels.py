@@ -127,7 +127,7 @@ class _Gather(torch.autograd.Function):
     def backward(ctx, grad):
         (index,) = ctx.saved_tensors
         with _one_thread(ctx.single):
-            out = grad.new_zeros((ctx.rows,) + grad.shape[1:]).index_add(0, index, grad)
+            out = grad.new_zeros((ctx.rows,) + grad.shape[1:]).index_add_(0, index, grad)
         return out, None, None
 
 
