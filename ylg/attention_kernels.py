@@ -45,7 +45,7 @@ class _TileAttention(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, blocked, single=False):
+    def forward(ctx, q, k, v, blocked, single=False, shift=True):
         ctx.single = single
         if q.shape[-1] == 1:
             # one channel a head: the logits are an outer product, for which a batched matmul
@@ -57,8 +57,10 @@ class _TileAttention(torch.autograd.Function):
                                  k.transpose(-1, -2))
         else:
             attn = (q @ k.transpose(-1, -2)).masked_fill_(blocked, float("-inf"))  # (..., t, u)
-        attn.sub_(attn.amax(dim=-1, keepdim=True)).exp_()  # softmax in place: every row has
-        attn.div_(attn.sum(dim=-1, keepdim=True))  # an allowed key, so its max is finite
+        if shift:  # softmax in place: every row has an allowed key, so its max is finite
+            attn.sub_(attn.amax(dim=-1, keepdim=True))
+        attn.exp_()
+        attn.div_(attn.sum(dim=-1, keepdim=True))
         ctx.save_for_backward(q, k, v, attn)
         ctx.set_materialize_grads(False)  # the weights' gradient is None unless they are used
         return attn @ v, attn
@@ -72,7 +74,7 @@ class _TileAttention(torch.autograd.Function):
     def _backward(ctx, grad_o, grad_attn):
         q, k, v, attn = ctx.saved_tensors
         if grad_o is None and grad_attn is None:
-            return None, None, None, None, None
+            return None, None, None, None, None, None
         grad_v = None
         if grad_o is None:
             grad = grad_attn.clone()
@@ -87,7 +89,7 @@ class _TileAttention(torch.autograd.Function):
             grad = (grad - dot) * attn
         else:
             grad.sub_(dot).mul_(attn)
-        return grad @ k, grad.transpose(-1, -2) @ q, grad_v, None, None
+        return grad @ k, grad.transpose(-1, -2) @ q, grad_v, None, None, None
 
 
 class _one_thread:
@@ -136,6 +138,27 @@ def _rows(index, batch, stride):
     offsets = torch.arange(batch, device=index.device).view(batch, 1) * stride
     return (offsets + index.view(1, -1)).view(-1)
 
+#: the softmax skips subtracting each row's maximum when no logit can exceed this in size: exp
+#: of it (and of its negative) and the sum of many such stay finite and nonzero in float32
+_NO_SHIFT_BOUND = 60.0
+
+
+def _needs_shift(q, k):
+    """Whether the tile softmax must subtract each row's maximum (see :data:`_NO_SHIFT_BOUND`).
+
+    Softmax does not change with a shift, so the shift only guards against exp overflowing (or
+    a whole row underflowing). Cauchy-Schwarz bounds every logit by the largest query norm times
+    the largest key norm; when that is small, two passes over the logits (the row maxima and the
+    subtraction) are saved. Checked on CPU only, where reading the bound back costs no device
+    synchronisation, and for float32 and float64.
+    """
+    if q.device.type != "cpu" or q.dtype not in (torch.float32, torch.float64):
+        return True
+    with torch.no_grad():
+        bound = (q.square().sum(-1).amax() * k.square().sum(-1).amax()).sqrt()
+    return not bool(bound < _NO_SHIFT_BOUND)
+
+
 def _sparse_core(q, k, v, plans, output_index, return_attention, single):
     """:func:`_sparse_attention`'s work, with the thread policy ``single`` for the backward."""
     b, h, nq, d = q.shape
@@ -143,6 +166,7 @@ def _sparse_core(q, k, v, plans, output_index, return_attention, single):
     # every gather runs along dim 0 of (sample, head, token)-major rows: its backward (an
     # index_add) is several times faster there on CPU than along an inner dimension
     qf = q.reshape(b * h * nq, d)
+    shift = _needs_shift(q, k)
     kf, vf = k.reshape(b * h * nk, d), v.reshape(b * h * nk, e)
     outs, maps = [], []
     for query_index, key_index, blocked in plans:
@@ -151,7 +175,7 @@ def _sparse_core(q, k, v, plans, output_index, return_attention, single):
         qt = _Gather.apply(qf, _rows(query_index, b, h * nq), single).view(b, g, nt, t, d)
         kt = _Gather.apply(kf, keys, single).view(b, g, nt, u, d)
         vt = _Gather.apply(vf, keys, single).view(b, g, nt, u, e)
-        o, attn = _TileAttention.apply(qt, kt, vt, blocked, single)  # (b, g, nt, t, e), (.., t, u)
+        o, attn = _TileAttention.apply(qt, kt, vt, blocked, single, shift)  # (b,g,nt,t,e), (..,t,u)
         outs.append(o.view(b, g * nt * t, e))
         if return_attention:
             # padded slots point at key 0 with weight exactly 0: adding them leaves key 0 intact

@@ -434,6 +434,31 @@ def test_buffers_move_with_the_module_and_stay_out_of_checkpoints():
     assert dense.state_dict().keys() == sparse.state_dict().keys()
 
 
+@pytest.mark.parametrize("scale,shifted", [(1.0, False), (30.0, True)])
+def test_sparse_softmax_skips_the_row_maximum_only_when_logits_are_bounded(scale, shifted):
+    """Small queries and keys: the tile softmax leaves out the max subtraction (the logits are
+    bounded well inside exp's range); large ones (logits in the thousands, where exp without
+    the shift overflows): it subtracts. Either way the answer is the dense one."""
+    import ylg.attention_kernels as kernels
+
+    masks = preset("ylg", key_grid=(8, 8), query_grid=(16, 16))
+    dense, sparse = twin_layers(64, masks, pool=2)
+    torch.manual_seed(0)
+    q = (scale * torch.randn(2, 8, 256, 4)).requires_grad_(True)
+    k = (scale * torch.randn(2, 8, 64, 4)).requires_grad_(True)
+    v = torch.randn(2, 8, 64, 4, requires_grad=True)
+    assert kernels._needs_shift(q, k) == shifted
+    weights = torch.randn(2, 8, 256, 4)
+    grads = []
+    for net in (dense, sparse):
+        o, attn = net.attend(q, k, v, return_attention=True)
+        grads.append((o.detach(), attn.detach(),
+                      *torch.autograd.grad((o * weights).sum(), (q, k, v))))
+        assert torch.isfinite(o).all()
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=TOL)
+
+
 @pytest.mark.parametrize("d", [2, 1])  # 1: the logits as one broadcast product
 def test_sparse_core_gradcheck_float64(d):
     """The sparse core (with its own softmax backward) against finite differences, first and
