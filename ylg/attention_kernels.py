@@ -2,8 +2,7 @@
 
 - :func:`_dense_attention`: full ``(Nq, Nk)`` logits, masked to ``-inf`` (the reference);
 - :func:`_sparse_core`: the tiled sparse backend's work: gather each tile's queries and its union
-  of keys, attend within the tile (:class:`_TileOutput` when the weights are not wanted, as in
-  training, :class:`_TileAttention` when they are; both with hand-written backwards), put the
+  of keys, attend within the tile (:class:`_TileAttention`, a hand-written backward), put the
   rows back in (head, query) order.
 
 Every gather runs along dim 0 of flattened rows, and every operation here may run on one CPU
@@ -32,23 +31,6 @@ def _dense_attention(q, k, v, blocked, return_attention):
     return attn @ v, (attn if return_attention else None)
 
 
-def _tile_exp(q, k, blocked, shift):
-    """``exp`` of each tile's masked logits, shifted by the row maxima when ``shift``: the
-    softmax's numerators, ``(..., t, u)``, in one fresh tensor (blocked slots exactly 0)."""
-    if q.shape[-1] == 1:
-        # one channel a head: the logits are an outer product, for which a batched matmul of
-        # many tiny matrices is several times slower on CPU than one broadcast multiply; the
-        # mask comes in the same pass as an additive 0 / -inf (q * k exactly, as the matmul
-        # gives it)
-        bias = torch.zeros(blocked.shape, dtype=q.dtype, device=q.device)
-        attn = torch.addcmul(bias.masked_fill_(blocked, float("-inf")), q, k.transpose(-1, -2))
-    else:
-        attn = (q @ k.transpose(-1, -2)).masked_fill_(blocked, float("-inf"))  # (..., t, u)
-    if shift:  # every row has an allowed key, so its max is finite
-        attn.sub_(attn.amax(dim=-1, keepdim=True))
-    return attn.exp_()
-
-
 class _TileAttention(torch.autograd.Function):
     """Masked attention of every tile against its gathered keys, with a hand-written backward.
 
@@ -65,7 +47,19 @@ class _TileAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, blocked, single=False, shift=True):
         ctx.single = single
-        attn = _tile_exp(q, k, blocked, shift)
+        if q.shape[-1] == 1:
+            # one channel a head: the logits are an outer product, for which a batched matmul
+            # of many tiny matrices is several times slower on CPU than one broadcast
+            # multiply; the mask comes in the same pass as an additive 0 / -inf (q * k exactly,
+            # as the matmul gives it)
+            bias = torch.zeros(blocked.shape, dtype=q.dtype, device=q.device)
+            attn = torch.addcmul(bias.masked_fill_(blocked, float("-inf")), q,
+                                 k.transpose(-1, -2))
+        else:
+            attn = (q @ k.transpose(-1, -2)).masked_fill_(blocked, float("-inf"))  # (..., t, u)
+        if shift:  # softmax in place: every row has an allowed key, so its max is finite
+            attn.sub_(attn.amax(dim=-1, keepdim=True))
+        attn.exp_()
         attn.div_(attn.sum(dim=-1, keepdim=True))
         ctx.save_for_backward(q, k, v, attn)
         ctx.set_materialize_grads(False)  # the weights' gradient is None unless they are used
@@ -96,47 +90,6 @@ class _TileAttention(torch.autograd.Function):
         else:
             grad.sub_(dot).mul_(attn)
         return grad @ k, grad.transpose(-1, -2) @ q, grad_v, None, None, None
-
-
-class _TileOutput(torch.autograd.Function):
-    """:class:`_TileAttention`'s output alone, for calls that do not want the weights (training).
-
-    The softmax is left unnormalised: the forward divides the output ``(..., t, e)`` by each
-    row's sum instead of the weights ``(..., t, u)``, and the backward takes the softmax's row
-    term from the output (``<grad_o, o>``, FlashAttention's trick) instead of a product over the
-    weights: two passes over the largest tensor fewer each way. Double backward recomputes the
-    weights from ``q`` and ``k`` with differentiable operations.
-    """
-
-    @staticmethod
-    def forward(ctx, q, k, v, blocked, single=False, shift=True):
-        ctx.single = single
-        e = _tile_exp(q, k, blocked, shift)  # (..., t, u)
-        total = e.sum(dim=-1, keepdim=True)  # (..., t, 1)
-        o = (e @ v).div_(total)
-        ctx.save_for_backward(q, k, v, blocked, e, total, o)
-        return o
-
-    @staticmethod
-    def backward(ctx, grad_o):
-        with _one_thread(ctx.single):
-            return _TileOutput._backward(ctx, grad_o)
-
-    @staticmethod
-    def _backward(ctx, grad_o):
-        q, k, v, blocked, e, total, o = ctx.saved_tensors
-        if torch.is_grad_enabled():  # double backward: the weights again, on the graph
-            logits = (q @ k.transpose(-1, -2)).masked_fill(blocked, float("-inf"))
-            attn = logits.softmax(dim=-1)
-            grad = grad_o @ v.transpose(-1, -2)
-            grad = (grad - (grad_o * o).sum(-1, keepdim=True)) * attn
-            return (grad @ k, grad.transpose(-1, -2) @ q, attn.transpose(-1, -2) @ grad_o,
-                    None, None, None)
-        scaled = grad_o / total  # (..., t, e): the weights' 1/sum moved onto the small side
-        grad = scaled @ v.transpose(-1, -2)  # (..., t, u), the weights' gradient over the sum
-        grad.sub_((scaled * o).sum(-1, keepdim=True)).mul_(e)  # the softmax backward
-        return (grad @ k, grad.transpose(-1, -2) @ q, e.transpose(-1, -2) @ scaled,
-                None, None, None)
 
 
 class _one_thread:
@@ -185,7 +138,6 @@ def _rows(index, batch, stride):
     offsets = torch.arange(batch, device=index.device).view(batch, 1) * stride
     return (offsets + index.view(1, -1)).view(-1)
 
-
 #: the softmax skips subtracting each row's maximum when no logit can exceed this in size: exp
 #: of it (and of its negative) and the sum of many such stay finite and nonzero in float32
 _NO_SHIFT_BOUND = 60.0
@@ -223,11 +175,7 @@ def _sparse_core(q, k, v, plans, output_index, return_attention, single):
         qt = _Gather.apply(qf, _rows(query_index, b, h * nq), single).view(b, g, nt, t, d)
         kt = _Gather.apply(kf, keys, single).view(b, g, nt, u, d)
         vt = _Gather.apply(vf, keys, single).view(b, g, nt, u, e)
-        if not return_attention:
-            o = _TileOutput.apply(qt, kt, vt, blocked, single, shift)  # (b, g, nt, t, e)
-            outs.append(o.view(b, g * nt * t, e))
-            continue
-        o, attn = _TileAttention.apply(qt, kt, vt, blocked, single, shift)  # and (.., t, u)
+        o, attn = _TileAttention.apply(qt, kt, vt, blocked, single, shift)  # (b,g,nt,t,e), (..,t,u)
         outs.append(o.view(b, g * nt * t, e))
         if return_attention:
             # padded slots point at key 0 with weight exactly 0: adding them leaves key 0 intact

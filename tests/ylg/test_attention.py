@@ -95,28 +95,6 @@ def test_sparse_backend_matches_dense_backend(case, batch):
         torch.testing.assert_close(gps[name], gpd[name], atol=TOL, rtol=TOL, msg=name)
 
 
-@pytest.mark.parametrize("case", ["ylg-sagan", "mixed-patterns", "random"])
-def test_sparse_matches_dense_without_maps(case):
-    """Without the attention maps the sparse core normalises the output rather than the
-    weights and takes the softmax's row term from the output: same output and gradients."""
-    build, pool = CASES[case]
-    masks = build()
-    heads = masks.num_heads
-    dense, sparse = twin_layers(16 * heads, masks, pool=pool)
-    torch.manual_seed(1)
-    x = torch.randn(3, 16 * heads, *masks.query_grid)
-    weights = torch.randn(3, 16 * heads, *masks.query_grid)
-    results = []
-    for net in (dense, sparse):
-        xi = x.clone().requires_grad_(True)
-        y = net(xi)
-        params = [p for _, p in sorted(net.named_parameters())]
-        results.append((y.detach(), *torch.autograd.grad((y * weights).sum(), [xi, *params])))
-    assert all(g.abs().max() > 0 for g in results[0][1:])  # every comparison means something
-    for a, b in zip(*results):
-        torch.testing.assert_close(a, b, atol=TOL, rtol=TOL)
-
-
 @pytest.mark.parametrize("case", ["ylg-sagan", "random"])
 def test_sparse_matches_dense_with_one_query_channel_a_head(case):
     """qk_head_dim=1 (YLG-SAGAN at width 16): the sparse logits are one broadcast product."""
@@ -481,9 +459,8 @@ def test_sparse_softmax_skips_the_row_maximum_only_when_logits_are_bounded(scale
         torch.testing.assert_close(a, b, atol=1e-4, rtol=TOL)
 
 
-@pytest.mark.parametrize("maps", [True, False])  # False: the output-only core (training)
 @pytest.mark.parametrize("d", [2, 1])  # 1: the logits as one broadcast product
-def test_sparse_core_gradcheck_float64(d, maps):
+def test_sparse_core_gradcheck_float64(d):
     """The sparse core (with its own softmax backward) against finite differences, first and
     second order: two heads of different union sizes (two groups) and a padded last tile."""
     masks = random_maskset(key_grid=(3, 3), query_grid=(6, 6), heads=2, density=(0.0, 0.8))
@@ -495,7 +472,7 @@ def test_sparse_core_gradcheck_float64(d, maps):
     v = torch.randn(1, 2, 9, 3, dtype=torch.float64, requires_grad=True)
 
     def core(q, k, v):
-        return net.attend(q, k, v, return_attention=True) if maps else net.attend(q, k, v)[0]
+        return net.attend(q, k, v, return_attention=True)
 
     assert torch.autograd.gradcheck(core, (q, k, v), fast_mode=True)
     assert torch.autograd.gradgradcheck(core, (q, k, v), fast_mode=True)
@@ -564,10 +541,6 @@ def test_sparse_core_thread_policy_and_restore(monkeypatch, limit, expected):
 
     monkeypatch.setattr(attention._TileAttention, "forward", spy(forward))
     monkeypatch.setattr(attention._TileAttention, "_backward", spy(backward))
-    import ylg.attention_kernels as kernels  # the output-only core (no maps) as well
-
-    for name in ("forward", "_backward"):
-        monkeypatch.setattr(kernels._TileOutput, name, spy(getattr(kernels._TileOutput, name)))
     monkeypatch.setattr(attention, "_ONE_THREAD_MAX_WORK", limit)
     dense, sparse = twin_layers(64, CASES["ylg-sagan"][0](), pool=2)
     x, weights = torch.randn(2, 64, 8, 8), (torch.randn(2, 64, 8, 8), torch.randn(2, 8, 64, 16))
@@ -576,9 +549,6 @@ def test_sparse_core_thread_policy_and_restore(monkeypatch, limit, expected):
     try:
         ys, _, gxs, _ = run(sparse, x, weights)
         assert torch.get_num_threads() == 2
-        calls = len(seen)
-        sparse(x).sum().backward()  # forward and backward of the output-only core
-        assert len(seen) == calls + 4 and torch.get_num_threads() == 2  # two head groups
     finally:
         torch.set_num_threads(before)
     yd, _, gxd, _ = run(dense, x, weights)
