@@ -147,15 +147,16 @@ def _needs_shift(q, k):
     """Whether the tile softmax must subtract each row's maximum (see :data:`_NO_SHIFT_BOUND`).
 
     Softmax does not change with a shift, so the shift only guards against exp overflowing (or
-    a whole row underflowing). Cauchy-Schwarz bounds every logit by the largest query norm times
-    the largest key norm; when that is small, two passes over the logits (the row maxima and the
-    subtraction) are saved. Checked on CPU only, where reading the bound back costs no device
-    synchronisation, and for float32 and float64.
+    a whole row underflowing). Every logit of ``d`` channels is at most ``d`` times the largest
+    query entry times the largest key entry in size (Cauchy-Schwarz, exact for ``d = 1``); when
+    that is small, two passes over the logits (the row maxima and the subtraction) are saved.
+    Checked on CPU only, where reading the bound back costs no device synchronisation, and for
+    float32 and float64.
     """
     if q.device.type != "cpu" or q.dtype not in (torch.float32, torch.float64):
         return True
     with torch.no_grad():
-        bound = (q.square().sum(-1).amax() * k.square().sum(-1).amax()).sqrt()
+        bound = q.shape[-1] * q.abs().amax() * k.abs().amax()
     return not bool(bound < _NO_SHIFT_BOUND)
 
 

@@ -434,7 +434,7 @@ def test_buffers_move_with_the_module_and_stay_out_of_checkpoints():
     assert dense.state_dict().keys() == sparse.state_dict().keys()
 
 
-@pytest.mark.parametrize("scale,shifted", [(1.0, False), (30.0, True)])
+@pytest.mark.parametrize("scale,shifted", [(0.5, False), (30.0, True)])
 def test_sparse_softmax_skips_the_row_maximum_only_when_logits_are_bounded(scale, shifted):
     """Small queries and keys: the tile softmax leaves out the max subtraction (the logits are
     bounded well inside exp's range); large ones (logits in the thousands, where exp without
