@@ -1,7 +1,8 @@
 """Time and memory of the attention core: sparse and dense backends against PyTorch's SDPA.
 
 Usage:  .venv/bin/python benchmarks/bench_attention.py [--device cuda] [--sizes 32,64,128]
-            [--contention 2 [--repeats 3]]
+            [--contention 2 [--repeats 3]] [--auto-table ylg/backend_table.json]
+            [--model-layers [--repeats 9]]
             [--geometries square,sagan] [--heads d32,paper] [--json out.json] [--plot out.png]
 
 For each geometry it builds the YLG masks (``ifg.maskset.preset("ylg", ...)``) and times, on the
@@ -26,6 +27,21 @@ when a call takes longer). On CPU, timings keep freed memory in the process for 
 (``--default-allocator``: glibc's defaults, where each fresh block over 32 MB is page-faulted in;
 see ``Memory``); ``--clock cpu --threads 1`` times with the process's CPU time instead of the wall
 clock, for a shared machine.
+
+``--auto-table PATH`` measures instead what ``Attention2d(backend="auto")`` reads
+(:mod:`ylg.attention_auto`): dense against sparse, fwd+bwd, on the YLG-SAGAN layer (``sagan``
+geometry, the first of ``--heads``) at every query side of ``--sizes`` (where ``auto`` does not
+already take dense at construction) and batch of ``--batches`` whose dense logits (``batch * 8 * Nq * Nk``) stay within ``--auto-max-size``; each
+point's faster backend, ordered by that size, becomes ranges (boundaries at the geometric mean
+between neighbours that differ), written for the device kind into PATH (other device kinds
+already there are kept).
+
+``--model-layers`` times instead the attention layers (projections, pooling, core, output; input
+to output and back) of the CPU training benchmark
+(``bench_train.py``): the 32 model's (16x16 queries, C = 64, batch 64, in G and D) and the 64
+model's (32x32 queries, batch 8; C = 128 in G, 64 in D), YLG's 8 heads (sparse and dense backends) against SAGAN's single
+dense head of the same channels (the same projections), fwd+bwd, interleaved rounds, medians and
+ratios in one run.
 
 Peak memory is the most the fwd+bwd call adds on top of its inputs: on CPU the process's peak
 resident set (``VmHWM``, reset through ``/proc/self/clear_refs``, with glibc told to map blocks of
@@ -184,7 +200,7 @@ def timed(fn, device, budget):
             return statistics.median(times[1:])  # the first call warms up
 
 
-def measure(method, ms, dims, pool, device, memory, budget, max_bytes, per_pair):
+def measure(method, ms, dims, pool, device, memory, budget, max_bytes, per_pair, batch=1):
     """One row of the table (a dict)."""
     nq, nk = ms.nq, ms.nk
     dq, dv = dims
@@ -195,9 +211,9 @@ def measure(method, ms, dims, pool, device, memory, budget, max_bytes, per_pair)
             heads //= 2
     call, structure = build(method, ms, heads, dims, pool, device)
     gen = torch.Generator(device="cpu").manual_seed(0)
-    q = torch.randn(1, heads, nq, dq, generator=gen).to(device, DTYPE).requires_grad_(True)
-    k = torch.randn(1, heads, nk, dq, generator=gen).to(device, DTYPE).requires_grad_(True)
-    v = torch.randn(1, heads, nk, dv, generator=gen).to(device, DTYPE).requires_grad_(True)
+    q = torch.randn(batch, heads, nq, dq, generator=gen).to(device, DTYPE).requires_grad_(True)
+    k = torch.randn(batch, heads, nk, dq, generator=gen).to(device, DTYPE).requires_grad_(True)
+    v = torch.randn(batch, heads, nk, dv, generator=gen).to(device, DTYPE).requires_grad_(True)
 
     def forward():
         call(q, k, v)
@@ -257,6 +273,102 @@ def contention(args, device, memory, max_bytes):
         print(f"| {jobs} | {1e3 * med['sparse']:,.0f} | {1e3 * med['dense']:,.0f} | "
               f"{med['ratio']:.1f}x (median of {len(sel)}) |")
     return rounds
+
+
+# ------------------------------------------------------------------------------- auto table
+
+
+def auto_table(args, device, memory, max_bytes):
+    """Dense against sparse fwd+bwd over sizes and batches; the ranges ``auto`` reads, merged
+    into ``args.auto_table`` for this device kind. Returns the measured points."""
+    dims = HEAD_SIZES[args.heads.split(",")[0]]
+    points = []
+    for side in sorted(map(int, args.sizes.split(","))):
+        ms = preset("ylg", key_grid=(side // 2, side // 2), query_grid=(side, side))
+        probe = Attention2d(HEADS * dims[1], ms, pool=2, qk_head_dim=dims[0], v_head_dim=dims[1])
+        if probe.backend == "dense":  # decided at construction: auto never reads the table
+            print(f"query grid {side}x{side}: the masks' unions are too large for sparse to "
+                  f"pay; auto takes dense without the table (not measured)", flush=True)
+            continue
+        for batch in sorted(map(int, args.batches.split(","))):
+            size = batch * HEADS * ms.nq * ms.nk
+            if size > args.auto_max_size:
+                continue
+            t = {m: measure(m, ms, dims, 2, device, memory, args.budget, max_bytes, {},
+                            batch=batch)["forward_backward_s"] for m in ("dense", "sparse")}
+            best = min(t, key=t.get)
+            points.append({"side": side, "batch": batch, "size": size, "dense_s": t["dense"],
+                           "sparse_s": t["sparse"], "backend": best})
+            print(f"query grid {side}x{side} batch {batch:3} size {size:>12,}: dense "
+                  f"{1e3 * t['dense']:9.2f} ms, sparse {1e3 * t['sparse']:9.2f} ms, "
+                  f"dense/sparse {t['dense'] / t['sparse']:6.2f}x -> {best}", flush=True)
+    points.sort(key=lambda p: p["size"])
+    rows = []
+    for prev, p in zip([None] + points[:-1], points):
+        if rows and rows[-1]["backend"] == p["backend"]:
+            continue
+        edge = 0 if prev is None else round(math.sqrt(prev["size"] * p["size"]))
+        if rows:
+            rows[-1]["to"] = edge
+        rows.append({"from": edge, "to": None, "backend": p["backend"]})
+    path = args.auto_table
+    old = json.loads(path.read_text()) if path.exists() else {}
+    doc = {"about": "Attention2d(backend='auto'): per device kind, ranges [from, to) of "
+                    "batch * heads * Nq * Nk and the faster backend there (fwd+bwd, measured; "
+                    "see ylg/attention_auto.py)",
+           "rows": {**old.get("rows", {}), device.type: rows},
+           "measured": {**old.get("measured", {}), device.type: {
+               "command": " ".join(["benchmarks/bench_attention.py", *sys.argv[1:]]),
+               "date": time.strftime("%Y-%m-%d"), "machine": machine(device),
+               "head_sizes": list(dims), "points": points}}}
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"\n{device.type}: " + ", ".join(f"{r['from']:,}..{r['to'] or 'inf'} {r['backend']}"
+                                         for r in rows) + f"  -> {path}")
+    return points
+
+
+# ---------------------------------------------------------------------------- model layers
+
+#: (layer, query grid side, channels, batch) of the attention in bench_train.py's 32 model
+#: (width 16, batch 64: G and D alike) and 64 model (width 64, batch 8)
+MODEL_LAYERS = (("32 model, G and D", 16, 64, 64), ("64 model, G", 32, 128, 8),
+                ("64 model, D", 32, 64, 8))
+
+
+def model_layers(args, device):
+    """The training models' attention layers: YLG sparse and dense against SAGAN's one head."""
+    print("\n| layer | queries | C, batch | SAGAN 1 head (ms) | YLG sparse (ms) | YLG dense (ms) "
+          "| SAGAN / YLG sparse |\n|---|---|---|---:|---:|---:|---:|")
+    out = []
+    for layer, side, channels, batch in MODEL_LAYERS:
+        ms = preset("ylg", key_grid=(side // 2, side // 2), query_grid=(side, side))
+        nets = {"sagan": Attention2d(channels, None, heads=1),
+                "sparse": Attention2d(channels, ms, backend="sparse"),
+                "dense": Attention2d(channels, ms, backend="dense")}
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(batch, channels, side, side, generator=gen).to(device)
+        weight = torch.randn(batch, channels, side, side, generator=gen).to(device)
+        calls = {}
+        for name, net in nets.items():
+            net.to(device)
+            with torch.no_grad():
+                net.gamma.fill_(0.5)  # so that every projection has a gradient
+            xi = x.clone().requires_grad_(True)
+            calls[name] = (lambda net=net, xi=xi: (net(xi) * weight).sum().backward())
+        times = {name: [] for name in nets}
+        for _ in range(args.repeats + 1):  # the first round warms up
+            for name, call in calls.items():
+                _sync(device)
+                t0 = clock()
+                call()
+                _sync(device)
+                times[name].append(clock() - t0)
+        med = {name: statistics.median(t[1:]) for name, t in times.items()}
+        out.append({"layer": layer, "side": side, "channels": channels, "batch": batch, **med})
+        print(f"| {layer} | {side}x{side} | {channels}, {batch} | {1e3 * med['sagan']:.2f} "
+              f"| {1e3 * med['sparse']:.2f} | {1e3 * med['dense']:.2f} "
+              f"| {med['sagan'] / med['sparse']:.2f}x |", flush=True)
+    return out
 
 
 # ------------------------------------------------------------------------------------- main
@@ -388,7 +500,17 @@ def main():
                     help="instead of the table: sparse vs dense fwd+bwd (square, d32) alone and "
                          "beside JOBS background 2-thread matrix-product processes")
     ap.add_argument("--contention-size", type=int, default=64, help="grid side for --contention")
-    ap.add_argument("--repeats", type=int, default=3, help="rounds for --contention")
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="rounds for --contention and --model-layers")
+    ap.add_argument("--auto-table", type=Path, default=None, metavar="PATH",
+                    help="instead of the table: measure dense vs sparse for backend='auto' and "
+                         "write its ranges into PATH (ylg/backend_table.json)")
+    ap.add_argument("--batches", default="1,4,16,64", help="batches for --auto-table")
+    ap.add_argument("--auto-max-size", type=float, default=2 ** 27,
+                    help="largest batch * 8 * Nq * Nk measured for --auto-table")
+    ap.add_argument("--model-layers", action="store_true",
+                    help="instead of the table: the training models' attention cores, YLG "
+                         "against SAGAN (1 head)")
     ap.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     args = ap.parse_args()
     global DTYPE
@@ -415,6 +537,17 @@ def main():
     small = preset("ylg", key_grid=(8, 8), query_grid=(8, 8))
     for method in args.methods.split(","):
         measure(method, small, HEAD_SIZES["d32"], 1, device, memory, 0.0, max_bytes, {})
+    if args.model_layers:
+        rows = model_layers(args, device)
+        if args.json:
+            args.json.write_text(json.dumps({"machine": machine(device), "rows": rows}, indent=1))
+        return
+    if args.auto_table:
+        points = auto_table(args, device, memory, max_bytes)
+        if args.json:
+            args.json.write_text(json.dumps({"machine": machine(device), "points": points},
+                                            indent=1))
+        return
     if args.contention:
         rounds = contention(args, device, memory, max_bytes)
         if args.json:

@@ -3,6 +3,9 @@
 Usage:  .venv/bin/python benchmarks/bench_train.py [--device cpu] [--width 16] [--batch 64]
             [--batch-128 4] [--sizes 32,64] [--steps 2] [--reps 2] [--json results.json]
 
+``--width`` and ``--batch`` take one value, or one per size of ``--sizes`` (``--sizes 32,64
+--width 16,64 --batch 64,8``: the 8-head variants need ``width >= 16`` at 32 and 64 at 64).
+
 Three measurements, each a full training step (one D and one G update, hinge loss, Adam) from
 ``ylg.train.train_step`` on random images:
 
@@ -114,8 +117,9 @@ def time_variants(variants, *, steps, reps, warmup, device, clock=time.perf_coun
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="auto")
-    ap.add_argument("--width", type=int, default=16, help="channel multiplier (paper: 64)")
-    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--width", default="16", help="channel multiplier (paper: 64); one, or "
+                                                  "one per size")
+    ap.add_argument("--batch", default="64", help="one, or one per size")
     ap.add_argument("--batch-128", type=int, default=4)
     ap.add_argument("--sizes", default="32,64")
     ap.add_argument("--attention-resolution", type=int, default=64)
@@ -133,6 +137,13 @@ def main(argv=None):
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    widths, batches = ([int(w) for w in value.split(",")] for value in (args.width, args.batch))
+    if len(widths) not in (1, len(sizes)) or len(batches) not in (1, len(sizes)):
+        ap.error("--width and --batch take one value or one per size")
+    per_size = {res: (widths[i % len(widths)], batches[i % len(batches)])
+                for i, res in enumerate(sizes)}
+    args.width = widths[-1]  # the 128x128 model's
     if args.threads:
         torch.set_num_threads(args.threads)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
@@ -141,25 +152,26 @@ def main(argv=None):
                 f"{torch.get_num_threads()} threads)")
     else:
         name = torch.cuda.get_device_name(device)
-    print(f"device: {name}; torch {torch.__version__}; width {args.width}; YLG backend "
+    print(f"device: {name}; torch {torch.__version__}; (width, batch) by size {per_size}; YLG backend "
           f"{args.backend}; {args.clock} clock; "
           f"{'bf16 autocast' if args.amp else 'fp32'}; best of {args.reps} rounds of "
           f"{args.steps} step(s) after {args.warmup} warm-up step(s)\n")
     timing = dict(steps=args.steps, reps=args.reps, warmup=args.warmup, device=device,
-                  width=args.width, amp=args.amp, backend=args.backend, clock=clock)
+                  amp=args.amp, backend=args.backend, clock=clock)
     results = {"device": name, "args": vars(args), "sizes": {}, "128": {}}
 
-    print(f"## Steps per second, batch {args.batch}, attention at the paper's place\n")
-    print("| size | attention at | variant | backend | steps/s | vs SAGAN (1 head) |")
-    print("|---|---|---|---|---:|---:|")
-    for res in (int(s) for s in args.sizes.split(",") if s):
+    print("## Steps per second, attention at the paper's place\n")
+    print("| size | width, batch | attention at | variant | backend | steps/s | vs SAGAN (1 head) |")
+    print("|---|---|---|---|---|---:|---:|")
+    for res in sizes:
         a = {32: 16, 64: 32, 128: 32}[res]
-        sec, backends = time_variants(VARIANTS, resolution=res, batch=args.batch,
+        width, batch = per_size[res]
+        sec, backends = time_variants(VARIANTS, resolution=res, batch=batch, width=width,
                                       attention_resolution=a, **timing)
         results["sizes"][res] = {v: 1 / s for v, s in sec.items()}
         for v in VARIANTS:
-            print(f"| {res}x{res} | {a}x{a} | {LABELS[v]} | {backends[v]} | {1 / sec[v]:.3f} | "
-                  f"{sec['dense'] / sec[v]:.2f}x |")
+            print(f"| {res}x{res} | {width}, {batch} | {a}x{a} | {LABELS[v]} | {backends[v]} "
+                  f"| {1 / sec[v]:.3f} | {sec['dense'] / sec[v]:.2f}x |")
         sys.stdout.flush()
     if args.skip_128:
         return results
@@ -169,7 +181,7 @@ def main(argv=None):
         print("| variant | backend | step (s) | attention's share | YLG speed-up |")
         print("|---|---|---:|---:|---:|")
         sec, backends = time_variants(("none", *VARIANTS), resolution=128, batch=args.batch_128,
-                                      attention_resolution=a, **timing)
+                                      width=args.width, attention_resolution=a, **timing)
         results["128"][a] = sec
         for v in ("none", *VARIANTS):
             share = "-" if v == "none" else f"{(sec[v] - sec['none']) / sec[v]:.0%}"

@@ -2,7 +2,8 @@
 # The GPU checks, as one short script (under 8 minutes on an H200; nothing depends on a GPU):
 # sparse == dense on the device, then sparse, flex, dense and SDPA fwd+bwd at 16x16 to 128x128
 # tokens in fp32 and bf16 (benchmarks/bench_attention.py), then training steps/s of YLG-SAGAN
-# against SAGAN at 32, 64 and 128 (benchmarks/bench_train.py). Writes JSON files and markdown
+# against SAGAN at 32, 64 and 128 (benchmarks/bench_train.py), and the device's rows of the table
+# backend="auto" reads (bench_attention.py --auto-table). Writes JSON files and markdown
 # tables to $OUT (default gpu_out/).
 #
 #   bash benchmarks/gpu_check.sh            # on the GPU machine
@@ -28,6 +29,11 @@ for dt in $DTYPES; do
         --methods $METHODS --dtype $dt --budget $BUDGET --json "$OUT/attention_$dt.json" \
         2>&1 | tee "$OUT/attention_$dt.md"
 done
+# the rows backend="auto" reads on this device kind, next to the committed CPU rows; copy
+# $OUT/backend_table.json over ylg/backend_table.json to adopt them
+cp ylg/backend_table.json "$OUT/backend_table.json"
+timeout 90 "$PY" benchmarks/bench_attention.py --device $DEV --auto-table "$OUT/backend_table.json" \
+    --sizes $SIZES --batches 1,4,16,64 --heads paper --budget $BUDGET 2>&1 | tee "$OUT/auto_table.md"
 timeout 150 "$PY" benchmarks/bench_train.py --device $DEV $TRAIN --json "$OUT/train.json" \
     2>&1 | tee "$OUT/train.md"
 echo "files in $OUT: $(ls "$OUT" | tr '\n' ' ')"

@@ -20,13 +20,15 @@ Heads are concatenated interleaved before the output projection, as in the publi
 channel ``j * heads + h`` holds channel ``j`` of head ``h``.
 
 The tile structure is compiled once, at construction, into non-persistent buffers: they move with
-``.to(device)``, and a checkpoint of the layer does not depend on the backend.
+``.to(device)``, and a checkpoint of the layer does not depend on the backend. The cores that run
+on head-split tensors are in :mod:`ylg.attention_kernels`, the FlexAttention route in
+:mod:`ylg.attention_flex`; their public names are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -35,31 +37,31 @@ import torch.nn.functional as F
 from torch import nn
 
 from ifg.errors import InvalidArgument, check_positive_int
+from ylg.attention_auto import auto_backend, sparse_pays
+from ylg.attention_flex import FlexUnsupported, _row_table, flex_attend, flex_mask
+from ylg.attention_kernels import (_dense_attention, _one_thread, _sparse_core,
+                                   _TileAttention)  # noqa: F401 (_TileAttention: re-exported)
+
+if TYPE_CHECKING:
+    from ifg.maskset import MaskSet
 
 __all__ = ["Attention2d", "BACKENDS", "FlexUnsupported", "flex_mask"]
 
 BACKENDS = ("auto", "dense", "sparse", "flex")
 
 
-class FlexUnsupported(InvalidArgument):
-    """The flex backend asked for something FlexAttention cannot do here (CPU backward)."""
-
 #: tile sizes the sparse backend considers (plus the pattern's own block, ratio * sqrt(Nk))
 _TILE_CANDIDATES = (16, 32, 64, 128, 256)
-#: ``auto`` picks sparse when the padded sparse work is at most this share of the dense work ...
-_AUTO_MAX_SHARE = 0.25
-#: ... and Nq * Nk reaches this (below it both take about as long: the projections dominate)
-_AUTO_MIN_PAIRS = 1 << 13
 
 
-def _sn_conv1x1(c_in, c_out):
+def _sn_conv1x1(c_in: int, c_out: int) -> nn.Module:
     """A spectral-normalised 1x1 convolution without bias (SAGAN's projections)."""
     conv = nn.Conv2d(c_in, c_out, 1, bias=False)
     nn.init.xavier_uniform_(conv.weight)  # Glorot uniform, as published
     return nn.utils.parametrizations.spectral_norm(conv)
 
 
-def _load_masks(masks):
+def _load_masks(masks: object) -> MaskSet:
     """``masks`` checked to be a MaskSet (a mask file is read by the caller, once)."""
     from ifg.maskset import MaskSet
 
@@ -219,130 +221,20 @@ class _TilePlan(nn.Module):
         return f"heads={self.heads}, tile={self.tile}, union={self.union}"
 
 
-def _dense_attention(q, k, v, blocked, return_attention):
-    """Reference attention over full logits.
-
-    Shapes: q (b, h, nq, d), k (b, h, nk, d), v (b, h, nk, e), blocked (h, nq, nk) bool or None.
-    Returns o (b, h, nq, e) and the attention (b, h, nq, nk) or None.
-    """
-    logits = q @ k.transpose(-1, -2)  # (b, h, nq, nk), unscaled as in SAGAN
-    if blocked is not None:
-        logits = logits.masked_fill(blocked, float("-inf"))  # weight exactly 0 after softmax
-    attn = logits.softmax(dim=-1)
-    return attn @ v, (attn if return_attention else None)
-
-
-class _TileAttention(torch.autograd.Function):
-    """Masked attention of every tile against its gathered keys, with a hand-written backward.
-
-    Shapes: q (..., t, d), k (..., u, d), v (..., u, e), blocked (..., t, u) broadcastable.
-    Returns the output (..., t, e) and the weights (..., t, u). Written out rather than left to
-    autograd so that the logits become the weights in place (mask, then softmax) and the backward
-    turns one fresh tensor into the logits' gradient in place: the largest tensors are allocated
-    twice instead of four times, which matters on CPU, where each fresh block of more than 32 MB
-    is page-faulted in from the system. Blocked weights are exactly 0, so the softmax backward
-    gives them zero gradient without masking again. The weights are an output and are what the
-    backward keeps, so double backward works.
-    """
-
-    @staticmethod
-    def forward(ctx, q, k, v, blocked, single=False):
-        ctx.single = single
-        attn = (q @ k.transpose(-1, -2)).masked_fill_(blocked, float("-inf"))  # (..., t, u)
-        attn.sub_(attn.amax(dim=-1, keepdim=True)).exp_()  # softmax in place: every row has
-        attn.div_(attn.sum(dim=-1, keepdim=True))  # an allowed key, so its max is finite
-        ctx.save_for_backward(q, k, v, attn)
-        ctx.set_materialize_grads(False)  # the weights' gradient is None unless they are used
-        return attn @ v, attn
-
-    @staticmethod
-    def backward(ctx, grad_o, grad_attn):
-        with _one_thread(ctx.single):
-            return _TileAttention._backward(ctx, grad_o, grad_attn)
-
-    @staticmethod
-    def _backward(ctx, grad_o, grad_attn):
-        q, k, v, attn = ctx.saved_tensors
-        if grad_o is None and grad_attn is None:
-            return None, None, None, None, None
-        grad_v = None
-        if grad_o is None:
-            grad = grad_attn.clone()
-        else:
-            grad = grad_o @ v.transpose(-1, -2)  # (..., t, u)
-            if grad_attn is not None:
-                grad += grad_attn
-            grad_v = attn.transpose(-1, -2) @ grad_o
-        # softmax backward, attn * (grad - <grad, attn>), the row dot as a batched product
-        dot = (grad.unsqueeze(-2) @ attn.unsqueeze(-1)).squeeze(-1)  # (..., t, 1)
-        if torch.is_grad_enabled():  # double backward: keep every step on the graph
-            grad = (grad - dot) * attn
-        else:
-            grad.sub_(dot).mul_(attn)
-        return grad @ k, grad.transpose(-1, -2) @ q, grad_v, None, None
-
-
 #: on CPU the sparse core runs on one thread up to this many multiply-adds a call (see
 #: :func:`_one_thread`); every size measured so far is below it
 _ONE_THREAD_MAX_WORK = 1 << 32
 
 
-class _one_thread:
-    """Run a block with one torch CPU thread when ``on``, restoring the count after.
-
-    The sparse core is many small operations; each is an OpenMP parallel region, and on a busy
-    machine its threads wait on descheduled peers at every region's end. Measured beside two
-    other 2-thread jobs (``benchmarks/bench_attention.py --contention``), one thread ran the
-    64x64 layer's forward and backward 10x faster than two; on an idle machine the two took
-    about as long as one (docs/benchmarks.md).
-    """
-
-    def __init__(self, on):
-        self.on = on and torch.get_num_threads() > 1
-        self.threads = None
-
-    def __enter__(self):
-        if self.on:
-            self.threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-
-    def __exit__(self, *exc):
-        if self.threads is not None:
-            torch.set_num_threads(self.threads)
-
-
-def _single_threaded(t, work):
+def _single_threaded(t: torch.Tensor, work: int) -> bool:
     """Whether the sparse core on tensor ``t`` with ``work`` multiply-adds runs on one thread."""
     return t.device.type == "cpu" and work <= _ONE_THREAD_MAX_WORK
-
-
-class _Gather(torch.autograd.Function):
-    """``x.index_select(0, index)`` whose backward (an index_add) follows the thread policy."""
-
-    @staticmethod
-    def forward(ctx, x, index, single):
-        ctx.save_for_backward(index)
-        ctx.rows, ctx.single = x.shape[0], single
-        return x.index_select(0, index)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (index,) = ctx.saved_tensors
-        with _one_thread(ctx.single):
-            out = grad.new_zeros((ctx.rows,) + grad.shape[1:]).index_add(0, index, grad)
-        return out, None, None
-
-
-def _rows(index, batch, stride):
-    """``index`` repeated for each sample, offset by ``stride`` rows a sample: (batch*len,)."""
-    offsets = torch.arange(batch, device=index.device).view(batch, 1) * stride
-    return (offsets + index.view(1, -1)).view(-1)
 
 
 def _sparse_attention(q, k, v, plans, output_index, return_attention):
     """Tiled attention over each tile's union of keys.
 
-    Shapes as :func:`_dense_attention`. ``plans`` holds each head group's ``(query_index,
+    Shapes as :func:`ylg.attention_kernels._dense_attention`. ``plans`` holds each head group's ``(query_index,
     key_index, blocked)`` (see :class:`_TilePlan`); ``output_index`` (h*nq,) is where each
     (head, query) row sits in the groups' concatenated tile rows.
     """
@@ -352,106 +244,6 @@ def _sparse_attention(q, k, v, plans, output_index, return_attention):
     single = _single_threaded(q, work)
     with _one_thread(single):
         return _sparse_core(q, k, v, plans, output_index, return_attention, single)
-
-
-def _sparse_core(q, k, v, plans, output_index, return_attention, single):
-    """:func:`_sparse_attention`'s work, with the thread policy ``single`` for the backward."""
-    b, h, nq, d = q.shape
-    nk, e = k.shape[2], v.shape[3]
-    # every gather runs along dim 0 of (sample, head, token)-major rows: its backward (an
-    # index_add) is several times faster there on CPU than along an inner dimension
-    qf = q.reshape(b * h * nq, d)
-    kf, vf = k.reshape(b * h * nk, d), v.reshape(b * h * nk, e)
-    outs, maps = [], []
-    for query_index, key_index, blocked in plans:
-        g, nt, t, u = blocked.shape
-        keys = _rows(key_index, b, h * nk)
-        qt = _Gather.apply(qf, _rows(query_index, b, h * nq), single).view(b, g, nt, t, d)
-        kt = _Gather.apply(kf, keys, single).view(b, g, nt, u, d)
-        vt = _Gather.apply(vf, keys, single).view(b, g, nt, u, e)
-        o, attn = _TileAttention.apply(qt, kt, vt, blocked, single)  # (b, g, nt, t, e), (.., t, u)
-        outs.append(o.view(b, g * nt * t, e))
-        if return_attention:
-            # padded slots point at key 0 with weight exactly 0: adding them leaves key 0 intact
-            slots = (key_index % nk).view(1, g, nt, 1, u).expand(b, g, nt, t, u)
-            full = attn.new_zeros(b, g, nt, t, nk).scatter_add(-1, slots, attn)
-            maps.append(full.view(b, g * nt * t, nk))
-    rows = sum(o.shape[1] for o in outs)
-    select = _rows(output_index, b, rows)
-    o = (outs[0] if len(outs) == 1 else torch.cat(outs, 1)).view(b * rows, e)
-    o = _Gather.apply(o, select, single).view(b, h, nq, e)
-    if not return_attention:
-        return o, None
-    full = (maps[0] if len(maps) == 1 else torch.cat(maps, 1)).view(b * rows, nk)
-    return o, _Gather.apply(full, select, single).view(b, h, nq, nk)
-
-
-def _row_table(masks):
-    """The masks' distinct rows and where each (head, query) finds its row.
-
-    Returns ``table`` (R, Nk) bool and ``index`` (heads, Nq) int64 with
-    ``masks[h][q] == table[index[h, q]]``. The tilings copy each key-grid row to several queries,
-    so R is at most ``heads * Nk`` for them: the table stays small where a dense
-    ``(heads, Nq, Nk)`` mask would not.
-    """
-    rows, index = {}, np.empty((len(masks), masks[0].shape[0]), dtype=np.int64)
-    for h, m in enumerate(masks):
-        m = m.tocsr()
-        m.sort_indices()
-        for q in range(m.shape[0]):
-            keys = m.indices[m.indptr[q]:m.indptr[q + 1]].tobytes()
-            index[h, q] = rows.setdefault(keys, len(rows))
-    table = np.zeros((len(rows), masks[0].shape[1]), dtype=bool)
-    for keys, r in rows.items():
-        table[r, np.frombuffer(keys, dtype=masks[0].indices.dtype)] = True
-    return table, index
-
-
-def _flex_mask(table, index):
-    """A FlexAttention ``(block_mask, mask_mod)`` for a row table (see :func:`_row_table`)."""
-    from torch.nn.attention.flex_attention import create_block_mask
-
-    def mask_mod(b, h, q, kv):
-        return table[index[h, q], kv]
-
-    heads, nq = index.shape
-    block_mask = create_block_mask(mask_mod, B=None, H=heads, Q_LEN=nq, KV_LEN=table.shape[1],
-                                   device=table.device)
-    return block_mask, mask_mod
-
-
-def flex_mask(masks, device="cpu"):
-    """A mask set as a FlexAttention ``BlockMask`` and its ``mask_mod``.
-
-    Every head keeps its own mask; any tiling and key pooling works, since the mask set already
-    holds the ``(Nq, Nk)`` masks (queries on the query grid, keys on the pooled key grid).
-
-    Parameters
-    ----------
-    masks : MaskSet
-        A validated mask set (:mod:`ifg.maskset`).
-    device : str or torch.device
-        Where the block mask and the tensors ``mask_mod`` reads live.
-
-    Returns
-    -------
-    block_mask : torch.nn.attention.flex_attention.BlockMask
-        Of shape ``(1, heads, Nq, Nk)`` (one for the whole batch).
-    mask_mod : callable
-        ``mask_mod(b, h, q, kv)``: True where query ``q`` of head ``h`` may attend key ``kv``.
-
-    Examples
-    --------
-    >>> from ifg.maskset import preset
-    >>> ms = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
-    >>> block_mask, mask_mod = flex_mask(ms)
-    >>> block_mask.shape
-    (1, 8, 64, 16)
-    >>> bool(mask_mod(0, 0, torch.tensor(5), torch.tensor(3))) == bool(ms.masks[0][5, 3])
-    True
-    """
-    table, index = _row_table([sp.csr_matrix(m, dtype=bool) for m in masks.masks])
-    return _flex_mask(torch.from_numpy(table).to(device), torch.from_numpy(index).to(device))
 
 
 class Attention2d(nn.Module):
@@ -477,8 +269,10 @@ class Attention2d(nn.Module):
         ``dense`` masks full logits (the reference); ``sparse`` gathers each query tile's keys;
         ``flex`` runs PyTorch's FlexAttention with the masks' block mask (:func:`flex_mask`;
         forward only on CPU, where training with it raises :class:`FlexUnsupported`);
-        ``auto`` takes sparse when the masks are sparse enough and the layer big enough for it to
-        pay (padded sparse work at most 1/4 of the dense work and ``Nq * Nk >= 8192``).
+        ``auto`` takes dense for masks that allow too many pairs (padded sparse work above 1/4
+        of the dense work); otherwise it decides at the first forward on a device kind, for
+        that call's size, from the measured table (:mod:`ylg.attention_auto`), and shows the
+        choice in ``backend`` (``"auto"`` until then). The answer does not depend on it.
     qk_head_dim, v_head_dim : int, optional
         Channels per head of queries/keys and of values. Default ``C / (8 heads)`` and
         ``C / (2 heads)`` (SPEC: C/8 and C/2 in all); set them to study other head sizes.
@@ -508,8 +302,18 @@ class Attention2d(nn.Module):
     ((2, 64, 8, 8), (2, 8, 64, 16))
     """
 
-    def __init__(self, channels, masks=None, *, heads=None, pool=2, backend="auto",
-                 qk_head_dim=None, v_head_dim=None, tile=None):
+    # buffers, registered by the backend that needs them (derived from the masks, not saved)
+    flex_table: torch.Tensor
+    flex_index: torch.Tensor
+    output_index: torch.Tensor
+    blocked: torch.Tensor
+    # backend "auto" (set only then): the device kind it chose for, the dense masks by device
+    _auto_device: str | None
+    _auto_blocked: dict[str, torch.Tensor]
+
+    def __init__(self, channels: int, masks: MaskSet | None = None, *, heads: int | None = None,
+                 pool: int = 2, backend: str = "auto", qk_head_dim: int | None = None,
+                 v_head_dim: int | None = None, tile: int | None = None) -> None:
         super().__init__()
         channels = check_positive_int("channels", channels)
         self.pool = check_positive_int("pool", pool)
@@ -581,10 +385,12 @@ class Attention2d(nn.Module):
                 # query-key products the tiles compute (padding included), against dense
                 work = sum(len(g) * len(_pad_order(order, shapes[g[0]][0]))
                            * max(shapes[h][1] for h in g) for g in groups)
-                pairs = ms.nq * ms.nk
-                backend = ("sparse" if work <= _AUTO_MAX_SHARE * self.heads * pairs
-                           and pairs >= _AUTO_MIN_PAIRS else "dense")
-        if backend == "sparse":
+                if not sparse_pays(work, self.heads * ms.nq * ms.nk):
+                    backend = "dense"
+                else:  # sparse and dense both stand ready; the first forward chooses
+                    self._auto_device = None
+                    self._auto_blocked = {}
+        if backend in ("sparse", "auto"):
             self.plans = nn.ModuleList(
                 _TilePlan(g, order, [compiled[h][1] for h in g], ms.nq, ms.nk) for g in groups)
             # (head, query) -> its row among the groups' concatenated tile rows
@@ -613,7 +419,8 @@ class Attention2d(nn.Module):
             raise InvalidArgument(f"the masks are for a {hq}x{wq} feature map (keys {hk}x{wk} "
                                   f"after pool {p}), but the feature map is {h}x{w}")
 
-    def attend(self, q, k, v, *, return_attention=False):
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
+               return_attention: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The attention core on head-split tensors, with this layer's backend and masks.
 
         Parameters
@@ -628,34 +435,35 @@ class Attention2d(nn.Module):
         o : torch.Tensor, (b, heads, Nq, e)
         attention : torch.Tensor (b, heads, Nq, Nk), or None unless ``return_attention``
         """
+        blocked = getattr(self, "blocked", None)
+        if hasattr(self, "_auto_device"):
+            blocked = self._auto_choose(q)
         if self.backend == "sparse":
             plans = [(p.query_index, p.key_index, p.blocked) for p in self.plans]
             return _sparse_attention(q, k, v, plans, self.output_index, return_attention)
         if self.backend == "flex":
-            return self._flex(q, k, v, return_attention)
-        return _dense_attention(q, k, v, getattr(self, "blocked", None), return_attention)
+            return flex_attend(q, k, v, self.flex_table, self.flex_index, self._block_masks,
+                               return_attention)
+        return _dense_attention(q, k, v, blocked, return_attention)
 
-    def _flex(self, q, k, v, return_attention):
-        """The flex backend: FlexAttention with this layer's block mask, unscaled logits."""
-        from torch.nn.attention.flex_attention import flex_attention
-
-        if (q.device.type == "cpu" and torch.is_grad_enabled()
-                and (q.requires_grad or k.requires_grad or v.requires_grad)):
-            raise FlexUnsupported("backend 'flex' cannot train on CPU (FlexAttention has no CPU "
-                                  "backward): use backend 'sparse' or 'dense', or torch.no_grad()")
+    def _auto_choose(self, q: torch.Tensor) -> torch.Tensor | None:
+        """``auto``: choose the backend on the first call on a device kind (for this call's
+        size); return the dense backend's mask on ``q``'s device when dense is chosen."""
+        if self._auto_device != q.device.type:
+            assert self.masks is not None
+            self.backend = auto_backend(q.device.type, batch=q.shape[0], heads=self.heads,
+                                        nq=self.masks.nq, nk=self.masks.nk)
+            self._auto_device = q.device.type
+        if self.backend != "dense":
+            return None
         key = str(q.device)
-        if key not in self._block_masks:
-            self._block_masks[key] = _flex_mask(self.flex_table, self.flex_index)
-        with warnings.catch_warnings():  # eager CPU flex warns that it is not compiled
-            warnings.simplefilter("ignore", UserWarning)
-            o = flex_attention(q.contiguous(), k.contiguous(), v.contiguous(),
-                               block_mask=self._block_masks[key][0], scale=1.0)
-        if not return_attention:
-            return o, None
-        blocked = ~self.flex_table[self.flex_index]  # (heads, nq, nk), only for the maps
-        return o, _dense_attention(q, k, v, blocked, True)[1]
+        if key not in self._auto_blocked:  # built on demand: large where sparse is chosen
+            assert self.masks is not None
+            self._auto_blocked[key] = torch.from_numpy(~self.masks.to_dense()).to(q.device)
+        return self._auto_blocked[key]
 
-    def forward(self, x, return_attention=False):
+    def forward(self, x: torch.Tensor, return_attention: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Attend over ``x``.
 
         Parameters
@@ -686,9 +494,12 @@ class Attention2d(nn.Module):
         # heads concatenated interleaved, as published: channel j*nh + i holds channel j of head i
         o = o.permute(0, 3, 1, 2).reshape(b, e * nh, h, w)  # (b, e, nh, nq) -> (b, nh*e, h, w)
         y = x + self.gamma * self.out(o)
-        return (y, attn) if return_attention else y
+        if not return_attention:
+            return y
+        assert attn is not None
+        return y, attn
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         grids = ("" if self.masks is None else
                  f", query_grid={self.masks.query_grid}, key_grid={self.masks.key_grid}")
         return (f"{self.channels}, heads={self.heads}, pool={self.pool}, "

@@ -1,6 +1,7 @@
 """Tests of ylg.attention: the layer follows SPEC section 6, and both backends agree."""
 
 import doctest
+import json
 import math
 import os
 
@@ -91,6 +92,28 @@ def test_sparse_backend_matches_dense_backend(case, batch):
     assert set(gps) == set(gpd) and len(gpd) == 5  # four projections and gamma
     for name in gpd:
         assert gpd[name].abs().max() > 0, name  # the comparison below means something
+        torch.testing.assert_close(gps[name], gpd[name], atol=TOL, rtol=TOL, msg=name)
+
+
+@pytest.mark.parametrize("case", ["ylg-sagan", "random"])
+def test_sparse_matches_dense_with_one_query_channel_a_head(case):
+    """qk_head_dim=1 (YLG-SAGAN at width 16): the sparse logits are one broadcast product."""
+    build, pool = CASES[case]
+    masks = build()
+    heads = masks.num_heads
+    dense, sparse = twin_layers(8 * heads, masks, pool=pool)
+    assert sparse.qk_head_dim == 1
+    torch.manual_seed(1)
+    x = torch.randn(3, 8 * heads, *masks.query_grid)
+    weights = (torch.randn(3, 8 * heads, *masks.query_grid),
+               torch.randn(3, heads, masks.nq, masks.nk))
+    yd, ad, gxd, gpd = run(dense, x, weights)
+    ys, as_, gxs, gps = run(sparse, x, weights)
+    torch.testing.assert_close(ys, yd, atol=TOL, rtol=TOL)
+    torch.testing.assert_close(as_, ad, atol=TOL, rtol=TOL)
+    torch.testing.assert_close(gxs, gxd, atol=TOL, rtol=TOL)
+    for name in gpd:
+        assert gpd[name].abs().max() > 0, name
         torch.testing.assert_close(gps[name], gpd[name], atol=TOL, rtol=TOL, msg=name)
 
 
@@ -297,14 +320,80 @@ def test_a_path_is_refused_the_caller_reads_the_mask_file(tmp_path):
         Attention2d(64, tmp_path / "masks.npz")
 
 
-def test_auto_picks_sparse_only_where_it_pays():
-    small = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
-    large = preset("ylg", key_grid=(32, 32), query_grid=(32, 32))
-    assert Attention2d(64, small).backend == "dense"  # tiny: dense is cheap
-    assert Attention2d(64, large, pool=1).backend == "sparse"
+def test_auto_refuses_busy_masks_at_construction_and_waits_for_the_first_forward():
     assert Attention2d(64).backend == "dense"  # no masks: SAGAN
+    tiny = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
+    assert Attention2d(64, tiny).backend == "dense"  # unions nearly all of the 16 keys
     busy = random_maskset(key_grid=(16, 16), query_grid=(32, 32), heads=2, density=0.5)
     assert Attention2d(16, busy).backend == "dense"  # half the pairs allowed: nothing to gain
+    net = Attention2d(64, preset("ylg", key_grid=(8, 8), query_grid=(16, 16)))
+    assert net.backend == "auto" and "auto" in repr(net)  # the device and batch decide
+    net(torch.randn(1, 64, 16, 16))
+    assert net.backend in ("dense", "sparse")
+
+
+def _table(edge):
+    """A CPU table: dense below ``edge`` (batch * heads * Nq * Nk), sparse from it on."""
+    return {"rows": {"cpu": [{"from": 0, "to": edge, "backend": "dense"},
+                             {"from": edge, "to": None, "backend": "sparse"}]}}
+
+
+@pytest.mark.parametrize("batch,expected", [(1, "dense"), (2, "dense"), (3, "sparse")])
+def test_auto_follows_the_measured_table_for_the_first_calls_size(monkeypatch, batch, expected):
+    import ylg.attention_auto as auto
+
+    per_sample = 8 * 256 * 64  # heads * Nq * Nk
+    monkeypatch.setattr(auto, "backend_table", lambda: _table(3 * per_sample))
+    net = Attention2d(64, preset("ylg", key_grid=(8, 8), query_grid=(16, 16)))
+    net(torch.randn(batch, 64, 16, 16))
+    assert net.backend == expected
+    net(torch.randn(4, 64, 16, 16))  # the first call on the device kind decided
+    assert net.backend == expected
+
+
+def test_auto_without_a_measurement_for_the_device_keeps_the_pairs_rule(monkeypatch):
+    import ylg.attention_auto as auto
+
+    monkeypatch.setattr(auto, "backend_table", lambda: {"rows": {"cuda": _table(1)["rows"]["cpu"]}})
+    # Nq * Nk = 4,096 and 16,384 against the rule's 8,192
+    for key_grid, query_grid, pool, expected in (((8, 8), (8, 8), 1, "dense"),
+                                                 ((8, 8), (16, 16), 2, "sparse")):
+        net = Attention2d(64, preset("ylg", key_grid=key_grid, query_grid=query_grid), pool=pool)
+        net(torch.randn(1, 64, *query_grid))
+        assert net.backend == expected, query_grid
+
+
+def test_the_committed_table_covers_every_size_on_cpu():
+    import ylg.attention_auto as auto
+
+    table = json.loads(auto.TABLE_PATH.read_text())
+    rows = table["rows"]["cpu"]
+    assert rows[0]["from"] == 0 and rows[-1]["to"] is None
+    assert all(a["to"] == b["from"] for a, b in zip(rows, rows[1:]))
+    assert {r["backend"] for r in rows} <= {"dense", "sparse"}
+    assert "bench_attention.py --auto-table" in table["measured"]["cpu"]["command"]
+
+
+@pytest.mark.parametrize("edge", [1, 1 << 40])  # the table says sparse / dense
+def test_auto_gives_the_dense_answer_whichever_backend_it_takes(monkeypatch, edge):
+    import ylg.attention_auto as auto
+
+    monkeypatch.setattr(auto, "backend_table", lambda: _table(edge))
+    masks = preset("ylg", key_grid=(8, 8), query_grid=(16, 16))
+    dense, _ = twin_layers(64, masks, pool=2)
+    net = Attention2d(64, masks, pool=2, backend="auto")
+    net.load_state_dict(dense.state_dict())
+    torch.manual_seed(1)
+    x = torch.randn(2, 64, 16, 16)
+    weights = (torch.randn(2, 64, 16, 16), torch.randn(2, 8, 256, 64))
+    yd, ad, gxd, gpd = run(dense, x, weights)
+    ya, aa, gxa, gpa = run(net, x, weights)
+    assert net.backend == ("sparse" if edge == 1 else "dense")
+    torch.testing.assert_close(ya, yd, atol=TOL, rtol=TOL)
+    torch.testing.assert_close(aa, ad, atol=TOL, rtol=TOL)
+    torch.testing.assert_close(gxa, gxd, atol=TOL, rtol=TOL)
+    for name in gpd:
+        torch.testing.assert_close(gpa[name], gpd[name], atol=TOL, rtol=TOL, msg=name)
 
 
 def test_sparse_work_grows_like_n_sqrt_n():
@@ -345,15 +434,41 @@ def test_buffers_move_with_the_module_and_stay_out_of_checkpoints():
     assert dense.state_dict().keys() == sparse.state_dict().keys()
 
 
-def test_sparse_core_gradcheck_float64():
+@pytest.mark.parametrize("scale,shifted", [(0.5, False), (30.0, True)])
+def test_sparse_softmax_skips_the_row_maximum_only_when_logits_are_bounded(scale, shifted):
+    """Small queries and keys: the tile softmax leaves out the max subtraction (the logits are
+    bounded well inside exp's range); large ones (logits in the thousands, where exp without
+    the shift overflows): it subtracts. Either way the answer is the dense one."""
+    import ylg.attention_kernels as kernels
+
+    masks = preset("ylg", key_grid=(8, 8), query_grid=(16, 16))
+    dense, sparse = twin_layers(64, masks, pool=2)
+    torch.manual_seed(0)
+    q = (scale * torch.randn(2, 8, 256, 4)).requires_grad_(True)
+    k = (scale * torch.randn(2, 8, 64, 4)).requires_grad_(True)
+    v = torch.randn(2, 8, 64, 4, requires_grad=True)
+    assert kernels._needs_shift(q, k) == shifted
+    weights = torch.randn(2, 8, 256, 4)
+    grads = []
+    for net in (dense, sparse):
+        o, attn = net.attend(q, k, v, return_attention=True)
+        grads.append((o.detach(), attn.detach(),
+                      *torch.autograd.grad((o * weights).sum(), (q, k, v))))
+        assert torch.isfinite(o).all()
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=TOL)
+
+
+@pytest.mark.parametrize("d", [2, 1])  # 1: the logits as one broadcast product
+def test_sparse_core_gradcheck_float64(d):
     """The sparse core (with its own softmax backward) against finite differences, first and
     second order: two heads of different union sizes (two groups) and a padded last tile."""
     masks = random_maskset(key_grid=(3, 3), query_grid=(6, 6), heads=2, density=(0.0, 0.8))
     net = Attention2d(16, masks, backend="sparse", tile=5).double()
     assert len(net.plans) == 2 and 36 % 5  # the case it means to cover
     torch.manual_seed(0)
-    q = torch.randn(1, 2, 36, 2, dtype=torch.float64, requires_grad=True)
-    k = torch.randn(1, 2, 9, 2, dtype=torch.float64, requires_grad=True)
+    q = torch.randn(1, 2, 36, d, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(1, 2, 9, d, dtype=torch.float64, requires_grad=True)
     v = torch.randn(1, 2, 9, 3, dtype=torch.float64, requires_grad=True)
 
     def core(q, k, v):

@@ -1,0 +1,138 @@
+"""The flex backend of :class:`ylg.attention.Attention2d`: a mask set as a FlexAttention
+``BlockMask`` (:func:`flex_mask`) and the forward with it (:func:`flex_attend`).
+
+FlexAttention is the route for GPUs; on CPU torch 2.13 runs its forward only, so a call that
+needs its gradient there is refused with :class:`FlexUnsupported` (one line, before any work).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any, Callable
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ifg.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from ifg.maskset import MaskSet
+
+__all__ = ["FlexUnsupported", "flex_mask", "flex_attend"]
+
+
+class FlexUnsupported(InvalidArgument):
+    """The flex backend asked for something FlexAttention cannot do here (CPU backward)."""
+
+
+def _row_table(masks: list[sp.csr_matrix]) -> tuple[np.ndarray, np.ndarray]:
+    """The masks' distinct rows and where each (head, query) finds its row.
+
+    Returns ``table`` (R, Nk) bool and ``index`` (heads, Nq) int64 with
+    ``masks[h][q] == table[index[h, q]]``. The tilings copy each key-grid row to several queries,
+    so R is at most ``heads * Nk`` for them: the table stays small where a dense
+    ``(heads, Nq, Nk)`` mask would not.
+    """
+    rows: dict[bytes, int] = {}
+    index = np.empty((len(masks), masks[0].shape[0]), dtype=np.int64)
+    for h, m in enumerate(masks):
+        m = m.tocsr()
+        m.sort_indices()
+        for q in range(m.shape[0]):
+            keys = m.indices[m.indptr[q]:m.indptr[q + 1]].tobytes()
+            index[h, q] = rows.setdefault(keys, len(rows))
+    table = np.zeros((len(rows), masks[0].shape[1]), dtype=np.bool_)
+    for keys, r in rows.items():
+        table[r, np.frombuffer(keys, dtype=masks[0].indices.dtype)] = True
+    return table, index
+
+
+def _flex_mask(table: torch.Tensor, index: torch.Tensor
+               ) -> tuple[Any, Callable[..., torch.Tensor]]:
+    """A FlexAttention ``(block_mask, mask_mod)`` for a row table (see :func:`_row_table`)."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    def mask_mod(b, h, q, kv):
+        return table[index[h, q], kv]
+
+    heads, nq = index.shape
+    block_mask = create_block_mask(mask_mod, B=None, H=heads, Q_LEN=nq, KV_LEN=table.shape[1],
+                                   device=table.device)
+    return block_mask, mask_mod
+
+
+def flex_mask(masks: MaskSet, device: str | torch.device = "cpu"
+              ) -> tuple[Any, Callable[..., torch.Tensor]]:
+    """A mask set as a FlexAttention ``BlockMask`` and its ``mask_mod``.
+
+    Every head keeps its own mask; any tiling and key pooling works, since the mask set already
+    holds the ``(Nq, Nk)`` masks (queries on the query grid, keys on the pooled key grid).
+
+    Parameters
+    ----------
+    masks : MaskSet
+        A validated mask set (:mod:`ifg.maskset`).
+    device : str or torch.device
+        Where the block mask and the tensors ``mask_mod`` reads live.
+
+    Returns
+    -------
+    block_mask : torch.nn.attention.flex_attention.BlockMask
+        Of shape ``(1, heads, Nq, Nk)`` (one for the whole batch).
+    mask_mod : callable
+        ``mask_mod(b, h, q, kv)``: True where query ``q`` of head ``h`` may attend key ``kv``.
+
+    Examples
+    --------
+    >>> from ifg.maskset import preset
+    >>> ms = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
+    >>> block_mask, mask_mod = flex_mask(ms)
+    >>> block_mask.shape
+    (1, 8, 64, 16)
+    >>> bool(mask_mod(0, 0, torch.tensor(5), torch.tensor(3))) == bool(ms.masks[0][5, 3])
+    True
+    """
+    table, index = _row_table([sp.csr_matrix(m, dtype=bool) for m in masks.masks])
+    return _flex_mask(torch.from_numpy(table).to(device), torch.from_numpy(index).to(device))
+
+
+
+def flex_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, table: torch.Tensor,
+                index: torch.Tensor, cache: dict[str, tuple[Any, Callable[..., torch.Tensor]]],
+                return_attention: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """FlexAttention with unscaled logits over the masks of a row table (:func:`_row_table`).
+
+    Parameters
+    ----------
+    q, k, v : torch.Tensor
+        ``(b, heads, Nq, d)``, ``(b, heads, Nk, d)``, ``(b, heads, Nk, e)``.
+    table, index : torch.Tensor
+        The row table, ``(R, Nk)`` bool and ``(heads, Nq)`` int64, on the device of ``q``.
+    cache : dict
+        The block masks built so far, by device; the one for ``q``'s device is added on first use.
+    return_attention : bool
+        Also return the ``(b, heads, Nq, Nk)`` maps (computed densely: only for looking at them).
+
+    Raises
+    ------
+    FlexUnsupported
+        On CPU, when the call needs a gradient (FlexAttention has no CPU backward).
+    """
+    from torch.nn.attention.flex_attention import flex_attention
+
+    if (q.device.type == "cpu" and torch.is_grad_enabled()
+            and (q.requires_grad or k.requires_grad or v.requires_grad)):
+        raise FlexUnsupported("backend 'flex' cannot train on CPU (FlexAttention has no CPU "
+                              "backward): use backend 'sparse' or 'dense', or torch.no_grad()")
+    key = str(q.device)
+    if key not in cache:
+        cache[key] = _flex_mask(table, index)
+    with warnings.catch_warnings():  # eager CPU flex warns that it is not compiled
+        warnings.simplefilter("ignore", UserWarning)
+        o = flex_attention(q.contiguous(), k.contiguous(), v.contiguous(),
+                           block_mask=cache[key][0], scale=1.0)
+    if not return_attention:
+        return o, None
+    logits = (q @ k.transpose(-1, -2)).masked_fill(~table[index], float("-inf"))
+    return o, logits.softmax(dim=-1)

@@ -1,0 +1,194 @@
+"""The attention cores of :class:`ylg.attention.Attention2d` on head-split tensors.
+
+- :func:`_dense_attention`: full ``(Nq, Nk)`` logits, masked to ``-inf`` (the reference);
+- :func:`_sparse_core`: the tiled sparse backend's work: gather each tile's queries and its union
+  of keys, attend within the tile (:class:`_TileAttention`, a hand-written backward), put the
+  rows back in (head, query) order.
+
+Every gather runs along dim 0 of flattened rows, and every operation here may run on one CPU
+thread (:class:`_one_thread`); whether it does is the layer's policy
+(``ylg.attention._single_threaded``). The tile structure these functions read is compiled by
+:mod:`ylg.attention` (``_TilePlan``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__: list[str] = []
+
+
+def _dense_attention(q, k, v, blocked, return_attention):
+    """Reference attention over full logits.
+
+    Shapes: q (b, h, nq, d), k (b, h, nk, d), v (b, h, nk, e), blocked (h, nq, nk) bool or None.
+    Returns o (b, h, nq, e) and the attention (b, h, nq, nk) or None.
+    """
+    logits = q @ k.transpose(-1, -2)  # (b, h, nq, nk), unscaled as in SAGAN
+    if blocked is not None:
+        logits = logits.masked_fill(blocked, float("-inf"))  # weight exactly 0 after softmax
+    attn = logits.softmax(dim=-1)
+    return attn @ v, (attn if return_attention else None)
+
+
+class _TileAttention(torch.autograd.Function):
+    """Masked attention of every tile against its gathered keys, with a hand-written backward.
+
+    Shapes: q (..., t, d), k (..., u, d), v (..., u, e), blocked (..., t, u) broadcastable.
+    Returns the output (..., t, e) and the weights (..., t, u). Written out rather than left to
+    autograd so that the logits become the weights in place (mask, then softmax) and the backward
+    turns one fresh tensor into the logits' gradient in place: the largest tensors are allocated
+    twice instead of four times, which matters on CPU, where each fresh block of more than 32 MB
+    is page-faulted in from the system. Blocked weights are exactly 0, so the softmax backward
+    gives them zero gradient without masking again. The weights are an output and are what the
+    backward keeps, so double backward works.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, blocked, single=False, shift=True):
+        ctx.single = single
+        if q.shape[-1] == 1:
+            # one channel a head: the logits are an outer product, for which a batched matmul
+            # of many tiny matrices is several times slower on CPU than one broadcast
+            # multiply; the mask comes in the same pass as an additive 0 / -inf (q * k exactly,
+            # as the matmul gives it)
+            bias = torch.zeros(blocked.shape, dtype=q.dtype, device=q.device)
+            attn = torch.addcmul(bias.masked_fill_(blocked, float("-inf")), q,
+                                 k.transpose(-1, -2))
+        else:
+            attn = (q @ k.transpose(-1, -2)).masked_fill_(blocked, float("-inf"))  # (..., t, u)
+        if shift:  # softmax in place: every row has an allowed key, so its max is finite
+            attn.sub_(attn.amax(dim=-1, keepdim=True))
+        attn.exp_()
+        attn.div_(attn.sum(dim=-1, keepdim=True))
+        ctx.save_for_backward(q, k, v, attn)
+        ctx.set_materialize_grads(False)  # the weights' gradient is None unless they are used
+        return attn @ v, attn
+
+    @staticmethod
+    def backward(ctx, grad_o, grad_attn):
+        with _one_thread(ctx.single):
+            return _TileAttention._backward(ctx, grad_o, grad_attn)
+
+    @staticmethod
+    def _backward(ctx, grad_o, grad_attn):
+        q, k, v, attn = ctx.saved_tensors
+        if grad_o is None and grad_attn is None:
+            return None, None, None, None, None, None
+        grad_v = None
+        if grad_o is None:
+            grad = grad_attn.clone()
+        else:
+            grad = grad_o @ v.transpose(-1, -2)  # (..., t, u)
+            if grad_attn is not None:
+                grad += grad_attn
+            grad_v = attn.transpose(-1, -2) @ grad_o
+        # softmax backward, attn * (grad - <grad, attn>), the row dot as a batched product
+        dot = (grad.unsqueeze(-2) @ attn.unsqueeze(-1)).squeeze(-1)  # (..., t, 1)
+        if torch.is_grad_enabled():  # double backward: keep every step on the graph
+            grad = (grad - dot) * attn
+        else:
+            grad.sub_(dot).mul_(attn)
+        return grad @ k, grad.transpose(-1, -2) @ q, grad_v, None, None, None
+
+
+class _one_thread:
+    """Run a block with one torch CPU thread when ``on``, restoring the count after.
+
+    The sparse core is many small operations; each is an OpenMP parallel region, and on a busy
+    machine its threads wait on descheduled peers at every region's end. Measured beside two
+    other 2-thread jobs (``benchmarks/bench_attention.py --contention``), one thread ran the
+    64x64 layer's forward and backward 10x faster than two; on an idle machine the two took
+    about as long as one (docs/benchmarks.md).
+    """
+
+    def __init__(self, on):
+        self.on = on and torch.get_num_threads() > 1
+        self.threads = None
+
+    def __enter__(self):
+        if self.on:
+            self.threads = torch.get_num_threads()
+            torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+
+
+class _Gather(torch.autograd.Function):
+    """``x.index_select(0, index)`` whose backward (an index_add) follows the thread policy."""
+
+    @staticmethod
+    def forward(ctx, x, index, single):
+        ctx.save_for_backward(index)
+        ctx.rows, ctx.single = x.shape[0], single
+        return x.index_select(0, index)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved_tensors
+        with _one_thread(ctx.single):
+            out = grad.new_zeros((ctx.rows,) + grad.shape[1:]).index_add_(0, index, grad)
+        return out, None, None
+
+
+def _rows(index, batch, stride):
+    """``index`` repeated for each sample, offset by ``stride`` rows a sample: (batch*len,)."""
+    offsets = torch.arange(batch, device=index.device).view(batch, 1) * stride
+    return (offsets + index.view(1, -1)).view(-1)
+
+#: the softmax skips subtracting each row's maximum when no logit can exceed this in size: exp
+#: of it (and of its negative) and the sum of many such stay finite and nonzero in float32
+_NO_SHIFT_BOUND = 60.0
+
+
+def _needs_shift(q, k):
+    """Whether the tile softmax must subtract each row's maximum (see :data:`_NO_SHIFT_BOUND`).
+
+    Softmax does not change with a shift, so the shift only guards against exp overflowing (or
+    a whole row underflowing). Every logit of ``d`` channels is at most ``d`` times the largest
+    query entry times the largest key entry in size (Cauchy-Schwarz, exact for ``d = 1``); when
+    that is small, two passes over the logits (the row maxima and the subtraction) are saved.
+    Checked on CPU only, where reading the bound back costs no device synchronisation, and for
+    float32 and float64.
+    """
+    if q.device.type != "cpu" or q.dtype not in (torch.float32, torch.float64):
+        return True
+    with torch.no_grad():
+        bound = q.shape[-1] * q.abs().amax() * k.abs().amax()
+    return not bool(bound < _NO_SHIFT_BOUND)
+
+
+def _sparse_core(q, k, v, plans, output_index, return_attention, single):
+    """:func:`_sparse_attention`'s work, with the thread policy ``single`` for the backward."""
+    b, h, nq, d = q.shape
+    nk, e = k.shape[2], v.shape[3]
+    # every gather runs along dim 0 of (sample, head, token)-major rows: its backward (an
+    # index_add) is several times faster there on CPU than along an inner dimension
+    qf = q.reshape(b * h * nq, d)
+    shift = _needs_shift(q, k)
+    kf, vf = k.reshape(b * h * nk, d), v.reshape(b * h * nk, e)
+    outs, maps = [], []
+    for query_index, key_index, blocked in plans:
+        g, nt, t, u = blocked.shape
+        keys = _rows(key_index, b, h * nk)
+        qt = _Gather.apply(qf, _rows(query_index, b, h * nq), single).view(b, g, nt, t, d)
+        kt = _Gather.apply(kf, keys, single).view(b, g, nt, u, d)
+        vt = _Gather.apply(vf, keys, single).view(b, g, nt, u, e)
+        o, attn = _TileAttention.apply(qt, kt, vt, blocked, single, shift)  # (b,g,nt,t,e), (..,t,u)
+        outs.append(o.view(b, g * nt * t, e))
+        if return_attention:
+            # padded slots point at key 0 with weight exactly 0: adding them leaves key 0 intact
+            slots = (key_index % nk).view(1, g, nt, 1, u).expand(b, g, nt, t, u)
+            full = attn.new_zeros(b, g, nt, t, nk).scatter_add(-1, slots, attn)
+            maps.append(full.view(b, g * nt * t, nk))
+    rows = sum(o.shape[1] for o in outs)
+    select = _rows(output_index, b, rows)
+    o = (outs[0] if len(outs) == 1 else torch.cat(outs, 1)).view(b * rows, e)
+    o = _Gather.apply(o, select, single).view(b, h, nq, e)
+    if not return_attention:
+        return o, None
+    full = (maps[0] if len(maps) == 1 else torch.cat(maps, 1)).view(b * rows, nk)
+    return o, _Gather.apply(full, select, single).view(b, h, nq, nk)
+
