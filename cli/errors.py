@@ -9,8 +9,8 @@ import click
 
 from ifg.errors import YLGError
 
-__all__ = ["Group", "EXIT_OK", "EXIT_FAILS", "EXIT_BAD_INPUT", "describe", "LIBRARY_LOGGERS",
-           "library_messages"]
+__all__ = ["Group", "EXIT_OK", "EXIT_FAILS", "EXIT_BAD_INPUT", "describe", "out_of_memory",
+           "LIBRARY_LOGGERS", "library_messages"]
 
 #: the loggers whose messages a command shows on stderr
 LIBRARY_LOGGERS = ("ylg", "ifg")
@@ -34,10 +34,30 @@ def describe(err: BaseException) -> str:
         hint = {28: " (free some space or write elsewhere)",
                 30: " (the file system is read-only: write elsewhere)"}.get(err.errno, "")
         return f"{where}: {reason}{hint}"
-    if isinstance(err, MemoryError):
-        return ("out of memory" + (f" ({err})" if str(err) else "") +
+    if isinstance(err, MemoryError) or out_of_memory(err):
+        what = str(err).strip().splitlines()[-1] if str(err).strip() else ""
+        return ("out of memory" + (f" ({what})" if what else "") +
                 ": use a smaller size, batch or grid")
     return str(err)
+
+
+def out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` is torch's refusal to allocate: ``torch.OutOfMemoryError`` on a GPU, the
+    CPU allocator's RuntimeError ("DefaultCPUAllocator: not enough memory"); told apart without
+    importing torch, so that ``ylg-masks`` never loads it.
+
+    >>> out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. "
+    ...                            "DefaultCPUAllocator: not enough memory: you tried to allocate"))
+    True
+    >>> out_of_memory(RuntimeError("shape mismatch"))
+    False
+    """
+    if not isinstance(err, RuntimeError):
+        return False
+    if type(err).__name__ == "OutOfMemoryError":
+        return True
+    text = str(err)
+    return "DefaultCPUAllocator" in text and "not enough memory" in text
 
 
 class _Lines(logging.Handler):
@@ -81,5 +101,10 @@ class Group(click.Group):
             with library_messages():
                 return super().invoke(ctx)
         except (YLGError, OSError, MemoryError) as err:
+            click.echo(f"Error: {describe(err)}", err=True)
+            ctx.exit(EXIT_BAD_INPUT)
+        except RuntimeError as err:  # torch's allocators; any other RuntimeError is a bug
+            if not out_of_memory(err):
+                raise
             click.echo(f"Error: {describe(err)}", err=True)
             ctx.exit(EXIT_BAD_INPUT)

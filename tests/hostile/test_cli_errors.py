@@ -56,3 +56,29 @@ def test_an_unknown_image_suffix_is_one_line_and_writes_nothing(tmp_path):
     with pytest.raises(InvalidArgument, match=r"g\.xyz.*unknown image suffix"):
         save_image(torch.zeros(1, 8, 8), tmp_path / "new" / "g.xyz")
     assert not (tmp_path / "new").exists()
+
+
+def test_torch_running_out_of_memory_is_one_line_and_other_runtime_errors_are_bugs(monkeypatch):
+    import ylg.sample as sampling
+
+    def no_memory(*args, **kwargs):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not "
+                           "enough memory: you tried to allocate 1099511627776 bytes.")
+
+    monkeypatch.setattr(sampling, "load_generator", no_memory)
+    result = _run(ylg, "sample", "--checkpoint", "any.pt", "-o", "x.png")
+    _one_line_error(result, "out of memory", "use a smaller size")
+
+    def gpu(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(sampling, "load_generator", gpu)
+    _one_line_error(_run(ylg, "sample", "--checkpoint", "any.pt", "-o", "x.png"),
+                    "out of memory", "CUDA out of memory")
+
+    def bug(*args, **kwargs):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(sampling, "load_generator", bug)
+    result = _run(ylg, "sample", "--checkpoint", "any.pt", "-o", "x.png")
+    assert result.exit_code == 1 and isinstance(result.exception, RuntimeError)
