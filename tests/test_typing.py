@@ -3,18 +3,8 @@ function, class constructor and public method (tests/public_api.py says which th
 
 from pathlib import Path
 
-import pytest
-
 from . import public_api
 from .public_api import ROOT, Slot, module_names, slots
-
-# TODO(lead): files other helpers were editing while the API was annotated; empty this list once
-# their work is merged and annotated (tests/public_api.py lists what is missing).
-NOT_YET_ANNOTATED = [
-    "ylg/config.py",
-    "ylg/attention.py",
-    "ylg/models/layers.py",
-]
 
 # *args / **kwargs that need no annotation: none; each is annotated (`*args: Any` at worst).
 VARIADIC_EXEMPT: list[str] = []
@@ -22,8 +12,7 @@ VARIADIC_EXEMPT: list[str] = []
 
 def _missing(found: list[Slot]) -> list[str]:
     return [f"{s.file}: {s}" for s in found if not s.annotated
-            and not (s.variadic and s.where in VARIADIC_EXEMPT)
-            and s.file not in NOT_YET_ANNOTATED]
+            and not (s.variadic and s.where in VARIADIC_EXEMPT)]
 
 
 def test_every_public_parameter_and_return_is_annotated():
@@ -37,7 +26,11 @@ def test_the_walk_sees_the_public_api():
     # a function, a constructor, a method, a property, a torch module's forward
     for name in ["ifg.patterns.pattern", "ifg.check.check", "ifg.maskset.MaskSet.__init__",
                  "ifg.pattern.Pattern.n", "ylg.models.sagan.Generator.forward",
-                 "ylg.metrics.distances.fid", "ylg.sample.load_generator"]:
+                 "ylg.metrics.distances.fid", "ylg.sample.load_generator",
+                 # the last files annotated: no file of the packages is left out
+                 "ylg.attention.Attention2d.__init__", "ylg.attention.Attention2d.forward",
+                 "ylg.attention_flex.flex_attend", "ylg.config.TrainConfig.from_dict",
+                 "ylg.models.layers.UpBlock.forward", "ylg.train.train"]:
         assert name in where, name
     assert all(not part.startswith("_") for s in found for part in s.where.split(".")
                if part not in ("__init__", "__call__"))
@@ -62,8 +55,3 @@ def test_the_walk_reports_what_lacks_an_annotation(tmp_path, monkeypatch):
     assert missing == ["typing_probe_module.Box.__init__(colour)",
                        "typing_probe_module.Box.open(args)",
                        "typing_probe_module.scale -> ?"]
-
-
-@pytest.mark.parametrize("file", NOT_YET_ANNOTATED)
-def test_the_files_not_yet_annotated_exist(file):
-    assert (ROOT / file).is_file(), f"{file} is gone: take it off NOT_YET_ANNOTATED"

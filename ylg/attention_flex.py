@@ -53,7 +53,8 @@ def _flex_mask(table: torch.Tensor, index: torch.Tensor
     """A FlexAttention ``(block_mask, mask_mod)`` for a row table (see :func:`_row_table`)."""
     from torch.nn.attention.flex_attention import create_block_mask
 
-    def mask_mod(b, h, q, kv):
+    def mask_mod(b: torch.Tensor, h: torch.Tensor, q: torch.Tensor, kv: torch.Tensor
+                 ) -> torch.Tensor:
         return table[index[h, q], kv]
 
     heads, nq = index.shape

@@ -13,12 +13,17 @@ thread (:class:`_one_thread`); whether it does is the layer's policy
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 
 __all__: list[str] = []
 
 
-def _dense_attention(q, k, v, blocked, return_attention):
+def _dense_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                     blocked: torch.Tensor | None, return_attention: bool
+                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Reference attention over full logits.
 
     Shapes: q (b, h, nq, d), k (b, h, nk, d), v (b, h, nk, e), blocked (h, nq, nk) bool or None.
@@ -45,7 +50,8 @@ class _TileAttention(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, blocked, single=False, shift=True):
+    def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, blocked: torch.Tensor,
+                single: bool = False, shift: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         ctx.single = single
         if q.shape[-1] == 1:
             # one channel a head: the logits are an outer product, for which a batched matmul
@@ -66,17 +72,20 @@ class _TileAttention(torch.autograd.Function):
         return attn @ v, attn
 
     @staticmethod
-    def backward(ctx, grad_o, grad_attn):
+    def backward(ctx: Any, grad_o: torch.Tensor | None, grad_attn: torch.Tensor | None
+                 ) -> tuple[torch.Tensor | None, ...]:
         with _one_thread(ctx.single):
             return _TileAttention._backward(ctx, grad_o, grad_attn)
 
     @staticmethod
-    def _backward(ctx, grad_o, grad_attn):
+    def _backward(ctx: Any, grad_o: torch.Tensor | None, grad_attn: torch.Tensor | None
+                  ) -> tuple[torch.Tensor | None, ...]:
         q, k, v, attn = ctx.saved_tensors
         if grad_o is None and grad_attn is None:
             return None, None, None, None, None, None
         grad_v = None
         if grad_o is None:
+            assert grad_attn is not None  # both None returned above
             grad = grad_attn.clone()
         else:
             grad = grad_o @ v.transpose(-1, -2)  # (..., t, u)
@@ -102,16 +111,16 @@ class _one_thread:
     about as long as one (docs/benchmarks.md).
     """
 
-    def __init__(self, on):
+    def __init__(self, on: bool) -> None:
         self.on = on and torch.get_num_threads() > 1
-        self.threads = None
+        self.threads: int | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         if self.on:
             self.threads = torch.get_num_threads()
             torch.set_num_threads(1)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         if self.threads is not None:
             torch.set_num_threads(self.threads)
 
@@ -120,20 +129,20 @@ class _Gather(torch.autograd.Function):
     """``x.index_select(0, index)`` whose backward (an index_add) follows the thread policy."""
 
     @staticmethod
-    def forward(ctx, x, index, single):
+    def forward(ctx: Any, x: torch.Tensor, index: torch.Tensor, single: bool) -> torch.Tensor:
         ctx.save_for_backward(index)
         ctx.rows, ctx.single = x.shape[0], single
         return x.index_select(0, index)
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (index,) = ctx.saved_tensors
         with _one_thread(ctx.single):
             out = grad.new_zeros((ctx.rows,) + grad.shape[1:]).index_add_(0, index, grad)
         return out, None, None
 
 
-def _rows(index, batch, stride):
+def _rows(index: torch.Tensor, batch: int, stride: int) -> torch.Tensor:
     """``index`` repeated for each sample, offset by ``stride`` rows a sample: (batch*len,)."""
     offsets = torch.arange(batch, device=index.device).view(batch, 1) * stride
     return (offsets + index.view(1, -1)).view(-1)
@@ -143,7 +152,7 @@ def _rows(index, batch, stride):
 _NO_SHIFT_BOUND = 60.0
 
 
-def _needs_shift(q, k):
+def _needs_shift(q: torch.Tensor, k: torch.Tensor) -> bool:
     """Whether the tile softmax must subtract each row's maximum (see :data:`_NO_SHIFT_BOUND`).
 
     Softmax does not change with a shift, so the shift only guards against exp overflowing (or
@@ -160,7 +169,10 @@ def _needs_shift(q, k):
     return not bool(bound < _NO_SHIFT_BOUND)
 
 
-def _sparse_core(q, k, v, plans, output_index, return_attention, single):
+def _sparse_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                 plans: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                 output_index: torch.Tensor, return_attention: bool, single: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """:func:`_sparse_attention`'s work, with the thread policy ``single`` for the backward."""
     b, h, nq, d = q.shape
     nk, e = k.shape[2], v.shape[3]

@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from ifg.errors import InvalidArgument
 from ylg.attention import BACKENDS
@@ -23,9 +25,10 @@ __all__ = ["TrainConfig"]
 
 RESOLUTIONS = (32, 64, 128)
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+_T = TypeVar("_T")
 
 
-def _check_type(f: dataclasses.Field, value) -> None:
+def _check_type(f: dataclasses.Field[Any], value: object) -> None:
     """One field's value against its annotation: ints are ints (not bools), floats finite."""
     kind, optional = str(f.type).split(" | ")[0], str(f.type).endswith("| None")
     if value is None and optional:
@@ -41,7 +44,7 @@ def _check_type(f: dataclasses.Field, value) -> None:
         raise InvalidArgument(f"{f.name} must be a string, got {value!r}")
 
 
-def _field(default, help, **meta):
+def _field(default: _T, help: str, **meta: Any) -> _T:
     return dataclasses.field(default=default, metadata={"help": help, **meta})
 
 
@@ -102,7 +105,7 @@ class TrainConfig:
                                "evaluate --help`).")
     eval_samples: int = _field(500, "Samples per evaluation.")
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.validate()
 
     def validate(self) -> None:
@@ -166,7 +169,7 @@ class TrainConfig:
                 f"{self.resolution}x{self.resolution} model, got {self.attention_resolution!r}")
 
     @classmethod
-    def from_dict(cls, d) -> TrainConfig:
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
         """A config from a dict; unknown keys are an error (a typo never passes silently)."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(d) - known)
@@ -174,5 +177,5 @@ class TrainConfig:
             raise InvalidArgument(f"unknown TrainConfig key(s): {', '.join(unknown)}")
         return cls(**d)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

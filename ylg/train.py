@@ -26,11 +26,11 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +50,12 @@ from ylg.metrics import evaluate_generator, parse_metrics
 from ylg.runlock import run_lock
 from ylg.runtime import distributed, resolve_device, seed_of
 from ylg.viz import plot_training, save_image_grid
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard import SummaryWriter
+
+    from ylg.data import ImageData
+    from ylg.models.sagan import Discriminator, Generator
 
 __all__ = ["TrainConfig", "RESUMABLE", "TrainResult", "train", "train_step", "hinge_d",
            "hinge_g", "ema_update", "step_generator", "resolve_device", "cpu_estimate"]
@@ -79,7 +85,7 @@ class TrainResult:
     D: torch.nn.Module
     ema: torch.nn.Module
     step: int
-    last: dict
+    last: dict[str, float]
     run_dir: Path
     rank: int = 0
 
@@ -141,23 +147,24 @@ class _Batches:
     draw ``k`` of the run takes positions ``[k*B, (k+1)*B)`` of the stream, and rank ``r`` its
     ``r``-th share. Stateless: a draw is a function of its number, so resuming needs no state."""
 
-    def __init__(self, data, *, batch_size, rank, world, seed, device):
+    def __init__(self, data: ImageData, *, batch_size: int, rank: int, world: int, seed: int,
+                 device: torch.device) -> None:
         on_device = data.images.numel() < 2 ** 31  # small sets live on the device once
         self.images = data.images.to(device) if on_device else data.images
         self.labels = data.labels.to(self.images.device)
         self.n, self.batch, self.seed, self.device = len(data), batch_size, seed, device
         self.share = batch_size // world
         self.offset = rank * self.share
-        self._perms = {}
+        self._perms: dict[int, torch.Tensor] = {}
 
-    def _perm(self, epoch):
+    def _perm(self, epoch: int) -> torch.Tensor:
         if epoch not in self._perms:
             self._perms = {e: p for e, p in self._perms.items() if e >= epoch - 1}
             g = torch.Generator().manual_seed(seed_of(self.seed, "epoch", epoch))
             self._perms[epoch] = torch.randperm(self.n, generator=g)
         return self._perms[epoch]
 
-    def draw(self, k):
+    def draw(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         pos = k * self.batch + self.offset + torch.arange(self.share)
         epochs, within = pos // self.n, pos % self.n
         idx = torch.empty_like(pos)
@@ -181,7 +188,7 @@ def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
     """
     b, gen, policy = batches.share, generator, cfg.diffaugment
 
-    def noise():
+    def noise() -> tuple[torch.Tensor, torch.Tensor]:
         z = torch.randn(b, cfg.z_dim, generator=gen, device=batches.device)
         return z, torch.randint(num_classes, (b,), generator=gen, device=batches.device)
 
@@ -208,7 +215,7 @@ def train_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer,
             "d_real": logits[:b].detach().mean(), "d_fake": logits[b:].detach().mean()}
 
 
-def _broadcast_buffers(*models):
+def _broadcast_buffers(*models: nn.Module) -> None:
     """Rank 0's buffers (BatchNorm statistics, spectral-norm vectors) to every rank.
 
     DDP broadcasts them at the start of each forward; doing it at the end of the step too keeps
@@ -220,7 +227,7 @@ def _broadcast_buffers(*models):
             dist.broadcast(b, src=0)
 
 
-def _resumed_config(state, overrides):
+def _resumed_config(state: dict[str, Any], overrides: Mapping[str, Any]) -> TrainConfig:
     """The checkpoint's config with ``overrides``; only the RESUMABLE keys may change."""
     saved = state["config"]
     changed = {k: (saved.get(k), v) for k, v in overrides.items()
@@ -236,7 +243,7 @@ def _resumed_config(state, overrides):
     return TrainConfig.from_dict({**saved, **overrides})
 
 
-def _read_log(path, upto):
+def _read_log(path: Path, upto: int) -> list[str]:
     """The log lines of steps ``<= upto`` (a killed run may have logged past its checkpoint)."""
     if not path.exists():
         return []
@@ -248,7 +255,8 @@ def _read_log(path, upto):
     return lines
 
 
-def _model_args(cfg, data, state):
+def _model_args(cfg: TrainConfig, data: ImageData, state: dict[str, Any] | None
+                ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The models' constructor arguments (restored from ``state`` when resuming), and what the
     checkpoint must record to rebuild them (constructor arguments, the mask file's bytes)."""
     if state is not None:
@@ -269,7 +277,8 @@ def _model_args(cfg, data, state):
     return kwargs, {"model": record, "masks_file": blob}
 
 
-def _check_fits(cfg, kwargs, world, device) -> None:
+def _check_fits(cfg: TrainConfig, kwargs: dict[str, Any], world: int,
+                device: torch.device) -> None:
     """Refuse a run whose models and batch cannot fit, before anything is built: the models are
     built on the meta device (no memory) for :func:`ylg.memory.estimate_bytes`."""
     with torch.device("meta"):  # dense attention: the others' upper bound, and no tile planning
@@ -280,7 +289,9 @@ def _check_fits(cfg, kwargs, world, device) -> None:
                  estimate_bytes(g, d, batch=batch, training=True, outputs=grids), device)
 
 
-def _models(cfg, kwargs, state, device):
+def _models(cfg: TrainConfig, kwargs: dict[str, Any], state: dict[str, Any] | None,
+            device: torch.device
+            ) -> tuple[Generator, Discriminator, Generator, torch.optim.Adam, torch.optim.Adam]:
     """G, D, the EMA of G and both optimisers, restored from ``state`` when resuming."""
     g, d, ema = build_models(kwargs, backend=cfg.backend, seed=cfg.seed, device=device)
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
@@ -293,7 +304,8 @@ def _models(cfg, kwargs, state, device):
 class _RunFolder:
     """Rank 0's writes into the run folder: config, log lines, TensorBoard, sample grids."""
 
-    def __init__(self, run_dir, cfg, *, start, resume, class_names):
+    def __init__(self, run_dir: Path, cfg: TrainConfig, *, start: int, resume: bool,
+                 class_names: Sequence[str]) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
         for stale in run_dir.glob(".checkpoint.pt.tmp-*"):  # left by a process killed mid-write
             stale.unlink(missing_ok=True)
@@ -304,7 +316,7 @@ class _RunFolder:
         self.scale = max(1, 64 // cfg.resolution)
         kept = _read_log(self.log_path, start) if resume else []
         self.log_path.write_text("".join(line + "\n" for line in kept))
-        self.writer = None
+        self.writer: SummaryWriter | None = None
         if cfg.tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -313,25 +325,28 @@ class _RunFolder:
                                "tensorboard)") from None
             self.writer = SummaryWriter(str(run_dir / "tensorboard"))
 
-    def log(self, line, scalars=None, prefix=""):
+    def log(self, line: dict[str, Any], scalars: Mapping[str, Any] | None = None,
+            prefix: str = "") -> None:
         """Append ``line`` to ``log.jsonl``; the float ``scalars`` also go to TensorBoard."""
         with open(self.log_path, "a") as f:
             f.write(dumps_strict(line) + "\n")  # strict JSON: a NaN metric is null
         for k, v in (scalars or {}).items() if self.writer is not None else ():
             if isinstance(v, float):
+                assert self.writer is not None  # the loop runs only with a writer
                 self.writer.add_scalar(prefix + k, v, line["step"])
 
-    def samples(self, step, images):
+    def samples(self, step: int, images: torch.Tensor) -> None:
         save_image_grid(images, self.dir / "samples" / f"step_{step:07d}.png",
                         nrow=len(self.labels) if self.labels else None, scale=self.scale,
                         labels=self.labels)
 
-    def close(self):
+    def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
 
 
-def _start(config, resume, overrides):
+def _start(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] | None
+           ) -> tuple[TrainConfig, dict[str, Any] | None]:
     """The run's config and, when resuming, its checkpoint."""
     cfg = config or TrainConfig()
     run_dir, state = Path(cfg.out), None
@@ -349,7 +364,7 @@ def _start(config, resume, overrides):
     return cfg, state
 
 
-def _announce(cfg, data, say) -> None:
+def _announce(cfg: TrainConfig, data: ImageData, say: Callable[[str], None] | None) -> None:
     """Say what the training data are (``say`` None: silent, on ranks other than 0)."""
     if say is not None and data.skipped:
         say(f"skipped {len(data.skipped)} unreadable file(s), e.g. {data.skipped[0][0]}: "
@@ -359,14 +374,15 @@ def _announce(cfg, data, say) -> None:
             f"{data.channels} channel(s) at {cfg.resolution}x{cfg.resolution}")
 
 
-def _metrics(cfg, data, device, say):
+def _metrics(cfg: TrainConfig, data: ImageData, device: torch.device, say: Callable[[str], None]
+             ) -> Callable[[int, nn.Module], dict[str, Any]]:
     """The default evaluation: :func:`ylg.metrics.evaluate_generator` on ``cfg.eval_metrics``."""
     if cfg.eval_every and "accuracy" in parse_metrics(cfg.eval_metrics) and \
             data.num_classes != 10:
         raise InvalidArgument(f"eval metric accuracy needs the 10 digit classes, the data have "
                               f"{data.num_classes}")
 
-    def evaluate(step, ema):
+    def evaluate(step: int, ema: nn.Module) -> dict[str, Any]:
         return evaluate_generator(ema, real_images=data.images, num_classes=data.num_classes,
                                   dataset=data.source, samples=cfg.eval_samples, seed=cfg.seed,
                                   metrics=cfg.eval_metrics, device=device, log=say)
@@ -429,7 +445,7 @@ class TrainingDiverged(YLGError):
     """The losses or weights became NaN or infinite; the last good checkpoint is kept."""
 
 
-def _finite(values, step, run_dir) -> None:
+def _finite(values: Mapping[str, float], step: int, run_dir: Path) -> None:
     """Stop the run if a logged number is NaN or infinite (nothing non-finite is saved)."""
     bad = {k: v for k, v in values.items() if not math.isfinite(v)}
     if bad:
@@ -439,7 +455,9 @@ def _finite(values, step, run_dir) -> None:
                                "rates (--lr-g, --lr-d) and resume or start again")
 
 
-def _run(config, resume, overrides, progress, say, evaluate) -> TrainResult:
+def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] | None,
+         progress: bool, say: Callable[[str], None],
+         evaluate: Callable[[int, nn.Module], dict[str, Any]] | None) -> TrainResult:
     """:func:`train`'s body, inside the run folder's lock."""
     cfg, state = _start(config, resume, overrides)
     run_dir = Path(cfg.out)
@@ -459,6 +477,8 @@ def _run(config, resume, overrides, progress, say, evaluate) -> TrainResult:
     start = 0 if state is None else int(state["step"])
     if main and state is not None:
         say(f"resumed from {run_dir / 'checkpoint.pt'} at step {start}")
+    G: nn.Module  # g and d, or their DDP wrappers
+    D: nn.Module
     G, D = g, d
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -498,7 +518,7 @@ def _run(config, resume, overrides, progress, say, evaluate) -> TrainResult:
                 per_step = (time.perf_counter() - t_warm) / (ESTIMATE_AFTER - 1)
                 say(cpu_estimate(per_step, cfg.steps - step, peak_memory(), cfg))
 
-        def due(every):
+        def due(every: int) -> int | bool:
             return every and (step % every == 0 or step == cfg.steps)
 
         if due(cfg.log_every) or due(cfg.checkpoint_every):
@@ -532,7 +552,7 @@ def _run(config, resume, overrides, progress, say, evaluate) -> TrainResult:
     if main and start >= cfg.steps:
         say(f"the checkpoint is already at step {start} >= steps {cfg.steps}; nothing to do")
     return TrainResult(g, d, ema, max(start, cfg.steps), last, run_dir, rank)
-def _mean_over_ranks(values, world) -> dict:
+def _mean_over_ranks(values: Mapping[str, torch.Tensor], world: int) -> dict[str, float]:
     """The logged numbers as floats, averaged over the processes."""
     stacked = torch.stack(list(values.values())).float()
     if world > 1:

@@ -15,6 +15,8 @@ published epsilon 1e-3 (docs/design.md says why the moving-average decay is torc
 
 from __future__ import annotations
 
+from typing import TypeVar, cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,6 +29,7 @@ __all__ = ["SN_CONSTRAINTS", "spectral_norm", "set_sn_constraint", "sn_conv", "s
            "sn_embedding", "ConditionalBatchNorm2d", "UpBlock", "DownBlock", "OptimizedBlock"]
 
 SN_CONSTRAINTS = ("inequality", "equality")
+_M = TypeVar("_M", bound=nn.Module)
 BN_EPS = 1e-3  # tfgan's batch_norm, which the published G uses (torch's default is 1e-5)
 
 
@@ -34,11 +37,11 @@ class _BoundedSpectralNorm(_SpectralNorm):
     """torch's spectral norm (one power iteration per training forward), dividing by
     ``max(1, sigma)`` under the inequality constraint and by ``sigma`` under the equality one."""
 
-    def __init__(self, weight, *, constraint):
+    def __init__(self, weight: torch.Tensor, *, constraint: str) -> None:
         super().__init__(weight)
         self.constraint = check_known("constraint", constraint, SN_CONSTRAINTS)
 
-    def forward(self, weight):
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
         weight_mat = self._reshape_weight_to_matrix(weight)
         if self.training:
             self._power_method(weight_mat, self.n_power_iterations)
@@ -83,8 +86,9 @@ def spectral_norm(module: nn.Module, *, constraint: str = "inequality") -> nn.Mo
     tensor([0.5000, 0.2500], grad_fn=<DiagonalBackward0>)
     """
     check_known("constraint", constraint, SN_CONSTRAINTS)
+    weight = cast(torch.Tensor, module.weight)  # nn.Module's attributes type as Tensor | Module
     parametrize.register_parametrization(
-        module, "weight", _BoundedSpectralNorm(module.weight, constraint=constraint))
+        module, "weight", _BoundedSpectralNorm(weight, constraint=constraint))
     return module
 
 
@@ -121,15 +125,15 @@ def set_sn_constraint(model: nn.Module, constraint: str) -> nn.Module:
     return model
 
 
-def _glorot(module):
+def _glorot(module: _M) -> _M:
     """The published initialisation: Glorot (Xavier) uniform weights, zero biases."""
-    nn.init.xavier_uniform_(module.weight)
+    nn.init.xavier_uniform_(cast(torch.Tensor, module.weight))
     if getattr(module, "bias", None) is not None:
-        nn.init.zeros_(module.bias)
+        nn.init.zeros_(cast(torch.Tensor, module.bias))
     return module
 
 
-def sn_conv(c_in, c_out, kernel_size=3, *, bias=True):
+def sn_conv(c_in: int, c_out: int, kernel_size: int = 3, *, bias: bool = True) -> nn.Module:
     """A spectral-normalised convolution with 'same' padding.
 
     Examples
@@ -141,7 +145,7 @@ def sn_conv(c_in, c_out, kernel_size=3, *, bias=True):
     return spectral_norm(_glorot(conv))
 
 
-def sn_linear(d_in, d_out, *, bias=True):
+def sn_linear(d_in: int, d_out: int, *, bias: bool = True) -> nn.Module:
     """A spectral-normalised linear map.
 
     Examples
@@ -152,7 +156,7 @@ def sn_linear(d_in, d_out, *, bias=True):
     return spectral_norm(_glorot(nn.Linear(d_in, d_out, bias=bias)))
 
 
-def sn_embedding(num, dim):
+def sn_embedding(num: int, dim: int) -> nn.Module:
     """A spectral-normalised embedding (the projection discriminator's class vectors).
 
     Examples
@@ -173,7 +177,7 @@ class ConditionalBatchNorm2d(nn.Module):
     torch.Size([2, 4, 5, 5])
     """
 
-    def __init__(self, channels, *, num_classes):
+    def __init__(self, channels: int, *, num_classes: int) -> None:
         super().__init__()
         self.bn = nn.BatchNorm2d(channels, affine=False, eps=BN_EPS)
         # zero-initialised so that every class starts at the identity transform
@@ -182,7 +186,7 @@ class ConditionalBatchNorm2d(nn.Module):
         nn.init.zeros_(self.gain.weight)
         nn.init.zeros_(self.bias.weight)
 
-    def forward(self, x, y):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         g = self.gain(y)[:, :, None, None]  # (b, c, 1, 1)
         b = self.bias(y)[:, :, None, None]
         return (1 + g) * self.bn(x) + b
@@ -199,7 +203,7 @@ class UpBlock(nn.Module):
     torch.Size([2, 4, 8, 8])
     """
 
-    def __init__(self, c_in, c_out, *, num_classes):
+    def __init__(self, c_in: int, c_out: int, *, num_classes: int) -> None:
         super().__init__()
         self.bn1 = ConditionalBatchNorm2d(c_in, num_classes=num_classes)
         self.conv1 = sn_conv(c_in, c_out)
@@ -207,7 +211,7 @@ class UpBlock(nn.Module):
         self.conv2 = sn_conv(c_out, c_out)
         self.shortcut = sn_conv(c_in, c_out, 1)
 
-    def forward(self, x, y):
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         h = F.interpolate(F.relu(self.bn1(x, y)), scale_factor=2, mode="nearest")
         h = self.conv2(F.relu(self.bn2(self.conv1(h), y)))
         return h + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
@@ -224,14 +228,14 @@ class DownBlock(nn.Module):
     torch.Size([2, 8, 4, 4])
     """
 
-    def __init__(self, c_in, c_out, *, downsample=True):
+    def __init__(self, c_in: int, c_out: int, *, downsample: bool = True) -> None:
         super().__init__()
         self.conv1 = sn_conv(c_in, c_out)
         self.conv2 = sn_conv(c_out, c_out)
         self.downsample = downsample
         self.shortcut = sn_conv(c_in, c_out, 1) if c_in != c_out or downsample else None
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.conv2(F.relu(self.conv1(F.relu(x))))
         s = x if self.shortcut is None else self.shortcut(x)
         if self.downsample:
@@ -250,12 +254,12 @@ class OptimizedBlock(nn.Module):
     torch.Size([2, 8, 4, 4])
     """
 
-    def __init__(self, c_in, c_out):
+    def __init__(self, c_in: int, c_out: int) -> None:
         super().__init__()
         self.conv1 = sn_conv(c_in, c_out)
         self.conv2 = sn_conv(c_out, c_out)
         self.shortcut = sn_conv(c_in, c_out, 1)
 
-    def forward(self, x):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.avg_pool2d(self.conv2(F.relu(self.conv1(x))), 2)
         return h + self.shortcut(F.avg_pool2d(x, 2))
