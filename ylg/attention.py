@@ -197,7 +197,8 @@ class _TilePlan(nn.Module):
       real query, so that no row is empty);
     - ``key_index`` (g*nt*u,): row ``head * Nk + key`` of each tile's gathered keys (padding
       points at the head's key 0);
-    - ``blocked`` (g, nt, t, u): True where the query may not attend the gathered key.
+    - ``blocked`` (g, nt, u, t): True where the query may not attend the gathered key (keys
+      first, the layout of the tile logits).
 
     They are derived from the masks, so they are not saved in a checkpoint.
     """
@@ -212,7 +213,8 @@ class _TilePlan(nn.Module):
                             for _, a in compiled])
         padded = _pad_order(order, t).reshape(1, -1, t)  # the same query order in every head
         buffers = {"query_index": (heads * nq + padded).ravel(),
-                   "key_index": (heads * nk + keys).ravel(), "blocked": ~allowed}
+                   "key_index": (heads * nk + keys).ravel(),
+                   "blocked": np.ascontiguousarray(~allowed.transpose(0, 1, 3, 2))}
         for name, array in buffers.items():
             self.register_buffer(name, torch.from_numpy(array), persistent=False)
         self.tile, self.union, self.heads = t, u, heads.ravel().tolist()

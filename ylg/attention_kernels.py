@@ -34,14 +34,17 @@ def _dense_attention(q, k, v, blocked, return_attention):
 class _TileAttention(torch.autograd.Function):
     """Masked attention of every tile against its gathered keys, with a hand-written backward.
 
-    Shapes: q (..., t, d), k (..., u, d), v (..., u, e), blocked (..., t, u) broadcastable.
-    Returns the output (..., t, e) and the weights (..., t, u). Written out rather than left to
-    autograd so that the logits become the weights in place (mask, then softmax) and the backward
-    turns one fresh tensor into the logits' gradient in place: the largest tensors are allocated
-    twice instead of four times, which matters on CPU, where each fresh block of more than 32 MB
-    is page-faulted in from the system. Blocked weights are exactly 0, so the softmax backward
-    gives them zero gradient without masking again. The weights are an output and are what the
-    backward keeps, so double backward works.
+    Shapes: q (..., t, d), k (..., u, d), v (..., u, e), blocked (..., u, t) broadcastable (keys
+    first). Returns the output (..., t, e) and the weights (..., u, t), keys first.
+    The logits are kept keys-major, (..., u, t): a tile has few keys (8 to 24) and more queries,
+    and the softmax's sums over keys then run over an outer dimension, a vectorised pass over
+    rows of ``t`` queries, where an inner dimension of ``u`` costs a reduction per query.
+    Written out rather than left to autograd so that the logits become the weights in place
+    (mask, then softmax) and the backward turns one fresh tensor into the logits' gradient in
+    place: the largest tensors are allocated twice instead of four times, which matters on CPU,
+    where each fresh block of more than 32 MB is page-faulted in from the system. Blocked weights
+    are exactly 0, so the softmax backward gives them zero gradient without masking again. The
+    weights are an output and are what the backward keeps, so double backward works.
     """
 
     @staticmethod
@@ -50,20 +53,21 @@ class _TileAttention(torch.autograd.Function):
         if q.shape[-1] == 1:
             # one channel a head: the logits are an outer product, for which a batched matmul
             # of many tiny matrices is several times slower on CPU than one broadcast
-            # multiply; the mask comes in the same pass as an additive 0 / -inf (q * k exactly,
+            # multiply; the mask comes in the same pass as an additive 0 / -inf (k * q exactly,
             # as the matmul gives it)
             bias = torch.zeros(blocked.shape, dtype=q.dtype, device=q.device)
-            attn = torch.addcmul(bias.masked_fill_(blocked, float("-inf")), q,
-                                 k.transpose(-1, -2))
+            attn = torch.addcmul(bias.masked_fill_(blocked, float("-inf")), k,
+                                 q.transpose(-1, -2))  # (..., u, t)
         else:
-            attn = (q @ k.transpose(-1, -2)).masked_fill_(blocked, float("-inf"))  # (..., t, u)
-        if shift:  # softmax in place: every row has an allowed key, so its max is finite
-            attn.sub_(attn.amax(dim=-1, keepdim=True))
+            attn = (k @ q.transpose(-1, -2)).masked_fill_(blocked, float("-inf"))  # (..., u, t)
+        if shift:  # softmax in place: every query has an allowed key, so its max is finite
+            attn.sub_(attn.amax(dim=-2, keepdim=True))
         attn.exp_()
-        attn.div_(attn.sum(dim=-1, keepdim=True))
-        ctx.save_for_backward(q, k, v, attn)
+        attn.div_(attn.sum(dim=-2, keepdim=True))
+        o = attn.transpose(-1, -2) @ v
+        ctx.save_for_backward(q, k, v, attn, o)
         ctx.set_materialize_grads(False)  # the weights' gradient is None unless they are used
-        return attn @ v, attn
+        return o, attn
 
     @staticmethod
     def backward(ctx, grad_o, grad_attn):
@@ -72,24 +76,28 @@ class _TileAttention(torch.autograd.Function):
 
     @staticmethod
     def _backward(ctx, grad_o, grad_attn):
-        q, k, v, attn = ctx.saved_tensors
+        q, k, v, attn, o = ctx.saved_tensors  # attn (..., u, t)
         if grad_o is None and grad_attn is None:
             return None, None, None, None, None, None
         grad_v = None
         if grad_o is None:
             grad = grad_attn.clone()
+            dot = (grad * attn).sum(dim=-2, keepdim=True)  # (..., 1, t)
         else:
-            grad = grad_o @ v.transpose(-1, -2)  # (..., t, u)
+            grad = v @ grad_o.transpose(-1, -2)  # (..., u, t)
+            grad_v = attn @ grad_o
+            # the softmax backward's <grad, attn> over keys is <grad_o, o> over the output's
+            # e channels: a pass over the output instead of two over the logits
+            dot = (grad_o * o).sum(dim=-1).unsqueeze(-2)  # (..., 1, t)
             if grad_attn is not None:
                 grad += grad_attn
-            grad_v = attn.transpose(-1, -2) @ grad_o
-        # softmax backward, attn * (grad - <grad, attn>), the row dot as a batched product
-        dot = (grad.unsqueeze(-2) @ attn.unsqueeze(-1)).squeeze(-1)  # (..., t, 1)
+                dot = dot + (grad_attn * attn).sum(dim=-2, keepdim=True)
+        # softmax backward, attn * (grad - dot)
         if torch.is_grad_enabled():  # double backward: keep every step on the graph
             grad = (grad - dot) * attn
         else:
             grad.sub_(dot).mul_(attn)
-        return grad @ k, grad.transpose(-1, -2) @ q, grad_v, None, None, None
+        return grad.transpose(-1, -2) @ k, grad @ q, grad_v, None, None, None
 
 
 class _one_thread:
@@ -171,17 +179,17 @@ def _sparse_core(q, k, v, plans, output_index, return_attention, single):
     kf, vf = k.reshape(b * h * nk, d), v.reshape(b * h * nk, e)
     outs, maps = [], []
     for query_index, key_index, blocked in plans:
-        g, nt, t, u = blocked.shape
+        g, nt, u, t = blocked.shape
         keys = _rows(key_index, b, h * nk)
         qt = _Gather.apply(qf, _rows(query_index, b, h * nq), single).view(b, g, nt, t, d)
         kt = _Gather.apply(kf, keys, single).view(b, g, nt, u, d)
         vt = _Gather.apply(vf, keys, single).view(b, g, nt, u, e)
-        o, attn = _TileAttention.apply(qt, kt, vt, blocked, single, shift)  # (b,g,nt,t,e), (..,t,u)
+        o, attn = _TileAttention.apply(qt, kt, vt, blocked, single, shift)  # (b,g,nt,t,e), (..,u,t)
         outs.append(o.view(b, g * nt * t, e))
         if return_attention:
             # padded slots point at key 0 with weight exactly 0: adding them leaves key 0 intact
             slots = (key_index % nk).view(1, g, nt, 1, u).expand(b, g, nt, t, u)
-            full = attn.new_zeros(b, g, nt, t, nk).scatter_add(-1, slots, attn)
+            full = attn.new_zeros(b, g, nt, t, nk).scatter_add(-1, slots, attn.transpose(-1, -2))
             maps.append(full.view(b, g * nt * t, nk))
     rows = sum(o.shape[1] for o in outs)
     select = _rows(output_index, b, rows)
