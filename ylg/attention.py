@@ -40,6 +40,7 @@ from ifg.errors import InvalidArgument, check_positive_int
 from ylg.attention_auto import auto_backend, sparse_pays
 from ylg.attention_flex import FlexUnsupported, _row_table, flex_attend, flex_mask
 from ylg.attention_kernels import (_dense_attention, _one_thread, _sparse_core,
+                                   _tile_rows,
                                    _TileAttention)  # noqa: F401 (_TileAttention: re-exported)
 
 if TYPE_CHECKING:
@@ -233,19 +234,19 @@ def _single_threaded(t: torch.Tensor, work: int) -> bool:
     return t.device.type == "cpu" and work <= _ONE_THREAD_MAX_WORK
 
 
-def _sparse_attention(q, k, v, plans, output_index, return_attention):
+def _sparse_attention(q, k, v, plans, rows, return_attention):
     """Tiled attention over each tile's union of keys.
 
-    Shapes as :func:`ylg.attention_kernels._dense_attention`. ``plans`` holds each head group's ``(query_index,
-    key_index, blocked)`` (see :class:`_TilePlan`); ``output_index`` (h*nq,) is where each
-    (head, query) row sits in the groups' concatenated tile rows.
+    Shapes as :func:`ylg.attention_kernels._dense_attention`. ``plans`` holds each head group's
+    ``(query_index, key_index, blocked)`` (see :class:`_TilePlan`); ``rows`` their row indices
+    for this batch size (:func:`ylg.attention_kernels._tile_rows`).
     """
     b, h, nq, d = q.shape
     e = v.shape[3]
     work = b * sum(blocked.numel() for _, _, blocked in plans) * (d + e)
     single = _single_threaded(q, work)
     with _one_thread(single):
-        return _sparse_core(q, k, v, plans, output_index, return_attention, single)
+        return _sparse_core(q, k, v, plans, rows, return_attention, single)
 
 
 class Attention2d(nn.Module):
@@ -404,6 +405,9 @@ class Attention2d(nn.Module):
                 offset += len(rows)  # computes the same row as the query: either may stand
             self.register_buffer("output_index", torch.from_numpy(position.ravel()),
                                  persistent=False)
+            # no padded tile slot: the query gather and the output placement are permutations
+            self._permutation = offset == self.heads * ms.nq
+            self._rows_cache = {}  # (batch, device) -> the row indices of _tile_rows
         else:
             blocked = ~np.stack([m.toarray() for m in masks])  # (heads, nq, nk)
             self.register_buffer("blocked", torch.from_numpy(blocked), persistent=False)
@@ -442,11 +446,23 @@ class Attention2d(nn.Module):
             blocked = self._auto_choose(q)
         if self.backend == "sparse":
             plans = [(p.query_index, p.key_index, p.blocked) for p in self.plans]
-            return _sparse_attention(q, k, v, plans, self.output_index, return_attention)
+            return _sparse_attention(q, k, v, plans, self._rows(plans, q), return_attention)
         if self.backend == "flex":
             return flex_attend(q, k, v, self.flex_table, self.flex_index, self._block_masks,
                                return_attention)
         return _dense_attention(q, k, v, blocked, return_attention)
+
+    def _rows(self, plans: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+              q: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The sparse core's row indices for ``q``'s batch size and device, built once each."""
+        key = (q.shape[0], str(q.device))
+        if key not in self._rows_cache:
+            assert self.masks is not None
+            if len(self._rows_cache) >= 8:  # a few batch sizes are in use at a time
+                self._rows_cache.clear()
+            self._rows_cache[key] = _tile_rows(plans, self.output_index, q.shape[0],
+                                              self.masks.nq, self.masks.nk, self._permutation)
+        return self._rows_cache[key]
 
     def _auto_choose(self, q: torch.Tensor) -> torch.Tensor | None:
         """``auto``: choose the backend on the first call on a device kind (for this call's
