@@ -40,7 +40,7 @@ class _TileAttention(torch.autograd.Function):
     and the softmax's sums over keys then run over an outer dimension, a vectorised pass over
     rows of ``t`` queries, where an inner dimension of ``u`` costs a reduction per query.
     Written out rather than left to autograd so that the logits become the weights in place
-    (mask, then softmax) and the backward turns one fresh tensor into the logits' gradient in
+    (exp, mask, normalise) and the backward turns one fresh tensor into the logits' gradient in
     place: the largest tensors are allocated twice instead of four times, which matters on CPU,
     where each fresh block of more than 32 MB is page-faulted in from the system. Blocked weights
     are exactly 0, so the softmax backward gives them zero gradient without masking again. The
@@ -52,17 +52,17 @@ class _TileAttention(torch.autograd.Function):
         ctx.single = single
         if q.shape[-1] == 1:
             # one channel a head: the logits are an outer product, for which a batched matmul
-            # of many tiny matrices is several times slower on CPU than one broadcast
-            # multiply; the mask comes in the same pass as an additive 0 / -inf (k * q exactly,
-            # as the matmul gives it)
-            bias = torch.zeros(blocked.shape, dtype=q.dtype, device=q.device)
-            attn = torch.addcmul(bias.masked_fill_(blocked, float("-inf")), k,
-                                 q.transpose(-1, -2))  # (..., u, t)
+            # of many tiny matrices is several times slower on CPU than one broadcast multiply
+            attn = k * q.transpose(-1, -2)  # (..., u, t), exactly what the matmul gives
         else:
-            attn = (k @ q.transpose(-1, -2)).masked_fill_(blocked, float("-inf"))  # (..., u, t)
-        if shift:  # softmax in place: every query has an allowed key, so its max is finite
-            attn.sub_(attn.amax(dim=-2, keepdim=True))
-        attn.exp_()
+            attn = k @ q.transpose(-1, -2)  # (..., u, t)
+        if shift:  # the max over allowed keys: every query has one, so it is finite
+            attn.masked_fill_(blocked, float("-inf"))
+            attn.sub_(attn.amax(dim=-2, keepdim=True)).masked_fill_(blocked, 0.0)
+        # blocked weights are zeroed after exp rather than computed as exp(-inf): on CPU, exp
+        # of an input whose result underflows (-inf, or below -87 in float32) takes a slow
+        # path, 25x slower than the whole pass otherwise (docs/benchmarks.md)
+        attn.exp_().masked_fill_(blocked, 0.0)
         attn.div_(attn.sum(dim=-2, keepdim=True))
         o = attn.transpose(-1, -2) @ v
         ctx.save_for_backward(q, k, v, attn, o)
