@@ -407,7 +407,7 @@ class Attention2d(nn.Module):
                                  persistent=False)
             # no padded tile slot: the query gather and the output placement are permutations
             self._permutation = offset == self.heads * ms.nq
-            self._rows_cache = {}  # (batch, device) -> the row indices of _tile_rows
+            self._rows_cache = {}  # (batch, e, device) -> the row indices of _tile_rows
         else:
             blocked = ~np.stack([m.toarray() for m in masks])  # (heads, nq, nk)
             self.register_buffer("blocked", torch.from_numpy(blocked), persistent=False)
@@ -446,22 +446,25 @@ class Attention2d(nn.Module):
             blocked = self._auto_choose(q)
         if self.backend == "sparse":
             plans = [(p.query_index, p.key_index, p.blocked) for p in self.plans]
-            return _sparse_attention(q, k, v, plans, self._rows(plans, q), return_attention)
+            return _sparse_attention(q, k, v, plans, self._rows(plans, q, v.shape[3]),
+                                     return_attention)
         if self.backend == "flex":
             return flex_attend(q, k, v, self.flex_table, self.flex_index, self._block_masks,
                                return_attention)
         return _dense_attention(q, k, v, blocked, return_attention)
 
     def _rows(self, plans: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-              q: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The sparse core's row indices for ``q``'s batch size and device, built once each."""
-        key = (q.shape[0], str(q.device))
+              q: torch.Tensor, e: int) -> dict[str, torch.Tensor]:
+        """The sparse core's row indices for ``q``'s batch size and device and ``e`` value
+        channels, built once each."""
+        key = (q.shape[0], e, str(q.device))
         if key not in self._rows_cache:
             assert self.masks is not None
             if len(self._rows_cache) >= 8:  # a few batch sizes are in use at a time
                 self._rows_cache.clear()
             self._rows_cache[key] = _tile_rows(plans, self.output_index, q.shape[0],
-                                              self.masks.nq, self.masks.nk, self._permutation)
+                                               self.masks.nq, self.masks.nk, e,
+                                               self._permutation)
         return self._rows_cache[key]
 
     def _auto_choose(self, q: torch.Tensor) -> torch.Tensor | None:

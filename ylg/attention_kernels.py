@@ -35,7 +35,8 @@ class _TileAttention(torch.autograd.Function):
     """Masked attention of every tile against its gathered keys, with a hand-written backward.
 
     Shapes: q (..., t, d), k (..., u, d), v (..., u, e), blocked (..., u, t) broadcastable (keys
-    first). Returns the output (..., t, e) and the weights (..., u, t), keys first.
+    first). Returns the output (..., e, t), channels first (the layout the output projection
+    reads, and the cheaper product), and the weights (..., u, t), keys first.
     The logits are kept keys-major, (..., u, t): a tile has few keys (8 to 24) and more queries,
     and the softmax's sums over keys then run over an outer dimension, a vectorised pass over
     rows of ``t`` queries, where an inner dimension of ``u`` costs a reduction per query.
@@ -64,7 +65,7 @@ class _TileAttention(torch.autograd.Function):
         # path, 25x slower than the whole pass otherwise (docs/benchmarks.md)
         attn.exp_().masked_fill_(blocked, 0.0)
         attn.div_(attn.sum(dim=-2, keepdim=True))
-        o = attn.transpose(-1, -2) @ v
+        o = v.transpose(-1, -2) @ attn  # (..., e, t)
         ctx.save_for_backward(q, k, v, attn, o)
         ctx.set_materialize_grads(False)  # the weights' gradient is None unless they are used
         return o, attn
@@ -76,27 +77,31 @@ class _TileAttention(torch.autograd.Function):
 
     @staticmethod
     def _backward(ctx, grad_o, grad_attn):
-        q, k, v, attn, o = ctx.saved_tensors  # attn (..., u, t)
+        q, k, v, attn, o = ctx.saved_tensors  # attn (..., u, t), o (..., e, t)
         if grad_o is None and grad_attn is None:
             return None, None, None, None, None, None
         grad_v = None
         if grad_o is None:
             grad = grad_attn.clone()
             dot = (grad * attn).sum(dim=-2, keepdim=True)  # (..., 1, t)
+            grad = grad - dot if torch.is_grad_enabled() else grad.sub_(dot)
         else:
-            grad = v @ grad_o.transpose(-1, -2)  # (..., u, t)
-            grad_v = attn @ grad_o
+            grad_v = attn @ grad_o.transpose(-1, -2)  # (..., u, e)
             # the softmax backward's <grad, attn> over keys is <grad_o, o> over the output's
             # e channels: a pass over the output instead of two over the logits
-            dot = (grad_o * o).sum(dim=-1).unsqueeze(-2)  # (..., 1, t)
+            dot = (grad_o * o).sum(dim=-2, keepdim=True)  # (..., 1, t)
             if grad_attn is not None:
-                grad += grad_attn
                 dot = dot + (grad_attn * attn).sum(dim=-2, keepdim=True)
+            # v @ grad_o - dot in one product, (..., u, t)
+            grad = torch.baddbmm(dot.flatten(0, -3), v.flatten(0, -3), grad_o.flatten(0, -3),
+                                 beta=-1).view(attn.shape)
+            if grad_attn is not None:
+                grad = grad + grad_attn
         # softmax backward, attn * (grad - dot)
         if torch.is_grad_enabled():  # double backward: keep every step on the graph
-            grad = (grad - dot) * attn
+            grad = grad * attn
         else:
-            grad.sub_(dot).mul_(attn)
+            grad.mul_(attn)
         return grad.transpose(-1, -2) @ k, grad @ q, grad_v, None, None, None
 
 
@@ -200,16 +205,19 @@ def _inverse(permutation):
     return inverse
 
 
-def _tile_rows(plans, output_index, batch, nq, nk, permutation):
+def _tile_rows(plans, output_index, batch, nq, nk, channels, permutation):
     """The sparse core's row indices for one batch size, group-major: each head group's tile
     rows for the whole batch form one block, so that one gather serves every group and a
     group's rows are a contiguous slice of it.
 
-    ``plans`` and ``output_index`` as :func:`_sparse_core`'s; ``permutation``: no tile slot is
-    padding, so the query gather and the output placement are permutations. Returns a dict:
-    ``query`` (tile rows,) and ``key`` (gathered key rows,), rows of the flattened
-    ``(b*h*n, channels)`` queries and keys; ``output`` (b*h*nq,), each output row's tile row;
-    with ``permutation`` also ``query_inverse`` and ``output_inverse``.
+    ``plans`` and ``output_index`` as :func:`_sparse_core`'s; ``channels``: the values' ``e``;
+    ``permutation``: no tile slot is padding, so the query gather and the output placements are
+    permutations. Returns a dict: ``query`` (tile rows,) and ``key`` (gathered key rows,), rows
+    of the flattened ``(b*h*n, channels)`` queries and keys; ``output`` (b*h*nq,), each
+    ``(sample, head, query)`` row's tile row; ``flat`` (b*e*h*nq,), each output entry's place
+    in the groups' flattened channels-first tile outputs ``(b, g, nt, e, t)``, the output in
+    ``(b, e, h, nq)`` order; with ``permutation`` also ``query_inverse``, ``output_inverse``
+    and ``flat_inverse``.
     """
     heads = output_index.numel() // nq
     sizes = torch.tensor([p[0].numel() for p in plans], device=output_index.device)
@@ -222,10 +230,19 @@ def _tile_rows(plans, output_index, batch, nq, nk, permutation):
     local = output_index - starts[group]
     sample = torch.arange(batch, device=output_index.device).view(batch, 1)
     rows["output"] = (batch * starts[group] + sample * sizes[group] + local).view(-1)
+    # channels first: entry (s, j, hq) of group g sits at batch * e * start_g (the group's
+    # block) + s * e * size_g (the sample) + its tile's e * t entries before + j * t + slot
+    tile = torch.tensor([p[2].shape[-1] for p in plans], device=output_index.device)[group]
+    e = channels
+    channel = torch.arange(e, device=output_index.device).view(1, e, 1)
+    rows["flat"] = (batch * e * starts[group] + (local // tile) * e * tile + local % tile
+                    + sample.view(batch, 1, 1) * e * sizes[group] + channel * tile).view(-1)
     if permutation:
         rows["query_inverse"] = _inverse(rows["query"])
         rows["output_inverse"] = _inverse(rows["output"])
+        rows["flat_inverse"] = _inverse(rows["flat"])
     return rows
+
 
 #: the softmax skips subtracting each row's maximum when no logit can exceed this in size: exp
 #: of it (and of its negative) and the sum of many such stay finite and nonzero in float32
@@ -276,21 +293,22 @@ def _sparse_core(q, k, v, plans, rows, return_attention, single):
     for (_, key_index, blocked), (g, nt, u, t), qt, kt, vt in zip(plans, tiles, qs, ks, vs):
         o, attn = _TileAttention.apply(qt.view(b, g, nt, t, d), kt.view(b, g, nt, u, d),
                                        vt.view(b, g, nt, u, e), blocked, single,
-                                       shift)  # (b, g, nt, t, e), (b, g, nt, u, t)
-        outs.append(o.view(-1, e))
+                                       shift)  # (b, g, nt, e, t), (b, g, nt, u, t)
+        outs.append(o.view(-1))
         if return_attention:
             # padded slots point at key 0 with weight exactly 0: adding them leaves key 0 intact
             slots = (key_index % nk).view(1, g, nt, 1, u).expand(b, g, nt, t, u)
             full = attn.new_zeros(b, g, nt, t, nk).scatter_add(-1, slots, attn.transpose(-1, -2))
             maps.append(full.view(-1, nk))
-    o = _output(outs, rows, single).view(b, h, nq, e)
+    # (b, e, h, nq) in memory, the layout the layer's output projection reads
+    o = _output(outs, rows, "flat", single).view(b, e, h, nq).permute(0, 2, 3, 1)
     if not return_attention:
         return o, None
-    return o, _output(maps, rows, single).view(b, h, nq, nk)
+    return o, _output(maps, rows, "output", single).view(b, h, nq, nk)
 
 
-def _output(parts, rows, single):
-    """The groups' tile rows ``parts`` (group-major) put in (sample, head, query) order."""
-    if "output_inverse" in rows:
-        return _Place.apply(rows["output_inverse"], single, *parts)
-    return _Gather.apply(torch.cat(parts), rows["output"], single)
+def _output(parts, rows, name, single):
+    """The groups' outputs ``parts`` (group-major) put in order by the index ``rows[name]``."""
+    if name + "_inverse" in rows:
+        return _Place.apply(rows[name + "_inverse"], single, *parts)
+    return _Gather.apply(torch.cat(parts), rows[name], single)
