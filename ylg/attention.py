@@ -460,7 +460,7 @@ class Attention2d(nn.Module):
         key = (q.shape[0], e, str(q.device))
         if key not in self._rows_cache:
             assert self.masks is not None
-            if len(self._rows_cache) >= 8:  # a few batch sizes are in use at a time
+            if len(self._rows_cache) >= 4:  # a few batch sizes are in use at a time
                 self._rows_cache.clear()
             self._rows_cache[key] = _tile_rows(plans, self.output_index, q.shape[0],
                                                self.masks.nq, self.masks.nk, e,

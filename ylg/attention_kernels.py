@@ -216,8 +216,10 @@ def _tile_rows(plans, output_index, batch, nq, nk, channels, permutation):
     of the flattened ``(b*h*n, channels)`` queries and keys; ``output`` (b*h*nq,), each
     ``(sample, head, query)`` row's tile row; ``flat`` (b*e*h*nq,), each output entry's place
     in the groups' flattened channels-first tile outputs ``(b, g, nt, e, t)``, the output in
-    ``(b, e, h, nq)`` order; with ``permutation`` also ``query_inverse``, ``output_inverse``
-    and ``flat_inverse``.
+    ``(b, e, h, nq)`` order; with ``permutation``, ``query_inverse`` and, instead of
+    ``output`` and ``flat``, their inverses ``output_inverse`` and ``flat_inverse``. In all at
+    most about ``(e + 4) * b * h * nq`` 8-byte integers, 2 to 4 times the bytes of the
+    attention's output.
     """
     heads = output_index.numel() // nq
     sizes = torch.tensor([p[0].numel() for p in plans], device=output_index.device)
@@ -237,10 +239,10 @@ def _tile_rows(plans, output_index, batch, nq, nk, channels, permutation):
     channel = torch.arange(e, device=output_index.device).view(1, e, 1)
     rows["flat"] = (batch * e * starts[group] + (local // tile) * e * tile + local % tile
                     + sample.view(batch, 1, 1) * e * sizes[group] + channel * tile).view(-1)
-    if permutation:
+    if permutation:  # the placements use only the inverses: keep the cache small
         rows["query_inverse"] = _inverse(rows["query"])
-        rows["output_inverse"] = _inverse(rows["output"])
-        rows["flat_inverse"] = _inverse(rows["flat"])
+        rows["output_inverse"] = _inverse(rows.pop("output"))
+        rows["flat_inverse"] = _inverse(rows.pop("flat"))
     return rows
 
 
