@@ -3,7 +3,8 @@
 - :func:`_dense_attention`: full ``(Nq, Nk)`` logits, masked to ``-inf`` (the reference);
 - :func:`_sparse_core`: the tiled sparse backend's work: gather each tile's queries and its union
   of keys, attend within the tile (:class:`_TileAttention`, a hand-written backward), put the
-  rows back in (head, query) order.
+  outputs back in (head, query) order, channels first (:func:`_tile_rows` builds the indices,
+  once per batch size).
 
 Every gather runs along dim 0 of flattened rows, and every operation here may run on one CPU
 thread (:class:`_one_thread`); whether it does is the layer's policy
