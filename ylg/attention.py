@@ -28,8 +28,7 @@ on head-split tensors are in :mod:`ylg.attention_kernels`, the FlexAttention rou
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,6 +40,7 @@ from ifg.errors import InvalidArgument, check_positive_int
 from ylg.attention_auto import auto_backend, sparse_pays
 from ylg.attention_flex import FlexUnsupported, _row_table, flex_attend, flex_mask
 from ylg.attention_kernels import (_dense_attention, _one_thread, _sparse_core,
+                                   _tile_rows,
                                    _TileAttention)  # noqa: F401 (_TileAttention: re-exported)
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def _load_masks(masks: object) -> MaskSet:
                           f"ifg.io.load), got {type(masks).__name__}")
 
 
-def _check_rows(masks: Sequence[sp.csr_matrix]) -> None:
+def _check_rows(masks):
     """Refuse a head with a query that may attend nothing (softmax over no key)."""
     for h, m in enumerate(masks):
         empty = np.flatnonzero(np.diff(m.indptr) == 0)
@@ -81,7 +81,7 @@ def _check_rows(masks: Sequence[sp.csr_matrix]) -> None:
                                   f"(first: query {empty[0]}); every query needs a key")
 
 
-def _query_order(ms: MaskSet) -> np.ndarray:
+def _query_order(ms):
     """Queries sorted by the enumeration rank of the key-grid mask row they use.
 
     Queries that share a row (the copies made by the tiling) land in one tile, and consecutive
@@ -103,7 +103,7 @@ def _query_order(ms: MaskSet) -> np.ndarray:
     return np.argsort(rank[rows], kind="stable")
 
 
-def _tile_unions(mask: sp.csr_matrix, padded: np.ndarray, t: int) -> sp.csr_matrix:
+def _tile_unions(mask, padded, t):
     """The union of keys of each tile of ``t`` queries: a CSR matrix ``(tiles, Nk)``."""
     n = len(padded)
     # summing the rows of each tile is one sparse product with a (tiles, n) 0/1 matrix
@@ -114,13 +114,12 @@ def _tile_unions(mask: sp.csr_matrix, padded: np.ndarray, t: int) -> sp.csr_matr
     return unions
 
 
-def _pad_order(order: np.ndarray, t: int) -> np.ndarray:
+def _pad_order(order, t):
     """``order`` padded to a multiple of ``t`` by repeating its last query (kept valid)."""
     return np.concatenate([order, np.full(-len(order) % t, order[-1])])
 
 
-def _compile_head(mask: sp.csr_matrix, order: np.ndarray, t: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _compile_head(mask, order, t):
     """One head's tiles: the keys each tile gathers and which of them each query may attend.
 
     Parameters
@@ -158,8 +157,7 @@ def _compile_head(mask: sp.csr_matrix, order: np.ndarray, t: int
     return keys, allowed
 
 
-def _best_tile(mask: sp.csr_matrix, order: np.ndarray, dims: int, tile: int | None = None
-               ) -> tuple[int, int]:
+def _best_tile(mask, order, dims, tile=None):
     """The tile size with the least padded work for one head (or ``tile`` when given), with the
     union size it gives: ``(t, u)``."""
     nq, nk = mask.shape
@@ -167,21 +165,20 @@ def _best_tile(mask: sp.csr_matrix, order: np.ndarray, dims: int, tile: int | No
     candidates = ((tile,) if tile is not None else
                   sorted({c for c in _TILE_CANDIDATES + (ratio * math.isqrt(nk),)
                           if c <= max(_TILE_CANDIDATES[0], nq)}))
-    best: tuple[int, int, int] | None = None
+    best = None
     for t in candidates:
         padded = _pad_order(order, t)
         u = int(np.diff(_tile_unions(mask, padded, t).indptr).max())
         cost = len(padded) // t * u * (t + dims)  # per tile: logits, gathered keys and values
         if best is None or cost < best[0]:
             best = (cost, t, u)
-    assert best is not None  # there is at least one candidate
     return best[1:]
 
 
-def _group_heads(shapes: Sequence[tuple[int, int]]) -> list[list[int]]:
+def _group_heads(shapes):
     """Heads that share a tile size and have unions within 25% of each other run together
     (padded to the group's largest union); ``shapes`` is each head's ``(t, u)``."""
-    groups: list[list[int]] = []
+    groups = []
     for h in sorted(range(len(shapes)), key=lambda h: shapes[h]):
         t, u = shapes[h]
         if groups and shapes[groups[-1][0]][0] == t and u <= 1.25 * shapes[groups[-1][0]][1]:
@@ -201,17 +198,13 @@ class _TilePlan(nn.Module):
       real query, so that no row is empty);
     - ``key_index`` (g*nt*u,): row ``head * Nk + key`` of each tile's gathered keys (padding
       points at the head's key 0);
-    - ``blocked`` (g, nt, t, u): True where the query may not attend the gathered key.
+    - ``blocked`` (g, nt, u, t): True where the query may not attend the gathered key (keys
+      first, the layout of the tile logits).
 
     They are derived from the masks, so they are not saved in a checkpoint.
     """
 
-    query_index: torch.Tensor
-    key_index: torch.Tensor
-    blocked: torch.Tensor
-
-    def __init__(self, heads: Sequence[int] | np.ndarray, order: np.ndarray,
-                 compiled: Sequence[tuple[np.ndarray, np.ndarray]], nq: int, nk: int) -> None:
+    def __init__(self, heads, order, compiled, nq, nk):
         super().__init__()
         t = compiled[0][1].shape[1]
         u = max(keys.shape[1] for keys, _ in compiled)
@@ -221,12 +214,13 @@ class _TilePlan(nn.Module):
                             for _, a in compiled])
         padded = _pad_order(order, t).reshape(1, -1, t)  # the same query order in every head
         buffers = {"query_index": (heads * nq + padded).ravel(),
-                   "key_index": (heads * nk + keys).ravel(), "blocked": ~allowed}
+                   "key_index": (heads * nk + keys).ravel(),
+                   "blocked": np.ascontiguousarray(~allowed.transpose(0, 1, 3, 2))}
         for name, array in buffers.items():
             self.register_buffer(name, torch.from_numpy(array), persistent=False)
         self.tile, self.union, self.heads = t, u, heads.ravel().tolist()
 
-    def extra_repr(self) -> str:
+    def extra_repr(self):
         return f"heads={self.heads}, tile={self.tile}, union={self.union}"
 
 
@@ -240,22 +234,19 @@ def _single_threaded(t: torch.Tensor, work: int) -> bool:
     return t.device.type == "cpu" and work <= _ONE_THREAD_MAX_WORK
 
 
-def _sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                      plans: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-                      output_index: torch.Tensor, return_attention: bool
-                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _sparse_attention(q, k, v, plans, rows, return_attention):
     """Tiled attention over each tile's union of keys.
 
-    Shapes as :func:`ylg.attention_kernels._dense_attention`. ``plans`` holds each head group's ``(query_index,
-    key_index, blocked)`` (see :class:`_TilePlan`); ``output_index`` (h*nq,) is where each
-    (head, query) row sits in the groups' concatenated tile rows.
+    Shapes as :func:`ylg.attention_kernels._dense_attention`. ``plans`` holds each head group's
+    ``(query_index, key_index, blocked)`` (see :class:`_TilePlan`); ``rows`` their row indices
+    for this batch size (:func:`ylg.attention_kernels._tile_rows`).
     """
     b, h, nq, d = q.shape
     e = v.shape[3]
     work = b * sum(blocked.numel() for _, _, blocked in plans) * (d + e)
     single = _single_threaded(q, work)
     with _one_thread(single):
-        return _sparse_core(q, k, v, plans, output_index, return_attention, single)
+        return _sparse_core(q, k, v, plans, rows, return_attention, single)
 
 
 class Attention2d(nn.Module):
@@ -322,8 +313,6 @@ class Attention2d(nn.Module):
     # backend "auto" (set only then): the device kind it chose for, the dense masks by device
     _auto_device: str | None
     _auto_blocked: dict[str, torch.Tensor]
-    # backend "flex": device -> (block_mask, mask_mod)
-    _block_masks: dict[str, tuple[Any, Callable[..., torch.Tensor]]]
 
     def __init__(self, channels: int, masks: MaskSet | None = None, *, heads: int | None = None,
                  pool: int = 2, backend: str = "auto", qk_head_dim: int | None = None,
@@ -352,7 +341,7 @@ class Attention2d(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(()))
         self.backend = self._compile(backend, tile)
 
-    def _head_dim(self, name: str, value: int | None, channels: int, share: int) -> int:
+    def _head_dim(self, name, value, channels, share):
         if value is not None:
             return check_positive_int(name, value)
         if channels % (share * self.heads):
@@ -360,7 +349,7 @@ class Attention2d(nn.Module):
                                   f"{share * self.heads} (or set {name})")
         return channels // (share * self.heads)
 
-    def _compile(self, backend: str, tile: int | None) -> str:
+    def _compile(self, backend, tile):
         """Check the masks and turn them into the chosen backend's buffers; return the backend."""
         ms = self.masks
         if ms is None:
@@ -410,18 +399,21 @@ class Attention2d(nn.Module):
             # (head, query) -> its row among the groups' concatenated tile rows
             position = np.empty((self.heads, ms.nq), dtype=np.int64)
             offset = 0
-            for plan in cast(Iterable[_TilePlan], self.plans):  # ModuleList yields Module
+            for plan in self.plans:
                 rows = plan.query_index.numpy()
                 position.flat[rows] = offset + np.arange(len(rows))  # a padding copy of a query
                 offset += len(rows)  # computes the same row as the query: either may stand
             self.register_buffer("output_index", torch.from_numpy(position.ravel()),
                                  persistent=False)
+            # no padded tile slot: the query gather and the output placement are permutations
+            self._permutation = offset == self.heads * ms.nq
+            self._rows_cache = {}  # (batch, e, device) -> the row indices of _tile_rows
         else:
             blocked = ~np.stack([m.toarray() for m in masks])  # (heads, nq, nk)
             self.register_buffer("blocked", torch.from_numpy(blocked), persistent=False)
         return backend
 
-    def _check_grid(self, h: int, w: int) -> None:
+    def _check_grid(self, h, w):
         p = self.pool
         if self.masks is None:
             if h % p or w % p:
@@ -453,13 +445,27 @@ class Attention2d(nn.Module):
         if hasattr(self, "_auto_device"):
             blocked = self._auto_choose(q)
         if self.backend == "sparse":
-            plans = [(p.query_index, p.key_index, p.blocked)
-                     for p in cast(Iterable[_TilePlan], self.plans)]  # ModuleList yields Module
-            return _sparse_attention(q, k, v, plans, self.output_index, return_attention)
+            plans = [(p.query_index, p.key_index, p.blocked) for p in self.plans]
+            return _sparse_attention(q, k, v, plans, self._rows(plans, q, v.shape[3]),
+                                     return_attention)
         if self.backend == "flex":
             return flex_attend(q, k, v, self.flex_table, self.flex_index, self._block_masks,
                                return_attention)
         return _dense_attention(q, k, v, blocked, return_attention)
+
+    def _rows(self, plans: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+              q: torch.Tensor, e: int) -> dict[str, torch.Tensor]:
+        """The sparse core's row indices for ``q``'s batch size and device and ``e`` value
+        channels, built once each."""
+        key = (q.shape[0], e, str(q.device))
+        if key not in self._rows_cache:
+            assert self.masks is not None
+            if len(self._rows_cache) >= 4:  # a few batch sizes are in use at a time
+                self._rows_cache.clear()
+            self._rows_cache[key] = _tile_rows(plans, self.output_index, q.shape[0],
+                                               self.masks.nq, self.masks.nk, e,
+                                               self._permutation)
+        return self._rows_cache[key]
 
     def _auto_choose(self, q: torch.Tensor) -> torch.Tensor | None:
         """``auto``: choose the backend on the first call on a device kind (for this call's

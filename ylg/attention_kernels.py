@@ -3,7 +3,8 @@
 - :func:`_dense_attention`: full ``(Nq, Nk)`` logits, masked to ``-inf`` (the reference);
 - :func:`_sparse_core`: the tiled sparse backend's work: gather each tile's queries and its union
   of keys, attend within the tile (:class:`_TileAttention`, a hand-written backward), put the
-  rows back in (head, query) order.
+  outputs back in (head, query) order, channels first (:func:`_tile_rows` builds the indices,
+  once per batch size).
 
 Every gather runs along dim 0 of flattened rows, and every operation here may run on one CPU
 thread (:class:`_one_thread`); whether it does is the layer's policy
@@ -13,17 +14,12 @@ thread (:class:`_one_thread`); whether it does is the layer's policy
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
 import torch
 
 __all__: list[str] = []
 
 
-def _dense_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                     blocked: torch.Tensor | None, return_attention: bool
-                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _dense_attention(q, k, v, blocked, return_attention):
     """Reference attention over full logits.
 
     Shapes: q (b, h, nq, d), k (b, h, nk, d), v (b, h, nk, e), blocked (h, nq, nk) bool or None.
@@ -39,66 +35,75 @@ def _dense_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 class _TileAttention(torch.autograd.Function):
     """Masked attention of every tile against its gathered keys, with a hand-written backward.
 
-    Shapes: q (..., t, d), k (..., u, d), v (..., u, e), blocked (..., t, u) broadcastable.
-    Returns the output (..., t, e) and the weights (..., t, u). Written out rather than left to
-    autograd so that the logits become the weights in place (mask, then softmax) and the backward
-    turns one fresh tensor into the logits' gradient in place: the largest tensors are allocated
-    twice instead of four times, which matters on CPU, where each fresh block of more than 32 MB
-    is page-faulted in from the system. Blocked weights are exactly 0, so the softmax backward
-    gives them zero gradient without masking again. The weights are an output and are what the
-    backward keeps, so double backward works.
+    Shapes: q (..., t, d), k (..., u, d), v (..., u, e), blocked (..., u, t) broadcastable (keys
+    first). Returns the output (..., e, t), channels first (the layout the output projection
+    reads, and the cheaper product), and the weights (..., u, t), keys first.
+    The logits are kept keys-major, (..., u, t): a tile has few keys (8 to 24) and more queries,
+    and the softmax's sums over keys then run over an outer dimension, a vectorised pass over
+    rows of ``t`` queries, where an inner dimension of ``u`` costs a reduction per query.
+    Written out rather than left to autograd so that the logits become the weights in place
+    (exp, mask, normalise) and the backward turns one fresh tensor into the logits' gradient in
+    place: the largest tensors are allocated twice instead of four times, which matters on CPU,
+    where each fresh block of more than 32 MB is page-faulted in from the system. Blocked weights
+    are exactly 0, so the softmax backward gives them zero gradient without masking again. The
+    weights are an output and are what the backward keeps, so double backward works.
     """
 
     @staticmethod
-    def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, blocked: torch.Tensor,
-                single: bool = False, shift: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(ctx, q, k, v, blocked, single=False, shift=True):
         ctx.single = single
         if q.shape[-1] == 1:
             # one channel a head: the logits are an outer product, for which a batched matmul
-            # of many tiny matrices is several times slower on CPU than one broadcast
-            # multiply; the mask comes in the same pass as an additive 0 / -inf (q * k exactly,
-            # as the matmul gives it)
-            bias = torch.zeros(blocked.shape, dtype=q.dtype, device=q.device)
-            attn = torch.addcmul(bias.masked_fill_(blocked, float("-inf")), q,
-                                 k.transpose(-1, -2))
+            # of many tiny matrices is several times slower on CPU than one broadcast multiply
+            attn = k * q.transpose(-1, -2)  # (..., u, t), exactly what the matmul gives
         else:
-            attn = (q @ k.transpose(-1, -2)).masked_fill_(blocked, float("-inf"))  # (..., t, u)
-        if shift:  # softmax in place: every row has an allowed key, so its max is finite
-            attn.sub_(attn.amax(dim=-1, keepdim=True))
-        attn.exp_()
-        attn.div_(attn.sum(dim=-1, keepdim=True))
-        ctx.save_for_backward(q, k, v, attn)
+            attn = k @ q.transpose(-1, -2)  # (..., u, t)
+        if shift:  # the max over allowed keys: every query has one, so it is finite
+            attn.masked_fill_(blocked, float("-inf"))
+            attn.sub_(attn.amax(dim=-2, keepdim=True)).masked_fill_(blocked, 0.0)
+        # blocked weights are zeroed after exp rather than computed as exp(-inf): on CPU, exp
+        # of an input whose result underflows (-inf, or below -87 in float32) takes a slow
+        # path, 25x slower than the whole pass otherwise (docs/benchmarks.md)
+        attn.exp_().masked_fill_(blocked, 0.0)
+        attn.div_(attn.sum(dim=-2, keepdim=True))
+        o = v.transpose(-1, -2) @ attn  # (..., e, t)
+        ctx.save_for_backward(q, k, v, attn, o)
         ctx.set_materialize_grads(False)  # the weights' gradient is None unless they are used
-        return attn @ v, attn
+        return o, attn
 
     @staticmethod
-    def backward(ctx: Any, grad_o: torch.Tensor | None, grad_attn: torch.Tensor | None
-                 ) -> tuple[torch.Tensor | None, ...]:
+    def backward(ctx, grad_o, grad_attn):
         with _one_thread(ctx.single):
             return _TileAttention._backward(ctx, grad_o, grad_attn)
 
     @staticmethod
-    def _backward(ctx: Any, grad_o: torch.Tensor | None, grad_attn: torch.Tensor | None
-                  ) -> tuple[torch.Tensor | None, ...]:
-        q, k, v, attn = ctx.saved_tensors
+    def _backward(ctx, grad_o, grad_attn):
+        q, k, v, attn, o = ctx.saved_tensors  # attn (..., u, t), o (..., e, t)
         if grad_o is None and grad_attn is None:
             return None, None, None, None, None, None
         grad_v = None
         if grad_o is None:
-            assert grad_attn is not None  # both None returned above
             grad = grad_attn.clone()
+            dot = (grad * attn).sum(dim=-2, keepdim=True)  # (..., 1, t)
+            grad = grad - dot if torch.is_grad_enabled() else grad.sub_(dot)
         else:
-            grad = grad_o @ v.transpose(-1, -2)  # (..., t, u)
+            grad_v = attn @ grad_o.transpose(-1, -2)  # (..., u, e)
+            # the softmax backward's <grad, attn> over keys is <grad_o, o> over the output's
+            # e channels: a pass over the output instead of two over the logits
+            dot = (grad_o * o).sum(dim=-2, keepdim=True)  # (..., 1, t)
             if grad_attn is not None:
-                grad += grad_attn
-            grad_v = attn.transpose(-1, -2) @ grad_o
-        # softmax backward, attn * (grad - <grad, attn>), the row dot as a batched product
-        dot = (grad.unsqueeze(-2) @ attn.unsqueeze(-1)).squeeze(-1)  # (..., t, 1)
+                dot = dot + (grad_attn * attn).sum(dim=-2, keepdim=True)
+            # v @ grad_o - dot in one product, (..., u, t)
+            grad = torch.baddbmm(dot.flatten(0, -3), v.flatten(0, -3), grad_o.flatten(0, -3),
+                                 beta=-1).view(attn.shape)
+            if grad_attn is not None:
+                grad = grad + grad_attn
+        # softmax backward, attn * (grad - dot)
         if torch.is_grad_enabled():  # double backward: keep every step on the graph
-            grad = (grad - dot) * attn
+            grad = grad * attn
         else:
-            grad.sub_(dot).mul_(attn)
-        return grad @ k, grad.transpose(-1, -2) @ q, grad_v, None, None, None
+            grad.mul_(attn)
+        return grad.transpose(-1, -2) @ k, grad @ q, grad_v, None, None, None
 
 
 class _one_thread:
@@ -111,48 +116,143 @@ class _one_thread:
     about as long as one (docs/benchmarks.md).
     """
 
-    def __init__(self, on: bool) -> None:
+    def __init__(self, on):
         self.on = on and torch.get_num_threads() > 1
-        self.threads: int | None = None
+        self.threads = None
 
-    def __enter__(self) -> None:
+    def __enter__(self):
         if self.on:
             self.threads = torch.get_num_threads()
             torch.set_num_threads(1)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc):
         if self.threads is not None:
             torch.set_num_threads(self.threads)
+
+
+def _select(x, index):
+    """``x.index_select(0, index)``; rows one wide are gathered as a flat vector (about 2.5x
+    faster on CPU than as rows of a matrix)."""
+    if x.dim() == 2 and x.shape[1] == 1:
+        return x.view(-1).index_select(0, index).view(-1, 1)
+    return x.index_select(0, index)
 
 
 class _Gather(torch.autograd.Function):
     """``x.index_select(0, index)`` whose backward (an index_add) follows the thread policy."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, index: torch.Tensor, single: bool) -> torch.Tensor:
+    def forward(ctx, x, index, single):
         ctx.save_for_backward(index)
         ctx.rows, ctx.single = x.shape[0], single
-        return x.index_select(0, index)
+        return _select(x, index)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+    def backward(ctx, grad):
         (index,) = ctx.saved_tensors
         with _one_thread(ctx.single):
             out = grad.new_zeros((ctx.rows,) + grad.shape[1:]).index_add_(0, index, grad)
         return out, None, None
 
 
-def _rows(index: torch.Tensor, batch: int, stride: int) -> torch.Tensor:
+class _Permute(torch.autograd.Function):
+    """``x.index_select(0, index)`` for a permutation ``index``: the backward gathers with the
+    inverse permutation instead of adding into zeros."""
+
+    @staticmethod
+    def forward(ctx, x, index, inverse, single):
+        ctx.save_for_backward(inverse)
+        ctx.single = single
+        return _select(x, index)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inverse,) = ctx.saved_tensors
+        with _one_thread(ctx.single):
+            return _select(grad, inverse), None, None, None
+
+
+class _Place(torch.autograd.Function):
+    """The rows of ``parts`` (concatenated) put in place by a permutation: ``out[index[i]]`` is
+    row ``i``. Each part is copied once into the result (no concatenation, no zeros); the
+    backward gathers each part's rows back."""
+
+    @staticmethod
+    def forward(ctx, index, single, *parts):
+        ctx.save_for_backward(index)
+        ctx.sizes, ctx.single = [p.shape[0] for p in parts], single
+        out = parts[0].new_empty((index.numel(),) + parts[0].shape[1:])
+        for part, rows in zip(parts, index.split(ctx.sizes)):
+            out.index_copy_(0, rows, part)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved_tensors
+        with _one_thread(ctx.single):
+            return (None, None, *(_select(grad, rows) for rows in index.split(ctx.sizes)))
+
+
+def _rows(index, batch, stride):
     """``index`` repeated for each sample, offset by ``stride`` rows a sample: (batch*len,)."""
     offsets = torch.arange(batch, device=index.device).view(batch, 1) * stride
     return (offsets + index.view(1, -1)).view(-1)
+
+
+def _inverse(permutation):
+    """The inverse of a permutation of ``0 .. n-1``."""
+    inverse = torch.empty_like(permutation)
+    inverse[permutation] = torch.arange(len(permutation), device=permutation.device)
+    return inverse
+
+
+def _tile_rows(plans, output_index, batch, nq, nk, channels, permutation):
+    """The sparse core's row indices for one batch size, group-major: each head group's tile
+    rows for the whole batch form one block, so that one gather serves every group and a
+    group's rows are a contiguous slice of it.
+
+    ``plans`` and ``output_index`` as :func:`_sparse_core`'s; ``channels``: the values' ``e``;
+    ``permutation``: no tile slot is padding, so the query gather and the output placements are
+    permutations. Returns a dict: ``query`` (tile rows,) and ``key`` (gathered key rows,), rows
+    of the flattened ``(b*h*n, channels)`` queries and keys; ``output`` (b*h*nq,), each
+    ``(sample, head, query)`` row's tile row; ``flat`` (b*e*h*nq,), each output entry's place
+    in the groups' flattened channels-first tile outputs ``(b, g, nt, e, t)``, the output in
+    ``(b, e, h, nq)`` order; with ``permutation``, ``query_inverse`` and, instead of
+    ``output`` and ``flat``, their inverses ``output_inverse`` and ``flat_inverse``. In all at
+    most about ``(e + 4) * b * h * nq`` 8-byte integers, 2 to 4 times the bytes of the
+    attention's output.
+    """
+    heads = output_index.numel() // nq
+    sizes = torch.tensor([p[0].numel() for p in plans], device=output_index.device)
+    starts = sizes.cumsum(0) - sizes
+    rows = {"query": torch.cat([_rows(p[0], batch, heads * nq) for p in plans]),
+            "key": torch.cat([_rows(p[1], batch, heads * nk) for p in plans])}
+    # output_index is a row among one sample's groups' rows side by side; group-major, group
+    # g's rows of sample s start at batch * start_g + s * size_g
+    group = torch.searchsorted(starts + sizes, output_index, right=True)
+    local = output_index - starts[group]
+    sample = torch.arange(batch, device=output_index.device).view(batch, 1)
+    rows["output"] = (batch * starts[group] + sample * sizes[group] + local).view(-1)
+    # channels first: entry (s, j, hq) of group g sits at batch * e * start_g (the group's
+    # block) + s * e * size_g (the sample) + its tile's e * t entries before + j * t + slot
+    tile = torch.tensor([p[2].shape[-1] for p in plans], device=output_index.device)[group]
+    e = channels
+    channel = torch.arange(e, device=output_index.device).view(1, e, 1)
+    rows["flat"] = (batch * e * starts[group] + (local // tile) * e * tile + local % tile
+                    + sample.view(batch, 1, 1) * e * sizes[group] + channel * tile).view(-1)
+    if permutation:  # the placements use only the inverses: keep the cache small
+        rows["query_inverse"] = _inverse(rows["query"])
+        rows["output_inverse"] = _inverse(rows.pop("output"))
+        rows["flat_inverse"] = _inverse(rows.pop("flat"))
+    return rows
+
 
 #: the softmax skips subtracting each row's maximum when no logit can exceed this in size: exp
 #: of it (and of its negative) and the sum of many such stay finite and nonzero in float32
 _NO_SHIFT_BOUND = 60.0
 
 
-def _needs_shift(q: torch.Tensor, k: torch.Tensor) -> bool:
+def _needs_shift(q, k):
     """Whether the tile softmax must subtract each row's maximum (see :data:`_NO_SHIFT_BOUND`).
 
     Softmax does not change with a shift, so the shift only guards against exp overflowing (or
@@ -169,11 +269,12 @@ def _needs_shift(q: torch.Tensor, k: torch.Tensor) -> bool:
     return not bool(bound < _NO_SHIFT_BOUND)
 
 
-def _sparse_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-                 plans: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-                 output_index: torch.Tensor, return_attention: bool, single: bool
-                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """:func:`_sparse_attention`'s work, with the thread policy ``single`` for the backward."""
+def _sparse_core(q, k, v, plans, rows, return_attention, single):
+    """:func:`_sparse_attention`'s work, with the thread policy ``single`` for the backward.
+
+    ``plans``: each head group's ``(query_index, key_index, blocked)``; ``rows``: their row
+    indices for this batch size (:func:`_tile_rows`).
+    """
     b, h, nq, d = q.shape
     nk, e = k.shape[2], v.shape[3]
     # every gather runs along dim 0 of (sample, head, token)-major rows: its backward (an
@@ -181,26 +282,36 @@ def _sparse_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     qf = q.reshape(b * h * nq, d)
     shift = _needs_shift(q, k)
     kf, vf = k.reshape(b * h * nk, d), v.reshape(b * h * nk, e)
+    permutation = "query_inverse" in rows
+    if permutation:  # one gather for every group, split into the groups' blocks
+        qs = _Permute.apply(qf, rows["query"], rows["query_inverse"], single)
+    else:
+        qs = _Gather.apply(qf, rows["query"], single)
+    tiles = [(g, nt, u, t) for g, nt, u, t in (blocked.shape for _, _, blocked in plans)]
+    qs = qs.split([b * g * nt * t for g, nt, u, t in tiles])
+    splits = [b * g * nt * u for g, nt, u, t in tiles]
+    ks = _Gather.apply(kf, rows["key"], single).split(splits)
+    vs = _Gather.apply(vf, rows["key"], single).split(splits)
     outs, maps = [], []
-    for query_index, key_index, blocked in plans:
-        g, nt, t, u = blocked.shape
-        keys = _rows(key_index, b, h * nk)
-        qt = _Gather.apply(qf, _rows(query_index, b, h * nq), single).view(b, g, nt, t, d)
-        kt = _Gather.apply(kf, keys, single).view(b, g, nt, u, d)
-        vt = _Gather.apply(vf, keys, single).view(b, g, nt, u, e)
-        o, attn = _TileAttention.apply(qt, kt, vt, blocked, single, shift)  # (b,g,nt,t,e), (..,t,u)
-        outs.append(o.view(b, g * nt * t, e))
+    for (_, key_index, blocked), (g, nt, u, t), qt, kt, vt in zip(plans, tiles, qs, ks, vs):
+        o, attn = _TileAttention.apply(qt.view(b, g, nt, t, d), kt.view(b, g, nt, u, d),
+                                       vt.view(b, g, nt, u, e), blocked, single,
+                                       shift)  # (b, g, nt, e, t), (b, g, nt, u, t)
+        outs.append(o.view(-1))
         if return_attention:
             # padded slots point at key 0 with weight exactly 0: adding them leaves key 0 intact
             slots = (key_index % nk).view(1, g, nt, 1, u).expand(b, g, nt, t, u)
-            full = attn.new_zeros(b, g, nt, t, nk).scatter_add(-1, slots, attn)
-            maps.append(full.view(b, g * nt * t, nk))
-    rows = sum(o.shape[1] for o in outs)
-    select = _rows(output_index, b, rows)
-    o = (outs[0] if len(outs) == 1 else torch.cat(outs, 1)).view(b * rows, e)
-    o = _Gather.apply(o, select, single).view(b, h, nq, e)
+            full = attn.new_zeros(b, g, nt, t, nk).scatter_add(-1, slots, attn.transpose(-1, -2))
+            maps.append(full.view(-1, nk))
+    # (b, e, h, nq) in memory, the layout the layer's output projection reads
+    o = _output(outs, rows, "flat", single).view(b, e, h, nq).permute(0, 2, 3, 1)
     if not return_attention:
         return o, None
-    full = (maps[0] if len(maps) == 1 else torch.cat(maps, 1)).view(b * rows, nk)
-    return o, _Gather.apply(full, select, single).view(b, h, nq, nk)
+    return o, _output(maps, rows, "output", single).view(b, h, nq, nk)
 
+
+def _output(parts, rows, name, single):
+    """The groups' outputs ``parts`` (group-major) put in order by the index ``rows[name]``."""
+    if name + "_inverse" in rows:
+        return _Place.apply(rows[name + "_inverse"], single, *parts)
+    return _Gather.apply(torch.cat(parts), rows[name], single)
