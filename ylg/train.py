@@ -20,13 +20,12 @@ batch ``batch_size`` is split over the processes, gradients are averaged by DDP 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +36,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from ifg.errors import InvalidArgument, YLGError
-from ifg.files import dumps_strict
 from ylg.augment import diff_augment
 from ylg.checkpoint import (build_models, checkpoint_state, load_checkpoint, model_kwargs_of,
                             read_attention, restore, save_checkpoint)
@@ -48,11 +46,11 @@ from ylg.errors import CheckpointError
 from ylg.memory import check_memory, estimate_bytes, image_bytes, peak_memory
 from ylg.metrics import evaluate_generator, parse_metrics
 from ylg.runlock import run_lock
+from ylg.runfolder import RunFolder
 from ylg.runtime import distributed, resolve_device, seed_of
-from ylg.viz import plot_training, save_image_grid
+from ylg.viz import plot_training
 
 if TYPE_CHECKING:
-    from torch.utils.tensorboard import SummaryWriter
 
     from ylg.data import ImageData
     from ylg.models.sagan import Discriminator, Generator
@@ -243,18 +241,6 @@ def _resumed_config(state: dict[str, Any], overrides: Mapping[str, Any]) -> Trai
     return TrainConfig.from_dict({**saved, **overrides})
 
 
-def _read_log(path: Path, upto: int) -> list[str]:
-    """The log lines of steps ``<= upto`` (a killed run may have logged past its checkpoint)."""
-    if not path.exists():
-        return []
-    lines = []
-    for line in path.read_text().splitlines():
-        with contextlib.suppress(json.JSONDecodeError):  # a line cut by a kill is dropped
-            if json.loads(line)["step"] <= upto:
-                lines.append(line)
-    return lines
-
-
 def _model_args(cfg: TrainConfig, data: ImageData, state: dict[str, Any] | None
                 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The models' constructor arguments (restored from ``state`` when resuming), and what the
@@ -299,50 +285,6 @@ def _models(cfg: TrainConfig, kwargs: dict[str, Any], state: dict[str, Any] | No
     if state is not None:
         restore(state, g, d, ema, opt_g, opt_d)
     return g, d, ema, opt_g, opt_d
-
-
-class _RunFolder:
-    """Rank 0's writes into the run folder: config, log lines, TensorBoard, sample grids."""
-
-    def __init__(self, run_dir: Path, cfg: TrainConfig, *, start: int, resume: bool,
-                 class_names: Sequence[str]) -> None:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in run_dir.glob(".checkpoint.pt.tmp-*"):  # left by a process killed mid-write
-            stale.unlink(missing_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-        self.dir, self.log_path = run_dir, run_dir / "log.jsonl"
-        # one column per class, labelled, when there are a few classes
-        self.labels = tuple(class_names) if 1 < len(class_names) <= 16 else None
-        self.scale = max(1, 64 // cfg.resolution)
-        kept = _read_log(self.log_path, start) if resume else []
-        self.log_path.write_text("".join(line + "\n" for line in kept))
-        self.writer: SummaryWriter | None = None
-        if cfg.tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise YLGError("--tensorboard needs the tensorboard package (pip install "
-                               "tensorboard)") from None
-            self.writer = SummaryWriter(str(run_dir / "tensorboard"))
-
-    def log(self, line: dict[str, Any], scalars: Mapping[str, Any] | None = None,
-            prefix: str = "") -> None:
-        """Append ``line`` to ``log.jsonl``; the float ``scalars`` also go to TensorBoard."""
-        with open(self.log_path, "a") as f:
-            f.write(dumps_strict(line) + "\n")  # strict JSON: a NaN metric is null
-        for k, v in (scalars or {}).items() if self.writer is not None else ():
-            if isinstance(v, float):
-                assert self.writer is not None  # the loop runs only with a writer
-                self.writer.add_scalar(prefix + k, v, line["step"])
-
-    def samples(self, step: int, images: torch.Tensor) -> None:
-        save_image_grid(images, self.dir / "samples" / f"step_{step:07d}.png",
-                        nrow=len(self.labels) if self.labels else None, scale=self.scale,
-                        labels=self.labels)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
 
 
 def _start(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] | None
@@ -492,7 +434,7 @@ def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] 
     fixed = torch.Generator().manual_seed(seed_of(cfg.seed, "samples"))
     fixed_z = torch.randn(cfg.num_samples, cfg.z_dim, generator=fixed).to(device)
     fixed_y = (torch.arange(cfg.num_samples) % data.num_classes).to(device)
-    folder = _RunFolder(run_dir, cfg, start=start, resume=resume,
+    folder = RunFolder(run_dir, cfg, start=start, resume=resume,
                         class_names=data.class_names) if main else None
 
     from tqdm import tqdm
