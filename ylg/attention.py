@@ -327,6 +327,8 @@ class Attention2d(nn.Module):
     _auto_blocked: dict[str, torch.Tensor]
     # backend "flex": device -> (block_mask, mask_mod)
     _block_masks: dict[str, tuple[Any, Callable[..., torch.Tensor]]]
+    # backend "sparse": (batch, e, device) -> the row indices of _tile_rows
+    _rows_cache: dict[tuple[int, int, str], dict[str, torch.Tensor]]
 
     def __init__(self, channels: int, masks: MaskSet | None = None, *, heads: int | None = None,
                  pool: int = 2, backend: str = "auto", qk_head_dim: int | None = None,
@@ -421,7 +423,7 @@ class Attention2d(nn.Module):
                                  persistent=False)
             # no padded tile slot: the query gather and the output placement are permutations
             self._permutation = offset == self.heads * ms.nq
-            self._rows_cache: dict[tuple[int, int, str], dict[str, torch.Tensor]] = {}  # (batch, e, device) -> the row indices of _tile_rows
+            self._rows_cache = {}  # (batch, e, device) -> the row indices of _tile_rows
         else:
             blocked = ~np.stack([m.toarray() for m in masks])  # (heads, nq, nk)
             self.register_buffer("blocked", torch.from_numpy(blocked), persistent=False)
