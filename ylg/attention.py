@@ -28,7 +28,8 @@ on head-split tensors are in :mod:`ylg.attention_kernels`, the FlexAttention rou
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import scipy.sparse as sp
@@ -72,7 +73,7 @@ def _load_masks(masks: object) -> MaskSet:
                           f"ifg.io.load), got {type(masks).__name__}")
 
 
-def _check_rows(masks):
+def _check_rows(masks: Sequence[sp.csr_matrix]) -> None:
     """Refuse a head with a query that may attend nothing (softmax over no key)."""
     for h, m in enumerate(masks):
         empty = np.flatnonzero(np.diff(m.indptr) == 0)
@@ -81,7 +82,7 @@ def _check_rows(masks):
                                   f"(first: query {empty[0]}); every query needs a key")
 
 
-def _query_order(ms):
+def _query_order(ms: MaskSet) -> np.ndarray:
     """Queries sorted by the enumeration rank of the key-grid mask row they use.
 
     Queries that share a row (the copies made by the tiling) land in one tile, and consecutive
@@ -103,7 +104,7 @@ def _query_order(ms):
     return np.argsort(rank[rows], kind="stable")
 
 
-def _tile_unions(mask, padded, t):
+def _tile_unions(mask: sp.csr_matrix, padded: np.ndarray, t: int) -> sp.csr_matrix:
     """The union of keys of each tile of ``t`` queries: a CSR matrix ``(tiles, Nk)``."""
     n = len(padded)
     # summing the rows of each tile is one sparse product with a (tiles, n) 0/1 matrix
@@ -114,12 +115,13 @@ def _tile_unions(mask, padded, t):
     return unions
 
 
-def _pad_order(order, t):
+def _pad_order(order: np.ndarray, t: int) -> np.ndarray:
     """``order`` padded to a multiple of ``t`` by repeating its last query (kept valid)."""
     return np.concatenate([order, np.full(-len(order) % t, order[-1])])
 
 
-def _compile_head(mask, order, t):
+def _compile_head(mask: sp.csr_matrix, order: np.ndarray, t: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """One head's tiles: the keys each tile gathers and which of them each query may attend.
 
     Parameters
@@ -157,7 +159,8 @@ def _compile_head(mask, order, t):
     return keys, allowed
 
 
-def _best_tile(mask, order, dims, tile=None):
+def _best_tile(mask: sp.csr_matrix, order: np.ndarray, dims: int, tile: int | None = None
+               ) -> tuple[int, int]:
     """The tile size with the least padded work for one head (or ``tile`` when given), with the
     union size it gives: ``(t, u)``."""
     nq, nk = mask.shape
@@ -165,20 +168,21 @@ def _best_tile(mask, order, dims, tile=None):
     candidates = ((tile,) if tile is not None else
                   sorted({c for c in _TILE_CANDIDATES + (ratio * math.isqrt(nk),)
                           if c <= max(_TILE_CANDIDATES[0], nq)}))
-    best = None
+    best: tuple[int, int, int] | None = None
     for t in candidates:
         padded = _pad_order(order, t)
         u = int(np.diff(_tile_unions(mask, padded, t).indptr).max())
         cost = len(padded) // t * u * (t + dims)  # per tile: logits, gathered keys and values
         if best is None or cost < best[0]:
             best = (cost, t, u)
+    assert best is not None  # there is at least one candidate
     return best[1:]
 
 
-def _group_heads(shapes):
+def _group_heads(shapes: Sequence[tuple[int, int]]) -> list[list[int]]:
     """Heads that share a tile size and have unions within 25% of each other run together
     (padded to the group's largest union); ``shapes`` is each head's ``(t, u)``."""
-    groups = []
+    groups: list[list[int]] = []
     for h in sorted(range(len(shapes)), key=lambda h: shapes[h]):
         t, u = shapes[h]
         if groups and shapes[groups[-1][0]][0] == t and u <= 1.25 * shapes[groups[-1][0]][1]:
@@ -204,7 +208,12 @@ class _TilePlan(nn.Module):
     They are derived from the masks, so they are not saved in a checkpoint.
     """
 
-    def __init__(self, heads, order, compiled, nq, nk):
+    query_index: torch.Tensor
+    key_index: torch.Tensor
+    blocked: torch.Tensor
+
+    def __init__(self, heads: Sequence[int] | np.ndarray, order: np.ndarray,
+                 compiled: Sequence[tuple[np.ndarray, np.ndarray]], nq: int, nk: int) -> None:
         super().__init__()
         t = compiled[0][1].shape[1]
         u = max(keys.shape[1] for keys, _ in compiled)
@@ -220,7 +229,7 @@ class _TilePlan(nn.Module):
             self.register_buffer(name, torch.from_numpy(array), persistent=False)
         self.tile, self.union, self.heads = t, u, heads.ravel().tolist()
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"heads={self.heads}, tile={self.tile}, union={self.union}"
 
 
@@ -234,7 +243,10 @@ def _single_threaded(t: torch.Tensor, work: int) -> bool:
     return t.device.type == "cpu" and work <= _ONE_THREAD_MAX_WORK
 
 
-def _sparse_attention(q, k, v, plans, rows, return_attention):
+def _sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                      plans: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                      rows: dict[str, torch.Tensor], return_attention: bool
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Tiled attention over each tile's union of keys.
 
     Shapes as :func:`ylg.attention_kernels._dense_attention`. ``plans`` holds each head group's
@@ -313,6 +325,10 @@ class Attention2d(nn.Module):
     # backend "auto" (set only then): the device kind it chose for, the dense masks by device
     _auto_device: str | None
     _auto_blocked: dict[str, torch.Tensor]
+    # backend "flex": device -> (block_mask, mask_mod)
+    _block_masks: dict[str, tuple[Any, Callable[..., torch.Tensor]]]
+    # backend "sparse": (batch, e, device) -> the row indices of _tile_rows
+    _rows_cache: dict[tuple[int, int, str], dict[str, torch.Tensor]]
 
     def __init__(self, channels: int, masks: MaskSet | None = None, *, heads: int | None = None,
                  pool: int = 2, backend: str = "auto", qk_head_dim: int | None = None,
@@ -341,7 +357,7 @@ class Attention2d(nn.Module):
         self.gamma = nn.Parameter(torch.zeros(()))
         self.backend = self._compile(backend, tile)
 
-    def _head_dim(self, name, value, channels, share):
+    def _head_dim(self, name: str, value: int | None, channels: int, share: int) -> int:
         if value is not None:
             return check_positive_int(name, value)
         if channels % (share * self.heads):
@@ -349,7 +365,7 @@ class Attention2d(nn.Module):
                                   f"{share * self.heads} (or set {name})")
         return channels // (share * self.heads)
 
-    def _compile(self, backend, tile):
+    def _compile(self, backend: str, tile: int | None) -> str:
         """Check the masks and turn them into the chosen backend's buffers; return the backend."""
         ms = self.masks
         if ms is None:
@@ -399,7 +415,7 @@ class Attention2d(nn.Module):
             # (head, query) -> its row among the groups' concatenated tile rows
             position = np.empty((self.heads, ms.nq), dtype=np.int64)
             offset = 0
-            for plan in self.plans:
+            for plan in cast(Iterable[_TilePlan], self.plans):  # ModuleList yields Module
                 rows = plan.query_index.numpy()
                 position.flat[rows] = offset + np.arange(len(rows))  # a padding copy of a query
                 offset += len(rows)  # computes the same row as the query: either may stand
@@ -413,7 +429,7 @@ class Attention2d(nn.Module):
             self.register_buffer("blocked", torch.from_numpy(blocked), persistent=False)
         return backend
 
-    def _check_grid(self, h, w):
+    def _check_grid(self, h: int, w: int) -> None:
         p = self.pool
         if self.masks is None:
             if h % p or w % p:
@@ -445,7 +461,8 @@ class Attention2d(nn.Module):
         if hasattr(self, "_auto_device"):
             blocked = self._auto_choose(q)
         if self.backend == "sparse":
-            plans = [(p.query_index, p.key_index, p.blocked) for p in self.plans]
+            plans = [(p.query_index, p.key_index, p.blocked)
+                     for p in cast(Iterable[_TilePlan], self.plans)]  # ModuleList yields Module
             return _sparse_attention(q, k, v, plans, self._rows(plans, q, v.shape[3]),
                                      return_attention)
         if self.backend == "flex":

@@ -14,12 +14,17 @@ thread (:class:`_one_thread`); whether it does is the layer's policy
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import torch
 
 __all__: list[str] = []
 
 
-def _dense_attention(q, k, v, blocked, return_attention):
+def _dense_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                     blocked: torch.Tensor | None, return_attention: bool
+                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Reference attention over full logits.
 
     Shapes: q (b, h, nq, d), k (b, h, nk, d), v (b, h, nk, e), blocked (h, nq, nk) bool or None.
@@ -50,7 +55,8 @@ class _TileAttention(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, q, k, v, blocked, single=False, shift=True):
+    def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, blocked: torch.Tensor,
+                single: bool = False, shift: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         ctx.single = single
         if q.shape[-1] == 1:
             # one channel a head: the logits are an outer product, for which a batched matmul
@@ -72,17 +78,20 @@ class _TileAttention(torch.autograd.Function):
         return o, attn
 
     @staticmethod
-    def backward(ctx, grad_o, grad_attn):
+    def backward(ctx: Any, grad_o: torch.Tensor | None, grad_attn: torch.Tensor | None
+                 ) -> tuple[torch.Tensor | None, ...]:
         with _one_thread(ctx.single):
             return _TileAttention._backward(ctx, grad_o, grad_attn)
 
     @staticmethod
-    def _backward(ctx, grad_o, grad_attn):
+    def _backward(ctx: Any, grad_o: torch.Tensor | None, grad_attn: torch.Tensor | None
+                  ) -> tuple[torch.Tensor | None, ...]:
         q, k, v, attn, o = ctx.saved_tensors  # attn (..., u, t), o (..., e, t)
         if grad_o is None and grad_attn is None:
             return None, None, None, None, None, None
         grad_v = None
         if grad_o is None:
+            assert grad_attn is not None  # both None returned above
             grad = grad_attn.clone()
             dot = (grad * attn).sum(dim=-2, keepdim=True)  # (..., 1, t)
             grad = grad - dot if torch.is_grad_enabled() else grad.sub_(dot)
@@ -116,21 +125,21 @@ class _one_thread:
     about as long as one (docs/benchmarks.md).
     """
 
-    def __init__(self, on):
+    def __init__(self, on: bool) -> None:
         self.on = on and torch.get_num_threads() > 1
-        self.threads = None
+        self.threads: int | None = None
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         if self.on:
             self.threads = torch.get_num_threads()
             torch.set_num_threads(1)
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         if self.threads is not None:
             torch.set_num_threads(self.threads)
 
 
-def _select(x, index):
+def _select(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``x.index_select(0, index)``; rows one wide are gathered as a flat vector (about 2.5x
     faster on CPU than as rows of a matrix)."""
     if x.dim() == 2 and x.shape[1] == 1:
@@ -142,13 +151,13 @@ class _Gather(torch.autograd.Function):
     """``x.index_select(0, index)`` whose backward (an index_add) follows the thread policy."""
 
     @staticmethod
-    def forward(ctx, x, index, single):
+    def forward(ctx: Any, x: torch.Tensor, index: torch.Tensor, single: bool) -> torch.Tensor:
         ctx.save_for_backward(index)
         ctx.rows, ctx.single = x.shape[0], single
         return _select(x, index)
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (index,) = ctx.saved_tensors
         with _one_thread(ctx.single):
             out = grad.new_zeros((ctx.rows,) + grad.shape[1:]).index_add_(0, index, grad)
@@ -160,13 +169,14 @@ class _Permute(torch.autograd.Function):
     inverse permutation instead of adding into zeros."""
 
     @staticmethod
-    def forward(ctx, x, index, inverse, single):
+    def forward(ctx: Any, x: torch.Tensor, index: torch.Tensor, inverse: torch.Tensor,
+                single: bool) -> torch.Tensor:
         ctx.save_for_backward(inverse)
         ctx.single = single
         return _select(x, index)
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
         (inverse,) = ctx.saved_tensors
         with _one_thread(ctx.single):
             return _select(grad, inverse), None, None, None
@@ -178,7 +188,7 @@ class _Place(torch.autograd.Function):
     backward gathers each part's rows back."""
 
     @staticmethod
-    def forward(ctx, index, single, *parts):
+    def forward(ctx: Any, index: torch.Tensor, single: bool, *parts: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(index)
         ctx.sizes, ctx.single = [p.shape[0] for p in parts], single
         out = parts[0].new_empty((index.numel(),) + parts[0].shape[1:])
@@ -187,26 +197,28 @@ class _Place(torch.autograd.Function):
         return out
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         (index,) = ctx.saved_tensors
         with _one_thread(ctx.single):
             return (None, None, *(_select(grad, rows) for rows in index.split(ctx.sizes)))
 
 
-def _rows(index, batch, stride):
+def _rows(index: torch.Tensor, batch: int, stride: int) -> torch.Tensor:
     """``index`` repeated for each sample, offset by ``stride`` rows a sample: (batch*len,)."""
     offsets = torch.arange(batch, device=index.device).view(batch, 1) * stride
     return (offsets + index.view(1, -1)).view(-1)
 
 
-def _inverse(permutation):
+def _inverse(permutation: torch.Tensor) -> torch.Tensor:
     """The inverse of a permutation of ``0 .. n-1``."""
     inverse = torch.empty_like(permutation)
     inverse[permutation] = torch.arange(len(permutation), device=permutation.device)
     return inverse
 
 
-def _tile_rows(plans, output_index, batch, nq, nk, channels, permutation):
+def _tile_rows(plans: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+               output_index: torch.Tensor, batch: int, nq: int, nk: int, channels: int,
+               permutation: bool) -> dict[str, torch.Tensor]:
     """The sparse core's row indices for one batch size, group-major: each head group's tile
     rows for the whole batch form one block, so that one gather serves every group and a
     group's rows are a contiguous slice of it.
@@ -252,7 +264,7 @@ def _tile_rows(plans, output_index, batch, nq, nk, channels, permutation):
 _NO_SHIFT_BOUND = 60.0
 
 
-def _needs_shift(q, k):
+def _needs_shift(q: torch.Tensor, k: torch.Tensor) -> bool:
     """Whether the tile softmax must subtract each row's maximum (see :data:`_NO_SHIFT_BOUND`).
 
     Softmax does not change with a shift, so the shift only guards against exp overflowing (or
@@ -269,7 +281,10 @@ def _needs_shift(q, k):
     return not bool(bound < _NO_SHIFT_BOUND)
 
 
-def _sparse_core(q, k, v, plans, rows, return_attention, single):
+def _sparse_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                 plans: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+                 rows: dict[str, torch.Tensor], return_attention: bool, single: bool
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """:func:`_sparse_attention`'s work, with the thread policy ``single`` for the backward.
 
     ``plans``: each head group's ``(query_index, key_index, blocked)``; ``rows``: their row
@@ -310,7 +325,8 @@ def _sparse_core(q, k, v, plans, rows, return_attention, single):
     return o, _output(maps, rows, "output", single).view(b, h, nq, nk)
 
 
-def _output(parts, rows, name, single):
+def _output(parts: list[torch.Tensor], rows: dict[str, torch.Tensor], name: str,
+            single: bool) -> torch.Tensor:
     """The groups' outputs ``parts`` (group-major) put in order by the index ``rows[name]``."""
     if name + "_inverse" in rows:
         return _Place.apply(rows[name + "_inverse"], single, *parts)
