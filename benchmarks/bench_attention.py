@@ -537,23 +537,16 @@ def main():
     small = preset("ylg", key_grid=(8, 8), query_grid=(8, 8))
     for method in args.methods.split(","):
         measure(method, small, HEAD_SIZES["d32"], 1, device, memory, 0.0, max_bytes, {})
-    if args.model_layers:
-        rows = model_layers(args, device)
-        if args.json:
-            args.json.write_text(json.dumps({"machine": machine(device), "rows": rows}, indent=1))
-        return
-    if args.auto_table:
-        points = auto_table(args, device, memory, max_bytes)
-        if args.json:
-            args.json.write_text(json.dumps({"machine": machine(device), "points": points},
-                                            indent=1))
-        return
-    if args.contention:
-        rounds = contention(args, device, memory, max_bytes)
-        if args.json:
-            args.json.write_text(json.dumps({"machine": machine(device), "rounds": rounds},
-                                            indent=1))
-        return
+    modes = (("model_layers", "rows", lambda: model_layers(args, device)),
+             ("auto_table", "points", lambda: auto_table(args, device, memory, max_bytes)),
+             ("contention", "rounds", lambda: contention(args, device, memory, max_bytes)))
+    for flag, key, run in modes:  # a special mode: run it, write its JSON, done
+        if getattr(args, flag):
+            result = run()
+            if args.json:
+                args.json.write_text(json.dumps({"machine": machine(device), key: result},
+                                                indent=1))
+            return
     rows, per_pair = [], {}
     for head_sizes in args.heads.split(","):
         for geometry in args.geometries.split(","):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import shlex
-from pathlib import Path
 
 import click
 import pytest
@@ -19,11 +18,10 @@ import pytest
 from ylg_cli.main import main as ylg
 from ylg_cli.masks import main as ylg_masks
 
-ROOT = Path(__file__).resolve().parents[1]
-FILES = ["README.md", *sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")),
-         *sorted(f"experiments/{p.name}" for p in (ROOT / "experiments").glob("*.sh"))]
+from .test_transcripts import _FENCE, FILES as DOCS, ROOT
+
+FILES = [*DOCS, *sorted(f"experiments/{p.name}" for p in (ROOT / "experiments").glob("*.sh"))]
 PROGRAMS = {"ylg": ylg, "ylg-masks": ylg_masks, "ylg_cli.main": ylg, "ylg_cli.masks": ylg_masks}
-_FENCE = re.compile(r"^```(\S*)\s*$")
 _ENV = re.compile(r"^[A-Z_][A-Z0-9_]*=")  # VAR=value before a command
 
 

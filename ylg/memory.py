@@ -33,7 +33,7 @@ from ifg.errors import InvalidArgument
 from ifg.memory import format_bytes
 
 __all__ = ["ENV", "memory_limit", "check_memory", "activation_bytes", "output_bytes",
-           "image_bytes", "estimate_bytes", "peak_memory"]
+           "image_bytes", "estimate_bytes", "check_samples", "peak_memory"]
 
 #: the environment variable that replaces :func:`memory_limit`'s measurement
 ENV = "YLG_MAX_MEMORY"
@@ -239,6 +239,27 @@ def estimate_bytes(G: nn.Module, D: nn.Module | None = None, *, batch: int,
     params = 5 * g_params + 4 * d_params if training else g_params + d_params
     activations = batch * activation_bytes(G, D) * (2 if training else 1)
     return params + activations + outputs
+
+
+def check_samples(G: nn.Module, n: int, *, batch: int, what: str,
+                  images: int | None = None) -> None:
+    """Refuse drawing ``n`` images from ``G``, ``batch`` at a time, when they cannot fit.
+
+    Counts G, its activations for a batch (:func:`estimate_bytes`), and what is kept: the ``n``
+    images (``images`` bytes, or ``n`` float32 outputs of G), latents and labels. ``what`` names
+    the job in the message (:func:`check_memory`).
+
+    Examples
+    --------
+    >>> from ylg.models import Generator
+    >>> G = Generator(resolution=32, width=4, channels=1, attention="none")
+    >>> check_samples(G, 64, batch=64, what="drawing 64 samples")
+    """
+    z_dim = cast(int, G.z_dim)
+    kept = (n * output_bytes(G) if images is None else images) + n * (4 * z_dim + 8)
+    param = next(G.parameters(), None)
+    check_memory(what, estimate_bytes(G, batch=min(n, batch), outputs=kept),
+                 None if param is None else param.device)
 
 
 def peak_memory() -> int:

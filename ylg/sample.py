@@ -10,7 +10,7 @@ import torch
 
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.checkpoint import load_checkpoint, models_from_checkpoint
-from ylg.memory import check_memory, estimate_bytes, image_bytes
+from ylg.memory import check_samples, image_bytes
 from ylg.models import Generator
 
 __all__ = ["load_generator", "sample", "latent_walk", "latents", "parse_classes",
@@ -173,9 +173,8 @@ def check_sample_memory(G: Generator, n: int, *, grid_scale: int | None = None,
     ifg.errors.InvalidArgument: drawing 1,000,000,000,000 samples at 32x32 needs about ...
     """
     n, res = check_positive_int("n", n), G.resolution
-    kept = image_bytes(n, G.channels, res, grid_scale=grid_scale) + n * (G.z_dim * 4 + 8)
-    need = estimate_bytes(G, batch=min(n, BATCH), outputs=kept)
-    check_memory(f"drawing {n:,} {what} at {res}x{res}", need, next(G.parameters()).device)
+    check_samples(G, n, batch=BATCH, what=f"drawing {n:,} {what} at {res}x{res}",
+                  images=image_bytes(n, G.channels, res, grid_scale=grid_scale))
 
 
 def _generate(G: Generator, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

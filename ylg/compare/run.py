@@ -19,7 +19,7 @@ import torch
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.compare.items import Probe, resolve
 from ylg.compare.probe import ProbeNet
-from ylg.compare.stats import holm, interval, paired, seeds_needed
+from ylg.compare.stats import holm, interval, paired
 from ylg.compare.tasks import Task, make_task
 
 __all__ = ["Settings", "Comparison", "train_probe", "compare"]
@@ -128,7 +128,9 @@ class Comparison:
             row = {"item": item, "score": mean, "interval": half, "scores": scores,
                    "seconds_per_run": sum(r["seconds"] for r in self.runs[item]) / len(scores)}
             if item != self.items[0]:
-                diff = paired(first, scores)
+                # resolved means Holm-adjusted p < 0.05; the seeds needed are estimated at the
+                # strictest level Holm may apply (0.05 / comparisons), so no estimate is short
+                diff = paired(first, scores, alpha=0.05 / max(1, len(self.items) - 1))
                 diff["diff_interval"] = diff.pop("interval")
                 row.update(diff)
             for key in ("reachable", "unreachable", "reachable_pairs", "unreachable_pairs",
@@ -139,11 +141,7 @@ class Comparison:
             self.rows.append(row)
         compared = [r for r in self.rows if "p" in r]
         for r, adjusted in zip(compared, holm([r["p"] for r in compared])):
-            # resolved means Holm-adjusted p < 0.05; the seeds it needs are estimated at the
-            # strictest level Holm may apply (0.05 / comparisons), so an estimate is never short
             r["p_holm"] = adjusted
-            r["seeds_needed"] = seeds_needed([b - a for a, b in zip(first, r["scores"])],
-                                             alpha=0.05 / len(compared))
 
     def to_dict(self) -> dict[str, Any]:
         """Everything, JSON-serialisable (NaN and infinities written as null)."""

@@ -61,14 +61,16 @@ def seeds_needed(differences: npt.ArrayLike, *, alpha: float = 0.05, power: floa
     return None
 
 
-def paired(a: npt.ArrayLike, b: npt.ArrayLike) -> dict[str, float | int | None]:
+def paired(a: npt.ArrayLike, b: npt.ArrayLike, *, alpha: float = 0.05
+           ) -> dict[str, float | int | None]:
     """Paired comparison of ``b`` against ``a`` (same seeds, same order): ``b - a``.
 
     Returns
     -------
     dict
         ``difference`` (mean), ``interval`` (95 % half-width), ``p`` (paired t-test, two-sided;
-        1.0 when every difference is 0, 0.0 when all are equal and not 0) and ``seeds_needed``.
+        1.0 when every difference is 0, 0.0 when all are equal and not 0) and ``seeds_needed``
+        (to resolve the difference at level ``alpha``).
 
     Examples
     --------
@@ -87,7 +89,8 @@ def paired(a: npt.ArrayLike, b: npt.ArrayLike) -> dict[str, float | int | None]:
         p = 1.0 if d[0] == 0 else 0.0
     else:
         p = float(ttest_rel(b, a).pvalue)
-    return {"difference": mean, "interval": half, "p": p, "seeds_needed": seeds_needed(d)}
+    return {"difference": mean, "interval": half, "p": p,
+            "seeds_needed": seeds_needed(d, alpha=alpha)}
 
 
 def holm(pvalues: Iterable[float | None]) -> list[float]:

@@ -24,7 +24,7 @@ from ifg.errors import InvalidArgument, check_positive_int
 from ylg.checkpoint import load_checkpoint, models_from_checkpoint
 from ylg.data import load_data
 from ylg.eta import duration
-from ylg.memory import check_memory, estimate_bytes, output_bytes
+from ylg.memory import check_samples
 from ylg.metrics.digits import DigitClassifier, class_accuracy, digit_classifier
 from ylg.metrics.distances import density_coverage, fid, inception_score, kid, precision_recall
 from ylg.metrics.features import _model_range  # noqa: F401 - the doctests' preprocessing
@@ -246,13 +246,10 @@ def sample_images(generator: nn.Module, *, n: int, num_classes: int, seed: int =
 
 
 def _check_sampling(generator: nn.Module, n: int, batch_size: int) -> None:
-    """Refuse ``n`` samples in batches of ``batch_size`` that cannot fit, before any is drawn."""
-    z_dim = cast(int, generator.z_dim)
-    kept = n * (output_bytes(generator) + 4 * z_dim + 8)  # images, latents, labels
-    param = next(generator.parameters(), None)
-    check_memory(f"generating {n:,} samples in batches of {batch_size:,}",
-                 estimate_bytes(generator, batch=min(n, batch_size), outputs=kept),
-                 None if param is None else param.device)
+    """Refuse ``n`` samples in batches of ``batch_size`` that cannot fit, before any is drawn
+    (:func:`sample_images`, and :func:`evaluate_checkpoint` before it loads the data)."""
+    check_samples(generator, n, batch=batch_size,
+                  what=f"generating {n:,} samples in batches of {batch_size:,}")
 
 
 def evaluate(fake_images: torch.Tensor, *, real_images: torch.Tensor,
