@@ -21,6 +21,15 @@ an attention layer. Variants are timed in turns (``--reps`` rounds of ``--steps`
 ``--warmup`` steps) and the best round is kept, to damp the noise of a shared machine; on a busy
 CPU, ``--threads 1 --clock cpu`` times the process's own CPU seconds instead of the wall clock.
 Prints markdown tables (and writes the numbers as JSON with ``--json``).
+
+``--paired R`` measures instead the one ratio the issue asks about, YLG-SAGAN against SAGAN (1
+head) at each size, with its uncertainty, and its ceiling: ``R`` rounds, each timing ``--steps``
+steps of SAGAN, YLG-SAGAN and the model without attention, then again in reverse order (a linear
+drift of the machine's speed within a round cancels); per round, the ratio of SAGAN's total to
+YLG's, and of SAGAN's to the attention-free model's (no attention layer, however fast, can make
+YLG-SAGAN faster than that). It reports the geometric mean of the rounds' ratios with a 95%
+confidence interval (Student's t on the logs) and the median. Rounds are paired, so the load
+moving between rounds cancels in each ratio; what is left is the spread the interval shows.
 """
 
 import argparse
@@ -114,6 +123,72 @@ def time_variants(variants, *, steps, reps, warmup, device, clock=time.perf_coun
     return best, backends
 
 
+def paired_ratio(*, rounds, steps, warmup, device, clock=time.perf_counter, **kw):
+    """Per round (order SAGAN, YLG, none, none, YLG, SAGAN): SAGAN (1 head) time / YLG-SAGAN
+    time, and SAGAN time / the time without attention (what a free attention layer would give);
+    and the YLG layer's backend."""
+    order = ("dense", "ylg", "none")
+    runs = {v: _setup(v, device=device, **kw) for v in order}
+    for fn, _ in runs.values():
+        for _ in range(warmup):
+            fn()
+    _sync(device)
+    ratios, ceilings = [], []
+    for _ in range(rounds):
+        spent = dict.fromkeys(order, 0.0)
+        for v in order + order[::-1]:
+            fn = runs[v][0]
+            _sync(device)
+            t0 = clock()
+            for _ in range(steps):
+                fn()
+            _sync(device)
+            spent[v] += clock() - t0
+        ratios.append(spent["dense"] / spent["ylg"])
+        ceilings.append(spent["dense"] / spent["none"])
+    backend = _backend(runs["ylg"][1])
+    del runs
+    return ratios, ceilings, backend
+
+
+def summarise(ratios):
+    """Geometric mean of ``ratios``, its 95% confidence interval (t on the logs) and median."""
+    import numpy as np
+    from scipy import stats
+
+    logs = np.log(np.asarray(ratios, dtype=float))
+    mean = float(logs.mean())
+    half = (float(stats.t.ppf(0.975, len(logs) - 1) * logs.std(ddof=1) / np.sqrt(len(logs)))
+            if len(logs) > 1 else float("nan"))
+    return {"mean": float(np.exp(mean)), "low": float(np.exp(mean - half)),
+            "high": float(np.exp(mean + half)), "median": float(np.median(ratios)),
+            "rounds": len(ratios), "ratios": [float(r) for r in ratios]}
+
+
+def _paired(args, sizes, per_size, timing):
+    print(f"## YLG-SAGAN against SAGAN (1 head): {args.paired} paired rounds of 2 x {args.steps} "
+          f"steps of each model\n")
+    print("| size | width, batch | attention at | YLG backend | SAGAN time / YLG time, "
+          "geometric mean | 95% CI | median | rounds above 1 | SAGAN time / no attention "
+          "(the ceiling) |")
+    print("|---|---|---|---|---:|---|---:|---:|---:|")
+    results = {}
+    for res in sizes:
+        a = {32: 16, 64: 32, 128: 32}[res]
+        width, batch = per_size[res]
+        ratios, ceilings, backend = paired_ratio(rounds=args.paired, resolution=res,
+                                                 batch=batch, width=width,
+                                                 attention_resolution=a, **timing)
+        r = results[res] = summarise(ratios)
+        c = r["ceiling"] = summarise(ceilings)
+        above = sum(x > 1 for x in ratios)
+        print(f"| {res}x{res} | {width}, {batch} | {a}x{a} | {backend} | "
+              f"{r['mean']:.3f}x | [{r['low']:.3f}, {r['high']:.3f}] | {r['median']:.3f}x | "
+              f"{above} of {len(ratios)} | {c['mean']:.3f}x [{c['low']:.3f}, {c['high']:.3f}] |")
+        sys.stdout.flush()
+    return results
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--device", default="auto")
@@ -135,6 +210,9 @@ def main(argv=None):
                     help="cpu: the process's CPU time (with --threads 1, what a shared machine's "
                          "other work does not inflate)")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--paired", type=int, default=0, metavar="R",
+                    help="measure only YLG-SAGAN / SAGAN (1 head) at --sizes, R paired ABBA "
+                         "rounds, with a 95%% confidence interval")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -159,6 +237,12 @@ def main(argv=None):
     timing = dict(steps=args.steps, reps=args.reps, warmup=args.warmup, device=device,
                   amp=args.amp, backend=args.backend, clock=clock)
     results = {"device": name, "args": vars(args), "sizes": {}, "128": {}}
+    if args.paired:
+        timing.pop("reps")
+        results["paired"] = _paired(args, sizes, per_size, timing)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2, default=str) + "\n")
+        return results
 
     print("## Steps per second, attention at the paper's place\n")
     print("| size | width, batch | attention at | variant | backend | steps/s | vs SAGAN (1 head) |")
