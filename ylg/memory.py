@@ -248,8 +248,8 @@ def _draw_peak(G: nn.Module, n: int) -> int:
 
 
 def _step_peak(G: nn.Module, D: nn.Module, batch: int) -> int:
-    """The peak bytes of two training steps of ``batch`` samples on the meta device, as
-    :func:`ylg.train.train_step` runs them (the second starts with the first's gradients)."""
+    """The peak bytes of a training step of ``batch`` samples on the meta device, as
+    :func:`ylg.train.train_step` runs it, starting with the last step's gradients."""
     g_state, d_state = _meta_state(G, grad=True), _meta_state(D, grad=True)
     z = torch.zeros(batch, cast(int, G.z_dim), device="meta")
     y = torch.zeros(batch, dtype=torch.long, device="meta")
@@ -261,20 +261,20 @@ def _step_peak(G: nn.Module, D: nn.Module, batch: int) -> int:
             t.grad = None
 
     with torch.enable_grad(), _LiveBytes(known) as mode:
-        for _ in range(2):
-            with torch.no_grad():  # D's update: real and generated images in one batch
-                fake = torch.func.functional_call(G, g_state, (z, y))
-            logits = torch.func.functional_call(
-                D, d_state, (torch.cat([torch.zeros_like(fake), fake]), torch.cat([y, y])))
-            loss = (1 - logits[:batch]).relu().mean() + (1 + logits[batch:]).relu().mean()
-            zero_grad(d_state)
-            loss.backward()
-            del fake, logits, loss
-            x = torch.func.functional_call(G, g_state, (z, y))  # G's update, through D
-            loss = -torch.func.functional_call(D, d_state, (x, y)).mean()
-            zero_grad(g_state)
-            loss.backward()
-            del x, loss
+        for t in itertools.chain(g_state.values(), d_state.values()):
+            t.grad = torch.zeros_like(t) if t.requires_grad else None
+        with torch.no_grad():  # D's update: real and generated images in one batch
+            fake = torch.func.functional_call(G, g_state, (z, y))
+        logits = torch.func.functional_call(
+            D, d_state, (torch.cat([torch.zeros_like(fake), fake]), torch.cat([y, y])))
+        loss = (1 - logits[:batch]).relu().mean() + (1 + logits[batch:]).relu().mean()
+        zero_grad(d_state)
+        loss.backward()
+        del fake, logits, loss
+        x = torch.func.functional_call(G, g_state, (z, y))  # G's update, through D
+        loss = -torch.func.functional_call(D, d_state, (x, y)).mean()
+        zero_grad(g_state)
+        loss.backward()
     return mode.peak
 
 

@@ -291,7 +291,7 @@ def _check_fits(cfg: TrainConfig, kwargs: dict[str, Any], world: int,
     copied = images if device.type != "cpu" and data.images.numel() < _ON_DEVICE else 0
     fixed = _CPU_RUN_BYTES if device.type == "cpu" else 0
     # the allocator keeps the training step's freed memory: the grid's draw comes on top
-    draw = forward_bytes(ema, cfg.num_samples if cfg.sample_every else 0)
+    draw = forward_bytes(ema, cfg.num_samples)  # at the last step if not before
     check_memory(f"training at batch {batch:,}, {r}x{r}, width {cfg.width}",
                  estimate_bytes(g, d, batch=batch, training=True,
                                 outputs=grids + draw + copied + fixed), device)
