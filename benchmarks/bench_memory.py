@@ -55,7 +55,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=2, help="training steps (default 2)")
     ap.add_argument("--json", type=Path, help="also write the rows to this file")
     args = ap.parse_args()
-    print("| resolution | width | batch | start-up (MB) | estimate (MB) | measured peak (MB) "
+    print("| resolution | width | batch | start-up (MiB) | estimate (MiB) | measured peak (MiB) "
           "| estimate / peak |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     rows = []

@@ -2,20 +2,23 @@
 anything is allocated, with what it would need.
 
 One estimator serves ``ylg train``, ``sample``, ``interpolate``, ``evaluate``, ``invert`` and
-``attention-map`` (:func:`estimate_bytes`): the models' parameters and buffers (five copies of
-G's and four of D's when training: weights, gradients, Adam's two moments, and the EMA of G),
-plus the activations of the samples that run at once, plus what else is drawn or kept (a
-training run's sample grid, images). The activations of one sample are what autograd keeps for
-the backward pass through G and D, counted by running the models once on PyTorch's ``meta``
-device, which allocates nothing (:func:`activation_bytes`). Training counts them twice (D also
-sees the real half of its batch). A draw without gradients is counted by its peak: the bytes of
-the tensors alive at once, followed on the ``meta`` device from each one's creation to its
-release (:func:`forward_bytes`). Training adds its sample grid's draw to the step's activations
-rather than overlapping them: the allocator keeps the step's freed memory, and a draw of other
-shapes reuses little of it. What the process holds before the job (Python and torch, about
-0.3 GB; data already in host memory) is not counted. Measured on a CPU against two training
-steps (``benchmarks/bench_memory.py``, docs/security.md), the training estimate is an upper
-bound.
+``attention-map`` (:func:`estimate_bytes`): the models' weights and buffers, plus the
+activations of the samples that run at once, plus what else is kept (images, latents). The
+activations of one sample are what autograd keeps for the backward pass through G and D,
+counted by running the models once on PyTorch's ``meta`` device, which allocates nothing
+(:func:`activation_bytes`).
+
+Training counts the weights of G, of its EMA and of D, Adam's two moments, and one training
+step's tensors (:func:`step_bytes`: the gradients, the activations, the spectral-normalised
+weights, the backward's temporaries), followed on the ``meta`` device from each one's creation
+to its release; the step's tensors other than the gradients count twice, since the allocator
+keeps a step's freed memory and lays the next step's partly beside it. ``ylg train`` adds its
+sample grid's draw, counted the same way (:func:`forward_bytes`), on top of the step rather than
+overlapping it: a draw of other shapes reuses little of the step's kept memory. What the process
+holds before the job (Python and torch, about 0.3 GB; data already in host memory) is not
+counted. Measured on a CPU (``benchmarks/bench_memory.py``, docs/security.md), the training
+estimate is 1.6 to 2.0 times the peak the run adds (YLG attention, counted as dense), 1.2 to
+1.3 times with SAGAN's dense head.
 
 The limit is the machine's memory, or its cgroup's limit when that is smaller, or on a CUDA
 device that GPU's memory (:func:`memory_limit`); the ``YLG_MAX_MEMORY`` environment variable

@@ -268,9 +268,9 @@ def _model_args(cfg: TrainConfig, data: ImageData, state: dict[str, Any] | None
 
 
 #: what a training run adds to a started process whatever its models' size, measured with a
-#: tiny model on a CPU (141 to 166 MB in all): the modules building the models imports on
-#: first use (torch._dynamo and sympy, ~65 MB), torch's code the first step runs (~40 MB of
-#: the library's pages), the sample PNG (Pillow, ~30 MB) and curves.png (matplotlib, ~20 MB)
+#: tiny model on a CPU (141 to 166 MiB in all): the modules building the models imports on
+#: first use (torch._dynamo and sympy, ~65 MiB), torch's code the first step runs (~40 MiB of
+#: the library's pages), the sample PNG (Pillow, ~30 MiB) and curves.png (matplotlib, ~20 MiB)
 _CPU_RUN_BYTES = 160 * 2**20
 
 
