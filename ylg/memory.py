@@ -2,18 +2,27 @@
 anything is allocated, with what it would need.
 
 One estimator serves ``ylg train``, ``sample``, ``interpolate``, ``evaluate``, ``invert`` and
-``attention-map`` (:func:`estimate_bytes`): the models' parameters (five copies of G's and four
-of D's when training: weights, gradients, Adam's two moments, and the EMA of G), plus the
-activations of the samples that run at once, plus the images kept. The activations of one
-sample are what autograd keeps for the backward pass through G and D, counted by running the
-models once on PyTorch's ``meta`` device, which allocates nothing (:func:`activation_bytes`).
-Training counts them twice (D also sees the real half of its batch). An upper bound, measured
-on a CPU: for two training steps at widths 16-32, batches 32-128, 32x32 and 64x64, the estimate
-was 1.35 to 2.0 times the peak resident memory the steps added.
+``attention-map`` (:func:`estimate_bytes`): the models' weights and buffers, plus the
+activations of the samples that run at once, plus what else is kept (images, latents). The
+activations of one sample are what autograd keeps for the backward pass through G and D,
+counted by running the models once on PyTorch's ``meta`` device, which allocates nothing
+(:func:`activation_bytes`).
+
+Training counts the weights of G, of its EMA and of D, Adam's two moments, and one training
+step's tensors (:func:`step_bytes`: the gradients, the activations, the spectral-normalised
+weights, the backward's temporaries), followed on the ``meta`` device from each one's creation
+to its release; the step's tensors other than the gradients count twice, since the allocator
+keeps a step's freed memory and lays the next step's partly beside it. ``ylg train`` adds its
+sample grid's draw, counted the same way (:func:`forward_bytes`), on top of the step rather than
+overlapping it: a draw of other shapes reuses little of the step's kept memory. What the process
+holds before the job (Python and torch, about 0.3 GB; data already in host memory) is not
+counted. Measured on a CPU (``benchmarks/bench_memory.py``, docs/security.md), the training
+estimate is 1.6 to 2.0 times the peak the run adds (YLG attention, counted as dense), 1.2 to
+1.3 times with SAGAN's dense head.
 
 The limit is the machine's memory, or its cgroup's limit when that is smaller, or on a CUDA
-device that GPU's memory (:func:`memory_limit`); the ``YLG_MAX_MEMORY`` environment variable replaces it (bytes, or a
-number with K, M, G or T: ``64G``).
+device that GPU's memory (:func:`memory_limit`); the ``YLG_MAX_MEMORY`` environment variable
+replaces it (bytes, or a number with K, M, G or T: ``64G``).
 """
 
 from __future__ import annotations
@@ -24,16 +33,18 @@ import os
 import resource
 import sys
 import weakref
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
 from ifg.errors import InvalidArgument
 from ifg.memory import format_bytes
 
 __all__ = ["ENV", "memory_limit", "check_memory", "activation_bytes", "output_bytes",
-           "image_bytes", "estimate_bytes", "check_samples", "peak_memory"]
+           "forward_bytes", "step_bytes", "image_bytes", "estimate_bytes", "check_samples", "peak_memory"]
 
 #: the environment variable that replaces :func:`memory_limit`'s measurement
 ENV = "YLG_MAX_MEMORY"
@@ -109,10 +120,14 @@ def check_memory(what: str, nbytes: float, device: torch.device | str | None = N
         raise InvalidArgument(f"{what} needs about {format_bytes(nbytes)} of memory, {where}")
 
 
-def _meta_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """The model's parameters and buffers as meta tensors of the same shapes (no memory)."""
-    named = itertools.chain(model.named_parameters(), model.named_buffers())
-    return {name: torch.empty_like(t, device="meta") for name, t in named}
+def _meta_state(model: nn.Module, grad: bool = False) -> dict[str, torch.Tensor]:
+    """The model's parameters and buffers as meta tensors of the same shapes (no memory); with
+    ``grad``, the parameters are leaves that gather gradients."""
+    state = {name: torch.empty_like(t, device="meta")
+             for name, t in itertools.chain(model.named_parameters(), model.named_buffers())}
+    for name, _ in model.named_parameters() if grad else ():
+        state[name].requires_grad_(True)
+    return state
 
 
 def _trace(G: nn.Module, D: nn.Module | None, batch: int) -> tuple[int, int]:
@@ -188,6 +203,152 @@ def output_bytes(G: nn.Module) -> int:
     return _per_sample(G, None)[1]
 
 
+class _LiveBytes(TorchDispatchMode):
+    """Follows the storages the operations create (not ``known`` ones: weights, inputs) until
+    the last tensor on each is released: ``peak`` is the most bytes alive at once."""
+
+    def __init__(self, known: set[int]) -> None:
+        super().__init__()
+        self.known, self.live, self.peak = known, 0, 0
+        self.refs: dict[int, list[int]] = {}  # storage -> [tensors alive on it, bytes]
+
+    def _release(self, key: int) -> None:
+        entry = self.refs[key]
+        entry[0] -= 1
+        if entry[0] == 0:
+            self.live -= entry[1]
+            del self.refs[key]
+
+    def __torch_dispatch__(self, func: Any, types: Any, args: Any = (),
+                           kwargs: Any = None) -> Any:
+        out = func(*args, **(kwargs or {}))
+        for t in tree_flatten(out)[0]:
+            if not isinstance(t, torch.Tensor):
+                continue
+            storage = t.untyped_storage()
+            key = int(storage._cdata)
+            if key in self.known:  # a view of a weight, or an in-place result
+                continue
+            if key not in self.refs:
+                self.refs[key] = [0, storage.nbytes()]
+                self.live += storage.nbytes()
+                self.peak = max(self.peak, self.live)
+            self.refs[key][0] += 1
+            weakref.finalize(t, self._release, key)
+        return out
+
+
+def _draw_peak(G: nn.Module, n: int) -> int:
+    """The peak bytes of ``G(z, y)`` for ``n`` samples without gradients, on the meta device."""
+    state = _meta_state(G)
+    known = {int(t.untyped_storage()._cdata) for t in state.values()}
+    z = torch.zeros(n, cast(int, G.z_dim), device="meta")
+    y = torch.zeros(n, dtype=torch.long, device="meta")
+    known |= {int(t.untyped_storage()._cdata) for t in (z, y)}
+    with torch.no_grad(), _LiveBytes(known) as mode:
+        torch.func.functional_call(G, state, (z, y))
+    return mode.peak
+
+
+def _step_peak(G: nn.Module, D: nn.Module, batch: int) -> int:
+    """The peak bytes of a training step of ``batch`` samples on the meta device, as
+    :func:`ylg.train.train_step` runs it, starting with the last step's gradients."""
+    g_state, d_state = _meta_state(G, grad=True), _meta_state(D, grad=True)
+    z = torch.zeros(batch, cast(int, G.z_dim), device="meta")
+    y = torch.zeros(batch, dtype=torch.long, device="meta")
+    known = {int(t.untyped_storage()._cdata)
+             for t in itertools.chain(g_state.values(), d_state.values(), (z, y))}
+
+    def zero_grad(state: dict[str, torch.Tensor]) -> None:  # set_to_none, as the optimisers
+        for t in state.values():
+            t.grad = None
+
+    with torch.enable_grad(), _LiveBytes(known) as mode:
+        for t in itertools.chain(g_state.values(), d_state.values()):
+            t.grad = torch.zeros_like(t) if t.requires_grad else None
+        with torch.no_grad():  # D's update: real and generated images in one batch
+            fake = torch.func.functional_call(G, g_state, (z, y))
+        logits = torch.func.functional_call(
+            D, d_state, (torch.cat([torch.zeros_like(fake), fake]), torch.cat([y, y])))
+        loss = (1 - logits[:batch]).relu().mean() + (1 + logits[batch:]).relu().mean()
+        zero_grad(d_state)
+        loss.backward()
+        del fake, logits, loss
+        x = torch.func.functional_call(G, g_state, (z, y))  # G's update, through D
+        loss = -torch.func.functional_call(D, d_state, (x, y)).mean()
+        zero_grad(g_state)
+        loss.backward()
+    return mode.peak
+
+
+#: per G: per (id of D, batch), the peak bytes of a training step
+_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def step_bytes(G: nn.Module, D: nn.Module, batch: int) -> int:
+    """The peak bytes of one training step of ``batch`` samples: D's update on ``batch`` real
+    and ``batch`` generated images, then G's through D (:func:`ylg.train.train_step`), the
+    gradients of both models included, their weights and the optimiser's moments not.
+
+    The tensors alive at once, followed on the ``meta`` device from the operation that makes
+    each to its release (:func:`forward_bytes`): the activations autograd keeps, the
+    spectral-normalised weights each forward makes, the backward's temporaries, the gradients.
+    A pair of models the ``meta`` device cannot run counts their gradients only.
+
+    Measured against a CPU's resident memory (YLG-SAGAN at 64x64, width 64, dense attention,
+    with the allocator returning freed memory): 387 MB counted at batch 2 and 558 MB at batch
+    8, against 385 MB and 556 MB measured.
+
+    Examples
+    --------
+    >>> from ylg.models import Discriminator, Generator
+    >>> kw = dict(resolution=32, width=4, channels=1, attention="none")
+    >>> G, D = Generator(**kw), Discriminator(**kw)
+    >>> grads = sum(p.numel() * 4 for m in (G, D) for p in m.parameters())
+    >>> grads < step_bytes(G, D, 1) < step_bytes(G, D, 8)
+    True
+    """
+    known = _STEPS.setdefault(G, {})
+    if (id(D), batch) not in known:
+        try:
+            known[id(D), batch] = _step_peak(G, D, batch)
+        except Exception:  # noqa: BLE001 - an estimate: a model the meta device cannot run
+            known[id(D), batch] = _sizes(G)[0] + _sizes(D)[0]
+    return cast(int, known[id(D), batch])
+
+
+#: per G: per number of samples, the peak bytes of a draw without gradients
+_DRAWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def forward_bytes(G: nn.Module, n: int) -> int:
+    """The peak bytes of ``n`` samples drawn at once by ``G`` without gradients: the most that
+    the tensors alive together take (the output included, the weights not), counted on the
+    ``meta`` device by following each tensor from the operation that makes it to its release.
+    Nothing is allocated, whatever the model's size; a model the ``meta`` device cannot run
+    counts 0.
+
+    Measured against a CPU's resident memory (YLG-SAGAN at 64x64, width 64, dense attention):
+    135 MB counted for 8 samples and 1,081 MB for 64, against 135 MB and 1,077 MB measured.
+
+    Examples
+    --------
+    >>> from ylg.models import Generator
+    >>> G = Generator(resolution=32, width=4, channels=1, attention="none")
+    >>> 0 < forward_bytes(G, 8) < forward_bytes(G, 64) < 64 * activation_bytes(G)
+    True
+    """
+    if n <= 0:
+        return 0
+    known = _DRAWS.setdefault(G, {})
+    if n not in known:
+        try:
+            known[n] = _draw_peak(G, n)
+        except Exception:  # noqa: BLE001 - an estimate: a model the meta device cannot run
+            known[n] = 0
+    return cast(int, known[n])
+
+
 def image_bytes(n: int, channels: int, resolution: int, *, grid_scale: int | None = None
                 ) -> int:
     """The bytes of ``n`` float32 images, and with ``grid_scale`` of the PNG grid drawn from
@@ -210,7 +371,16 @@ def image_bytes(n: int, channels: int, resolution: int, *, grid_scale: int | Non
 def estimate_bytes(G: nn.Module, D: nn.Module | None = None, *, batch: int,
                    training: bool = False, outputs: int = 0) -> int:
     """The peak memory of running ``batch`` samples at once through G (and D on its images),
-    plus ``outputs`` further bytes kept (images, latents, loss curves).
+    plus ``outputs`` further bytes (images kept, latents, loss curves, a draw besides the batch:
+    :func:`forward_bytes`).
+
+    Without ``training``: the weights and buffers, and ``batch`` times :func:`activation_bytes`.
+    With it: the weights and buffers of G, of its EMA and of D, Adam's two moments of every
+    weight, the gradients, and the training step's other tensors (:func:`step_bytes`: the
+    activations, the spectral-normalised weights, the backward's temporaries) counted twice,
+    since the allocator keeps a step's freed memory and the next step's tensors are laid
+    partly beside it (measured on a CPU over 2 to 12 steps: 0.4 to 0.85 of a step's other
+    tensors beyond the step's own peak).
 
     Parameters
     ----------
@@ -219,7 +389,7 @@ def estimate_bytes(G: nn.Module, D: nn.Module | None = None, *, batch: int,
     batch : int
         The samples that run at once.
     training : bool
-        Count the gradients, Adam's two moments, the EMA of G, and D's real half of a batch.
+        Count a training step (D is then needed).
     outputs : int
         Bytes kept besides the models' (e.g. :func:`image_bytes`).
 
@@ -229,16 +399,32 @@ def estimate_bytes(G: nn.Module, D: nn.Module | None = None, *, batch: int,
 
     Examples
     --------
-    >>> from ylg.models import Generator
-    >>> G = Generator(resolution=32, width=4, channels=1, attention="none")
-    >>> estimate_bytes(G, batch=64, training=True) > estimate_bytes(G, batch=64)
+    >>> from ylg.models import Discriminator, Generator
+    >>> kw = dict(resolution=32, width=4, channels=1, attention="none")
+    >>> G, D = Generator(**kw), Discriminator(**kw)
+    >>> weights = sum(p.numel() * 4 for m in (G, D) for p in m.parameters())
+    >>> small, large = (estimate_bytes(G, D, batch=b, training=True) for b in (8, 64))
+    >>> 4 * weights < small < large
     True
     """
-    g_params = sum(p.numel() * p.element_size() for p in G.parameters())
-    d_params = 0 if D is None else sum(p.numel() * p.element_size() for p in D.parameters())
-    params = 5 * g_params + 4 * d_params if training else g_params + d_params
-    activations = batch * activation_bytes(G, D) * (2 if training else 1)
-    return params + activations + outputs
+    g_params, g_buffers = _sizes(G)
+    d_params, d_buffers = (0, 0) if D is None else _sizes(D)
+    if not training:
+        return g_params + g_buffers + d_params + d_buffers + batch * activation_bytes(G, D) + \
+            outputs
+    if D is None:
+        raise InvalidArgument("a training estimate needs D")
+    # G, its EMA and D, and Adam's two moments of every weight
+    kept = 2 * (g_params + g_buffers) + d_params + d_buffers + 2 * (g_params + d_params)
+    grads = g_params + d_params
+    others = max(0, step_bytes(G, D, batch) - grads)
+    return kept + grads + 2 * others + outputs
+
+
+def _sizes(model: nn.Module) -> tuple[int, int]:
+    """The bytes of ``model``'s parameters and of its buffers."""
+    return (sum(p.numel() * p.element_size() for p in model.parameters()),
+            sum(b.numel() * b.element_size() for b in model.buffers()))
 
 
 def check_samples(G: nn.Module, n: int, *, batch: int, what: str,

@@ -5,7 +5,8 @@ their logs and overwrite each other's checkpoints. :func:`run_lock` takes an exc
 ``fcntl.flock`` on ``RUN/.lock``: the kernel drops it when the process ends, however it ends
 (kill -9 included), so a lock left by a dead run never blocks; the file keeps the holder's pid
 so the refusal can name it. The lock follows the folder, not its spelling: a relative path,
-an absolute one or a symlink to the same folder all meet the same lock.
+an absolute one or a symlink to the same folder all meet the same lock. A run that fails
+removes the lock file if it made it, and the folder if it made it and nothing else is there.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ class RunLocked(YLGError):
 @contextlib.contextmanager
 def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
     """Hold ``run_dir`` for this process while the block runs (the folder is created).
+
+    If the block raises, the folder is left as this call found it: the lock file is removed if
+    this call made it, and the folder if this call made it and nothing else is in it.
 
     Parameters
     ----------
@@ -57,15 +61,20 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    failed = False
-    try:
+    while True:
+        fd, made = _open(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
             raise RunLocked(f"{str(run_dir)!r} is in use by another run (pid {holder}); wait "
                             "for it to end, or use another folder") from None
+        if _names(path, fd):
+            break
+        os.close(fd)  # a refused run removed the file after we opened it: open it again
+    failed = False
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         try:
@@ -74,7 +83,32 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
             failed = True
             raise
     finally:
+        if failed and made:  # a refused run leaves the folder as it found it
+            path.unlink(missing_ok=True)  # while holding the lock: see _names
         os.close(fd)  # releases the lock
-        if failed and created and os.listdir(run_dir) == [LOCK_NAME]:
-            path.unlink(missing_ok=True)  # a refused run leaves nothing behind
+        if failed and created and not any(run_dir.iterdir()):
             run_dir.rmdir()
+
+
+def _open(path: Path) -> tuple[int, bool]:
+    """A descriptor of the lock file, and whether this call created it."""
+    while True:
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644), True
+        except FileExistsError:
+            pass
+        try:
+            return os.open(path, os.O_RDWR), False
+        except FileNotFoundError:  # removed in between: create it
+            continue
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether ``path`` still names the file ``fd`` locks: a run that removed its lock file
+    did so holding the lock, so a process that locked the removed file must open it again
+    (else two processes would each hold a lock, on two different files)."""
+    try:
+        now, held = os.stat(path), os.fstat(fd)
+    except FileNotFoundError:
+        return False
+    return (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino)

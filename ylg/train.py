@@ -43,7 +43,7 @@ from ylg.config import TrainConfig
 from ylg.data import load_data, to_model_range
 from ylg.eta import ESTIMATE_AFTER, cpu_estimate
 from ylg.errors import CheckpointError
-from ylg.memory import check_memory, estimate_bytes, image_bytes, peak_memory
+from ylg.memory import check_memory, estimate_bytes, forward_bytes, image_bytes, peak_memory
 from ylg.metrics import evaluate_generator, parse_metrics
 from ylg.runlock import run_lock
 from ylg.runfolder import RunFolder
@@ -140,6 +140,10 @@ def step_generator(seed: int, step: int, rank: int,
     return torch.Generator(device=device).manual_seed(seed_of(seed, "step", step, rank))
 
 
+#: a training set of fewer elements is copied to the training device once
+_ON_DEVICE = 2 ** 31
+
+
 class _Batches:
     """The data stream: epoch ``e`` visits the images in a permutation seeded by ``(seed, e)``;
     draw ``k`` of the run takes positions ``[k*B, (k+1)*B)`` of the stream, and rank ``r`` its
@@ -147,7 +151,7 @@ class _Batches:
 
     def __init__(self, data: ImageData, *, batch_size: int, rank: int, world: int, seed: int,
                  device: torch.device) -> None:
-        on_device = data.images.numel() < 2 ** 31  # small sets live on the device once
+        on_device = data.images.numel() < _ON_DEVICE  # small sets live on the device once
         self.images = data.images.to(device) if on_device else data.images
         self.labels = data.labels.to(self.images.device)
         self.n, self.batch, self.seed, self.device = len(data), batch_size, seed, device
@@ -263,16 +267,34 @@ def _model_args(cfg: TrainConfig, data: ImageData, state: dict[str, Any] | None
     return kwargs, {"model": record, "masks_file": blob}
 
 
+#: what a training run adds to a started process whatever its models' size, measured with a
+#: tiny model on a CPU (141 to 166 MiB in all): the modules building the models imports on
+#: first use (torch._dynamo and sympy, ~65 MiB), torch's code the first step runs (~40 MiB of
+#: the library's pages), the sample PNG (Pillow, ~30 MiB) and curves.png (matplotlib, ~20 MiB)
+_CPU_RUN_BYTES = 160 * 2**20
+
+
 def _check_fits(cfg: TrainConfig, kwargs: dict[str, Any], world: int,
-                device: torch.device) -> None:
+                device: torch.device, data: ImageData) -> None:
     """Refuse a run whose models and batch cannot fit, before anything is built: the models are
-    built on the meta device (no memory) for :func:`ylg.memory.estimate_bytes`."""
+    built on the meta device (no memory) for :func:`ylg.memory.estimate_bytes`.
+
+    Counted besides the training step: the sample grid's draw by the EMA (``num_samples`` at
+    once, every rank counting it so that all refuse together) and its PNG, on a GPU the
+    training images :class:`_Batches` copies there (on the CPU they are already in memory),
+    and on the CPU the run's fixed cost (:data:`_CPU_RUN_BYTES`)."""
     with torch.device("meta"):  # dense attention: the others' upper bound, and no tile planning
-        g, d, _ = build_models(kwargs, backend="dense", device="meta")
+        g, d, ema = build_models(kwargs, backend="dense", device="meta")
     r, batch = cfg.resolution, cfg.batch_size // world
     grids = image_bytes(cfg.num_samples, kwargs["channels"], r, grid_scale=max(1, 64 // r))
+    images = data.images.numel() * data.images.element_size() + 8 * len(data)  # and labels
+    copied = images if device.type != "cpu" and data.images.numel() < _ON_DEVICE else 0
+    fixed = _CPU_RUN_BYTES if device.type == "cpu" else 0
+    # the allocator keeps the training step's freed memory: the grid's draw comes on top
+    draw = forward_bytes(ema, cfg.num_samples)  # at the last step if not before
     check_memory(f"training at batch {batch:,}, {r}x{r}, width {cfg.width}",
-                 estimate_bytes(g, d, batch=batch, training=True, outputs=grids), device)
+                 estimate_bytes(g, d, batch=batch, training=True,
+                                outputs=grids + draw + copied + fixed), device)
 
 
 def _models(cfg: TrainConfig, kwargs: dict[str, Any], state: dict[str, Any] | None,
@@ -412,7 +434,8 @@ def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] 
         raise InvalidArgument("amp (mixed precision) needs a CUDA device")
     data = load_data(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
     kwargs, record = _model_args(cfg, data, state)
-    _check_fits(cfg, kwargs, world, device)  # before the models, and before the folder is written
+    # before the models, and before the folder is written
+    _check_fits(cfg, kwargs, world, device, data)
     _announce(cfg, data, say if main else None)
     g, d, ema, opt_g, opt_d = _models(cfg, kwargs, state, device)
     evaluate = evaluate or _metrics(cfg, data, device, say)

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ylg.runlock import RunLocked, run_lock
+from ylg.runlock import LOCK_NAME, RunLocked, run_lock
 
 HOLD = textwrap.dedent("""
     import sys, time
@@ -59,3 +59,44 @@ def test_the_lock_is_released_when_the_block_ends(tmp_path):
         pass
     with run_lock(tmp_path / "run"):
         pass
+
+
+@pytest.mark.parametrize("before", [[], ["notes.txt"], [LOCK_NAME, "notes.txt"]])
+def test_a_failed_block_leaves_the_folder_as_it_found_it(tmp_path, before):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in before:
+        (run / name).write_text("12345\n")  # an earlier run's lock file is not this run's
+    with pytest.raises(ValueError):
+        with run_lock(run):
+            raise ValueError("refused")
+    assert sorted(p.name for p in run.iterdir()) == sorted(before)
+    with pytest.raises(ValueError):  # a folder it made goes too
+        with run_lock(tmp_path / "new" / "run"):
+            raise ValueError("refused")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "run"]
+    with run_lock(run) as lock:  # a run that ends well keeps its lock file
+        pass
+    assert lock.read_text().strip() == str(os.getpid())
+
+
+def test_a_start_that_locked_a_removed_lock_file_opens_it_again(tmp_path, monkeypatch):
+    """A failed run removes the lock file it made while holding it; a start that had opened
+    the file just before then locks a file no path names, and must open the path again."""
+    import ylg.runlock
+
+    opened, real_open = [], ylg.runlock._open
+
+    def removed_after_the_first_open(path):
+        fd, made = real_open(path)
+        opened.append(fd)
+        if len(opened) == 1:
+            path.unlink()  # as a failed run does, between this open and this flock
+        return fd, made
+
+    monkeypatch.setattr(ylg.runlock, "_open", removed_after_the_first_open)
+    with run_lock(tmp_path) as lock:
+        assert len(opened) == 2 and lock.read_text().strip() == str(os.getpid())
+        with pytest.raises(RunLocked):  # the file the path names is the one held
+            with run_lock(tmp_path):
+                pass

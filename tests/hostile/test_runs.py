@@ -50,6 +50,15 @@ def test_a_refused_start_leaves_no_folder_behind(tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+def test_a_refused_start_into_an_existing_folder_leaves_it_as_it_was(tmp_path, monkeypatch):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine\n")
+    monkeypatch.setenv("YLG_MAX_MEMORY", "1M")
+    with pytest.raises(Exception, match="training at batch 4, .* needs about"):
+        _train(tmp_path / "run", 1)
+    assert [p.name for p in (tmp_path / "run").iterdir()] == ["notes.txt"]  # no .lock left
+
+
 def test_resume_works_through_another_spelling_of_the_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _train("run", 1)
