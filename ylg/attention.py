@@ -56,11 +56,22 @@ BACKENDS = ("auto", "dense", "sparse", "flex")
 _TILE_CANDIDATES = (16, 32, 64, 128, 256)
 
 
+class _SpectralNorm(nn.utils.parametrizations._SpectralNorm):
+    """torch's spectral norm, without power iterations on the meta device: there are no values
+    to iterate there, and torch's Python meta kernels made its 15 start-up iterations slow."""
+
+    def _power_method(self, weight_mat: torch.Tensor, n_power_iterations: int) -> None:
+        if not weight_mat.is_meta:
+            super()._power_method(weight_mat, n_power_iterations)
+
+
 def _sn_conv1x1(c_in: int, c_out: int) -> nn.Module:
-    """A spectral-normalised 1x1 convolution without bias (SAGAN's projections)."""
+    """A spectral-normalised 1x1 convolution without bias (SAGAN's projections): torch's
+    ``spectral_norm(conv)``, with the same weights, buffers and random draws."""
     conv = nn.Conv2d(c_in, c_out, 1, bias=False)
     nn.init.xavier_uniform_(conv.weight)  # Glorot uniform, as published
-    return nn.utils.parametrizations.spectral_norm(conv)
+    nn.utils.parametrize.register_parametrization(conv, "weight", _SpectralNorm(conv.weight))
+    return conv
 
 
 def _load_masks(masks: object) -> MaskSet:

@@ -160,6 +160,35 @@ def test_the_constraint_is_a_model_argument_and_the_attention_always_divides_by_
         Generator(resolution=32, width=4, sn_constraint="strict")
 
 
+def test_spectral_norm_starts_as_torchs_and_does_not_iterate_on_the_meta_device(monkeypatch):
+    from torch.nn.utils.parametrizations import _SpectralNorm, spectral_norm as torch_sn
+
+    from ylg.attention import _sn_conv1x1
+    from ylg.models.layers import spectral_norm
+
+    torch.manual_seed(0)
+    ours = _sn_conv1x1(8, 4).state_dict()
+    torch.manual_seed(0)
+    conv = nn.Conv2d(8, 4, 1, bias=False)
+    nn.init.xavier_uniform_(conv.weight)
+    theirs = torch_sn(conv).state_dict()
+    torch.manual_seed(1)
+    bounded = spectral_norm(nn.Linear(6, 5), constraint="equality").state_dict()
+    torch.manual_seed(1)
+    plain = torch_sn(nn.Linear(6, 5)).state_dict()
+    for a, b in ((ours, theirs), (bounded, plain)):
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    iterated = []  # the devices torch's power iterations ran on
+    power = _SpectralNorm._power_method
+    monkeypatch.setattr(_SpectralNorm, "_power_method",
+                        lambda self, w, n: iterated.append(w.device.type) or power(self, w, n))
+    with torch.device("meta"):
+        G = Generator(resolution=32, width=16, num_classes=3, channels=1, attention="ylg")
+    assert G.attention.query.parametrizations.weight.original.is_meta and iterated == []
+    Generator(resolution=32, width=16, num_classes=3, channels=1, attention="ylg")
+    assert iterated and set(iterated) == {"cpu"}
+
+
 def test_weights_start_glorot_uniform_with_zero_biases():
     G, D = _pair(resolution=32, width=16, num_classes=3, channels=1, attention="ylg")
     for net in (G, D):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +31,19 @@ def _quiet(cfg, **kw):
 
 def _log(run_dir):
     return [json.loads(line) for line in (Path(run_dir) / "log.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def one_step_run(tmp_path_factory):
+    """A finished one-step TINY run, trained once for the tests that read or copy it."""
+    out = tmp_path_factory.mktemp("one-step") / "run"
+    _quiet(TrainConfig(out=str(out), steps=1, **TINY))
+    return out
+
+
+def _copy(run, tmp_path):
+    """A copy of ``run`` in ``tmp_path`` (a run folder is its run wherever it lies)."""
+    return Path(shutil.copytree(run, tmp_path / "run"))
 
 
 def test_config_rejects_unknown_keys_and_bad_values():
@@ -179,17 +193,18 @@ def test_a_cpu_run_says_its_time_and_memory_and_warns_when_long(tmp_path, monkey
     assert "--batch-size 16" in warning and "--width" not in warning  # width 8 is small
 
 
-def test_resume_refuses_to_change_the_model(tmp_path):
-    _quiet(TrainConfig(out=str(tmp_path), steps=1, **TINY))
+def test_resume_refuses_to_change_the_model(one_step_run, tmp_path):
+    run = _copy(one_step_run, tmp_path)
     with pytest.raises(InvalidArgument, match="already holds a checkpoint"):
-        _quiet(TrainConfig(out=str(tmp_path), steps=1, **TINY))
+        _quiet(TrainConfig(out=str(run), steps=1, **TINY))
     with pytest.raises(InvalidArgument, match="cannot change width"):
-        _quiet(TrainConfig(out=str(tmp_path)), resume=True, overrides={"width": 16})
+        _quiet(TrainConfig(out=str(run)), resume=True, overrides={"width": 16})
 
 
-def test_corrupt_truncated_and_mismatched_checkpoints_are_one_line_errors(tmp_path):
-    _quiet(TrainConfig(out=str(tmp_path), steps=1, **TINY))
-    path = tmp_path / "checkpoint.pt"
+def test_corrupt_truncated_and_mismatched_checkpoints_are_one_line_errors(one_step_run,
+                                                                          tmp_path):
+    run = _copy(one_step_run, tmp_path)
+    path = run / "checkpoint.pt"
     good = path.read_bytes()
     path.write_bytes(good[: len(good) // 2])
     with pytest.raises(CheckpointError, match="corrupt") as err:
@@ -200,7 +215,7 @@ def test_corrupt_truncated_and_mismatched_checkpoints_are_one_line_errors(tmp_pa
     state["G"].pop(next(iter(state["G"])))
     save_checkpoint(path, state)
     with pytest.raises(CheckpointError, match="G does not match the stored model arguments") as err:
-        _quiet(TrainConfig(out=str(tmp_path)), resume=True, overrides={"steps": 2})
+        _quiet(TrainConfig(out=str(run)), resume=True, overrides={"steps": 2})
     assert "\n" not in str(err.value)
 
 
@@ -272,7 +287,15 @@ def test_two_ddp_processes_hold_the_same_weights(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    torch.multiprocessing.spawn(_ddp_worker, args=(2, port, tmp_path), nprocs=2)
+    # two fresh processes, as with spawn, but forked from a server that imported torch, ylg and
+    # what a first training run loads (the digits' sklearn, the plot's matplotlib, the dynamo
+    # that the memory check's meta-device models import) once, not once in each process
+    import multiprocessing
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(
+        [__name__, "sklearn.datasets", "sklearn.model_selection", "ifg.render", "torch._dynamo"])
+    torch.multiprocessing.start_processes(_ddp_worker, args=(2, port, tmp_path), nprocs=2,
+                                          start_method="forkserver")
     a, b = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert a["last"] == b["last"]  # the logged losses are averaged over the ranks
     assert (a["rank"], b["rank"]) == (0, 1)  # the CLI prints its last line on rank 0 only
@@ -283,11 +306,10 @@ def test_two_ddp_processes_hold_the_same_weights(tmp_path):
     assert start["world_size"] == 2 and start["step"] == 2
 
 
-def test_checkpoints_record_the_spectral_norm_rule_and_older_ones_keep_theirs(tmp_path):
+def test_checkpoints_record_the_spectral_norm_rule_and_older_ones_keep_theirs(one_step_run):
     from ylg.checkpoint import load_checkpoint, model_kwargs_of, models_from_checkpoint
 
-    _quiet(TrainConfig(out=str(tmp_path), steps=1, **TINY))
-    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    state = load_checkpoint(one_step_run / "checkpoint.pt")
     assert state["model"]["sn_constraint"] == "inequality"  # the published W / max(1, sigma)
     older = {**state, "model": {k: v for k, v in state["model"].items() if k != "sn_constraint"}}
     assert model_kwargs_of(older)["sn_constraint"] == "equality"  # trained with W / sigma
@@ -295,12 +317,12 @@ def test_checkpoints_record_the_spectral_norm_rule_and_older_ones_keep_theirs(tm
     assert {m.constraint for m in g.modules() if hasattr(m, "constraint")} == {"equality"}
 
 
-def test_an_unknown_spectral_norm_rule_in_a_checkpoint_is_a_one_line_error(tmp_path):
+def test_an_unknown_spectral_norm_rule_in_a_checkpoint_is_a_one_line_error(one_step_run,
+                                                                           tmp_path):
     from ylg.checkpoint import load_checkpoint, save_checkpoint
     from ylg.errors import CheckpointError
 
-    _quiet(TrainConfig(out=str(tmp_path), steps=1, **TINY))
-    state = load_checkpoint(tmp_path / "checkpoint.pt")
+    state = load_checkpoint(one_step_run / "checkpoint.pt")
     state["model"]["sn_constraint"] = "strict"
     save_checkpoint(tmp_path / "bad.pt", state)
     with pytest.raises(CheckpointError, match="sn_constraint is 'strict'"):

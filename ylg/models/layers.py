@@ -41,6 +41,13 @@ class _BoundedSpectralNorm(_SpectralNorm):
         super().__init__(weight)
         self.constraint = check_known("constraint", constraint, SN_CONSTRAINTS)
 
+    def _power_method(self, weight_mat: torch.Tensor, n_power_iterations: int) -> None:
+        # on the meta device (the memory estimate's and the checkpoint checks' models) there are
+        # no values to iterate: torch's Python meta kernels made the 15 start-up iterations cost
+        # over a second per model, for nothing
+        if not weight_mat.is_meta:
+            super()._power_method(weight_mat, n_power_iterations)
+
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         weight_mat = self._reshape_weight_to_matrix(weight)
         if self.training:
