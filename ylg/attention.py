@@ -57,8 +57,9 @@ _TILE_CANDIDATES = (16, 32, 64, 128, 256)
 
 
 class _SpectralNorm(nn.utils.parametrizations._SpectralNorm):
-    """torch's spectral norm, without power iterations on the meta device: there are no values
-    to iterate there, and torch's Python meta kernels made its 15 start-up iterations slow."""
+    """torch's spectral norm, without power iterations on the meta device (the memory
+    estimate's and the checkpoint checks' models): there are no values to iterate there, and
+    torch's Python meta kernels made its 15 start-up iterations cost over a second a model."""
 
     def _power_method(self, weight_mat: torch.Tensor, n_power_iterations: int) -> None:
         if not weight_mat.is_meta:

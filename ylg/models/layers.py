@@ -21,9 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
-from torch.nn.utils.parametrizations import _SpectralNorm
-
 from ifg.errors import check_known
+from ylg.attention import _SpectralNorm
 
 __all__ = ["SN_CONSTRAINTS", "spectral_norm", "set_sn_constraint", "sn_conv", "sn_linear",
            "sn_embedding", "ConditionalBatchNorm2d", "UpBlock", "DownBlock", "OptimizedBlock"]
@@ -34,19 +33,13 @@ BN_EPS = 1e-3  # tfgan's batch_norm, which the published G uses (torch's default
 
 
 class _BoundedSpectralNorm(_SpectralNorm):
-    """torch's spectral norm (one power iteration per training forward), dividing by
-    ``max(1, sigma)`` under the inequality constraint and by ``sigma`` under the equality one."""
+    """torch's spectral norm (one power iteration per training forward, none on the meta
+    device: :class:`ylg.attention._SpectralNorm`), dividing by ``max(1, sigma)`` under the
+    inequality constraint and by ``sigma`` under the equality one."""
 
     def __init__(self, weight: torch.Tensor, *, constraint: str) -> None:
         super().__init__(weight)
         self.constraint = check_known("constraint", constraint, SN_CONSTRAINTS)
-
-    def _power_method(self, weight_mat: torch.Tensor, n_power_iterations: int) -> None:
-        # on the meta device (the memory estimate's and the checkpoint checks' models) there are
-        # no values to iterate: torch's Python meta kernels made the 15 start-up iterations cost
-        # over a second per model, for nothing
-        if not weight_mat.is_meta:
-            super()._power_method(weight_mat, n_power_iterations)
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         weight_mat = self._reshape_weight_to_matrix(weight)
