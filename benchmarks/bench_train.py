@@ -232,8 +232,9 @@ def main(argv=None):
         name = torch.cuda.get_device_name(device)
     print(f"device: {name}; torch {torch.__version__}; (width, batch) by size {per_size}; YLG backend "
           f"{args.backend}; {args.clock} clock; "
-          f"{'bf16 autocast' if args.amp else 'fp32'}; best of {args.reps} rounds of "
-          f"{args.steps} step(s) after {args.warmup} warm-up step(s)\n")
+          f"{'bf16 autocast' if args.amp else 'fp32'}; "
+          + (f"{args.paired} paired rounds" if args.paired else f"best of {args.reps} rounds")
+          + f" of {args.steps} step(s) after {args.warmup} warm-up step(s)\n")
     timing = dict(steps=args.steps, reps=args.reps, warmup=args.warmup, device=device,
                   amp=args.amp, backend=args.backend, clock=clock)
     results = {"device": name, "args": vars(args), "sizes": {}, "128": {}}
