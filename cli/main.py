@@ -5,7 +5,7 @@ import click
 from ylg.config import TrainConfig
 
 from .errors import Group
-from .options import (Point, checkpoint_option, config_options, device_option, given,
+from .options import (SEED, Point, checkpoint_option, config_options, device_option, given,
                       long_command, out_option, quiet_option, seed_option, version_option, weights_option)
 
 
@@ -300,7 +300,7 @@ def _heads_list(text):
 @_target_options
 @_class_option("The class (default: a test digit's own label; for an image file, or 'search', "
                "the best over all classes).")
-@click.option("--sample", "sample_seed", type=int, default=None,
+@click.option("--sample", "sample_seed", type=SEED, default=None,
               help="Instead of a real image: the generated sample of this seed (its latent is "
                    "known: the JSON scores the recovered z).")
 @click.option("--method", type=click.Choice(["ylg", "pixel", "discriminator", "all"]),
@@ -343,7 +343,7 @@ def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr,
 @main.command("attention-map")
 @checkpoint_option()
 @_target_options
-@click.option("--sample", "sample_seed", type=int, default=None,
+@click.option("--sample", "sample_seed", type=SEED, default=None,
               help="Instead of a real image: the generated sample of this seed.")
 @click.option("--query", required=True, type=Point(),
               help="The query pixel (row, column) of the model-sized image.")

@@ -11,7 +11,7 @@ from ifg.reports import (check_mask_file, format_check, layer_masks, mask_figure
                          write_result)
 
 from .errors import EXIT_FAILS, EXIT_OK, Group
-from .options import Point, version_option
+from .options import SEED, Point, version_option
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,7 +65,7 @@ def _locality_dicts(pattern):
 @click.option("--enumeration", default=None, help="Lay the pattern out with this enumeration "
               "first (the added edges are then positions on the grid).")
 @click.option("--esa", is_flag=True, help="Same as --enumeration manhattan (the paper's ESA).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of a random pattern (random).")
 @click.option("--max-keys", type=int, default=None,
               help="Budget: no query attends more keys than this in any step.")
@@ -109,7 +109,7 @@ def extend(name, n, grid, enumeration, esa, seed, max_keys, causal, no_exact, ou
               "--grid).")
 @click.option("--steps", type=int, default=2, show_default=True, help="Steps per pattern.")
 @click.option("--seconds", type=float, default=30.0, show_default=True, help="Time limit.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampler.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the sampler.")
 @click.option("--grid", default=None, help="The grid as HxW, when not square.")
 @click.option("--max-keys", type=int, default=None,
               help="Keep only patterns within this many keys per query per step.")
@@ -178,7 +178,7 @@ def _enumeration_option(enumeration, esa, default="rowmajor"):
 @click.option("--grid", default=None, help="The grid as HxW, when not square.")
 @click.option("--enumeration", default=None, help="Lay the pattern out with this enumeration.")
 @click.option("--esa", is_flag=True, help="Same as --enumeration manhattan (the paper's ESA).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of a random pattern (random).")
 @click.option("--causal", is_flag=True, help="Ask for causal Full Information (pairs k <= q).")
 @click.option("--masks", "masks_file", default=None, type=click.Path(dir_okay=False),
@@ -224,7 +224,7 @@ def check(name, n, grid, enumeration, esa, seed, causal, masks_file, as_json):
 @click.option("--grid", default=None, help="The grid as HxW, when not square.")
 @click.option("--enumeration", default=None, help="Lay the pattern out with this enumeration.")
 @click.option("--esa", is_flag=True, help="Same as --enumeration manhattan (the paper's ESA).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of a random pattern (random).")
 @click.option("--what", default=None,
               help="Comma-separated panels: masks, graph, enumeration, field. Default: masks,graph "

@@ -93,6 +93,14 @@ def test_torch_running_out_of_memory_is_one_line_and_other_runtime_errors_are_bu
      " export"),
     (ylg_masks, ["check", "--n", "9"], "give --pattern and --n", " check"),
     (ylg_masks, ["export"], "Missing option '-o'", " export"),
+    # seeds: numpy refuses negative ones and torch those of 2**64 and more, with a traceback
+    (ylg_masks, ["search", "--n", "16", "--seconds", "1", "--seed", "-1"], "'--seed'",
+     " search"),
+    (ylg, ["evaluate", "--checkpoint", "x.pt", "--seed", "-1"], "'--seed'", " evaluate"),
+    (ylg, ["sample", "--checkpoint", "x.pt", "--seed", str(10**20), "-o", "g.png"], "'--seed'",
+     " sample"),
+    (ylg, ["invert", "--checkpoint", "x.pt", "--sample", "-2", "-o", "inv"], "'--sample'",
+     " invert"),
 ])
 def test_a_usage_error_is_one_line_that_names_the_help(program, args, part, command):
     """Not click's usage, hint and error (four lines): the error and the help to read."""
