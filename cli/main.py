@@ -151,7 +151,8 @@ def sample(checkpoint, classes, n, weights, seed, device, out):
 
 @main.command()
 @checkpoint_option()
-@click.option("--class", "label", type=int, required=True, help="The class to walk in.")
+@click.option("--class", "label", required=True, metavar="CLASS",
+              help="The class to walk in, by index or name: 3 or three.")
 @click.option("--rows", type=int, default=4, show_default=True, help="Number of walks.")
 @click.option("--steps", type=int, default=8, show_default=True, help="Images per walk.")
 @weights_option()
@@ -165,11 +166,12 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
     Example:
       ylg interpolate --checkpoint runs/ylg/checkpoint.pt --class 3 -o walk.png
     """
-    from ylg.sample import check_sample_memory, latent_walk, load_generator
+    from ylg.sample import check_sample_memory, latent_walk, load_generator, parse_class
     from ylg.runtime import resolve_device
     from ylg.viz import save_image_grid
 
-    G, _ = load_generator(checkpoint, weights=weights, device=resolve_device(device))
+    G, info = load_generator(checkpoint, weights=weights, device=resolve_device(device))
+    label = parse_class(label, G.num_classes, info["class_names"])
     scale = max(1, 64 // G.resolution)
     if rows > 0 and steps > 0:  # else latent_walk says which is bad
         check_sample_memory(G, rows * steps, grid_scale=scale, what="walk images")
@@ -242,11 +244,12 @@ def evaluate(checkpoint, data, metric_names, samples, real_samples, features, in
 
 
 def _class_option(help):
-    return click.option("--class", "label", default=None, metavar="K|search", help=help)
+    return click.option("--class", "label", default=None, metavar="CLASS|search", help=help)
 
 
 def _parse_class(label):
-    """``--class``: None keeps the target's own class (a test digit's label; search for a file)."""
+    """``--class``: None keeps the target's own class (a test digit's label; search for a file);
+    a name stays a name (the library reads the checkpoint's class names)."""
     if label is None:
         return "own"
     if label == "search":
@@ -254,8 +257,7 @@ def _parse_class(label):
     try:
         return int(label)
     except ValueError:
-        raise click.BadParameter(f"must be a class number or 'search', got {label!r}",
-                                 param_hint="--class") from None
+        return label
 
 
 def _inversion_options(f):
@@ -298,8 +300,8 @@ def _heads_list(text):
 @main.command()
 @checkpoint_option()
 @_target_options
-@_class_option("The class (default: a test digit's own label; for an image file, or 'search', "
-               "the best over all classes).")
+@_class_option("The class, by index or name: 7 or seven (default: a test digit's own label; for "
+               "an image file, or 'search', the best over all classes).")
 @click.option("--sample", "sample_seed", type=SEED, default=None,
               help="Instead of a real image: the generated sample of this seed (its latent is "
                    "known: the JSON scores the recovered z).")
@@ -349,8 +351,8 @@ def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr,
               help="The query pixel (row, column) of the model-sized image.")
 @click.option("--head", type=int, default=None, help="Draw only this head of G.")
 @click.option("--all-heads", is_flag=True, help="Draw every head of G (the default).")
-@_class_option("The class (default: a test digit's own label; a file: the best over classes; "
-               "a sample: 0).")
+@_class_option("The class, by index or name: 7 or seven (default: a test digit's own label; a "
+               "file: the best over classes; a sample: 0).")
 @click.option("--method", type=click.Choice(["ylg", "pixel", "discriminator"]), default="ylg",
               show_default=True, help="Inversion objective for a real image.")
 @_inversion_options

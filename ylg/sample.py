@@ -13,7 +13,7 @@ from ylg.checkpoint import load_checkpoint, models_from_checkpoint
 from ylg.memory import check_samples, image_bytes
 from ylg.models import Generator
 
-__all__ = ["load_generator", "sample", "latent_walk", "latents", "parse_classes",
+__all__ = ["load_generator", "sample", "latent_walk", "latents", "parse_classes", "parse_class",
            "check_sample_memory"]
 
 TRUNCATION = 2.0  # the published generation scripts draw z from tf.random.truncated_normal: |z| < 2
@@ -148,6 +148,24 @@ def parse_classes(text: str | None, num_classes: int,
     if bad:
         raise InvalidArgument(f"class {bad[0]} is outside 0..{num_classes - 1}")
     return classes
+
+
+def parse_class(label: int | str, num_classes: int, names: Sequence[str] | None = None) -> int:
+    """One class, by index or by name (``names``: a checkpoint's ``class_names``), checked.
+
+    Raises
+    ------
+    InvalidArgument
+        As :func:`parse_classes`, and for more than one class.
+
+    Examples
+    --------
+    >>> parse_class("dog", 2, names=["cat", "dog"]), parse_class(0, 2), parse_class("1", 2)
+    (1, 0, 1)
+    """
+    if isinstance(label, str) and "," in label:
+        raise InvalidArgument(f"give one class, got {label!r}")
+    return parse_classes(str(label), num_classes, names)[0]
 
 
 def check_sample_memory(G: Generator, n: int, *, grid_scale: int | None = None,
