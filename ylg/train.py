@@ -334,8 +334,8 @@ def _start(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any
 def _announce(cfg: TrainConfig, data: ImageData, say: Callable[[str], None] | None) -> None:
     """Say what the training data are (``say`` None: silent, on ranks other than 0)."""
     if say is not None and data.skipped:
-        say(f"skipped {len(data.skipped)} unreadable file(s), e.g. {data.skipped[0][0]}: "
-            f"{data.skipped[0][1]}")
+        say(f"warning: skipped {len(data.skipped)} unreadable file(s), e.g. "
+            f"{data.skipped[0][0]}: {data.skipped[0][1]}")  # shown under --quiet too
     if say is not None:
         say(f"data: {data.source}, {len(data)} images, {data.num_classes} classes, "
             f"{data.channels} channel(s) at {cfg.resolution}x{cfg.resolution}")
