@@ -318,6 +318,9 @@ def _start(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any
     cfg = config or TrainConfig()
     run_dir, state = Path(cfg.out), None
     if resume:
+        if not (run_dir / "checkpoint.pt").exists() and (run_dir / "config.json").is_file():
+            raise CheckpointError(f"{str(run_dir)!r} holds no checkpoint: its run stopped before "
+                                  "writing one; start it again (without --resume)")
         state = load_checkpoint(run_dir / "checkpoint.pt")
         # the folder is the run, whatever its spelling (relative, absolute, moved, copied)
         kept = {k: v for k, v in (overrides or {}).items() if k != "out"}
@@ -326,8 +329,8 @@ def _start(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any
     else:
         cfg = TrainConfig.from_dict({**cfg.to_dict(), **(overrides or {})})
         if (run_dir / "checkpoint.pt").exists():
-            raise InvalidArgument(f"{str(run_dir)!r} already holds a checkpoint: resume it, or "
-                                  f"train into another folder")
+            raise InvalidArgument(f"{str(run_dir)!r} already holds a checkpoint: resume it "
+                                  "(--resume), or train into another folder")
     return cfg, state
 
 

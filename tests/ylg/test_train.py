@@ -220,9 +220,20 @@ def test_a_cpu_run_says_its_time_and_memory_and_warns_when_long(tmp_path, monkey
     assert "--batch-size 16" in warning and "--width" not in warning  # width 8 is small
 
 
+def test_resuming_a_run_that_wrote_no_checkpoint_says_to_start_it_again(one_step_run,
+                                                                         tmp_path):
+    run = _copy(one_step_run, tmp_path)
+    (run / "checkpoint.pt").unlink()  # killed before its first checkpoint
+    with pytest.raises(CheckpointError, match=r"holds no checkpoint: its run stopped before "
+                                              r"writing one; start it again \(without --resume"):
+        _quiet(TrainConfig(out=str(run)), resume=True)
+    with pytest.raises(CheckpointError, match="does not exist"):  # no run there at all
+        _quiet(TrainConfig(out=str(tmp_path / "none")), resume=True)
+
+
 def test_resume_refuses_to_change_the_model(one_step_run, tmp_path):
     run = _copy(one_step_run, tmp_path)
-    with pytest.raises(InvalidArgument, match="already holds a checkpoint"):
+    with pytest.raises(InvalidArgument, match=r"already holds a checkpoint: resume it \(--resume"):
         _quiet(TrainConfig(out=str(run), steps=1, **TINY))
     with pytest.raises(InvalidArgument, match="cannot change width"):
         _quiet(TrainConfig(out=str(run)), resume=True, overrides={"width": 16})
