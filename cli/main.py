@@ -200,7 +200,8 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
               help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth, for the Inception Score "
                    "(checksum verified).")
 @weights_option()
-@click.option("--batch-size", type=int, default=50, show_default=True)
+@click.option("--batch-size", type=int, default=50, show_default=True,
+              help="Images per forward pass of G and of the feature network.")
 @seed_option()
 @device_option()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -447,10 +448,10 @@ def export(checkpoint, weights, out):
               help="Paired seeds per mask set (5 resolve a mean difference of 1.7 times the "
                    "seed-to-seed sd of the differences, at 80% power; the table says how many "
                    "an unresolved one needs).")
-@click.option("--steps", type=int, default=None, help="Training steps per probe [default: 400].")
+@click.option("--steps", type=int, default=None, help="Training steps per probe.  [default: 400]")
 @click.option("--grid", type=int, default=None,
-              help="Side of the square token grid: flow's grid, images' resolution "
-                   "[default: 8].")
+              help="Side of the square token grid: flow's grid, images' "
+                   "resolution.  [default: 8]")
 @click.option("--data", default=None, help="images: digits (embedded), a folder or an .npz.")
 @click.option("--cache", type=click.Path(file_okay=False), default="runs/compare",
               show_default=True, help="Folder of per-(mask set, seed) results; a rerun resumes.")
