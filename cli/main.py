@@ -424,7 +424,8 @@ def plot(run_dir, out):
 def export(checkpoint, weights, out):
     """Write a checkpoint's generator, config and masks into one safetensors file, for sharing.
 
-    `ylg sample`, `ylg interpolate` and ylg.sample.load_generator read it like a checkpoint.
+    `ylg sample`, `ylg interpolate`, `ylg evaluate` and ylg.sample.load_generator read it like
+    a checkpoint.
 
     \b
     Example:

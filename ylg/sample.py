@@ -76,7 +76,7 @@ def load_generator(checkpoint: str | os.PathLike, *, weights: str = "ema",
     Returns
     -------
     (Generator, dict)
-        The dict holds ``step`` and ``class_names``.
+        The dict holds ``step``, ``class_names`` and ``config`` (the training config).
 
     Raises
     ------
@@ -92,10 +92,12 @@ def load_generator(checkpoint: str | os.PathLike, *, weights: str = "ema",
         if weights != info["weights"]:
             raise InvalidArgument(f"{str(checkpoint)!r} holds the {info['weights']} weights, "
                                   f"not {weights}")
-        return G, {"step": info["step"], "class_names": info["class_names"]}
+        return G, {"step": info["step"], "class_names": info["class_names"],
+                   "config": info["config"]}
     state = load_checkpoint(checkpoint)
     g, _, ema = models_from_checkpoint(state, device=device)
-    info = {"step": int(state["step"]), "class_names": list(state.get("class_names") or [])}
+    info = {"step": int(state["step"]), "class_names": list(state.get("class_names") or []),
+            "config": state["config"]}
     return (ema if weights == "ema" else g).eval(), info
 
 
