@@ -9,7 +9,7 @@ import click
 
 from ifg.errors import YLGError
 
-__all__ = ["Group", "EXIT_OK", "EXIT_FAILS", "EXIT_BAD_INPUT", "describe", "out_of_memory",
+__all__ = ["Group", "one_line", "EXIT_OK", "EXIT_FAILS", "EXIT_BAD_INPUT", "describe", "out_of_memory",
            "LIBRARY_LOGGERS", "library_messages"]
 
 #: the loggers whose messages a command shows on stderr
@@ -91,15 +91,44 @@ def library_messages(level=logging.INFO):
             logger.setLevel(old)
 
 
+#: click's "no arguments: show the help" (a UsageError since click 8.2)
+_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def one_line(err: click.UsageError) -> click.UsageError:
+    """A usage error shown as one ``Error: ...`` line that names the help to read, exit code 2
+    (click's own shows the usage and a hint before it: four lines).
+
+    >>> import io
+    >>> ctx = click.Context(click.Command("check"), info_name="ylg-masks check")
+    >>> err = one_line(click.UsageError("give --pattern and --n", ctx))
+    >>> shown = io.StringIO(); err.show(shown); shown.getvalue().splitlines(), err.exit_code
+    (["Error: give --pattern and --n (see 'ylg-masks check --help')"], 2)
+    """
+    if isinstance(err, _HELP) or err.ctx is None:  # a bare `ylg`: click shows the help
+        return err
+    # formatted while err.ctx is set (an option's name comes from it); shown without it
+    return click.UsageError(f"{err.format_message()} (see '{err.ctx.command_path} --help')")
+
+
 class Group(click.Group):
     """A click group whose commands turn :class:`YLGError`, ``OSError`` and ``MemoryError``
     into ``Error: ...`` on stderr and exit 2, never a traceback, and show the library's
-    messages on stderr (:func:`library_messages`)."""
+    messages on stderr (:func:`library_messages`); usage errors too are one line
+    (:func:`one_line`)."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:  # the group's own options (``ylg --thread 1``)
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as err:
+            raise one_line(err) from None
 
     def invoke(self, ctx):
         try:
             with library_messages():
                 return super().invoke(ctx)
+        except click.UsageError as err:  # an unknown command, a subcommand's option or value
+            raise one_line(err) from None
         except (YLGError, OSError, MemoryError) as err:
             click.echo(f"Error: {describe(err)}", err=True)
             ctx.exit(EXIT_BAD_INPUT)

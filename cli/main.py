@@ -5,7 +5,7 @@ import click
 from ylg.config import TrainConfig
 
 from .errors import Group
-from .options import (Point, checkpoint_option, config_options, device_option, given,
+from .options import (SEED, Point, checkpoint_option, config_options, device_option, given,
                       long_command, out_option, quiet_option, seed_option, version_option, weights_option)
 
 
@@ -151,7 +151,8 @@ def sample(checkpoint, classes, n, weights, seed, device, out):
 
 @main.command()
 @checkpoint_option()
-@click.option("--class", "label", type=int, required=True, help="The class to walk in.")
+@click.option("--class", "label", required=True, metavar="CLASS",
+              help="The class to walk in, by index or name: 3 or three.")
 @click.option("--rows", type=int, default=4, show_default=True, help="Number of walks.")
 @click.option("--steps", type=int, default=8, show_default=True, help="Images per walk.")
 @weights_option()
@@ -165,11 +166,12 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
     Example:
       ylg interpolate --checkpoint runs/ylg/checkpoint.pt --class 3 -o walk.png
     """
-    from ylg.sample import check_sample_memory, latent_walk, load_generator
+    from ylg.sample import check_sample_memory, latent_walk, load_generator, parse_class
     from ylg.runtime import resolve_device
     from ylg.viz import save_image_grid
 
-    G, _ = load_generator(checkpoint, weights=weights, device=resolve_device(device))
+    G, info = load_generator(checkpoint, weights=weights, device=resolve_device(device))
+    label = parse_class(label, G.num_classes, info["class_names"])
     scale = max(1, 64 // G.resolution)
     if rows > 0 and steps > 0:  # else latent_walk says which is bad
         check_sample_memory(G, rows * steps, grid_scale=scale, what="walk images")
@@ -198,7 +200,8 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
               help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth, for the Inception Score "
                    "(checksum verified).")
 @weights_option()
-@click.option("--batch-size", type=int, default=50, show_default=True)
+@click.option("--batch-size", type=int, default=50, show_default=True,
+              help="Images per forward pass of G and of the feature network.")
 @seed_option()
 @device_option()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -242,11 +245,12 @@ def evaluate(checkpoint, data, metric_names, samples, real_samples, features, in
 
 
 def _class_option(help):
-    return click.option("--class", "label", default=None, metavar="K|search", help=help)
+    return click.option("--class", "label", default=None, metavar="CLASS|search", help=help)
 
 
 def _parse_class(label):
-    """``--class``: None keeps the target's own class (a test digit's label; search for a file)."""
+    """``--class``: None keeps the target's own class (a test digit's label; search for a file);
+    a name stays a name (the library reads the checkpoint's class names)."""
     if label is None:
         return "own"
     if label == "search":
@@ -254,8 +258,7 @@ def _parse_class(label):
     try:
         return int(label)
     except ValueError:
-        raise click.BadParameter(f"must be a class number or 'search', got {label!r}",
-                                 param_hint="--class") from None
+        return label
 
 
 def _inversion_options(f):
@@ -298,9 +301,9 @@ def _heads_list(text):
 @main.command()
 @checkpoint_option()
 @_target_options
-@_class_option("The class (default: a test digit's own label; for an image file, or 'search', "
-               "the best over all classes).")
-@click.option("--sample", "sample_seed", type=int, default=None,
+@_class_option("The class, by index or name: 7 or seven (default: a test digit's own label; for "
+               "an image file, or 'search', the best over all classes).")
+@click.option("--sample", "sample_seed", type=SEED, default=None,
               help="Instead of a real image: the generated sample of this seed (its latent is "
                    "known: the JSON scores the recovered z).")
 @click.option("--method", type=click.Choice(["ylg", "pixel", "discriminator", "all"]),
@@ -343,14 +346,14 @@ def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr,
 @main.command("attention-map")
 @checkpoint_option()
 @_target_options
-@click.option("--sample", "sample_seed", type=int, default=None,
+@click.option("--sample", "sample_seed", type=SEED, default=None,
               help="Instead of a real image: the generated sample of this seed.")
 @click.option("--query", required=True, type=Point(),
               help="The query pixel (row, column) of the model-sized image.")
 @click.option("--head", type=int, default=None, help="Draw only this head of G.")
 @click.option("--all-heads", is_flag=True, help="Draw every head of G (the default).")
-@_class_option("The class (default: a test digit's own label; a file: the best over classes; "
-               "a sample: 0).")
+@_class_option("The class, by index or name: 7 or seven (default: a test digit's own label; a "
+               "file: the best over classes; a sample: 0).")
 @click.option("--method", type=click.Choice(["ylg", "pixel", "discriminator"]), default="ylg",
               show_default=True, help="Inversion objective for a real image.")
 @_inversion_options
@@ -421,7 +424,8 @@ def plot(run_dir, out):
 def export(checkpoint, weights, out):
     """Write a checkpoint's generator, config and masks into one safetensors file, for sharing.
 
-    `ylg sample`, `ylg interpolate` and ylg.sample.load_generator read it like a checkpoint.
+    `ylg sample`, `ylg interpolate`, `ylg evaluate` and ylg.sample.load_generator read it like
+    a checkpoint.
 
     \b
     Example:
@@ -445,10 +449,10 @@ def export(checkpoint, weights, out):
               help="Paired seeds per mask set (5 resolve a mean difference of 1.7 times the "
                    "seed-to-seed sd of the differences, at 80% power; the table says how many "
                    "an unresolved one needs).")
-@click.option("--steps", type=int, default=None, help="Training steps per probe [default: 400].")
+@click.option("--steps", type=int, default=None, help="Training steps per probe.  [default: 400]")
 @click.option("--grid", type=int, default=None,
-              help="Side of the square token grid: flow's grid, images' resolution "
-                   "[default: 8].")
+              help="Side of the square token grid: flow's grid, images' "
+                   "resolution.  [default: 8]")
 @click.option("--data", default=None, help="images: digits (embedded), a folder or an .npz.")
 @click.option("--cache", type=click.Path(file_okay=False), default="runs/compare",
               show_default=True, help="Folder of per-(mask set, seed) results; a rerun resumes.")

@@ -11,7 +11,7 @@ from ifg.reports import (check_mask_file, format_check, layer_masks, mask_figure
                          write_result)
 
 from .errors import EXIT_FAILS, EXIT_OK, Group
-from .options import Point, version_option
+from .options import SEED, Point, version_option
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,12 +60,13 @@ def _locality_dicts(pattern):
 
 @main.command()
 @click.option("--pattern", "name", required=True, help="A named pattern (see `ylg-masks list`).")
-@click.option("--n", type=int, required=True, help="Number of positions N.")
+@click.option("--n", type=int, default=None, help="Number of positions N (default: that of "
+              "--grid).")
 @click.option("--grid", default=None, help="The grid as HxW, when not square.")
 @click.option("--enumeration", default=None, help="Lay the pattern out with this enumeration "
               "first (the added edges are then positions on the grid).")
 @click.option("--esa", is_flag=True, help="Same as --enumeration manhattan (the paper's ESA).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of a random pattern (random).")
 @click.option("--max-keys", type=int, default=None,
               help="Budget: no query attends more keys than this in any step.")
@@ -93,23 +94,24 @@ def extend(name, n, grid, enumeration, esa, seed, max_keys, causal, no_exact, ou
       ylg-masks extend --pattern fixed --n 81            # without a budget: a hub
     """
     output_kind(output)  # a bad suffix is refused before the work
+    n = _positions(n, grid, needed="give --n or --grid")
     pattern = ifg.pattern(name, n, enumeration=_enumeration_option(enumeration, esa),
                           grid=_grid_option(grid), seed=seed)
     ext = ifg.extend(pattern, causal=causal, max_keys_per_query=max_keys,
                      exact=False if no_exact else None)
     if output:
-        write_result(output, ext.to_dict(), ext.pattern, query_grid=_grid_option(query_grid))
+        write_result(output, ext.to_dict(), ext.pattern, query_grid=_grid_option(query_grid, "--query-grid"))
     click.echo(dumps_strict(ext.to_dict()) if as_json else ext.summary(edges=True))
     if output and not as_json:
         click.echo(f"\nwrote {output}")
 
 
 @main.command()
-@click.option("--n", type=int, required=True, help="Number of positions N (a square grid unless "
-              "--grid).")
+@click.option("--n", type=int, default=None, help="Number of positions N (a square grid unless "
+              "--grid; default: that of --grid).")
 @click.option("--steps", type=int, default=2, show_default=True, help="Steps per pattern.")
 @click.option("--seconds", type=float, default=30.0, show_default=True, help="Time limit.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the sampler.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the sampler.")
 @click.option("--grid", default=None, help="The grid as HxW, when not square.")
 @click.option("--max-keys", type=int, default=None,
               help="Keep only patterns within this many keys per query per step.")
@@ -137,6 +139,7 @@ def search(n, steps, seconds, seed, grid, max_keys, top, no_windows, output, que
     import sys  # the bar goes to stderr, so that stdout stays one JSON object with --json
 
     output_kind(output)  # a bad suffix is refused before the work
+    n = _positions(n, grid, needed="give --n or --grid")
     with click.progressbar(length=1000, label="searching", file=sys.stderr,
                            show_eta=False) as bar:
         def progress(done, elapsed, best):
@@ -148,20 +151,31 @@ def search(n, steps, seconds, seed, grid, max_keys, top, no_windows, output, que
         bar.update(1000 - bar.pos)
     if output:
         write_result(output, result.to_dict(), result.results[0].pattern if result.results
-                     else None, query_grid=_grid_option(query_grid))
+                     else None, query_grid=_grid_option(query_grid, "--query-grid"))
     click.echo(dumps_strict(result.to_dict()) if as_json else result.summary())
     if output and not as_json:
         click.echo(f"wrote {output}")
 
 
-def _grid_option(value):
+def _grid_option(value, option="--grid"):
     if value is None:
         return None
     try:
         h, w = (int(v) for v in value.lower().split("x"))
     except ValueError:
-        raise click.BadParameter(f"expected HxW such as 16x16, got {value!r}") from None
+        raise click.BadParameter(f"expected HxW such as 16x16, got {value!r}",
+                                 param_hint=option) from None
     return (h, w)
+
+
+def _positions(n, grid, *, needed):
+    """--n, else the positions of --grid; else a usage error saying ``needed`` (None: None)."""
+    if n is None and grid is not None:
+        h, w = _grid_option(grid)
+        return h * w
+    if n is None and needed is not None:
+        raise click.UsageError(needed)
+    return n
 
 
 def _enumeration_option(enumeration, esa, default="rowmajor"):
@@ -174,11 +188,11 @@ def _enumeration_option(enumeration, esa, default="rowmajor"):
 @main.command()
 @click.option("--pattern", "name", default=None, help="A named pattern (see `ylg-masks list`).")
 @click.option("--n", type=int, default=None, help="Number of positions N (a square grid when N "
-              "is a perfect square).")
+              "is a perfect square; default: that of --grid).")
 @click.option("--grid", default=None, help="The grid as HxW, when not square.")
 @click.option("--enumeration", default=None, help="Lay the pattern out with this enumeration.")
 @click.option("--esa", is_flag=True, help="Same as --enumeration manhattan (the paper's ESA).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of a random pattern (random).")
 @click.option("--causal", is_flag=True, help="Ask for causal Full Information (pairs k <= q).")
 @click.option("--masks", "masks_file", default=None, type=click.Path(dir_okay=False),
@@ -204,8 +218,9 @@ def check(name, n, grid, enumeration, esa, seed, causal, masks_file, as_json):
         result = check_mask_file(masks_file, causal=causal)
         click.echo(dumps_strict(result.to_dict()) if as_json else result.summary())
         raise SystemExit(EXIT_OK if result.holds else EXIT_FAILS)
-    if name is None or n is None:
+    if name is None:
         raise click.UsageError("give --pattern and --n, or --masks FILE")
+    n = _positions(n, grid, needed="give --pattern and --n, or --masks FILE")
     enumeration = _enumeration_option(enumeration, esa)
     pattern = ifg.pattern(name, n, enumeration=enumeration, grid=_grid_option(grid),
                           seed=seed)
@@ -220,11 +235,12 @@ def check(name, n, grid, enumeration, esa, seed, causal, masks_file, as_json):
 @main.command()
 @click.option("--pattern", "name", default=None,
               help="A named pattern; without it, the paper's figures (or --what enumeration).")
-@click.option("--n", type=int, default=64, show_default=True, help="Number of positions N.")
+@click.option("--n", type=int, default=None, help="Number of positions N (default: that of "
+              "--grid, else 64).")
 @click.option("--grid", default=None, help="The grid as HxW, when not square.")
 @click.option("--enumeration", default=None, help="Lay the pattern out with this enumeration.")
 @click.option("--esa", is_flag=True, help="Same as --enumeration manhattan (the paper's ESA).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seed", type=SEED, default=0, show_default=True,
               help="Seed of a random pattern (random).")
 @click.option("--what", default=None,
               help="Comma-separated panels: masks, graph, enumeration, field. Default: masks,graph "
@@ -256,6 +272,7 @@ def render(name, n, grid, enumeration, esa, seed, what, query, order, dpi, outpu
     from ifg.render import save_figure
 
     default = "manhattan" if name is None else "rowmajor"
+    n = _positions(n, grid, needed=None) or 64
     fig = mask_figure(name, n, grid=_grid_option(grid), seed=seed, what=what, query=query,
                       enumeration=_enumeration_option(enumeration, esa, default=default),
                       order=order)
@@ -291,7 +308,7 @@ def export(preset_name, heads, query_grid, key_grid, tiling, enumeration, esa, o
     from ifg.io import save
 
     maskset = layer_masks(preset_name=preset_name, heads=heads, tiling=tiling,
-                          query_grid=_grid_option(query_grid), key_grid=_grid_option(key_grid),
+                          query_grid=_grid_option(query_grid, "--query-grid"), key_grid=_grid_option(key_grid, "--key-grid"),
                           enumeration=_enumeration_option(enumeration, esa, default=None))
     save(maskset, output, mkdir=True)
     labels = ",".join(f"{h.pattern}:{h.step}" for h in maskset.heads)

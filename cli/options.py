@@ -7,13 +7,28 @@ import click
 
 from .errors import LIBRARY_LOGGERS
 
-__all__ = ["seed_option", "device_option", "out_option", "checkpoint_option", "version_option",
+__all__ = ["SEED", "seed_option", "device_option", "out_option", "checkpoint_option", "version_option",
            "weights_option", "quiet_option", "Point", "config_options", "given", "long_command"]
+
+
+class Seed(click.IntRange):
+    """A seed: an integer in 0..2**63 - 1, what torch's and numpy's generators all take (a
+    negative or larger one would fail inside them, with a traceback)."""
+
+    def __init__(self):
+        super().__init__(0, 2**63 - 1)
+
+    def _describe_range(self):
+        return "0<=x<2**63"
+
+
+#: the type of every seed option
+SEED = Seed()
 
 
 def seed_option(default=0):
     """``--seed``: every random draw of the command follows from it."""
-    return click.option("--seed", type=int, default=default, show_default=True,
+    return click.option("--seed", type=SEED, default=default, show_default=True,
                         help="Random seed.")
 
 

@@ -448,6 +448,8 @@ def search(n: int, *, steps: int = 2, seconds: float = 30.0, seed: int = 0,
     if max_keys_per_query is not None:
         max_keys_per_query = check_positive_int("max_keys_per_query", max_keys_per_query)
     top = check_positive_int("top", top)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise InvalidArgument(f"seed must be a non-negative integer, got {seed!r}")
     # its candidates have about ltr's edges (windows run extend, which refuses what cannot fit)
     check_fits(f"a search over N = {n:,} positions", pattern_edges("ltr", n) * BYTES_PER_EDGE)
     rng = np.random.default_rng(seed)

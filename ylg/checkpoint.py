@@ -91,6 +91,10 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(f"cannot read checkpoint {str(path)!r}: corrupt, truncated or not "
                               f"a ylg checkpoint ({type(e).__name__})") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
+        if path.suffix == ".safetensors":  # torch.load reads its header as a dict
+            raise CheckpointError(f"{str(path)!r} is a safetensors file, not a checkpoint: "
+                                  "this needs the run's checkpoint.pt (a generator file from "
+                                  "ylg export serves ylg sample, interpolate and evaluate)")
         raise CheckpointError(f"{str(path)!r} is not a ylg checkpoint")
     if state.get("version") not in (1, VERSION):
         raise CheckpointError(f"checkpoint {str(path)!r} has version {state.get('version')!r}; "

@@ -23,6 +23,7 @@ from ylg.invert import Inversion  # noqa: F401 - score's doctest
 from ylg.invert import (METHODS, PUBLISHED, Budget, _check_attention, _check_heads,
                         _labels, _resolution, check_inversion_memory, discriminator_saliency,
                         feature_distance, invert)
+from ylg.sample import parse_class
 from ylg.similarity import psnr, ssim, to_unit_range
 
 if TYPE_CHECKING:
@@ -31,10 +32,11 @@ if TYPE_CHECKING:
     from ylg.invert import Method
     from ylg.models.sagan import Discriminator, Generator
 
-#: the class of an inversion's target: a class, None (try every class), or "own" (the target's)
-Label = int | Literal["own"] | None
+#: the class of an inversion's target: a class (its index, or its name among the checkpoint's
+#: ``class_names``), None (try every class), or "own" (the target's)
+Label = int | str | None
 
-__all__ = ["score", "load_image", "load_models", "target_image", "generated_target", "invert_to_folder",
+__all__ = ["score", "load_image", "load_models", "class_index", "target_image", "generated_target", "invert_to_folder",
            "parse_head_indices", "parse_query", "draw_attention_map", "attention_map_figure",
            "inversion_lines", "attention_map_line"]
 
@@ -158,6 +160,27 @@ def load_models(checkpoint: str | os.PathLike[str], *, device: str | torch.devic
     return ema.eval(), D.eval(), info
 
 
+def class_index(label: Label, num_classes: int, names: Sequence[str] | None = None
+                ) -> int | Literal["own"] | None:
+    """A :data:`Label` with a class name replaced by its index (``names``: a checkpoint's
+    ``class_names``), checked; None and ``"own"`` as given.
+
+    Raises
+    ------
+    InvalidArgument
+        For an unknown name, an index outside ``0..num_classes - 1``, or more than one class.
+
+    Examples
+    --------
+    >>> names = ["zero", "one", "two"]
+    >>> class_index("two", 3, names), class_index(1, 3, names), class_index("own", 3, names)
+    (2, 1, 'own')
+    """
+    if label is None or label == "own":
+        return "own" if label == "own" else None
+    return parse_class(label, num_classes, names)
+
+
 def target_image(G: Generator, *, image: str | os.PathLike[str] | None = None,
                  test_index: int | None = None
                  ) -> tuple[torch.Tensor, int | None, str, list[str]]:
@@ -234,8 +257,9 @@ def invert_to_folder(checkpoint: str | os.PathLike[str], out: str | os.PathLike[
     image, test_index, sample_seed
         Exactly one target: an image file, an index into the digits test split, or the seed of
         a generated sample (:func:`generated_target`; its latent is known and scored).
-    label : int, None or "own"
-        The class; None tries every class; ``"own"`` takes a test digit's label or a sample's
+    label : int, str, None or "own"
+        The class, by index or by name (the checkpoint's ``class_names``, e.g. ``"seven"``);
+        None tries every class; ``"own"`` takes a test digit's label or a sample's
         class (class 0), and tries every class for an image file.
     methods : sequence of str
         Methods to run; a method the model cannot run (``ylg`` without D attention) is refused
@@ -255,6 +279,7 @@ def invert_to_folder(checkpoint: str | os.PathLike[str], out: str | os.PathLike[
     if sum(v is not None for v in (image, test_index, sample_seed)) != 1:
         raise InvalidArgument("give exactly one of image, test_index and sample_seed")
     G, D, info = load_models(checkpoint, device=device)
+    label = class_index(label, G.num_classes, info["class_names"])
     true_z = None
     true_label: int | None
     notes: list[str]
@@ -386,7 +411,7 @@ def draw_attention_map(checkpoint: str | os.PathLike[str], out: str | os.PathLik
         A pixel ``(row, col)`` of the model's image.
     image, test_index, sample_seed
         Exactly one: a file, a digits test index, or the seed of a generated sample.
-    label : int, None or "own"
+    label : int, str, None or "own"
         As :func:`invert_to_folder`; for a sample, None or "own" draws class 0.
     heads : sequence of int, optional
         G heads to draw (default: all).
@@ -406,6 +431,7 @@ def draw_attention_map(checkpoint: str | os.PathLike[str], out: str | os.PathLik
     if Path(out).suffix.lower() not in FORMATS:  # before minutes of inversion, not after
         raise InvalidArgument(f"figure file {str(out)!r} must end in one of {', '.join(FORMATS)}")
     G, D, info = load_models(checkpoint, device=device)
+    label = class_index(label, G.num_classes, info["class_names"])
     if G.attention is None:
         raise InvalidArgument("the generator has no attention layer: there is no attention map "
                               "to draw")

@@ -13,7 +13,7 @@ from ylg.checkpoint import load_checkpoint, models_from_checkpoint
 from ylg.memory import check_samples, image_bytes
 from ylg.models import Generator
 
-__all__ = ["load_generator", "sample", "latent_walk", "latents", "parse_classes",
+__all__ = ["load_generator", "sample", "latent_walk", "latents", "parse_classes", "parse_class",
            "check_sample_memory"]
 
 TRUNCATION = 2.0  # the published generation scripts draw z from tf.random.truncated_normal: |z| < 2
@@ -76,7 +76,7 @@ def load_generator(checkpoint: str | os.PathLike, *, weights: str = "ema",
     Returns
     -------
     (Generator, dict)
-        The dict holds ``step`` and ``class_names``.
+        The dict holds ``step``, ``class_names`` and ``config`` (the training config).
 
     Raises
     ------
@@ -92,10 +92,12 @@ def load_generator(checkpoint: str | os.PathLike, *, weights: str = "ema",
         if weights != info["weights"]:
             raise InvalidArgument(f"{str(checkpoint)!r} holds the {info['weights']} weights, "
                                   f"not {weights}")
-        return G, {"step": info["step"], "class_names": info["class_names"]}
+        return G, {"step": info["step"], "class_names": info["class_names"],
+                   "config": info["config"]}
     state = load_checkpoint(checkpoint)
     g, _, ema = models_from_checkpoint(state, device=device)
-    info = {"step": int(state["step"]), "class_names": list(state.get("class_names") or [])}
+    info = {"step": int(state["step"]), "class_names": list(state.get("class_names") or []),
+            "config": state["config"]}
     return (ema if weights == "ema" else g).eval(), info
 
 
@@ -148,6 +150,24 @@ def parse_classes(text: str | None, num_classes: int,
     if bad:
         raise InvalidArgument(f"class {bad[0]} is outside 0..{num_classes - 1}")
     return classes
+
+
+def parse_class(label: int | str, num_classes: int, names: Sequence[str] | None = None) -> int:
+    """One class, by index or by name (``names``: a checkpoint's ``class_names``), checked.
+
+    Raises
+    ------
+    InvalidArgument
+        As :func:`parse_classes`, and for more than one class.
+
+    Examples
+    --------
+    >>> parse_class("dog", 2, names=["cat", "dog"]), parse_class(0, 2), parse_class("1", 2)
+    (1, 0, 1)
+    """
+    if isinstance(label, str) and "," in label:
+        raise InvalidArgument(f"give one class, got {label!r}")
+    return parse_classes(str(label), num_classes, names)[0]
 
 
 def check_sample_memory(G: Generator, n: int, *, grid_scale: int | None = None,

@@ -23,12 +23,15 @@ import contextlib
 import logging
 import math
 import os
+import signal
 import sys
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -315,6 +318,9 @@ def _start(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any
     cfg = config or TrainConfig()
     run_dir, state = Path(cfg.out), None
     if resume:
+        if not (run_dir / "checkpoint.pt").exists() and (run_dir / "config.json").is_file():
+            raise CheckpointError(f"{str(run_dir)!r} holds no checkpoint: its run stopped before "
+                                  "writing one; start it again (without --resume)")
         state = load_checkpoint(run_dir / "checkpoint.pt")
         # the folder is the run, whatever its spelling (relative, absolute, moved, copied)
         kept = {k: v for k, v in (overrides or {}).items() if k != "out"}
@@ -323,16 +329,16 @@ def _start(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any
     else:
         cfg = TrainConfig.from_dict({**cfg.to_dict(), **(overrides or {})})
         if (run_dir / "checkpoint.pt").exists():
-            raise InvalidArgument(f"{str(run_dir)!r} already holds a checkpoint: resume it, or "
-                                  f"train into another folder")
+            raise InvalidArgument(f"{str(run_dir)!r} already holds a checkpoint: resume it "
+                                  "(--resume), or train into another folder")
     return cfg, state
 
 
 def _announce(cfg: TrainConfig, data: ImageData, say: Callable[[str], None] | None) -> None:
     """Say what the training data are (``say`` None: silent, on ranks other than 0)."""
     if say is not None and data.skipped:
-        say(f"skipped {len(data.skipped)} unreadable file(s), e.g. {data.skipped[0][0]}: "
-            f"{data.skipped[0][1]}")
+        say(f"warning: skipped {len(data.skipped)} unreadable file(s), e.g. "
+            f"{data.skipped[0][0]}: {data.skipped[0][1]}")  # shown under --quiet too
     if say is not None:
         say(f"data: {data.source}, {len(data)} images, {data.num_classes} classes, "
             f"{data.channels} channel(s) at {cfg.resolution}x{cfg.resolution}")
@@ -387,6 +393,9 @@ def train(config: TrainConfig | None = None, *, resume: bool = False,
     ------
     InvalidArgument, DataError, CheckpointError
         For a bad config, unreadable data, or a missing, corrupt or mismatched checkpoint.
+    KeyboardInterrupt
+        After a Ctrl-C (SIGINT) in one process, once the step under way has ended and its
+        checkpoint is written (a second Ctrl-C interrupts at once).
 
     Examples
     --------
@@ -417,6 +426,29 @@ def _finite(values: Mapping[str, float], step: int, run_dir: Path) -> None:
         raise TrainingDiverged(f"training diverged at step {step} ({shown}); the last good "
                                f"checkpoint in {str(run_dir)!r} is kept: lower the learning "
                                "rates (--lr-g, --lr-d) and resume or start again")
+
+
+@contextlib.contextmanager
+def _deferred_interrupt(active: bool) -> Iterator[list[bool]]:
+    """Around the training loop of one process: a first Ctrl-C (SIGINT) only sets ``asked[0]``,
+    so that the step under way ends and its checkpoint is written before the run stops (else
+    up to ``checkpoint_every`` steps would be lost); a second one interrupts at once. Only in
+    the main thread and under Python's own handler (else nothing changes)."""
+    asked = [False]
+    if not active or threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield asked
+        return
+
+    def first(signum: int, frame: FrameType | None) -> None:
+        asked[0] = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, first)
+    try:
+        yield asked
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] | None,
@@ -466,51 +498,64 @@ def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] 
                dynamic_ncols=True, file=sys.stderr)
     last, t0 = {}, time.perf_counter()
     g.train(), d.train()
-    for step in range(start + 1, cfg.steps + 1):
-        out = train_step(G, D, opt_g, opt_d, batches, step=step, cfg=cfg,
-                         num_classes=data.num_classes,
-                         generator=step_generator(cfg.seed, step, rank, device),
-                         autocast=autocast)
-        if world > 1:
-            _broadcast_buffers(g, d)
-        ema_update(ema, g, min(cfg.ema_decay, (1 + step) / (10 + step)))  # warm-up, as BigGAN
-        bar.update(1)
-        if main and device.type == "cpu" and step in (start + 1, start + ESTIMATE_AFTER) \
-                and cfg.steps > start + ESTIMATE_AFTER:
-            if step == start + 1:
-                t_warm = time.perf_counter()  # the first step (a warm-up) is not counted
-            else:
-                per_step = (time.perf_counter() - t_warm) / (ESTIMATE_AFTER - 1)
-                say(cpu_estimate(per_step, cfg.steps - step, peak_memory(), cfg))
 
-        def due(every: int) -> int | bool:
-            return every and (step % every == 0 or step == cfg.steps)
+    def save(step: int) -> None:
+        save_checkpoint(run_dir / "checkpoint.pt", checkpoint_state(
+            step=step, config=cfg.to_dict(), **record, class_names=data.class_names,
+            world_size=world, G=g, D=d, EMA=ema, opt_G=opt_g, opt_D=opt_d))
 
-        if due(cfg.log_every) or due(cfg.checkpoint_every):
-            last = _mean_over_ranks(out, world)
-            _finite(last, step, run_dir)  # before this step's checkpoint can keep bad weights
-        if due(cfg.log_every):
-            if folder is not None:  # the main rank
-                elapsed = time.perf_counter() - t0
-                folder.log({"step": step, **last, "seconds": round(elapsed, 3),
-                            "steps_per_s": round((step - start) / max(elapsed, 1e-9), 4)}, last)
-                bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}")
-        if folder is None:  # not the main rank
-            continue
-        if due(cfg.sample_every):
-            with torch.no_grad():
-                folder.samples(step, ema(fixed_z, fixed_y))
-        if due(cfg.checkpoint_every):
-            save_checkpoint(run_dir / "checkpoint.pt", checkpoint_state(
-                step=step, config=cfg.to_dict(), **record, class_names=data.class_names,
-                world_size=world, G=g, D=d, EMA=ema, opt_G=opt_g, opt_D=opt_d))
-        if due(cfg.eval_every):
-            t = time.perf_counter()
-            found = evaluate(step, ema)
-            folder.log({"step": step, "eval": found,
-                        "eval_seconds": round(time.perf_counter() - t, 3)}, found, "eval/")
-        if due(cfg.checkpoint_every):
-            plot_training(run_dir)  # curves.png: the losses and metrics so far
+    with _deferred_interrupt(main and world == 1) as asked:
+        for step in range(start + 1, cfg.steps + 1):
+            out = train_step(G, D, opt_g, opt_d, batches, step=step, cfg=cfg,
+                             num_classes=data.num_classes,
+                             generator=step_generator(cfg.seed, step, rank, device),
+                             autocast=autocast)
+            if world > 1:
+                _broadcast_buffers(g, d)
+            ema_update(ema, g, min(cfg.ema_decay, (1 + step) / (10 + step)))  # warm-up, as BigGAN
+            bar.update(1)
+            if main and device.type == "cpu" and step in (start + 1, start + ESTIMATE_AFTER) \
+                    and cfg.steps > start + ESTIMATE_AFTER:
+                if step == start + 1:
+                    t_warm = time.perf_counter()  # the first step (a warm-up) is not counted
+                else:
+                    per_step = (time.perf_counter() - t_warm) / (ESTIMATE_AFTER - 1)
+                    say(cpu_estimate(per_step, cfg.steps - step, peak_memory(), cfg))
+
+            def due(every: int) -> int | bool:
+                return every and (step % every == 0 or step == cfg.steps)
+
+            # Ctrl-C during this step: the step is kept (checked and saved), then the run stops
+            stop = asked[0] and step < cfg.steps
+            if due(cfg.log_every) or due(cfg.checkpoint_every) or stop:
+                last = _mean_over_ranks(out, world)
+                _finite(last, step, run_dir)  # before this step's checkpoint can keep bad weights
+            if due(cfg.log_every):
+                if folder is not None:  # the main rank
+                    elapsed = time.perf_counter() - t0
+                    folder.log({"step": step, **last, "seconds": round(elapsed, 3),
+                                "steps_per_s": round((step - start) / max(elapsed, 1e-9), 4)}, last)
+                    bar.set_postfix(loss_d=f"{last['loss_d']:.3f}", loss_g=f"{last['loss_g']:.3f}")
+            if folder is None:  # not the main rank
+                continue
+            if due(cfg.sample_every):
+                with torch.no_grad():
+                    folder.samples(step, ema(fixed_z, fixed_y))
+            if due(cfg.checkpoint_every) or stop:
+                save(step)
+            if due(cfg.eval_every):
+                t = time.perf_counter()
+                found = evaluate(step, ema)
+                folder.log({"step": step, "eval": found,
+                            "eval_seconds": round(time.perf_counter() - t, 3)}, found, "eval/")
+            if due(cfg.checkpoint_every) or stop:
+                plot_training(run_dir)  # curves.png: the losses and metrics so far
+            if stop:
+                bar.close()
+                folder.close()
+                say(f"warning: interrupted: the checkpoint of step {step} is in "
+                    f"{str(run_dir / 'checkpoint.pt')!r}; resume from it (--resume)")
+                raise KeyboardInterrupt
     bar.close()
     if folder is not None:
         folder.close()

@@ -71,6 +71,21 @@ def test_evaluate_json_repeats_with_the_seed(run_dir):
     assert other["domain-fid"] != a["domain-fid"]
 
 
+def test_evaluate_reads_an_exported_generator_like_its_checkpoint(run_dir, tmp_path):
+    shared = tmp_path / "g.safetensors"
+    assert run("export", "--checkpoint", run_dir / "checkpoint.pt", "-o", shared).exit_code == 0
+    args = ["--metrics", "domain-fid,accuracy", "--samples", "20", "--real-samples", "50",
+            "--json", "--quiet", "--device", "cpu"]
+    of_file = run("evaluate", "--checkpoint", shared, *args)
+    assert of_file.exit_code == 0, of_file.output
+    of_checkpoint = json.loads(run("evaluate", "--checkpoint", run_dir / "checkpoint.pt",
+                                   *args).stdout)
+    assert {**json.loads(of_file.stdout), "checkpoint": None} == \
+        {**of_checkpoint, "checkpoint": None}
+    wrong = run("evaluate", "--checkpoint", shared, "--weights", "g", *args)
+    assert wrong.exit_code == 2 and "holds the ema weights, not g" in wrong.output
+
+
 def test_evaluate_prints_a_table_and_the_caveats(run_dir):
     out = run("evaluate", "--checkpoint", run_dir / "checkpoint.pt", "--metrics",
               "domain-fid,accuracy", "--samples", "20", "--quiet", "--device", "cpu")

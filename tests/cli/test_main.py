@@ -85,6 +85,19 @@ def test_interpolate_writes_one_walk_per_row(run_dir, tmp_path):
     assert Image.open(tmp_path / "w.png").size == (5 * 68 + 4, 2 * 68 + 4)
 
 
+def test_interpolate_takes_a_class_by_name_as_sample_does(run_dir, tmp_path):
+    ckpt = run_dir / "checkpoint.pt"
+    by_name = run("interpolate", "--checkpoint", ckpt, "--class", "three", "--rows", "1",
+                  "--steps", "2", "-o", tmp_path / "name.png")
+    assert by_name.exit_code == 0 and "class 3" in by_name.output, by_name.output
+    assert run("interpolate", "--checkpoint", ckpt, "--class", "3", "--rows", "1", "--steps", "2",
+               "-o", tmp_path / "index.png").exit_code == 0
+    assert Image.open(tmp_path / "name.png").tobytes() == \
+        Image.open(tmp_path / "index.png").tobytes()
+    bad = run("interpolate", "--checkpoint", ckpt, "--class", "3,4", "-o", tmp_path / "w.png")
+    assert bad.exit_code == 2 and bad.output.strip() == "Error: give one class, got '3,4'"
+
+
 @pytest.mark.parametrize("args,message", [
     (["sample", "--checkpoint", "{bad}", "-o", "x.png"], "corrupt"),
     (["sample", "--checkpoint", "{ckpt}", "--classes", "12", "-o", "x.png"], "class 12"),

@@ -94,3 +94,14 @@ def test_a_tampered_file_is_refused_with_a_clear_error(masked_run, tmp_path):
 def test_export_refuses_another_suffix(masked_run, tmp_path):
     out = run("export", "--checkpoint", masked_run / "checkpoint.pt", "-o", tmp_path / "g.pt")
     assert out.exit_code == 2 and "must end in .safetensors" in out.output
+
+
+def test_a_generator_file_where_a_checkpoint_is_needed_says_so(masked_run, tmp_path):
+    shared = tmp_path / "g.safetensors"
+    assert run("export", "--checkpoint", masked_run / "checkpoint.pt", "-o", shared).exit_code == 0
+    out = run("invert", "--checkpoint", shared, "--sample", "1", "-o", tmp_path / "inv")
+    assert out.exit_code == 2, out.output
+    assert out.output.strip() == (
+        f"Error: {str(shared)!r} is a safetensors file, not a checkpoint: this needs the run's "
+        "checkpoint.pt (a generator file from ylg export serves ylg sample, interpolate and "
+        "evaluate)")

@@ -136,6 +136,7 @@ def test_attention_map_of_a_real_digit_and_of_a_sample(ylg_checkpoint, tmp_path)
     (["--query", "3,x"], "must read ROW,COL"),
     (["--query", "3,3", "--head", "8"], "heads must be indices in 0..7"),
     (["--query", "3,3", "--class", "12"], "class 12 is outside 0..9"),
+    (["--query", "3,3", "--class", "sevn"], "'sevn' is not a class index 0..9 or one of zero,"),
 ])
 def test_attention_map_bad_input_exits_2(ylg_checkpoint, tmp_path, args, message):
     result = run("attention-map", "--checkpoint", ylg_checkpoint, "--sample", 0, *args,
@@ -147,6 +148,16 @@ def test_attention_map_refuses_an_unknown_figure_format_before_inverting(ylg_che
     line = _one_error_line(run("attention-map", "--checkpoint", ylg_checkpoint, "--test-index", 0,
                                "--query", "3,3", "-o", tmp_path / "a.jpg"))
     assert "must end in one of .png, .svg, .pdf" in line
+
+
+def test_invert_and_attention_map_take_a_class_by_name(ylg_checkpoint, tmp_path):
+    result = run("invert", "--checkpoint", ylg_checkpoint, "--sample", 3, "--class", "five",
+                 "--method", "pixel", *BUDGET, "-o", tmp_path / "inv")
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "inv" / "inversion.json").read_text())["true_class"] == 5
+    result = run("attention-map", "--checkpoint", ylg_checkpoint, "--sample", 3, "--class",
+                 "five", "--query", "12,20", "--head", 0, "-o", tmp_path / "a.png")
+    assert result.exit_code == 0 and "class 5" in result.output, result.output
 
 
 def test_invert_a_generated_sample_scores_the_recovered_latent(ylg_checkpoint, tmp_path):

@@ -128,3 +128,19 @@ def test_seed_reaches_the_random_pattern():
 def test_search_and_enumeration_figures_refuse_grids_that_cannot_fit(args):
     out = run(*args)
     assert out.exit_code == 2 and "would need about" in out.output.splitlines()[-1]
+
+
+def test_a_grid_alone_gives_the_number_of_positions(tmp_path):
+    """--grid 9x8 without --n: N is 72 (it was refused: 'give --pattern and --n')."""
+    out = run("check", "--pattern", "ltr", "--grid", "9x8")
+    assert out.exit_code == 0, out.output
+    assert "positions         72 (grid 9x8" in out.output
+    out = run("extend", "--pattern", "fixed", "--grid", "3x3")
+    assert out.exit_code == 0 and "N = 9" in out.output, out.output
+    out = run("render", "--pattern", "ltr", "--grid", "3x2", "-o", tmp_path / "r.png")
+    assert out.exit_code == 0 and (tmp_path / "r.png").is_file(), out.output
+    for command in ("extend", "search"):
+        out = run(command, "--pattern", "fixed") if command == "extend" else run(command)
+        assert out.exit_code == 2 and "Error: give --n or --grid" in out.output, out.output
+    out = run("check", "--pattern", "ltr", "--grid", "9by8")
+    assert out.exit_code == 2 and "Invalid value for --grid: expected HxW" in out.output

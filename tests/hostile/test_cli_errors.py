@@ -82,3 +82,35 @@ def test_torch_running_out_of_memory_is_one_line_and_other_runtime_errors_are_bu
     monkeypatch.setattr(sampling, "load_generator", bug)
     result = _run(ylg, "sample", "--checkpoint", "any.pt", "-o", "x.png")
     assert result.exit_code == 1 and isinstance(result.exception, RuntimeError)
+
+
+@pytest.mark.parametrize("program, args, part, command", [
+    (ylg, ["trian"], "No such command 'trian'", ""),
+    (ylg, ["--thread", "1", "train"], "No such option '--thread'", ""),
+    (ylg, ["interpolate", "--checkpoint", "x.pt", "--class", "3", "--rows", "two",
+           "-o", "w.png"], "'--rows'", " interpolate"),
+    (ylg, ["export", "--checkpoint", "x.pt", "-o", "g.pt"], "must end in .safetensors",
+     " export"),
+    (ylg_masks, ["check", "--n", "9"], "give --pattern and --n", " check"),
+    (ylg_masks, ["export"], "Missing option '-o'", " export"),
+    # seeds: numpy refuses negative ones and torch those of 2**64 and more, with a traceback
+    (ylg_masks, ["search", "--n", "16", "--seconds", "1", "--seed", "-1"], "'--seed'",
+     " search"),
+    (ylg, ["evaluate", "--checkpoint", "x.pt", "--seed", "-1"], "'--seed'", " evaluate"),
+    (ylg, ["sample", "--checkpoint", "x.pt", "--seed", str(10**20), "-o", "g.png"], "'--seed'",
+     " sample"),
+    (ylg, ["invert", "--checkpoint", "x.pt", "--sample", "-2", "-o", "inv"], "'--sample'",
+     " invert"),
+])
+def test_a_usage_error_is_one_line_that_names_the_help(program, args, part, command):
+    """Not click's usage, hint and error (four lines): the error and the help to read."""
+    result = _run(program, *args)
+    assert result.exit_code == 2, result.output
+    assert result.output.splitlines() == [result.output.strip()], result.output  # no usage block
+    assert result.output.startswith("Error: ") and part in result.output, result.output
+    assert result.output.strip().endswith(f"{command} --help')"), result.output
+
+
+def test_no_command_still_shows_the_help():
+    result = _run(ylg)
+    assert result.output.startswith("Usage: ") and "Commands:" in result.output

@@ -58,6 +58,7 @@ def test_search_of_three_steps():
 @pytest.mark.parametrize("kwargs, match", [
     ({"n": 81, "steps": 1}, "steps"), ({"n": 80}, "perfect square"),
     ({"n": 81, "seconds": 0}, "seconds"), ({"n": 0}, "n must be"),
+    ({"n": 16, "seconds": 1, "seed": -1}, "seed must be a non-negative integer"),
 ])
 def test_bad_input(kwargs, match):
     with pytest.raises(ifg.InvalidArgument, match=match):

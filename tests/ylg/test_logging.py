@@ -40,6 +40,21 @@ def test_a_long_cpu_run_warns_at_warning_level(tmp_path, caplog, monkeypatch):
     assert any(m.startswith("estimate on this CPU") for m in _messages(caplog, logging.INFO))
 
 
+def test_unreadable_training_images_are_a_warning_not_a_note(tmp_path, caplog):
+    from PIL import Image
+
+    for cls in ("cat", "dog"):
+        (tmp_path / "images" / cls).mkdir(parents=True)
+        Image.new("RGB", (8, 8), "red").save(tmp_path / "images" / cls / "a.png")
+    (tmp_path / "images" / "dog" / "broken.png").write_bytes(b"\x89PNG not really")
+    with caplog.at_level(logging.INFO, logger="ylg"):  # --quiet shows WARNING and above
+        train(TrainConfig(out=str(tmp_path / "d"), steps=1, data=str(tmp_path / "images"),
+                          **TINY), progress=False)
+    [warning] = _messages(caplog, logging.WARNING)
+    assert warning.startswith("warning: skipped 1 unreadable file(s), e.g. ")
+    assert "broken.png" in warning
+
+
 @pytest.fixture
 def ylg_logger():
     """The ``ylg`` logger, its level and handlers restored after the test."""

@@ -114,6 +114,33 @@ def test_resumed_run_reproduces_the_uninterrupted_run_exactly(tmp_path):
         ["step_0000002.png", "step_0000004.png"]
 
 
+def test_ctrl_c_keeps_the_step_under_way_in_a_checkpoint_and_resume_continues_it(tmp_path,
+                                                                                   monkeypatch):
+    import ylg.train as training
+
+    step_of = training.train_step
+
+    def interrupted_in_step_2(*args, **kwargs):
+        if kwargs["step"] == 2:  # Ctrl-C while the step runs, long before checkpoint_every
+            os.kill(os.getpid(), signal.SIGINT)
+        return step_of(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train_step", interrupted_in_step_2)
+    said = []
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(out=str(tmp_path / "b"), steps=4, **TINY), progress=False,
+              log=said.append)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["step"] == 2
+    assert said[-1].startswith("warning: interrupted: the checkpoint of step 2 is in")
+    monkeypatch.setattr(training, "train_step", step_of)
+    resumed = _quiet(TrainConfig(out=str(tmp_path / "b")), resume=True)
+    straight = _quiet(TrainConfig(out=str(tmp_path / "a"), steps=4, **TINY))
+    assert [line["step"] for line in _log(tmp_path / "b")] == [1, 2, 3, 4]
+    for (name, p), q in zip(straight.G.state_dict().items(), resumed.G.state_dict().values()):
+        assert torch.equal(p, q), name
+
+
 def test_a_resumed_sparse_ylg_run_reproduces_the_uninterrupted_run_exactly(tmp_path):
     # the sparse core (gathers, tile softmax, thread policy) must be as deterministic as the
     # dense layer; 8 heads need 64 channels at the attention, so width 16 at 32x32
@@ -193,9 +220,20 @@ def test_a_cpu_run_says_its_time_and_memory_and_warns_when_long(tmp_path, monkey
     assert "--batch-size 16" in warning and "--width" not in warning  # width 8 is small
 
 
+def test_resuming_a_run_that_wrote_no_checkpoint_says_to_start_it_again(one_step_run,
+                                                                         tmp_path):
+    run = _copy(one_step_run, tmp_path)
+    (run / "checkpoint.pt").unlink()  # killed before its first checkpoint
+    with pytest.raises(CheckpointError, match=r"holds no checkpoint: its run stopped before "
+                                              r"writing one; start it again \(without --resume"):
+        _quiet(TrainConfig(out=str(run)), resume=True)
+    with pytest.raises(CheckpointError, match="does not exist"):  # no run there at all
+        _quiet(TrainConfig(out=str(tmp_path / "none")), resume=True)
+
+
 def test_resume_refuses_to_change_the_model(one_step_run, tmp_path):
     run = _copy(one_step_run, tmp_path)
-    with pytest.raises(InvalidArgument, match="already holds a checkpoint"):
+    with pytest.raises(InvalidArgument, match=r"already holds a checkpoint: resume it \(--resume"):
         _quiet(TrainConfig(out=str(run), steps=1, **TINY))
     with pytest.raises(InvalidArgument, match="cannot change width"):
         _quiet(TrainConfig(out=str(run)), resume=True, overrides={"width": 16})

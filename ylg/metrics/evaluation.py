@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ifg.errors import InvalidArgument, check_positive_int
-from ylg.checkpoint import load_checkpoint, models_from_checkpoint
+from ylg.sample import load_generator
 from ylg.data import load_data
 from ylg.eta import duration
 from ylg.memory import check_samples
@@ -452,7 +452,8 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], *, data: str | None 
     Parameters
     ----------
     checkpoint : path
-        Written by ``ylg train``.
+        Written by ``ylg train``, or a ``.safetensors`` generator file from ``ylg export``
+        (which holds one set of weights: ``weights`` must name it).
     data : str, optional
         ``digits``, an image folder or an ``.npz``; default: the data the run trained on. Its
         train split is read at the model's resolution and channels.
@@ -476,22 +477,19 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], *, data: str | None 
     if weights not in ("ema", "g"):
         raise InvalidArgument(f"weights must be ema or g, got {weights!r}")
     s = _settings(settings, options)  # before the slow part: a typo fails at once
-    state = load_checkpoint(checkpoint)
-    g, _, ema = models_from_checkpoint(state, device=s.device)
-    generator = (ema if weights == "ema" else g).eval()
+    generator, info = load_generator(checkpoint, weights=weights, device=s.device)
     _check_sampling(generator, s.samples, s.batch_size)  # before the data and the networks
-    model = state["model"]
-    real = load_data(data or state["config"]["data"], resolution=int(model["resolution"]),
-                     channels=int(model["channels"]), split="train")
+    real = load_data(data or info["config"]["data"], resolution=generator.resolution,
+                     channels=generator.channels, split="train")
     if s.field_metrics and s.features is not None and not isinstance(s.features,
                                                                       FeatureExtractor):
         s = replace(s, features=load_torchscript(s.features, device=s.device))  # fail early
     if "is" in s.metrics and not isinstance(s.inception_logits, FeatureExtractor):
         s = replace(s, inception_logits=_logits_extractor(s))
-    out = {"checkpoint": str(checkpoint), "step": int(state["step"]), "weights": weights,
+    out = {"checkpoint": str(checkpoint), "step": info["step"], "weights": weights,
            "data": real.source, "seed": s.seed}
     out |= evaluate_generator(generator, real_images=real.images,
-                              num_classes=int(model["num_classes"]), dataset=real.source,
+                              num_classes=generator.num_classes, dataset=real.source,
                               settings=s)
     return out
 
