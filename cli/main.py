@@ -9,7 +9,25 @@ from .options import (SEED, Point, checkpoint_option, config_options, device_opt
                       long_command, out_option, quiet_option, seed_option, version_option, weights_option)
 
 
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+class _Command(click.Command):
+    """A ``ylg`` command: torch's CPU threads (``ylg --threads``) are set when it runs, after its
+    own options are parsed, not when the group's are, so that ``ylg COMMAND --help`` imports no
+    torch."""
+
+    def invoke(self, ctx):
+        root = ctx.find_root()
+        if root.command is main:  # not when the command is invoked on its own
+            from ylg.runtime import apply_threads
+
+            apply_threads(root.params["threads"])
+        return super().invoke(ctx)
+
+
+class _Group(Group):
+    command_class = _Command
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @version_option()
 @click.option("--threads", envvar="YLG_THREADS", default="auto", show_default=True,
               metavar="N|auto", help="torch CPU threads for the command (also $YLG_THREADS). "
@@ -30,9 +48,7 @@ def main(threads):
       ylg evaluate --checkpoint runs/ylg/checkpoint.pt --metrics fid,kid,domain-fid,accuracy
       ylg --threads 1 train --attention ylg --width 16 --out runs/ylg   # on a shared machine
     """
-    from ylg.runtime import apply_threads
-
-    apply_threads(threads)
+    # the threads are set by each command as it runs (_Command), not here
 
 
 @main.command()
@@ -263,7 +279,7 @@ def _parse_class(label):
 
 def _inversion_options(f):
     """The inversion budget, shared by `invert` and `attention-map` (defaults: the published)."""
-    from ylg.invert import PUBLISHED
+    from ylg.invert_budget import PUBLISHED
 
     for option in reversed((
             click.option("--steps", type=int, default=PUBLISHED.steps, show_default=True,

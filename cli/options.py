@@ -99,12 +99,12 @@ class Point(click.ParamType):
         return (r, c)
 
 
-def _config_option(f, defaults):
+def _config_option(f):
     """The click option of one config field: its name, default, help and choices."""
     meta, flag = f.metadata, "--" + f.name.replace("_", "-")
     decls = ("-o", "--out", "--output") if f.name == "out" else (flag,)
     kind = {"bool": bool, "int": int, "float": float}.get(str(f.type).split(" |")[0], str)
-    default = getattr(defaults, f.name)
+    default = f.default_factory() if f.default is dataclasses.MISSING else f.default
     if kind is bool:
         return click.option(flag, f.name, is_flag=True, default=default, help=meta["help"])
     choices = meta.get("choices")
@@ -120,13 +120,15 @@ def _config_option(f, defaults):
 
 
 def config_options(cls, *, skip=()):
-    """One option per field of the dataclass ``cls`` (``--field-name``), from its metadata."""
-    defaults = cls()
+    """One option per field of the dataclass ``cls`` (``--field-name``), from its metadata.
+
+    The defaults are the fields' own: no ``cls()`` is built (TrainConfig's checks would import
+    torch when the program starts)."""
 
     def decorate(command):
         for f in reversed(dataclasses.fields(cls)):
             if f.name not in skip:
-                command = _config_option(f, defaults)(command)
+                command = _config_option(f)(command)
         return command
 
     return decorate

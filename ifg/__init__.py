@@ -1,8 +1,8 @@
 """ifg: sparse attention masks as data.
 
 Named patterns, 2-D enumerations (ESA), the information-flow graph, the Full Information check,
-the heads of an attention layer and their mask file. Imports numpy, scipy, networkx and
-matplotlib; never torch.
+the heads of an attention layer and their mask file. Imports numpy and scipy (networkx and
+matplotlib only where a graph or a figure is made); never torch.
 
 >>> import ifg
 >>> ifg.check(ifg.pattern("ltr", 81, enumeration="manhattan")).full_information

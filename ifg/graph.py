@@ -6,10 +6,14 @@ from node ``(t - 1, k)`` to node ``(t, q)`` iff ``Mt[q, k]`` (SPEC section 3).
 
 from __future__ import annotations
 
-import networkx as nx
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ifg.pattern import Pattern
+
+if TYPE_CHECKING:  # networkx is imported where a graph is built: ``import ifg`` spares it
+    import networkx as nx
 
 __all__ = ["information_flow_graph", "reference_missing_pairs"]
 
@@ -34,6 +38,8 @@ def information_flow_graph(pattern: Pattern) -> nx.DiGraph:
     >>> g.number_of_nodes(), g.number_of_edges()
     (27, 51)
     """
+    import networkx as nx
+
     g = nx.DiGraph()
     n = pattern.n
     for t in range(pattern.num_steps + 1):
@@ -65,6 +71,8 @@ def reference_missing_pairs(pattern: Pattern, *, causal: bool = False) -> int:
     ...     pattern("strided", 9), causal=True)
     (36, 0)
     """
+    import networkx as nx
+
     g = information_flow_graph(pattern)
     n, last = pattern.n, pattern.num_steps
     rank = np.arange(n) if pattern.rank is None else pattern.rank

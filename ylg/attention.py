@@ -43,13 +43,12 @@ from ylg.attention_flex import FlexUnsupported, _row_table, flex_attend, flex_ma
 from ylg.attention_kernels import (_dense_attention, _one_thread, _sparse_core,
                                    _tile_rows,
                                    _TileAttention)  # noqa: F401 (_TileAttention: re-exported)
+from ylg.choices import BACKENDS
 
 if TYPE_CHECKING:
     from ifg.maskset import MaskSet
 
 __all__ = ["Attention2d", "BACKENDS", "FlexUnsupported", "flex_mask"]
-
-BACKENDS = ("auto", "dense", "sparse", "flex")
 
 
 #: tile sizes the sparse backend considers (plus the pattern's own block, ratio * sqrt(Nk))

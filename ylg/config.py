@@ -16,10 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ifg.errors import InvalidArgument
-from ylg.attention import BACKENDS
-from ylg.augment import parse_policy
-from ylg.metrics import parse_metrics
-from ylg.models import attention_resolutions, attention_variants
+from ylg.choices import BACKENDS, attention_variants
 
 __all__ = ["TrainConfig"]
 
@@ -159,6 +156,11 @@ class TrainConfig:
         if not _DEVICE.fullmatch(self.device):
             raise InvalidArgument(f"device must be auto, cpu, cuda or cuda:N, got "
                                   f"{self.device!r}")
+        # here, not at the top: ``ylg train --help`` reads this module's fields without torch
+        from ylg.augment import parse_policy
+        from ylg.metrics.evaluation import parse_metrics
+        from ylg.models.sagan import attention_resolutions
+
         parse_metrics(self.eval_metrics)
         parse_policy(self.diffaugment)
         if self.attention_resolution is not None and \

@@ -42,7 +42,6 @@ attention-map figure) live in :mod:`ylg.invert_jobs`.
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -51,8 +50,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
-from ifg.errors import InvalidArgument, check_positive_int
+from ifg.errors import InvalidArgument
 from ylg.eta import duration
+from ylg.invert_budget import PUBLISHED, Budget
 from ylg.memory import check_memory, estimate_bytes
 from ylg.saliency import (_check_attention, _check_heads, default_heads,
                           discriminator_saliency, key_counts, saliency_maps)
@@ -71,54 +71,6 @@ Method = Literal["pixel", "discriminator", "ylg"]
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 _logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Budget:
-    """How an inversion optimises: Adam ``steps`` at ``lr`` from ``starts`` random starts.
-
-    Attributes
-    ----------
-    steps : int
-        Adam updates per start.
-    lr : float
-        Adam's learning rate.
-    starts : int
-        Random starts per image (and class), truncated normal on [-2, 2].
-    noise : float
-        Standard deviation of the Gaussian noise added to the target, one draw per start (the
-        published ``inject_noise``, std 0.2 when on); 0: none.
-
-    Raises
-    ------
-    InvalidArgument
-        For a non-positive steps, starts or lr, or a negative noise.
-
-    Examples
-    --------
-    >>> PUBLISHED
-    Budget(steps=1000, lr=0.07, starts=8, noise=0.0)
-    >>> Budget(steps=100, starts=2).lr
-    0.07
-    """
-
-    steps: int = 1000
-    lr: float = 0.07
-    starts: int = 8
-    noise: float = 0.0
-
-    def __post_init__(self) -> None:
-        check_positive_int("steps", self.steps)
-        check_positive_int("starts", self.starts)
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise InvalidArgument(f"lr must be a positive number, got {self.lr!r}")
-        if not (isinstance(self.noise, (int, float)) and math.isfinite(self.noise)
-                and self.noise >= 0):
-            raise InvalidArgument(f"noise must be a non-negative number, got {self.noise!r}")
-
-
-#: the published inversion settings (the official code's flags)
-PUBLISHED = Budget()
 
 
 @dataclass(frozen=True, eq=False)

@@ -27,6 +27,7 @@ from torch import nn
 
 from ifg.errors import InvalidArgument
 from ifg.maskset import PRESETS, MaskSet, preset
+from ylg.choices import ATTENTION_VARIANTS, attention_variants
 from ylg.models.layers import (BN_EPS, DownBlock, OptimizedBlock, UpBlock, set_sn_constraint,
                                sn_conv, sn_embedding, sn_linear)
 
@@ -45,21 +46,6 @@ ARCHITECTURES = {
     128: ((16, 16, 8, 4, 2, 1),
           (1, ((2, True), (4, True), (8, True), (16, True), (16, False))), 32),
 }
-
-#: the named attention variants and their number of dense heads (``none``: no layer)
-ATTENTION_VARIANTS = {"none": 0, "dense": 1, "dense8": 8}
-
-
-def attention_variants() -> tuple[str, ...]:
-    """The attention names a model accepts: the dense variants and the mask presets.
-
-    Examples
-    --------
-    >>> attention_variants()[:4]
-    ('none', 'dense', 'dense8', 'ylg')
-    """
-    return (*ATTENTION_VARIANTS, *PRESETS)
-
 
 def _check_resolution(resolution: int) -> None:
     if resolution not in ARCHITECTURES:
