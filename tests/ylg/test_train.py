@@ -114,8 +114,18 @@ def test_resumed_run_reproduces_the_uninterrupted_run_exactly(tmp_path):
         ["step_0000002.png", "step_0000004.png"]
 
 
-def test_ctrl_c_keeps_the_step_under_way_in_a_checkpoint_and_resume_continues_it(tmp_path,
-                                                                                   monkeypatch):
+@pytest.fixture
+def _python_sigint():
+    """Python's own SIGINT handler for the test: a process started in the background by a
+    non-interactive shell (as CI may start the tests) inherits SIGINT ignored, where
+    ``ylg train`` leaves it alone."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_keeps_the_step_under_way_in_a_checkpoint_and_resume_continues_it(
+        tmp_path, monkeypatch, _python_sigint):
     import ylg.train as training
 
     step_of = training.train_step
