@@ -395,7 +395,8 @@ def train(config: TrainConfig | None = None, *, resume: bool = False,
         For a bad config, unreadable data, or a missing, corrupt or mismatched checkpoint.
     KeyboardInterrupt
         After a Ctrl-C (SIGINT) in one process, once the step under way has ended and its
-        checkpoint is written (a second Ctrl-C interrupts at once).
+        checkpoint is written (a second Ctrl-C interrupts at once). A SIGTERM is taken the same
+        way, then ends the process as SIGTERM does (status 143 from a shell).
 
     Examples
     --------
@@ -428,27 +429,43 @@ def _finite(values: Mapping[str, float], step: int, run_dir: Path) -> None:
                                "rates (--lr-g, --lr-d) and resume or start again")
 
 
+#: the signals whose first delivery lets the step under way end and be saved, with the handler
+#: each must have for ``ylg train`` to take it over (someone else's handler is left alone)
+_DEFERRED = ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL))
+
+
 @contextlib.contextmanager
-def _deferred_interrupt(active: bool) -> Iterator[list[bool]]:
-    """Around the training loop of one process: a first Ctrl-C (SIGINT) only sets ``asked[0]``,
-    so that the step under way ends and its checkpoint is written before the run stops (else
-    up to ``checkpoint_every`` steps would be lost); a second one interrupts at once. Only in
-    the main thread and under Python's own handler (else nothing changes)."""
-    asked = [False]
-    if not active or threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield asked
-        return
+def _deferred_interrupt(active: bool) -> Iterator[list[int]]:
+    """Around the training loop of one process: a first Ctrl-C (SIGINT) or SIGTERM (``kill``,
+    a scheduler's end of a job) only records its number in ``asked[0]``, so that the step
+    under way ends and its checkpoint is written before the run stops (else up to
+    ``checkpoint_every`` steps would be lost); a second one acts at once. Only in the main
+    thread, and only for a signal that has its default handler (else nothing changes)."""
+    asked = [0]
+    mine = [(sig, default) for sig, default in _DEFERRED
+            if active and threading.current_thread() is threading.main_thread()
+            and signal.getsignal(sig) is default]
 
     def first(signum: int, frame: FrameType | None) -> None:
-        asked[0] = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        asked[0] = asked[0] or signum
+        signal.signal(signum, dict(mine)[signal.Signals(signum)])
 
-    signal.signal(signal.SIGINT, first)
+    for sig, _ in mine:
+        signal.signal(sig, first)
     try:
         yield asked
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for sig, default in mine:
+            signal.signal(sig, default)
+
+
+def _stop(signum: int) -> None:
+    """End the run as the signal ``signum`` would have: KeyboardInterrupt for SIGINT, the
+    default action (the process ends) for SIGTERM."""
+    if signum == signal.SIGTERM:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+    raise KeyboardInterrupt
 
 
 def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] | None,
@@ -525,8 +542,9 @@ def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] 
             def due(every: int) -> int | bool:
                 return every and (step % every == 0 or step == cfg.steps)
 
-            # Ctrl-C during this step: the step is kept (checked and saved), then the run stops
-            stop = asked[0] and step < cfg.steps
+            # Ctrl-C or SIGTERM during this step: the step is kept (checked, saved), then the
+            # run stops
+            stop = bool(asked[0]) and step < cfg.steps
             if due(cfg.log_every) or due(cfg.checkpoint_every) or stop:
                 last = _mean_over_ranks(out, world)
                 _finite(last, step, run_dir)  # before this step's checkpoint can keep bad weights
@@ -553,9 +571,10 @@ def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] 
             if stop:
                 bar.close()
                 folder.close()
-                say(f"warning: interrupted: the checkpoint of step {step} is in "
-                    f"{str(run_dir / 'checkpoint.pt')!r}; resume from it (--resume)")
-                raise KeyboardInterrupt
+                say(f"warning: interrupted ({signal.Signals(asked[0]).name}): the checkpoint "
+                    f"of step {step} is in {str(run_dir / 'checkpoint.pt')!r}; resume from it "
+                    "(--resume)")
+                _stop(asked[0])
     bar.close()
     if folder is not None:
         folder.close()

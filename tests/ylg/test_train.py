@@ -142,13 +142,38 @@ def test_ctrl_c_keeps_the_step_under_way_in_a_checkpoint_and_resume_continues_it
               log=said.append)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["step"] == 2
-    assert said[-1].startswith("warning: interrupted: the checkpoint of step 2 is in")
+    assert said[-1].startswith("warning: interrupted (SIGINT): the checkpoint of step 2 is in")
     monkeypatch.setattr(training, "train_step", step_of)
     resumed = _quiet(TrainConfig(out=str(tmp_path / "b")), resume=True)
     straight = _quiet(TrainConfig(out=str(tmp_path / "a"), steps=4, **TINY))
     assert [line["step"] for line in _log(tmp_path / "b")] == [1, 2, 3, 4]
     for (name, p), q in zip(straight.G.state_dict().items(), resumed.G.state_dict().values()):
         assert torch.equal(p, q), name
+
+
+def test_sigterm_saves_the_step_under_way_then_ends_the_process_as_sigterm_does(tmp_path):
+    # what a scheduler (or `kill`) sends at the end of a job: the run keeps its last step
+    run = tmp_path / "run"
+    code = ("import sys; from ylg.train import TrainConfig, train; "
+            f"train(TrainConfig(out=sys.argv[1], steps=10**6, **{TINY!r}), progress=False, "
+            "log=lambda m: print(m, flush=True))")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(run)], stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while not ((run / "log.jsonl").exists() and (run / "log.jsonl").read_text().count("\n")):
+            assert proc.poll() is None and time.monotonic() < deadline, "the run did not start"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == -signal.SIGTERM
+    step = torch.load(run / "checkpoint.pt", weights_only=True)["step"]
+    assert step >= 1 and [line["step"] for line in _log(run)] == list(range(1, step + 1))
+    assert f"interrupted (SIGTERM): the checkpoint of step {step} is in" in out
+    resumed = _quiet(TrainConfig(out=str(run)), resume=True, overrides={"steps": step + 1})
+    assert resumed.step == step + 1
 
 
 def test_a_resumed_sparse_ylg_run_reproduces_the_uninterrupted_run_exactly(tmp_path):
