@@ -9,7 +9,7 @@ import click
 
 from ifg.errors import YLGError
 
-__all__ = ["Group", "one_line", "EXIT_OK", "EXIT_FAILS", "EXIT_BAD_INPUT", "describe", "out_of_memory",
+__all__ = ["Group", "one_line", "as_typed", "EXIT_OK", "EXIT_FAILS", "EXIT_BAD_INPUT", "describe", "out_of_memory",
            "LIBRARY_LOGGERS", "library_messages"]
 
 #: the loggers whose messages a command shows on stderr
@@ -111,6 +111,19 @@ def one_line(err: click.UsageError) -> click.UsageError:
     return click.UsageError(f"{err.format_message()} (see '{err.ctx.command_path} --help')")
 
 
+def as_typed(message: str, options: dict[str, str]) -> str:
+    """``message`` with a leading parameter name (the library's ``batch_size must be ...``)
+    spelt as the command line's option (``--batch-size must be ...``).
+
+    >>> as_typed("batch_size must be a positive integer, got 0", {"batch_size": "--batch-size"})
+    '--batch-size must be a positive integer, got 0'
+    >>> as_typed("batch_sizes are fine", {"batch_size": "--batch-size"})
+    'batch_sizes are fine'
+    """
+    name = message.split(" ", 1)[0]
+    return options[name] + message[len(name):] if name in options else message
+
+
 class Group(click.Group):
     """A click group whose commands turn :class:`YLGError`, ``OSError`` and ``MemoryError``
     into ``Error: ...`` on stderr and exit 2, never a traceback, and show the library's
@@ -123,6 +136,14 @@ class Group(click.Group):
         except click.UsageError as err:
             raise one_line(err) from None
 
+    def _options(self, ctx) -> dict[str, str]:
+        """The invoked command's options by parameter name: its longest spelling (not the
+        group's: ``--threads`` may come from ``$YLG_THREADS``, which its message names)."""
+        command = self.get_command(ctx, ctx.invoked_subcommand or "")
+        params = command.params if command is not None else []
+        return {p.name: max(p.opts, key=len) for p in params
+                if isinstance(p, click.Option) and p.name and not p.is_flag}
+
     def invoke(self, ctx):
         try:
             with library_messages():
@@ -130,7 +151,7 @@ class Group(click.Group):
         except click.UsageError as err:  # an unknown command, a subcommand's option or value
             raise one_line(err) from None
         except (YLGError, OSError, MemoryError) as err:
-            click.echo(f"Error: {describe(err)}", err=True)
+            click.echo(f"Error: {as_typed(describe(err), self._options(ctx))}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except RuntimeError as err:  # torch's allocators; any other RuntimeError is a bug
             if not out_of_memory(err):

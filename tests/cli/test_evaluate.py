@@ -112,7 +112,7 @@ def test_evaluate_with_a_torchscript_extractor(run_dir, tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--metrics", "fid,is"], "Error: there is no Inception score"),
     (["--metrics", "fdi"], "Error: unknown metric 'fdi'"),
-    (["--weights", "g", "--data", "nowhere"], "Error: data 'nowhere' is neither"),
+    (["--weights", "g", "--data", "nowhere"], "Error: --data 'nowhere' is neither"),
     (["--features", "missing.pt", "--metrics", "fid"], "Error: feature extractor 'missing.pt'"),
     (["--metrics", "is", "--inception-logits", "missing.pth"],
      "Error: Inception logits file 'missing.pth' does not exist"),
@@ -129,7 +129,7 @@ def test_evaluate_bad_input_is_one_line_and_exit_2(run_dir, args, message):
 
 def test_evaluate_missing_checkpoint_and_help():
     out = run("evaluate", "--checkpoint", "nowhere.pt", "--quiet")
-    assert out.exit_code == 2 and out.output.startswith("Error: checkpoint 'nowhere.pt'")
+    assert out.exit_code == 2 and out.output.startswith("Error: --checkpoint 'nowhere.pt'")
     helped = run("evaluate", "--help")
     assert helped.exit_code == 0
     assert "no Inception score" in helped.output and "ylg evaluate --checkpoint" in helped.output
@@ -147,7 +147,7 @@ def test_evaluate_defaults_to_the_domain_metrics_and_bounds_the_real_set(run_dir
     bad = run("evaluate", "--checkpoint", run_dir / "checkpoint.pt", "--real-samples", "0")
     assert bad.exit_code == 2
     assert bad.output.strip().splitlines()[-1] == \
-        "Error: real_samples must be a positive integer, got 0"
+        "Error: --real-samples must be a positive integer, got 0"
 
 
 def test_train_draws_the_curves_and_ylg_plot_redraws_them(run_dir, tmp_path):

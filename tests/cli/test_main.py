@@ -103,7 +103,7 @@ def test_interpolate_takes_a_class_by_name_as_sample_does(run_dir, tmp_path):
     (["sample", "--checkpoint", "{ckpt}", "--classes", "12", "-o", "x.png"], "class 12"),
     (["sample", "--checkpoint", "{ckpt}", "--classes", "sevn", "-o", "x.png"], "one of zero,"),
     (["interpolate", "--checkpoint", "{missing}", "--class", "1", "-o", "x.png"], "not exist"),
-    (["train", "--out", "{tmp}", "--attention-resolution", "32", "--quiet"], "attention_resol"),
+    (["train", "--out", "{tmp}", "--attention-resolution", "32", "--quiet"], "--attention-resolution must"),
     (["train", "--out", "{tmp}", "--data", "{tmp}/none.npz", "--quiet"], "neither"),
 ])
 def test_bad_input_is_one_line_and_exit_2(run_dir, tmp_path, args, message):

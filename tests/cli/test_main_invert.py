@@ -176,4 +176,4 @@ def test_invert_a_generated_sample_scores_the_recovered_latent(ylg_checkpoint, t
     assert both.exit_code == 2 and "give one of --image, --test-index and --sample" in both.output
     line = _one_error_line(run("invert", "--checkpoint", ylg_checkpoint, "--sample", 3, "--noise",
                                "-1", *BUDGET, "-o", out))
-    assert line == "Error: noise must be a non-negative number, got -1.0"
+    assert line == "Error: --noise must be a non-negative number, got -1.0"

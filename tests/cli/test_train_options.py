@@ -78,7 +78,7 @@ def test_train_refuses_a_non_finite_rate_in_one_line(tmp_path, value):
     result = runner(main)("train", "--lr-g", value, "--steps", "1", "--out", out)
     assert result.exit_code == 2
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: lr_g must be a finite number"), lines
+    assert len(lines) == 1 and lines[0].startswith("Error: --lr-g must be a finite number"), lines
     assert not out.exists()
 
 
