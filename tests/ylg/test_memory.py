@@ -154,9 +154,13 @@ def _checked(monkeypatch, device="cpu", **cfg):
 
 def test_ylg_train_counts_the_sample_grids_draw_the_cpu_run_and_the_data_on_a_gpu(monkeypatch):
     base, ema = _checked(monkeypatch, num_samples=8), _models(z_dim=TrainConfig().z_dim)[2]
-    # the EMA draws num_samples at once for the grid, on top of the step's kept memory; the PNG
+    # the EMA draws the grid SAMPLE_CHUNK latents at a time, on top of the step's kept memory,
+    # keeping the chunks' images until they are joined; the PNG
+    chunk = ylg.train.SAMPLE_CHUNK
+    assert 8 < chunk < 64
     assert _checked(monkeypatch, num_samples=64) - base == \
-        forward_bytes(ema, 64) - forward_bytes(ema, 8) + \
+        forward_bytes(ema, chunk) - forward_bytes(ema, 8) + \
+        image_bytes(64, 1, 32) - image_bytes(8, 1, 32) + \
         image_bytes(64, 1, 32, grid_scale=2) - image_bytes(8, 1, 32, grid_scale=2)
     # on a GPU: the images and labels copied there, and not the CPU run's fixed cost
     gpu = _checked(monkeypatch, "cuda", num_samples=8)
