@@ -415,8 +415,8 @@ def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_h
 
 @main.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("-o", "--out", "--output", "out", default=None,
-              help="The figure (.png, .svg or .pdf; default RUN_DIR/curves.png).")
+@out_option("The figure (.png, .svg or .pdf; default RUN_DIR/curves.png).", required=False,
+            dir_okay=False)
 def plot(run_dir, out):
     """Draw a run's training curves: the losses and each evaluation metric against the step.
 
