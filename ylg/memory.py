@@ -33,7 +33,8 @@ import os
 import resource
 import sys
 import weakref
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import torch
 from torch import nn
@@ -149,20 +150,33 @@ def _trace(G: nn.Module, D: nn.Module | None, batch: int) -> tuple[int, int]:
     return total, x.numel()
 
 
-#: per G, per id of D (0: none): the bytes per sample of activations and of G's output
-_PER_SAMPLE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: per G: what the meta-device traces found, by (what, its arguments)
+_TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+_T = TypeVar("_T")
+
+
+def _traced(G: nn.Module, key: tuple[object, ...], trace: Callable[[], _T],
+            fallback: Callable[[], _T]) -> _T:
+    """``trace()``'s answer for ``G`` and ``key``, computed once while ``G`` lives; an
+    estimate, so ``fallback()`` for a model the ``meta`` device cannot run."""
+    known = _TRACED.setdefault(G, {})
+    if key not in known:
+        try:
+            known[key] = trace()
+        except Exception:  # noqa: BLE001 - an estimate: a model the meta device cannot run
+            known[key] = fallback()
+    return cast(_T, known[key])
 
 
 def _per_sample(G: nn.Module, D: nn.Module | None) -> tuple[int, int]:
-    known = _PER_SAMPLE.setdefault(G, {})
-    key = 0 if D is None else id(D)
-    if key not in known:
-        try:
-            (one, _), (two, out) = _trace(G, D, 1), _trace(G, D, 2)
-            known[key] = max(0, two - one), 4 * out // 2  # the weights cancel; float32 images
-        except Exception:  # noqa: BLE001 - an estimate: a model the meta device cannot run
-            known[key] = 0, 0
-    return known[key]
+    """The bytes per sample of activations (G, and D on G's images) and of G's output."""
+
+    def trace() -> tuple[int, int]:
+        (one, _), (two, out) = _trace(G, D, 1), _trace(G, D, 2)
+        return max(0, two - one), 4 * out // 2  # the weights cancel; float32 images
+
+    return _traced(G, ("per sample", 0 if D is None else id(D)), trace, lambda: (0, 0))
 
 
 def activation_bytes(G: nn.Module, D: nn.Module | None = None) -> int:
@@ -281,10 +295,6 @@ def _step_peak(G: nn.Module, D: nn.Module, batch: int) -> int:
     return mode.peak
 
 
-#: per G: per (id of D, batch), the peak bytes of a training step
-_STEPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def step_bytes(G: nn.Module, D: nn.Module, batch: int) -> int:
     """The peak bytes of one training step of ``batch`` samples: D's update on ``batch`` real
     and ``batch`` generated images, then G's through D (:func:`ylg.train.train_step`), the
@@ -308,17 +318,8 @@ def step_bytes(G: nn.Module, D: nn.Module, batch: int) -> int:
     >>> grads < step_bytes(G, D, 1) < step_bytes(G, D, 8)
     True
     """
-    known = _STEPS.setdefault(G, {})
-    if (id(D), batch) not in known:
-        try:
-            known[id(D), batch] = _step_peak(G, D, batch)
-        except Exception:  # noqa: BLE001 - an estimate: a model the meta device cannot run
-            known[id(D), batch] = _sizes(G)[0] + _sizes(D)[0]
-    return cast(int, known[id(D), batch])
-
-
-#: per G: per number of samples, the peak bytes of a draw without gradients
-_DRAWS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+    return _traced(G, ("step", id(D), batch), lambda: _step_peak(G, D, batch),
+                   lambda: _sizes(G)[0] + _sizes(D)[0])
 
 
 def forward_bytes(G: nn.Module, n: int) -> int:
@@ -340,13 +341,7 @@ def forward_bytes(G: nn.Module, n: int) -> int:
     """
     if n <= 0:
         return 0
-    known = _DRAWS.setdefault(G, {})
-    if n not in known:
-        try:
-            known[n] = _draw_peak(G, n)
-        except Exception:  # noqa: BLE001 - an estimate: a model the meta device cannot run
-            known[n] = 0
-    return cast(int, known[n])
+    return _traced(G, ("draw", n), lambda: _draw_peak(G, n), lambda: 0)
 
 
 def image_bytes(n: int, channels: int, resolution: int, *, grid_scale: int | None = None

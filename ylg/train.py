@@ -25,13 +25,11 @@ import math
 import os
 import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -46,6 +44,7 @@ from ylg.config import TrainConfig
 from ylg.data import load_data, to_model_range
 from ylg.eta import ESTIMATE_AFTER, cpu_estimate
 from ylg.errors import CheckpointError
+from ylg.interrupts import deferred_stop, stop
 from ylg.memory import check_memory, estimate_bytes, forward_bytes, image_bytes, peak_memory
 from ylg.metrics import evaluate_generator, parse_metrics
 from ylg.runlock import run_lock
@@ -446,45 +445,6 @@ def _finite(values: Mapping[str, float], step: int, run_dir: Path) -> None:
                                "rates (--lr-g, --lr-d) and resume or start again")
 
 
-#: the signals whose first delivery lets the step under way end and be saved, with the handler
-#: each must have for ``ylg train`` to take it over (someone else's handler is left alone)
-_DEFERRED = ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL))
-
-
-@contextlib.contextmanager
-def _deferred_interrupt(active: bool) -> Iterator[list[int]]:
-    """Around the training loop of one process: a first Ctrl-C (SIGINT) or SIGTERM (``kill``,
-    a scheduler's end of a job) only records its number in ``asked[0]``, so that the step
-    under way ends and its checkpoint is written before the run stops (else up to
-    ``checkpoint_every`` steps would be lost); a second one acts at once. Only in the main
-    thread, and only for a signal that has its default handler (else nothing changes)."""
-    asked = [0]
-    mine = [(sig, default) for sig, default in _DEFERRED
-            if active and threading.current_thread() is threading.main_thread()
-            and signal.getsignal(sig) is default]
-
-    def first(signum: int, frame: FrameType | None) -> None:
-        asked[0] = asked[0] or signum
-        signal.signal(signum, dict(mine)[signal.Signals(signum)])
-
-    for sig, _ in mine:
-        signal.signal(sig, first)
-    try:
-        yield asked
-    finally:
-        for sig, default in mine:
-            signal.signal(sig, default)
-
-
-def _stop(signum: int) -> None:
-    """End the run as the signal ``signum`` would have: KeyboardInterrupt for SIGINT, the
-    default action (the process ends) for SIGTERM."""
-    if signum == signal.SIGTERM:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        signal.raise_signal(signal.SIGTERM)
-    raise KeyboardInterrupt
-
-
 def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] | None,
          progress: bool, say: Callable[[str], None],
          evaluate: Callable[[int, nn.Module], dict[str, Any]] | None) -> TrainResult:
@@ -538,7 +498,7 @@ def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] 
             step=step, config=cfg.to_dict(), **record, class_names=data.class_names,
             world_size=world, G=g, D=d, EMA=ema, opt_G=opt_g, opt_D=opt_d))
 
-    with _deferred_interrupt(main and world == 1) as asked:
+    with deferred_stop(main and world == 1) as request:
         for step in range(start + 1, cfg.steps + 1):
             out = train_step(G, D, opt_g, opt_d, batches, step=step, cfg=cfg,
                              num_classes=data.num_classes,
@@ -561,8 +521,8 @@ def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] 
 
             # Ctrl-C or SIGTERM during this step: the step is kept (checked, saved), then the
             # run stops
-            stop = bool(asked[0]) and step < cfg.steps
-            if due(cfg.log_every) or due(cfg.checkpoint_every) or stop:
+            stopping = bool(request.signum) and step < cfg.steps
+            if due(cfg.log_every) or due(cfg.checkpoint_every) or stopping:
                 last = _mean_over_ranks(out, world)
                 _finite(last, step, run_dir)  # before this step's checkpoint can keep bad weights
             if due(cfg.log_every):
@@ -574,24 +534,23 @@ def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] 
             if folder is None:  # not the main rank
                 continue
             if due(cfg.sample_every):
-                with torch.no_grad():
-                    folder.samples(step, draw_samples(ema, fixed_z, fixed_y))
-            if due(cfg.checkpoint_every) or stop:
+                folder.samples(step, draw_samples(ema, fixed_z, fixed_y))
+            if due(cfg.checkpoint_every) or stopping:
                 save(step)
             if due(cfg.eval_every):
                 t = time.perf_counter()
                 found = evaluate(step, ema)
                 folder.log({"step": step, "eval": found,
                             "eval_seconds": round(time.perf_counter() - t, 3)}, found, "eval/")
-            if due(cfg.checkpoint_every) or stop:
+            if due(cfg.checkpoint_every) or stopping:
                 plot_training(run_dir)  # curves.png: the losses and metrics so far
-            if stop:
+            if stopping:
                 bar.close()
                 folder.close()
-                say(f"warning: interrupted ({signal.Signals(asked[0]).name}): the checkpoint "
+                say(f"warning: interrupted ({signal.Signals(request.signum).name}): the checkpoint "
                     f"of step {step} is in {str(run_dir / 'checkpoint.pt')!r}; resume from it "
                     "(--resume)")
-                _stop(asked[0])
+                stop(request.signum)
     bar.close()
     if folder is not None:
         folder.close()
