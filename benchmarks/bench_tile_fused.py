@@ -5,7 +5,7 @@ Usage:  .venv/bin/python benchmarks/bench_tile_fused.py [--calls 31] [--threads 
 The 32x32 model's YLG layer (16x16 queries, 8x8 keys, 8 heads, width 16: one query channel and
 four value channels a head) runs as tiles of 16 queries against their union of 12 keys, 16
 tiles a head. Two fused candidates that could replace parts of the hand-written core
-(``ylg.attention_kernels._TileAttention``), timed in one process on tiles of that shape
+(``ylg.attention.kernels._TileAttention``), timed in one process on tiles of that shape
 (random logits, 40% of the pairs blocked, process CPU time, medians of ``--calls`` calls):
 
 1. the whole tile attention, forward and backward: ``_TileAttention`` against
@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ylg.attention_kernels import _TileAttention  # noqa: E402
+from ylg.attention.kernels import _TileAttention  # noqa: E402
 
 
 def median_ms(fn, calls):

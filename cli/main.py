@@ -121,7 +121,7 @@ def prepare(folder, out, resolution, channels, workers, quiet):
       ylg prepare path/to/imagenet/train --resolution 128 -o data/imagenet128
       ylg train --data data/imagenet128 --resolution 128 --out runs/big
     """
-    from ylg.prepared import prepare as run
+    from ylg.data.prepared import prepare as run
 
     meta = run(folder, out, resolution=int(resolution), channels=int(channels), workers=workers,
                progress=not quiet)
@@ -279,7 +279,7 @@ def _parse_class(label):
 
 def _inversion_options(f):
     """The inversion budget, shared by `invert` and `attention-map` (defaults: the published)."""
-    from ylg.invert_budget import PUBLISHED
+    from ylg.invert.budget import PUBLISHED
 
     for option in reversed((
             click.option("--steps", type=int, default=PUBLISHED.steps, show_default=True,
@@ -344,7 +344,7 @@ def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr,
       ylg invert --checkpoint runs/ylg/checkpoint.pt --sample 3 --class 5 --noise 0.2 -o inv/
     """
     from ylg.invert import Budget
-    from ylg.invert_jobs import invert_to_folder, inversion_lines
+    from ylg.invert.jobs import invert_to_folder, inversion_lines
     from ylg.runtime import resolve_device
 
     if sum(v is not None for v in (image, test_index, sample_seed)) != 1:
@@ -392,7 +392,7 @@ def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_h
           --head 0 -o a.png
     """
     from ylg.invert import Budget
-    from ylg.invert_jobs import attention_map_line, draw_attention_map
+    from ylg.invert.jobs import attention_map_line, draw_attention_map
     from ylg.runtime import resolve_device
 
     if sum(v is not None for v in (image, test_index, sample_seed)) != 1:

@@ -8,7 +8,7 @@ on queries and keys: ``M2d[p, q] = M1d[rank[p], rank[q]]`` (SPEC section 4).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, overload
+from typing import overload
 
 import numpy as np
 

@@ -157,7 +157,7 @@ class TrainConfig:
             raise InvalidArgument(f"device must be auto, cpu, cuda or cuda:N, got "
                                   f"{self.device!r}")
         # here, not at the top: ``ylg train --help`` reads this module's fields without torch
-        from ylg.augment import parse_policy
+        from ylg.data.augment import parse_policy
         from ylg.metrics.evaluation import parse_metrics
         from ylg.models.sagan import attention_resolutions
 

@@ -37,18 +37,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from ifg.errors import InvalidArgument, YLGError
-from ylg.augment import diff_augment
-from ylg.checkpoint import (build_models, checkpoint_state, load_checkpoint, model_kwargs_of,
+from ylg.data.augment import diff_augment
+from ylg.run.checkpoint import (build_models, checkpoint_state, load_checkpoint, model_kwargs_of,
                             read_attention, restore, save_checkpoint)
 from ylg.config import TrainConfig
 from ylg.data import load_data, to_model_range
 from ylg.eta import ESTIMATE_AFTER, cpu_estimate
 from ylg.errors import CheckpointError
-from ylg.interrupts import deferred_stop, stop
+from ylg.run.interrupts import deferred_stop, stop
 from ylg.memory import check_memory, estimate_bytes, forward_bytes, image_bytes, peak_memory
 from ylg.metrics import evaluate_generator, parse_metrics
-from ylg.runlock import run_lock
-from ylg.runfolder import RunFolder
+from ylg.run.lock import run_lock
+from ylg.run.folder import RunFolder
 from ylg.runtime import distributed, resolve_device, seed_of
 from ylg.viz import plot_training
 

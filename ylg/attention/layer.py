@@ -21,8 +21,8 @@ channel ``j * heads + h`` holds channel ``j`` of head ``h``.
 
 The tile structure is compiled once, at construction, into non-persistent buffers: they move with
 ``.to(device)``, and a checkpoint of the layer does not depend on the backend. The cores that run
-on head-split tensors are in :mod:`ylg.attention_kernels`, the FlexAttention route in
-:mod:`ylg.attention_flex`; their public names are re-exported here.
+on head-split tensors are in :mod:`ylg.attention.kernels`, the FlexAttention route in
+:mod:`ylg.attention.flex`; their public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -38,9 +38,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from ifg.errors import InvalidArgument, check_positive_int
-from ylg.attention_auto import auto_backend, sparse_pays
-from ylg.attention_flex import FlexUnsupported, _row_table, flex_attend, flex_mask
-from ylg.attention_kernels import (_dense_attention, _one_thread, _sparse_core,
+from ylg.attention.auto import auto_backend, sparse_pays
+from ylg.attention.flex import FlexUnsupported, _row_table, flex_attend, flex_mask
+from ylg.attention.kernels import (_dense_attention, _one_thread, _sparse_core,
                                    _tile_rows,
                                    _TileAttention)  # noqa: F401 (_TileAttention: re-exported)
 from ylg.choices import BACKENDS
@@ -260,9 +260,9 @@ def _sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Tiled attention over each tile's union of keys.
 
-    Shapes as :func:`ylg.attention_kernels._dense_attention`. ``plans`` holds each head group's
+    Shapes as :func:`ylg.attention.kernels._dense_attention`. ``plans`` holds each head group's
     ``(query_index, key_index, blocked)`` (see :class:`_TilePlan`); ``rows`` their row indices
-    for this batch size (:func:`ylg.attention_kernels._tile_rows`).
+    for this batch size (:func:`ylg.attention.kernels._tile_rows`).
     """
     b, h, nq, d = q.shape
     e = v.shape[3]
@@ -297,7 +297,7 @@ class Attention2d(nn.Module):
         forward only on CPU, where training with it raises :class:`FlexUnsupported`);
         ``auto`` takes dense for masks that allow too many pairs (padded sparse work above 1/4
         of the dense work); otherwise it decides at the first forward on a device kind, for
-        that call's size, from the measured table (:mod:`ylg.attention_auto`), and shows the
+        that call's size, from the measured table (:mod:`ylg.attention.auto`), and shows the
         choice in ``backend`` (``"auto"`` until then). The answer does not depend on it.
     qk_head_dim, v_head_dim : int, optional
         Channels per head of queries/keys and of values. Default ``C / (8 heads)`` and

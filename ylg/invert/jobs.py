@@ -19,17 +19,17 @@ import torch.nn.functional as F
 
 from ifg.errors import InvalidArgument
 from ylg.errors import DataError
-from ylg.invert import Inversion  # noqa: F401 - score's doctest
-from ylg.invert import (METHODS, PUBLISHED, Budget, _check_attention, _check_heads,
+from ylg.invert.optimise import Inversion  # noqa: F401 - score's doctest
+from ylg.invert.optimise import (METHODS, PUBLISHED, Budget, _check_attention, _check_heads,
                         _labels, _resolution, check_inversion_memory, discriminator_saliency,
                         feature_distance, invert)
 from ylg.sample import parse_class
-from ylg.similarity import psnr, ssim, to_unit_range
+from ylg.invert.similarity import psnr, ssim, to_unit_range
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ylg.invert import Method
+    from ylg.invert.optimise import Method
     from ylg.models.sagan import Discriminator, Generator
 
 #: the class of an inversion's target: a class (its index, or its name among the checkpoint's
@@ -149,7 +149,7 @@ def load_models(checkpoint: str | os.PathLike[str], *, device: str | torch.devic
     CheckpointError
         For a missing, corrupt or mismatched checkpoint.
     """
-    from ylg.checkpoint import load_checkpoint, models_from_checkpoint
+    from ylg.run.checkpoint import load_checkpoint, models_from_checkpoint
 
     state = load_checkpoint(checkpoint)
     _, D, ema = models_from_checkpoint(state, device=device)

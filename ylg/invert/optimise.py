@@ -36,7 +36,7 @@ reconstruction with the clean target.
 
 The generator and discriminator run in eval mode (BatchNorm statistics and spectral-norm vectors
 frozen); only ``z`` receives gradients. The jobs over a checkpoint (a folder of results, the
-attention-map figure) live in :mod:`ylg.invert_jobs`.
+attention-map figure) live in :mod:`ylg.invert.jobs`.
 """
 
 from __future__ import annotations
@@ -46,15 +46,15 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 
 from ifg.errors import InvalidArgument
 from ylg.eta import duration
-from ylg.invert_budget import PUBLISHED, Budget
+from ylg.invert.budget import PUBLISHED, Budget
 from ylg.memory import check_memory, estimate_bytes
-from ylg.saliency import (_check_attention, _check_heads, default_heads,
+from ylg.invert.saliency import (_check_attention, _check_heads, default_heads,
                           discriminator_saliency, key_counts, saliency_maps)
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def invert(G: Generator, D: Discriminator | None, x: torch.Tensor, *,
     Parameters
     ----------
     G : ylg.models.Generator
-        Use the EMA generator of a checkpoint (:func:`ylg.invert_jobs.load_models`).
+        Use the EMA generator of a checkpoint (:func:`ylg.invert.jobs.load_models`).
     D : ylg.models.Discriminator
         Needed by ``discriminator`` and ``ylg`` (may be None for ``pixel``).
     x : torch.Tensor, (n, c, res, res)
@@ -382,16 +382,3 @@ def cpu_estimate(seconds: float, done: int, steps: int, batch: int) -> str | Non
     quick = per_step * 201 * min(1.0, 2 / batch)
     return (f"about {duration(total)} for {steps} steps x {batch} starts on the CPU; a quick "
             f"look: --steps 200 --starts 2 (about {duration(quick)}), or a GPU (--device cuda)")
-
-
-_MOVED = ("score", "load_image", "load_models", "target_image", "invert_to_folder", "parse_head_indices",
-          "parse_query", "draw_attention_map", "attention_map_figure")
-
-
-def __getattr__(name: str) -> Any:
-    """The jobs over a checkpoint moved to :mod:`ylg.invert_jobs`; their old names still work."""
-    if name in _MOVED:
-        from ylg import invert_jobs
-
-        return getattr(invert_jobs, name)
-    raise AttributeError(f"module 'ylg.invert' has no attribute {name!r}")

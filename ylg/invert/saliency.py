@@ -1,7 +1,7 @@
 """Saliency of the discriminator's attention heads: which keys its queries attend, per head.
 
 The ``ylg`` inversion loss (:mod:`ylg.invert`) weights the distance between ``D0`` features by
-these maps, and the attention-map figures (:mod:`ylg.invert_jobs`) draw them.
+these maps, and the attention-map figures (:mod:`ylg.invert.jobs`) draw them.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 from ifg.errors import check_known
-from ylg.attention import _SpectralNorm
+from ylg.attention.layer import _SpectralNorm
 
 __all__ = ["SN_CONSTRAINTS", "spectral_norm", "set_sn_constraint", "sn_conv", "sn_linear",
            "sn_embedding", "ConditionalBatchNorm2d", "UpBlock", "DownBlock", "OptimizedBlock"]
