@@ -44,6 +44,7 @@ from ylg.attention.kernels import (_dense_attention, _one_thread, _sparse_core,
                                    _tile_rows,
                                    _TileAttention)  # noqa: F401 (_TileAttention: re-exported)
 from ylg.choices import BACKENDS
+from ylg.spectral import sn_conv1x1
 
 if TYPE_CHECKING:
     from ifg.maskset import MaskSet
@@ -53,25 +54,6 @@ __all__ = ["Attention2d", "BACKENDS", "FlexUnsupported", "flex_mask"]
 
 #: tile sizes the sparse backend considers (plus the pattern's own block, ratio * sqrt(Nk))
 _TILE_CANDIDATES = (16, 32, 64, 128, 256)
-
-
-class _SpectralNorm(nn.utils.parametrizations._SpectralNorm):
-    """torch's spectral norm, without power iterations on the meta device (the memory
-    estimate's and the checkpoint checks' models): there are no values to iterate there, and
-    torch's Python meta kernels made its 15 start-up iterations cost over a second a model."""
-
-    def _power_method(self, weight_mat: torch.Tensor, n_power_iterations: int) -> None:
-        if not weight_mat.is_meta:
-            super()._power_method(weight_mat, n_power_iterations)
-
-
-def _sn_conv1x1(c_in: int, c_out: int) -> nn.Module:
-    """A spectral-normalised 1x1 convolution without bias (SAGAN's projections): torch's
-    ``spectral_norm(conv)``, with the same weights, buffers and random draws."""
-    conv = nn.Conv2d(c_in, c_out, 1, bias=False)
-    nn.init.xavier_uniform_(conv.weight)  # Glorot uniform, as published
-    nn.utils.parametrize.register_parametrization(conv, "weight", _SpectralNorm(conv.weight))
-    return conv
 
 
 def _load_masks(masks: object) -> MaskSet:
@@ -361,10 +343,10 @@ class Attention2d(nn.Module):
         self.channels = channels
 
         hd, vd = self.heads * self.qk_head_dim, self.heads * self.v_head_dim
-        self.query = _sn_conv1x1(channels, hd)
-        self.key = _sn_conv1x1(channels, hd)
-        self.value = _sn_conv1x1(channels, vd)
-        self.out = _sn_conv1x1(vd, channels)
+        self.query = sn_conv1x1(channels, hd)
+        self.key = sn_conv1x1(channels, hd)
+        self.value = sn_conv1x1(channels, vd)
+        self.out = sn_conv1x1(vd, channels)
         self.gamma = nn.Parameter(torch.zeros(()))
         self.backend = self._compile(backend, tile)
 

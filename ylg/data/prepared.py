@@ -29,6 +29,7 @@ from typing import Any
 
 
 import numpy as np
+import torch
 
 from ifg.errors import check_positive_int
 from ylg.data.images import read_image
