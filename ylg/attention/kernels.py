@@ -8,7 +8,7 @@
 
 Every gather runs along dim 0 of flattened rows, and every operation here may run on one CPU
 thread (:class:`_one_thread`); whether it does is the layer's policy
-(``ylg.attention._single_threaded``). The tile structure these functions read is compiled by
+(``ylg.attention.layer._single_threaded``). The tile structure these functions read is compiled by
 :mod:`ylg.attention` (``_TilePlan``).
 """
 
