@@ -2,11 +2,15 @@
 
 import click
 
+from ylg.choices import METHODS, RESOLUTIONS
 from ylg.config import TrainConfig
 
 from .errors import Group
 from .options import (SEED, Point, checkpoint_option, config_options, device_option, given,
                       long_command, out_option, quiet_option, seed_option, version_option, weights_option)
+
+#: the inversion objectives, the paper's own first (the --method choices)
+_METHODS = ["ylg", *(m for m in METHODS if m != "ylg")]
 
 
 class _Command(click.Command):
@@ -101,7 +105,7 @@ def train(ctx, masks, betas, resume, quiet, **options):
 @main.command()
 @click.argument("folder", type=click.Path())
 @out_option("The prepared folder to write (or to continue).")
-@click.option("--resolution", type=click.Choice(["32", "64", "128"]), required=True,
+@click.option("--resolution", type=click.Choice([str(r) for r in RESOLUTIONS]), required=True,
               help="Image resolution (that of the model to train).")
 @click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True,
               help="Image channels.")
@@ -279,7 +283,7 @@ def _parse_class(label):
 
 def _inversion_options(f):
     """The inversion budget, shared by `invert` and `attention-map` (defaults: the published)."""
-    from ylg.invert.budget import PUBLISHED
+    from ylg.config import PUBLISHED
 
     for option in reversed((
             click.option("--steps", type=int, default=PUBLISHED.steps, show_default=True,
@@ -322,7 +326,7 @@ def _heads_list(text):
 @click.option("--sample", "sample_seed", type=SEED, default=None,
               help="Instead of a real image: the generated sample of this seed (its latent is "
                    "known: the JSON scores the recovered z).")
-@click.option("--method", type=click.Choice(["ylg", "pixel", "discriminator", "all"]),
+@click.option("--method", type=click.Choice([*_METHODS, "all"]),
               default="all", show_default=True, help="Inversion objective.")
 @_inversion_options
 @seed_option()
@@ -370,7 +374,7 @@ def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr,
 @click.option("--all-heads", is_flag=True, help="Draw every head of G (the default).")
 @_class_option("The class, by index or name: 7 or seven (default: a test digit's own label; a "
                "file: the best over classes; a sample: 0).")
-@click.option("--method", type=click.Choice(["ylg", "pixel", "discriminator"]), default="ylg",
+@click.option("--method", type=click.Choice(_METHODS), default="ylg",
               show_default=True, help="Inversion objective for a real image.")
 @_inversion_options
 @seed_option()

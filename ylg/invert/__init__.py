@@ -1,7 +1,7 @@
 """Inversion: find ``z`` such that ``G(z, y)`` matches a real image, and the jobs around it.
 
 - :mod:`ylg.invert.optimise`: the three objectives and Adam over ``z`` (:func:`invert`);
-- :mod:`ylg.invert.budget`: the :class:`Budget` (the published settings), torch-free;
+- the :class:`Budget` (the published settings) lives, torch-free, in :mod:`ylg.config`;
 - :mod:`ylg.invert.saliency`: the saliency of D's attention heads (the ``ylg`` loss's weights);
 - :mod:`ylg.invert.similarity`: PSNR and SSIM, the scores;
 - :mod:`ylg.invert.jobs`: jobs over a checkpoint (targets, a folder of results, the
@@ -12,7 +12,7 @@
 (('pixel', 'discriminator', 'ylg'), 1000)
 """
 
-from ylg.invert.budget import PUBLISHED, Budget
+from ylg.config import PUBLISHED, Budget
 from ylg.invert.jobs import (attention_map_figure, attention_map_line, class_index,
                              draw_attention_map, generated_target, invert_to_folder,
                              inversion_lines, load_image, load_models, parse_head_indices,

@@ -51,8 +51,9 @@ from typing import TYPE_CHECKING, Literal
 import torch
 
 from ifg.errors import InvalidArgument
+from ylg.choices import METHODS
 from ylg.eta import duration
-from ylg.invert.budget import PUBLISHED, Budget
+from ylg.config import PUBLISHED, Budget
 from ylg.memory import check_memory, estimate_bytes
 from ylg.invert.saliency import (_check_attention, _check_heads, default_heads,
                           discriminator_saliency, key_counts, saliency_maps)
@@ -64,13 +65,12 @@ __all__ = ["METHODS", "Budget", "PUBLISHED", "Inversion", "default_heads", "key_
            "saliency_maps", "discriminator_saliency", "feature_distance", "invert",
            "check_inversion_memory"]
 
-METHODS = ("pixel", "discriminator", "ylg")
 #: an inversion method (:data:`METHODS`)
 Method = Literal["pixel", "discriminator", "ylg"]
 #: a loss of the latents and classes of a batch of starts, one value per start
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-_logger = logging.getLogger(__name__)
+_logger = logging.getLogger("ylg.invert")  # the room's logger, as before the package: users filter by it
 
 
 @dataclass(frozen=True, eq=False)

@@ -27,7 +27,8 @@ from torch import nn
 
 from ifg.errors import InvalidArgument
 from ifg.maskset import PRESETS, MaskSet, preset
-from ylg.choices import ATTENTION_VARIANTS, attention_variants
+from ylg.choices import (ATTENTION_VARIANTS, attention_resolutions, attention_variants,
+                         check_resolution)
 from ylg.models.layers import (BN_EPS, DownBlock, OptimizedBlock, UpBlock, set_sn_constraint,
                                sn_conv, sn_embedding, sn_linear)
 
@@ -46,24 +47,6 @@ ARCHITECTURES = {
     128: ((16, 16, 8, 4, 2, 1),
           (1, ((2, True), (4, True), (8, True), (16, True), (16, False))), 32),
 }
-
-def _check_resolution(resolution: int) -> None:
-    if resolution not in ARCHITECTURES:
-        raise InvalidArgument(f"resolution must be one of {', '.join(map(str, ARCHITECTURES))}, "
-                              f"got {resolution!r}")
-
-
-def attention_resolutions(resolution: int) -> tuple[int, ...]:
-    """The feature grids where both G and D can hold the attention layer.
-
-    Examples
-    --------
-    >>> attention_resolutions(32), attention_resolutions(128)
-    ((8, 16), (8, 16, 32, 64))
-    """
-    _check_resolution(resolution)
-    return tuple(2 ** k for k in range(3, resolution.bit_length() - 1))
-
 
 def _fitting_grids(resolution: int, attention_resolution: int,
                    pool: int) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -107,7 +90,7 @@ def resolve_masks(attention: str | MaskSet, *, resolution: int,
     >>> resolve_masks(ms, resolution=32)[0]
     8
     """
-    _check_resolution(resolution)
+    check_resolution(resolution)
     a = ARCHITECTURES[resolution][2] if attention_resolution is None else attention_resolution
     if a not in attention_resolutions(resolution):
         raise InvalidArgument(
