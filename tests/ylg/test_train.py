@@ -380,7 +380,8 @@ def test_two_ddp_processes_hold_the_same_weights(tmp_path):
 
 
 def test_checkpoints_record_the_spectral_norm_rule_and_older_ones_keep_theirs(one_step_run):
-    from ylg.run.checkpoint import load_checkpoint, model_kwargs_of, models_from_checkpoint
+    from ylg.run.checkpoint import load_checkpoint
+    from ylg.models.build import model_kwargs_of, models_from_checkpoint
 
     state = load_checkpoint(one_step_run / "checkpoint.pt")
     assert state["model"]["sn_constraint"] == "inequality"  # the published W / max(1, sigma)

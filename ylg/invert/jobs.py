@@ -149,7 +149,8 @@ def load_models(checkpoint: str | os.PathLike[str], *, device: str | torch.devic
     CheckpointError
         For a missing, corrupt or mismatched checkpoint.
     """
-    from ylg.run.checkpoint import load_checkpoint, models_from_checkpoint
+    from ylg.run.checkpoint import load_checkpoint
+    from ylg.models.build import models_from_checkpoint
 
     state = load_checkpoint(checkpoint)
     _, D, ema = models_from_checkpoint(state, device=device)

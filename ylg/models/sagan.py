@@ -12,7 +12,7 @@ variant is a constructor argument:
 ``ylg``    YLG: the paper's 8 sparse heads, built by ``ifg.maskset.preset`` at the model's grids
            (any name of ``ifg.maskset.PRESETS`` works, e.g. ``ylg-no-esa``)
 a MaskSet  YLG with given masks, one head per mask (a mask file is read once, by
-           ``ylg.run.checkpoint.read_attention``, never here)
+           ``ylg.models.build.read_attention``, never here)
 ========== =====================================================
 """
 
@@ -105,7 +105,7 @@ def resolve_masks(attention: str | MaskSet, *, resolution: int,
         return masks.num_heads, masks
     if not isinstance(attention, MaskSet):
         raise InvalidArgument(f"attention must be one of {', '.join(attention_variants())} or a "
-                              f"MaskSet (read a mask file with ylg.run.checkpoint.read_attention), "
+                              f"MaskSet (read a mask file with ylg.models.build.read_attention), "
                               f"got {attention!r}")
     if tuple(attention.query_grid) != query_grid or tuple(attention.key_grid) != key_grid:
         fmt = "{0[0]}x{0[1]}".format

@@ -315,7 +315,7 @@ def test_a_query_with_no_allowed_key_is_refused():
 
 
 def test_a_path_is_refused_the_caller_reads_the_mask_file(tmp_path):
-    # a mask file is read once at the edge (ylg.run.checkpoint.read_attention), never by the layer
+    # a mask file is read once at the edge (ylg.models.build.read_attention), never by the layer
     with pytest.raises(InvalidArgument, match="must be a MaskSet or None"):
         Attention2d(64, tmp_path / "masks.npz")
 
