@@ -356,7 +356,7 @@ def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr,
     summary = invert_to_folder(checkpoint, out, image=image, test_index=test_index,
                                sample_seed=sample_seed, label=_parse_class(label), methods=method,
                                budget=Budget(steps=steps, lr=lr, starts=starts, noise=noise),
-                               heads=_heads_list(d_heads), seed=seed,
+                               d_heads=_heads_list(d_heads), seed=seed,
                                device=resolve_device(device), progress=not quiet)
     for note in summary["notes"]:
         click.echo(f"note: {note}", err=True)
@@ -408,7 +408,7 @@ def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_h
     summary = draw_attention_map(checkpoint, out, query=query, image=image,
                                  test_index=test_index, sample_seed=sample_seed,
                                  label=_parse_class(label),
-                                 heads=None if head is None else [head], method=method,
+                                 g_heads=None if head is None else [head], method=method,
                                  budget=Budget(steps=steps, lr=lr, starts=starts, noise=noise),
                                  d_heads=_heads_list(d_heads),
                                  seed=seed, device=resolve_device(device), progress=not quiet)

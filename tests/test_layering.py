@@ -140,3 +140,26 @@ def test_from_package_import_module_is_an_import_of_the_module():
                "ylg.b": ("from . import c\n", False), "ylg.c": ("", False)}
     assert import_graph(sources) == {"ylg": set(), "ylg.a": {"ylg", "ylg.b"},
                                      "ylg.b": {"ylg", "ylg.c"}, "ylg.c": set()}
+
+
+def test_private_names_rarely_cross_a_module_boundary_and_say_why():
+    crossing = []
+    for module, (source, _) in _sources(ROOT).items():
+        lines = source.splitlines()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in PACKAGES:
+                private = [a.name for a in node.names
+                           if a.name.startswith("_") and not a.name.startswith("__")]
+                if private:
+                    text = "\n".join(lines[node.lineno - 1:node.end_lineno])
+                    crossing.append((module, private, "#" in text))
+    assert len(crossing) <= 5, crossing
+    assert all(reason for _, _, reason in crossing), [c for c in crossing if not c[2]]
+
+
+def test_ylg_has_few_rooms_at_its_top_and_no_module_too_long_to_read():
+    top = sorted(p.name for p in (ROOT / "ylg").glob("*.py"))
+    assert len(top) <= 15, top
+    long = {str(p.relative_to(ROOT)): n for p in (ROOT / "ylg").rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 550}
+    assert not long, long

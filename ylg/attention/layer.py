@@ -38,12 +38,12 @@ from torch import nn
 
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.attention.auto import auto_backend, sparse_pays
-from ylg.attention.flex import FlexUnsupported, _row_table, flex_attend, flex_mask
+from ylg.attention.flex import FlexUnsupported, row_table, flex_attend, flex_mask
 from ylg.attention.plan import (TilePlan, best_tile, compile_head, group_heads, pad_order,
                                 query_order)
-from ylg.attention.kernels import (_dense_attention, _one_thread, _sparse_core,
-                                   _tile_rows,
-                                   _TileAttention)  # noqa: F401 (_TileAttention: re-exported)
+from ylg.attention.kernels import (dense_attention, one_thread, sparse_core,
+                                   tile_rows,
+                                   TileAttention)  # noqa: F401 (TileAttention: re-exported)
 from ylg.choices import BACKENDS
 from ylg.spectral import sn_conv1x1
 
@@ -73,7 +73,7 @@ def _check_rows(masks: Sequence[sp.csr_matrix]) -> None:
 
 
 #: on CPU the sparse core runs on one thread up to this many multiply-adds a call (see
-#: :func:`_one_thread`); every size measured so far is below it
+#: :func:`one_thread`); every size measured so far is below it
 _ONE_THREAD_MAX_WORK = 1 << 32
 
 
@@ -88,16 +88,16 @@ def _sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Tiled attention over each tile's union of keys.
 
-    Shapes as :func:`ylg.attention.kernels._dense_attention`. ``plans`` holds each head group's
+    Shapes as :func:`ylg.attention.kernels.dense_attention`. ``plans`` holds each head group's
     ``(query_index, key_index, blocked)`` (see :class:`TilePlan`); ``rows`` their row indices
-    for this batch size (:func:`ylg.attention.kernels._tile_rows`).
+    for this batch size (:func:`ylg.attention.kernels.tile_rows`).
     """
     b, h, nq, d = q.shape
     e = v.shape[3]
     work = b * sum(blocked.numel() for _, _, blocked in plans) * (d + e)
     single = _single_threaded(q, work)
-    with _one_thread(single):
-        return _sparse_core(q, k, v, plans, rows, return_attention, single)
+    with one_thread(single):
+        return sparse_core(q, k, v, plans, rows, return_attention, single)
 
 
 class Attention2d(nn.Module):
@@ -166,7 +166,7 @@ class Attention2d(nn.Module):
     _auto_blocked: dict[str, torch.Tensor]
     # backend "flex": device -> (block_mask, mask_mod)
     _block_masks: dict[str, tuple[Any, Callable[..., torch.Tensor]]]
-    # backend "sparse": (batch, e, device) -> the row indices of _tile_rows
+    # backend "sparse": (batch, e, device) -> the row indices of tile_rows
     _rows_cache: dict[tuple[int, int, str], dict[str, torch.Tensor]]
 
     def __init__(self, channels: int, masks: MaskSet | None = None, *, heads: int | None = None,
@@ -219,7 +219,7 @@ class Attention2d(nn.Module):
         masks = [sp.csr_matrix(m, dtype=bool) for m in ms.masks]
         _check_rows(masks)
         if backend == "flex":
-            table, index = _row_table(masks)
+            table, index = row_table(masks)
             self.register_buffer("flex_table", torch.from_numpy(table), persistent=False)
             self.register_buffer("flex_index", torch.from_numpy(index), persistent=False)
             self._block_masks = {}  # device -> (block_mask, mask_mod), built on first use
@@ -262,7 +262,7 @@ class Attention2d(nn.Module):
                                  persistent=False)
             # no padded tile slot: the query gather and the output placement are permutations
             self._permutation = offset == self.heads * ms.nq
-            self._rows_cache = {}  # (batch, e, device) -> the row indices of _tile_rows
+            self._rows_cache = {}  # (batch, e, device) -> the row indices of tile_rows
         else:
             blocked = ~np.stack([m.toarray() for m in masks])  # (heads, nq, nk)
             self.register_buffer("blocked", torch.from_numpy(blocked), persistent=False)
@@ -307,7 +307,7 @@ class Attention2d(nn.Module):
         if self.backend == "flex":
             return flex_attend(q, k, v, self.flex_table, self.flex_index, self._block_masks,
                                return_attention)
-        return _dense_attention(q, k, v, blocked, return_attention)
+        return dense_attention(q, k, v, blocked, return_attention)
 
     def _rows(self, plans: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
               q: torch.Tensor, e: int) -> dict[str, torch.Tensor]:
@@ -318,7 +318,7 @@ class Attention2d(nn.Module):
             assert self.masks is not None
             if len(self._rows_cache) >= 4:  # a few batch sizes are in use at a time
                 self._rows_cache.clear()
-            self._rows_cache[key] = _tile_rows(plans, self.output_index, q.shape[0],
+            self._rows_cache[key] = tile_rows(plans, self.output_index, q.shape[0],
                                                self.masks.nq, self.masks.nk, e,
                                                self._permutation)
         return self._rows_cache[key]

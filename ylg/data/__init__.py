@@ -10,12 +10,12 @@ from pathlib import Path
 
 from ylg.data.images import centre_square, decode_image, read_image
 from ylg.data.prepared import PREPARED_META, load_prepared, prepare
-from ylg.data.sources import (DIGIT_NAMES, DIGITS_TEST_SIZE, IMAGE_SUFFIXES, ImageData, Split,
+from ylg.data.sources import (DIGIT_NAMES, DIGITS_TEST_SIZE, IMAGE_SUFFIXES, MAX_CLASSES, ImageData, Split,
                               digits, folder_files, from_model_range, image_folder, npz_arrays,
                               to_model_range)
 from ylg.errors import DataError
 
-__all__ = ["ImageData", "Split", "DIGIT_NAMES", "DIGITS_TEST_SIZE", "IMAGE_SUFFIXES",
+__all__ = ["ImageData", "Split", "DIGIT_NAMES", "DIGITS_TEST_SIZE", "IMAGE_SUFFIXES", "MAX_CLASSES",
            "PREPARED_META", "load_data", "digits", "centre_square", "decode_image",
            "image_folder", "folder_files", "read_image", "npz_arrays", "load_prepared", "prepare",
            "to_model_range", "from_model_range"]

@@ -55,7 +55,7 @@ from ylg.choices import METHODS
 from ylg.eta import duration
 from ylg.config import PUBLISHED, Budget
 from ylg.memory import check_memory, estimate_bytes
-from ylg.invert.saliency import (_check_attention, _check_heads, default_heads,
+from ylg.invert.saliency import (check_attention, check_heads, default_heads,
                           discriminator_saliency, key_counts, saliency_maps)
 
 if TYPE_CHECKING:
@@ -206,7 +206,7 @@ def invert(G: Generator, D: Discriminator | None, x: torch.Tensor, *,
     device = next(G.parameters()).device
     x = x.to(device).float()
     n, k = x.shape[0], 1 if label is not None else G.num_classes
-    classes = _labels(label, n, G.num_classes).to(device)  # (n, k)
+    classes = classes_to_try(label, n, G.num_classes).to(device)  # (n, k)
     b = n * k * starts
     check_inversion_memory(G, D, x, label=label, method=method, budget=budget)
     # layout of the batch: image-major, then class, then start
@@ -271,7 +271,7 @@ def _check_inversion(G: Generator, D: Discriminator | None, x: torch.Tensor, met
     if not isinstance(budget, Budget):
         raise InvalidArgument(f"budget must be a Budget, got {type(budget).__name__}")
     x = torch.as_tensor(x)
-    res = _resolution(G)
+    res = resolution_of(G)
     if x.ndim != 4 or x.shape[1] != G.channels or x.shape[-2:] != (res, res):
         raise InvalidArgument(f"images must have shape (n, {G.channels}, {res}, {res}) for this "
                               f"generator, got {tuple(x.shape)}")
@@ -281,8 +281,8 @@ def _check_inversion(G: Generator, D: Discriminator | None, x: torch.Tensor, met
         return x, (), []
     assert D is not None  # checked above
     if method == "ylg":
-        layer = _check_attention(D)
-        return x, default_heads(D) if heads is None else _check_heads(heads, layer.heads), []
+        layer = check_attention(D)
+        return x, default_heads(D) if heads is None else check_heads(heads, layer.heads), []
     if method == "discriminator" and D.attention is None:
         a = D.attention_resolution
         return x, (), [f"the discriminator has no attention layer: D0 is D up to the {a}x{a} "
@@ -290,11 +290,11 @@ def _check_inversion(G: Generator, D: Discriminator | None, x: torch.Tensor, met
     return x, (), []
 
 
-def _resolution(G: Generator) -> int:
+def resolution_of(G: Generator) -> int:
     return G.resolution
 
 
-def _labels(label: int | Sequence[int] | torch.Tensor | None, n: int,
+def classes_to_try(label: int | Sequence[int] | torch.Tensor | None, n: int,
             num_classes: int) -> torch.Tensor:
     """The classes to try per image, ``(n, k)``: the given class (k = 1), or all (k = classes)."""
     if label is None:

@@ -28,8 +28,8 @@ from ylg.memory import check_samples
 from ylg.choices import DEFAULT_METRICS, METRICS, parse_metrics
 from ylg.metrics.digits import DigitClassifier, class_accuracy, digit_classifier
 from ylg.metrics.distances import density_coverage, fid, inception_score, kid, precision_recall
-from ylg.metrics.features import _model_range  # noqa: F401 - the doctests' preprocessing
-from ylg.metrics.features import (FeatureExtractor, MetricsError, _progress, cached_features,
+from ylg.metrics.features import model_range  # noqa: F401 - the doctests' preprocessing
+from ylg.metrics.features import (FeatureExtractor, MetricsError, progress_bar, cached_features,
                                   load_torchscript, real_features)
 from ylg.metrics.inception import (INCEPTION_WHEEL, PT_INCEPTION_FILE, load_inception,
                                    load_inception_logits)
@@ -190,7 +190,7 @@ def sample_images(generator: nn.Module, *, n: int, num_classes: int, seed: int =
     generator.eval()
     out = []
     try:
-        with _progress(n, "samples", progress) as bar:
+        with progress_bar(n, "samples", progress) as bar:
             for start in range(0, n, batch_size):
                 x = generator(z[start:start + batch_size].to(device),
                               labels[start:start + batch_size].to(device))
@@ -244,7 +244,7 @@ def evaluate(fake_images: torch.Tensor, *, real_images: torch.Tensor,
     Examples
     --------
     >>> import tempfile
-    >>> ex = FeatureExtractor("pix", lambda x: x.flatten(1), _model_range, torch.device("cpu"))
+    >>> ex = FeatureExtractor("pix", lambda x: x.flatten(1), model_range, torch.device("cpu"))
     >>> real = torch.rand(40, 1, 2, 2) * 2 - 1
     >>> out = evaluate(real + 0.5, real_images=real, dataset="toy", metrics="fid,precision",
     ...                features=ex, cache=tempfile.mkdtemp())
@@ -382,7 +382,7 @@ def evaluate_generator(generator: nn.Module, *, real_images: torch.Tensor, num_c
     ...     z_dim = 4
     ...     def forward(self, z, y):
     ...         return torch.tanh(z[:, :4].reshape(-1, 1, 2, 2))
-    >>> ex = FeatureExtractor("pix", lambda x: x.flatten(1), _model_range, torch.device("cpu"))
+    >>> ex = FeatureExtractor("pix", lambda x: x.flatten(1), model_range, torch.device("cpu"))
     >>> real = torch.rand(50, 1, 2, 2) * 2 - 1
     >>> s = EvalSettings(metrics="fid", samples=30, features=ex, log=None)
     >>> a = evaluate_generator(G(), real_images=real, num_classes=10, dataset="toy", settings=s,

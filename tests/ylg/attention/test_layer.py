@@ -538,13 +538,13 @@ def test_sparse_core_thread_policy_and_restore(monkeypatch, limit, expected):
     """Below the work limit the sparse core's forward and backward run on one CPU thread; the
     caller's thread count comes back afterwards (and the answer does not change)."""
     seen = []
-    forward, backward = attention._TileAttention.forward, attention._TileAttention._backward
+    forward, backward = attention.TileAttention.forward, attention.TileAttention._backward
 
     def spy(fn):
         return staticmethod(lambda *a: (seen.append(torch.get_num_threads()), fn(*a))[1])
 
-    monkeypatch.setattr(attention._TileAttention, "forward", spy(forward))
-    monkeypatch.setattr(attention._TileAttention, "_backward", spy(backward))
+    monkeypatch.setattr(attention.TileAttention, "forward", spy(forward))
+    monkeypatch.setattr(attention.TileAttention, "_backward", spy(backward))
     monkeypatch.setattr(attention, "_ONE_THREAD_MAX_WORK", limit)
     dense, sparse = twin_layers(64, CASES["ylg-sagan"][0](), pool=2)
     x, weights = torch.randn(2, 64, 8, 8), (torch.randn(2, 64, 8, 8), torch.randn(2, 8, 64, 16))
