@@ -9,7 +9,7 @@
 Every gather runs along dim 0 of flattened rows, and every operation here may run on one CPU
 thread (:class:`one_thread`); whether it does is the layer's policy
 (``ylg.attention.layer._single_threaded``). The tile structure these functions read is compiled by
-:mod:`ylg.attention` (``_TilePlan``).
+:mod:`ylg.attention.plan` (``TilePlan``).
 """
 
 from __future__ import annotations
