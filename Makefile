@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 	rm -rf build/lint-wheel
 	$(PIP) wheel . --no-deps -q -w build/lint-wheel
-	$(PY) -c "import glob, zipfile; names = zipfile.ZipFile(glob.glob('build/lint-wheel/*.whl')[0]).namelist(); assert {'ifg/py.typed', 'ylg/py.typed', 'ylg/backend_table.json'} <= set(names), 'py.typed or the backend table missing from the wheel'"
+	$(PY) -c "import glob, zipfile; names = zipfile.ZipFile(glob.glob('build/lint-wheel/*.whl')[0]).namelist(); assert {'ifg/py.typed', 'ylg/py.typed', 'ylg/attention/backend_table.json'} <= set(names), 'py.typed or the backend table missing from the wheel'"
 
 demo: $(STAMP)
 	$(PY) experiments/demo.py

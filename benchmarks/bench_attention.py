@@ -1,7 +1,7 @@
 """Time and memory of the attention core: sparse and dense backends against PyTorch's SDPA.
 
 Usage:  .venv/bin/python benchmarks/bench_attention.py [--device cuda] [--sizes 32,64,128]
-            [--contention 2 [--repeats 3]] [--auto-table ylg/backend_table.json]
+            [--contention 2 [--repeats 3]] [--auto-table ylg/attention/backend_table.json]
             [--model-layers [--repeats 9]]
             [--geometries square,sagan] [--heads d32,paper] [--json out.json] [--plot out.png]
 
@@ -29,7 +29,7 @@ see ``Memory``); ``--clock cpu --threads 1`` times with the process's CPU time i
 clock, for a shared machine.
 
 ``--auto-table PATH`` measures instead what ``Attention2d(backend="auto")`` reads
-(:mod:`ylg.attention_auto`): dense against sparse, fwd+bwd, on the YLG-SAGAN layer (``sagan``
+(:mod:`ylg.attention.auto`): dense against sparse, fwd+bwd, on the YLG-SAGAN layer (``sagan``
 geometry, the first of ``--heads``) at every query side of ``--sizes`` (where ``auto`` does not
 already take dense at construction) and batch of ``--batches`` whose dense logits (``batch * 8 * Nq * Nk``) stay within ``--auto-max-size``; each
 point's faster backend, ordered by that size, becomes ranges (boundaries at the geometric mean
@@ -315,7 +315,7 @@ def auto_table(args, device, memory, max_bytes):
     old = json.loads(path.read_text()) if path.exists() else {}
     doc = {"about": "Attention2d(backend='auto'): per device kind, ranges [from, to) of "
                     "batch * heads * Nq * Nk and the faster backend there (fwd+bwd, measured; "
-                    "see ylg/attention_auto.py)",
+                    "see ylg/attention/auto.py)",
            "rows": {**old.get("rows", {}), device.type: rows},
            "measured": {**old.get("measured", {}), device.type: {
                "command": " ".join(["benchmarks/bench_attention.py", *sys.argv[1:]]),
@@ -504,7 +504,7 @@ def main():
                     help="rounds for --contention and --model-layers")
     ap.add_argument("--auto-table", type=Path, default=None, metavar="PATH",
                     help="instead of the table: measure dense vs sparse for backend='auto' and "
-                         "write its ranges into PATH (ylg/backend_table.json)")
+                         "write its ranges into PATH (ylg/attention/backend_table.json)")
     ap.add_argument("--batches", default="1,4,16,64", help="batches for --auto-table")
     ap.add_argument("--auto-max-size", type=float, default=2 ** 27,
                     help="largest batch * 8 * Nq * Nk measured for --auto-table")

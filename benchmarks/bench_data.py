@@ -6,7 +6,7 @@ Writes ``--images`` synthetic JPEGs (200x240, 10 class folders) to a temporary f
 in a fresh process so that memory figures are its own:
 
 - ``folder``: ``ylg.data.load_data(FOLDER)``, the decode at every start (one process);
-- ``prepare 1`` / ``prepare N``: ``ylg.prepared.prepare`` with 1 and with every usable CPU;
+- ``prepare 1`` / ``prepare N``: ``ylg.data.prepared.prepare`` with 1 and with every usable CPU;
 - ``prepared``: ``load_data(PREPARED)``, the memory map.
 
 For each: wall-clock seconds; the process's resident memory at the end above its start (MiB,
@@ -41,7 +41,7 @@ def status():
 
 torch.set_num_threads(1)
 from ylg.data import load_data, to_model_range
-from ylg.prepared import prepare
+from ylg.data.prepared import prepare
 mode, src, prep, res, batch, workers = sys.argv[1:7]
 res, batch = int(res), int(batch)
 rss0 = status()

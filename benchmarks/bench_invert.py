@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ifg.render import save_figure  # noqa: E402
 from ylg.data import digits, to_model_range  # noqa: E402
 from ylg.invert import METHODS, PUBLISHED, Budget, invert  # noqa: E402
-from ylg.invert_jobs import attention_map_figure, load_models, score  # noqa: E402
+from ylg.invert.jobs import attention_map_figure, load_models, score  # noqa: E402
 from ylg.runtime import resolve_device  # noqa: E402
 from ylg.viz import inversion_figure, loss_curves_figure  # noqa: E402
 

@@ -5,10 +5,10 @@ Usage:  .venv/bin/python benchmarks/bench_tile_fused.py [--calls 31] [--threads 
 The 32x32 model's YLG layer (16x16 queries, 8x8 keys, 8 heads, width 16: one query channel and
 four value channels a head) runs as tiles of 16 queries against their union of 12 keys, 16
 tiles a head. Two fused candidates that could replace parts of the hand-written core
-(``ylg.attention_kernels._TileAttention``), timed in one process on tiles of that shape
+(``ylg.attention.kernels.TileAttention``), timed in one process on tiles of that shape
 (random logits, 40% of the pairs blocked, process CPU time, medians of ``--calls`` calls):
 
-1. the whole tile attention, forward and backward: ``_TileAttention`` against
+1. the whole tile attention, forward and backward: ``TileAttention`` against
    ``torch.nn.functional.scaled_dot_product_attention`` with a boolean and an additive mask
    (scale 1, as the layer's logits are unscaled); the outputs are checked equal first;
 2. the softmax alone: the core's exp, mask and normalisation (keys-major logits) against
@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ylg.attention_kernels import _TileAttention  # noqa: E402
+from ylg.attention.kernels import TileAttention  # noqa: E402
 
 
 def median_ms(fn, calls):
@@ -59,7 +59,7 @@ def main(argv=None):
 
     def tile():
         qq, kk, vv = (x.clone().requires_grad_() for x in (q, k, v))
-        o, _ = _TileAttention.apply(qq, kk, vv, blocked, True, False)
+        o, _ = TileAttention.apply(qq, kk, vv, blocked, True, False)
         o.backward(torch.ones_like(o))
 
     def sdpa(mask):
@@ -69,7 +69,7 @@ def main(argv=None):
             o.backward(torch.ones_like(o))
         return run
 
-    ours, _ = _TileAttention.apply(q, k, v, blocked, True, True)
+    ours, _ = TileAttention.apply(q, k, v, blocked, True, True)
     fused = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, scale=1.0)
     diff = (ours.transpose(-1, -2) - fused).abs().max().item()
     assert diff < 1e-5, diff
@@ -86,7 +86,7 @@ def main(argv=None):
         return torch._masked_softmax(logits, keys_major, -2)
 
     copy = median_ms(lambda: logits.clone(), args.calls)
-    rows = [("tile attention fwd+bwd", "ylg _TileAttention", median_ms(tile, args.calls)),
+    rows = [("tile attention fwd+bwd", "ylg TileAttention", median_ms(tile, args.calls)),
             ("tile attention fwd+bwd", "SDPA, boolean mask", median_ms(sdpa(allowed), args.calls)),
             ("tile attention fwd+bwd", "SDPA, additive mask",
              median_ms(sdpa(additive), args.calls)),

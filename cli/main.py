@@ -2,11 +2,15 @@
 
 import click
 
+from ylg.choices import METHODS, RESOLUTIONS
 from ylg.config import TrainConfig
 
 from .errors import Group
 from .options import (SEED, Point, checkpoint_option, config_options, device_option, given,
                       long_command, out_option, quiet_option, seed_option, version_option, weights_option)
+
+#: the inversion objectives, the paper's own first (the --method choices)
+_METHODS = ["ylg", *(m for m in METHODS if m != "ylg")]
 
 
 class _Command(click.Command):
@@ -101,7 +105,7 @@ def train(ctx, masks, betas, resume, quiet, **options):
 @main.command()
 @click.argument("folder", type=click.Path())
 @out_option("The prepared folder to write (or to continue).")
-@click.option("--resolution", type=click.Choice(["32", "64", "128"]), required=True,
+@click.option("--resolution", type=click.Choice([str(r) for r in RESOLUTIONS]), required=True,
               help="Image resolution (that of the model to train).")
 @click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True,
               help="Image channels.")
@@ -121,7 +125,7 @@ def prepare(folder, out, resolution, channels, workers, quiet):
       ylg prepare path/to/imagenet/train --resolution 128 -o data/imagenet128
       ylg train --data data/imagenet128 --resolution 128 --out runs/big
     """
-    from ylg.prepared import prepare as run
+    from ylg.data.prepared import prepare as run
 
     meta = run(folder, out, resolution=int(resolution), channels=int(channels), workers=workers,
                progress=not quiet)
@@ -279,7 +283,7 @@ def _parse_class(label):
 
 def _inversion_options(f):
     """The inversion budget, shared by `invert` and `attention-map` (defaults: the published)."""
-    from ylg.invert_budget import PUBLISHED
+    from ylg.config import PUBLISHED
 
     for option in reversed((
             click.option("--steps", type=int, default=PUBLISHED.steps, show_default=True,
@@ -322,7 +326,7 @@ def _heads_list(text):
 @click.option("--sample", "sample_seed", type=SEED, default=None,
               help="Instead of a real image: the generated sample of this seed (its latent is "
                    "known: the JSON scores the recovered z).")
-@click.option("--method", type=click.Choice(["ylg", "pixel", "discriminator", "all"]),
+@click.option("--method", type=click.Choice([*_METHODS, "all"]),
               default="all", show_default=True, help="Inversion objective.")
 @_inversion_options
 @seed_option()
@@ -344,7 +348,7 @@ def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr,
       ylg invert --checkpoint runs/ylg/checkpoint.pt --sample 3 --class 5 --noise 0.2 -o inv/
     """
     from ylg.invert import Budget
-    from ylg.invert_jobs import invert_to_folder, inversion_lines
+    from ylg.invert.jobs import invert_to_folder, inversion_lines
     from ylg.runtime import resolve_device
 
     if sum(v is not None for v in (image, test_index, sample_seed)) != 1:
@@ -352,7 +356,7 @@ def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr,
     summary = invert_to_folder(checkpoint, out, image=image, test_index=test_index,
                                sample_seed=sample_seed, label=_parse_class(label), methods=method,
                                budget=Budget(steps=steps, lr=lr, starts=starts, noise=noise),
-                               heads=_heads_list(d_heads), seed=seed,
+                               d_heads=_heads_list(d_heads), seed=seed,
                                device=resolve_device(device), progress=not quiet)
     for note in summary["notes"]:
         click.echo(f"note: {note}", err=True)
@@ -370,7 +374,7 @@ def invert(checkpoint, image, test_index, label, sample_seed, method, steps, lr,
 @click.option("--all-heads", is_flag=True, help="Draw every head of G (the default).")
 @_class_option("The class, by index or name: 7 or seven (default: a test digit's own label; a "
                "file: the best over classes; a sample: 0).")
-@click.option("--method", type=click.Choice(["ylg", "pixel", "discriminator"]), default="ylg",
+@click.option("--method", type=click.Choice(_METHODS), default="ylg",
               show_default=True, help="Inversion objective for a real image.")
 @_inversion_options
 @seed_option()
@@ -392,7 +396,7 @@ def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_h
           --head 0 -o a.png
     """
     from ylg.invert import Budget
-    from ylg.invert_jobs import attention_map_line, draw_attention_map
+    from ylg.invert.jobs import attention_map_line, draw_attention_map
     from ylg.runtime import resolve_device
 
     if sum(v is not None for v in (image, test_index, sample_seed)) != 1:
@@ -404,7 +408,7 @@ def attention_map(checkpoint, image, test_index, sample_seed, query, head, all_h
     summary = draw_attention_map(checkpoint, out, query=query, image=image,
                                  test_index=test_index, sample_seed=sample_seed,
                                  label=_parse_class(label),
-                                 heads=None if head is None else [head], method=method,
+                                 g_heads=None if head is None else [head], method=method,
                                  budget=Budget(steps=steps, lr=lr, starts=starts, noise=noise),
                                  d_heads=_heads_list(d_heads),
                                  seed=seed, device=resolve_device(device), progress=not quiet)

@@ -207,7 +207,7 @@ def _checkpoint_step(folder) -> int:
     path = Path(folder) / "checkpoint.pt"
     if not path.exists():
         return 0
-    from ylg.checkpoint import load_checkpoint
+    from ylg.run.checkpoint import load_checkpoint
 
     return int(load_checkpoint(path)["step"])
 
@@ -268,7 +268,8 @@ def train_run(root, variant, seed, settings, *, evaluator, log=print, progress=F
     ``eval.jsonl``. A restart re-scores a checkpoint whose score is missing (the score is a
     function of the weights and the fixed evaluation seed, so it comes out the same).
     """
-    from ylg.checkpoint import load_checkpoint, models_from_checkpoint
+    from ylg.run.checkpoint import load_checkpoint
+    from ylg.models.build import models_from_checkpoint
     from ylg.train import TrainConfig, train
 
     folder = run_dir(root, variant, seed)

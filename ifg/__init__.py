@@ -13,14 +13,14 @@ from importlib.metadata import PackageNotFoundError, version as _version
 
 from ifg import io
 from ifg.check import CheckReport, check, full_information, lower_bound_edges
-from ifg.enumerations import enumeration, enumerations, grid_of, layout
+from ifg.enumerations import enumeration, enumerations, grid_of
 from ifg.errors import InvalidArgument, MaskFileError, YLGError
 from ifg.extend import Extension, ExtensionInfeasible, extend, lower_bound, strided_extension
 from ifg.graph import information_flow_graph, reference_missing_pairs
 from ifg.io import load, save
 from ifg.locality import StepLocality, locality
-from ifg.maskset import Head, MaskSet, layer, preset
-from ifg.pattern import Pattern
+from ifg.maskset import Head, MaskSet, layer, preset, to_maskset
+from ifg.pattern import Pattern, layout
 from ifg.patterns import pattern, patterns, stride
 from ifg.search import Search, SearchResult, search
 
@@ -34,7 +34,7 @@ __all__ = [
     "enumeration", "enumerations", "grid_of", "layout",
     "CheckReport", "check", "full_information", "lower_bound_edges",
     "information_flow_graph", "reference_missing_pairs",
-    "Head", "MaskSet", "layer", "preset", "io", "load", "save",
+    "Head", "MaskSet", "layer", "preset", "to_maskset", "io", "load", "save",
     "YLGError", "InvalidArgument", "MaskFileError",
     "Extension", "ExtensionInfeasible", "extend", "lower_bound", "strided_extension",
     "StepLocality", "locality", "Search", "SearchResult", "search",

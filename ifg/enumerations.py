@@ -8,17 +8,15 @@ on queries and keys: ``M2d[p, q] = M1d[rank[p], rank[q]]`` (SPEC section 4).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, overload
+from typing import overload
 
 import numpy as np
 
 from ifg.errors import InvalidArgument, check_positive_int, check_known
 from ifg.memory import BYTES_PER_POSITION, check_fits
 
-if TYPE_CHECKING:
-    from ifg.pattern import Pattern
 
-__all__ = ["ENUMERATIONS", "enumerations", "enumeration", "grid_of", "layout"]
+__all__ = ["ENUMERATIONS", "enumerations", "enumeration", "grid_of"]
 
 
 def _rowmajor(h: int, w: int) -> np.ndarray:
@@ -172,46 +170,3 @@ def grid_of(n: int, grid: tuple[int, int] | None = None) -> tuple[int, int] | No
         return (h, w)
     s = int(math.isqrt(n))
     return (s, s) if s * s == n else None
-
-
-def layout(pattern: Pattern, name: str, grid: tuple[int, int] | None = None) -> Pattern:
-    """Lay a 1-D pattern out on a grid with an enumeration (ESA's shift and apply).
-
-    Parameters
-    ----------
-    pattern : Pattern
-        A pattern in its own 1-D order (its ``rank`` is taken as the identity).
-    name : str
-        The enumeration.
-    grid : tuple (h, w), optional
-        Defaults to the pattern's grid, else the square grid of N positions.
-
-    Returns
-    -------
-    Pattern
-        ``M2d[p, q] = M1d[rank[p], rank[q]]`` for every step, with ``rank`` recorded.
-
-    Raises
-    ------
-    InvalidArgument
-        When N has no grid (not a perfect square and none given) or the enumeration rejects it.
-
-    Examples
-    --------
-    >>> from ifg.patterns import pattern
-    >>> esa = layout(pattern("ltr", 9), "manhattan")
-    >>> esa.enumeration, esa.edges
-    ('manhattan', [18, 33])
-    """
-    from ifg.pattern import Pattern
-
-    grid = grid_of(pattern.n, grid if grid is not None else pattern.grid)
-    if grid is None:
-        raise InvalidArgument(
-            f"enumeration {name!r} needs a 2-D grid, but n = {pattern.n} is not a perfect square; "
-            "give the grid (h, w)")
-    rank = enumeration(name, grid)
-    steps = tuple(s[rank][:, rank] for s in pattern.steps)
-    laid = Pattern(steps, grid=grid, enumeration=name, name=pattern.name, rank=rank)
-    object.__setattr__(laid, "_own_steps", pattern.steps)  # the 1-D design, kept for the check
-    return laid

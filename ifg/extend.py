@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from ifg.check import _own_order, full_information, reachable_runs
+from ifg.check import _own_order, full_information, reachable_runs  # _own_order: extend works in the order the check works in
 from ifg.errors import InvalidArgument, check_positive_int
 from ifg.memory import BYTES_PER_PAIR, check_fits
 from ifg.pattern import Pattern

@@ -10,6 +10,8 @@ Masks are designed square on the key grid (with ESA) and mapped to the query gri
 
 from __future__ import annotations
 
+import re
+
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from ifg.enumerations import grid_of
+from ifg.enumerations import ENUMERATIONS, enumeration, grid_of
 from ifg.errors import InvalidArgument, check_known
 from ifg.pattern import Pattern
 
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
 __all__ = ["Head", "MaskSet", "TILINGS", "PRESETS", "tile", "untile", "layer", "preset",
-           "parse_heads"]
+           "parse_heads", "to_maskset"]
 
 TILINGS = ("official", "aligned")
 
@@ -172,8 +174,6 @@ class MaskSet:
 
     def group_pattern(self, g: int) -> Pattern:
         """The multi-step pattern formed by group ``g``, on the key grid, for the IFG check."""
-        from ifg.enumerations import ENUMERATIONS, enumeration
-
         heads = self.groups[g]
         square = self.key_masks()
         name = "+".join(f"{self.heads[h].pattern}:{self.heads[h].step}" for h in heads)
@@ -182,6 +182,55 @@ class MaskSet:
                 if self.enumeration in ENUMERATIONS else None)
         return Pattern(tuple(square[h] for h in heads), grid=self.key_grid,
                        enumeration=self.enumeration, name=name, rank=rank)
+
+
+def to_maskset(pattern: Pattern, *, query_grid: tuple[int, int] | None = None,
+               tiling: str = "official") -> MaskSet:
+    """One attention layer whose heads are the pattern's steps, in order, as one group.
+
+    The pattern's grid is the key grid; each step is tiled onto the query grid
+    (:func:`ifg.maskset.tile`). The heads are labelled with the pattern's name, reduced to
+    letters, digits and ``_.-``, and steps ``1..P``. This is how an extension or a search
+    result becomes a mask file (:func:`ifg.io.save`) for ``ylg train --masks``.
+
+    Parameters
+    ----------
+    pattern : Pattern
+        The steps, on their grid (the key grid).
+    query_grid : tuple (h, w), optional
+        Defaults to the key grid (a square layer); ``ylg``'s models pool keys 2x2, so their
+        layers need twice the key grid.
+    tiling : {"official", "aligned"}
+
+    Returns
+    -------
+    MaskSet
+
+    Raises
+    ------
+    InvalidArgument
+        When the pattern has no grid, or the grids or tiling do not fit.
+
+    Examples
+    --------
+    >>> from ifg import pattern
+    >>> ms = to_maskset(pattern("ltr", 16), query_grid=(8, 8))
+    >>> ms.num_heads, ms.masks[0].shape, ms.groups, ms.heads[1].step
+    (2, (64, 16), ((0, 1),), 2)
+    """
+    if pattern.grid is None:
+        raise InvalidArgument(f"a mask set lives on a 2-D grid, but the pattern {pattern.name!r} "
+                              f"over N = {pattern.n} has none; build it with a grid")
+    check_known("tiling", tiling, TILINGS)
+    h, w = pattern.grid if query_grid is None else query_grid
+    grid_of(h * w, (h, w))  # checks the query grid's sides
+    qgrid = (int(h), int(w))
+    masks = tuple(tile(s, key_grid=pattern.grid, query_grid=qgrid, tiling=tiling)
+                  for s in pattern.steps)
+    label = re.sub(r"[^A-Za-z0-9_.-]+", "-", pattern.name).strip("-") or "custom"
+    heads = tuple(Head(label, t + 1) for t in range(pattern.num_steps))
+    groups = (tuple(range(pattern.num_steps)),) if pattern.num_steps > 1 else ()
+    return MaskSet(masks, qgrid, pattern.grid, pattern.enumeration, tiling, heads, groups)
 
 
 def parse_heads(text: str) -> tuple:

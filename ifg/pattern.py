@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
+from ifg.enumerations import enumeration, grid_of
 from ifg.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
 
-    from ifg.maskset import MaskSet
 
-__all__ = ["Pattern", "as_csr"]
+__all__ = ["Pattern", "as_csr", "layout"]
 
 
 def as_csr(matrix: ArrayLike | sp.spmatrix, n: int | None = None, *,
@@ -206,58 +206,6 @@ class Pattern:
         """The masks as one boolean array of shape ``(P, N, N)``."""
         return np.stack([s.toarray() for s in self.steps])
 
-    def to_maskset(self, *, query_grid: tuple[int, int] | None = None,
-                   tiling: str = "official") -> MaskSet:
-        """One attention layer whose heads are this pattern's steps, in order, as one group.
-
-        The pattern's grid is the key grid; each step is tiled onto the query grid
-        (:func:`ifg.maskset.tile`). The heads are labelled with the pattern's name, reduced to
-        letters, digits and ``_.-``, and steps ``1..P``. This is how an extension or a search
-        result becomes a mask file (:func:`ifg.io.save`) for ``ylg train --masks``.
-
-        Parameters
-        ----------
-        query_grid : tuple (h, w), optional
-            Defaults to the key grid (a square layer); ``ylg``'s models pool keys 2x2, so their
-            layers need twice the key grid.
-        tiling : {"official", "aligned"}
-
-        Returns
-        -------
-        MaskSet
-
-        Raises
-        ------
-        InvalidArgument
-            When the pattern has no grid, or the grids or tiling do not fit.
-
-        Examples
-        --------
-        >>> from ifg import pattern
-        >>> ms = pattern("ltr", 16).to_maskset(query_grid=(8, 8))
-        >>> ms.num_heads, ms.masks[0].shape, ms.groups, ms.heads[1].step
-        (2, (64, 16), ((0, 1),), 2)
-        """
-        import re
-
-        from ifg.enumerations import grid_of
-        from ifg.errors import check_known
-        from ifg.maskset import TILINGS, Head, MaskSet, tile
-
-        if self.grid is None:
-            raise InvalidArgument(f"a mask set lives on a 2-D grid, but the pattern {self.name!r} "
-                                  f"over N = {self.n} has none; build it with a grid")
-        check_known("tiling", tiling, TILINGS)
-        h, w = self.grid if query_grid is None else query_grid
-        grid_of(h * w, (h, w))  # checks the query grid's sides
-        qgrid = (int(h), int(w))
-        masks = tuple(tile(s, key_grid=self.grid, query_grid=qgrid, tiling=tiling)
-                      for s in self.steps)
-        label = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.name).strip("-") or "custom"
-        heads = tuple(Head(label, t + 1) for t in range(self.num_steps))
-        groups = (tuple(range(self.num_steps)),) if self.num_steps > 1 else ()
-        return MaskSet(masks, qgrid, self.grid, self.enumeration, tiling, heads, groups)
-
     def with_steps(self, steps: Sequence, *, name: str | None = None) -> "Pattern":
         """A copy with other steps and the same grid, enumeration and rank."""
         return Pattern(tuple(steps), grid=self.grid, enumeration=self.enumeration,
@@ -266,3 +214,44 @@ class Pattern:
     def __repr__(self) -> str:
         return (f"Pattern(name={self.name!r}, n={self.n}, steps={self.num_steps}, "
                 f"edges={self.edges}, grid={self.grid}, enumeration={self.enumeration!r})")
+
+
+def layout(pattern: Pattern, name: str, grid: tuple[int, int] | None = None) -> Pattern:
+    """Lay a 1-D pattern out on a grid with an enumeration (ESA's shift and apply).
+
+    Parameters
+    ----------
+    pattern : Pattern
+        A pattern in its own 1-D order (its ``rank`` is taken as the identity).
+    name : str
+        The enumeration.
+    grid : tuple (h, w), optional
+        Defaults to the pattern's grid, else the square grid of N positions.
+
+    Returns
+    -------
+    Pattern
+        ``M2d[p, q] = M1d[rank[p], rank[q]]`` for every step, with ``rank`` recorded.
+
+    Raises
+    ------
+    InvalidArgument
+        When N has no grid (not a perfect square and none given) or the enumeration rejects it.
+
+    Examples
+    --------
+    >>> from ifg.patterns import pattern
+    >>> esa = layout(pattern("ltr", 9), "manhattan")
+    >>> esa.enumeration, esa.edges
+    ('manhattan', [18, 33])
+    """
+    grid = grid_of(pattern.n, grid if grid is not None else pattern.grid)
+    if grid is None:
+        raise InvalidArgument(
+            f"enumeration {name!r} needs a 2-D grid, but n = {pattern.n} is not a perfect square; "
+            "give the grid (h, w)")
+    rank = enumeration(name, grid)
+    steps = tuple(s[rank][:, rank] for s in pattern.steps)
+    laid = Pattern(steps, grid=grid, enumeration=name, name=pattern.name, rank=rank)
+    object.__setattr__(laid, "_own_steps", pattern.steps)  # the 1-D design, kept for the check
+    return laid

@@ -62,7 +62,8 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
-from ifg.enumerations import grid_of, layout
+from ifg.enumerations import grid_of
+from ifg.pattern import layout
 from ifg.errors import InvalidArgument, check_positive_int, check_known
 from ifg.memory import BYTES_PER_EDGE, check_fits, pattern_edges
 from ifg.pattern import Pattern

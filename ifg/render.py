@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch, Rectangle
 
 from ifg.enumerations import enumeration as enumeration_rank
-from ifg.enumerations import layout
+from ifg.pattern import layout
 from ifg.errors import InvalidArgument
 from ifg.pattern import Pattern
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ifg.check import CheckReport, check
 from ifg.errors import InvalidArgument
 from ifg.files import atomic_write, dumps_strict
-from ifg.maskset import MaskSet
+from ifg.maskset import MaskSet, to_maskset
 from ifg.pattern import Pattern
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ def write_result(output: str | os.PathLike[str], record: dict[str, Any], pattern
         raise InvalidArgument(f"a mask file needs a 2-D grid; N = {pattern.n} is not a perfect "
                               "square: give --grid HxW")
     qgrid = query_grid or (2 * pattern.grid[0], 2 * pattern.grid[1])
-    save(pattern.to_maskset(query_grid=qgrid), output, mkdir=True)
+    save(to_maskset(pattern, query_grid=qgrid), output, mkdir=True)
 
 
 def layer_masks(*, preset_name: str | None = None, heads: str | None = None,

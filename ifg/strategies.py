@@ -29,7 +29,8 @@ except ImportError:  # an optional dependency: only this module needs it
     raise ImportError("ifg.strategies needs hypothesis: pip install 'ylg-toolkit[hypothesis]'"
                       ) from None
 
-from ifg.enumerations import ENUMERATIONS, enumeration, layout
+from ifg.enumerations import ENUMERATIONS, enumeration
+from ifg.pattern import layout
 from ifg.errors import InvalidArgument, check_positive_int, check_known
 from ifg.pattern import Pattern
 

@@ -1,7 +1,10 @@
-"""The names a model setting may take, without torch: attention backends and variants.
+"""Every torch-free choice: attention backends and variants, resolutions, metrics, augmentations,
+inversion methods; the one list of each, and the parsers that check a name against it.
 
-``ylg train``'s options list them as choices when the program starts, so that ``ylg --help``
-imports no torch; :mod:`ylg.attention` and :mod:`ylg.models` re-export them.
+``ylg``'s options list them as choices when the program starts, so that ``ylg --help`` imports
+no torch; :mod:`ylg.config` depends on this module only, and :mod:`ylg.attention`,
+:mod:`ylg.models`, :mod:`ylg.metrics`, :mod:`ylg.data.augment` and :mod:`ylg.invert` re-export
+what they use.
 
 >>> BACKENDS
 ('auto', 'dense', 'sparse', 'flex')
@@ -11,9 +14,14 @@ imports no torch; :mod:`ylg.attention` and :mod:`ylg.models` re-export them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from ifg.errors import InvalidArgument
 from ifg.maskset import PRESETS
 
-__all__ = ["BACKENDS", "ATTENTION_VARIANTS", "attention_variants"]
+__all__ = ["BACKENDS", "ATTENTION_VARIANTS", "attention_variants", "RESOLUTIONS",
+           "attention_resolutions", "check_resolution", "METRICS", "DEFAULT_METRICS",
+           "parse_metrics", "AUGMENTATIONS", "parse_policy", "METHODS"]
 
 #: how a masked attention layer runs (:class:`ylg.attention.Attention2d`)
 BACKENDS = ("auto", "dense", "sparse", "flex")
@@ -31,3 +39,93 @@ def attention_variants() -> tuple[str, ...]:
     ('none', 'dense', 'dense8', 'ylg')
     """
     return (*ATTENTION_VARIANTS, *PRESETS)
+
+
+#: the image resolutions of the models (:data:`ylg.models.ARCHITECTURES`)
+RESOLUTIONS = (32, 64, 128)
+
+
+def check_resolution(resolution: int) -> None:
+    if resolution not in RESOLUTIONS:
+        raise InvalidArgument(f"resolution must be one of {', '.join(map(str, RESOLUTIONS))}, "
+                              f"got {resolution!r}")
+
+
+def attention_resolutions(resolution: int) -> tuple[int, ...]:
+    """The feature grids where both G and D can hold the attention layer.
+
+    Examples
+    --------
+    >>> attention_resolutions(32), attention_resolutions(128)
+    ((8, 16), (8, 16, 32, 64))
+    """
+    check_resolution(resolution)
+    return tuple(2 ** k for k in range(3, resolution.bit_length() - 1))
+
+
+METRICS = {
+    "fid": "FID on the Inception (or --features) features",
+    "kid": "KID (mean and std over subsets) on the same features",
+    "precision": "improved precision (k=3) on the same features",
+    "recall": "improved recall (k=3) on the same features",
+    "density": "density (k=5) on the same features",
+    "coverage": "coverage (k=5) on the same features",
+    "domain-fid": "FID on the digits classifier's features (not comparable with published FIDs)",
+    "domain-kid": "KID on the digits classifier's features",
+    "domain-precision": "precision on the digits classifier's features",
+    "domain-recall": "recall on the digits classifier's features",
+    "domain-density": "density on the digits classifier's features",
+    "domain-coverage": "coverage on the digits classifier's features",
+    "accuracy": "the digits classifier's accuracy on conditional samples (asked-for classes)",
+    "is": "Inception Score (mean and std over 10 splits) from the --inception-logits file",
+}
+_ALIASES = {"inception-score": "is", "inception_score": "is"}
+#: what a CPU finishes in about a minute; the Inception metrics are one flag away (``fid,kid``)
+DEFAULT_METRICS = ("domain-fid", "domain-kid", "domain-precision", "domain-recall", "accuracy")
+
+
+def parse_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
+    """Metric names from ``"fid,kid"`` or a sequence; checked against :data:`METRICS`.
+
+    Raises
+    ------
+    InvalidArgument
+        For an unknown name.
+
+    Examples
+    --------
+    >>> parse_metrics("fid, domain-fid,fid")
+    ('fid', 'domain-fid')
+    """
+    given = metrics.split(",") if isinstance(metrics, str) else list(metrics)
+    names = tuple(dict.fromkeys(_ALIASES.get(n, n) for n in (str(n).strip().lower() for n in given)
+                                if n))
+    for name in names:
+        if name not in METRICS:
+            raise InvalidArgument(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
+    if not names:
+        raise InvalidArgument("metrics must name at least one metric")
+    return names
+
+
+def parse_policy(text: str | None) -> tuple[str, ...]:
+    """``"color,translation,cutout"`` -> the names, checked; ``""`` -> no augmentation.
+
+    Examples
+    --------
+    >>> parse_policy("color, cutout")
+    ('color', 'cutout')
+    """
+    names = tuple(n.strip() for n in str(text or "").split(",") if n.strip())
+    unknown = [n for n in names if n not in AUGMENTATIONS]
+    if unknown:
+        raise InvalidArgument(f"unknown DiffAugment policy {unknown[0]!r} "
+                              f"(known: {', '.join(AUGMENTATIONS)})")
+    return names
+
+
+#: the DiffAugment policies (:mod:`ylg.data.augment`), applied in the order given
+AUGMENTATIONS = ("color", "translation", "cutout")
+
+#: the inversion objectives (:func:`ylg.invert.invert`)
+METHODS = ("pixel", "discriminator", "ylg")

@@ -1,6 +1,8 @@
-"""The training configuration: :class:`TrainConfig`, everything a run needs.
+"""The settings of a job, torch-free: :class:`TrainConfig`, everything a training run needs, and
+the :class:`Budget` of an inversion (:data:`PUBLISHED`, the paper's; ``ylg invert --help`` shows
+its defaults when the program starts, and :mod:`ylg.invert` re-exports both).
 
-It is saved into every checkpoint; :mod:`ylg.train` re-exports it. Each field carries its own
+The TrainConfig is saved into every checkpoint; :mod:`ylg.train` re-exports it. Each field carries its own
 help text (``dataclasses.fields(TrainConfig)[i].metadata["help"]``) and, where it has some, its
 ``choices``: the ``ylg train`` options are derived from them, and :meth:`TrainConfig.validate`
 checks a whole config in one place.
@@ -15,12 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ifg.errors import InvalidArgument
-from ylg.choices import BACKENDS, attention_variants
+from ifg.errors import InvalidArgument, check_positive_int
+from ylg.choices import (BACKENDS, RESOLUTIONS, attention_resolutions, attention_variants,
+                         parse_metrics, parse_policy)
 
-__all__ = ["TrainConfig"]
+__all__ = ["TrainConfig", "Budget", "PUBLISHED"]
 
-RESOLUTIONS = (32, 64, 128)
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 _T = TypeVar("_T")
 
@@ -156,11 +158,6 @@ class TrainConfig:
         if not _DEVICE.fullmatch(self.device):
             raise InvalidArgument(f"device must be auto, cpu, cuda or cuda:N, got "
                                   f"{self.device!r}")
-        # here, not at the top: ``ylg train --help`` reads this module's fields without torch
-        from ylg.augment import parse_policy
-        from ylg.metrics.evaluation import parse_metrics
-        from ylg.models.sagan import attention_resolutions
-
         parse_metrics(self.eval_metrics)
         parse_policy(self.diffaugment)
         if self.attention_resolution is not None and \
@@ -181,3 +178,51 @@ class TrainConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How an inversion optimises: Adam ``steps`` at ``lr`` from ``starts`` random starts.
+
+    Attributes
+    ----------
+    steps : int
+        Adam updates per start.
+    lr : float
+        Adam's learning rate.
+    starts : int
+        Random starts per image (and class), truncated normal on [-2, 2].
+    noise : float
+        Standard deviation of the Gaussian noise added to the target, one draw per start (the
+        published ``inject_noise``, std 0.2 when on); 0: none.
+
+    Raises
+    ------
+    InvalidArgument
+        For a non-positive steps, starts or lr, or a negative noise.
+
+    Examples
+    --------
+    >>> PUBLISHED
+    Budget(steps=1000, lr=0.07, starts=8, noise=0.0)
+    >>> Budget(steps=100, starts=2).lr
+    0.07
+    """
+
+    steps: int = 1000
+    lr: float = 0.07
+    starts: int = 8
+    noise: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_positive_int("steps", self.steps)
+        check_positive_int("starts", self.starts)
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise InvalidArgument(f"lr must be a positive number, got {self.lr!r}")
+        if not (isinstance(self.noise, (int, float)) and math.isfinite(self.noise)
+                and self.noise >= 0):
+            raise InvalidArgument(f"noise must be a non-negative number, got {self.noise!r}")
+
+
+#: the published inversion settings (the official code's flags)
+PUBLISHED = Budget()

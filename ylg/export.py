@@ -29,8 +29,8 @@ import torch
 
 from ifg.errors import InvalidArgument
 from ifg.files import atomic_write
-from ylg.checkpoint import (check_generator, load_checkpoint, load_weights, model_kwargs_of,
-                            models_from_checkpoint)
+from ylg.run.checkpoint import check_generator, load_checkpoint
+from ylg.models.build import load_weights, model_kwargs_of, models_from_checkpoint
 from ylg.errors import CheckpointError
 
 if TYPE_CHECKING:

@@ -9,7 +9,8 @@ from typing import Any
 import torch
 
 from ifg.errors import InvalidArgument, check_positive_int
-from ylg.checkpoint import load_checkpoint, models_from_checkpoint
+from ylg.run.checkpoint import load_checkpoint
+from ylg.models.build import models_from_checkpoint
 from ylg.memory import check_samples, image_bytes
 from ylg.models import Generator
 

@@ -37,18 +37,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from ifg.errors import InvalidArgument, YLGError
-from ylg.augment import diff_augment
-from ylg.checkpoint import (build_models, checkpoint_state, load_checkpoint, model_kwargs_of,
-                            read_attention, restore, save_checkpoint)
+from ylg.data.augment import diff_augment
+from ylg.models.build import build_models, model_args
+from ylg.run.checkpoint import checkpoint_state, load_checkpoint, restore, save_checkpoint
 from ylg.config import TrainConfig
 from ylg.data import load_data, to_model_range
 from ylg.eta import ESTIMATE_AFTER, cpu_estimate
 from ylg.errors import CheckpointError
-from ylg.interrupts import deferred_stop, stop
+from ylg.run.interrupts import deferred_stop, stop
 from ylg.memory import check_memory, estimate_bytes, forward_bytes, image_bytes, peak_memory
 from ylg.metrics import evaluate_generator, parse_metrics
-from ylg.runlock import run_lock
-from ylg.runfolder import RunFolder
+from ylg.run.lock import run_lock
+from ylg.run.folder import RunFolder
 from ylg.runtime import distributed, resolve_device, seed_of
 from ylg.viz import plot_training
 
@@ -262,28 +262,6 @@ def _resumed_config(state: dict[str, Any], overrides: Mapping[str, Any]) -> Trai
     return TrainConfig.from_dict({**saved, **overrides})
 
 
-def _model_args(cfg: TrainConfig, data: ImageData, state: dict[str, Any] | None
-                ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The models' constructor arguments (restored from ``state`` when resuming), and what the
-    checkpoint must record to rebuild them (constructor arguments, the mask file's bytes)."""
-    if state is not None:
-        kwargs, record, blob = model_kwargs_of(state), dict(state["model"]), \
-            state.get("masks_file")
-        if (kwargs["num_classes"], kwargs["channels"]) != (data.num_classes, data.channels):
-            raise InvalidArgument(f"the data have {data.num_classes} classes and {data.channels} "
-                                  f"channel(s), the checkpoint's model {kwargs['num_classes']} "
-                                  f"and {kwargs['channels']}")
-    else:
-        attention, blob = read_attention(cfg.attention)  # the mask file is read here, once
-        record = dict(resolution=cfg.resolution, width=cfg.width, num_classes=data.num_classes,
-                      channels=data.channels, z_dim=cfg.z_dim,
-                      attention=cfg.attention if blob is None else "file",
-                      attention_resolution=cfg.attention_resolution, pool=2,
-                      sn_constraint="inequality")
-        kwargs = {**record, "attention": attention}
-    return kwargs, {"model": record, "masks_file": blob}
-
-
 #: what a training run adds to a started process whatever its models' size, measured with a
 #: tiny model on a CPU (141 to 166 MiB in all): the modules building the models imports on
 #: first use (torch._dynamo and sympy, ~65 MiB), torch's code the first step runs (~40 MiB of
@@ -459,7 +437,7 @@ def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] 
     if cfg.amp and device.type != "cuda":
         raise InvalidArgument("amp (mixed precision) needs a CUDA device")
     data = load_data(cfg.data, resolution=cfg.resolution, channels=cfg.channels)
-    kwargs, record = _model_args(cfg, data, state)
+    kwargs, record = model_args(cfg, data, state)
     # before the models, and before the folder is written
     _check_fits(cfg, kwargs, world, device, data)
     _announce(cfg, data, say if main else None)

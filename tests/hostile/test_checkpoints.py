@@ -4,7 +4,9 @@ stored shapes before anything is built; every bad field is one CheckpointError l
 import pytest
 import torch
 
-from ylg.checkpoint import VERSION, load_checkpoint, models_from_checkpoint
+from ylg.run.checkpoint import VERSION, load_checkpoint
+
+from ylg.models.build import models_from_checkpoint
 from ylg.errors import CheckpointError
 from ylg.train import TrainConfig, train
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from ylg.errors import DataError
-from ylg.prepared import load_prepared, prepare
+from ylg.data.prepared import load_prepared, prepare
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from ylg.runlock import LOCK_NAME, RunLocked, run_lock
+from ylg.run.lock import LOCK_NAME, RunLocked, run_lock
 
 HOLD = textwrap.dedent("""
     import sys, time
-    from ylg.runlock import run_lock
+    from ylg.run.lock import run_lock
     with run_lock(sys.argv[1]):
         print("held", flush=True)
         time.sleep(60)
@@ -83,9 +83,9 @@ def test_a_failed_block_leaves_the_folder_as_it_found_it(tmp_path, before):
 def test_a_start_that_locked_a_removed_lock_file_opens_it_again(tmp_path, monkeypatch):
     """A failed run removes the lock file it made while holding it; a start that had opened
     the file just before then locks a file no path names, and must open the path again."""
-    import ylg.runlock
+    import ylg.run.lock
 
-    opened, real_open = [], ylg.runlock._open
+    opened, real_open = [], ylg.run.lock._open
 
     def removed_after_the_first_open(path):
         fd, made = real_open(path)
@@ -94,7 +94,7 @@ def test_a_start_that_locked_a_removed_lock_file_opens_it_again(tmp_path, monkey
             path.unlink()  # as a failed run does, between this open and this flock
         return fd, made
 
-    monkeypatch.setattr(ylg.runlock, "_open", removed_after_the_first_open)
+    monkeypatch.setattr(ylg.run.lock, "_open", removed_after_the_first_open)
     with run_lock(tmp_path) as lock:
         assert len(opened) == 2 and lock.read_text().strip() == str(os.getpid())
         with pytest.raises(RunLocked):  # the file the path names is the one held

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import ylg.train
-from ylg.checkpoint import load_checkpoint
-from ylg.runlock import RunLocked
+from ylg.run.checkpoint import load_checkpoint
+from ylg.run.lock import RunLocked
 from ylg.train import TrainConfig, TrainingDiverged, train
 
 TINY = dict(width=8, batch_size=4, attention="none", log_every=1, sample_every=1000,
@@ -26,7 +26,7 @@ def _train(out, steps, **kw):
 def test_a_second_start_into_a_held_folder_is_refused_naming_the_holder(tmp_path):
     hold = textwrap.dedent("""
         import sys, time
-        from ylg.runlock import run_lock
+        from ylg.run.lock import run_lock
         with run_lock(sys.argv[1]):
             print("held", flush=True)
             time.sleep(60)

@@ -8,7 +8,7 @@ import torch
 import ylg.memory
 import ylg.train
 from ifg.errors import InvalidArgument
-from ylg.checkpoint import build_models
+from ylg.models.build import build_models
 from ylg.config import TrainConfig
 from ylg.data import ImageData
 from ylg.memory import (activation_bytes, check_memory, estimate_bytes, forward_bytes,

@@ -163,7 +163,7 @@ def test_the_constraint_is_a_model_argument_and_the_attention_always_divides_by_
 def test_spectral_norm_starts_as_torchs_and_does_not_iterate_on_the_meta_device(monkeypatch):
     from torch.nn.utils.parametrizations import _SpectralNorm, spectral_norm as torch_sn
 
-    from ylg.attention import _sn_conv1x1
+    from ylg.spectral import sn_conv1x1 as _sn_conv1x1
     from ylg.models.layers import spectral_norm
 
     torch.manual_seed(0)

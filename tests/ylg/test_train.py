@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from ifg.errors import InvalidArgument
-from ylg.augment import diff_augment
-from ylg.checkpoint import load_checkpoint, save_checkpoint
+from ylg.data.augment import diff_augment
+from ylg.run.checkpoint import load_checkpoint, save_checkpoint
 from ylg.data import digits
 from ylg.errors import CheckpointError
 from ylg.train import TrainConfig, _Batches, ema_update, hinge_d, hinge_g, train
@@ -380,7 +380,8 @@ def test_two_ddp_processes_hold_the_same_weights(tmp_path):
 
 
 def test_checkpoints_record_the_spectral_norm_rule_and_older_ones_keep_theirs(one_step_run):
-    from ylg.checkpoint import load_checkpoint, model_kwargs_of, models_from_checkpoint
+    from ylg.run.checkpoint import load_checkpoint
+    from ylg.models.build import model_kwargs_of, models_from_checkpoint
 
     state = load_checkpoint(one_step_run / "checkpoint.pt")
     assert state["model"]["sn_constraint"] == "inequality"  # the published W / max(1, sigma)
@@ -392,7 +393,7 @@ def test_checkpoints_record_the_spectral_norm_rule_and_older_ones_keep_theirs(on
 
 def test_an_unknown_spectral_norm_rule_in_a_checkpoint_is_a_one_line_error(one_step_run,
                                                                            tmp_path):
-    from ylg.checkpoint import load_checkpoint, save_checkpoint
+    from ylg.run.checkpoint import load_checkpoint, save_checkpoint
     from ylg.errors import CheckpointError
 
     state = load_checkpoint(one_step_run / "checkpoint.pt")

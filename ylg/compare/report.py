@@ -84,6 +84,8 @@ def draw_report(c: Comparison, path: str | os.PathLike[str]) -> None:
     import matplotlib.pyplot as plt
     import numpy as np
 
+    from ifg.render import save_figure  # the one figure writer (imports matplotlib: here)
+
     flow = any("by_distance" in run for runs in c.runs.values() for run in runs)
     fig, axes = plt.subplots(1, 2 if flow else 1, figsize=(11 if flow else 6, 4), squeeze=False)
     ax = axes[0, 0]
@@ -112,5 +114,5 @@ def draw_report(c: Comparison, path: str | os.PathLike[str]) -> None:
         ax.set_title("accuracy by distance (solid: reachable, dotted: unreachable)")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ifg.errors import InvalidArgument, check_positive_int
+from ifg.files import atomic_write
 from ylg.compare.items import Probe, resolve
 from ylg.compare.probe import ProbeNet
 from ylg.compare.stats import holm, interval, paired
@@ -178,12 +179,6 @@ def _key(task: Task, probe: Probe, settings: Settings,
     return h.hexdigest()[:16]
 
 
-def _write_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
-
-
 def compare(items: Sequence[str], *, task: str = "flow", seeds: int | Sequence[int] = 5,
             settings: Settings | None = None, task_options: dict[str, Any] | None = None,
             cache: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu",
@@ -256,7 +251,7 @@ def compare(items: Sequence[str], *, task: str = "flow", seeds: int | Sequence[i
             else:
                 result = train_probe(t, probe, seed, settings, device=device)
                 if path is not None:
-                    _write_atomic(path, result)
+                    atomic_write(path, json.dumps(result))
             runs[item].append(result)
             bar.update(1)
     bar.close()

@@ -28,7 +28,7 @@ from torch import nn
 
 from ifg.errors import InvalidArgument
 from ylg.data import Split, digits
-from ylg.metrics.features import FeatureExtractor, _unit_range, cache_dir
+from ylg.metrics.features import FeatureExtractor, unit_range, cache_dir
 from ylg.runtime import atomic_write
 
 _logger = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class DigitClassifier(nn.Module):
     @staticmethod
     def prepare(images: torch.Tensor | np.ndarray) -> torch.Tensor:
         """Any images -> grey 32x32 in [-1, 1], ``(n, 1, 32, 32)``."""
-        x = _unit_range(images).mean(dim=1, keepdim=True)  # replicated grey stays exact
+        x = unit_range(images).mean(dim=1, keepdim=True)  # replicated grey stays exact
         if x.shape[-2:] != (DigitClassifier.SIZE, DigitClassifier.SIZE):
             # antialias: shrinking a 64 or 128 sample averages rather than drops pixels
             x = F.interpolate(x, size=(DigitClassifier.SIZE,) * 2, mode="bilinear",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -25,10 +25,11 @@ from ylg.sample import load_generator
 from ylg.data import load_data
 from ylg.eta import duration
 from ylg.memory import check_samples
+from ylg.choices import DEFAULT_METRICS, METRICS, parse_metrics
 from ylg.metrics.digits import DigitClassifier, class_accuracy, digit_classifier
 from ylg.metrics.distances import density_coverage, fid, inception_score, kid, precision_recall
-from ylg.metrics.features import _model_range  # noqa: F401 - the doctests' preprocessing
-from ylg.metrics.features import (FeatureExtractor, MetricsError, _progress, cached_features,
+from ylg.metrics.features import model_range  # noqa: F401 - the doctests' preprocessing
+from ylg.metrics.features import (FeatureExtractor, MetricsError, progress_bar, cached_features,
                                   load_torchscript, real_features)
 from ylg.metrics.inception import (INCEPTION_WHEEL, PT_INCEPTION_FILE, load_inception,
                                    load_inception_logits)
@@ -48,51 +49,6 @@ NO_INCEPTION_SCORE = ("there is no Inception score without the logits: the FID I
                       f"in {INCEPTION_WHEEL} ends at its 2048-d pool and has no classifier head; "
                       f"give inception_logits (--inception-logits FILE), pytorch-fid's "
                       f"{PT_INCEPTION_FILE}")
-
-METRICS = {
-    "fid": "FID on the Inception (or --features) features",
-    "kid": "KID (mean and std over subsets) on the same features",
-    "precision": "improved precision (k=3) on the same features",
-    "recall": "improved recall (k=3) on the same features",
-    "density": "density (k=5) on the same features",
-    "coverage": "coverage (k=5) on the same features",
-    "domain-fid": "FID on the digits classifier's features (not comparable with published FIDs)",
-    "domain-kid": "KID on the digits classifier's features",
-    "domain-precision": "precision on the digits classifier's features",
-    "domain-recall": "recall on the digits classifier's features",
-    "domain-density": "density on the digits classifier's features",
-    "domain-coverage": "coverage on the digits classifier's features",
-    "accuracy": "the digits classifier's accuracy on conditional samples (asked-for classes)",
-    "is": "Inception Score (mean and std over 10 splits) from the --inception-logits file",
-}
-_ALIASES = {"inception-score": "is", "inception_score": "is"}
-#: what a CPU finishes in about a minute; the Inception metrics are one flag away (``fid,kid``)
-DEFAULT_METRICS = ("domain-fid", "domain-kid", "domain-precision", "domain-recall", "accuracy")
-
-
-def parse_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
-    """Metric names from ``"fid,kid"`` or a sequence; checked against :data:`METRICS`.
-
-    Raises
-    ------
-    InvalidArgument
-        For an unknown name.
-
-    Examples
-    --------
-    >>> parse_metrics("fid, domain-fid,fid")
-    ('fid', 'domain-fid')
-    """
-    given = metrics.split(",") if isinstance(metrics, str) else list(metrics)
-    names = tuple(dict.fromkeys(_ALIASES.get(n, n) for n in (str(n).strip().lower() for n in given)
-                                if n))
-    for name in names:
-        if name not in METRICS:
-            raise InvalidArgument(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
-    if not names:
-        raise InvalidArgument("metrics must name at least one metric")
-    return names
-
 
 @dataclass(frozen=True)
 class EvalSettings:
@@ -234,7 +190,7 @@ def sample_images(generator: nn.Module, *, n: int, num_classes: int, seed: int =
     generator.eval()
     out = []
     try:
-        with _progress(n, "samples", progress) as bar:
+        with progress_bar(n, "samples", progress) as bar:
             for start in range(0, n, batch_size):
                 x = generator(z[start:start + batch_size].to(device),
                               labels[start:start + batch_size].to(device))
@@ -288,7 +244,7 @@ def evaluate(fake_images: torch.Tensor, *, real_images: torch.Tensor,
     Examples
     --------
     >>> import tempfile
-    >>> ex = FeatureExtractor("pix", lambda x: x.flatten(1), _model_range, torch.device("cpu"))
+    >>> ex = FeatureExtractor("pix", lambda x: x.flatten(1), model_range, torch.device("cpu"))
     >>> real = torch.rand(40, 1, 2, 2) * 2 - 1
     >>> out = evaluate(real + 0.5, real_images=real, dataset="toy", metrics="fid,precision",
     ...                features=ex, cache=tempfile.mkdtemp())
@@ -426,7 +382,7 @@ def evaluate_generator(generator: nn.Module, *, real_images: torch.Tensor, num_c
     ...     z_dim = 4
     ...     def forward(self, z, y):
     ...         return torch.tanh(z[:, :4].reshape(-1, 1, 2, 2))
-    >>> ex = FeatureExtractor("pix", lambda x: x.flatten(1), _model_range, torch.device("cpu"))
+    >>> ex = FeatureExtractor("pix", lambda x: x.flatten(1), model_range, torch.device("cpu"))
     >>> real = torch.rand(50, 1, 2, 2) * 2 - 1
     >>> s = EvalSettings(metrics="fid", samples=30, features=ex, log=None)
     >>> a = evaluate_generator(G(), real_images=real, num_classes=10, dataset="toy", settings=s,

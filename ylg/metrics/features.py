@@ -33,7 +33,7 @@ class MetricsError(YLGError):
 MetricsError.__module__ = "ylg.metrics"  # its public home
 
 
-def _unit_range(images: torch.Tensor | np.ndarray) -> torch.Tensor:
+def unit_range(images: torch.Tensor | np.ndarray) -> torch.Tensor:
     """uint8 images in 0..255 or floats in [-1, 1] -> float32 in [0, 1], (n, c, h, w)."""
     if not isinstance(images, torch.Tensor):
         images = torch.as_tensor(np.asarray(images))
@@ -45,9 +45,9 @@ def _unit_range(images: torch.Tensor | np.ndarray) -> torch.Tensor:
     return ((images.float() + 1) / 2).clamp(0, 1)
 
 
-def _model_range(images: torch.Tensor | np.ndarray) -> torch.Tensor:
+def model_range(images: torch.Tensor | np.ndarray) -> torch.Tensor:
     """Images -> float32 in [-1, 1], shape kept."""
-    return _unit_range(images) * 2 - 1
+    return unit_range(images) * 2 - 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,7 +70,7 @@ class FeatureExtractor:
 
     Examples
     --------
-    >>> ex = FeatureExtractor("mean", lambda x: x.mean(dim=(2, 3)), _model_range,
+    >>> ex = FeatureExtractor("mean", lambda x: x.mean(dim=(2, 3)), model_range,
     ...                       torch.device("cpu"))
     >>> ex(torch.full((2, 3, 4, 4), 255, dtype=torch.uint8)).tolist()
     [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
@@ -86,7 +86,7 @@ class FeatureExtractor:
                  progress: bool = False, desc: str | None = None) -> np.ndarray:
         batch_size = check_positive_int("batch_size", batch_size)
         out = []
-        with _progress(len(images), desc or f"features ({self.name})", progress) as bar:
+        with progress_bar(len(images), desc or f"features ({self.name})", progress) as bar:
             for start in range(0, len(images), batch_size):
                 batch = torch.as_tensor(images[start:start + batch_size]).to(self.device)
                 f = self.network(self.prepare(batch))
@@ -98,7 +98,7 @@ class FeatureExtractor:
         return np.concatenate(out)
 
 
-class _progress:
+class progress_bar:
     """A tqdm bar on stderr when ``enabled``, else a no-op with the same ``update``."""
 
     def __init__(self, total: int, desc: str, enabled: bool) -> None:
@@ -108,7 +108,7 @@ class _progress:
 
             self.bar = tqdm(total=total, desc=desc, unit="img", file=sys.stderr, leave=False)
 
-    def __enter__(self) -> _progress:
+    def __enter__(self) -> progress_bar:
         return self
 
     def update(self, n: int) -> None:
@@ -120,7 +120,7 @@ class _progress:
             self.bar.close()
 
 
-def _sha256(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
+def file_sha256(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
     h = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -131,18 +131,18 @@ def _sha256(path: str | os.PathLike[str], algorithm: str = "sha256") -> str:
 _VERIFIED: dict[tuple[str, int, int], str] = {}  # (path, size, mtime) -> sha256, so that a process hashes the file once
 
 
-def _verified_sha256(path: Path, expected: str | None) -> str:
+def verified_sha256(path: Path, expected: str | None) -> str:
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _VERIFIED:
-        _VERIFIED[key] = _sha256(path)
+        _VERIFIED[key] = file_sha256(path)
     if expected is not None and _VERIFIED[key] != expected:
         raise MetricsError(f"{str(path)!r} has sha256 {_VERIFIED[key]}, expected {expected}: "
                            f"the file is corrupt or not the FID Inception network")
     return _VERIFIED[key]
 
 
-def _load_script(path: str | os.PathLike[str],
+def load_script(path: str | os.PathLike[str],
                  device: str | torch.device) -> torch.jit.ScriptModule:
     try:
         with warnings.catch_warnings():
@@ -178,9 +178,9 @@ def load_torchscript(path: str | os.PathLike[str], *,
     if not path.is_file():
         raise MetricsError(f"feature extractor {str(path)!r} does not exist")
     device = torch.device(device)
-    network = _load_script(path, device)
-    return FeatureExtractor(f"torchscript-{_verified_sha256(path, None)[:12]}", network,
-                            _model_range, device)
+    network = load_script(path, device)
+    return FeatureExtractor(f"torchscript-{verified_sha256(path, None)[:12]}", network,
+                            model_range, device)
 
 
 def cache_dir() -> Path:
@@ -207,7 +207,7 @@ def cached_features(extractor: FeatureExtractor, images: torch.Tensor | np.ndarr
     Examples
     --------
     >>> import tempfile
-    >>> ex = FeatureExtractor("mean", lambda x: x.mean(dim=(2, 3)), _model_range,
+    >>> ex = FeatureExtractor("mean", lambda x: x.mean(dim=(2, 3)), model_range,
     ...                       torch.device("cpu"))
     >>> found, path = cached_features(ex, torch.zeros(3, 1, 4, 4), dataset="zeros",
     ...                               cache=tempfile.mkdtemp())
@@ -253,7 +253,7 @@ def real_features(extractor: FeatureExtractor, images: torch.Tensor | np.ndarray
     Examples
     --------
     >>> import tempfile
-    >>> ex = FeatureExtractor("mean", lambda x: x.mean(dim=(2, 3)), _model_range,
+    >>> ex = FeatureExtractor("mean", lambda x: x.mean(dim=(2, 3)), model_range,
     ...                       torch.device("cpu"))
     >>> folder = tempfile.mkdtemp()
     >>> images = torch.zeros(3, 1, 4, 4, dtype=torch.uint8)

@@ -25,8 +25,8 @@ import numpy as np
 import torch
 
 
-from ylg.metrics.features import (FeatureExtractor, MetricsError, _load_script, _sha256,
-                                  _unit_range, _verified_sha256)
+from ylg.metrics.features import (FeatureExtractor, MetricsError, load_script, file_sha256,
+                                  unit_range, verified_sha256)
 
 __all__ = ["INCEPTION_WHEEL", "INCEPTION_SHA256", "inception_weights_path", "load_inception",
            "PT_INCEPTION_FILE", "PT_INCEPTION_SHA1", "load_inception_logits"]
@@ -58,7 +58,7 @@ def _legacy_bilinear_matrix(n_in: int, n_out: int) -> torch.Tensor:
 
 def _inception_input(images: torch.Tensor | np.ndarray) -> torch.Tensor:
     """Images -> the FID Inception's input: RGB, 299x299, in [-1, 127/128], (n, 3, 299, 299)."""
-    x = _unit_range(images)
+    x = unit_range(images)
     x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x  # grey -> RGB by replication
     wh = _legacy_bilinear_matrix(x.shape[2], INCEPTION_SIZE).to(x.device)
     ww = _legacy_bilinear_matrix(x.shape[3], INCEPTION_SIZE).to(x.device)
@@ -138,13 +138,13 @@ def load_inception(*, path: str | os.PathLike[str] | None = None,
     path = Path(path) if path is not None else inception_weights_path()
     if not path.is_file():
         raise MetricsError(f"Inception weights {str(path)!r} do not exist")
-    _verified_sha256(path, INCEPTION_SHA256)
+    verified_sha256(path, INCEPTION_SHA256)
     device = torch.device(device)
     key = (str(path.resolve()), str(device))
     if key not in _INCEPTION:
         # kept per process: training evaluates often, and TorchScript re-optimises a fresh load
         _INCEPTION[key] = FeatureExtractor(f"inception-{INCEPTION_SHA256[:12]}",
-                                           _load_script(path, device), _inception_input, device)
+                                           load_script(path, device), _inception_input, device)
     return _INCEPTION[key]
 
 
@@ -195,9 +195,9 @@ def load_inception_logits(path: str | os.PathLike[str], *, device: str | torch.d
     if not path.is_file():
         raise MetricsError(f"Inception logits file {str(path)!r} does not exist (the Inception "
                            f"Score needs pytorch-fid's {PT_INCEPTION_FILE})")
-    sha256 = _verified_sha256(path, None)
+    sha256 = verified_sha256(path, None)
     if verify:
-        sha1 = _sha256(path, "sha1")
+        sha1 = file_sha256(path, "sha1")
         if sha1 != PT_INCEPTION_SHA1 or not sha256.startswith(PT_INCEPTION_SHA256_PREFIX):
             raise MetricsError(f"{str(path)!r} has sha1 {sha1}, expected {PT_INCEPTION_SHA1}: "
                                f"it is not pytorch-fid's {PT_INCEPTION_FILE}")

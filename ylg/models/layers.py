@@ -3,7 +3,7 @@
 Every weight of a convolution, linear map or embedding is spectral-normalised. As in the published
 code, G's and D's weights are divided by ``max(1, sigma)`` (an inequality constraint, sigma <= 1:
 its ``equality_constrained=False``), while the attention layer's 1x1 convolutions are divided by
-``sigma`` itself (``ylg.attention``). ``constraint="equality"`` divides by ``sigma`` everywhere
+``sigma`` itself (both in :mod:`ylg.spectral`). ``constraint="equality"`` divides by ``sigma`` everywhere
 (SN-GAN's and ``torch.nn.utils.parametrizations.spectral_norm``'s rule). Weights start Glorot
 uniform with zero biases, as published.
 
@@ -20,109 +20,13 @@ from typing import TypeVar, cast
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils import parametrize
-from ifg.errors import check_known
-from ylg.attention import _SpectralNorm
+from ylg.spectral import SN_CONSTRAINTS, set_sn_constraint, spectral_norm
 
 __all__ = ["SN_CONSTRAINTS", "spectral_norm", "set_sn_constraint", "sn_conv", "sn_linear",
            "sn_embedding", "ConditionalBatchNorm2d", "UpBlock", "DownBlock", "OptimizedBlock"]
 
-SN_CONSTRAINTS = ("inequality", "equality")
 _M = TypeVar("_M", bound=nn.Module)
 BN_EPS = 1e-3  # tfgan's batch_norm, which the published G uses (torch's default is 1e-5)
-
-
-class _BoundedSpectralNorm(_SpectralNorm):
-    """torch's spectral norm (one power iteration per training forward, none on the meta
-    device: :class:`ylg.attention._SpectralNorm`), dividing by ``max(1, sigma)`` under the
-    inequality constraint and by ``sigma`` under the equality one."""
-
-    def __init__(self, weight: torch.Tensor, *, constraint: str) -> None:
-        super().__init__(weight)
-        self.constraint = check_known("constraint", constraint, SN_CONSTRAINTS)
-
-    def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        weight_mat = self._reshape_weight_to_matrix(weight)
-        if self.training:
-            self._power_method(weight_mat, self.n_power_iterations)
-        u = self._u.clone(memory_format=torch.contiguous_format)
-        v = self._v.clone(memory_format=torch.contiguous_format)
-        sigma = torch.vdot(u, torch.mv(weight_mat, v))
-        return weight / (sigma if self.constraint == "equality" else sigma.clamp(min=1.0))
-
-
-def spectral_norm(module: nn.Module, *, constraint: str = "inequality") -> nn.Module:
-    """Spectral-normalise ``module.weight``: ``W / max(1, sigma)`` or ``W / sigma``.
-
-    The weights are kept in the same places as torch's ``spectral_norm`` keeps them
-    (``parametrizations.weight.original``, ``_u``, ``_v``), so state dicts are interchangeable.
-
-    Parameters
-    ----------
-    module : nn.Module
-        A module with a ``weight`` of two or more dimensions, output first (Conv2d, Linear,
-        Embedding).
-    constraint : {"inequality", "equality"}
-        ``"inequality"`` (the published G and D): a weight whose largest singular value
-        ``sigma`` is at most 1 is left as it is, a larger one divided by ``sigma``.
-        ``"equality"``: always divided by ``sigma`` (SN-GAN; the published attention layer).
-
-    Returns
-    -------
-    nn.Module
-        ``module``, parametrised in place.
-
-    Raises
-    ------
-    InvalidArgument
-        For an unknown constraint.
-
-    Examples
-    --------
-    >>> lin = nn.Linear(2, 2, bias=False)
-    >>> with torch.no_grad():
-    ...     _ = lin.weight.copy_(torch.diag(torch.tensor([0.5, 0.25])))
-    >>> spectral_norm(lin).weight.diagonal()  # sigma = 0.5 <= 1: left as it is
-    tensor([0.5000, 0.2500], grad_fn=<DiagonalBackward0>)
-    """
-    check_known("constraint", constraint, SN_CONSTRAINTS)
-    weight = cast(torch.Tensor, module.weight)  # nn.Module's attributes type as Tensor | Module
-    parametrize.register_parametrization(
-        module, "weight", _BoundedSpectralNorm(weight, constraint=constraint))
-    return module
-
-
-def set_sn_constraint(model: nn.Module, constraint: str) -> nn.Module:
-    """Set the constraint of every weight that :func:`spectral_norm` normalises in ``model``.
-
-    The attention layers' 1x1 convolutions (torch's own spectral norm) keep dividing by sigma.
-
-    Parameters
-    ----------
-    model : nn.Module
-    constraint : {"inequality", "equality"}
-
-    Returns
-    -------
-    nn.Module
-        ``model``, changed in place.
-
-    Raises
-    ------
-    InvalidArgument
-        For an unknown constraint.
-
-    Examples
-    --------
-    >>> block = set_sn_constraint(DownBlock(2, 4), "equality")
-    >>> block.conv1.parametrizations.weight[0].constraint
-    'equality'
-    """
-    check_known("constraint", constraint, SN_CONSTRAINTS)
-    for m in model.modules():
-        if isinstance(m, _BoundedSpectralNorm):
-            m.constraint = constraint
-    return model
 
 
 def _glorot(module: _M) -> _M:

@@ -12,7 +12,7 @@ variant is a constructor argument:
 ``ylg``    YLG: the paper's 8 sparse heads, built by ``ifg.maskset.preset`` at the model's grids
            (any name of ``ifg.maskset.PRESETS`` works, e.g. ``ylg-no-esa``)
 a MaskSet  YLG with given masks, one head per mask (a mask file is read once, by
-           ``ylg.checkpoint.read_attention``, never here)
+           ``ylg.models.build.read_attention``, never here)
 ========== =====================================================
 """
 
@@ -27,7 +27,8 @@ from torch import nn
 
 from ifg.errors import InvalidArgument
 from ifg.maskset import PRESETS, MaskSet, preset
-from ylg.choices import ATTENTION_VARIANTS, attention_variants
+from ylg.choices import (ATTENTION_VARIANTS, attention_resolutions, attention_variants,
+                         check_resolution)
 from ylg.models.layers import (BN_EPS, DownBlock, OptimizedBlock, UpBlock, set_sn_constraint,
                                sn_conv, sn_embedding, sn_linear)
 
@@ -46,24 +47,6 @@ ARCHITECTURES = {
     128: ((16, 16, 8, 4, 2, 1),
           (1, ((2, True), (4, True), (8, True), (16, True), (16, False))), 32),
 }
-
-def _check_resolution(resolution: int) -> None:
-    if resolution not in ARCHITECTURES:
-        raise InvalidArgument(f"resolution must be one of {', '.join(map(str, ARCHITECTURES))}, "
-                              f"got {resolution!r}")
-
-
-def attention_resolutions(resolution: int) -> tuple[int, ...]:
-    """The feature grids where both G and D can hold the attention layer.
-
-    Examples
-    --------
-    >>> attention_resolutions(32), attention_resolutions(128)
-    ((8, 16), (8, 16, 32, 64))
-    """
-    _check_resolution(resolution)
-    return tuple(2 ** k for k in range(3, resolution.bit_length() - 1))
-
 
 def _fitting_grids(resolution: int, attention_resolution: int,
                    pool: int) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -107,7 +90,7 @@ def resolve_masks(attention: str | MaskSet, *, resolution: int,
     >>> resolve_masks(ms, resolution=32)[0]
     8
     """
-    _check_resolution(resolution)
+    check_resolution(resolution)
     a = ARCHITECTURES[resolution][2] if attention_resolution is None else attention_resolution
     if a not in attention_resolutions(resolution):
         raise InvalidArgument(
@@ -122,7 +105,7 @@ def resolve_masks(attention: str | MaskSet, *, resolution: int,
         return masks.num_heads, masks
     if not isinstance(attention, MaskSet):
         raise InvalidArgument(f"attention must be one of {', '.join(attention_variants())} or a "
-                              f"MaskSet (read a mask file with ylg.checkpoint.read_attention), "
+                              f"MaskSet (read a mask file with ylg.models.build.read_attention), "
                               f"got {attention!r}")
     if tuple(attention.query_grid) != query_grid or tuple(attention.key_grid) != key_grid:
         fmt = "{0[0]}x{0[1]}".format

@@ -16,7 +16,7 @@ def _counting_extractor():
         calls.append(len(x))
         return x.flatten(1)
 
-    return FeatureExtractor("count", network, features._model_range, torch.device("cpu")), calls
+    return FeatureExtractor("count", network, features.model_range, torch.device("cpu")), calls
 
 
 def test_real_features_are_cached_per_data_and_extractor(tmp_path):

@@ -36,7 +36,7 @@ reconstruction with the clean target.
 
 The generator and discriminator run in eval mode (BatchNorm statistics and spectral-norm vectors
 frozen); only ``z`` receives gradients. The jobs over a checkpoint (a folder of results, the
-attention-map figure) live in :mod:`ylg.invert_jobs`.
+attention-map figure) live in :mod:`ylg.invert.jobs`.
 """
 
 from __future__ import annotations
@@ -46,15 +46,16 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 
 from ifg.errors import InvalidArgument
+from ylg.choices import METHODS
 from ylg.eta import duration
-from ylg.invert_budget import PUBLISHED, Budget
+from ylg.config import PUBLISHED, Budget
 from ylg.memory import check_memory, estimate_bytes
-from ylg.saliency import (_check_attention, _check_heads, default_heads,
+from ylg.invert.saliency import (check_attention, check_heads, default_heads,
                           discriminator_saliency, key_counts, saliency_maps)
 
 if TYPE_CHECKING:
@@ -64,13 +65,12 @@ __all__ = ["METHODS", "Budget", "PUBLISHED", "Inversion", "default_heads", "key_
            "saliency_maps", "discriminator_saliency", "feature_distance", "invert",
            "check_inversion_memory"]
 
-METHODS = ("pixel", "discriminator", "ylg")
 #: an inversion method (:data:`METHODS`)
 Method = Literal["pixel", "discriminator", "ylg"]
 #: a loss of the latents and classes of a batch of starts, one value per start
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-_logger = logging.getLogger(__name__)
+_logger = logging.getLogger("ylg.invert")  # the room's logger, as before the package: users filter by it
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,7 +161,7 @@ def invert(G: Generator, D: Discriminator | None, x: torch.Tensor, *,
     Parameters
     ----------
     G : ylg.models.Generator
-        Use the EMA generator of a checkpoint (:func:`ylg.invert_jobs.load_models`).
+        Use the EMA generator of a checkpoint (:func:`ylg.invert.jobs.load_models`).
     D : ylg.models.Discriminator
         Needed by ``discriminator`` and ``ylg`` (may be None for ``pixel``).
     x : torch.Tensor, (n, c, res, res)
@@ -206,7 +206,7 @@ def invert(G: Generator, D: Discriminator | None, x: torch.Tensor, *,
     device = next(G.parameters()).device
     x = x.to(device).float()
     n, k = x.shape[0], 1 if label is not None else G.num_classes
-    classes = _labels(label, n, G.num_classes).to(device)  # (n, k)
+    classes = classes_to_try(label, n, G.num_classes).to(device)  # (n, k)
     b = n * k * starts
     check_inversion_memory(G, D, x, label=label, method=method, budget=budget)
     # layout of the batch: image-major, then class, then start
@@ -271,7 +271,7 @@ def _check_inversion(G: Generator, D: Discriminator | None, x: torch.Tensor, met
     if not isinstance(budget, Budget):
         raise InvalidArgument(f"budget must be a Budget, got {type(budget).__name__}")
     x = torch.as_tensor(x)
-    res = _resolution(G)
+    res = resolution_of(G)
     if x.ndim != 4 or x.shape[1] != G.channels or x.shape[-2:] != (res, res):
         raise InvalidArgument(f"images must have shape (n, {G.channels}, {res}, {res}) for this "
                               f"generator, got {tuple(x.shape)}")
@@ -281,8 +281,8 @@ def _check_inversion(G: Generator, D: Discriminator | None, x: torch.Tensor, met
         return x, (), []
     assert D is not None  # checked above
     if method == "ylg":
-        layer = _check_attention(D)
-        return x, default_heads(D) if heads is None else _check_heads(heads, layer.heads), []
+        layer = check_attention(D)
+        return x, default_heads(D) if heads is None else check_heads(heads, layer.heads), []
     if method == "discriminator" and D.attention is None:
         a = D.attention_resolution
         return x, (), [f"the discriminator has no attention layer: D0 is D up to the {a}x{a} "
@@ -290,11 +290,11 @@ def _check_inversion(G: Generator, D: Discriminator | None, x: torch.Tensor, met
     return x, (), []
 
 
-def _resolution(G: Generator) -> int:
+def resolution_of(G: Generator) -> int:
     return G.resolution
 
 
-def _labels(label: int | Sequence[int] | torch.Tensor | None, n: int,
+def classes_to_try(label: int | Sequence[int] | torch.Tensor | None, n: int,
             num_classes: int) -> torch.Tensor:
     """The classes to try per image, ``(n, k)``: the given class (k = 1), or all (k = classes)."""
     if label is None:
@@ -382,16 +382,3 @@ def cpu_estimate(seconds: float, done: int, steps: int, batch: int) -> str | Non
     quick = per_step * 201 * min(1.0, 2 / batch)
     return (f"about {duration(total)} for {steps} steps x {batch} starts on the CPU; a quick "
             f"look: --steps 200 --starts 2 (about {duration(quick)}), or a GPU (--device cuda)")
-
-
-_MOVED = ("score", "load_image", "load_models", "target_image", "invert_to_folder", "parse_head_indices",
-          "parse_query", "draw_attention_map", "attention_map_figure")
-
-
-def __getattr__(name: str) -> Any:
-    """The jobs over a checkpoint moved to :mod:`ylg.invert_jobs`; their old names still work."""
-    if name in _MOVED:
-        from ylg import invert_jobs
-
-        return getattr(invert_jobs, name)
-    raise AttributeError(f"module 'ylg.invert' has no attribute {name!r}")

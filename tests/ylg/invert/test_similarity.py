@@ -8,7 +8,7 @@ import scipy.ndimage
 import torch
 
 from ifg.errors import InvalidArgument
-from ylg.similarity import psnr, ssim, to_unit_range
+from ylg.invert.similarity import psnr, ssim, to_unit_range
 
 
 def _images(seed, shape=(3, 2, 20, 24)):

@@ -26,7 +26,7 @@ class FlexUnsupported(InvalidArgument):
     """The flex backend asked for something FlexAttention cannot do here (CPU backward)."""
 
 
-def _row_table(masks: list[sp.csr_matrix]) -> tuple[np.ndarray, np.ndarray]:
+def row_table(masks: list[sp.csr_matrix]) -> tuple[np.ndarray, np.ndarray]:
     """The masks' distinct rows and where each (head, query) finds its row.
 
     Returns ``table`` (R, Nk) bool and ``index`` (heads, Nq) int64 with
@@ -50,7 +50,7 @@ def _row_table(masks: list[sp.csr_matrix]) -> tuple[np.ndarray, np.ndarray]:
 
 def _flex_mask(table: torch.Tensor, index: torch.Tensor
                ) -> tuple[Any, Callable[..., torch.Tensor]]:
-    """A FlexAttention ``(block_mask, mask_mod)`` for a row table (see :func:`_row_table`)."""
+    """A FlexAttention ``(block_mask, mask_mod)`` for a row table (see :func:`row_table`)."""
     from torch.nn.attention.flex_attention import create_block_mask
 
     def mask_mod(b: torch.Tensor, h: torch.Tensor, q: torch.Tensor, kv: torch.Tensor
@@ -94,7 +94,7 @@ def flex_mask(masks: MaskSet, device: str | torch.device = "cpu"
     >>> bool(mask_mod(0, 0, torch.tensor(5), torch.tensor(3))) == bool(ms.masks[0][5, 3])
     True
     """
-    table, index = _row_table([sp.csr_matrix(m, dtype=bool) for m in masks.masks])
+    table, index = row_table([sp.csr_matrix(m, dtype=bool) for m in masks.masks])
     return _flex_mask(torch.from_numpy(table).to(device), torch.from_numpy(index).to(device))
 
 
@@ -102,7 +102,7 @@ def flex_mask(masks: MaskSet, device: str | torch.device = "cpu"
 def flex_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, table: torch.Tensor,
                 index: torch.Tensor, cache: dict[str, tuple[Any, Callable[..., torch.Tensor]]],
                 return_attention: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """FlexAttention with unscaled logits over the masks of a row table (:func:`_row_table`).
+    """FlexAttention with unscaled logits over the masks of a row table (:func:`row_table`).
 
     Parameters
     ----------

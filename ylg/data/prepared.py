@@ -4,8 +4,8 @@ A large folder (ImageNet: 1.28M JPEGs) is slow to decode and, at 128x128, 63 GB 
 much to decode at every start and to hold in each of 8 training processes. :func:`prepare`
 decodes it once, with several processes, into a folder that :func:`ylg.data.load_data` then
 memory-maps: training reads only the images of its batches, and the processes of a ``torchrun``
-job share the pages through the operating system's cache. This module writes the folder;
-:func:`ylg.data.load_prepared` (re-exported here) reads it, and only this module imports the other.
+job share the pages through the operating system's cache. This module writes the folder
+and reads it (:func:`load_prepared`), so the format lives in one file.
 
 The prepared folder::
 
@@ -29,16 +29,22 @@ from typing import Any
 
 
 import numpy as np
+import torch
 
 from ifg.errors import check_positive_int
-from ylg.data import (_IMAGES, _LABELS, PREPARED_FORMAT, PREPARED_META, PREPARED_VERSION,
-                      _check_channels, _read_meta, folder_files, load_prepared, read_image)
+from ylg.data.images import read_image
+from ylg.data.sources import MAX_CLASSES, ImageData, check_channels, folder_files
 from ylg.errors import DataError
 from ylg.runtime import atomic_write
 
-__all__ = ["prepare", "load_prepared", "FORMAT", "VERSION"]
+__all__ = ["prepare", "load_prepared", "PREPARED_META", "FORMAT", "VERSION"]
 
-FORMAT, VERSION = PREPARED_FORMAT, PREPARED_VERSION  # the folder's format: ylg.data reads it
+#: the file that marks a folder written by :func:`ylg.data.prepared.prepare`
+PREPARED_META = "prepared.json"
+#: the prepared folder's format and version (in PREPARED_META), and its two arrays
+PREPARED_FORMAT, PREPARED_VERSION = "ylg-prepared", 1
+_IMAGES, _LABELS = "images.npy", "labels.npy"
+FORMAT, VERSION = PREPARED_FORMAT, PREPARED_VERSION  # the folder's format, as written and read
 #: what must match for a preparation to continue: key of prepared.json, and its name in errors
 _COMPARED = (("source", "source"), ("resolution", "resolution"), ("channels", "channels"),
              ("class_names", "class list"), ("files", "file count"), ("listing", "file list"))
@@ -72,6 +78,123 @@ def _reserve(path: Path) -> None:
 def _decode(job: tuple[Path, int, int]) -> np.ndarray | str:
     path, resolution, channels = job
     return read_image(path, resolution, channels)
+
+
+#: the largest meta file read (its skipped-file list grows with the data set)
+_MAX_META_BYTES = 256 * 2**20
+
+
+def _read_meta(out: str | os.PathLike[str]) -> dict[str, Any]:
+    where = Path(out) / PREPARED_META
+    if not where.is_file():
+        raise DataError(f"{str(out)!r} is not a prepared data folder (no regular file "
+                        f"{PREPARED_META})")
+    try:
+        with open(where, "rb") as f:
+            text = f.read(_MAX_META_BYTES + 1)
+        if len(text) > _MAX_META_BYTES:
+            raise DataError(f"{str(where)!r} is larger than {_MAX_META_BYTES:,} bytes")
+        meta = json.loads(text)
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read {str(where)!r}: {e}") from None
+    if not isinstance(meta, dict) or meta.get("format") != PREPARED_FORMAT:
+        raise DataError(f"{str(out)!r} is not a prepared data folder (no {PREPARED_FORMAT!r} in "
+                        f"{PREPARED_META})")
+    if meta.get("version") != PREPARED_VERSION:
+        raise DataError(f"{str(out)!r} was prepared by format version {meta.get('version')!r}; "
+                        f"this toolkit reads version {PREPARED_VERSION}")
+    _check_meta(meta, out)
+    return meta
+
+
+def _check_meta(meta: dict[str, Any], out: str | os.PathLike[str]) -> None:
+    """Every field's type and range, and the counts consistent with one another."""
+    def bad(why: str) -> DataError:
+        return DataError(f"{str(out)!r}: {PREPARED_META} is inconsistent: {why}")
+
+    def integer(key: str, low: int, high: int) -> int:
+        v = meta.get(key)
+        if type(v) is not int or not low <= v <= high:
+            raise bad(f"{key} is {v!r}, expected an integer in [{low}, {high}]")
+        return v
+
+    integer("resolution", 1, 65536)
+    if meta.get("channels") not in (1, 3):
+        raise bad(f"channels is {meta.get('channels')!r}, expected 1 or 3")
+    files = integer("files", 1, 2**40)
+    done = integer("done", 0, files)
+    count = integer("count", 0, done)
+    names, skipped = meta.get("class_names"), meta.get("skipped")
+    if not isinstance(names, list) or not 1 <= len(names) <= MAX_CLASSES or \
+            not all(isinstance(n, str) and len(n) <= 1000 for n in names):
+        raise bad("class_names must be a list of 1 to 100,000 names")
+    if not isinstance(skipped, list) or not all(
+            isinstance(x, list) and len(x) == 2 and all(isinstance(y, str) for y in x)
+            for x in skipped):
+        raise bad("skipped must be a list of [file, reason] pairs")
+    if count != done - len(skipped):
+        raise bad(f"count {count:,} is not done {done:,} less {len(skipped):,} skipped files")
+    if not isinstance(meta.get("complete"), bool) or meta["complete"] != (done == files):
+        raise bad(f"complete is {meta.get('complete')!r} with {done:,} of {files:,} files done")
+
+
+
+def load_prepared(path: str | os.PathLike[str], *, resolution: int | None = None,
+                  channels: int | None = None) -> ImageData:
+    """The images of a prepared folder, memory-mapped (nothing is read until indexed).
+
+    ``resolution`` and ``channels``, when given, must be those it was prepared with.
+
+    Raises
+    ------
+    DataError
+        When the folder is not a finished preparation, or was prepared with other settings.
+
+    Examples
+    --------
+    >>> import tempfile, PIL.Image
+    >>> from ylg.data.prepared import prepare
+    >>> src, out = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp()) / "prep"
+    >>> PIL.Image.new("L", (12, 12), 200).save(src / "a.png")
+    >>> _ = prepare(src, out, resolution=4, channels=1, workers=1)
+    >>> d = load_prepared(out, resolution=4)
+    >>> d.images.shape, d.images[0, 0, 0, 0].item(), d.class_names == (src.name,)
+    (torch.Size([1, 1, 4, 4]), 200, True)
+    """
+    path = Path(path)
+    meta = _read_meta(path)
+    if not meta.get("complete"):
+        raise DataError(f"the preparation in {str(path)!r} stopped at {meta.get('done', 0):,} "
+                        f"of {meta.get('files', 0):,} files; run `ylg prepare` again to finish it")
+    for key, want in (("resolution", resolution), ("channels", channels)):
+        if want is not None and int(want) != meta[key]:
+            raise DataError(f"{str(path)!r} was prepared with {key} {meta[key]}, not {want}; "
+                            f"prepare the source again with --{key} {want}")
+    count = meta["count"]
+    shape = (meta["files"], meta["channels"], meta["resolution"], meta["resolution"])
+    for name, size in ((_IMAGES, int(np.prod(shape))), (_LABELS, 8 * meta["files"])):
+        f = path / name
+        if not f.is_file() or not size <= f.stat().st_size <= size + 65536:  # + the npy header
+            raise DataError(f"{str(f)!r} is missing, not a regular file, or not the size "
+                            f"{PREPARED_META} implies ({size:,} bytes of data)")
+    try:
+        # copy-on-write mapping: pages are read on demand and shared between processes; the
+        # arrays are writable for torch, and a write would stay private to this process
+        images = np.load(path / _IMAGES, mmap_mode="c")
+        labels = np.load(path / _LABELS, allow_pickle=False)  # small: read whole
+    except (OSError, ValueError) as e:
+        raise DataError(f"cannot read the arrays of {str(path)!r}: {e}") from None
+    if images.shape != shape or images.dtype != np.uint8 or labels.shape != (meta["files"],) \
+            or labels.dtype.kind not in "iu":
+        raise DataError(f"{str(path)!r}: the arrays do not match {PREPARED_META} (images "
+                        f"{images.shape} {images.dtype}, expected {shape} uint8)")
+    used = labels[:count]
+    if count and (int(used.min()) < 0 or int(used.max()) >= len(meta["class_names"])):
+        raise DataError(f"{str(path)!r}: labels range over [{int(used.min())}, "
+                        f"{int(used.max())}], outside the {len(meta['class_names'])} classes")
+    return ImageData(torch.from_numpy(images[:count]), torch.from_numpy(labels[:count]),
+                     tuple(meta["class_names"]), str(path),
+                     tuple(tuple(s) for s in meta["skipped"]))
 
 
 def prepare(source: str | os.PathLike[str], out: str | os.PathLike[str], *, resolution: int,
@@ -124,7 +247,7 @@ def prepare(source: str | os.PathLike[str], out: str | os.PathLike[str], *, reso
     source, out = Path(source), Path(out)
     resolution = check_positive_int("resolution", resolution)
     chunk = check_positive_int("chunk", chunk)
-    _check_channels(channels)
+    check_channels(channels)
     workers = check_positive_int("workers", workers if workers is not None
                                  else len(os.sched_getaffinity(0)))
     class_names, files = folder_files(source)

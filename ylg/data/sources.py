@@ -13,20 +13,19 @@ held in memory (or memory-mapped, for a prepared folder). Images enter the model
   listed in ``ImageData.skipped``.
 - an ``.npz`` with ``images`` (uint8 in 0..255 or floats in [0, 1]; ``(n, h, w)``, ``(n, h, w, c)``
   or ``(n, c, h, w)``) and optionally ``labels`` (int, ``(n,)``); resized like a folder.
-- a prepared folder (written by :mod:`ylg.prepared`, ``ylg prepare``; read here): an image folder decoded once, in
+- a prepared folder (written and read by :mod:`ylg.data.prepared`, ``ylg prepare``): an image folder decoded once, in
   parallel, into a memory-mapped uint8 array. For data too large to hold in every process
   (ImageNet at 128x128 is 63 GB): processes share the pages through the operating system.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -34,18 +33,12 @@ import torch.nn.functional as F
 
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.errors import DataError
-from ylg.images import centre_square, decode_image, read_image
+from ylg.data.images import centre_square, decode_image, read_image
 
-__all__ = ["ImageData", "DIGIT_NAMES", "DIGITS_TEST_SIZE", "IMAGE_SUFFIXES", "PREPARED_META", "load_data",
+__all__ = ["ImageData", "DIGIT_NAMES", "DIGITS_TEST_SIZE", "IMAGE_SUFFIXES", "MAX_CLASSES",
            "digits", "centre_square", "decode_image", "image_folder", "folder_files", "read_image",
-           "npz_arrays", "load_prepared",
-           "to_model_range", "from_model_range"]
+           "npz_arrays", "check_channels", "to_model_range", "from_model_range"]
 
-#: the file that marks a folder written by :func:`ylg.prepared.prepare`
-PREPARED_META = "prepared.json"
-#: the prepared folder's format and version (in PREPARED_META), and its two arrays
-PREPARED_FORMAT, PREPARED_VERSION = "ylg-prepared", 1
-_IMAGES, _LABELS = "images.npy", "labels.npy"
 #: the digits' class names (a checkpoint stores them: ``ylg sample --classes seven,three``)
 DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 DIGITS_TEST_SIZE = 297  # of 1,797: leaves 1,500 training images
@@ -201,7 +194,7 @@ def image_folder(path: str | os.PathLike[str], *, resolution: int = 32,
     path = Path(path)
     resolution = check_positive_int("resolution", resolution)
     class_names, files = folder_files(path)
-    _check_channels(channels)
+    check_channels(channels)
     images, labels, skipped = [], [], []
     for f, label in files:
         found = read_image(f, resolution, channels)
@@ -246,7 +239,7 @@ def folder_files(path: str | os.PathLike[str]) -> tuple[tuple[str, ...], list[tu
     return tuple(name for name, _ in classes), files
 
 
-def _check_channels(channels: object) -> None:
+def check_channels(channels: object) -> None:
     if channels not in (1, 3):
         raise InvalidArgument(f"channels must be 1 or 3, got {channels!r}")
 
@@ -324,144 +317,3 @@ def _unit_range(x: np.ndarray, path: str | os.PathLike[str]) -> np.ndarray:
         raise DataError(f"{str(path)!r}: float images must be in [0, 1], got "
                         f"[{float(x.min()):g}, {float(x.max()):g}]")
     return x
-#: the largest meta file read (its skipped-file list grows with the data set)
-_MAX_META_BYTES = 256 * 2**20
-
-
-def _read_meta(out: str | os.PathLike[str]) -> dict[str, Any]:
-    where = Path(out) / PREPARED_META
-    if not where.is_file():
-        raise DataError(f"{str(out)!r} is not a prepared data folder (no regular file "
-                        f"{PREPARED_META})")
-    try:
-        with open(where, "rb") as f:
-            text = f.read(_MAX_META_BYTES + 1)
-        if len(text) > _MAX_META_BYTES:
-            raise DataError(f"{str(where)!r} is larger than {_MAX_META_BYTES:,} bytes")
-        meta = json.loads(text)
-    except (OSError, ValueError) as e:
-        raise DataError(f"cannot read {str(where)!r}: {e}") from None
-    if not isinstance(meta, dict) or meta.get("format") != PREPARED_FORMAT:
-        raise DataError(f"{str(out)!r} is not a prepared data folder (no {PREPARED_FORMAT!r} in "
-                        f"{PREPARED_META})")
-    if meta.get("version") != PREPARED_VERSION:
-        raise DataError(f"{str(out)!r} was prepared by format version {meta.get('version')!r}; "
-                        f"this toolkit reads version {PREPARED_VERSION}")
-    _check_meta(meta, out)
-    return meta
-
-
-def _check_meta(meta: dict[str, Any], out: str | os.PathLike[str]) -> None:
-    """Every field's type and range, and the counts consistent with one another."""
-    def bad(why: str) -> DataError:
-        return DataError(f"{str(out)!r}: {PREPARED_META} is inconsistent: {why}")
-
-    def integer(key: str, low: int, high: int) -> int:
-        v = meta.get(key)
-        if type(v) is not int or not low <= v <= high:
-            raise bad(f"{key} is {v!r}, expected an integer in [{low}, {high}]")
-        return v
-
-    integer("resolution", 1, 65536)
-    if meta.get("channels") not in (1, 3):
-        raise bad(f"channels is {meta.get('channels')!r}, expected 1 or 3")
-    files = integer("files", 1, 2**40)
-    done = integer("done", 0, files)
-    count = integer("count", 0, done)
-    names, skipped = meta.get("class_names"), meta.get("skipped")
-    if not isinstance(names, list) or not 1 <= len(names) <= MAX_CLASSES or \
-            not all(isinstance(n, str) and len(n) <= 1000 for n in names):
-        raise bad("class_names must be a list of 1 to 100,000 names")
-    if not isinstance(skipped, list) or not all(
-            isinstance(x, list) and len(x) == 2 and all(isinstance(y, str) for y in x)
-            for x in skipped):
-        raise bad("skipped must be a list of [file, reason] pairs")
-    if count != done - len(skipped):
-        raise bad(f"count {count:,} is not done {done:,} less {len(skipped):,} skipped files")
-    if not isinstance(meta.get("complete"), bool) or meta["complete"] != (done == files):
-        raise bad(f"complete is {meta.get('complete')!r} with {done:,} of {files:,} files done")
-
-
-
-def load_prepared(path: str | os.PathLike[str], *, resolution: int | None = None,
-                  channels: int | None = None) -> ImageData:
-    """The images of a prepared folder, memory-mapped (nothing is read until indexed).
-
-    ``resolution`` and ``channels``, when given, must be those it was prepared with.
-
-    Raises
-    ------
-    DataError
-        When the folder is not a finished preparation, or was prepared with other settings.
-
-    Examples
-    --------
-    >>> import tempfile, PIL.Image
-    >>> from ylg.prepared import prepare
-    >>> src, out = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp()) / "prep"
-    >>> PIL.Image.new("L", (12, 12), 200).save(src / "a.png")
-    >>> _ = prepare(src, out, resolution=4, channels=1, workers=1)
-    >>> d = load_prepared(out, resolution=4)
-    >>> d.images.shape, d.images[0, 0, 0, 0].item(), d.class_names == (src.name,)
-    (torch.Size([1, 1, 4, 4]), 200, True)
-    """
-    path = Path(path)
-    meta = _read_meta(path)
-    if not meta.get("complete"):
-        raise DataError(f"the preparation in {str(path)!r} stopped at {meta.get('done', 0):,} "
-                        f"of {meta.get('files', 0):,} files; run `ylg prepare` again to finish it")
-    for key, want in (("resolution", resolution), ("channels", channels)):
-        if want is not None and int(want) != meta[key]:
-            raise DataError(f"{str(path)!r} was prepared with {key} {meta[key]}, not {want}; "
-                            f"prepare the source again with --{key} {want}")
-    count = meta["count"]
-    shape = (meta["files"], meta["channels"], meta["resolution"], meta["resolution"])
-    for name, size in ((_IMAGES, int(np.prod(shape))), (_LABELS, 8 * meta["files"])):
-        f = path / name
-        if not f.is_file() or not size <= f.stat().st_size <= size + 65536:  # + the npy header
-            raise DataError(f"{str(f)!r} is missing, not a regular file, or not the size "
-                            f"{PREPARED_META} implies ({size:,} bytes of data)")
-    try:
-        # copy-on-write mapping: pages are read on demand and shared between processes; the
-        # arrays are writable for torch, and a write would stay private to this process
-        images = np.load(path / _IMAGES, mmap_mode="c")
-        labels = np.load(path / _LABELS, allow_pickle=False)  # small: read whole
-    except (OSError, ValueError) as e:
-        raise DataError(f"cannot read the arrays of {str(path)!r}: {e}") from None
-    if images.shape != shape or images.dtype != np.uint8 or labels.shape != (meta["files"],) \
-            or labels.dtype.kind not in "iu":
-        raise DataError(f"{str(path)!r}: the arrays do not match {PREPARED_META} (images "
-                        f"{images.shape} {images.dtype}, expected {shape} uint8)")
-    used = labels[:count]
-    if count and (int(used.min()) < 0 or int(used.max()) >= len(meta["class_names"])):
-        raise DataError(f"{str(path)!r}: labels range over [{int(used.min())}, "
-                        f"{int(used.max())}], outside the {len(meta['class_names'])} classes")
-    return ImageData(torch.from_numpy(images[:count]), torch.from_numpy(labels[:count]),
-                     tuple(meta["class_names"]), str(path),
-                     tuple(tuple(s) for s in meta["skipped"]))
-
-
-def load_data(spec: str | os.PathLike[str] = "digits", *, resolution: int = 32,
-              channels: int | None = None, split: Split = "train") -> ImageData:
-    """The data set named by ``spec``: ``digits``, a folder, a prepared folder, or an ``.npz``.
-
-    A prepared folder (written by :func:`ylg.prepared.prepare`, ``ylg prepare``) is memory-mapped,
-    not read: its resolution must be ``resolution``, and its channels ``channels`` when given.
-
-    ``channels=None`` keeps the source's own (digits 1, folders 3, npz as stored).
-
-    Examples
-    --------
-    >>> load_data("digits", resolution=8, split="test").images.shape
-    torch.Size([297, 1, 8, 8])
-    """
-    if str(spec) == "digits":
-        return digits(resolution=resolution, split=split, channels=channels or 1)
-    path = Path(spec)
-    if path.is_dir() and (path / PREPARED_META).is_file():
-        return load_prepared(path, resolution=resolution, channels=channels)
-    if path.is_dir():
-        return image_folder(path, resolution=resolution, channels=channels or 3)
-    if path.suffix == ".npz" and path.is_file():
-        return npz_arrays(path, resolution=resolution, channels=channels)
-    raise DataError(f"data {str(spec)!r} is neither 'digits', a folder, nor an existing .npz file")

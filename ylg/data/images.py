@@ -1,7 +1,7 @@
 """Decoding one image file: every Pillow mode to 8 bits, centre-cropped and resized.
 
-:mod:`ylg.data` reads image folders with it, :mod:`ylg.prepared` prepares them, and the
-inversion (:mod:`ylg.invert_jobs`) reads its targets.
+:mod:`ylg.data` reads image folders with it, :mod:`ylg.data.prepared` prepares them, and the
+inversion (:mod:`ylg.invert.jobs`) reads its targets.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-import ylg.attention as attention
+import ylg.attention.layer as attention
 from ifg.errors import InvalidArgument, YLGError
 from ifg.maskset import PRESETS, Head, MaskSet, layer, preset
 from ylg.attention import Attention2d
@@ -315,7 +315,7 @@ def test_a_query_with_no_allowed_key_is_refused():
 
 
 def test_a_path_is_refused_the_caller_reads_the_mask_file(tmp_path):
-    # a mask file is read once at the edge (ylg.checkpoint.read_attention), never by the layer
+    # a mask file is read once at the edge (ylg.models.build.read_attention), never by the layer
     with pytest.raises(InvalidArgument, match="must be a MaskSet or None"):
         Attention2d(64, tmp_path / "masks.npz")
 
@@ -340,7 +340,7 @@ def _table(edge):
 
 @pytest.mark.parametrize("batch,expected", [(1, "dense"), (2, "dense"), (3, "sparse")])
 def test_auto_follows_the_measured_table_for_the_first_calls_size(monkeypatch, batch, expected):
-    import ylg.attention_auto as auto
+    import ylg.attention.auto as auto
 
     per_sample = 8 * 256 * 64  # heads * Nq * Nk
     monkeypatch.setattr(auto, "backend_table", lambda: _table(3 * per_sample))
@@ -352,7 +352,7 @@ def test_auto_follows_the_measured_table_for_the_first_calls_size(monkeypatch, b
 
 
 def test_auto_without_a_measurement_for_the_device_keeps_the_pairs_rule(monkeypatch):
-    import ylg.attention_auto as auto
+    import ylg.attention.auto as auto
 
     monkeypatch.setattr(auto, "backend_table", lambda: {"rows": {"cuda": _table(1)["rows"]["cpu"]}})
     # Nq * Nk = 4,096 and 16,384 against the rule's 8,192
@@ -364,7 +364,7 @@ def test_auto_without_a_measurement_for_the_device_keeps_the_pairs_rule(monkeypa
 
 
 def test_the_committed_table_covers_every_size_on_cpu():
-    import ylg.attention_auto as auto
+    import ylg.attention.auto as auto
 
     table = json.loads(auto.TABLE_PATH.read_text())
     rows = table["rows"]["cpu"]
@@ -376,7 +376,7 @@ def test_the_committed_table_covers_every_size_on_cpu():
 
 @pytest.mark.parametrize("edge", [1, 1 << 40])  # the table says sparse / dense
 def test_auto_gives_the_dense_answer_whichever_backend_it_takes(monkeypatch, edge):
-    import ylg.attention_auto as auto
+    import ylg.attention.auto as auto
 
     monkeypatch.setattr(auto, "backend_table", lambda: _table(edge))
     masks = preset("ylg", key_grid=(8, 8), query_grid=(16, 16))
@@ -414,8 +414,12 @@ def test_mask_structure_is_compiled_once(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("mask structure rebuilt during forward")
 
-    for name in ("_compile_head", "_tile_unions", "_best_tile", "_query_order", "_pad_order"):
-        monkeypatch.setattr(attention, name, refuse)
+    import ylg.attention.plan as plan
+
+    for name in ("compile_head", "_tile_unions", "best_tile", "query_order", "pad_order"):
+        for module in (plan, attention):  # the compiler, and the layer that calls it
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, refuse)
     net(torch.randn(1, 64, 8, 8)).sum().backward()
 
 
@@ -439,7 +443,7 @@ def test_sparse_softmax_skips_the_row_maximum_only_when_logits_are_bounded(scale
     """Small queries and keys: the tile softmax leaves out the max subtraction (the logits are
     bounded well inside exp's range); large ones (logits in the thousands, where exp without
     the shift overflows): it subtracts. Either way the answer is the dense one."""
-    import ylg.attention_kernels as kernels
+    import ylg.attention.kernels as kernels
 
     masks = preset("ylg", key_grid=(8, 8), query_grid=(16, 16))
     dense, sparse = twin_layers(64, masks, pool=2)
@@ -534,13 +538,13 @@ def test_sparse_core_thread_policy_and_restore(monkeypatch, limit, expected):
     """Below the work limit the sparse core's forward and backward run on one CPU thread; the
     caller's thread count comes back afterwards (and the answer does not change)."""
     seen = []
-    forward, backward = attention._TileAttention.forward, attention._TileAttention._backward
+    forward, backward = attention.TileAttention.forward, attention.TileAttention._backward
 
     def spy(fn):
         return staticmethod(lambda *a: (seen.append(torch.get_num_threads()), fn(*a))[1])
 
-    monkeypatch.setattr(attention._TileAttention, "forward", spy(forward))
-    monkeypatch.setattr(attention._TileAttention, "_backward", spy(backward))
+    monkeypatch.setattr(attention.TileAttention, "forward", spy(forward))
+    monkeypatch.setattr(attention.TileAttention, "_backward", spy(backward))
     monkeypatch.setattr(attention, "_ONE_THREAD_MAX_WORK", limit)
     dense, sparse = twin_layers(64, CASES["ylg-sagan"][0](), pool=2)
     x, weights = torch.randn(2, 64, 8, 8), (torch.randn(2, 64, 8, 8), torch.randn(2, 8, 64, 16))

@@ -19,17 +19,17 @@ import torch.nn.functional as F
 
 from ifg.errors import InvalidArgument
 from ylg.errors import DataError
-from ylg.invert import Inversion  # noqa: F401 - score's doctest
-from ylg.invert import (METHODS, PUBLISHED, Budget, _check_attention, _check_heads,
-                        _labels, _resolution, check_inversion_memory, discriminator_saliency,
+from ylg.invert.optimise import Inversion  # noqa: F401 - score's doctest
+from ylg.invert.optimise import (METHODS, PUBLISHED, Budget, check_attention, check_heads,
+                        classes_to_try, resolution_of, check_inversion_memory, discriminator_saliency,
                         feature_distance, invert)
 from ylg.sample import parse_class
-from ylg.similarity import psnr, ssim, to_unit_range
+from ylg.invert.similarity import psnr, ssim, to_unit_range
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ylg.invert import Method
+    from ylg.invert.optimise import Method
     from ylg.models.sagan import Discriminator, Generator
 
 #: the class of an inversion's target: a class (its index, or its name among the checkpoint's
@@ -149,7 +149,8 @@ def load_models(checkpoint: str | os.PathLike[str], *, device: str | torch.devic
     CheckpointError
         For a missing, corrupt or mismatched checkpoint.
     """
-    from ylg.checkpoint import load_checkpoint, models_from_checkpoint
+    from ylg.run.checkpoint import load_checkpoint
+    from ylg.models.build import models_from_checkpoint
 
     state = load_checkpoint(checkpoint)
     _, D, ema = models_from_checkpoint(state, device=device)
@@ -193,7 +194,7 @@ def target_image(G: Generator, *, image: str | os.PathLike[str] | None = None,
     """
     from ylg.data import digits, to_model_range
 
-    res = _resolution(G)
+    res = resolution_of(G)
     if (image is None) == (test_index is None):
         raise InvalidArgument("give exactly one of image and test_index")
     if image is not None:
@@ -229,7 +230,7 @@ def generated_target(G: Generator, *, seed: int, label: int | None = None
     >>> tuple(x.shape), tuple(z.shape), y.tolist()
     ((1, 1, 32, 32), (1, 128), [7])
     """
-    y = _labels(0 if label is None else label, 1, G.num_classes).reshape(1)
+    y = classes_to_try(0 if label is None else label, 1, G.num_classes).reshape(1)
     z = torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(seed))
     dev = next(G.parameters()).device
     return G(z.to(dev), y.to(dev)).cpu(), z, y
@@ -239,7 +240,7 @@ def invert_to_folder(checkpoint: str | os.PathLike[str], out: str | os.PathLike[
                      image: str | os.PathLike[str] | None = None, test_index: int | None = None,
                      sample_seed: int | None = None, label: Label = "own",
                      methods: str | Sequence[str] = METHODS, budget: Budget = PUBLISHED,
-                     heads: Sequence[int] | None = None, seed: int = 0,
+                     d_heads: Sequence[int] | None = None, seed: int = 0,
                      device: str | torch.device = "cpu",
                      progress: bool = False) -> dict[str, Any]:
     """Invert one image with each method and write the results to a folder.
@@ -264,7 +265,9 @@ def invert_to_folder(checkpoint: str | os.PathLike[str], out: str | os.PathLike[
     methods : sequence of str
         Methods to run; a method the model cannot run (``ylg`` without D attention) is refused
         when asked alone, and skipped with a note when others run.
-    budget, heads, seed, progress
+    d_heads : sequence of int, optional
+        The D heads of the ``ylg`` loss (``heads`` of :func:`ylg.invert.invert`).
+    budget, seed, progress
         As :func:`ylg.invert.invert`; every method gets the same starts and budget.
     device : str or torch.device
 
@@ -294,11 +297,11 @@ def invert_to_folder(checkpoint: str | os.PathLike[str], out: str | os.PathLike[
     methods = _check_methods(methods)
     if "ylg" in methods and D.attention is None:
         if len(methods) == 1:
-            _check_attention(D)
+            check_attention(D)
         methods = tuple(m for m in methods if m != "ylg")
         notes.append("the discriminator has no attention layer: the ylg method is skipped")
-    if heads is not None and D.attention is not None:
-        heads = _check_heads(heads, D.attention.heads)  # before anything is written
+    if d_heads is not None and D.attention is not None:
+        d_heads = check_heads(d_heads, D.attention.heads)  # before anything is written
     check_inversion_memory(G, D, x, label=label, budget=budget,  # before anything is written
                            method="pixel" if methods == ("pixel",) else "ylg")
     out = Path(out)
@@ -306,7 +309,7 @@ def invert_to_folder(checkpoint: str | os.PathLike[str], out: str | os.PathLike[
     save_image(x, out / "real.png")
     results, report = {}, {}
     for method in methods:
-        inv = invert(G, D, x, label=label, method=method, budget=budget, heads=heads, seed=seed,
+        inv = invert(G, D, x, label=label, method=method, budget=budget, heads=d_heads, seed=seed,
                      progress=progress)
         results[method] = inv
         metrics = {k: v[0] for k, v in score(inv, x, D, z=true_z).items()}
@@ -328,10 +331,10 @@ def invert_to_folder(checkpoint: str | os.PathLike[str], out: str | os.PathLike[
         "checkpoint": str(checkpoint), "step": info["step"], "target": source,
         "true_class": true_label, "class_given": label is not None,
         "true_z": None if true_z is None else true_z[0].tolist(),
-        "resolution": _resolution(G), "channels": G.channels,
+        "resolution": resolution_of(G), "channels": G.channels,
         "settings": {"steps": budget.steps, "lr": budget.lr, "starts": budget.starts,
                      "noise": budget.noise, "seed": seed,
-                     "heads": None if heads is None else list(heads)},
+                     "heads": None if d_heads is None else list(d_heads)},
         "notes": notes, "methods": report,
     }
     (out / "inversion.json").write_text(json.dumps(summary, indent=1))
@@ -391,7 +394,7 @@ def parse_query(text: str, *, resolution: int) -> tuple[int, int]:
 def draw_attention_map(checkpoint: str | os.PathLike[str], out: str | os.PathLike[str], *,
                        query: tuple[int, int], image: str | os.PathLike[str] | None = None,
                        test_index: int | None = None, sample_seed: int | None = None,
-                       label: Label = "own", heads: Sequence[int] | None = None,
+                       label: Label = "own", g_heads: Sequence[int] | None = None,
                        method: Method = "ylg", budget: Budget = PUBLISHED,
                        d_heads: Sequence[int] | None = None, seed: int = 0,
                        device: str | torch.device = "cpu",
@@ -413,7 +416,7 @@ def draw_attention_map(checkpoint: str | os.PathLike[str], out: str | os.PathLik
         Exactly one: a file, a digits test index, or the seed of a generated sample.
     label : int, str, None or "own"
         As :func:`invert_to_folder`; for a sample, None or "own" draws class 0.
-    heads : sequence of int, optional
+    g_heads : sequence of int, optional
         G heads to draw (default: all).
     method, budget, seed
         The inversion's settings (:func:`ylg.invert.invert`).
@@ -437,9 +440,9 @@ def draw_attention_map(checkpoint: str | os.PathLike[str], out: str | os.PathLik
                               "to draw")
     if sum(v is not None for v in (image, test_index, sample_seed)) != 1:
         raise InvalidArgument("give exactly one of image, test_index and sample_seed")
-    res = _resolution(G)
+    res = resolution_of(G)
     query = parse_query(",".join(map(str, query)), resolution=res)
-    heads = _check_heads(heads, G.attention.heads)
+    g_heads = check_heads(g_heads, G.attention.heads)
     summary = {"checkpoint": str(checkpoint), "step": info["step"], "query": list(query)}
     if sample_seed is not None:
         x, z, y = generated_target(G, seed=sample_seed,
@@ -455,10 +458,10 @@ def draw_attention_map(checkpoint: str | os.PathLike[str], out: str | os.PathLik
         z, y, recon = inv.z, inv.labels, inv.images
         summary.update({k: v[0] for k, v in score(inv, x, D).items()})
         summary["notes"] = notes + list(inv.notes)
-    fig = attention_map_figure(G, D, x, z, y, query=query, heads=heads, reconstruction=recon)
+    fig = attention_map_figure(G, D, x, z, y, query=query, g_heads=g_heads, reconstruction=recon)
     save_figure(fig, out)
     a = G.attention_resolution
-    summary.update({"target": target, "class": int(y[0]), "heads": list(heads),
+    summary.update({"target": target, "class": int(y[0]), "heads": list(g_heads),
                     "query_cell": [query[0] * a // res, query[1] * a // res]})
     return summary
 
@@ -466,7 +469,7 @@ def draw_attention_map(checkpoint: str | os.PathLike[str], out: str | os.PathLik
 @torch.no_grad()
 def attention_map_figure(G: Generator, D: Discriminator | None, x: torch.Tensor, z: torch.Tensor,
                          y: torch.Tensor, *, query: tuple[int, int],
-                         heads: Sequence[int] | None = None,
+                         g_heads: Sequence[int] | None = None,
                          reconstruction: torch.Tensor | None = None) -> Figure:
     """The attention figure of one image and its latent: G's heads for a query, D's saliency.
 
@@ -479,7 +482,7 @@ def attention_map_figure(G: Generator, D: Discriminator | None, x: torch.Tensor,
     y : torch.Tensor, int64, (1,)
     query : (int, int)
         A pixel of the image.
-    heads : sequence of int, optional
+    g_heads : sequence of int, optional
         G heads to draw (default: all).
     reconstruction : torch.Tensor, (1, c, res, res), optional
         Shown next to the image (an inversion's ``G(z, y)``).
@@ -494,7 +497,7 @@ def attention_map_figure(G: Generator, D: Discriminator | None, x: torch.Tensor,
     >>> G = Generator(resolution=32, width=16, channels=1, attention="ylg").eval()
     >>> D = Discriminator(resolution=32, width=16, channels=1, attention="ylg").eval()
     >>> z, y = torch.zeros(1, 128), torch.tensor([2])
-    >>> fig = attention_map_figure(G, D, G(z, y), z, y, query=(4, 5), heads=[0, 4])
+    >>> fig = attention_map_figure(G, D, G(z, y), z, y, query=(4, 5), g_heads=[0, 4])
     >>> len([ax for ax in fig.axes if ax.axison])  # image, 2 heads of G, 8 of D, a colour bar
     12
     """
@@ -503,8 +506,8 @@ def attention_map_figure(G: Generator, D: Discriminator | None, x: torch.Tensor,
     if G.attention is None:
         raise InvalidArgument("the generator has no attention layer: there is no attention map "
                               "to draw")
-    heads = _check_heads(heads, G.attention.heads)
-    res, a = _resolution(G), G.attention_resolution
+    g_heads = check_heads(g_heads, G.attention.heads)
+    res, a = resolution_of(G), G.attention_resolution
     dev = next(G.parameters()).device
     _, g_attn = G(z.to(dev), y.to(dev), return_attention=True)
     maps = query_attention(g_attn.cpu(), query=query, image_size=res, query_grid=(a, a),
@@ -515,10 +518,10 @@ def attention_map_figure(G: Generator, D: Discriminator | None, x: torch.Tensor,
         saliency = F.interpolate(s.cpu(), size=(res, res), mode="nearest")[0]
         saliency_titles = [f"D {name}" for name in head_names(D.attention)]
     g_names = head_names(G.attention)
-    return attention_figure(x[0].cpu(), maps[list(heads)], query=query,
+    return attention_figure(x[0].cpu(), maps[list(g_heads)], query=query,
                             reconstruction=None if reconstruction is None else
                             reconstruction[0].cpu(),
-                            titles=[f"G {g_names[h]}" for h in heads], saliency=saliency,
+                            titles=[f"G {g_names[h]}" for h in g_heads], saliency=saliency,
                             saliency_titles=saliency_titles)
 
 

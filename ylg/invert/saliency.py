@@ -1,7 +1,7 @@
 """Saliency of the discriminator's attention heads: which keys its queries attend, per head.
 
 The ``ylg`` inversion loss (:mod:`ylg.invert`) weights the distance between ``D0`` features by
-these maps, and the attention-map figures (:mod:`ylg.invert_jobs`) draw them.
+these maps, and the attention-map figures (:mod:`ylg.invert.jobs`) draw them.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def _features_and_attention(D: Discriminator, x: torch.Tensor
                             ) -> tuple[torch.Tensor, torch.Tensor]:
     """``D0(x)`` ``(b, c, a, a)`` and D's attention on it ``(b, heads, Nq, Nk)``."""
     f = D.features_before_attention(x)
-    _, attn = _check_attention(D)(f, return_attention=True)
+    _, attn = check_attention(D)(f, return_attention=True)
     return f, attn
 
 
@@ -148,8 +148,8 @@ def discriminator_saliency(D: Discriminator, x: torch.Tensor, *,
     >>> discriminator_saliency(D, torch.zeros(2, 1, 32, 32), heads=(0, 1)).shape
     torch.Size([2, 2, 16, 16])
     """
-    layer = _check_attention(D)
-    heads = _check_heads(heads, layer.heads)
+    layer = check_attention(D)
+    heads = check_heads(heads, layer.heads)
     f, attn = _features_and_attention(D, x)
     counts = None if layer.masks is None else key_counts(layer).to(attn.device)
     a = f.shape[-2:]
@@ -159,14 +159,14 @@ def discriminator_saliency(D: Discriminator, x: torch.Tensor, *,
     return s[:, list(heads)]
 
 
-def _check_attention(D: Discriminator) -> Attention2d:
+def check_attention(D: Discriminator) -> Attention2d:
     if D.attention is None:
         raise InvalidArgument("the discriminator has no attention layer, so it has no saliency "
                               "maps: the ylg method needs them (use discriminator or pixel)")
     return D.attention
 
 
-def _check_heads(heads: Sequence[int] | None, n: int) -> tuple[int, ...]:
+def check_heads(heads: Sequence[int] | None, n: int) -> tuple[int, ...]:
     if heads is None:
         return tuple(range(n))
     heads = tuple(heads)

@@ -65,9 +65,9 @@ def test_evaluate_rejects_what_it_cannot_measure():
 
 
 def _pixels():
-    from ylg.metrics.features import _model_range
+    from ylg.metrics.features import model_range
 
-    return FeatureExtractor("pix", lambda x: x.flatten(1), _model_range, torch.device("cpu"))
+    return FeatureExtractor("pix", lambda x: x.flatten(1), model_range, torch.device("cpu"))
 
 
 def test_the_real_set_is_bounded_to_one_fixed_subset(tmp_path):

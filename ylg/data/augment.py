@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 import torch
 import torch.nn.functional as F
 
-from ifg.errors import InvalidArgument
+from ylg.choices import AUGMENTATIONS, parse_policy
 
 __all__ = ["POLICIES", "diff_augment", "parse_policy"]
 
@@ -60,24 +60,9 @@ def cutout(x: torch.Tensor, generator: torch.Generator | None,
 
 
 #: policy name -> function (x, generator) -> x
-POLICIES: dict[str, Callable[[torch.Tensor, torch.Generator | None], torch.Tensor]] = {
-"color": color, "translation": translation, "cutout": cutout}
+POLICIES: dict[str, Callable[[torch.Tensor, torch.Generator | None], torch.Tensor]] = dict(
+    zip(AUGMENTATIONS, (color, translation, cutout)))  # the names' one list is ylg.choices'
 
-
-def parse_policy(text: str | None) -> tuple[str, ...]:
-    """``"color,translation,cutout"`` -> the names, checked; ``""`` -> no augmentation.
-
-    Examples
-    --------
-    >>> parse_policy("color, cutout")
-    ('color', 'cutout')
-    """
-    names = tuple(n.strip() for n in str(text or "").split(",") if n.strip())
-    unknown = [n for n in names if n not in POLICIES]
-    if unknown:
-        raise InvalidArgument(f"unknown DiffAugment policy {unknown[0]!r} "
-                              f"(known: {', '.join(POLICIES)})")
-    return names
 
 
 def diff_augment(x: torch.Tensor, policy: str | Iterable[str], *,

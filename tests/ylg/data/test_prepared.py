@@ -8,10 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
-import ylg.prepared
+import ylg.data.prepared
 from ylg.data import image_folder, load_data
 from ylg.errors import DataError
-from ylg.prepared import load_prepared, prepare
+from ylg.data.prepared import load_prepared, prepare
 
 
 @pytest.fixture
@@ -57,13 +57,13 @@ def test_the_images_are_memory_mapped_not_read(source, tmp_path):
 def test_a_killed_preparation_continues_to_the_same_result(source, tmp_path, monkeypatch):
     calls = []
 
-    def dies_on_the_eighth(job, decode=ylg.prepared._decode):
+    def dies_on_the_eighth(job, decode=ylg.data.prepared._decode):
         calls.append(job)
         if len(calls) == 8:
             raise KeyboardInterrupt
         return decode(job)
 
-    monkeypatch.setattr(ylg.prepared, "_decode", dies_on_the_eighth)
+    monkeypatch.setattr(ylg.data.prepared, "_decode", dies_on_the_eighth)
     with pytest.raises(KeyboardInterrupt):
         prepare(source, tmp_path / "p", resolution=8, workers=1, chunk=5)
     monkeypatch.undo()
@@ -81,7 +81,7 @@ def test_a_killed_preparation_continues_to_the_same_result(source, tmp_path, mon
 
 def test_a_finished_preparation_is_not_redone(source, tmp_path, monkeypatch):
     first = prepare(source, tmp_path / "p", resolution=8, workers=1)
-    monkeypatch.setattr(ylg.prepared, "_decode", lambda job: pytest.fail("decoded again"))
+    monkeypatch.setattr(ylg.data.prepared, "_decode", lambda job: pytest.fail("decoded again"))
     assert prepare(source, tmp_path / "p", resolution=8, workers=1) == first
 
 

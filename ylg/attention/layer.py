@@ -21,13 +21,12 @@ channel ``j * heads + h`` holds channel ``j`` of head ``h``.
 
 The tile structure is compiled once, at construction, into non-persistent buffers: they move with
 ``.to(device)``, and a checkpoint of the layer does not depend on the backend. The cores that run
-on head-split tensors are in :mod:`ylg.attention_kernels`, the FlexAttention route in
-:mod:`ylg.attention_flex`; their public names are re-exported here.
+on head-split tensors are in :mod:`ylg.attention.kernels`, the FlexAttention route in
+:mod:`ylg.attention.flex`; their public names are re-exported here.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -38,40 +37,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from ifg.errors import InvalidArgument, check_positive_int
-from ylg.attention_auto import auto_backend, sparse_pays
-from ylg.attention_flex import FlexUnsupported, _row_table, flex_attend, flex_mask
-from ylg.attention_kernels import (_dense_attention, _one_thread, _sparse_core,
-                                   _tile_rows,
-                                   _TileAttention)  # noqa: F401 (_TileAttention: re-exported)
+from ylg.attention.auto import auto_backend, sparse_pays
+from ylg.attention.flex import FlexUnsupported, row_table, flex_attend, flex_mask
+from ylg.attention.plan import (TilePlan, best_tile, compile_head, group_heads, pad_order,
+                                query_order)
+from ylg.attention.kernels import (dense_attention, one_thread, sparse_core,
+                                   tile_rows,
+                                   TileAttention)  # noqa: F401 (TileAttention: re-exported)
 from ylg.choices import BACKENDS
+from ylg.spectral import sn_conv1x1
 
 if TYPE_CHECKING:
     from ifg.maskset import MaskSet
 
 __all__ = ["Attention2d", "BACKENDS", "FlexUnsupported", "flex_mask"]
-
-
-#: tile sizes the sparse backend considers (plus the pattern's own block, ratio * sqrt(Nk))
-_TILE_CANDIDATES = (16, 32, 64, 128, 256)
-
-
-class _SpectralNorm(nn.utils.parametrizations._SpectralNorm):
-    """torch's spectral norm, without power iterations on the meta device (the memory
-    estimate's and the checkpoint checks' models): there are no values to iterate there, and
-    torch's Python meta kernels made its 15 start-up iterations cost over a second a model."""
-
-    def _power_method(self, weight_mat: torch.Tensor, n_power_iterations: int) -> None:
-        if not weight_mat.is_meta:
-            super()._power_method(weight_mat, n_power_iterations)
-
-
-def _sn_conv1x1(c_in: int, c_out: int) -> nn.Module:
-    """A spectral-normalised 1x1 convolution without bias (SAGAN's projections): torch's
-    ``spectral_norm(conv)``, with the same weights, buffers and random draws."""
-    conv = nn.Conv2d(c_in, c_out, 1, bias=False)
-    nn.init.xavier_uniform_(conv.weight)  # Glorot uniform, as published
-    nn.utils.parametrize.register_parametrization(conv, "weight", _SpectralNorm(conv.weight))
-    return conv
 
 
 def _load_masks(masks: object) -> MaskSet:
@@ -93,159 +72,8 @@ def _check_rows(masks: Sequence[sp.csr_matrix]) -> None:
                                   f"(first: query {empty[0]}); every query needs a key")
 
 
-def _query_order(ms: MaskSet) -> np.ndarray:
-    """Queries sorted by the enumeration rank of the key-grid mask row they use.
-
-    Queries that share a row (the copies made by the tiling) land in one tile, and consecutive
-    ranks are neighbours in the 1-D pattern, so a tile's queries need few distinct keys. An
-    unknown enumeration or tiling falls back to row-major order: slower, never wrong.
-    """
-    from ifg.enumerations import enumeration
-    from ifg.maskset import tile
-
-    try:
-        rank = enumeration(ms.enumeration, ms.key_grid)
-    except InvalidArgument:
-        rank = np.arange(ms.nk)
-    try:
-        eye = sp.identity(ms.nk, dtype=bool, format="csr")
-        rows = tile(eye, key_grid=ms.key_grid, query_grid=ms.query_grid, tiling=ms.tiling).indices
-    except InvalidArgument:
-        rows = np.arange(ms.nq) % ms.nk
-    return np.argsort(rank[rows], kind="stable")
-
-
-def _tile_unions(mask: sp.csr_matrix, padded: np.ndarray, t: int) -> sp.csr_matrix:
-    """The union of keys of each tile of ``t`` queries: a CSR matrix ``(tiles, Nk)``."""
-    n = len(padded)
-    # summing the rows of each tile is one sparse product with a (tiles, n) 0/1 matrix
-    gather = sp.csr_matrix((np.ones(n, dtype=np.int32), (np.arange(n) // t, padded)),
-                           shape=(n // t, mask.shape[0]))
-    unions = (gather @ mask.astype(np.int32)).tocsr()
-    unions.sort_indices()
-    return unions
-
-
-def _pad_order(order: np.ndarray, t: int) -> np.ndarray:
-    """``order`` padded to a multiple of ``t`` by repeating its last query (kept valid)."""
-    return np.concatenate([order, np.full(-len(order) % t, order[-1])])
-
-
-def _compile_head(mask: sp.csr_matrix, order: np.ndarray, t: int
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """One head's tiles: the keys each tile gathers and which of them each query may attend.
-
-    Parameters
-    ----------
-    mask : scipy.sparse.csr_matrix, (Nq, Nk) bool
-    order : numpy.ndarray, (Nq,)
-        The query order; tile ``i`` holds queries ``order[i*t:(i+1)*t]`` (padded, see
-        :func:`_pad_order`).
-    t : int
-        Queries per tile.
-
-    Returns
-    -------
-    keys : numpy.ndarray, (nt, u) int64
-        Each tile's union of keys, sorted; the padding after a short union points at key 0.
-    allowed : numpy.ndarray, (nt, t, u) bool
-        ``allowed[i, j, l]``: query ``j`` of tile ``i`` may attend the key in slot ``l``.
-    """
-    nk = mask.shape[1]
-    padded = _pad_order(order, t)
-    nt = len(padded) // t
-    unions = _tile_unions(mask, padded, t)
-    counts = np.diff(unions.indptr)
-    tiles = np.repeat(np.arange(nt), counts)
-    keys = np.zeros((nt, int(counts.max())), dtype=np.int64)
-    keys[tiles, np.arange(unions.nnz) - unions.indptr[tiles]] = unions.indices
-    rows = mask[padded]
-    rows.sort_indices()
-    r = np.repeat(np.arange(len(padded)), np.diff(rows.indptr))
-    # a (tile, key) pair's slot is its rank within the tile's sorted union
-    codes = tiles * nk + unions.indices
-    slot = np.searchsorted(codes, (r // t) * nk + rows.indices) - unions.indptr[r // t]
-    allowed = np.zeros((nt, t, keys.shape[1]), dtype=bool)
-    allowed[r // t, r % t, slot] = True
-    return keys, allowed
-
-
-def _best_tile(mask: sp.csr_matrix, order: np.ndarray, dims: int, tile: int | None = None
-               ) -> tuple[int, int]:
-    """The tile size with the least padded work for one head (or ``tile`` when given), with the
-    union size it gives: ``(t, u)``."""
-    nq, nk = mask.shape
-    ratio = max(1, round(nq / nk))
-    candidates = ((tile,) if tile is not None else
-                  sorted({c for c in _TILE_CANDIDATES + (ratio * math.isqrt(nk),)
-                          if c <= max(_TILE_CANDIDATES[0], nq)}))
-    best: tuple[int, int, int] | None = None
-    for t in candidates:
-        padded = _pad_order(order, t)
-        u = int(np.diff(_tile_unions(mask, padded, t).indptr).max())
-        cost = len(padded) // t * u * (t + dims)  # per tile: logits, gathered keys and values
-        if best is None or cost < best[0]:
-            best = (cost, t, u)
-    assert best is not None  # there is at least one candidate
-    return best[1:]
-
-
-def _group_heads(shapes: Sequence[tuple[int, int]]) -> list[list[int]]:
-    """Heads that share a tile size and have unions within 25% of each other run together
-    (padded to the group's largest union); ``shapes`` is each head's ``(t, u)``."""
-    groups: list[list[int]] = []
-    for h in sorted(range(len(shapes)), key=lambda h: shapes[h]):
-        t, u = shapes[h]
-        if groups and shapes[groups[-1][0]][0] == t and u <= 1.25 * shapes[groups[-1][0]][1]:
-            groups[-1].append(h)
-        else:
-            groups.append([h])
-    return [sorted(g) for g in groups]
-
-
-class _TilePlan(nn.Module):
-    """The sparse backend's buffers for a group of ``g`` heads with one tile size ``t`` and
-    union size ``u`` (``nt`` tiles a head).
-
-    Buffers, all indices into the layer's flattened tensors (head-major):
-
-    - ``query_index`` (g*nt*t,): row ``head * Nq + query`` of each tile slot (padding repeats a
-      real query, so that no row is empty);
-    - ``key_index`` (g*nt*u,): row ``head * Nk + key`` of each tile's gathered keys (padding
-      points at the head's key 0);
-    - ``blocked`` (g, nt, u, t): True where the query may not attend the gathered key (keys
-      first, the layout of the tile logits).
-
-    They are derived from the masks, so they are not saved in a checkpoint.
-    """
-
-    query_index: torch.Tensor
-    key_index: torch.Tensor
-    blocked: torch.Tensor
-
-    def __init__(self, heads: Sequence[int] | np.ndarray, order: np.ndarray,
-                 compiled: Sequence[tuple[np.ndarray, np.ndarray]], nq: int, nk: int) -> None:
-        super().__init__()
-        t = compiled[0][1].shape[1]
-        u = max(keys.shape[1] for keys, _ in compiled)
-        heads = np.asarray(heads, dtype=np.int64).reshape(-1, 1, 1)
-        keys = np.stack([np.pad(k, ((0, 0), (0, u - k.shape[1]))) for k, _ in compiled])
-        allowed = np.stack([np.pad(a, ((0, 0), (0, 0), (0, u - a.shape[2])))
-                            for _, a in compiled])
-        padded = _pad_order(order, t).reshape(1, -1, t)  # the same query order in every head
-        buffers = {"query_index": (heads * nq + padded).ravel(),
-                   "key_index": (heads * nk + keys).ravel(),
-                   "blocked": np.ascontiguousarray(~allowed.transpose(0, 1, 3, 2))}
-        for name, array in buffers.items():
-            self.register_buffer(name, torch.from_numpy(array), persistent=False)
-        self.tile, self.union, self.heads = t, u, heads.ravel().tolist()
-
-    def extra_repr(self) -> str:
-        return f"heads={self.heads}, tile={self.tile}, union={self.union}"
-
-
 #: on CPU the sparse core runs on one thread up to this many multiply-adds a call (see
-#: :func:`_one_thread`); every size measured so far is below it
+#: :func:`one_thread`); every size measured so far is below it
 _ONE_THREAD_MAX_WORK = 1 << 32
 
 
@@ -260,16 +88,16 @@ def _sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                       ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Tiled attention over each tile's union of keys.
 
-    Shapes as :func:`ylg.attention_kernels._dense_attention`. ``plans`` holds each head group's
-    ``(query_index, key_index, blocked)`` (see :class:`_TilePlan`); ``rows`` their row indices
-    for this batch size (:func:`ylg.attention_kernels._tile_rows`).
+    Shapes as :func:`ylg.attention.kernels.dense_attention`. ``plans`` holds each head group's
+    ``(query_index, key_index, blocked)`` (see :class:`TilePlan`); ``rows`` their row indices
+    for this batch size (:func:`ylg.attention.kernels.tile_rows`).
     """
     b, h, nq, d = q.shape
     e = v.shape[3]
     work = b * sum(blocked.numel() for _, _, blocked in plans) * (d + e)
     single = _single_threaded(q, work)
-    with _one_thread(single):
-        return _sparse_core(q, k, v, plans, rows, return_attention, single)
+    with one_thread(single):
+        return sparse_core(q, k, v, plans, rows, return_attention, single)
 
 
 class Attention2d(nn.Module):
@@ -297,7 +125,7 @@ class Attention2d(nn.Module):
         forward only on CPU, where training with it raises :class:`FlexUnsupported`);
         ``auto`` takes dense for masks that allow too many pairs (padded sparse work above 1/4
         of the dense work); otherwise it decides at the first forward on a device kind, for
-        that call's size, from the measured table (:mod:`ylg.attention_auto`), and shows the
+        that call's size, from the measured table (:mod:`ylg.attention.auto`), and shows the
         choice in ``backend`` (``"auto"`` until then). The answer does not depend on it.
     qk_head_dim, v_head_dim : int, optional
         Channels per head of queries/keys and of values. Default ``C / (8 heads)`` and
@@ -338,7 +166,7 @@ class Attention2d(nn.Module):
     _auto_blocked: dict[str, torch.Tensor]
     # backend "flex": device -> (block_mask, mask_mod)
     _block_masks: dict[str, tuple[Any, Callable[..., torch.Tensor]]]
-    # backend "sparse": (batch, e, device) -> the row indices of _tile_rows
+    # backend "sparse": (batch, e, device) -> the row indices of tile_rows
     _rows_cache: dict[tuple[int, int, str], dict[str, torch.Tensor]]
 
     def __init__(self, channels: int, masks: MaskSet | None = None, *, heads: int | None = None,
@@ -361,10 +189,10 @@ class Attention2d(nn.Module):
         self.channels = channels
 
         hd, vd = self.heads * self.qk_head_dim, self.heads * self.v_head_dim
-        self.query = _sn_conv1x1(channels, hd)
-        self.key = _sn_conv1x1(channels, hd)
-        self.value = _sn_conv1x1(channels, vd)
-        self.out = _sn_conv1x1(vd, channels)
+        self.query = sn_conv1x1(channels, hd)
+        self.key = sn_conv1x1(channels, hd)
+        self.value = sn_conv1x1(channels, vd)
+        self.out = sn_conv1x1(vd, channels)
         self.gamma = nn.Parameter(torch.zeros(()))
         self.backend = self._compile(backend, tile)
 
@@ -391,13 +219,13 @@ class Attention2d(nn.Module):
         masks = [sp.csr_matrix(m, dtype=bool) for m in ms.masks]
         _check_rows(masks)
         if backend == "flex":
-            table, index = _row_table(masks)
+            table, index = row_table(masks)
             self.register_buffer("flex_table", torch.from_numpy(table), persistent=False)
             self.register_buffer("flex_index", torch.from_numpy(index), persistent=False)
             self._block_masks = {}  # device -> (block_mask, mask_mod), built on first use
             return backend
         if backend != "dense":
-            order = _query_order(ms)
+            order = query_order(ms)
             dims = self.qk_head_dim + self.v_head_dim
             if tile is not None:
                 tile = check_positive_int("tile", tile)
@@ -406,14 +234,14 @@ class Attention2d(nn.Module):
             for m in masks:
                 sig = (m.indptr.tobytes(), m.indices.tobytes())
                 if sig not in distinct:
-                    t, _ = _best_tile(m, order, dims, tile)
-                    distinct[sig] = (t, _compile_head(m, order, t))
+                    t, _ = best_tile(m, order, dims, tile)
+                    distinct[sig] = (t, compile_head(m, order, t))
             compiled = [distinct[(m.indptr.tobytes(), m.indices.tobytes())] for m in masks]
             shapes = [(t, keys.shape[1]) for t, (keys, _) in compiled]
-            groups = _group_heads(shapes)
+            groups = group_heads(shapes)
             if backend == "auto":
                 # query-key products the tiles compute (padding included), against dense
-                work = sum(len(g) * len(_pad_order(order, shapes[g[0]][0]))
+                work = sum(len(g) * len(pad_order(order, shapes[g[0]][0]))
                            * max(shapes[h][1] for h in g) for g in groups)
                 if not sparse_pays(work, self.heads * ms.nq * ms.nk):
                     backend = "dense"
@@ -422,11 +250,11 @@ class Attention2d(nn.Module):
                     self._auto_blocked = {}
         if backend in ("sparse", "auto"):
             self.plans = nn.ModuleList(
-                _TilePlan(g, order, [compiled[h][1] for h in g], ms.nq, ms.nk) for g in groups)
+                TilePlan(g, order, [compiled[h][1] for h in g], ms.nq, ms.nk) for g in groups)
             # (head, query) -> its row among the groups' concatenated tile rows
             position = np.empty((self.heads, ms.nq), dtype=np.int64)
             offset = 0
-            for plan in cast(Iterable[_TilePlan], self.plans):  # ModuleList yields Module
+            for plan in cast(Iterable[TilePlan], self.plans):  # ModuleList yields Module
                 rows = plan.query_index.numpy()
                 position.flat[rows] = offset + np.arange(len(rows))  # a padding copy of a query
                 offset += len(rows)  # computes the same row as the query: either may stand
@@ -434,7 +262,7 @@ class Attention2d(nn.Module):
                                  persistent=False)
             # no padded tile slot: the query gather and the output placement are permutations
             self._permutation = offset == self.heads * ms.nq
-            self._rows_cache = {}  # (batch, e, device) -> the row indices of _tile_rows
+            self._rows_cache = {}  # (batch, e, device) -> the row indices of tile_rows
         else:
             blocked = ~np.stack([m.toarray() for m in masks])  # (heads, nq, nk)
             self.register_buffer("blocked", torch.from_numpy(blocked), persistent=False)
@@ -473,13 +301,13 @@ class Attention2d(nn.Module):
             blocked = self._auto_choose(q)
         if self.backend == "sparse":
             plans = [(p.query_index, p.key_index, p.blocked)
-                     for p in cast(Iterable[_TilePlan], self.plans)]  # ModuleList yields Module
+                     for p in cast(Iterable[TilePlan], self.plans)]  # ModuleList yields Module
             return _sparse_attention(q, k, v, plans, self._rows(plans, q, v.shape[3]),
                                      return_attention)
         if self.backend == "flex":
             return flex_attend(q, k, v, self.flex_table, self.flex_index, self._block_masks,
                                return_attention)
-        return _dense_attention(q, k, v, blocked, return_attention)
+        return dense_attention(q, k, v, blocked, return_attention)
 
     def _rows(self, plans: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
               q: torch.Tensor, e: int) -> dict[str, torch.Tensor]:
@@ -490,7 +318,7 @@ class Attention2d(nn.Module):
             assert self.masks is not None
             if len(self._rows_cache) >= 4:  # a few batch sizes are in use at a time
                 self._rows_cache.clear()
-            self._rows_cache[key] = _tile_rows(plans, self.output_index, q.shape[0],
+            self._rows_cache[key] = tile_rows(plans, self.output_index, q.shape[0],
                                                self.masks.nq, self.masks.nk, e,
                                                self._permutation)
         return self._rows_cache[key]

@@ -1,10 +1,9 @@
-"""Checkpoints and the models they hold: the format, atomic save, safe load, model building.
+"""Checkpoints: the format, atomic save, safe load.
 
 This module is the one home of the checkpoint format (:func:`checkpoint_state` writes it,
-:func:`load_checkpoint` checks it, :func:`restore` reads a run back) and of building G, D and
-the EMA of G from their constructor arguments (:func:`build_models`, used by training and by
-everything that loads a checkpoint). The masks of a mask-file run travel inside the checkpoint
-as the file's bytes, so that it loads without the file (:func:`read_attention` reads them).
+:func:`load_checkpoint` checks it, :func:`restore` reads a run back). The models it holds are
+built from their record by :mod:`ylg.models.build`; the masks of a mask-file run travel inside
+the checkpoint as the file's bytes, so that it loads without the file.
 
 A checkpoint is a plain dict that ``torch.load(..., weights_only=True)`` reads: tensors, numbers,
 strings, lists and dicts only (no pickled classes). It is written to a temporary file in the same
@@ -14,7 +13,6 @@ included) leaves the previous complete checkpoint in place.
 
 from __future__ import annotations
 
-import copy
 import os
 import random
 from collections.abc import Sequence
@@ -26,16 +24,14 @@ import torch
 
 from ifg.errors import InvalidArgument, MaskFileError
 from ylg.errors import CheckpointError
-from ylg.runtime import atomic_write, seed_of
+from ylg.models.build import build_models, load_weights, model_kwargs_of
+from ylg.runtime import atomic_write
 
 if TYPE_CHECKING:
-    from ifg.maskset import MaskSet
     from ylg.models.sagan import Discriminator, Generator
 
 __all__ = ["FORMAT", "VERSION", "save_checkpoint", "load_checkpoint", "checkpoint_state",
-           "restore", "rng_state", "set_rng_state", "read_attention", "masks_from_bytes",
-           "model_kwargs_of", "build_models", "models_from_checkpoint", "load_weights",
-           "check_generator"]
+           "restore", "rng_state", "set_rng_state", "check_generator"]
 
 FORMAT = "ylg-checkpoint"
 #: 2: the attention's heads are concatenated interleaved (channel j*heads + i), as published;
@@ -332,147 +328,3 @@ def restore(state: dict[str, Any], G: torch.nn.Module, D: torch.nn.Module, EMA: 
             raise CheckpointError(f"checkpoint's {key} does not match the model: "
                                   f"{' '.join(str(e).split())[:200]}") from None
     set_rng_state(state["rng"])
-
-
-def masks_from_bytes(blob: bytes | torch.Tensor, *,
-                     name: str = "the masks stored in the checkpoint") -> MaskSet:
-    """The MaskSet of a mask file's bytes (``bytes`` or a uint8 tensor), checked by
-    :func:`ifg.io.load`; ``name`` is how its error messages name them.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from ifg.io import save
-    >>> from ifg.maskset import preset
-    >>> p = Path(tempfile.mkdtemp()) / "m.npz"
-    >>> save(preset("ylg", key_grid=(4, 4), query_grid=(8, 8)), p)
-    >>> masks_from_bytes(p.read_bytes()).num_heads
-    8
-    """
-    from ifg.io import load  # imported late: only mask-file runs need the reader
-
-    if isinstance(blob, torch.Tensor):
-        blob = blob.numpy().tobytes()
-    return load(bytes(blob), name=name)
-
-
-def read_attention(attention: str | os.PathLike[str]
-                   ) -> tuple[str, None] | tuple[MaskSet, torch.Tensor]:
-    """Resolve a run's ``attention`` setting once: a variant name, or a mask file read.
-
-    Parameters
-    ----------
-    attention : str or os.PathLike
-        A name of :func:`ylg.models.attention_variants` or the path of a mask file (from
-        ``ylg-masks export``).
-
-    Returns
-    -------
-    (str or MaskSet, torch.Tensor or None)
-        What the models take, and the file's bytes (uint8) to store in the checkpoint.
-
-    Raises
-    ------
-    InvalidArgument
-        For a name that is neither a variant nor a file.
-
-    Examples
-    --------
-    >>> read_attention("dense")
-    ('dense', None)
-    """
-    from ylg.models import attention_variants
-
-    if attention in attention_variants():
-        return str(attention), None
-    if not isinstance(attention, (str, Path)) or not Path(attention).is_file():
-        raise InvalidArgument(f"attention must be one of {', '.join(attention_variants())} or a "
-                              f"mask file, got {attention!r}")
-    raw = Path(attention).read_bytes()
-    blob = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
-    return masks_from_bytes(raw, name=str(attention)), blob
-
-
-def model_kwargs_of(state: dict[str, Any], *,
-                    name: str = "the masks stored in the checkpoint") -> dict[str, Any]:
-    """The constructor arguments of G and D stored in a checkpoint (``attention`` resolved).
-
-    A mask file's bytes travel inside the checkpoint, so that it loads without the file;
-    ``name`` is how their errors name them.
-    """
-    kwargs = dict(state["model"])
-    # written before W / max(1, sigma) (the published rule) became the default: trained with W / sigma
-    kwargs.setdefault("sn_constraint", "equality")
-    blob = state.get("masks_file")
-    if blob is not None:
-        kwargs["attention"] = masks_from_bytes(blob, name=name)
-    return kwargs
-
-
-def build_models(kwargs: dict[str, Any], *, backend: str = "auto", seed: int | None = None,
-                 device: str | torch.device = "cpu") -> tuple[Generator, Discriminator, Generator]:
-    """G, D and the EMA of G (a copy of G, in eval mode, without gradients).
-
-    The masks are compiled once for G and once for D; the EMA copies G's compiled layer.
-
-    Parameters
-    ----------
-    kwargs : dict
-        The constructor arguments of :class:`ylg.models.Generator` (D takes them without
-        ``z_dim``); ``attention`` a variant name or a MaskSet.
-    backend : str
-        The attention backend.
-    seed : int, optional
-        Seed the initial weights with ``seed_of(seed, "init")`` (the same on every rank).
-    device : str or torch.device
-
-    Returns
-    -------
-    (Generator, Discriminator, Generator)
-
-    Examples
-    --------
-    >>> g, d, ema = build_models(dict(resolution=32, width=4, num_classes=10, channels=1,
-    ...                               attention="dense"), seed=0)
-    >>> bool(torch.equal(g.linear.parametrizations.weight.original,
-    ...                  ema.linear.parametrizations.weight.original)), ema.training
-    (True, False)
-    """
-    from ylg.models import Discriminator, Generator
-
-    kwargs = {**kwargs, "backend": backend}
-    if seed is not None:
-        torch.manual_seed(seed_of(seed, "init"))
-    g = Generator(**kwargs).to(device)
-    d = Discriminator(**{k: v for k, v in kwargs.items() if k != "z_dim"}).to(device)
-    ema = copy.deepcopy(g).eval().requires_grad_(False)
-    return g, d, ema
-
-
-def models_from_checkpoint(state: dict[str, Any], *, device: str | torch.device = "cpu"
-                           ) -> tuple[Generator, Discriminator, Generator]:
-    """Rebuild ``(G, D, EMA)`` from a loaded checkpoint, weights restored.
-
-    Raises
-    ------
-    CheckpointError
-        When the stored weights do not match the stored architecture (one line).
-    """
-    models = build_models(model_kwargs_of(state))
-    for model, key in zip(models, ("G", "D", "EMA")):
-        load_weights(model, state[key], what=key)
-    if not all(torch.isfinite(p).all() for p in models[2].parameters()):
-        raise CheckpointError("the checkpoint's generator holds NaN or infinite weights (a "
-                              "diverged run); use an earlier checkpoint")
-    g, d, ema = models
-    return g.to(device), d.to(device), ema.to(device)
-
-
-def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], *, what: str) -> None:
-    """``model.load_state_dict(weights)``, with a mismatch reported as one CheckpointError line."""
-    try:
-        model.load_state_dict(weights)
-    except (RuntimeError, KeyError, TypeError) as e:
-        first = " ".join(str(e).split())[:300]
-        raise CheckpointError(f"checkpoint's {what} weights do not match the model: {first}") \
-            from None

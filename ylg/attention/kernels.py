@@ -1,15 +1,15 @@
 """The attention cores of :class:`ylg.attention.Attention2d` on head-split tensors.
 
-- :func:`_dense_attention`: full ``(Nq, Nk)`` logits, masked to ``-inf`` (the reference);
-- :func:`_sparse_core`: the tiled sparse backend's work: gather each tile's queries and its union
-  of keys, attend within the tile (:class:`_TileAttention`, a hand-written backward), put the
-  outputs back in (head, query) order, channels first (:func:`_tile_rows` builds the indices,
+- :func:`dense_attention`: full ``(Nq, Nk)`` logits, masked to ``-inf`` (the reference);
+- :func:`sparse_core`: the tiled sparse backend's work: gather each tile's queries and its union
+  of keys, attend within the tile (:class:`TileAttention`, a hand-written backward), put the
+  outputs back in (head, query) order, channels first (:func:`tile_rows` builds the indices,
   once per batch size).
 
 Every gather runs along dim 0 of flattened rows, and every operation here may run on one CPU
-thread (:class:`_one_thread`); whether it does is the layer's policy
-(``ylg.attention._single_threaded``). The tile structure these functions read is compiled by
-:mod:`ylg.attention` (``_TilePlan``).
+thread (:class:`one_thread`); whether it does is the layer's policy
+(``ylg.attention.layer._single_threaded``). The tile structure these functions read is compiled by
+:mod:`ylg.attention.plan` (``TilePlan``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import torch
 __all__: list[str] = []
 
 
-def _dense_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+def dense_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                      blocked: torch.Tensor | None, return_attention: bool
                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Reference attention over full logits.
@@ -37,7 +37,7 @@ def _dense_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     return attn @ v, (attn if return_attention else None)
 
 
-class _TileAttention(torch.autograd.Function):
+class TileAttention(torch.autograd.Function):
     """Masked attention of every tile against its gathered keys, with a hand-written backward.
 
     Shapes: q (..., t, d), k (..., u, d), v (..., u, e), blocked (..., u, t) broadcastable (keys
@@ -80,8 +80,8 @@ class _TileAttention(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_o: torch.Tensor | None, grad_attn: torch.Tensor | None
                  ) -> tuple[torch.Tensor | None, ...]:
-        with _one_thread(ctx.single):
-            return _TileAttention._backward(ctx, grad_o, grad_attn)
+        with one_thread(ctx.single):
+            return TileAttention._backward(ctx, grad_o, grad_attn)
 
     @staticmethod
     def _backward(ctx: Any, grad_o: torch.Tensor | None, grad_attn: torch.Tensor | None
@@ -115,7 +115,7 @@ class _TileAttention(torch.autograd.Function):
         return grad.transpose(-1, -2) @ k, grad @ q, grad_v, None, None, None
 
 
-class _one_thread:
+class one_thread:
     """Run a block with one torch CPU thread when ``on``, restoring the count after.
 
     The sparse core is many small operations; each is an OpenMP parallel region, and on a busy
@@ -159,7 +159,7 @@ class _Gather(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (index,) = ctx.saved_tensors
-        with _one_thread(ctx.single):
+        with one_thread(ctx.single):
             out = grad.new_zeros((ctx.rows,) + grad.shape[1:]).index_add_(0, index, grad)
         return out, None, None
 
@@ -178,7 +178,7 @@ class _Permute(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
         (inverse,) = ctx.saved_tensors
-        with _one_thread(ctx.single):
+        with one_thread(ctx.single):
             return _select(grad, inverse), None, None, None
 
 
@@ -199,7 +199,7 @@ class _Place(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         (index,) = ctx.saved_tensors
-        with _one_thread(ctx.single):
+        with one_thread(ctx.single):
             return (None, None, *(_select(grad, rows) for rows in index.split(ctx.sizes)))
 
 
@@ -216,14 +216,14 @@ def _inverse(permutation: torch.Tensor) -> torch.Tensor:
     return inverse
 
 
-def _tile_rows(plans: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+def tile_rows(plans: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
                output_index: torch.Tensor, batch: int, nq: int, nk: int, channels: int,
                permutation: bool) -> dict[str, torch.Tensor]:
     """The sparse core's row indices for one batch size, group-major: each head group's tile
     rows for the whole batch form one block, so that one gather serves every group and a
     group's rows are a contiguous slice of it.
 
-    ``plans`` and ``output_index`` as :func:`_sparse_core`'s; ``channels``: the values' ``e``;
+    ``plans`` and ``output_index`` as :func:`sparse_core`'s; ``channels``: the values' ``e``;
     ``permutation``: no tile slot is padding, so the query gather and the output placements are
     permutations. Returns a dict: ``query`` (tile rows,) and ``key`` (gathered key rows,), rows
     of the flattened ``(b*h*n, channels)`` queries and keys; ``output`` (b*h*nq,), each
@@ -281,14 +281,14 @@ def _needs_shift(q: torch.Tensor, k: torch.Tensor) -> bool:
     return not bool(bound < _NO_SHIFT_BOUND)
 
 
-def _sparse_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+def sparse_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                  plans: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
                  rows: dict[str, torch.Tensor], return_attention: bool, single: bool
                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """:func:`_sparse_attention`'s work, with the thread policy ``single`` for the backward.
 
     ``plans``: each head group's ``(query_index, key_index, blocked)``; ``rows``: their row
-    indices for this batch size (:func:`_tile_rows`).
+    indices for this batch size (:func:`tile_rows`).
     """
     b, h, nq, d = q.shape
     nk, e = k.shape[2], v.shape[3]
@@ -309,7 +309,7 @@ def _sparse_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     vs = _Gather.apply(vf, rows["key"], single).split(splits)
     outs, maps = [], []
     for (_, key_index, blocked), (g, nt, u, t), qt, kt, vt in zip(plans, tiles, qs, ks, vs):
-        o, attn = _TileAttention.apply(qt.view(b, g, nt, t, d), kt.view(b, g, nt, u, d),
+        o, attn = TileAttention.apply(qt.view(b, g, nt, t, d), kt.view(b, g, nt, u, d),
                                        vt.view(b, g, nt, u, e), blocked, single,
                                        shift)  # (b, g, nt, e, t), (b, g, nt, u, t)
         outs.append(o.view(-1))

@@ -1,0 +1,18 @@
+"""Masked 2-D attention: the layer and what runs it.
+
+- :mod:`ylg.attention.layer`: :class:`Attention2d`, the SAGAN-style layer over an ``ifg.MaskSet``;
+- :mod:`ylg.attention.plan`: the sparse backend's tile plan, compiled once from the masks;
+- :mod:`ylg.attention.kernels`: the dense and tiled cores (the dense one is the reference);
+- :mod:`ylg.attention.flex`: a mask set as a FlexAttention ``BlockMask``;
+- :mod:`ylg.attention.auto`: what ``backend="auto"`` takes, from ``backend_table.json``.
+
+>>> from ylg.attention import Attention2d
+>>> Attention2d(16).backend
+'dense'
+"""
+
+from ylg.attention.flex import FlexUnsupported, flex_mask
+from ylg.attention.layer import Attention2d
+from ylg.choices import BACKENDS
+
+__all__ = ["Attention2d", "BACKENDS", "FlexUnsupported", "flex_mask"]
