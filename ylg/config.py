@@ -66,8 +66,8 @@ class TrainConfig:
     """
 
     out: str = _field("runs/ylg", "Run folder (config, log, samples, checkpoint).")
-    data: str = _field("digits", "digits (embedded), an image folder, an .npz, or a folder from "
-                       "`ylg prepare`.")
+    data: str = _field("digits", "digits (embedded), photos (crops of scikit-image's "
+                       "photographs), an image folder, an .npz, or a folder from `ylg prepare`.")
     channels: int | None = _field(None, "Image channels (default: the data's own; digits are "
                                   "grey).", choices=(1, 3))
     attention: str = _field("dense", "none, dense (SAGAN: 1 head), dense8 (8 dense heads), or a "

@@ -195,9 +195,9 @@ class ImagesTask(Task):
                                   f"{self.resolution}")
         self.eval_patches = check_positive_int("eval_patches", eval_patches)
         self.grid = (self.resolution, self.resolution)
-        if self.data == "digits":
-            train = load_data("digits", resolution=self.resolution, channels=channels)
-            test = load_data("digits", resolution=self.resolution, channels=channels, split="test")
+        if self.data in ("digits", "photos"):  # their own held-out split
+            train = load_data(self.data, resolution=self.resolution, channels=channels)
+            test = load_data(self.data, resolution=self.resolution, channels=channels, split="test")
             self.train, self.test = self._pixels(train), self._pixels(test)
         else:  # a user's data: the last 10 % (at least one image) held out
             x = self._pixels(load_data(self.data, resolution=self.resolution, channels=channels))

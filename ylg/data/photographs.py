@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ifg.errors import InvalidArgument, check_positive_int
+from ylg.data.sources import ImageData
 from ylg.errors import DataError
 
 __all__ = ["TRAIN_PHOTOS", "TEST_PHOTOS", "PHOTO_COUNTS", "photos", "photo_folder"]
@@ -60,15 +61,16 @@ def _read(path: Path, channels: int) -> torch.Tensor:
 
 
 def photos(*, resolution: int = 32, split: str = "train", channels: int = 3,
-           count: int | None = None, seed: int = 0):  # -> ylg.data.ImageData
+           count: int | None = None, seed: int = 0) -> ImageData:
     """Random crops of scikit-image's photographs, training or held-out.
 
     Parameters
     ----------
     resolution : int
         The crops' side in pixels (at least 2).
-    split : {"train", "test"}
-        ``train`` crops :data:`TRAIN_PHOTOS`, ``test`` the held-out :data:`TEST_PHOTOS`.
+    split : {"train", "test", "all"}
+        ``train`` crops :data:`TRAIN_PHOTOS`, ``test`` the held-out :data:`TEST_PHOTOS`, ``all``
+        both (training crops first).
     channels : {1, 3}
     count : int, optional
         How many crops (default :data:`PHOTO_COUNTS` of the split), spread evenly over the
@@ -88,13 +90,16 @@ def photos(*, resolution: int = 32, split: str = "train", channels: int = 3,
     >>> d.images.shape, d.class_names, d.source
     (torch.Size([6, 3, 8, 8]), ('photo',), 'photos:test')
     """
-    from ylg.data import ImageData
-
     resolution = check_positive_int("resolution", resolution)
     if resolution < 2:
         raise InvalidArgument(f"resolution must be at least 2 for photos, got {resolution}")
+    if split == "all":
+        parts = [photos(resolution=resolution, split=s, channels=channels, seed=seed)
+                 for s in PHOTO_COUNTS]
+        return ImageData(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]),
+                         ("photo",), "photos:all")
     if split not in PHOTO_COUNTS:
-        raise InvalidArgument(f"split must be train or test for photos, got {split!r}")
+        raise InvalidArgument(f"split must be train, test or all for photos, got {split!r}")
     if channels not in (1, 3):
         raise InvalidArgument(f"channels must be 1 or 3, got {channels!r}")
     count = check_positive_int("count", PHOTO_COUNTS[split] if count is None else count)

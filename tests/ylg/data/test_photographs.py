@@ -6,9 +6,9 @@ import torch
 from PIL import Image
 
 from ifg.errors import InvalidArgument
-from ylg import photos as photos_module
+from ylg.data import photographs as photos_module
 from ylg.errors import DataError
-from ylg.photos import TEST_PHOTOS, TRAIN_PHOTOS, photo_folder, photos
+from ylg.data.photographs import TEST_PHOTOS, TRAIN_PHOTOS, photo_folder, photos
 
 
 def test_every_photo_ships_in_the_installed_wheel():
@@ -46,7 +46,7 @@ def test_no_test_crop_comes_from_a_training_photo(tmp_path, monkeypatch):
 
 def test_bad_arguments_are_refused():
     with pytest.raises(InvalidArgument, match="split"):
-        photos(resolution=8, split="all")
+        photos(resolution=8, split="validation")
     with pytest.raises(InvalidArgument, match="channels"):
         photos(resolution=8, channels=2)
 
@@ -55,3 +55,19 @@ def test_missing_scikit_image_names_the_install(monkeypatch):
     monkeypatch.setattr(photos_module.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(DataError, match="pip install scikit-image"):
         photos(resolution=8, count=1)
+
+
+def test_load_data_reads_photos_with_their_split():
+    from ylg.data import load_data
+
+    test = load_data("photos", resolution=8, split="test")
+    assert test.source == "photos:test" and test.images.shape[1:] == (3, 8, 8)
+    assert load_data("photos", resolution=8, split="test", channels=1).images.shape[1] == 1
+
+
+def test_the_images_task_holds_out_the_test_photographs():
+    from ylg.compare.tasks import ImagesTask
+
+    t = ImagesTask(data="photos", resolution=8)
+    test = photos(resolution=8, split="test")
+    assert torch.equal(t.test, t._pixels(test)) and t.channels == 3
