@@ -63,7 +63,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ifg.enumerations import grid_of, layout
-from ifg.errors import InvalidArgument, check_positive_int, check_known
+from ifg.errors import InvalidArgument, check_positive_int
 from ifg.memory import BYTES_PER_EDGE, check_fits, pattern_edges
 from ifg.pattern import Pattern
 
@@ -276,23 +276,29 @@ def patterns() -> dict:
     return {name: doc for name, (_, doc) in PATTERNS.items()}
 
 
-def pattern(name: str, n: int, *, enumeration: str = "rowmajor",
-            grid: tuple[int, int] | None = None, seed: int = 0) -> Pattern:
-    """A named pattern over N positions, laid out with an enumeration.
+def pattern(name: str, n: int | None = None, *, enumeration: str = "rowmajor",
+            grid: tuple[int, int] | None = None, seed: int = 0, **params: object) -> Pattern:
+    """A named pattern, 2-D family or pattern specification over N positions.
 
     Parameters
     ----------
     name : str
-        One of :func:`patterns`.
-    n : int
-        Number of positions N; the stride is ``floor(sqrt(N))``.
+        One of :func:`patterns`, a 2-D family of :func:`ifg.families.families`, or a
+        specification that combines them (``neighborhood:kernel=7,dilation=2``, unions ``+``,
+        sequences ``/``, ``layers=L``: see :mod:`ifg.spec`).
+    n : int, optional
+        Number of positions N; the stride is ``floor(sqrt(N))``. Defaults to that of ``grid``.
     enumeration : str
         ``"rowmajor"`` (no ESA), ``"manhattan"`` (the paper's ESA), or another of
         :func:`ifg.enumerations`. Any enumeration but ``rowmajor`` needs a grid.
     grid : tuple (h, w), optional
         The 2-D grid; by default the square one when N is a perfect square.
     seed : int
-        The seed of a random pattern (``random``); the others ignore it.
+        The seed of a random pattern (``random``, ``random-keys``); the others ignore it.
+    **params
+        A family's parameters (``kernel=7``, ``dilation=(1, 2)``) and ``layers``, as in a
+        specification; for a union or sequence, ``layers`` only. A 2-D family's steps are
+        geometric: ``enumeration`` sets only its token order (``rank``, for ``--block`` counts).
 
     Returns
     -------
@@ -312,8 +318,18 @@ def pattern(name: str, n: int, *, enumeration: str = "rowmajor",
     [18, 33]
     >>> [list(map(int, p.steps[0][q].indices)) for q in (0, 4, 8)]
     [[0], [3, 4], [6, 7, 8]]
+    >>> pattern("neighborhood", grid=(8, 8), kernel=3).edges
+    [576]
     """
-    check_known("pattern", name, PATTERNS)
+    if n is None:
+        if grid is None:
+            raise InvalidArgument(f"pattern {name!r} needs n or grid")
+        n = check_positive_int("grid height", grid[0]) * check_positive_int("grid width", grid[1])
+    if name not in PATTERNS or params:
+        from ifg.spec import pattern_of_spec
+
+        return pattern_of_spec(name, n, enumeration=enumeration, grid=grid, seed=seed,
+                               params=params)
     n = check_positive_int("n", n)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise InvalidArgument(f"seed must be a non-negative integer, got {seed!r}")
