@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import cast
 
 import numpy as np
 
@@ -204,5 +205,5 @@ def order(pattern: Pattern, block: int = 128, *,
     if not rows:
         raise InvalidArgument(f"no token order lays out the grid {pattern.grid[0]}x"
                               f"{pattern.grid[1]}")
-    rows.sort(key=lambda o: (o["computed"], -o["full"]))  # stable: ties keep the given order
+    rows.sort(key=lambda o: (cast(int, o["computed"]), -cast(int, o["full"])))  # stable: ties keep the given order
     return OrderReport(pattern.name, pattern.grid, block, rows, skipped)

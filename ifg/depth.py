@@ -336,7 +336,7 @@ def _lacking(pattern: Pattern, reach: tuple, causal: bool) -> tuple[int, int] | 
     n = pattern.n
     if kind == "kronecker":
         rows, cols = data
-        h, w = rows.shape[0], cols.shape[0]
+        w = cols.shape[0]
         for axis, (m, other) in enumerate(((rows, cols), (cols, rows))):
             missing = np.argwhere(~m)
             if len(missing):
@@ -345,7 +345,7 @@ def _lacking(pattern: Pattern, reach: tuple, causal: bool) -> tuple[int, int] | 
                 a, b = (int(v) for v in hits[0]) if len(hits) else (0, 0)
                 if axis == 0:
                     return j * w + b, i * w + a
-                return a * w + j, b * w + i
+                return b * w + j, a * w + i
         return None
     order = pattern.order
     for own_q in range(n):

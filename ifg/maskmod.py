@@ -174,7 +174,7 @@ def from_mask_mod(mask_mods: Callable[..., Any] | Sequence[Callable[..., Any]],
     fns = [mask_mods] if callable(mask_mods) else list(mask_mods)
     if not fns or not all(callable(f) for f in fns):
         raise InvalidArgument("mask_mods must be one or more callables")
-    h, w = grid_of(check_positive_int("grid height", grid[0]) * grid[1], tuple(grid))
+    h, w = grid_of(check_positive_int("grid height", grid[0]) * grid[1], (grid[0], grid[1]))
     n = h * w
     steps = [_step(f, n, batch, head) for f in fns]
     rank = None if enumeration == "rowmajor" else enumeration_rank(enumeration, (h, w))
@@ -199,7 +199,7 @@ def from_block_mask(block_mask: Any, grid: tuple[int, int], *, batch: int = 0, h
 
     from ifg.enumerations import grid_of
 
-    h, w = grid_of(check_positive_int("grid height", grid[0]) * grid[1], tuple(grid))
+    h, w = grid_of(check_positive_int("grid height", grid[0]) * grid[1], (grid[0], grid[1]))
     n = h * w
     q_len, kv_len = (int(x) for x in block_mask.seq_lengths)
     if (q_len, kv_len) != (n, n):
