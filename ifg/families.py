@@ -48,7 +48,8 @@ Pair = tuple[int, int]
 
 @dataclass(frozen=True)
 class Param:
-    """One parameter of a family: its kind (``pair``, ``int``, ``bool-pair``), default and help.
+    """One parameter of a family: its kind (``pair``, ``offset-pair`` (may be 0), ``int``,
+    ``bool-pair``), default and help.
 
     ``default`` None means "derived from the others" (Swin's shift is ``window // 2``)."""
 
@@ -264,7 +265,7 @@ FAMILIES = {
        "shifted inwards at the edges; one step", "NATTEN na2d"),
     "swin": Family(_swin, {
         "window": Param("pair", 7, "window side W (W or WhxWw); must divide the grid"),
-        "shift": Param("pair", None, "shift S of the second step (default W // 2)"),
+        "shift": Param("offset-pair", None, "shift S of the second step (default W // 2)"),
     }, "Swin's windows, then the windows offset by S cut at the grid's edges; two steps",
        "Swin Transformer"),
     "axial": Family(_axial, {}, "the query's row, then its column; two steps", "axial attention"),

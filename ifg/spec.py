@@ -233,6 +233,8 @@ def _value(name: str, key: str, param: Param, value: object) -> object:
         return None
     if param.kind == "pair":
         return _pair(key, value, _positive)
+    if param.kind == "offset-pair":
+        return _pair(key, value, lambda k, v: _positive(k, v, zero=True))
     if param.kind == "bool-pair":
         return _pair(key, value, _flag)
     if key == "seed":
