@@ -370,8 +370,12 @@ def _extent(pattern: Pattern, keys: np.ndarray) -> str:
         return f"{count:,} of {pattern.n:,} keys"
     h, w = pattern.grid
     r, c = np.divmod(np.flatnonzero(keys), w)
-    box = (f"rows {r.min()}..{r.max()}, columns {c.min()}..{c.max()}")
-    return f"{count:,} of {pattern.n:,} keys, within {box}"
+    parts = []
+    for what, v in (("rows", r), ("columns", c)):
+        step = int(np.gcd.reduce(np.diff(np.unique(v)))) if len(np.unique(v)) > 1 else 1
+        every = f" in steps of {step}" if step > 1 else ""  # a dilation group, not a block
+        parts.append(f"{what} {v.min()}..{v.max()}{every}")
+    return f"{count:,} of {pattern.n:,} keys, within {', '.join(parts)}"
 
 
 def _witness(pattern: Pattern, reach: tuple | None, layers: int | None, never: bool,
