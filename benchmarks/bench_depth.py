@@ -145,8 +145,8 @@ def main():
         assert row["layers"] == cli["layers"]
         rows.append(row)
     fmt = lambda v, est=False: "-" if v is None else f"{v:.3g}" + (" est." if est else "")  # noqa: E731
-    print(f"| grid | N | layers | CLI s | CLI peak MiB | ifg.depth s | bitsets s | scipy s | "
-          f"networkx s |")
+    print("| grid | N | layers | CLI s | CLI peak MiB | ifg.depth s | bitsets s | scipy s | "
+          "networkx s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['side']}x{r['side']} | {r['n']:,} | {r['layers']} | {fmt(r['cli_s'])} | "
