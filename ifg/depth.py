@@ -256,11 +256,12 @@ def _bitset_layers(pattern: Pattern, causal: bool) -> Iterator[tuple[int, int, t
     counts: list[int] = []
     snapshot = None if monotone else reach.copy()
     t = 0
+    done = np.zeros(n, dtype=bool)  # rows with every key: they stay so when reach only grows
     while True:
-        _compose_bits(steps[t % P], reach, spare)
+        _compose_bits(steps[t % P], reach, spare, done if monotone else None)
         reach, spare = spare, reach  # spare holds the previous layer's reach now
         t += 1
-        covered = _count(reach, causal)
+        covered, done = _count(reach, causal)
         if monotone:  # reach only grows: the same count a cycle later means the same sets
             stuck = len(counts) >= P and counts[-P] == covered
             counts.append(covered)
@@ -273,12 +274,19 @@ def _bitset_layers(pattern: Pattern, causal: bool) -> Iterator[tuple[int, int, t
         yield covered, total, (reach, "bits"), (spare, "bits"), stuck
 
 
-def _compose_bits(step: sp.csr_matrix, reach: np.ndarray, out: np.ndarray) -> None:
-    """``out[q] = OR of reach[k] over the keys k that q attends``, edge block by edge block."""
+def _compose_bits(step: sp.csr_matrix, reach: np.ndarray, out: np.ndarray,
+                  done: np.ndarray | None = None) -> None:
+    """``out[q] = OR of reach[k] over the keys k that q attends``, edge block by edge block;
+    rows in ``done`` are all ones (skipped: they hold every key already, and keep it)."""
     n, words = reach.shape
+    rows_of = np.arange(n)
+    if done is not None and done.any():
+        rows_of = np.flatnonzero(~done)
+        out[done] = ~np.uint64(0)
+        step = step[rows_of]
     indptr = step.indptr.astype(np.int64)
     indices = step.indices.astype(np.int64)
-    out[...] = 0
+    out[rows_of] = 0
     chunk = max(1, _BLOCK_BYTES // (8 * words))
     for e0 in range(0, int(indptr[-1]), chunk):
         e1 = min(e0 + chunk, int(indptr[-1]))
@@ -289,19 +297,25 @@ def _compose_bits(step: sp.csr_matrix, reach: np.ndarray, out: np.ndarray) -> No
         ends = np.minimum(indptr[r0 + 1:r1 + 1], e1)
         keep = starts < ends
         gathered = reach[indices[e0:e1]]  # (edges, words)
-        out[rows[keep]] |= np.bitwise_or.reduceat(gathered, starts[keep] - e0, axis=0)
+        out[rows_of[rows[keep]]] |= np.bitwise_or.reduceat(gathered, starts[keep] - e0, axis=0)
+    if n % 64 and done is not None and done.any():  # the padding bits of a full row stay 0
+        out[done, -1] &= np.uint64((1 << (n % 64)) - 1)
 
 
-def _count(reach: np.ndarray, causal: bool) -> int:
-    """Pairs reached: all, or those with key <= query (own order), block by block of rows."""
+def _count(reach: np.ndarray, causal: bool) -> tuple[int, np.ndarray]:
+    """Pairs reached (all, or those with key <= query in own order), and the rows that hold
+    every key; block by block of rows."""
     n, words = reach.shape
     total = 0
+    full = np.zeros(n, dtype=bool)
     rows = max(1, _BLOCK_BYTES // (8 * words))
     for q0 in range(0, n, rows):
         block = reach[q0:q0 + rows]
         counts = np.bitwise_count(block)
+        per_row = counts.sum(axis=1, dtype=np.int64)
+        full[q0:q0 + len(block)] = per_row == n
         if not causal:
-            total += int(counts.sum(dtype=np.int64))
+            total += int(per_row.sum())
             continue
         q = np.arange(q0, q0 + len(block))
         word = q >> 6
@@ -313,7 +327,7 @@ def _count(reach: np.ndarray, causal: bool) -> int:
                                                               np.uint64(63))) - np.uint64(1))
         partial = np.bitwise_count(block[np.arange(len(q)), word] & low)
         total += int(full_words.sum() + partial.sum(dtype=np.int64))
-    return total
+    return total, full
 
 
 def _row(reach: tuple, q: int, pattern: Pattern) -> np.ndarray:
