@@ -148,7 +148,8 @@ def depth(pattern: Pattern, *, max_layers: int | None = None, causal: bool = Fal
     causal : bool
         Ask only for pairs with ``rank[k] <= rank[q]`` (the pattern's token order).
     method : {"auto", "kronecker", "bitsets"}
-        ``auto`` takes ``kronecker`` when every step factors (and not ``causal``).
+        ``auto`` takes ``kronecker`` when every step factors (and, with ``causal``, the token
+        order is row-major).
 
     Returns
     -------
@@ -181,15 +182,17 @@ def depth(pattern: Pattern, *, max_layers: int | None = None, causal: bool = Fal
         max_layers = 2 * sum(pattern.grid) + P if pattern.grid else n + P
     max_layers = check_positive_int("max_layers", max_layers)
     factors = None
-    if method != "bitsets" and pattern.grid is not None and not causal:
+    # causal pairs follow the token order: row-major keeps them a sum over the two axes
+    if method != "bitsets" and pattern.grid is not None and (not causal or pattern.rank is None):
         factors = [kronecker_factors(s, pattern.grid) for s in pattern.steps]
         if any(f is None for f in factors):
             factors = None
     if method == "kronecker" and factors is None:
         raise InvalidArgument("method 'kronecker' needs a pattern on a grid whose every step is "
-                              "a Kronecker product of a row and a column mask (and not causal)")
+                              "a Kronecker product of a row and a column mask (and, when causal, "
+                              "row-major token order)")
     if factors is not None:
-        layers_iter = _kronecker_layers(factors, pattern.grid)  # type: ignore[arg-type]
+        layers_iter = _kronecker_layers(factors, pattern.grid, causal)  # type: ignore[arg-type]
         name = "kronecker"
     else:
         layers_iter = _bitset_layers(pattern, causal)
@@ -211,10 +214,11 @@ def depth(pattern: Pattern, *, max_layers: int | None = None, causal: bool = Fal
                        seconds=time.perf_counter() - t0)
 
 
-def _kronecker_layers(factors: list, grid: tuple[int, int]
+def _kronecker_layers(factors: list, grid: tuple[int, int], causal: bool = False
                       ) -> Iterator[tuple[int, int, tuple, tuple, bool]]:
     """Yields per layer: pairs covered, pairs in all, this layer's and the previous layer's reach
-    (valid until the next layer), and whether the reach is stuck."""
+    (valid until the next layer), and whether the reach is stuck. ``causal`` counts the pairs
+    with key <= query row-major (:func:`_causal_cover`)."""
     h, w = grid
     rows, cols = np.eye(h, dtype=bool), np.eye(w, dtype=bool)
     P = len(factors)
@@ -226,13 +230,28 @@ def _kronecker_layers(factors: list, grid: tuple[int, int]
         rows = (a.astype(np.float32) @ rows.astype(np.float32)) > 0
         cols = (b.astype(np.float32) @ cols.astype(np.float32)) > 0
         history.append((rows, cols))
-        stuck = len(history) > P and all(
+        t += 1
+        # checked at the end of each cycle, as the bitsets check it: the same report either way
+        stuck = t % P == 0 and len(history) > P and all(
             np.array_equal(x, y) for x, y in zip(history[-1], history[-1 - P]))
         if len(history) > P:
             history.pop(0)
-        t += 1
-        covered = int(rows.sum()) * int(cols.sum())
-        yield covered, h * h * w * w, ((rows, cols), "kronecker"), (previous, "kronecker"), stuck
+        if causal:
+            n = h * w
+            covered, total = int(_causal_cover(rows, cols).sum()), n * (n + 1) // 2
+        else:
+            covered, total = int(rows.sum()) * int(cols.sum()), h * h * w * w
+        yield covered, total, ((rows, cols), "kronecker"), (previous, "kronecker"), stuck
+
+
+def _causal_cover(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Per query ``(r, c)`` (an ``h x w`` array), the keys ``k <= q`` row-major it is reached by
+    when the reach is ``kron(rows, cols)``: every key of an earlier row ``r' < r`` it reaches
+    (``rows[r, r'] * cols[c].sum()``), and in its own row those with ``c' <= c``."""
+    earlier = np.tril(rows, -1).sum(axis=1)  # (h,)
+    same = np.diagonal(rows).astype(np.int64)  # (h,)
+    return (earlier[:, None] * cols.sum(axis=1)[None, :]
+            + same[:, None] * np.tril(cols).sum(axis=1)[None, :])
 
 
 #: the gathered rows of one block of edges take at most this many bytes
@@ -263,7 +282,7 @@ def _bitset_layers(pattern: Pattern, causal: bool) -> Iterator[tuple[int, int, t
         t += 1
         covered, done = _count(reach, causal)
         if monotone:  # reach only grows: the same count a cycle later means the same sets
-            stuck = len(counts) >= P and counts[-P] == covered
+            stuck = t % P == 0 and len(counts) >= P and counts[-P] == covered
             counts.append(covered)
         else:
             stuck = False
@@ -348,6 +367,16 @@ def _lacking(pattern: Pattern, reach: tuple, causal: bool) -> tuple[int, int] | 
     """A (key, query) pair, row-major, with no path in ``reach``."""
     data, kind = reach
     n = pattern.n
+    if kind == "kronecker" and causal:
+        rows, cols = data
+        w = cols.shape[0]
+        cover = _causal_cover(rows, cols).ravel()
+        lacking = np.flatnonzero(cover < np.arange(1, len(cover) + 1))
+        if not len(lacking):
+            return None
+        q = int(lacking[0])
+        keys = np.kron(rows[q // w], cols[q % w]).astype(bool)
+        return int(np.flatnonzero(~keys[:q + 1])[0]), q
     if kind == "kronecker":
         rows, cols = data
         w = cols.shape[0]

@@ -55,12 +55,26 @@ def test_depth_and_coverage_are_boolean_products(spec, grid, method):
 
 
 @pytest.mark.parametrize("spec", ["neighborhood:kernel=3", "swin:window=4", "axial",
-                                  "neighborhood:kernel=3+global"])
-def test_causal_depth_is_boolean_products_over_causal_pairs(spec):
-    p = ifg.pattern(spec, grid=(8, 8), enumeration="snake")
+                                  "neighborhood:kernel=3+global", "neighborhood:kernel=3,causal=1x0",
+                                  "neighborhood:kernel=2,dilation=2", "swin:window=2x4,shift=1x3"])
+@pytest.mark.parametrize("enumeration", ["snake", "rowmajor"])
+@pytest.mark.parametrize("grid", [(8, 8), (4, 6)])
+def test_causal_depth_is_boolean_products_over_causal_pairs(spec, enumeration, grid):
+    try:
+        p = ifg.pattern(spec, grid=grid, enumeration=enumeration)
+    except ifg.InvalidArgument:
+        pytest.skip("the family does not fit this grid")
     report = ifg.depth(p, max_layers=30, causal=True)
-    layers, coverage, _ = brute_depth(p, 30, causal=True)
-    assert report.layers == layers and np.allclose(report.coverage, coverage)
+    layers, coverage, reach = brute_depth(p, 30, causal=True)
+    if report.never:
+        assert layers is None
+    else:
+        assert report.layers == layers
+    assert np.allclose(report.coverage, coverage[:len(report.coverage)])
+    if report.witness is not None:  # a causal pair with no path one layer before
+        key, query = report.witness
+        rank = p.rank if p.rank is not None else np.arange(p.n)
+        assert rank[key] <= rank[query]
 
 
 def test_spec_facts():
@@ -152,3 +166,15 @@ def test_families_depth_is_boolean_products(p):
     if not report.never:
         assert report.layers == layers
     assert np.allclose(report.coverage, coverage[:len(report.coverage)])
+
+
+@pytest.mark.parametrize("spec", ["neighborhood:kernel=3", "swin:window=2x4"])
+def test_a_causal_witness_has_no_path_one_layer_before(spec):
+    p = ifg.pattern(spec, grid=(4, 8))
+    report = ifg.depth(p, causal=True)
+    assert report.method == "kronecker" and report.layers is not None
+    key, query = report.witness
+    reach = np.eye(p.n, dtype=bool)
+    for t in range(report.layers - 1):
+        reach = (p.steps[t % p.num_steps].toarray().astype(int) @ reach.astype(int)) > 0
+    assert key <= query and not reach[query, key]
