@@ -7,7 +7,8 @@ is the fewest layers with ``R_t`` all True (SPEC section 11). Two exact methods:
 - ``kronecker``: when every step acts on rows and columns separately (``M = kron(A, B)``, as
   neighbourhoods, windows, axial steps and sliding tiles do), ``R_t = kron(A_t...A_1,
   B_t...B_1)``: two products of ``H x H`` and ``W x W`` masks a layer, found by factoring the
-  steps themselves, so a mask from anywhere (a ``mask_mod``) gets it too;
+  steps themselves, so a mask from anywhere (a ``mask_mod``) gets it too; the causal pairs
+  (row-major token order) are summed per axis as well;
 - ``bitsets``: any other pattern: the reach as one bit per (query, key) pair, ``N * N / 8``
   bytes, each layer an OR of the rows of the keys each query attends, composed block by block
   of edges so that the temporaries stay bounded.
