@@ -7,11 +7,23 @@ import click
 import ifg
 from ifg.files import dumps_strict
 from ifg.maskset import PRESETS, TILINGS
-from ifg.reports import (check_mask_file, format_check, layer_masks, mask_figure, output_kind,
-                         write_result)
+from ifg.reports import (analysed_pattern, check_mask_file, format_blocks, format_check,
+                         layer_masks, mask_figure, output_kind, write_result)
 
 from .errors import EXIT_FAILS, EXIT_OK, Group
 from .options import SEED, Point, version_option
+
+
+def mask_mod_options(f):
+    """``--mask-mod`` (repeatable: one step each), ``--head`` and ``--batch``."""
+    f = click.option("--batch", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="The b passed to --mask-mod.")(f)
+    f = click.option("--head", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="The h passed to --mask-mod.")(f)
+    return click.option("--mask-mod", "mask_mods", multiple=True, metavar="FILE.py:FUNC",
+                        help="A FlexAttention mask_mod(b, h, q_idx, kv_idx), from a file or "
+                             "MODULE:FUNC, on --grid; repeat it for several layers (steps). "
+                             "Imports torch.")(f)
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -29,6 +41,9 @@ def main():
       ylg-masks check --masks masks.npz
       ylg-masks extend --pattern fixed --n 81 --max-keys 10
       ylg-masks search --n 81 --steps 2 --seconds 30
+      ylg-masks depth --pattern neighborhood:kernel=7 --grid 64x64
+      ylg-masks order --pattern swin:window=8 --grid 64x64 --block 64
+      ylg-masks check --mask-mod my_masks.py:natten_3x3 --grid 32x32 --block 128
     """
 
 
@@ -40,13 +55,33 @@ def list_():
     Example:
       ylg-masks list
     """
-    width = max(map(len, [*ifg.patterns(), *ifg.enumerations()]))
+    from ifg.families import FAMILIES
+
+    width = max(map(len, [*ifg.patterns(), *ifg.enumerations(), *FAMILIES]))
     click.echo("patterns:")
     for name, doc in ifg.patterns().items():
         click.echo(f"  {name:<{width}} {doc}")
+    click.echo("2-D families (on --grid HxW, positions row-major):")
+    for name, family in FAMILIES.items():
+        click.echo(f"  {name:<{width}} {family.doc} [{family.anchor}]")
+        for key, param in family.params.items():
+            default = "derived" if param.default is None else str(param.default).lower()
+            click.echo(f"  {'':<{width}}   {key}={default}: {param.help}")
+    click.echo(SPEC_SYNTAX)
     click.echo("enumerations:")
     for name, doc in ifg.enumerations().items():
         click.echo(f"  {name:<{width}} {doc}")
+
+
+#: how ``--pattern`` reads, shown by ``ylg-masks list``
+SPEC_SYNTAX = """\
+specifications (--pattern SPEC, ifg.pattern(SPEC, ...)):
+  NAME:key=value,...   a pattern or family with parameters; a size is K or KhxKw
+  A+B                  union, step by step (BigBird: neighborhood:kernel=7+global:tokens=2)
+  A/B                  sequence: A's steps, then B's (alternating layers)
+  NAME:layers=L, (A/B):layers=L
+                       the steps repeated, in order, to L steps (L such layers)
+  e.g. neighborhood:kernel=7/neighborhood:kernel=7,dilation=8"""
 
 
 def _locality_of(pattern):
@@ -197,12 +232,19 @@ def _enumeration_option(enumeration, esa, default="rowmajor"):
 @click.option("--causal", is_flag=True, help="Ask for causal Full Information (pairs k <= q).")
 @click.option("--masks", "masks_file", default=None, type=click.Path(dir_okay=False),
               help="Check every multi-step group of a mask file instead of a named pattern.")
+@mask_mod_options
+@click.option("--block", type=click.IntRange(min=1), default=None,
+              help="Also count the BxB blocks a block-sparse kernel computes per step, in the "
+                   "pattern's token order (its --enumeration).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def check(name, n, grid, enumeration, esa, seed, causal, masks_file, as_json):
+def check(name, n, grid, enumeration, esa, seed, causal, masks_file, mask_mods, head, batch,
+          block, as_json):
     """Check a pattern, or each multi-step group of a mask file, for Full Information.
 
-    Exit code 0 when Full Information holds (causal with --causal; for a mask file, in every
-    group), 1 when it does not, 2 for bad input (a mask file that does not load included).
+    --pattern takes a named pattern, a 2-D family or a specification (see `ylg-masks list`);
+    --mask-mod a FlexAttention mask_mod instead (one step each). Exit code 0 when Full
+    Information holds (causal with --causal; for a mask file, in every group), 1 when it does
+    not, 2 for bad input (a mask file that does not load included).
 
     \b
     Examples:
@@ -210,26 +252,115 @@ def check(name, n, grid, enumeration, esa, seed, causal, masks_file, as_json):
       ylg-masks check --pattern strided --n 81 --causal
       ylg-masks check --pattern ltr --n 1024 --esa --json
       ylg-masks check --masks masks.npz
+      ylg-masks check --pattern swin:window=4 --grid 8x8
+      ylg-masks check --pattern neighborhood:kernel=3 --grid 16x16 --block 16
+      ylg-masks check --mask-mod my_masks.py:natten_3x3 --grid 32x32
     """
     if masks_file is not None:
-        if name or n is not None or grid or enumeration or esa:
+        if name or n is not None or grid or enumeration or esa or mask_mods or block:
             raise click.UsageError("--masks checks a file; it takes no --pattern, --n, --grid, "
-                                   "--enumeration or --esa")
+                                   "--enumeration, --esa, --mask-mod or --block")
         result = check_mask_file(masks_file, causal=causal)
         click.echo(dumps_strict(result.to_dict()) if as_json else result.summary())
         raise SystemExit(EXIT_OK if result.holds else EXIT_FAILS)
-    if name is None:
+    if name is None and not mask_mods:
         raise click.UsageError("give --pattern and --n, or --masks FILE")
-    n = _positions(n, grid, needed="give --pattern and --n, or --masks FILE")
-    enumeration = _enumeration_option(enumeration, esa)
-    pattern = ifg.pattern(name, n, enumeration=enumeration, grid=_grid_option(grid),
-                          seed=seed)
+    pattern = _analysed(name, n, grid, enumeration, esa, seed, mask_mods, head, batch,
+                        needed="give --pattern and --n, or --masks FILE")
     report = ifg.check(pattern, causal=causal)
+    counts = ifg.block_counts(pattern, block) if block else None
     if as_json:
-        click.echo(dumps_strict({**report.to_dict(), "locality": _locality_dicts(pattern)}))
+        extra = {"blocks": None if counts is None else [c.to_dict() for c in counts]}
+        click.echo(dumps_strict({**report.to_dict(), "locality": _locality_dicts(pattern),
+                                 **extra}))
     else:
-        click.echo(format_check(report, locality=_locality_of(pattern)))
+        text = format_check(report, locality=_locality_of(pattern))
+        if counts is not None:
+            text += "\n" + format_blocks(counts, block, pattern.enumeration)
+        click.echo(text)
     raise SystemExit(EXIT_OK if report.holds else EXIT_FAILS)
+
+
+def _analysed(name, n, grid, enumeration, esa, seed, mask_mods, head, batch, *, needed,
+              default="rowmajor"):
+    """The pattern of a command's --pattern/--n/--grid or --mask-mod options."""
+    if mask_mods and grid is None:
+        raise click.UsageError("--mask-mod needs --grid HxW")
+    n = _positions(n, grid, needed=None if mask_mods else needed)
+    return analysed_pattern(name, n, grid=_grid_option(grid),
+                            enumeration=_enumeration_option(enumeration, esa, default=default),
+                            seed=seed, mask_mods=mask_mods, head=head, batch=batch)
+
+
+@main.command()
+@click.option("--pattern", "name", default=None, help="A pattern, 2-D family or specification "
+              "(see `ylg-masks list`).")
+@click.option("--n", type=int, default=None, help="Number of positions N (default: that of "
+              "--grid).")
+@click.option("--grid", default=None, help="The grid as HxW.")
+@click.option("--enumeration", default=None, help="The token order (for --causal pairs).")
+@click.option("--seed", type=SEED, default=0, show_default=True,
+              help="Seed of a random pattern (random, random-keys).")
+@mask_mod_options
+@click.option("--max-layers", type=click.IntRange(min=1), default=None,
+              help="Give up after this many layers (default 2 * (H + W) + steps).")
+@click.option("--causal", is_flag=True, help="Ask only for pairs whose key comes at or before "
+              "the query in the token order.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def depth(name, n, grid, enumeration, seed, mask_mods, head, batch, max_layers, causal,
+          as_json):
+    """How many layers before every key reaches every query.
+
+    The pattern's steps are applied in order, cyclically, one step per layer. Prints the depth
+    (JSON `layers`, null when not within --max-layers or never), the share of the (key, query)
+    pairs with a path after each layer (`coverage`) and a `witness`: a pair with no path one
+    layer earlier, and why. Exit code 0 when a depth is found, 1 when not.
+
+    \b
+    Examples:
+      ylg-masks depth --pattern neighborhood:kernel=3 --grid 8x8
+      ylg-masks depth --pattern neighborhood:kernel=7,dilation=4 --grid 56x56
+      ylg-masks depth --pattern 'neighborhood:kernel=7/neighborhood:kernel=7,dilation=8' --grid 56x56
+      ylg-masks depth --pattern swin:window=7 --grid 56x56 --json
+      ylg-masks depth --mask-mod my_masks.py:natten_3x3 --grid 32x32
+    """
+    pattern = _analysed(name, n, grid, enumeration, False, seed, mask_mods, head, batch,
+                        needed="give --pattern with --grid (or --n), or --mask-mod with --grid")
+    report = ifg.depth(pattern, max_layers=max_layers, causal=causal)
+    click.echo(dumps_strict(report.to_dict()) if as_json else report.summary())
+    raise SystemExit(EXIT_OK if report.holds else EXIT_FAILS)
+
+
+@main.command()
+@click.option("--pattern", "name", default=None, help="A pattern, 2-D family or specification "
+              "(see `ylg-masks list`).")
+@click.option("--grid", required=True, help="The grid as HxW.")
+@click.option("--block", type=click.IntRange(min=1), default=128, show_default=True,
+              help="The block side B of the kernel (FlexAttention's default is 128).")
+@click.option("--seed", type=SEED, default=0, show_default=True,
+              help="Seed of a random pattern (random, random-keys).")
+@mask_mod_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def order(name, grid, block, seed, mask_mods, head, batch, as_json):
+    """Rank the token orders by the blocks a block-sparse kernel computes.
+
+    Every order the toolkit has (row-major, snake, Manhattan/ESA, Hilbert, Z-order, tiled)
+    renumbers the tokens; the paths stay, the BxB blocks that hold an allowed pair change.
+    Fewest computed blocks (summed over the steps) first, and what the best saves against
+    row-major.
+
+    \b
+    Examples:
+      ylg-masks order --pattern swin:window=8 --grid 64x64 --block 64
+      ylg-masks order --pattern neighborhood:kernel=7 --grid 64x64 --json
+      ylg-masks order --mask-mod my_masks.py:natten_3x3 --grid 32x32 --block 64
+    """
+    from ifg.blocks import order as rank_orders
+
+    pattern = _analysed(name, None, grid, None, False, seed, mask_mods, head, batch,
+                        needed="give --pattern or --mask-mod, with --grid")
+    report = rank_orders(pattern, block)
+    click.echo(dumps_strict(report.to_dict()) if as_json else report.summary())
 
 
 @main.command()
@@ -251,9 +382,14 @@ def check(name, n, grid, enumeration, esa, seed, causal, masks_file, as_json):
               show_default=True, help="Masks and graph in row-major pixels or in the 1-D order.")
 @click.option("--dpi", type=click.IntRange(20, 600), default=150, show_default=True,
               help="Resolution of a .png.")
+@mask_mod_options
+@click.option("--layers", type=click.IntRange(min=1), default=None,
+              help="A 2-D family, specification or --mask-mod: apply the steps cyclically to "
+                   "this many layers (--what field draws the receptive field layer by layer).")
 @click.option("-o", "--out", "--output", "output", required=True, type=click.Path(dir_okay=False),
               help="The figure file: .png, .svg or .pdf.")
-def render(name, n, grid, enumeration, esa, seed, what, query, order, dpi, output):
+def render(name, n, grid, enumeration, esa, seed, what, query, order, dpi, mask_mods, head,
+           batch, layers, output):
     """Draw masks, information-flow graphs, enumerations and receptive fields.
 
     Masks use the paper's colours: dark blue where both steps allow a cell, light blue for
@@ -268,14 +404,20 @@ def render(name, n, grid, enumeration, esa, seed, what, query, order, dpi, outpu
       ylg-masks render --pattern fixed --n 9 -o fixed.svg
       ylg-masks render --pattern ltr --n 256 --esa --what masks,field --query 8,8 -o ltr.pdf
       ylg-masks render --what enumeration --n 64 --enumeration hilbert -o hilbert.png
+      ylg-masks render --pattern neighborhood:kernel=3 --grid 16x16 --layers 6 -o field.png
+      ylg-masks render --mask-mod my_masks.py:natten_3x3 --grid 16x16 --layers 4 -o mod.png
     """
     from ifg.render import save_figure
 
     default = "manhattan" if name is None else "rowmajor"
+    pattern = None
+    if mask_mods:
+        pattern = _analysed(None, n, grid, enumeration, esa, seed, mask_mods, head, batch,
+                            needed=None)
     n = _positions(n, grid, needed=None) or 64
     fig = mask_figure(name, n, grid=_grid_option(grid), seed=seed, what=what, query=query,
                       enumeration=_enumeration_option(enumeration, esa, default=default),
-                      order=order)
+                      order=order, pattern=pattern, layers=layers)
     save_figure(fig, output, dpi=dpi)
     click.echo(f"wrote {output}")
 
@@ -285,6 +427,9 @@ def render(name, n, grid, enumeration, esa, seed, what, query, order, dpi, outpu
               help=f"A named layer: {', '.join(PRESETS)}.")
 @click.option("--heads", default=None, help="A custom layer, head by head: PATTERN:STEP,... "
               "(consecutive steps 1..P of one pattern form a group).")
+@click.option("--pattern", "spec", default=None, help="A layer whose heads are the steps of a "
+              "pattern, 2-D family or specification on the key grid (one group).")
+@mask_mod_options
 @click.option("--query-grid", default="32x32", show_default=True,
               help="The query grid HxW (the image grid at the attention layer).")
 @click.option("--key-grid", default="16x16", show_default=True,
@@ -296,7 +441,8 @@ def render(name, n, grid, enumeration, esa, seed, what, query, order, dpi, outpu
 @click.option("--esa", is_flag=True, help="Same as --enumeration manhattan.")
 @click.option("-o", "--out", "--output", "output", required=True, type=click.Path(dir_okay=False),
               help="The mask file to write (see docs/mask-format.md).")
-def export(preset_name, heads, query_grid, key_grid, tiling, enumeration, esa, output):
+def export(preset_name, heads, spec, mask_mods, head, batch, query_grid, key_grid, tiling,
+           enumeration, esa, output):
     """Write the masks of one attention layer to a mask file.
 
     \b
@@ -304,12 +450,24 @@ def export(preset_name, heads, query_grid, key_grid, tiling, enumeration, esa, o
       ylg-masks export --preset ylg --query-grid 32x32 --key-grid 16x16 -o masks.npz
       ylg-masks export --preset ylg-no-esa --tiling aligned -o no_esa.npz
       ylg-masks export --heads ltr:1,ltr:2,rtl:1,rtl:2 --key-grid 8x8 -o custom.npz
+      ylg-masks export --pattern swin:window=4 --key-grid 16x16 -o swin.npz
+      ylg-masks export --mask-mod my_masks.py:natten_3x3 --key-grid 16x16 -o mod.npz
     """
     from ifg.io import save
+    from ifg.maskset import to_maskset
 
-    maskset = layer_masks(preset_name=preset_name, heads=heads, tiling=tiling,
-                          query_grid=_grid_option(query_grid, "--query-grid"), key_grid=_grid_option(key_grid, "--key-grid"),
-                          enumeration=_enumeration_option(enumeration, esa, default=None))
+    if spec is not None or mask_mods:
+        if preset_name is not None or heads is not None:
+            raise click.UsageError("give one of --preset, --heads, --pattern or --mask-mod")
+        pattern = _analysed(spec, None, key_grid, enumeration, esa, 0, mask_mods, head, batch,
+                            needed=None)
+        maskset = to_maskset(pattern, query_grid=_grid_option(query_grid, "--query-grid"),
+                             tiling=tiling)
+    else:
+        maskset = layer_masks(preset_name=preset_name, heads=heads, tiling=tiling,
+                              query_grid=_grid_option(query_grid, "--query-grid"),
+                              key_grid=_grid_option(key_grid, "--key-grid"),
+                              enumeration=_enumeration_option(enumeration, esa, default=None))
     save(maskset, output, mkdir=True)
     labels = ",".join(f"{h.pattern}:{h.step}" for h in maskset.heads)
     size = os.path.getsize(output)

@@ -7,21 +7,27 @@ matplotlib only where a graph or a figure is made); never torch.
 >>> import ifg
 >>> ifg.check(ifg.pattern("ltr", 81, enumeration="manhattan")).full_information
 True
+>>> ifg.depth(ifg.pattern("neighborhood:kernel=3", grid=(8, 8))).layers
+6
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from ifg import io
+from ifg.blocks import OrderReport, StepBlocks, block_counts
 from ifg.check import CheckReport, check, full_information, lower_bound_edges
+from ifg.depth import DepthReport, depth
 from ifg.enumerations import enumeration, enumerations, grid_of
 from ifg.errors import InvalidArgument, MaskFileError, YLGError
+from ifg.families import families
 from ifg.extend import Extension, ExtensionInfeasible, extend, lower_bound, strided_extension
 from ifg.graph import information_flow_graph, reference_missing_pairs
 from ifg.io import load, save
 from ifg.locality import StepLocality, locality
 from ifg.maskset import Head, MaskSet, layer, preset, to_maskset
 from ifg.pattern import Pattern, layout
-from ifg.patterns import pattern, patterns, stride
+from ifg.patterns import patterns, stride
+from ifg.spec import pattern
 from ifg.search import Search, SearchResult, search
 
 try:
@@ -38,4 +44,5 @@ __all__ = [
     "YLGError", "InvalidArgument", "MaskFileError",
     "Extension", "ExtensionInfeasible", "extend", "lower_bound", "strided_extension",
     "StepLocality", "locality", "Search", "SearchResult", "search",
+    "families", "DepthReport", "depth", "StepBlocks", "OrderReport", "block_counts",
 ]

@@ -303,7 +303,7 @@ def reachable_runs(pattern: Pattern) -> tuple[np.ndarray, np.ndarray, np.ndarray
 
     Examples
     --------
-    >>> from ifg.patterns import pattern
+    >>> from ifg.spec import pattern
     >>> ptr, starts, ends = reachable_runs(pattern("ltr", 9))
     >>> bool((starts == 0).all() and (ends == 9).all())
     True
@@ -423,7 +423,7 @@ def check(pattern: Pattern | MaskSet, *,
 
     Examples
     --------
-    >>> from ifg.patterns import pattern
+    >>> from ifg.spec import pattern
     >>> r = check(pattern("strided", 81))
     >>> r.full_information, r.causal_full_information, r.missing_pairs, r.total_pairs
     (False, True, 3240, 6561)
@@ -491,7 +491,7 @@ def full_information(pattern: Pattern | MaskSet, *, causal: bool = False) -> boo
 
     Examples
     --------
-    >>> from ifg.patterns import pattern
+    >>> from ifg.spec import pattern
     >>> full_information(pattern("fixed", 9)), full_information(pattern("fixed", 9), causal=True)
     (False, False)
     """

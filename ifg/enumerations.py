@@ -16,7 +16,7 @@ from ifg.errors import InvalidArgument, check_positive_int, check_known
 from ifg.memory import BYTES_PER_POSITION, check_fits
 
 
-__all__ = ["ENUMERATIONS", "enumerations", "enumeration", "grid_of"]
+__all__ = ["ENUMERATIONS", "TILE_SIDE", "enumerations", "enumeration", "grid_of"]
 
 
 def _rowmajor(h: int, w: int) -> np.ndarray:
@@ -73,6 +73,17 @@ def _zorder(h: int, w: int) -> np.ndarray:
     return d
 
 
+#: the side of the tiles of the ``tiled`` enumeration
+TILE_SIDE = 8
+
+
+def _tiled(h: int, w: int) -> np.ndarray:
+    r, c = np.divmod(np.arange(h * w), w)
+    # tile by tile (row-major over tiles), row-major inside a tile; edge tiles may be partial
+    order = np.lexsort((c % TILE_SIDE, r % TILE_SIDE, c // TILE_SIDE, r // TILE_SIDE))
+    return _inverse(order)
+
+
 def _inverse(perm: np.ndarray) -> np.ndarray:
     inv = np.empty_like(perm)
     inv[perm] = np.arange(len(perm))
@@ -88,6 +99,8 @@ ENUMERATIONS = {
     "hilbert": (_hilbert, "Hilbert curve from the corner, first step down, as published "
                           "(square, power-of-two side)"),
     "zorder": (_zorder, "Z-order / Morton curve (square, power-of-two side)"),
+    "tiled": (_tiled, "8 x 8 tiles in row-major order, row-major inside each (a block-sparse "
+                      "kernel's tiles; edge tiles may be partial)"),
 }
 
 

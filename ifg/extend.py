@@ -121,7 +121,7 @@ class Extension:
 
         Examples
         --------
-        >>> from ifg.patterns import pattern
+        >>> from ifg.spec import pattern
         >>> print(extend(pattern("fixed", 81), max_keys_per_query=10).summary())
         fixed, N = 81, 2 steps, Full Information, at most 10 keys per query per step:
         added 396 edges (step 1: 0, step 2: 396) by greedy search
@@ -311,7 +311,7 @@ def lower_bound(pattern: Pattern, *, causal: bool = False,
 
     Examples
     --------
-    >>> from ifg.patterns import pattern
+    >>> from ifg.spec import pattern
     >>> lower_bound(pattern("fixed", 81), max_keys_per_query=10)
     396
     """
@@ -644,7 +644,7 @@ def extend(pattern: Pattern, *, causal: bool = False, max_keys_per_query: int | 
 
     Examples
     --------
-    >>> from ifg.patterns import pattern
+    >>> from ifg.spec import pattern
     >>> ext = extend(pattern("fixed", 81), max_keys_per_query=10)
     >>> len(ext.added) < 468, ext.lower_bound, ext.method
     (True, 396, 'greedy')
@@ -762,6 +762,6 @@ def strided_extension(n: int, *, enumeration: str = "manhattan",
     >>> p.name, p.edges, full_information(p)
     ('strided-ext', [765, 765], True)
     """
-    from ifg.patterns import pattern
+    from ifg.spec import pattern
 
     return pattern("strided-ext", n, enumeration=enumeration, grid=grid)

@@ -33,7 +33,7 @@ def information_flow_graph(pattern: Pattern) -> nx.DiGraph:
 
     Examples
     --------
-    >>> from ifg.patterns import pattern
+    >>> from ifg.spec import pattern
     >>> g = information_flow_graph(pattern("ltr", 9))
     >>> g.number_of_nodes(), g.number_of_edges()
     (27, 51)
@@ -66,7 +66,7 @@ def reference_missing_pairs(pattern: Pattern, *, causal: bool = False) -> int:
 
     Examples
     --------
-    >>> from ifg.patterns import pattern
+    >>> from ifg.spec import pattern
     >>> reference_missing_pairs(pattern("strided", 9)), reference_missing_pairs(
     ...     pattern("strided", 9), causal=True)
     (36, 0)

@@ -101,7 +101,7 @@ def locality(pattern: Pattern) -> list:
 
     Examples
     --------
-    >>> from ifg.patterns import pattern
+    >>> from ifg.spec import pattern
     >>> [round(s.mean_distance, 2) for s in locality(pattern("ltr", 256))]
     [3.75, 12.08]
     >>> [round(s.mean_distance, 2) for s in locality(pattern("ltr", 256, enumeration="manhattan"))]

@@ -296,7 +296,7 @@ def layer(heads: Sequence[tuple[str, int]], *, key_grid: tuple[int, int], query_
     >>> ms.num_heads, ms.masks[0].shape, ms.groups[0]
     (8, (64, 16), (0, 1))
     """
-    from ifg.patterns import pattern
+    from ifg.spec import pattern
 
     key_grid = grid_of(key_grid[0] * key_grid[1], key_grid)
     query_grid = key_grid if query_grid is None else grid_of(query_grid[0] * query_grid[1],

@@ -240,7 +240,7 @@ def layout(pattern: Pattern, name: str, grid: tuple[int, int] | None = None) -> 
 
     Examples
     --------
-    >>> from ifg.patterns import pattern
+    >>> from ifg.spec import pattern
     >>> esa = layout(pattern("ltr", 9), "manhattan")
     >>> esa.enumeration, esa.edges
     ('manhattan', [18, 33])

@@ -64,11 +64,11 @@ import scipy.sparse as sp
 
 from ifg.enumerations import grid_of
 from ifg.pattern import layout
-from ifg.errors import InvalidArgument, check_positive_int, check_known
+from ifg.errors import InvalidArgument, check_known, check_positive_int
 from ifg.memory import BYTES_PER_EDGE, check_fits, pattern_edges
 from ifg.pattern import Pattern
 
-__all__ = ["PATTERNS", "patterns", "pattern", "stride"]
+__all__ = ["PATTERNS", "patterns", "named_pattern", "stride"]
 
 #: a dense step over more positions than this is refused (N*N booleans in CSR)
 MAX_DENSE_N = 16_384
@@ -277,38 +277,15 @@ def patterns() -> dict:
     return {name: doc for name, (_, doc) in PATTERNS.items()}
 
 
-def pattern(name: str, n: int, *, enumeration: str = "rowmajor",
-            grid: tuple[int, int] | None = None, seed: int = 0) -> Pattern:
-    """A named pattern over N positions, laid out with an enumeration.
-
-    Parameters
-    ----------
-    name : str
-        One of :func:`patterns`.
-    n : int
-        Number of positions N; the stride is ``floor(sqrt(N))``.
-    enumeration : str
-        ``"rowmajor"`` (no ESA), ``"manhattan"`` (the paper's ESA), or another of
-        :func:`ifg.enumerations`. Any enumeration but ``rowmajor`` needs a grid.
-    grid : tuple (h, w), optional
-        The 2-D grid; by default the square one when N is a perfect square.
-    seed : int
-        The seed of a random pattern (``random``); the others ignore it.
-
-    Returns
-    -------
-    Pattern
-
-    Raises
-    ------
-    InvalidArgument
-        For an unknown name (the close names are suggested), N <= 0, an enumeration that
-        cannot lay out this grid, or an N whose pattern would not fit in the memory available
-        (:func:`ifg.memory.check_fits`).
+def named_pattern(name: str, n: int, *, enumeration: str = "rowmajor",
+                  grid: tuple[int, int] | None = None, seed: int = 0) -> Pattern:
+    """The named pattern ``name`` (one of :func:`patterns`) over N positions, laid out in
+    ``enumeration``: what :func:`ifg.pattern` builds for a name of this registry (it takes
+    families and specifications too).
 
     Examples
     --------
-    >>> p = pattern("ltr", 9)
+    >>> p = named_pattern("ltr", 9)
     >>> p.edges
     [18, 33]
     >>> [list(map(int, p.steps[0][q].indices)) for q in (0, 4, 8)]

@@ -106,7 +106,7 @@ def mask_codes(pattern: Pattern, *, order: str = "pixel",
 
     Examples
     --------
-    >>> from ifg.patterns import pattern
+    >>> from ifg.spec import pattern
     >>> codes, block = mask_codes(pattern("ltr", 4))
     >>> codes
     array([[3, 2, 0, 2],
@@ -168,7 +168,7 @@ def receptive_field(pattern: Pattern, query: int | tuple) -> np.ndarray:
 
     Examples
     --------
-    >>> from ifg.patterns import pattern
+    >>> from ifg.spec import pattern
     >>> f = receptive_field(pattern("ltr", 9), (1, 1))
     >>> f[0].astype(int)
     array([[0, 0, 0],
@@ -431,7 +431,7 @@ def masks_figure(pattern: Pattern, *, order: str = "pixel") -> Figure:
 
     Examples
     --------
-    >>> from ifg.patterns import pattern
+    >>> from ifg.spec import pattern
     >>> len(masks_figure(pattern("ltr", 9)).axes)
     1
     """
@@ -462,7 +462,7 @@ def graph_figure(pattern: Pattern, *, order: str = "pixel",
 
     Examples
     --------
-    >>> from ifg.patterns import pattern
+    >>> from ifg.spec import pattern
     >>> graph_figure(pattern("fixed", 9)).axes[0].get_title()
     'fixed: information-flow graph (lacks Full Information)'
     """
@@ -517,7 +517,7 @@ def receptive_field_figure(pattern: Pattern, *, query: int | tuple | None = None
 
     Examples
     --------
-    >>> from ifg.patterns import pattern
+    >>> from ifg.spec import pattern
     >>> len(receptive_field_figure(pattern("ltr", 64)).axes)
     4
     """
@@ -564,7 +564,7 @@ def figure(pattern: Pattern, *, what: Sequence[str] = ("masks", "graph"),
 
     Examples
     --------
-    >>> from ifg.patterns import pattern
+    >>> from ifg.spec import pattern
     >>> fig = figure(pattern("ltr", 64, enumeration="manhattan"), what=("masks", "field"))
     >>> len(fig.axes)
     5
@@ -623,7 +623,7 @@ def paper_figure(*, enumeration: str = "manhattan") -> Figure:
     >>> len(paper_figure().axes)
     8
     """
-    from ifg.patterns import pattern
+    from ifg.spec import pattern
 
     fig = Figure(figsize=(8.4, 15.5), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[3 * 4.0, 3.9])  # type: ignore[misc]

@@ -26,10 +26,11 @@ from ifg.pattern import Pattern
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from ifg.blocks import StepBlocks
     from ifg.locality import StepLocality
 
 __all__ = ["format_check", "MaskFileCheck", "check_mask_file", "output_kind", "write_result",
-           "layer_masks", "mask_figure"]
+           "layer_masks", "mask_figure", "analysed_pattern", "format_blocks"]
 
 
 def _verdict(holds: bool, missing: int, total: int) -> str:
@@ -184,14 +185,42 @@ def layer_masks(*, preset_name: str | None = None, heads: str | None = None,
 
 def mask_figure(name: str | None = None, n: int = 64, *, grid: tuple[int, int] | None = None,
                 enumeration: str | None = None, seed: int = 0, what: str | None = None,
-                query: tuple[int, int] | None = None, order: str = "pixel") -> Figure:
+                query: tuple[int, int] | None = None, order: str = "pixel",
+                pattern: Pattern | None = None, layers: int | None = None) -> Figure:
     """The figure for a pattern's panels (``what``: comma-separated masks, graph, enumeration,
     field), or without a pattern the paper's figures (``what`` None) or two enumerations
-    (``what="enumeration"``: row-major and ``enumeration``, default manhattan)."""
+    (``what="enumeration"``: row-major and ``enumeration``, default manhattan).
+
+    ``pattern`` is drawn instead of the named one when given (a ``mask_mod``'s); ``layers``
+    applies its steps cyclically to that many layers (the receptive field layer by layer). A
+    2-D family or specification is drawn as it is on the grid (a named 1-D pattern beside its
+    ESA layout)."""
     import ifg
     from ifg import render
+    from ifg.patterns import PATTERNS
 
     panels = None if what is None else tuple(w.strip() for w in what.split(",") if w.strip())
+    if pattern is not None or (name is not None and name not in PATTERNS):
+        if pattern is None:
+            assert name is not None
+            pattern = ifg.pattern(name, n, enumeration=enumeration or "rowmajor", grid=grid,
+                                  seed=seed)
+        # geometric steps: drawn as they are, their token order aside
+        pattern = Pattern(pattern.steps, grid=pattern.grid, name=pattern.name)
+        if layers is not None:
+            from ifg.errors import check_positive_int
+
+            count = check_positive_int("layers", layers)
+            pattern = pattern.with_steps([pattern.steps[t % pattern.num_steps]
+                                          for t in range(count)],
+                                         name=f"{pattern.name}, {count} layers")
+        if panels is None:
+            panels = ("field",) if pattern.grid is not None else ("masks",)
+        return render.figure(pattern, what=panels, order=order, query=query,
+                             compare_with=("rowmajor",))
+    if layers is not None:
+        raise InvalidArgument("layers goes with a 2-D family, a specification or a mask_mod; "
+                              "a named 1-D pattern takes layers=L in its specification")
     if name is None:
         other = enumeration or "manhattan"
         if panels is None:
@@ -206,3 +235,45 @@ def mask_figure(name: str | None = None, n: int = 64, *, grid: tuple[int, int] |
     if panels is None:
         panels = ("masks", "graph") if pattern.n <= render.MAX_GRAPH_N else ("masks",)
     return render.figure(pattern, what=panels, order=order, query=query)
+
+
+def analysed_pattern(name: str | None, n: int | None = None, *,
+                     grid: tuple[int, int] | None = None, enumeration: str = "rowmajor",
+                     seed: int = 0, mask_mods: Sequence[str] = (), head: int = 0,
+                     batch: int = 0) -> Pattern:
+    """The pattern a command analyses: a named pattern or specification (``name``), or the
+    ``mask_mod`` functions given as ``FILE.py:FUNC`` / ``MODULE:FUNC`` (one step each) on
+    ``grid``; exactly one of the two.
+
+    >>> analysed_pattern("axial", grid=(4, 4)).edges
+    [64, 64]
+    """
+    import ifg
+
+    if (name is None) == (not mask_mods):
+        raise InvalidArgument("give a pattern (--pattern SPEC) or --mask-mod FILE.py:FUNC, "
+                              "not both and not neither")
+    if mask_mods:
+        from ifg.maskmod import from_mask_mod, load_mask_mod
+
+        if grid is None:
+            raise InvalidArgument("--mask-mod needs the grid: --grid HxW")
+        if n is not None and n != grid[0] * grid[1]:
+            raise InvalidArgument(f"--n {n} is not the {grid[0] * grid[1]} positions of the grid")
+        fns = [load_mask_mod(ref) for ref in mask_mods]
+        return from_mask_mod(fns, grid, batch=batch, head=head, enumeration=enumeration,
+                             name="/".join(mask_mods))
+    assert name is not None
+    return ifg.pattern(name, n, enumeration=enumeration, grid=grid, seed=seed)
+
+
+def format_blocks(counts: Sequence[StepBlocks], block: int, enumeration: str) -> str:
+    """A step's blocks per line: what a block-sparse kernel computes in the token order.
+
+    >>> from ifg.blocks import StepBlocks
+    >>> print(format_blocks([StepBlocks(48, 0, 256)], 16, "rowmajor"))
+    blocks of 16 (rowmajor order): step 1 computes 48 of 256 (18.8%), 0 full
+    """
+    parts = [f"step {t} computes {c.computed:,} of {c.total:,} ({c.computed / c.total:.1%}), "
+             f"{c.full:,} full" for t, c in enumerate(counts, start=1)]
+    return f"blocks of {block} ({enumeration} order): " + "; ".join(parts)

@@ -162,7 +162,7 @@ def score(pattern: Pattern, description: str = "") -> SearchResult:
 
     Examples
     --------
-    >>> from ifg.patterns import pattern
+    >>> from ifg.spec import pattern
     >>> r = score(pattern("ltr", 81, enumeration="manhattan"))
     >>> r.edges, round(r.bound_ratio, 3), r.report.full_information
     (1206, 0.827, True)
@@ -366,7 +366,7 @@ _EXHAUSTED = 2_000
 
 
 def _named(name: str, n: int, enumeration: str, grid: tuple[int, int] | None) -> Pattern:
-    from ifg.patterns import pattern
+    from ifg.spec import pattern
 
     p = pattern(name, n, enumeration=enumeration, grid=grid)
     return p.with_steps(p.steps, name=f"{name} {enumeration}")
@@ -494,7 +494,7 @@ def search(n: int, *, steps: int = 2, seconds: float = 30.0, seed: int = 0,
     results.sort(key=lambda r: (r.score, r.edges))
     baseline = None
     if steps == 2 and grid[0] == grid[1]:
-        from ifg.patterns import pattern
+        from ifg.spec import pattern
 
         baseline = score(pattern("ltr", n, enumeration="manhattan", grid=grid), "ltr with ESA")
     return Search(results[:top], _pareto(results), baseline, evaluated,

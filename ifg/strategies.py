@@ -35,7 +35,7 @@ from ifg.errors import InvalidArgument, check_positive_int, check_known
 from ifg.pattern import Pattern
 
 __all__ = ["grids", "enumeration_names", "masks", "patterns", "named_patterns",
-           "full_information_patterns"]
+           "full_information_patterns", "family_specs", "family_patterns"]
 
 
 def grids(*, min_side: int = 1, max_side: int = 6,
@@ -212,7 +212,8 @@ def named_patterns(*, max_side: int = 9, names: Sequence[str] | None = None,
     ...     assert p.name in ("ltr", "rtl")
     >>> test()
     """
-    from ifg.patterns import PATTERNS, pattern
+    from ifg.patterns import PATTERNS
+    from ifg.spec import pattern
 
     max_side = check_positive_int("max_side", max_side)
     names = [n for n in PATTERNS if n != "dense"] if names is None else list(names)
@@ -267,3 +268,94 @@ def full_information_patterns(*, max_n: int = 16, steps: int | tuple[int, int] =
 
     found = patterns(max_n=max_n, steps=steps, density=density).map(extended)
     return cast("st.SearchStrategy[Pattern]", found.filter(lambda p: p is not None))
+
+
+def _pair_text(draw: st.DrawFn, top: tuple[int, int], least: int = 1) -> tuple[str, tuple[int, int]]:
+    """A size parameter as a spec writes it (``K`` or ``KhxKw``) and its value per axis."""
+    rows = draw(st.integers(least, max(least, top[0])))
+    if draw(st.booleans()):
+        return str(rows), (rows, rows)
+    cols = draw(st.integers(least, max(least, top[1])))
+    return f"{rows}x{cols}", (rows, cols)
+
+
+def _divisor(draw: st.DrawFn, side: int) -> int:
+    return draw(st.sampled_from([d for d in range(1, side + 1) if side % d == 0]))
+
+
+def family_specs(grid: tuple[int, int], *, names: Sequence[str] | None = None
+                 ) -> st.SearchStrategy[str]:
+    """Specifications of one 2-D family (:mod:`ifg.families`) whose parameters fit ``grid``.
+
+    Examples
+    --------
+    >>> import ifg
+    >>> from hypothesis import given
+    >>> @given(family_specs((4, 6)))
+    ... def test(spec):
+    ...     assert ifg.pattern(spec, grid=(4, 6)).n == 24
+    >>> test()
+    """
+    from ifg.families import FAMILIES
+
+    h, w = (check_positive_int("grid height", grid[0]), check_positive_int("grid width", grid[1]))
+    names = list(FAMILIES) if names is None else list(names)
+    for name in names:
+        check_known("family", name, FAMILIES)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> str:
+        name = draw(st.sampled_from(names))
+        if name == "neighborhood":
+            dil_text, dil = _pair_text(draw, (h, w))
+            kernel = draw(st.integers(1, max(1, min(h // dil[0], w // dil[1]))))
+            if kernel * dil[0] > h or kernel * dil[1] > w:
+                dil_text, kernel = "1", 1
+            causal = draw(st.sampled_from(["false", "true", "1x0", "0x1"]))
+            return f"{name}:kernel={kernel},dilation={dil_text},causal={causal}"
+        if name == "swin":
+            wh, ww = _divisor(draw, h), _divisor(draw, w)
+            sh, sw = draw(st.integers(0, wh - 1)), draw(st.integers(0, ww - 1))
+            return f"{name}:window={wh}x{ww},shift={sh}x{sw}"
+        if name == "sliding-tile":
+            th, tw = _divisor(draw, h), _divisor(draw, w)
+            mh, mw = draw(st.integers(1, h // th)), draw(st.integers(1, w // tw))
+            return f"{name}:tile={th}x{tw},window={mh}x{mw}"
+        if name == "global":
+            return f"{name}:tokens={draw(st.integers(1, h * w))}"
+        if name == "random-keys":
+            return f"{name}:keys={draw(st.integers(1, 4))},seed={draw(st.integers(0, 9))}"
+        return name
+
+    return build()
+
+
+def family_patterns(*, max_side: int = 8, names: Sequence[str] | None = None,
+                    combine: bool = True) -> st.SearchStrategy[Pattern]:
+    """Patterns of the 2-D families on drawn rectangular grids: one family, or (``combine``)
+    a union ``+`` or a sequence ``/`` of two, with ``layers=`` now and then.
+
+    Examples
+    --------
+    >>> from hypothesis import given
+    >>> @given(family_patterns(max_side=5))
+    ... def test(p):
+    ...     assert p.grid is not None and p.n <= 25
+    >>> test()
+    """
+    from ifg.spec import pattern
+
+    max_side = check_positive_int("max_side", max_side)
+
+    @st.composite
+    def build(draw: st.DrawFn) -> Pattern:
+        grid = draw(grids(max_side=max_side))
+        spec = draw(family_specs(grid, names=names))
+        if combine and draw(st.booleans()):
+            other = draw(family_specs(grid, names=names))
+            spec = f"{spec}{draw(st.sampled_from(['+', '/']))}{other}"
+        if draw(st.booleans()):
+            spec = f"({spec}):layers={draw(st.integers(1, 4))}"
+        return pattern(spec, grid=grid)
+
+    return build()

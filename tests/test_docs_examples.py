@@ -8,7 +8,7 @@ import pytest
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
-@pytest.mark.parametrize("name", ["using-the-layer.md", "design.md"])
+@pytest.mark.parametrize("name", ["using-the-layer.md", "design.md", "analysing-masks.md"])
 def test_docs_python_examples(name):
     result = doctest.testfile(str(DOCS / name), module_relative=False,
                               optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)

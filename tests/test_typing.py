@@ -24,7 +24,7 @@ def test_the_walk_sees_the_public_api():
     found = slots()
     where = {s.where for s in found}
     # a function, a constructor, a method, a property, a torch module's forward
-    for name in ["ifg.patterns.pattern", "ifg.check.check", "ifg.maskset.MaskSet.__init__",
+    for name in ["ifg.spec.pattern", "ifg.check.check", "ifg.maskset.MaskSet.__init__",
                  "ifg.pattern.Pattern.n", "ylg.models.sagan.Generator.forward",
                  "ylg.metrics.distances.fid", "ylg.sample.load_generator",
                  # the last files annotated: no file of the packages is left out

@@ -85,3 +85,10 @@ def test_hilbert_starts_at_the_corner_and_steps_down_first_as_published(side):
     # it ends on the top row when log2(side) is odd, on the left column when even
     end = np.argwhere(rank == side * side - 1)[0].tolist()
     assert end == ([0, side - 1] if (side.bit_length() - 1) % 2 else [side - 1, 0])
+
+
+def test_tiled_goes_tile_by_tile_row_major_inside():
+    rank = ifg.enumeration("tiled", (4, 10)).reshape(4, 10)
+    assert rank[0, :8].tolist() == list(range(8)) and rank[1, 0] == 8
+    assert rank[0, 8] == 32  # the partial tile at the right edge comes after the full one
+    assert sorted(rank.ravel().tolist()) == list(range(40))

@@ -9,7 +9,7 @@ from matplotlib.colors import rgb_to_hsv, to_rgb
 
 from ifg.check import check
 from ifg.errors import InvalidArgument
-from ifg.patterns import pattern
+from ifg.spec import pattern
 from ifg.render import (COLOURS, MAX_GRAPH_N, enumeration_figure, figure, graph_figure,
                         mask_codes, masks_figure, paper_figure, receptive_field,
                         receptive_field_figure, save_figure)
@@ -174,7 +174,7 @@ def test_unknown_figure_format_is_refused(tmp_path):
 
 
 def test_rendering_needs_no_display_and_never_touches_pyplot(tmp_path):
-    code = ("import sys; from ifg import render; from ifg.patterns import pattern; "
+    code = ("import sys; from ifg import render; from ifg.spec import pattern; "
             f"render.save_figure(render.paper_figure(), {str(tmp_path / 'p.png')!r}); "
             "print('matplotlib.pyplot' in sys.modules)")
     env = {"PATH": "/usr/bin:/bin", "MPLBACKEND": ""}  # no DISPLAY, no backend chosen

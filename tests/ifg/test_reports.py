@@ -45,3 +45,24 @@ def test_mask_figure_refuses_pattern_panels_without_a_pattern():
     with pytest.raises(InvalidArgument, match="need --pattern"):
         mask_figure(what="masks")
     assert len(mask_figure("ltr", 9).axes) >= 2
+
+
+def test_analysed_pattern_takes_a_spec_or_mask_mods_not_both():
+    from ifg.reports import analysed_pattern
+
+    assert analysed_pattern("swin:window=2", grid=(4, 4)).num_steps == 2
+    with pytest.raises(ifg.InvalidArgument, match="not both"):
+        analysed_pattern("axial", grid=(4, 4), mask_mods=["x.py:f"])
+    with pytest.raises(ifg.InvalidArgument, match="not both and not neither"):
+        analysed_pattern(None, grid=(4, 4))
+    with pytest.raises(ifg.InvalidArgument, match="--grid"):
+        analysed_pattern(None, mask_mods=["x.py:f"])
+
+
+def test_format_blocks_one_clause_per_step():
+    from ifg.blocks import block_counts
+    from ifg.reports import format_blocks
+
+    text = format_blocks(block_counts(ifg.pattern("swin:window=4", grid=(8, 8)), 16), 16,
+                         "rowmajor")
+    assert text.count("computes") == 2 and "step 1 computes 8 of 16" in text

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 
 import ifg
-from ifg.strategies import (enumeration_names, full_information_patterns, grids, masks,
+from ifg.strategies import (enumeration_names, family_patterns, family_specs,
+                            full_information_patterns, grids, masks,
                             named_patterns, patterns)
 
 DOC = pathlib.Path(__file__).resolve().parents[2] / "docs" / "testing-patterns.md"
@@ -92,3 +93,23 @@ def test_without_hypothesis_the_import_names_the_extra():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ("ifg.strategies needs hypothesis: "
                                   "pip install 'ylg-toolkit[hypothesis]'")
+
+
+@settings(max_examples=40, deadline=None)
+@given(grids(max_side=6).flatmap(lambda g: family_specs(g).map(lambda s: (g, s))))
+def test_family_specs_fit_their_grid(case):
+    grid, spec = case
+    p = ifg.pattern(spec, grid=grid)  # raises if a parameter does not fit the grid
+    assert p.grid == grid and p.num_steps in (1, 2)
+
+
+@settings(max_examples=40, deadline=None)
+@given(family_patterns(max_side=4, names=["axial", "global"]))
+def test_family_patterns_keep_their_bounds(p):
+    assert p.n <= 16 and 1 <= p.num_steps <= 4
+    assert "axial" in p.name or "global" in p.name
+
+
+def test_family_specs_refuse_an_unknown_family():
+    with pytest.raises(ifg.InvalidArgument, match="did you mean swin"):
+        family_specs((4, 4), names=["swim"])
