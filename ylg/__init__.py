@@ -43,13 +43,15 @@ _HOMES = {
     "load_generator": "ylg.sample",
     "DataError": "ylg.errors",
     "CheckpointError": "ylg.errors",
+    "flex_attention": "ylg.attention_flexcpu",
 }
 
 __all__ = ["__version__", "Attention2d", "Generator", "Discriminator", "TrainConfig",
-           "load_generator", "DataError", "CheckpointError"]
+           "load_generator", "DataError", "CheckpointError", "flex_attention"]
 
 if TYPE_CHECKING:  # the type checker sees the real objects
     from ylg.attention import Attention2d
+    from ylg.attention_flexcpu import flex_attention
     from ylg.config import TrainConfig
     from ylg.errors import CheckpointError, DataError
     from ylg.models.sagan import Discriminator, Generator

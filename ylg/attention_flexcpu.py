@@ -1,0 +1,514 @@
+"""FlexAttention's interface with a CPU backward: :func:`flex_attention` over any sparse mask.
+
+``torch.nn.attention.flex_attention`` runs on CPU forward only. This module gives the same call,
+``flex_attention(query, key, value, block_mask=...)``, a sparse tile path forward and backward on
+CPU, and hands the call to torch's own FlexAttention on other devices. The mask may be a torch
+``BlockMask``, a ``mask_mod`` callable, an ``ifg`` :class:`~ifg.pattern.Pattern` or a
+:class:`~ifg.maskset.MaskSet`.
+
+How it is fast (the tiled sparse backend of :class:`ylg.Attention2d`, generalised):
+
+1. *Reading the mask* (:func:`_mask_rows`): the ``mask_mod`` is evaluated on index tensors that
+   broadcast, ``b (B,1,1,1)``, ``h (1,H,1,1)``, ``q_idx (1,1,c,1)``, ``kv_idx (1,1,1,S)``, a
+   chunk of ``c`` query rows at a time (at most :data:`_CHUNK` entries), so work on query or key
+   indices alone is done once per row or column, and the result's shape says whether the mask
+   depends on the batch or the head. From a ``BlockMask`` only its partial blocks are evaluated
+   (full blocks are all allowed, absent blocks all blocked).
+2. *The plan* (:func:`_plan`): queries are ordered row-major or in 2-D tiles of a square (or
+   the pattern's) grid, whichever order gives the least padded work, and cut into tiles of
+   ``t`` queries; each tile gathers the union of the keys its queries may attend, padded to the
+   largest union ``u``. Plans are cached per mask (:data:`_PLANS`): a training loop pays once.
+3. *The core* (:class:`_FlexTiles`): per tile a ``(t, E) x (E, u)`` product, a masked softmax
+   that keeps the log-sum-exp, a ``(t, u) x (u, Ev)`` product; the backward is written out
+   (the weights are kept, the key and value gradients are added back with ``index_add_``).
+   Work and memory are ``B * H * L * u``; an ``L x S`` matrix is never formed, except when a
+   tile's union is every key (a dense mask).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ifg.errors import InvalidArgument
+from ylg.attention import _compile_head, _pad_order
+
+__all__ = ["flex_attention"]
+
+#: the most mask entries (booleans) one ``mask_mod`` call evaluates
+_CHUNK = 1 << 22
+
+#: how many compiled plans are kept (least recently used dropped first)
+_CACHE_SIZE = 16
+
+#: the plans: (mask source's id, B, H, L, S, E + Ev) -> (source, plan)
+_PLANS: OrderedDict[tuple[Any, ...], tuple[object, _Plan]] = OrderedDict()
+
+MaskMod = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+# ------------------------------------------------------------------------------- reading masks
+
+
+def _call_mask_mod(mask_mod: MaskMod, b: torch.Tensor, h: torch.Tensor, q: torch.Tensor,
+                   kv: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """``mask_mod(b, h, q, kv)``, checked to be a boolean tensor that broadcasts to ``shape``."""
+    name = getattr(mask_mod, "__name__", type(mask_mod).__name__)
+    try:
+        out = mask_mod(b, h, q, kv)
+    except Exception as exc:  # the user's function: any failure becomes one clear error
+        raise InvalidArgument(f"mask_mod {name} failed on index tensors b, h, q_idx, kv_idx "
+                              f"(it must work on broadcasting int64 tensors, as torch's vmap "
+                              f"gives them): {type(exc).__name__}: {exc}") from exc
+    if not isinstance(out, torch.Tensor) or out.dtype != torch.bool:
+        got = out.dtype if isinstance(out, torch.Tensor) else type(out).__name__
+        raise InvalidArgument(f"mask_mod {name} must return a boolean tensor, got {got}")
+    try:
+        if torch.broadcast_shapes(out.shape, shape) != torch.Size(shape):
+            raise RuntimeError
+    except RuntimeError:
+        raise InvalidArgument(f"mask_mod {name} returned shape {tuple(out.shape)} for index "
+                              f"tensors that broadcast to {shape}") from None
+    return out
+
+
+def _indices(B: int, H: int, rows: torch.Tensor, S: int
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Index tensors that broadcast to ``(B, H, len(rows), S)``."""
+    return (torch.arange(B).view(B, 1, 1, 1), torch.arange(H).view(1, H, 1, 1),
+            rows.view(1, 1, -1, 1), torch.arange(S).view(1, 1, 1, S))
+
+
+def _mask_mod_rows(mask_mod: MaskMod, B: int, H: int, L: int, S: int
+                   ) -> tuple[list[sp.csr_matrix], int, int]:
+    """The allowed pairs of ``mask_mod`` over ``(B, H, L, S)``, a chunk of query rows at a time.
+
+    Returns the masks ``(L, S)`` of each ``(b, h)`` the mask depends on, batch-major, and how
+    many batches and heads that is (``Bm`` is 1 or ``B``, ``Hm`` 1 or ``H``): the shape of the
+    result on broadcasting indices says which the mask reads.
+    """
+    Bm, Hm = 1, 1
+    while True:  # a chunk that reads b or h where the first did not starts over, with them
+        coords, start, restart = [], 0, False
+        while start < L and not restart:
+            stop = min(L, start + max(1, _CHUNK // (S * (B * H if start == 0 else Bm * Hm))))
+            out = _call_mask_mod(mask_mod, *_indices(B, H, torch.arange(start, stop), S),
+                                 (B, H, stop - start, S))
+            out = out.view((1,) * (4 - out.dim()) + tuple(out.shape))
+            if start == 0:
+                Bm, Hm = max(Bm, out.shape[0]), max(Hm, out.shape[1])
+            restart = out.shape[0] > Bm or out.shape[1] > Hm
+            Bm, Hm = max(Bm, out.shape[0]), max(Hm, out.shape[1])
+            nz = out.expand(Bm, Hm, stop - start, S).nonzero()  # (n, 4): b, h, q, kv
+            nz[:, 2] += start
+            coords.append(nz)
+            start = stop
+        if not restart:
+            break
+    nz = torch.cat(coords).numpy()
+    flat = (nz[:, 0] * Hm + nz[:, 1]) * L + nz[:, 2]
+    big = sp.csr_matrix((np.ones(len(nz), dtype=bool), (flat, nz[:, 3])), shape=(Bm * Hm * L, S))
+    return [big[i * L:(i + 1) * L] for i in range(Bm * Hm)], Bm, Hm
+
+
+def _block_mask_rows(block_mask: Any, B: int, H: int) -> tuple[list[sp.csr_matrix], int, int]:
+    """The allowed pairs of a torch ``BlockMask``: its full blocks, and its ``mask_mod``
+    evaluated within its partial blocks only (a chunk of blocks at a time)."""
+    L, S = block_mask.seq_lengths
+    QB, KB = block_mask.BLOCK_SIZE
+    kv_num, kv_idx = block_mask.kv_num_blocks, block_mask.kv_indices  # (Bb, Hb, nqb), (.., nkb)
+    full_num, full_idx = block_mask.full_kv_num_blocks, block_mask.full_kv_indices
+    Bb, Hb = kv_num.shape[0], kv_num.shape[1]
+    mask_mod = block_mask.mask_mod
+    # does the mask_mod read b or h? one small call with broadcasting indices tells
+    probe = _call_mask_mod(mask_mod, *_indices(B, H, torch.arange(min(L, QB)), min(S, KB)),
+                           (B, H, min(L, QB), min(S, KB)))
+    Bm = B if Bb > 1 or (probe.dim() == 4 and probe.shape[0] > 1) else 1
+    Hm = H if Hb > 1 or (probe.dim() == 4 and probe.shape[1] > 1) else 1
+    q_off, k_off = torch.arange(QB), torch.arange(KB)
+    masks = []
+    for b in range(Bm):
+        for h in range(Hm):
+            pieces = []
+            for num, idx, partial in ((kv_num, kv_idx, True), (full_num, full_idx, False)):
+                if num is None:
+                    continue
+                num, idx = num[b % Bb, h % Hb].cpu(), idx[b % Bb, h % Hb].cpu()  # (nqb,), (nqb, m)
+                qb = torch.arange(len(num)).view(-1, 1).expand(idx.shape)
+                keep = torch.arange(idx.shape[1]).view(1, -1) < num.view(-1, 1)
+                qb, kb = qb[keep], idx[keep].long()  # the blocks, (P,)
+                step = max(1, _CHUNK // (QB * KB))
+                for s in range(0, len(qb), step):
+                    q = (qb[s:s + step] * QB).view(-1, 1, 1) + q_off.view(1, -1, 1)  # (p, QB, 1)
+                    kv = (kb[s:s + step] * KB).view(-1, 1, 1) + k_off.view(1, 1, -1)  # (p, 1, KB)
+                    inside = (q < L) & (kv < S)
+                    if partial:
+                        shape = (len(q), QB, KB)
+                        allowed = _call_mask_mod(mask_mod, torch.tensor(b), torch.tensor(h),
+                                                 q.clamp(max=L - 1), kv.clamp(max=S - 1), shape)
+                        inside = inside & allowed
+                    p, i, j = inside.expand(len(q), QB, KB).nonzero().unbind(1)
+                    pieces.append(torch.stack([q[p, i, 0], kv[p, 0, j]], 1))
+            nz = torch.cat(pieces).numpy() if pieces else np.zeros((0, 2), dtype=np.int64)
+            masks.append(sp.csr_matrix((np.ones(len(nz), dtype=bool), (nz[:, 0], nz[:, 1])),
+                                       shape=(L, S)))
+    return masks, Bm, Hm
+
+
+def _maskset_rows(source: Any, H: int) -> tuple[list[sp.csr_matrix], tuple[int, int] | None]:
+    """The per-head masks of an ``ifg`` Pattern (its steps) or MaskSet, and their query grid."""
+    from ifg.maskset import MaskSet
+    from ifg.pattern import Pattern
+
+    if isinstance(source, MaskSet):
+        masks, grid = list(source.masks), tuple(source.query_grid)
+    else:
+        assert isinstance(source, Pattern)
+        masks, grid = list(source.steps), source.grid
+    if len(masks) not in (1, H):
+        raise InvalidArgument(f"block_mask has {len(masks)} heads (masks), but the query has "
+                              f"{H} heads: give one mask or one per head")
+    return [sp.csr_matrix(m, dtype=bool) for m in masks], (None if grid is None else
+                                                           (int(grid[0]), int(grid[1])))
+
+
+# ---------------------------------------------------------------------------------- the plan
+
+
+def _orders(L: int, grid: tuple[int, int] | None) -> list[tuple[np.ndarray, int]]:
+    """Candidate query orders and tile sizes: row-major runs, and 2-D tiles of the grid (the
+    given one, else a square one when ``L`` is a square)."""
+    candidates = [(np.arange(L), t) for t in (16, 32, 64, 128) if t <= max(16, L)]
+    if grid is None and math.isqrt(L) ** 2 == L:
+        grid = (math.isqrt(L),) * 2
+    if grid is not None and grid[0] * grid[1] == L:
+        gh, gw = grid
+        y, x = np.divmod(np.arange(L), gw)
+        for th, tw in ((4, 4), (4, 8), (8, 8), (8, 16), (16, 16)):
+            if th <= gh and tw <= gw:
+                order = np.lexsort((x % tw, y % th, x // tw, y // th))
+                candidates.append((order, th * tw))
+    return candidates
+
+
+def _unions(mask: sp.csr_matrix, order: np.ndarray, t: int) -> int:
+    """The largest union of keys of a tile of ``t`` consecutive queries of ``order``."""
+    n = -(-len(order) // t) * t
+    padded = np.concatenate([order, np.full(n - len(order), order[-1])])
+    gather = sp.csr_matrix((np.ones(n, dtype=np.int32), (np.arange(n) // t, padded)),
+                           shape=(n // t, mask.shape[0]))
+    return int(np.diff((gather @ mask.astype(np.int32)).indptr).max())
+
+
+@dataclass
+class _Plan:
+    """A compiled mask for ``(B, H, L, S)``: the tiles of ``Bm * Hm`` distinct masks.
+
+    ``order`` (nt*t,): each tile slot's query (padding repeats the last, fully blocked);
+    ``inverse`` (L,): each query's slot; ``keys`` (Bm, Hm, nt, u): each tile's gathered keys;
+    ``blocked`` (Bm, Hm, nt, t, u): True where a slot's query may not attend the key; ``kv``:
+    S. ``rows`` caches the flattened row indices per batch size and key heads.
+    """
+
+    order: torch.Tensor
+    inverse: torch.Tensor
+    keys: torch.Tensor
+    blocked: torch.Tensor
+    kv: int
+    rows: dict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = \
+        field(default_factory=dict)
+
+    def row_indices(self, B: int, H: int, Hkv: int
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Rows of the flattened ``(B*H*L, E)`` queries for each tile slot, of the flattened
+        ``(B*Hkv*S, E)`` keys for each gathered key, and each output row's tile slot among
+        the flattened ``(B*H*nt*t, Ev)`` tile outputs."""
+        if (B, H, Hkv) not in self.rows:
+            nt, u = self.keys.shape[2:]
+            L, slots = len(self.inverse), len(self.order)
+            b, h = torch.arange(B).view(B, 1, 1), torch.arange(H).view(1, H, 1)
+            query = ((b * H + h) * L + self.order.view(1, 1, -1)).view(-1)
+            head = b.view(B, 1, 1, 1) * Hkv + h.view(1, H, 1, 1) // (H // Hkv)
+            key = (head * self.kv + self.keys.expand(B, H, nt, u)).reshape(-1)
+            output = ((b * H + h) * slots + self.inverse.view(1, 1, -1)).view(-1)
+            self.rows[(B, H, Hkv)] = (query, key, output)
+        return self.rows[(B, H, Hkv)]
+
+
+def _plan(masks: list[sp.csr_matrix], Bm: int, Hm: int, grid: tuple[int, int] | None,
+          dims: int) -> _Plan:
+    """Tile ``Bm * Hm`` masks ``(L, S)`` with the query order of least padded work (judged on
+    the first two distinct masks); identical masks are compiled once."""
+    L, S = masks[0].shape
+    signatures = []
+    for m in masks:
+        m.sort_indices()
+        signatures.append((m.indptr.tobytes(), m.indices.tobytes()))
+    first = {}  # signature -> the first mask with it
+    for sig, m in zip(signatures, masks):
+        first.setdefault(sig, m)
+    best = None
+    for order, t in _orders(L, grid):
+        u = max(_unions(m, order, t) for m in list(first.values())[:2])
+        cost = -(-L // t) * u * (t * (dims + 8) + 2 * dims)  # products, softmax, gathers
+        if best is None or cost < best[0]:
+            best = (cost, order, t)
+    assert best is not None  # there is at least one candidate
+    _, order, t = best
+    compiled = {sig: _compile_head(m, order, t) for sig, m in first.items()}
+    u = max(1, max(keys.shape[1] for keys, _ in compiled.values()))
+    padded = _pad_order(order, t)
+    nt = len(padded) // t
+    keys = np.zeros((len(masks), nt, u), dtype=np.int64)
+    allowed = np.zeros((len(masks), nt, t, u), dtype=bool)
+    for j, sig in enumerate(signatures):
+        k, a = compiled[sig]
+        keys[j, :, :k.shape[1]] = k
+        allowed[j, :, :, :a.shape[2]] = a
+    allowed.reshape(len(masks), nt * t, u)[:, L:] = False  # padding slots attend nothing
+    inverse = np.empty(L, dtype=np.int64)
+    inverse[padded[:L]] = np.arange(L)
+    return _Plan(torch.from_numpy(padded), torch.from_numpy(inverse),
+                 torch.from_numpy(keys).view(Bm, Hm, nt, u),
+                 torch.from_numpy(~allowed).view(Bm, Hm, nt, t, u), S)
+
+
+def _cached_plan(block_mask: Any, B: int, H: int, L: int, S: int, dims: int) -> _Plan:
+    """The plan of ``block_mask`` for these sizes, compiled on first use."""
+    key = (id(block_mask), B, H, L, S, dims)
+    hit = _PLANS.get(key)
+    if hit is not None and hit[0] is block_mask:
+        _PLANS.move_to_end(key)
+        return hit[1]
+    plan = _compile(block_mask, B, H, L, S, dims)
+    _PLANS[key] = (block_mask, plan)
+    while len(_PLANS) > _CACHE_SIZE:
+        _PLANS.popitem(last=False)
+    return plan
+
+
+def _compile(block_mask: Any, B: int, H: int, L: int, S: int, dims: int) -> _Plan:
+    """Read any mask source into per-(batch, head) masks and tile them."""
+    from ifg.maskset import MaskSet
+    from ifg.pattern import Pattern
+    from torch.nn.attention.flex_attention import BlockMask
+
+    grid = None
+    if block_mask is None:
+        masks, Bm, Hm = [sp.csr_matrix(np.ones((L, S), dtype=bool))], 1, 1
+    elif isinstance(block_mask, BlockMask):
+        if tuple(block_mask.seq_lengths) != (L, S):
+            raise InvalidArgument(f"block_mask was made for (Q_LEN, KV_LEN) = "
+                                  f"{tuple(block_mask.seq_lengths)}, but the query and key have "
+                                  f"lengths ({L}, {S})")
+        masks, Bm, Hm = _block_mask_rows(block_mask, B, H)
+    elif isinstance(block_mask, (MaskSet, Pattern)):
+        masks, grid = _maskset_rows(block_mask, H)
+        if masks[0].shape != (L, S):
+            raise InvalidArgument(f"block_mask's masks are {masks[0].shape[0]} x "
+                                  f"{masks[0].shape[1]}, but the query and key have lengths "
+                                  f"({L}, {S})")
+        Bm, Hm = 1, len(masks)
+    elif callable(block_mask):
+        masks, Bm, Hm = _mask_mod_rows(block_mask, B, H, L, S)
+    else:
+        raise InvalidArgument(f"block_mask must be a BlockMask, a mask_mod, an ifg Pattern or "
+                              f"MaskSet, or None, got {type(block_mask).__name__}")
+    return _plan(masks, Bm, Hm, grid, dims)
+
+
+# ---------------------------------------------------------------------------------- the core
+
+
+class _FlexTiles(torch.autograd.Function):
+    """Attention of every tile of queries over its gathered keys, with a written-out backward.
+
+    Inputs: q (B, H, L, E), k (B, Hkv, S, E), v (B, Hkv, S, Ev), the plan and its row indices,
+    the scale. Returns o (B, H, L, Ev) and lse (B, H, L) (-inf for a query with no key).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: _Plan,
+                scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+        B, H, L, E = q.shape
+        Hkv, Ev = k.shape[1], v.shape[3]
+        query, key, output = plan.row_indices(B, H, Hkv)
+        nt, t, u = plan.blocked.shape[2:]
+        blocked = plan.blocked
+        qt = (q.reshape(-1, E).index_select(0, query) * scale).view(B, H, nt, t, E)
+        kt = k.reshape(-1, E).index_select(0, key).view(B, H, nt, u, E)
+        vt = v.reshape(-1, Ev).index_select(0, key).view(B, H, nt, u, Ev)
+        w = qt @ kt.transpose(-1, -2)  # (B, H, nt, t, u)
+        # blocked weights are zeroed after exp, not computed as exp(-inf): on CPU exp of an
+        # input whose result underflows takes a slow path (ylg.attention_kernels)
+        top = w.masked_fill(blocked, float("-inf")).amax(dim=-1, keepdim=True)  # (.., t, 1)
+        top.masked_fill_(top == float("-inf"), 0.0)  # a query with no key: any finite shift
+        w.sub_(top).masked_fill_(blocked, 0.0).exp_().masked_fill_(blocked, 0.0)
+        total = w.sum(dim=-1, keepdim=True)  # (.., t, 1)
+        lse = (total.log() + top).view(B, H, nt * t)  # log 0 = -inf where there is no key
+        w.div_(total.clamp_min(torch.finfo(w.dtype).tiny))  # no key: weights stay 0
+        ot = w @ vt  # (B, H, nt, t, Ev)
+        o = ot.view(-1, Ev).index_select(0, output).view(B, H, L, Ev)
+        lse = lse.view(-1).index_select(0, output).view(B, H, L)
+        ctx.save_for_backward(q, k, v, w, ot)
+        ctx.plan, ctx.scale = plan, scale
+        return o, lse
+
+    @staticmethod
+    def backward(ctx: Any, grad_o: torch.Tensor | None, grad_lse: torch.Tensor | None
+                 ) -> tuple[torch.Tensor | None, ...]:
+        if torch.is_grad_enabled():
+            raise InvalidArgument("ylg.flex_attention has no double backward on CPU "
+                                  "(backward(create_graph=True) or torch.autograd.grad of a "
+                                  "gradient): take the gradient once")
+        q, k, v, w, ot = ctx.saved_tensors
+        plan, scale = ctx.plan, ctx.scale
+        B, H, L, E = q.shape
+        Hkv, Ev = k.shape[1], v.shape[3]
+        query, key, output = plan.row_indices(B, H, Hkv)
+        nt, t, u = plan.blocked.shape[2:]
+        qt = (q.reshape(-1, E).index_select(0, query) * scale).view(B, H, nt, t, E)
+        kt = k.reshape(-1, E).index_select(0, key).view(B, H, nt, u, E)
+        vt = v.reshape(-1, Ev).index_select(0, key).view(B, H, nt, u, Ev)
+        if grad_o is None:
+            grad_o = ot.new_zeros(B, H, L, Ev)
+        got = grad_o.reshape(-1, Ev).index_select(0, query).view(B, H, nt, t, Ev)
+        grad_v = torch.zeros_like(v).view(-1, Ev).index_add_(
+            0, key, (w.transpose(-1, -2) @ got).view(-1, Ev)).view(v.shape)
+        # the softmax backward: w * (grad_w - <grad_o, o>) (+ grad_lse, whose gradient is w)
+        dot = (got * ot).sum(dim=-1, keepdim=True)  # (.., t, 1)
+        if grad_lse is not None:
+            dot = dot - grad_lse.reshape(-1).index_select(0, query).view(B, H, nt, t, 1)
+        ds = torch.baddbmm(dot.view(-1, t, 1), got.view(-1, t, Ev),
+                           vt.view(-1, u, Ev).transpose(-1, -2), beta=-1).mul_(w.view(-1, t, u))
+        ds = ds.view(B, H, nt, t, u)
+        gqt = (ds @ kt).mul_(scale)  # (B, H, nt, t, E)
+        grad_q = gqt.view(-1, E).index_select(0, output).view(q.shape)
+        grad_k = torch.zeros_like(k).view(-1, E).index_add_(
+            0, key, (ds.transpose(-1, -2) @ qt).view(-1, E)).view(k.shape)
+        return grad_q, grad_k, grad_v, None, None
+
+
+# ---------------------------------------------------------------------------------- the call
+
+
+def flex_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                   score_mod: Callable[..., torch.Tensor] | None = None,
+                   block_mask: Any = None, scale: float | None = None,
+                   enable_gqa: bool = False, return_lse: bool = False
+                   ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Attention over a sparse mask with torch's ``flex_attention`` signature, trainable on CPU.
+
+    ``softmax(scale * q k^T + mask) v`` for the pairs the mask allows; a query with no allowed
+    key gives 0 (and log-sum-exp ``-inf``), as torch's does.
+
+    Parameters
+    ----------
+    query : torch.Tensor, (B, Hq, L, E)
+    key : torch.Tensor, (B, Hkv, S, E)
+    value : torch.Tensor, (B, Hkv, S, Ev)
+    score_mod : None
+        Not supported (a clear error): fold a bias into the inputs or use torch's function.
+    block_mask : BlockMask, callable, ifg Pattern or MaskSet, or None
+        The allowed pairs: a torch ``BlockMask`` (its ``mask_mod`` is evaluated within its
+        partial blocks only); a ``mask_mod(b, h, q_idx, kv_idx) -> bool tensor`` (evaluated on
+        broadcasting index tensors, so it may depend on the batch and the head); an
+        ``ifg.Pattern`` (one head per step) or ``ifg.MaskSet`` (one mask per head, or one for
+        all); None: every pair. The compiled plan is cached per mask object and sizes.
+    scale : float, optional
+        Default ``1 / sqrt(E)``.
+    enable_gqa : bool
+        Let ``Hq`` be a multiple of ``Hkv``: query head ``h`` reads key head ``h // (Hq/Hkv)``.
+    return_lse : bool
+        Also return the log-sum-exp of the scaled logits, (B, Hq, L), natural log.
+
+    Returns
+    -------
+    output : torch.Tensor, (B, Hq, L, Ev)
+    lse : torch.Tensor, (B, Hq, L)
+        Only with ``return_lse``.
+
+    Raises
+    ------
+    InvalidArgument
+        For a ``score_mod``, shapes that do not agree, a mask of other lengths, a ``mask_mod``
+        that raises, returns a non-boolean or a tensor of the wrong shape, and on a second
+        backward (no double backward on CPU).
+
+    Examples
+    --------
+    >>> def local(b, h, q_idx, kv_idx):
+    ...     return (q_idx - kv_idx).abs() <= 2
+    >>> q = k = v = torch.randn(1, 2, 16, 8, requires_grad=True)
+    >>> out = flex_attention(q, k, v, block_mask=local)
+    >>> out.sum().backward()
+    >>> tuple(out.shape), tuple(q.grad.shape)
+    ((1, 2, 16, 8), (1, 2, 16, 8))
+    """
+    if score_mod is not None:
+        raise InvalidArgument("score_mod is not supported by ylg.flex_attention: express the "
+                              "mask as block_mask (a mask_mod) and fold a bias into the inputs")
+    if query.dim() != 4 or key.dim() != 4 or value.dim() != 4:
+        raise InvalidArgument(f"query, key and value must be 4-D (B, H, L, E), got "
+                              f"{query.dim()}-D, {key.dim()}-D and {value.dim()}-D")
+    B, Hq, L, E = query.shape
+    Bk, Hkv, S, Ek = key.shape
+    if (Bk, Hkv, S) != tuple(value.shape[:3]) or Bk != B or Ek != E:
+        raise InvalidArgument(f"shapes do not agree: query {tuple(query.shape)}, key "
+                              f"{tuple(key.shape)}, value {tuple(value.shape)}")
+    if Hq != Hkv and not (enable_gqa and Hq % Hkv == 0):
+        raise InvalidArgument(f"query has {Hq} heads and key {Hkv}: set enable_gqa=True with "
+                              f"a query head count that is a multiple of the key's")
+    scale = 1.0 / math.sqrt(E) if scale is None else float(scale)
+    if query.device.type != "cpu":
+        return _torch_flex(query, key, value, block_mask, scale, enable_gqa, return_lse)
+    plan = _cached_plan(block_mask, B, Hq, L, S, E + value.shape[3])
+    out, lse = _FlexTiles.apply(query, key, value, plan, scale)
+    return (out, lse) if return_lse else out
+
+
+#: torch's compiled flex_attention and the block masks made for other devices
+_TORCH: dict[str, Any] = {}
+
+
+def _torch_flex(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, block_mask: Any,
+                scale: float, enable_gqa: bool, return_lse: bool) -> Any:
+    """torch's (compiled) ``flex_attention`` on a GPU, with the mask made a ``BlockMask``."""
+    from torch.nn.attention.flex_attention import BlockMask, create_block_mask
+    from torch.nn.attention.flex_attention import flex_attention as torch_flex
+
+    if "flex" not in _TORCH:
+        _TORCH["flex"] = torch.compile(torch_flex)
+    if block_mask is not None and not isinstance(block_mask, BlockMask):
+        B, H, L = query.shape[:3]
+        key_ = ("mask", id(block_mask), B, H, L, key.shape[2], str(query.device))
+        if key_ not in _TORCH or _TORCH[key_][0] is not block_mask:
+            mask_mod = block_mask if callable(block_mask) and not hasattr(block_mask, "masks") \
+                else _table_mask_mod(block_mask, H, query.device)
+            _TORCH[key_] = (block_mask, create_block_mask(mask_mod, B, H, L, key.shape[2],
+                                                          device=query.device))
+        block_mask = _TORCH[key_][1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # return_lse's deprecation
+        return _TORCH["flex"](query, key, value, block_mask=block_mask, scale=scale,
+                              enable_gqa=enable_gqa, return_lse=return_lse)
+
+
+def _table_mask_mod(source: Any, H: int, device: torch.device) -> MaskMod:
+    """A ``mask_mod`` that reads an ifg Pattern's or MaskSet's masks from a dense table."""
+    masks, _ = _maskset_rows(source, H)
+    table = torch.from_numpy(np.stack([m.toarray() for m in masks])).to(device)
+
+    def mask_mod(b: torch.Tensor, h: torch.Tensor, q: torch.Tensor, kv: torch.Tensor
+                 ) -> torch.Tensor:
+        return table[h % len(masks), q, kv]
+
+    return mask_mod
