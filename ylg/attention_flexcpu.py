@@ -71,20 +71,19 @@ def _call_mask_mod(mask_mod: MaskMod, b: torch.Tensor, h: torch.Tensor, q: torch
     if not isinstance(out, torch.Tensor) or out.dtype != torch.bool:
         got = out.dtype if isinstance(out, torch.Tensor) else type(out).__name__
         raise InvalidArgument(f"mask_mod {name} must return a boolean tensor, got {got}")
-    try:
-        if torch.broadcast_shapes(out.shape, shape) != torch.Size(shape):
-            raise RuntimeError
-    except RuntimeError:
+    if out.dim() > len(shape) or any(
+            n not in (1, m) for n, m in zip(out.shape[::-1], shape[::-1])):
         raise InvalidArgument(f"mask_mod {name} returned shape {tuple(out.shape)} for index "
-                              f"tensors that broadcast to {shape}") from None
+                              f"tensors that broadcast to {shape}")
     return out
 
 
 def _indices(B: int, H: int, rows: torch.Tensor, S: int
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Index tensors that broadcast to ``(B, H, len(rows), S)``."""
-    return (torch.arange(B).view(B, 1, 1, 1), torch.arange(H).view(1, H, 1, 1),
-            rows.view(1, 1, -1, 1), torch.arange(S).view(1, 1, 1, S))
+    """Index tensors that broadcast to ``(B, H, len(rows), S)``, int32 as torch's are."""
+    i32 = torch.int32
+    return (torch.arange(B, dtype=i32).view(B, 1, 1, 1), torch.arange(H, dtype=i32).view(1, H, 1, 1),
+            rows.to(i32).view(1, 1, -1, 1), torch.arange(S, dtype=i32).view(1, 1, 1, S))
 
 
 def _mask_mod_rows(mask_mod: MaskMod, B: int, H: int, L: int, S: int
@@ -152,8 +151,10 @@ def _block_mask_rows(block_mask: Any, B: int, H: int) -> tuple[list[sp.csr_matri
                     inside = (q < L) & (kv < S)
                     if partial:
                         shape = (len(q), QB, KB)
-                        allowed = _call_mask_mod(mask_mod, torch.tensor(b), torch.tensor(h),
-                                                 q.clamp(max=L - 1), kv.clamp(max=S - 1), shape)
+                        allowed = _call_mask_mod(
+                            mask_mod, torch.tensor(b, dtype=torch.int32),
+                            torch.tensor(h, dtype=torch.int32), q.clamp(max=L - 1).int(),
+                            kv.clamp(max=S - 1).int(), shape)
                         inside = inside & allowed
                     p, i, j = inside.expand(len(q), QB, KB).nonzero().unbind(1)
                     pieces.append(torch.stack([q[p, i, 0], kv[p, 0, j]], 1))
@@ -215,7 +216,8 @@ class _Plan:
     ``order`` (nt*t,): each tile slot's query (padding repeats the last, fully blocked);
     ``inverse`` (L,): each query's slot; ``keys`` (Bm, Hm, nt, u): each tile's gathered keys;
     ``blocked`` (Bm, Hm, nt, t, u): True where a slot's query may not attend the key; ``kv``:
-    S. ``rows`` caches the flattened row indices per batch size and key heads.
+    S. ``rows`` caches the flattened row indices per batch size and heads, ``masks`` the 0/1
+    allowed mask per dtype.
     """
 
     order: torch.Tensor
@@ -225,6 +227,7 @@ class _Plan:
     kv: int
     rows: dict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = \
         field(default_factory=dict)
+    masks: dict[torch.dtype, torch.Tensor] = field(default_factory=dict)
 
     def row_indices(self, B: int, H: int, Hkv: int
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -241,6 +244,12 @@ class _Plan:
             output = ((b * H + h) * slots + self.inverse.view(1, 1, -1)).view(-1)
             self.rows[(B, H, Hkv)] = (query, key, output)
         return self.rows[(B, H, Hkv)]
+
+    def allowed(self, dtype: torch.dtype) -> torch.Tensor:
+        """``~blocked`` as 0/1 of ``dtype``, made once."""
+        if dtype not in self.masks:
+            self.masks[dtype] = (~self.blocked).to(dtype)
+        return self.masks[dtype]
 
 
 def _plan(masks: list[sp.csr_matrix], Bm: int, Hm: int, grid: tuple[int, int] | None,
@@ -328,11 +337,25 @@ def _compile(block_mask: Any, B: int, H: int, L: int, S: int, dims: int) -> _Pla
 # ---------------------------------------------------------------------------------- the core
 
 
+#: the softmax skips subtracting each row's maximum when no logit can exceed this in size:
+#: exp of it (and of its negative), and sums of many such, stay finite and nonzero in float32
+_NO_SHIFT_BOUND = 60.0
+
+
+def _logit_bound(q: torch.Tensor, k: torch.Tensor, scale: float) -> float:
+    """A bound on every logit's size: ``scale`` times the largest query norm times the largest
+    key norm (Cauchy-Schwarz)."""
+    with torch.no_grad():
+        return float(q.norm(dim=-1).amax() * k.norm(dim=-1).amax()) * abs(scale)
+
+
 class _FlexTiles(torch.autograd.Function):
     """Attention of every tile of queries over its gathered keys, with a written-out backward.
 
-    Inputs: q (B, H, L, E), k (B, Hkv, S, E), v (B, Hkv, S, Ev), the plan and its row indices,
-    the scale. Returns o (B, H, L, Ev) and lse (B, H, L) (-inf for a query with no key).
+    Inputs: q (B, H, L, E), k (B, Hkv, S, E), v (B, Hkv, S, Ev), the plan, the scale. Returns
+    o (B, H, L, Ev) and lse (B, H, L) (-inf for a query with no key). The backward keeps the
+    weights and the gathered tiles, (B, H, nt, t, u) and (B, H, nt, u, E + Ev): memory in
+    proportion to the allowed pairs' padded tiles, never to ``L * S``.
     """
 
     @staticmethod
@@ -342,24 +365,31 @@ class _FlexTiles(torch.autograd.Function):
         Hkv, Ev = k.shape[1], v.shape[3]
         query, key, output = plan.row_indices(B, H, Hkv)
         nt, t, u = plan.blocked.shape[2:]
-        blocked = plan.blocked
-        qt = (q.reshape(-1, E).index_select(0, query) * scale).view(B, H, nt, t, E)
+        qt = q.reshape(-1, E).index_select(0, query).mul_(scale).view(B, H, nt, t, E)
         kt = k.reshape(-1, E).index_select(0, key).view(B, H, nt, u, E)
         vt = v.reshape(-1, Ev).index_select(0, key).view(B, H, nt, u, Ev)
         w = qt @ kt.transpose(-1, -2)  # (B, H, nt, t, u)
-        # blocked weights are zeroed after exp, not computed as exp(-inf): on CPU exp of an
-        # input whose result underflows takes a slow path (ylg.attention_kernels)
-        top = w.masked_fill(blocked, float("-inf")).amax(dim=-1, keepdim=True)  # (.., t, 1)
-        top.masked_fill_(top == float("-inf"), 0.0)  # a query with no key: any finite shift
-        w.sub_(top).masked_fill_(blocked, 0.0).exp_().masked_fill_(blocked, 0.0)
-        total = w.sum(dim=-1, keepdim=True)  # (.., t, 1)
-        lse = (total.log() + top).view(B, H, nt * t)  # log 0 = -inf where there is no key
+        if _logit_bound(q, k, scale) < _NO_SHIFT_BOUND:
+            # no shift needed: exp of every gathered logit is finite, then blocked ones are
+            # zeroed by a product with the 0/1 mask (cheaper on CPU than a masked_fill)
+            w.exp_().mul_(plan.allowed(w.dtype))
+            total = w.sum(dim=-1, keepdim=True)  # (.., t, 1)
+            lse = total.log()  # log 0 = -inf where there is no key
+        else:
+            # blocked weights are zeroed after exp, not computed as exp(-inf): on CPU exp of
+            # an input whose result underflows takes a slow path (ylg.attention_kernels)
+            blocked = plan.blocked
+            top = w.masked_fill(blocked, float("-inf")).amax(dim=-1, keepdim=True)
+            top.masked_fill_(top == float("-inf"), 0.0)  # no key: any finite shift
+            w.sub_(top).masked_fill_(blocked, 0.0).exp_().masked_fill_(blocked, 0.0)
+            total = w.sum(dim=-1, keepdim=True)
+            lse = total.log().add_(top)
         w.div_(total.clamp_min(torch.finfo(w.dtype).tiny))  # no key: weights stay 0
         ot = w @ vt  # (B, H, nt, t, Ev)
         o = ot.view(-1, Ev).index_select(0, output).view(B, H, L, Ev)
         lse = lse.view(-1).index_select(0, output).view(B, H, L)
-        ctx.save_for_backward(q, k, v, w, ot)
-        ctx.plan, ctx.scale = plan, scale
+        ctx.save_for_backward(qt, kt, vt, w, ot)
+        ctx.plan, ctx.scale, ctx.shapes = plan, scale, (q.shape, k.shape, v.shape)
         return o, lse
 
     @staticmethod
@@ -369,20 +399,19 @@ class _FlexTiles(torch.autograd.Function):
             raise InvalidArgument("ylg.flex_attention has no double backward on CPU "
                                   "(backward(create_graph=True) or torch.autograd.grad of a "
                                   "gradient): take the gradient once")
-        q, k, v, w, ot = ctx.saved_tensors
+        qt, kt, vt, w, ot = ctx.saved_tensors
         plan, scale = ctx.plan, ctx.scale
-        B, H, L, E = q.shape
-        Hkv, Ev = k.shape[1], v.shape[3]
+        q_shape, k_shape, v_shape = ctx.shapes
+        B, H, L, E = q_shape
+        Hkv, Ev = k_shape[1], v_shape[3]
         query, key, output = plan.row_indices(B, H, Hkv)
         nt, t, u = plan.blocked.shape[2:]
-        qt = (q.reshape(-1, E).index_select(0, query) * scale).view(B, H, nt, t, E)
-        kt = k.reshape(-1, E).index_select(0, key).view(B, H, nt, u, E)
-        vt = v.reshape(-1, Ev).index_select(0, key).view(B, H, nt, u, Ev)
         if grad_o is None:
-            grad_o = ot.new_zeros(B, H, L, Ev)
-        got = grad_o.reshape(-1, Ev).index_select(0, query).view(B, H, nt, t, Ev)
-        grad_v = torch.zeros_like(v).view(-1, Ev).index_add_(
-            0, key, (w.transpose(-1, -2) @ got).view(-1, Ev)).view(v.shape)
+            got = ot.new_zeros(ot.shape)
+        else:
+            got = grad_o.reshape(-1, Ev).index_select(0, query).view(B, H, nt, t, Ev)
+        grad_v = ot.new_zeros(B * Hkv * k_shape[2], Ev).index_add_(
+            0, key, (w.transpose(-1, -2) @ got).view(-1, Ev)).view(v_shape)
         # the softmax backward: w * (grad_w - <grad_o, o>) (+ grad_lse, whose gradient is w)
         dot = (got * ot).sum(dim=-1, keepdim=True)  # (.., t, 1)
         if grad_lse is not None:
@@ -391,9 +420,9 @@ class _FlexTiles(torch.autograd.Function):
                            vt.view(-1, u, Ev).transpose(-1, -2), beta=-1).mul_(w.view(-1, t, u))
         ds = ds.view(B, H, nt, t, u)
         gqt = (ds @ kt).mul_(scale)  # (B, H, nt, t, E)
-        grad_q = gqt.view(-1, E).index_select(0, output).view(q.shape)
-        grad_k = torch.zeros_like(k).view(-1, E).index_add_(
-            0, key, (ds.transpose(-1, -2) @ qt).view(-1, E)).view(k.shape)
+        grad_q = gqt.view(-1, E).index_select(0, output).view(q_shape)
+        grad_k = ot.new_zeros(B * Hkv * k_shape[2], E).index_add_(
+            0, key, (ds.transpose(-1, -2) @ qt).view(-1, E)).view(k_shape)
         return grad_q, grad_k, grad_v, None, None
 
 
