@@ -22,7 +22,9 @@ How it is fast (the tiled sparse backend of :class:`ylg.Attention2d`, generalise
    that keeps the log-sum-exp, a ``(t, u) x (u, Ev)`` product; the backward is written out
    (the weights are kept, the key and value gradients are added back with ``index_add_``).
    Work and memory are ``B * H * L * u``; an ``L x S`` matrix is never formed, except when a
-   tile's union is every key (a dense mask).
+   tile's union is every key (a dense mask). Like :class:`ylg.Attention2d`'s sparse core it runs
+   on one CPU thread (``ylg.attention._single_threaded``): its many small operations are each a
+   parallel region, where threads wait on descheduled peers on a busy machine.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ import scipy.sparse as sp
 import torch
 
 from ifg.errors import InvalidArgument
-from ylg.attention import _compile_head, _pad_order
+from ylg.attention import _compile_head, _pad_order, _single_threaded
+from ylg.attention_kernels import _one_thread
 
 __all__ = ["flex_attention"]
 
@@ -360,7 +363,14 @@ class _FlexTiles(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: _Plan,
-                scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+                scale: float, single: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        ctx.single = single
+        with _one_thread(single):
+            return _FlexTiles._forward(ctx, q, k, v, plan, scale)
+
+    @staticmethod
+    def _forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: _Plan,
+                 scale: float) -> tuple[torch.Tensor, torch.Tensor]:
         B, H, L, E = q.shape
         Hkv, Ev = k.shape[1], v.shape[3]
         query, key, output = plan.row_indices(B, H, Hkv)
@@ -399,6 +409,12 @@ class _FlexTiles(torch.autograd.Function):
             raise InvalidArgument("ylg.flex_attention has no double backward on CPU "
                                   "(backward(create_graph=True) or torch.autograd.grad of a "
                                   "gradient): take the gradient once")
+        with _one_thread(ctx.single):
+            return _FlexTiles._backward(ctx, grad_o, grad_lse)
+
+    @staticmethod
+    def _backward(ctx: Any, grad_o: torch.Tensor | None, grad_lse: torch.Tensor | None
+                  ) -> tuple[torch.Tensor | None, ...]:
         qt, kt, vt, w, ot = ctx.saved_tensors
         plan, scale = ctx.plan, ctx.scale
         q_shape, k_shape, v_shape = ctx.shapes
@@ -423,7 +439,7 @@ class _FlexTiles(torch.autograd.Function):
         grad_q = gqt.view(-1, E).index_select(0, output).view(q_shape)
         grad_k = ot.new_zeros(B * Hkv * k_shape[2], E).index_add_(
             0, key, (ds.transpose(-1, -2) @ qt).view(-1, E)).view(k_shape)
-        return grad_q, grad_k, grad_v, None, None
+        return grad_q, grad_k, grad_v, None, None, None
 
 
 # ---------------------------------------------------------------------------------- the call
@@ -500,7 +516,10 @@ def flex_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
     if query.device.type != "cpu":
         return _torch_flex(query, key, value, block_mask, scale, enable_gqa, return_lse)
     plan = _cached_plan(block_mask, B, Hq, L, S, E + value.shape[3])
-    out, lse = _FlexTiles.apply(query, key, value, plan, scale)
+    # the thread policy of Attention2d's sparse core: many small operations, each a parallel
+    # region, run on one thread (beside other work two threads were up to 10x slower)
+    single = _single_threaded(query, B * Hq * plan.blocked[0, 0].numel() * (E + value.shape[3]))
+    out, lse = _FlexTiles.apply(query, key, value, plan, scale, single)
     return (out, lse) if return_lse else out
 
 
