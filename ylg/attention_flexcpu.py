@@ -115,9 +115,10 @@ def _mask_mod_rows(mask_mod: MaskMod, B: int, H: int, L: int, S: int
             start = stop
         if not restart:
             break
-    nz = torch.cat(coords).numpy()
-    flat = (nz[:, 0] * Hm + nz[:, 1]) * L + nz[:, 2]
-    big = sp.csr_matrix((np.ones(len(nz), dtype=bool), (flat, nz[:, 3])), shape=(Bm * Hm * L, S))
+    pairs = torch.cat(coords).numpy()
+    flat = (pairs[:, 0] * Hm + pairs[:, 1]) * L + pairs[:, 2]
+    big = sp.csr_matrix((np.ones(len(pairs), dtype=bool), (flat, pairs[:, 3])),
+                        shape=(Bm * Hm * L, S))
     return [big[i * L:(i + 1) * L] for i in range(Bm * Hm)], Bm, Hm
 
 
@@ -172,6 +173,7 @@ def _maskset_rows(source: Any, H: int) -> tuple[list[sp.csr_matrix], tuple[int, 
     from ifg.maskset import MaskSet
     from ifg.pattern import Pattern
 
+    grid: tuple[int, ...] | None
     if isinstance(source, MaskSet):
         masks, grid = list(source.masks), tuple(source.query_grid)
     else:
@@ -264,7 +266,7 @@ def _plan(masks: list[sp.csr_matrix], Bm: int, Hm: int, grid: tuple[int, int] | 
     for m in masks:
         m.sort_indices()
         signatures.append((m.indptr.tobytes(), m.indices.tobytes()))
-    first = {}  # signature -> the first mask with it
+    first: dict[tuple[bytes, bytes], sp.csr_matrix] = {}  # signature -> its first mask
     for sig, m in zip(signatures, masks):
         first.setdefault(sig, m)
     best = None
@@ -524,7 +526,7 @@ def flex_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
 
 
 #: torch's compiled flex_attention and the block masks made for other devices
-_TORCH: dict[str, Any] = {}
+_TORCH: dict[Any, Any] = {}
 
 
 def _torch_flex(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, block_mask: Any,
@@ -539,8 +541,8 @@ def _torch_flex(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, blo
         B, H, L = query.shape[:3]
         key_ = ("mask", id(block_mask), B, H, L, key.shape[2], str(query.device))
         if key_ not in _TORCH or _TORCH[key_][0] is not block_mask:
-            mask_mod = block_mask if callable(block_mask) and not hasattr(block_mask, "masks") \
-                else _table_mask_mod(block_mask, H, query.device)
+            mask_mod = block_mask if callable(block_mask) else \
+                _table_mask_mod(block_mask, H, query.device)
             _TORCH[key_] = (block_mask, create_block_mask(mask_mod, B, H, L, key.shape[2],
                                                           device=query.device))
         block_mask = _TORCH[key_][1]
