@@ -10,6 +10,8 @@ no torch import), so a program that needs one submodule pays for that one only:
   folder, resumable);
 - :func:`load_generator`: the generator of a checkpoint or an exported file
   (``ylg.sample.sample`` draws from it);
+- :func:`flex_attention`: FlexAttention's call with a CPU backward, for any sparse mask
+  (``docs/flex-attention.md``);
 - :class:`DataError`, :class:`CheckpointError`: what a bad data set or checkpoint raises.
 
 Evaluation (``ylg.metrics``), inversion (``ylg.invert``) and mask comparison
