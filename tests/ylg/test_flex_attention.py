@@ -257,3 +257,13 @@ def test_unsupported_requests_are_refused():
 
 def test_flex_attention_is_a_public_name():
     assert ylg.flex_attention is flex_attention
+
+
+def test_the_docs_example_runs():
+    import doctest
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "flex-attention.md"
+    result = doctest.testfile(str(doc), module_relative=False,
+                              optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
