@@ -1,7 +1,9 @@
 """Tests of ylg.attention_flexcpu: flex_attention equals torch's FlexAttention forward and the
 dense boolean mask's gradients, for any mask source, on CPU."""
 
+import doctest
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -260,9 +262,6 @@ def test_flex_attention_is_a_public_name():
 
 
 def test_the_docs_example_runs():
-    import doctest
-    from pathlib import Path
-
     doc = Path(__file__).resolve().parents[2] / "docs" / "flex-attention.md"
     result = doctest.testfile(str(doc), module_relative=False,
                               optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
