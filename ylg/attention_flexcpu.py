@@ -68,9 +68,9 @@ def _call_mask_mod(mask_mod: MaskMod, b: torch.Tensor, h: torch.Tensor, q: torch
     try:
         out = mask_mod(b, h, q, kv)
     except Exception as exc:  # the user's function: any failure becomes one clear error
-        raise InvalidArgument(f"mask_mod {name} failed on index tensors b, h, q_idx, kv_idx "
-                              f"(it must work on broadcasting int64 tensors, as torch's vmap "
-                              f"gives them): {type(exc).__name__}: {exc}") from exc
+        raise InvalidArgument(f"mask_mod {name} failed on the index tensors b, h, q_idx, "
+                              f"kv_idx (broadcasting int32 tensors): "
+                              f"{type(exc).__name__}: {exc}") from exc
     if not isinstance(out, torch.Tensor) or out.dtype != torch.bool:
         got = out.dtype if isinstance(out, torch.Tensor) else type(out).__name__
         raise InvalidArgument(f"mask_mod {name} must return a boolean tensor, got {got}")
@@ -85,7 +85,8 @@ def _indices(B: int, H: int, rows: torch.Tensor, S: int
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Index tensors that broadcast to ``(B, H, len(rows), S)``, int32 as torch's are."""
     i32 = torch.int32
-    return (torch.arange(B, dtype=i32).view(B, 1, 1, 1), torch.arange(H, dtype=i32).view(1, H, 1, 1),
+    return (torch.arange(B, dtype=i32).view(B, 1, 1, 1),
+            torch.arange(H, dtype=i32).view(1, H, 1, 1),
             rows.to(i32).view(1, 1, -1, 1), torch.arange(S, dtype=i32).view(1, 1, 1, S))
 
 
@@ -105,9 +106,7 @@ def _mask_mod_rows(mask_mod: MaskMod, B: int, H: int, L: int, S: int
             out = _call_mask_mod(mask_mod, *_indices(B, H, torch.arange(start, stop), S),
                                  (B, H, stop - start, S))
             out = out.view((1,) * (4 - out.dim()) + tuple(out.shape))
-            if start == 0:
-                Bm, Hm = max(Bm, out.shape[0]), max(Hm, out.shape[1])
-            restart = out.shape[0] > Bm or out.shape[1] > Hm
+            restart = start > 0 and (out.shape[0] > Bm or out.shape[1] > Hm)
             Bm, Hm = max(Bm, out.shape[0]), max(Hm, out.shape[1])
             nz = out.expand(Bm, Hm, stop - start, S).nonzero()  # (n, 4): b, h, q, kv
             nz[:, 2] += start
@@ -130,6 +129,9 @@ def _block_mask_rows(block_mask: Any, B: int, H: int) -> tuple[list[sp.csr_matri
     kv_num, kv_idx = block_mask.kv_num_blocks, block_mask.kv_indices  # (Bb, Hb, nqb), (.., nkb)
     full_num, full_idx = block_mask.full_kv_num_blocks, block_mask.full_kv_indices
     Bb, Hb = kv_num.shape[0], kv_num.shape[1]
+    if Bb not in (1, B) or Hb not in (1, H):
+        raise InvalidArgument(f"block_mask was made for B={Bb}, H={Hb}, but the query has "
+                              f"B={B}, H={H}")
     mask_mod = block_mask.mask_mod
     # does the mask_mod read b or h? one small call with broadcasting indices tells
     probe = _call_mask_mod(mask_mod, *_indices(B, H, torch.arange(min(L, QB)), min(S, KB)),
