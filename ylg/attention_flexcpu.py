@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 
 from ifg.errors import InvalidArgument
 from ylg.attention import _compile_head, _pad_order, _single_threaded
@@ -471,7 +472,8 @@ def flex_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
         partial blocks only); a ``mask_mod(b, h, q_idx, kv_idx) -> bool tensor`` (evaluated on
         broadcasting index tensors, so it may depend on the batch and the head); an
         ``ifg.Pattern`` (one head per step) or ``ifg.MaskSet`` (one mask per head, or one for
-        all); None: every pair. The compiled plan is cached per mask object and sizes.
+        all); None: every pair (SDPA runs it, unless ``return_lse``). The compiled plan is
+        cached per mask object and sizes.
     scale : float, optional
         Default ``1 / sqrt(E)``.
     enable_gqa : bool
@@ -519,6 +521,9 @@ def flex_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
     scale = 1.0 / math.sqrt(E) if scale is None else float(scale)
     if query.device.type != "cpu":
         return _torch_flex(query, key, value, block_mask, scale, enable_gqa, return_lse)
+    if block_mask is None and not return_lse:  # full attention: SDPA is the right kernel
+        return F.scaled_dot_product_attention(query, key, value, scale=scale,
+                                              enable_gqa=enable_gqa)
     plan = _cached_plan(block_mask, B, Hq, L, S, E + value.shape[3])
     # the thread policy of Attention2d's sparse core: many small operations, each a parallel
     # region, run on one thread (beside other work two threads were up to 10x slower)
