@@ -10,6 +10,8 @@ no torch import), so a program that needs one submodule pays for that one only:
   folder, resumable);
 - :func:`load_generator`: the generator of a checkpoint or an exported file
   (``ylg.sample.sample`` draws from it);
+- :func:`flex_attention`: FlexAttention's call with a CPU backward, for any sparse mask
+  (``docs/flex-attention.md``);
 - :class:`DataError`, :class:`CheckpointError`: what a bad data set or checkpoint raises.
 
 Evaluation (``ylg.metrics``), inversion (``ylg.invert``) and mask comparison
@@ -43,13 +45,15 @@ _HOMES = {
     "load_generator": "ylg.sample",
     "DataError": "ylg.errors",
     "CheckpointError": "ylg.errors",
+    "flex_attention": "ylg.attention.flexcpu",
 }
 
 __all__ = ["__version__", "Attention2d", "Generator", "Discriminator", "TrainConfig",
-           "load_generator", "DataError", "CheckpointError"]
+           "load_generator", "DataError", "CheckpointError", "flex_attention"]
 
 if TYPE_CHECKING:  # the type checker sees the real objects
     from ylg.attention import Attention2d
+    from ylg.attention.flexcpu import flex_attention
     from ylg.config import TrainConfig
     from ylg.errors import CheckpointError, DataError
     from ylg.models.sagan import Discriminator, Generator

@@ -8,7 +8,7 @@
 
 Every gather runs along dim 0 of flattened rows, and every operation here may run on one CPU
 thread (:class:`one_thread`); whether it does is the layer's policy
-(``ylg.attention.layer._single_threaded``). The tile structure these functions read is compiled by
+(:func:`single_threaded`). The tile structure these functions read is compiled by
 :mod:`ylg.attention.plan` (``TilePlan``).
 """
 
@@ -113,6 +113,17 @@ class TileAttention(torch.autograd.Function):
         else:
             grad.mul_(attn)
         return grad.transpose(-1, -2) @ k, grad @ q, grad_v, None, None, None
+
+
+#: on CPU the sparse cores run on one thread up to this many multiply-adds a call (see
+#: :class:`one_thread`); every size measured so far is below it
+ONE_THREAD_MAX_WORK = 1 << 32
+
+
+def single_threaded(t: torch.Tensor, work: int) -> bool:
+    """Whether a sparse core on tensor ``t`` with ``work`` multiply-adds runs on one thread: the
+    policy of the layer's sparse backend and of ``ylg.flex_attention``."""
+    return t.device.type == "cpu" and work <= ONE_THREAD_MAX_WORK
 
 
 class one_thread:

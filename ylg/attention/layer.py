@@ -39,9 +39,9 @@ from torch import nn
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.attention.auto import auto_backend, sparse_pays
 from ylg.attention.flex import FlexUnsupported, row_table, flex_attend, flex_mask
-from ylg.attention.plan import (TilePlan, best_tile, compile_head, group_heads, pad_order,
-                                query_order)
-from ylg.attention.kernels import (dense_attention, one_thread, sparse_core,
+from ylg.attention.plan import (TilePlan, best_tile, compile_head, group_heads, layer_order,
+                                pad_order)
+from ylg.attention.kernels import (dense_attention, one_thread, single_threaded, sparse_core,
                                    tile_rows,
                                    TileAttention)  # noqa: F401 (TileAttention: re-exported)
 from ylg.choices import BACKENDS
@@ -72,16 +72,6 @@ def _check_rows(masks: Sequence[sp.csr_matrix]) -> None:
                                   f"(first: query {empty[0]}); every query needs a key")
 
 
-#: on CPU the sparse core runs on one thread up to this many multiply-adds a call (see
-#: :func:`one_thread`); every size measured so far is below it
-_ONE_THREAD_MAX_WORK = 1 << 32
-
-
-def _single_threaded(t: torch.Tensor, work: int) -> bool:
-    """Whether the sparse core on tensor ``t`` with ``work`` multiply-adds runs on one thread."""
-    return t.device.type == "cpu" and work <= _ONE_THREAD_MAX_WORK
-
-
 def _sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                       plans: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
                       rows: dict[str, torch.Tensor], return_attention: bool
@@ -95,7 +85,7 @@ def _sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     b, h, nq, d = q.shape
     e = v.shape[3]
     work = b * sum(blocked.numel() for _, _, blocked in plans) * (d + e)
-    single = _single_threaded(q, work)
+    single = single_threaded(q, work)
     with one_thread(single):
         return sparse_core(q, k, v, plans, rows, return_attention, single)
 
@@ -225,10 +215,10 @@ class Attention2d(nn.Module):
             self._block_masks = {}  # device -> (block_mask, mask_mod), built on first use
             return backend
         if backend != "dense":
-            order = query_order(ms)
             dims = self.qk_head_dim + self.v_head_dim
             if tile is not None:
                 tile = check_positive_int("tile", tile)
+            order = layer_order(ms, masks, dims, tile)
             # identical heads (the YLG layer repeats each mask twice) are compiled once
             distinct = {}
             for m in masks:

@@ -25,7 +25,7 @@ from ifg.maskset import tile
 if TYPE_CHECKING:
     from ifg.maskset import MaskSet
 
-__all__ = ["query_order", "pad_order", "compile_head", "best_tile", "group_heads", "TilePlan"]
+__all__ = ["query_order", "block_order", "layer_order", "pad_order", "compile_head", "best_tile", "group_heads", "TilePlan"]
 
 
 #: tile sizes the sparse backend considers (plus the pattern's own block, ratio * sqrt(Nk))
@@ -49,6 +49,37 @@ def query_order(ms: MaskSet) -> np.ndarray:
     except InvalidArgument:
         rows = np.arange(ms.nq) % ms.nk
     return np.argsort(rank[rows], kind="stable")
+
+
+def block_order(grid: tuple[int, int], side: int) -> np.ndarray:
+    """The queries of a row-major grid in ``side x side`` blocks (blocks row-major, and the
+    queries of a block row-major): tiles of 16, 32, 64 ... queries are then compact 2-D patches.
+
+    >>> block_order((4, 4), 2).tolist()
+    [0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15]
+    """
+    y, x = np.divmod(np.arange(grid[0] * grid[1]), grid[1])
+    return np.lexsort((x % side, y % side, x // side, y // side))
+
+
+def layer_order(ms: MaskSet, masks: Sequence[sp.csr_matrix], dims: int,
+                tile: int | None = None) -> np.ndarray:
+    """The query order with the least padded work over the distinct heads: the enumeration's
+    (:func:`query_order`), or 4 x 4 or 8 x 8 blocks of the query grid, which suit 2-D windows
+    in row-major order (a 7 x 7 neighbourhood on 64 x 64 ran 2.3x faster in 4 x 4 blocks)."""
+    distinct = list({(m.indptr.tobytes(), m.indices.tobytes()): m for m in masks}.values())
+    candidates = [query_order(ms)] + [block_order(ms.query_grid, s) for s in (4, 8)
+                                      if min(ms.query_grid) >= s]
+    best: tuple[int, np.ndarray] | None = None
+    for order in candidates:
+        cost = 0
+        for m in distinct:
+            t, u = best_tile(m, order, dims, tile)
+            cost += len(pad_order(order, t)) // t * u * (t + dims)
+        if best is None or cost < best[0]:
+            best = (cost, order)
+    assert best is not None  # the enumeration's order is always a candidate
+    return best[1]
 
 
 def _tile_unions(mask: sp.csr_matrix, padded: np.ndarray, t: int) -> sp.csr_matrix:

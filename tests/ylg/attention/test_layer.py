@@ -11,6 +11,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
+import ylg.attention.kernels as kernels
 import ylg.attention.layer as attention
 from ifg.errors import InvalidArgument, YLGError
 from ifg.maskset import PRESETS, Head, MaskSet, layer, preset
@@ -533,7 +534,7 @@ def test_presets_cover_the_ablations():
     assert {"ylg", "ylg-no-esa"} <= set(PRESETS)
 
 
-@pytest.mark.parametrize("limit,expected", [(attention._ONE_THREAD_MAX_WORK, 1), (0, 2)])
+@pytest.mark.parametrize("limit,expected", [(kernels.ONE_THREAD_MAX_WORK, 1), (0, 2)])
 def test_sparse_core_thread_policy_and_restore(monkeypatch, limit, expected):
     """Below the work limit the sparse core's forward and backward run on one CPU thread; the
     caller's thread count comes back afterwards (and the answer does not change)."""
@@ -545,7 +546,7 @@ def test_sparse_core_thread_policy_and_restore(monkeypatch, limit, expected):
 
     monkeypatch.setattr(attention.TileAttention, "forward", spy(forward))
     monkeypatch.setattr(attention.TileAttention, "_backward", spy(backward))
-    monkeypatch.setattr(attention, "_ONE_THREAD_MAX_WORK", limit)
+    monkeypatch.setattr(kernels, "ONE_THREAD_MAX_WORK", limit)
     dense, sparse = twin_layers(64, CASES["ylg-sagan"][0](), pool=2)
     x, weights = torch.randn(2, 64, 8, 8), (torch.randn(2, 64, 8, 8), torch.randn(2, 8, 64, 16))
     before = torch.get_num_threads()

@@ -1,0 +1,269 @@
+"""Tests of ylg.attention.flexcpu: flex_attention equals torch's FlexAttention forward and the
+dense boolean mask's gradients, for any mask source, on CPU."""
+
+import doctest
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+from torch.nn.attention.flex_attention import create_block_mask
+from torch.nn.attention.flex_attention import flex_attention as torch_flex
+
+import ylg
+import ylg.attention.flexcpu as flexcpu
+import ylg.attention.flexmasks as flexmasks
+from ifg.errors import InvalidArgument
+from ifg.maskset import Head, MaskSet
+from ifg.pattern import Pattern
+from ylg.attention.flexcpu import flex_attention
+
+SIDE = 8  # an 8 x 8 grid of tokens: L = 64
+L = SIDE * SIDE
+BLOCK = 16  # torch's block size here, so that masks have full, partial and empty blocks
+RANDOM = torch.from_numpy(np.random.default_rng(0).random((L, L)) < 0.15)
+
+
+def _yx(i):
+    return i // SIDE, i % SIDE
+
+
+def neighbourhood_of(side, radius):
+    """NATTEN's (2 radius + 1)^2 neighbourhood on a side x side grid: the window is moved
+    inside the grid at the borders."""
+
+    def neighbourhood(b, h, q, kv):
+        qy, qx, ky, kx = q // side, q % side, kv // side, kv % side
+        cy, cx = qy.clamp(radius, side - 1 - radius), qx.clamp(radius, side - 1 - radius)
+        return ((ky - cy).abs() <= radius) & ((kx - cx).abs() <= radius)
+
+    return neighbourhood
+
+
+neighbourhood = neighbourhood_of(SIDE, 2)
+
+
+def dilated(b, h, q, kv):
+    """A 3 x 3 neighbourhood with dilation 2 (every other row and column)."""
+    (qy, qx), (ky, kx) = _yx(q), _yx(kv)
+    dy, dx = ky - qy, kx - qx
+    return (dy.abs() <= 2) & (dx.abs() <= 2) & (dy % 2 == 0) & (dx % 2 == 0)
+
+
+def swin_shifted(b, h, q, kv):
+    """Swin's shifted windows: 4 x 4 windows moved by 2 (smaller windows at the borders)."""
+    (qy, qx), (ky, kx) = _yx(q), _yx(kv)
+    return ((qy + 2) // 4 == (ky + 2) // 4) & ((qx + 2) // 4 == (kx + 2) // 4)
+
+
+def axial(b, h, q, kv):
+    """The query's row and column."""
+    (qy, qx), (ky, kx) = _yx(q), _yx(kv)
+    return (qy == ky) | (qx == kx)
+
+
+def random_with_empty_rows(b, h, q, kv):
+    """About 15% of the pairs at random; every seventh query attends nothing."""
+    return RANDOM.to(q.device)[q.long(), kv.long()] & (q % 7 != 3)
+
+
+def by_batch_and_head(b, h, q, kv):
+    """A band whose width grows with the head, with every (b + 2)-th key left out."""
+    return ((q - kv).abs() <= 1 + 2 * h) & (kv % (b + 2) != 0)
+
+
+MASKS = {f.__name__: f for f in (neighbourhood, dilated, swin_shifted, axial,
+                                 random_with_empty_rows)}
+
+
+def dense_mask(mask_mod, B, H):
+    """The mask_mod over every (b, h, q, kv): (B, H, L, L) bool."""
+    i = torch.arange
+    return mask_mod(i(B).view(B, 1, 1, 1), i(H).view(1, H, 1, 1), i(L).view(1, 1, L, 1),
+                    i(L).view(1, 1, 1, L)).expand(B, H, L, L)
+
+
+def inputs(B=2, Hq=4, Hkv=4, E=16, Ev=8, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(B, h, L, e, generator=g, dtype=dtype).requires_grad_(True)
+            for h, e in ((Hq, E), (Hkv, E), (Hkv, Ev))]
+
+
+def reference(q, k, v, mask, scale=None):
+    """SDPA with the dense boolean mask (keys repeated for GQA); a query with no key gives 0
+    (SDPA itself gives nan there), with log-sum-exp -inf."""
+    group = q.shape[1] // k.shape[1]
+    k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
+    empty = ~mask.any(dim=-1, keepdim=True)  # (B, H, L, 1)
+    safe = mask | empty  # a query with no key attends every key, then is zeroed
+    o = torch.where(empty, 0.0, F.scaled_dot_product_attention(q, k, v, attn_mask=safe,
+                                                                  scale=scale))
+    s = (q @ k.transpose(-1, -2)) * (scale if scale is not None else q.shape[-1] ** -0.5)
+    return o, s.masked_fill(~mask, float("-inf")).logsumexp(dim=-1)
+
+
+def torch_forward(q, k, v, block_mask, **kw):
+    with warnings.catch_warnings():  # eager flex warns that it is not compiled
+        warnings.simplefilter("ignore")
+        return torch_flex(q.detach(), k.detach(), v.detach(), block_mask=block_mask, **kw)
+
+
+def grads(loss, tensors):
+    return torch.autograd.grad(loss, tensors)
+
+
+@pytest.mark.parametrize("name", list(MASKS))
+def test_flex_attention_equals_torch_forward_and_dense_gradients(name):
+    mask_mod = MASKS[name]
+    q, k, v = inputs()
+    block_mask = create_block_mask(mask_mod, None, None, L, L, device="cpu", BLOCK_SIZE=BLOCK)
+    out, lse = flex_attention(q, k, v, block_mask=block_mask, return_lse=True)
+    expected, expected_lse = torch_forward(q, k, v, block_mask, return_lse=True)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
+    torch.testing.assert_close(lse, expected_lse, atol=1e-5, rtol=0)
+    weights = torch.randn_like(out)
+    ref, ref_lse = reference(q, k, v, dense_mask(mask_mod, 2, 4))
+    torch.testing.assert_close(out, ref, atol=1e-5, rtol=0)
+    for got, want in zip(grads((out * weights).sum(), (q, k, v)),
+                         grads((ref * weights).sum(), (q, k, v))):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+
+
+def test_a_query_with_no_key_gives_zero_and_lse_minus_infinity():
+    q, k, v = inputs(B=1, Hq=1, Hkv=1)
+    out, lse = flex_attention(q, k, v, block_mask=random_with_empty_rows, return_lse=True)
+    rows = torch.arange(L) % 7 == 3
+    assert bool((out[0, 0, rows] == 0).all()) and bool(torch.isneginf(lse[0, 0, rows]).all())
+    out.sum().backward()
+    assert bool(torch.isfinite(q.grad).all()) and bool((q.grad[0, 0, rows] == 0).all())
+
+
+def test_gqa_return_lse_and_mask_mod_by_batch_and_head():
+    """Hq = 4 query heads on Hkv = 2 key heads; the mask reads b and h; the loss reads the
+    log-sum-exp as well, whose gradient flows too."""
+    q, k, v = inputs(B=2, Hq=4, Hkv=2, E=8, Ev=12, seed=1)
+    block_mask = create_block_mask(by_batch_and_head, 2, 4, L, L, device="cpu",
+                                   BLOCK_SIZE=BLOCK)
+    for source in (block_mask, by_batch_and_head):
+        out, lse = flex_attention(q, k, v, block_mask=source, enable_gqa=True, return_lse=True,
+                                  scale=0.3)
+        expected, expected_lse = torch_forward(q, k, v, block_mask, enable_gqa=True,
+                                               return_lse=True, scale=0.3)
+        torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
+        torch.testing.assert_close(lse, expected_lse, atol=1e-5, rtol=0)
+        ref, ref_lse = reference(q, k, v, dense_mask(by_batch_and_head, 2, 4), scale=0.3)
+        w = torch.randn_like(out)
+        for got, want in zip(grads((out * w).sum() + lse.sum(), (q, k, v)),
+                             grads((ref * w).sum() + ref_lse.sum(), (q, k, v))):
+            torch.testing.assert_close(got, want, atol=1e-4, rtol=0)
+
+
+def test_large_logits_take_the_shifted_softmax():
+    """Logits of size ~1e3 (beyond exp's float32 range): the softmax subtracts each row's
+    maximum over allowed keys, as the dense path does."""
+    q, k, v = (x.detach() * 8 for x in inputs(B=1, Hq=2, Hkv=2))
+    for x in (q, k, v):
+        x.requires_grad_(True)
+    assert flexcpu._logit_bound(q, k, 0.25) > flexcpu._NO_SHIFT_BOUND
+    out = flex_attention(q, k, v, block_mask=neighbourhood, scale=0.25)
+    ref, _ = reference(q, k, v, dense_mask(neighbourhood, 1, 2), scale=0.25)
+    torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-5)
+    w = torch.randn_like(out)
+    for got, want in zip(grads((out * w).sum(), (q, k, v)), grads((ref * w).sum(), (q, k, v))):
+        torch.testing.assert_close(got, want, atol=1e-3, rtol=1e-4)
+
+
+def test_ifg_pattern_and_maskset_give_the_mask_mods_answer():
+    dense = dense_mask(neighbourhood, 1, 1)[0, 0].numpy()
+    pattern = Pattern(steps=(sp.csr_matrix(dense), sp.csr_matrix(dense.T)), grid=(SIDE, SIDE))
+    maskset = MaskSet(tuple(pattern.steps), (SIDE, SIDE), (SIDE, SIDE), "rowmajor", "official",
+                      (Head("a", 1), Head("a", 2)), ())
+    q, k, v = inputs(B=1, Hq=2, Hkv=2)
+    transposed = lambda b, h, qi, kv: torch.where(h == 0, neighbourhood(b, h, qi, kv),  # noqa
+                                                  neighbourhood(b, h, kv, qi))
+    expected = flex_attention(q, k, v, block_mask=transposed)
+    for source in (pattern, maskset):
+        torch.testing.assert_close(flex_attention(q, k, v, block_mask=source), expected,
+                                   atol=1e-6, rtol=0)
+
+
+def test_no_mask_is_full_attention_with_default_scale():
+    q, k, v = inputs(B=1, Hq=2, Hkv=2, E=9)
+    expected = F.scaled_dot_product_attention(q, k, v)
+    torch.testing.assert_close(flex_attention(q, k, v), expected, atol=1e-5, rtol=0)
+
+
+def test_the_plan_is_compiled_once_per_mask():
+    q, k, v = inputs(B=1, Hq=2, Hkv=2)
+    calls = []
+
+    def counted(b, h, qi, kv):
+        calls.append(1)
+        return axial(b, h, qi, kv)
+
+    flex_attention(q, k, v, block_mask=counted)
+    n = len(calls)
+    flex_attention(q, k, v, block_mask=counted).sum().backward()
+    assert n > 0 and len(calls) == n
+
+
+def test_a_block_mask_is_read_within_its_partial_blocks_only():
+    """From a BlockMask, the mask_mod sees only the pairs of its partial blocks: for a 7 x 7
+    neighbourhood on 32 x 32 tokens in blocks of one row, under a third of L * S."""
+    n, window = 32 * 32, neighbourhood_of(32, 3)
+    seen = []
+
+    def counted(b, h, q, kv):
+        seen.append(torch.broadcast_shapes(q.shape, kv.shape).numel())
+        return window(b, h, q, kv)
+
+    block_mask = create_block_mask(window, None, None, n, n, device="cpu", BLOCK_SIZE=32)
+    block_mask.mask_mod = counted
+    masks, _, _ = flexmasks.block_mask_rows(block_mask, 1, 1)
+    i = torch.arange(n)
+    want = window(0, 0, i.view(-1, 1), i.view(1, -1)).numpy()
+    assert (masks[0] != sp.csr_matrix(want)).nnz == 0
+    assert sum(seen) < n * n / 3
+
+
+def test_bad_mask_mods_give_one_clear_error():
+    q, k, v = inputs(B=1, Hq=1, Hkv=1)
+
+    def raises(b, h, qi, kv):
+        raise ValueError("boom")
+
+    cases = {raises: "failed on the index tensors",
+             (lambda b, h, qi, kv: (qi - kv).float()): "must return a boolean tensor",
+             (lambda b, h, qi, kv: torch.ones(3, 5, dtype=torch.bool)): "returned shape",
+             (lambda b, h, qi, kv: True): "must return a boolean tensor"}
+    for mask_mod, message in cases.items():
+        with pytest.raises(InvalidArgument, match=message):
+            flex_attention(q, k, v, block_mask=mask_mod)
+
+
+def test_unsupported_requests_are_refused():
+    q, k, v = inputs(B=1, Hq=2, Hkv=2)
+    with pytest.raises(InvalidArgument, match="score_mod"):
+        flex_attention(q, k, v, score_mod=lambda s, b, h, qi, kv: s)
+    with pytest.raises(InvalidArgument, match="enable_gqa"):
+        flex_attention(q, k[:, :1], v[:, :1])
+    with pytest.raises(InvalidArgument, match="lengths"):
+        flex_attention(q, k, v, block_mask=create_block_mask(axial, None, None, 2 * L, L,
+                                                             device="cpu"))
+    out = flex_attention(q, k, v, block_mask=axial)
+    with pytest.raises(InvalidArgument, match="double backward"):
+        torch.autograd.grad(out.sum(), q, create_graph=True)
+
+
+def test_flex_attention_is_a_public_name():
+    assert ylg.flex_attention is flex_attention
+
+
+def test_the_docs_example_runs():
+    doc = Path(__file__).resolve().parents[3] / "docs" / "flex-attention.md"
+    result = doctest.testfile(str(doc), module_relative=False,
+                              optionflags=doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
