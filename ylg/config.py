@@ -98,8 +98,9 @@ class TrainConfig:
     tensorboard: bool = _field(False, "Also log to RUN_DIR/tensorboard (needs tensorboard).")
     eval_every: int = _field(0, "Evaluate the EMA generator every N steps into log.jsonl "
                              "(0: never).")
-    eval_metrics: str = _field("domain-fid,accuracy", "Metrics for --eval-every (see `ylg "
-                               "evaluate --help`).")
+    eval_metrics: str = _field("auto", "Metrics for --eval-every (see `ylg evaluate --help`); "
+                               "auto: domain-fid,accuracy for the digits, fid,kid (Inception) "
+                               "for other data.")
     eval_samples: int = _field(500, "Samples per evaluation.")
 
     def __post_init__(self) -> None:
@@ -161,7 +162,8 @@ class TrainConfig:
         from ylg.metrics.evaluation import parse_metrics
         from ylg.models.sagan import attention_resolutions
 
-        parse_metrics(self.eval_metrics)
+        if self.eval_metrics != "auto":  # auto: by the data (ylg.train)
+            parse_metrics(self.eval_metrics)
         parse_policy(self.diffaugment)
         if self.attention_resolution is not None and \
                 self.attention_resolution not in attention_resolutions(self.resolution):

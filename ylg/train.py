@@ -46,7 +46,8 @@ from ylg.eta import ESTIMATE_AFTER, cpu_estimate
 from ylg.errors import CheckpointError
 from ylg.interrupts import deferred_stop, stop
 from ylg.memory import check_memory, estimate_bytes, forward_bytes, image_bytes, peak_memory
-from ylg.metrics import evaluate_generator, parse_metrics
+from ylg.metrics import (OTHER_DATA_METRICS, check_domain, evaluate_generator, is_digits,
+                         parse_metrics)
 from ylg.runlock import run_lock
 from ylg.runfolder import RunFolder
 from ylg.runtime import distributed, resolve_device, seed_of
@@ -362,8 +363,16 @@ def _announce(cfg: TrainConfig, data: ImageData, say: Callable[[str], None] | No
 
 def _metrics(cfg: TrainConfig, data: ImageData, device: torch.device, say: Callable[[str], None]
              ) -> Callable[[int, nn.Module], dict[str, Any]]:
-    """The default evaluation: :func:`ylg.metrics.evaluate_generator` on ``cfg.eval_metrics``."""
-    if cfg.eval_every and "accuracy" in parse_metrics(cfg.eval_metrics) and \
+    """The default evaluation: :func:`ylg.metrics.evaluate_generator` on ``cfg.eval_metrics``
+    (``auto``: ``domain-fid,accuracy`` for the digits, ``fid,kid`` for other data); the domain
+    metrics are refused for other data before the first step."""
+    metrics = cfg.eval_metrics
+    if metrics == "auto":
+        metrics = "domain-fid,accuracy" if is_digits(data.source) else \
+            ",".join(OTHER_DATA_METRICS)
+    if cfg.eval_every:
+        check_domain(metrics, data.source)
+    if cfg.eval_every and "accuracy" in parse_metrics(metrics) and \
             data.num_classes != 10:
         raise InvalidArgument(f"eval metric accuracy needs the 10 digit classes, the data have "
                               f"{data.num_classes}")
@@ -371,7 +380,7 @@ def _metrics(cfg: TrainConfig, data: ImageData, device: torch.device, say: Calla
     def evaluate(step: int, ema: nn.Module) -> dict[str, Any]:
         return evaluate_generator(ema, real_images=data.images, num_classes=data.num_classes,
                                   dataset=data.source, samples=cfg.eval_samples, seed=cfg.seed,
-                                  metrics=cfg.eval_metrics, device=device, log=say)
+                                  metrics=metrics, device=device, log=say)
 
     return evaluate
 

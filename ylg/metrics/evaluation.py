@@ -41,7 +41,8 @@ def _info(message: str) -> None:
     _logger.info(message)
 
 
-__all__ = ["METRICS", "DEFAULT_METRICS", "parse_metrics", "EvalSettings", "sample_images",
+__all__ = ["METRICS", "DEFAULT_METRICS", "OTHER_DATA_METRICS", "parse_metrics", "is_digits",
+           "default_metrics", "check_domain", "EvalSettings", "sample_images",
            "evaluate", "evaluate_generator", "evaluate_checkpoint", "format_evaluation"]
 
 NO_INCEPTION_SCORE = ("there is no Inception score without the logits: the FID Inception network "
@@ -68,6 +69,64 @@ METRICS = {
 _ALIASES = {"inception-score": "is", "inception_score": "is"}
 #: what a CPU finishes in about a minute; the Inception metrics are one flag away (``fid,kid``)
 DEFAULT_METRICS = ("domain-fid", "domain-kid", "domain-precision", "domain-recall", "accuracy")
+#: the default for data that are not the digits: the digits classifier cannot judge them
+OTHER_DATA_METRICS = ("fid", "kid")
+#: the metrics that judge images with the digits classifier
+_DIGITS_ONLY = ("accuracy", *(f"domain-{n}" for n in ("fid", "kid", "precision", "recall",
+                                                       "density", "coverage")))
+
+
+def is_digits(data: str | os.PathLike[str]) -> bool:
+    """Whether ``data`` (a ``--data`` spec or an :class:`~ylg.data.ImageData` source) names the
+    embedded digits, the only data the digits classifier can judge.
+
+    Examples
+    --------
+    >>> is_digits("digits"), is_digits("digits:train"), is_digits("photos"), is_digits("runs/x")
+    (True, True, False, False)
+    """
+    return str(data) == "digits" or str(data).startswith("digits:")
+
+
+def default_metrics(data: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The metrics ``ylg evaluate`` and ``ylg train --eval-every`` take when none are named:
+    the domain metrics (seconds on a CPU) for the digits, the Inception's FID and KID for any
+    other data.
+
+    Examples
+    --------
+    >>> default_metrics("digits")[:2], default_metrics("data/flowers")
+    (('domain-fid', 'domain-kid'), ('fid', 'kid'))
+    """
+    return DEFAULT_METRICS if is_digits(data) else OTHER_DATA_METRICS
+
+
+def check_domain(metrics: str | Iterable[str], data: str | os.PathLike[str]) -> tuple[str, ...]:
+    """``metrics`` parsed (:func:`parse_metrics`), refused when one of them judges images with
+    the digits classifier and ``data`` are not the digits.
+
+    Raises
+    ------
+    InvalidArgument
+        Naming those metrics, the data, and the metrics that measure them.
+
+    Examples
+    --------
+    >>> check_domain("fid,accuracy", "digits:train")
+    ('fid', 'accuracy')
+    >>> check_domain("domain-fid", "photos:train")
+    Traceback (most recent call last):
+    ...
+    ifg.errors.InvalidArgument: domain-fid judge images with the digits classifier, and the data 'photos:train' are not the digits: use fid,kid (the Inception network, offline; minutes on a CPU)
+    """
+    names = parse_metrics(metrics)
+    wrong = [n for n in names if n in _DIGITS_ONLY]
+    if wrong and not is_digits(data):
+        raise InvalidArgument(f"{','.join(wrong)} judge images with the digits classifier, and "
+                              f"the data {str(data)!r} are not the digits: use "
+                              f"{','.join(OTHER_DATA_METRICS)} (the Inception network, offline;"
+                              f" minutes on a CPU)")
+    return names
 
 
 def parse_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
@@ -462,7 +521,9 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], *, data: str | None 
     settings : EvalSettings, optional
     **options
         Fields of :class:`EvalSettings` that override ``settings``; ``features`` may be the path
-        of a TorchScript extractor.
+        of a TorchScript extractor. ``metrics`` None (or neither ``metrics`` nor ``settings``
+        given) takes :func:`default_metrics` of the data: the domain metrics for the digits,
+        ``fid,kid`` for other data.
 
     Returns
     -------
@@ -472,14 +533,24 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], *, data: str | None 
     Raises
     ------
     CheckpointError, DataError, InvalidArgument, MetricsError
-        For a bad checkpoint, unreadable data, a bad option, a missing or corrupt extractor.
+        For a bad checkpoint, unreadable data, a bad option, a missing or corrupt extractor;
+        a domain metric or ``accuracy`` for data that are not the digits (:func:`check_domain`).
     """
     if weights not in ("ema", "g"):
         raise InvalidArgument(f"weights must be ema or g, got {weights!r}")
+    chosen = options.get("metrics") is not None or (settings is not None and
+                                                    "metrics" not in options)
+    if not chosen:  # the data's default, once the data are known
+        options = {**options, "metrics": DEFAULT_METRICS}
     s = _settings(settings, options)  # before the slow part: a typo fails at once
     generator, info = load_generator(checkpoint, weights=weights, device=s.device)
+    spec = data or info["config"]["data"]
+    if not chosen:
+        s = replace(s, metrics=default_metrics(spec))
+    if s.classifier is None:  # a classifier given is the caller's judge of their data
+        check_domain(s.metrics, spec)
     _check_sampling(generator, s.samples, s.batch_size)  # before the data and the networks
-    real = load_data(data or info["config"]["data"], resolution=generator.resolution,
+    real = load_data(spec, resolution=generator.resolution,
                      channels=generator.channels, split="train")
     if s.field_metrics and s.features is not None and not isinstance(s.features,
                                                                       FeatureExtractor):
