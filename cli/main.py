@@ -306,7 +306,8 @@ def _target_options(f):
             click.option("--image", type=click.Path(dir_okay=False),
                          help="An image file (resized to the model; colour/grey converted)."),
             click.option("--test-index", type=int, default=None,
-                         help="A digit of the held-out test split (0..296)."))):
+                         help="An image of the held-out test split of the model's data (the "
+                              "digits: 0..296); other data keep none: give --image."))):
         f = option(f)
     return f
 
