@@ -65,13 +65,15 @@ def main(threads):
 def train(ctx, masks, betas, resume, quiet, **options):
     """Train SAGAN or YLG-SAGAN; writes config, log.jsonl, samples/ and checkpoint.pt.
 
-    Defaults are the paper's: hinge loss, one D step per G step, Adam (0, 0.999) with learning
-    rates 1e-4 (G) and 4e-4 (D), z of 128, batch 64, EMA of G for samples.
+    Defaults are the paper's: YLG-SAGAN (--attention ylg), hinge loss, one D step per G step,
+    Adam (0, 0.999) with learning rates 1e-4 (G) and 4e-4 (D), z of 128, batch 64, EMA of G for
+    samples. Made for a GPU: on a CPU the run prints its estimate after three steps, and one
+    estimated at more than 3 hours stops there unless given --long-ok.
 
     \b
     Examples:
-      ylg train --attention ylg --width 16 --steps 2000 --out runs/ylg
-      ylg-masks export --preset ylg --query-grid 16x16 --key-grid 8x8 -o masks.npz
+      ylg train --width 16 --batch-size 16 --steps 2000 --out runs/ylg   # a first look, CPU
+      ylg-masks export --preset ylg -o masks.npz
       ylg train --masks masks.npz --width 16 --out runs/ylg
       ylg train --out runs/ylg --resume --steps 4000
       torchrun --nproc_per_node=8 -m ylg_cli.main train --attention ylg --resolution 128 --out big

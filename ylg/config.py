@@ -68,9 +68,10 @@ class TrainConfig:
                        "`ylg prepare`.")
     channels: int | None = _field(None, "Image channels (default: the data's own; digits are "
                                   "grey).", choices=(1, 3))
-    attention: str = _field("dense", "none, dense (SAGAN: 1 head), dense8 (8 dense heads), or a "
-                            "YLG preset built at the model's grids; in a config also a masks.npz "
-                            "path.", choices=attention_variants, or_path=True)
+    attention: str = _field("ylg", "ylg (the paper's YLG-SAGAN: 8 sparse heads) or another YLG "
+                            "preset built at the model's grids, none, dense (SAGAN: 1 head), "
+                            "dense8 (8 dense heads); in a config also a masks.npz path.",
+                            choices=attention_variants, or_path=True)
     attention_resolution: int | None = _field(None, "Feature grid of the attention layer "
                                               "(default: 16 at 32, 32 at 64 and 128).")
     resolution: int = _field(32, "Image resolution.", choices=RESOLUTIONS)
@@ -102,6 +103,9 @@ class TrainConfig:
                                "auto: domain-fid,accuracy for the digits, fid,kid (Inception) "
                                "for other data.")
     eval_samples: int = _field(500, "Samples per evaluation.")
+    long_ok: bool = _field(False, "Go on with a CPU run estimated at more than 3 hours (without "
+                           "it, such a run stops after its estimate, with smaller settings to "
+                           "try).")
 
     def __post_init__(self) -> None:
         self.validate()

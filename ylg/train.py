@@ -23,6 +23,7 @@ import contextlib
 import logging
 import math
 import os
+import shutil
 import signal
 import sys
 import time
@@ -42,7 +43,7 @@ from ylg.checkpoint import (build_models, checkpoint_state, load_checkpoint, mod
                             read_attention, restore, save_checkpoint)
 from ylg.config import TrainConfig
 from ylg.data import load_data, to_model_range
-from ylg.eta import ESTIMATE_AFTER, cpu_estimate
+from ylg.eta import ESTIMATE_AFTER, ESTIMATE_STOP, cpu_estimate
 from ylg.errors import CheckpointError
 from ylg.interrupts import deferred_stop, stop
 from ylg.memory import check_memory, estimate_bytes, forward_bytes, image_bytes, peak_memory
@@ -74,7 +75,8 @@ def _log(message: str) -> None:
 
 #: what a resumed run may change; everything else must match the checkpoint
 RESUMABLE = ("steps", "device", "amp", "backend", "log_every", "sample_every",
-             "checkpoint_every", "tensorboard", "eval_every", "eval_metrics", "eval_samples")
+             "checkpoint_every", "tensorboard", "eval_every", "eval_metrics", "eval_samples",
+             "long_ok")
 
 
 @dataclass
@@ -440,6 +442,29 @@ def train(config: TrainConfig | None = None, *, resume: bool = False,
         return _run(config, resume, overrides, progress, say, evaluate)
 
 
+class TooLongOnCPU(YLGError):
+    """A CPU run estimated at more than :data:`ylg.eta.ESTIMATE_STOP`, without ``long_ok``."""
+
+
+def _stop_if_long(seconds: float, cfg: TrainConfig, step: int,
+                  written: RunFolder | None) -> None:
+    """Stop a CPU run whose estimate is over :data:`ylg.eta.ESTIMATE_STOP`, unless
+    ``cfg.long_ok``; a new run first removes what it wrote (``written``), so that the folder
+    takes the smaller settings the estimate's warning gives."""
+    if seconds <= ESTIMATE_STOP or cfg.long_ok:
+        return
+    if written is not None:
+        written.close()
+        for name in ("config.json", "log.jsonl"):
+            (written.dir / name).unlink(missing_ok=True)
+        for name in ("samples", "tensorboard"):
+            shutil.rmtree(written.dir / name, ignore_errors=True)
+    raise TooLongOnCPU(f"stopped after step {step}: this run would take {seconds / 3600:.1f} h "
+                       f"on this CPU (over {ESTIMATE_STOP / 3600:.0f} h); for a first look try "
+                       "smaller settings (--width 16, --batch-size 16, fewer --steps), or give "
+                       "--long-ok to run it anyway")
+
+
 class TrainingDiverged(YLGError):
     """The losses or weights became NaN or infinite; the last good checkpoint is kept."""
 
@@ -524,6 +549,9 @@ def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] 
                 else:
                     per_step = (time.perf_counter() - t_warm) / (ESTIMATE_AFTER - 1)
                     say(cpu_estimate(per_step, cfg.steps - step, peak_memory(), cfg))
+                    if world == 1:  # every rank would have to stop together
+                        _stop_if_long(per_step * (cfg.steps - step), cfg, step,
+                                      folder if state is None else None)
 
             def due(every: int) -> int | bool:
                 return every and (step % every == 0 or step == cfg.steps)

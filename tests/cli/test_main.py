@@ -182,3 +182,24 @@ def test_prepare_bad_input_is_one_line_and_exit_2(tmp_path):
     assert out.exit_code == 2 and out.output.count("\n") == 1 and "does not exist" in out.output
     out = run("prepare", tmp_path, "--resolution", "48", "-o", tmp_path / "p")
     assert out.exit_code == 2 and "48" in out.output
+
+
+def test_a_cpu_run_of_hours_stops_in_one_line_unless_long_ok(tmp_path, monkeypatch):
+    monkeypatch.setattr("ylg.train.ESTIMATE_STOP", 0.0)  # any estimate is "hours" here
+    args = ["train", "--attention", "none", "--steps", "4", *TINY]
+    stopped = run(*args, "--out", tmp_path / "a")
+    assert stopped.exit_code == 2, stopped.output
+    line = stopped.output.strip().splitlines()[-1]
+    assert line.startswith("Error: stopped after step 3: this run would take ") and \
+        line.endswith("or give --long-ok to run it anyway")
+    assert not (tmp_path / "a").exists()
+    went_on = run(*args, "--long-ok", "--out", tmp_path / "a")
+    assert went_on.exit_code == 0, went_on.output
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["long_ok"] is True
+
+
+def test_train_defaults_to_the_papers_ylg_model():
+    from ylg_cli.main import train
+
+    assert {p.name: p.default for p in train.params}["attention"] == "ylg"
+    assert "--attention ylg" in run("train", "--help").output
