@@ -490,9 +490,13 @@ def compare(masks, task, seeds, steps, grid, data, cache, device, as_json, out, 
     (ylg, ylg-no-esa, ylg-strided) or PATTERN[:ENUMERATION] (ltr, fixed, strided:manhattan, dense,
     local). The first is the reference of the differences.
 
+    Says first how long its runs will take. flow separates sets with and without Full
+    Information (what `ylg-masks check` proves); sets that all have it tie there, and are told
+    apart by images, at more steps and seeds.
+
     \b
     Examples:
-      ylg compare ylg ylg-no-esa ylg-strided dense local --task flow -o flow.png
+      ylg compare ltr fixed strided --task flow --grid 4 --steps 100 --seeds 3 -o flow.png
       ylg compare fixed ltr --task flow --seeds 3 --steps 300 --json
       ylg compare ylg masks.npz local --task images --grid 16 --device cuda
     """
