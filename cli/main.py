@@ -152,7 +152,8 @@ def sample(checkpoint, classes, n, weights, seed, device, out):
     Example:
       ylg sample --checkpoint runs/ylg/checkpoint.pt --classes seven,three --n 64 -o grid.png
     """
-    from ylg.sample import check_sample_memory, load_generator, parse_classes, sample as draw
+    from ylg.sample import (check_sample_memory, class_words, load_generator, parse_classes,
+                            sample as draw)
     from ylg.runtime import resolve_device
     from ylg.viz import save_image_grid
 
@@ -164,7 +165,7 @@ def sample(checkpoint, classes, n, weights, seed, device, out):
     per_class = -(-n // len(classes))
     nrow = per_class if per_class <= 16 else None
     path = save_image_grid(x, out, nrow=nrow, scale=scale)
-    click.echo(f"{n} samples of class(es) {','.join(map(str, classes))}: {path}")
+    click.echo(f"{n} samples of class(es) {class_words(classes, info['class_names'])}: {path}")
 
 
 @main.command()
@@ -184,7 +185,8 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
     Example:
       ylg interpolate --checkpoint runs/ylg/checkpoint.pt --class 3 -o walk.png
     """
-    from ylg.sample import check_sample_memory, latent_walk, load_generator, parse_class
+    from ylg.sample import (check_sample_memory, class_words, latent_walk, load_generator,
+                            parse_class)
     from ylg.runtime import resolve_device
     from ylg.viz import save_image_grid
 
@@ -195,7 +197,8 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
         check_sample_memory(G, rows * steps, grid_scale=scale, what="walk images")
     x = latent_walk(G, label=label, rows=rows, steps=steps, seed=seed)
     path = save_image_grid(x, out, nrow=steps, scale=scale)
-    click.echo(f"{rows} walk(s) of {steps} images, class {label}: {path}")
+    walked = class_words([label], info["class_names"])
+    click.echo(f"{rows} walk(s) of {steps} images, class {walked}: {path}")
 
 
 @main.command()

@@ -254,10 +254,15 @@ def _resumed_config(state: dict[str, Any], overrides: Mapping[str, Any]) -> Trai
     saved = state["config"]
     changed = {k: (saved.get(k), v) for k, v in overrides.items()
                if k not in RESUMABLE and saved.get(k) != v}
-    if changed:
-        what = "; ".join(f"{k}: checkpoint {a!r}, asked {b!r}" for k, (a, b) in changed.items())
+    if changed:  # the keys spelt as ylg train's options, which is how users give them
+
+        def option(key: str) -> str:
+            return "--" + key.replace("_", "-")
+
+        what = "; ".join(f"{option(k)}: checkpoint {a!r}, asked {b!r}"
+                         for k, (a, b) in changed.items())
         raise InvalidArgument(f"a resumed run cannot change {what} "
-                              f"(it may change {', '.join(RESUMABLE)})")
+                              f"(it may change {', '.join(map(option, RESUMABLE))})")
     try:
         TrainConfig.from_dict(saved)
     except (TypeError, InvalidArgument) as e:

@@ -224,3 +224,9 @@ def test_train_eval_default_metrics_follow_the_data(photo_run, monkeypatch, tmp_
                           steps=1, attention="none", device="cpu", eval_every=1),
               progress=False, log=lambda m: None)
     assert asked == ["domain-fid,accuracy", "fid,kid"]
+
+
+def test_plot_makes_a_missing_output_folder(run_dir, tmp_path):
+    out = run("plot", run_dir, "-o", tmp_path / "new" / "deep" / "c.png")
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "new" / "deep" / "c.png").stat().st_size > 0

@@ -241,3 +241,9 @@ def test_check_masks_on_the_good_file_exits_0():
 def test_check_needs_a_pattern_or_a_file(args):
     out = run("check", *args)
     assert out.exit_code == 2 and "Traceback" not in out.output
+
+
+def test_render_makes_a_missing_output_folder(tmp_path):
+    out = run("render", "--pattern", "fixed", "--n", "9", "-o", tmp_path / "new" / "deep" / "f.png")
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "new" / "deep" / "f.png").stat().st_size > 0

@@ -70,6 +70,15 @@ def test_unknown_item_suggests():
         resolve("fixd", (4, 4))
 
 
+def test_unknown_item_lists_the_presets_and_suggests_the_closest():
+    with pytest.raises(InvalidArgument, match=r"unknown mask set 'ylgg' \(known: ylg, "
+                                              r"ylg-no-esa, ylg-strided, ltr, .*\); did you "
+                                              r"mean ylg"):
+        resolve("ylgg", (4, 4))
+    with pytest.raises(InvalidArgument, match="unknown enumeration"):
+        resolve("ltr:rowmjaor", (4, 4))  # the pattern is known: the enumeration is the typo
+
+
 # --- the probe ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("item", ["fixed", "strided:manhattan", "local"])
@@ -214,7 +223,7 @@ def test_compare_refuses_bad_items_before_training(monkeypatch):
     import ylg.compare.run as run
 
     monkeypatch.setattr(run, "train_probe", lambda *a, **k: pytest.fail("trained"))
-    with pytest.raises(InvalidArgument, match="unknown pattern"):
+    with pytest.raises(InvalidArgument, match="unknown mask set 'nope'"):
         compare(["dense", "nope"], task_options=TINY_FLOW)
     with pytest.raises(InvalidArgument, match="named twice"):
         compare(["dense", "dense"], task_options=TINY_FLOW)

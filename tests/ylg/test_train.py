@@ -299,7 +299,7 @@ def test_resume_refuses_to_change_the_model(one_step_run, tmp_path):
     run = _copy(one_step_run, tmp_path)
     with pytest.raises(InvalidArgument, match=r"already holds a checkpoint: resume it \(--resume"):
         _quiet(TrainConfig(out=str(run), steps=1, **TINY))
-    with pytest.raises(InvalidArgument, match="cannot change width"):
+    with pytest.raises(InvalidArgument, match="cannot change --width"):
         _quiet(TrainConfig(out=str(run)), resume=True, overrides={"width": 16})
 
 

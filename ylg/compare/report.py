@@ -128,5 +128,6 @@ def draw_report(c: Comparison, path: str | os.PathLike[str]) -> None:
         ax.set_title("accuracy by distance (solid: reachable, dotted: unreachable)")
         ax.legend(fontsize=7)
     fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -585,4 +585,12 @@ def format_evaluation(result: dict) -> str:
     if "classifier_test_accuracy" in result:
         lines.append(f"digits classifier: test accuracy {result['classifier_test_accuracy']:.1%};"
                      f" domain numbers are not comparable with published FIDs")
+    if "domain-kid" in result:
+        lines.append(KID_SCALES)
     return "\n".join(lines)
+
+
+#: format_evaluation's note under a domain-kid: its scale is its features', not kid's
+KID_SCALES = ("domain-kid is in the units of the digits classifier's features, kid in the "
+              "Inception's: the cubic kernel grows with the features' size, so the two are on "
+              "different scales; compare each only with itself")
