@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,6 +22,9 @@ import torch.nn.functional as F
 
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.errors import DataError
+
+if TYPE_CHECKING:
+    from ylg.data import ImageData  # ylg.data will import this module: not at run time
 
 __all__ = ["TRAIN_PHOTOS", "TEST_PHOTOS", "PHOTO_COUNTS", "photos", "photo_folder"]
 
@@ -60,7 +64,7 @@ def _read(path: Path, channels: int) -> torch.Tensor:
 
 
 def photos(*, resolution: int = 32, split: str = "train", channels: int = 3,
-           count: int | None = None, seed: int = 0):  # -> ylg.data.ImageData
+           count: int | None = None, seed: int = 0) -> ImageData:
     """Random crops of scikit-image's photographs, training or held-out.
 
     Parameters
