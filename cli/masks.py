@@ -37,7 +37,7 @@ def main():
       ylg-masks check --pattern strided --n 81
       ylg-masks check --pattern ltr --n 256 --esa --json
       ylg-masks render --esa -o paper.png
-      ylg-masks export --preset ylg --query-grid 32x32 --key-grid 16x16 -o masks.npz
+      ylg-masks export --preset ylg -o masks.npz
       ylg-masks check --masks masks.npz
       ylg-masks extend --pattern fixed --n 81 --max-keys 10
       ylg-masks search --n 81 --steps 2 --seconds 30
@@ -430,10 +430,15 @@ def render(name, n, grid, enumeration, esa, seed, what, query, order, dpi, mask_
 @click.option("--pattern", "spec", default=None, help="A layer whose heads are the steps of a "
               "pattern, 2-D family or specification on the key grid (one group).")
 @mask_mod_options
-@click.option("--query-grid", default="32x32", show_default=True,
-              help="The query grid HxW (the image grid at the attention layer).")
-@click.option("--key-grid", default="16x16", show_default=True,
-              help="The key grid HxW (pooled; the masks are designed on it).")
+@click.option("--resolution", type=click.Choice(["32", "64", "128"]), default=None,
+              help="The grids of ylg's model at this image resolution (32: query 16x16, key "
+                   "8x8; 64 and 128: query 32x32, key 16x16).  [default: 32, that of ylg train]")
+@click.option("--query-grid", default=None,
+              help="The query grid HxW (the image grid at the attention layer).  [default: the "
+                   "key grid x2, as ylg's models pool keys 2x2]")
+@click.option("--key-grid", default=None,
+              help="The key grid HxW (pooled; the masks are designed on it).  [default: the "
+                   "query grid /2]")
 @click.option("--tiling", type=click.Choice(list(TILINGS)), default="official",
               show_default=True, help="How the square key-grid masks map to the query grid.")
 @click.option("--enumeration", default=None, help="With --heads: the enumeration (default "
@@ -441,13 +446,17 @@ def render(name, n, grid, enumeration, esa, seed, what, query, order, dpi, mask_
 @click.option("--esa", is_flag=True, help="Same as --enumeration manhattan.")
 @click.option("-o", "--out", "--output", "output", required=True, type=click.Path(dir_okay=False),
               help="The mask file to write (see docs/mask-format.md).")
-def export(preset_name, heads, spec, mask_mods, head, batch, query_grid, key_grid, tiling,
-           enumeration, esa, output):
+def export(preset_name, heads, spec, mask_mods, head, batch, resolution, query_grid, key_grid,
+           tiling, enumeration, esa, output):
     """Write the masks of one attention layer to a mask file.
+
+    By default the grids of `ylg train`'s default model (32x32 images: query 16x16, key 8x8);
+    one grid given alone derives the other, and a pair no attention layer takes is refused.
 
     \b
     Examples:
-      ylg-masks export --preset ylg --query-grid 32x32 --key-grid 16x16 -o masks.npz
+      ylg-masks export --preset ylg -o masks.npz
+      ylg-masks export --preset ylg --resolution 128 -o masks128.npz
       ylg-masks export --preset ylg-no-esa --tiling aligned -o no_esa.npz
       ylg-masks export --heads ltr:1,ltr:2,rtl:1,rtl:2 --key-grid 8x8 -o custom.npz
       ylg-masks export --pattern swin:window=4 --key-grid 16x16 -o swin.npz
@@ -455,18 +464,20 @@ def export(preset_name, heads, spec, mask_mods, head, batch, query_grid, key_gri
     """
     from ifg.io import save
     from ifg.maskset import to_maskset
+    from ifg.reports import layer_grids, model_fit
 
+    query_grid, key_grid = layer_grids(query_grid=_grid_option(query_grid, "--query-grid"),
+                                       key_grid=_grid_option(key_grid, "--key-grid"),
+                                       resolution=resolution and int(resolution))
     if spec is not None or mask_mods:
         if preset_name is not None or heads is not None:
             raise click.UsageError("give one of --preset, --heads, --pattern or --mask-mod")
-        pattern = _analysed(spec, None, key_grid, enumeration, esa, 0, mask_mods, head, batch,
-                            needed=None)
-        maskset = to_maskset(pattern, query_grid=_grid_option(query_grid, "--query-grid"),
-                             tiling=tiling)
+        pattern = _analysed(spec, None, f"{key_grid[0]}x{key_grid[1]}", enumeration, esa, 0,
+                            mask_mods, head, batch, needed=None)
+        maskset = to_maskset(pattern, query_grid=query_grid, tiling=tiling)
     else:
         maskset = layer_masks(preset_name=preset_name, heads=heads, tiling=tiling,
-                              query_grid=_grid_option(query_grid, "--query-grid"),
-                              key_grid=_grid_option(key_grid, "--key-grid"),
+                              query_grid=query_grid, key_grid=key_grid,
                               enumeration=_enumeration_option(enumeration, esa, default=None))
     save(maskset, output, mkdir=True)
     labels = ",".join(f"{h.pattern}:{h.step}" for h in maskset.heads)
@@ -475,6 +486,7 @@ def export(preset_name, heads, spec, mask_mods, head, batch, query_grid, key_gri
                f"{'x'.join(map(str, maskset.query_grid))}, key grid "
                f"{'x'.join(map(str, maskset.key_grid))}, {maskset.enumeration}, "
                f"{maskset.tiling} tiling, {len(maskset.groups)} group(s), {size:,} bytes")
+    click.echo(model_fit(maskset.query_grid, maskset.key_grid))
 
 
 if __name__ == "__main__":

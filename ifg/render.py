@@ -638,7 +638,8 @@ def paper_figure(*, enumeration: str = "manhattan") -> Figure:
 
 
 def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150) -> None:
-    """Write a figure as PNG, SVG or PDF, chosen by the file's suffix.
+    """Write a figure as PNG, SVG or PDF, chosen by the file's suffix (a missing folder is
+    made).
 
     Parameters
     ----------
@@ -664,6 +665,7 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150) -> None
     if suffix not in FORMATS:
         raise InvalidArgument(f"figure file {os.fspath(path)!r} must end in one of "
                               f"{', '.join(FORMATS)}, got {suffix or 'no suffix'!r}")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)  # as the other outputs
     fig.savefig(path, format=suffix[1:], dpi=dpi, metadata=_metadata(suffix))
 
 

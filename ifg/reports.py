@@ -6,7 +6,8 @@
 - :func:`output_kind` and :func:`write_result`: an extension's or a search's result written as a
   mask file (``.npz``, for ``ylg train --masks``) or as JSON (``.json``);
 - :func:`layer_masks`: the masks of one attention layer, from a preset or a list of heads, after
-  checking that they fit in memory;
+  checking that they fit in memory; :func:`layer_grids` derives its grids (from a model's
+  resolution, or one grid from the other) and :func:`model_fit` says which models take them;
 - :func:`mask_figure`: the figure ``ylg-masks render`` draws for its options.
 """
 
@@ -30,7 +31,8 @@ if TYPE_CHECKING:
     from ifg.locality import StepLocality
 
 __all__ = ["format_check", "MaskFileCheck", "check_mask_file", "output_kind", "write_result",
-           "layer_masks", "mask_figure", "analysed_pattern", "format_blocks"]
+           "MODEL_ATTENTION", "MODEL_POOL", "layer_grids", "model_fit", "layer_masks",
+           "mask_figure", "analysed_pattern", "format_blocks"]
 
 
 def _verdict(holds: bool, missing: int, total: int) -> str:
@@ -152,6 +154,107 @@ def write_result(output: str | os.PathLike[str], record: dict[str, Any], pattern
                               "square: give --grid HxW")
     qgrid = query_grid or (2 * pattern.grid[0], 2 * pattern.grid[1])
     save(to_maskset(pattern, query_grid=qgrid), output, mkdir=True)
+
+
+#: the attention layer's grid side in ylg's models at each image resolution, by default
+#: (``ylg.models.sagan.ARCHITECTURES``; a test keeps the two equal), and their key pooling
+MODEL_ATTENTION = {32: 16, 64: 32, 128: 32}
+MODEL_POOL = 2
+
+
+def _hw(grid: tuple[int, int]) -> str:
+    return f"{grid[0]}x{grid[1]}"
+
+
+def layer_grids(*, query_grid: tuple[int, int] | None = None,
+                key_grid: tuple[int, int] | None = None,
+                resolution: int | None = None) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The query and key grids of a layer to export: those of ylg's model at ``resolution``
+    (default 32, that of ``ylg train``), or one grid derived from the other by the models'
+    pooling (2), or both as given when some layer takes them.
+
+    Raises
+    ------
+    InvalidArgument
+        For ``resolution`` with a grid, an unknown resolution, an odd query grid alone, or a
+        pair no attention layer takes (the query grid must be the key grid times one integer
+        pooling factor).
+
+    Examples
+    --------
+    >>> layer_grids(), layer_grids(resolution=64), layer_grids(key_grid=(4, 4))
+    (((16, 16), (8, 8)), ((32, 32), (16, 16)), ((8, 8), (4, 4)))
+    >>> layer_grids(query_grid=(16, 16), key_grid=(7, 7))
+    Traceback (most recent call last):
+    ...
+    ifg.errors.InvalidArgument: no attention layer takes query grid 16x16 with key grid 7x7: the query grid must be the key grid scaled by one integer factor, the keys' pooling (ylg's models pool 2: key grid 8x8 for this query grid, or query grid 14x14 for this key grid)
+    """
+    if resolution is not None:
+        if query_grid is not None or key_grid is not None:
+            raise InvalidArgument("resolution derives both grids (those of ylg's model at that "
+                                  "resolution): give it or the grids, not both")
+        if resolution not in MODEL_ATTENTION:
+            raise InvalidArgument(f"resolution must be one of "
+                                  f"{', '.join(map(str, MODEL_ATTENTION))}, got {resolution!r}")
+    if query_grid is None and key_grid is None:
+        a = MODEL_ATTENTION[resolution or 32]
+        return (a, a), (a // MODEL_POOL, a // MODEL_POOL)
+    for name, grid in (("query_grid", query_grid), ("key_grid", key_grid)):
+        if grid is not None and min(grid) < 1:
+            raise InvalidArgument(f"{name} must be positive, got {_hw(grid)}")
+    if query_grid is None:
+        assert key_grid is not None
+        return (key_grid[0] * MODEL_POOL, key_grid[1] * MODEL_POOL), key_grid
+    if key_grid is None:
+        if query_grid[0] % MODEL_POOL or query_grid[1] % MODEL_POOL:
+            raise InvalidArgument(f"query_grid {_hw(query_grid)} cannot be pooled by "
+                                  f"{MODEL_POOL} (ylg's models): give the key grid too")
+        return query_grid, (query_grid[0] // MODEL_POOL, query_grid[1] // MODEL_POOL)
+    (qh, qw), (kh, kw) = query_grid, key_grid
+    if qh % kh or qw % kw or qh // kh != qw // kw:
+        raise InvalidArgument(
+            f"no attention layer takes query grid {_hw(query_grid)} with key grid "
+            f"{_hw(key_grid)}: the query grid must be the key grid scaled by one integer "
+            f"factor, the keys' pooling (ylg's models pool {MODEL_POOL}: key grid "
+            f"{qh // MODEL_POOL}x{qw // MODEL_POOL} for this query grid, or query grid "
+            f"{kh * MODEL_POOL}x{kw * MODEL_POOL} for this key grid)")
+    return query_grid, key_grid
+
+
+def model_fit(query_grid: tuple[int, int], key_grid: tuple[int, int]) -> str:
+    """Which models take a layer of these grids, in words (``ylg-masks export`` prints it).
+
+    Examples
+    --------
+    >>> model_fit((16, 16), (8, 8))
+    'fits ylg train --resolution 32 (the default); also --resolution 64 or 128 with --attention-resolution 16'
+    >>> model_fit((8, 8), (8, 8))
+    'fits a layer that pools keys by 1 (ylg compare, Attention2d(pool=1)), not ylg train (its models pool 2)'
+    """
+    p, (qh, qw) = query_grid[0] // key_grid[0], query_grid
+    if p != MODEL_POOL:
+        return (f"fits a layer that pools keys by {p} (ylg compare, Attention2d(pool={p})), "
+                f"not ylg train (its models pool {MODEL_POOL})")
+    # a model's attention grid: a square power of two from 8 to half its resolution
+    default = [r for r, a in MODEL_ATTENTION.items() if a == qh == qw]
+    other = [r for r in MODEL_ATTENTION if r not in default and qh == qw and 8 <= qh <= r // 2
+             and not qh & (qh - 1)]
+    if not default and not other:
+        return (f"fits Attention2d(pool={p}), not ylg train (its models' attention grids are "
+                f"square powers of two, from 8x8 to half the image)")
+
+    def either(values: list[int]) -> str:
+        return " or ".join([", ".join(map(str, values[:-1])), str(values[-1])] if len(values) > 1
+                           else [str(values[0])])
+
+    said = []
+    if default:
+        said.append(f"ylg train --resolution {either(default)}"
+                    + (" (the default)" if 32 in default else ""))
+    if other:
+        said.append(f"{'also ' if default else 'ylg train '}--resolution {either(other)} with "
+                    f"--attention-resolution {qh}")
+    return "fits " + "; ".join(said)
 
 
 def layer_masks(*, preset_name: str | None = None, heads: str | None = None,

@@ -14,6 +14,7 @@ what they use.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 from ifg.errors import InvalidArgument
@@ -21,7 +22,8 @@ from ifg.maskset import PRESETS
 
 __all__ = ["BACKENDS", "ATTENTION_VARIANTS", "attention_variants", "RESOLUTIONS",
            "attention_resolutions", "check_resolution", "METRICS", "DEFAULT_METRICS",
-           "parse_metrics", "AUGMENTATIONS", "parse_policy", "METHODS"]
+           "parse_metrics", "OTHER_DATA_METRICS", "DIGITS_ONLY", "is_digits", "default_metrics",
+           "check_domain", "AUGMENTATIONS", "parse_policy", "METHODS"]
 
 #: how a masked attention layer runs (:class:`ylg.attention.Attention2d`)
 BACKENDS = ("auto", "dense", "sparse", "flex")
@@ -105,6 +107,66 @@ def parse_metrics(metrics: str | Iterable[str]) -> tuple[str, ...]:
             raise InvalidArgument(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
     if not names:
         raise InvalidArgument("metrics must name at least one metric")
+    return names
+
+
+#: the default for data that are not the digits: the digits classifier cannot judge them
+OTHER_DATA_METRICS = ("fid", "kid")
+#: the metrics that judge images with the digits classifier
+DIGITS_ONLY = ("accuracy", *(f"domain-{n}" for n in ("fid", "kid", "precision", "recall",
+                                                       "density", "coverage")))
+
+
+def is_digits(data: str | os.PathLike[str]) -> bool:
+    """Whether ``data`` (a ``--data`` spec or an :class:`~ylg.data.ImageData` source) names the
+    embedded digits, the only data the digits classifier can judge.
+
+    Examples
+    --------
+    >>> is_digits("digits"), is_digits("digits:train"), is_digits("photos"), is_digits("runs/x")
+    (True, True, False, False)
+    """
+    return str(data) == "digits" or str(data).startswith("digits:")
+
+
+def default_metrics(data: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The metrics ``ylg evaluate`` and ``ylg train --eval-every`` take when none are named:
+    the domain metrics (seconds on a CPU) for the digits, the Inception's FID and KID for any
+    other data.
+
+    Examples
+    --------
+    >>> default_metrics("digits")[:2], default_metrics("data/flowers")
+    (('domain-fid', 'domain-kid'), ('fid', 'kid'))
+    """
+    return DEFAULT_METRICS if is_digits(data) else OTHER_DATA_METRICS
+
+
+def check_domain(metrics: str | Iterable[str], data: str | os.PathLike[str]) -> tuple[str, ...]:
+    """``metrics`` parsed (:func:`parse_metrics`), refused when one of them judges images with
+    the digits classifier and ``data`` are not the digits.
+
+    Raises
+    ------
+    InvalidArgument
+        Naming those metrics, the data, and the metrics that measure them.
+
+    Examples
+    --------
+    >>> check_domain("fid,accuracy", "digits:train")
+    ('fid', 'accuracy')
+    >>> check_domain("domain-fid", "photos:train")
+    Traceback (most recent call last):
+    ...
+    ifg.errors.InvalidArgument: domain-fid judge images with the digits classifier, and the data 'photos:train' are not the digits: use fid,kid (the Inception network, offline; minutes on a CPU)
+    """
+    names = parse_metrics(metrics)
+    wrong = [n for n in names if n in DIGITS_ONLY]
+    if wrong and not is_digits(data):
+        raise InvalidArgument(f"{','.join(wrong)} judge images with the digits classifier, and "
+                              f"the data {str(data)!r} are not the digits: use "
+                              f"{','.join(OTHER_DATA_METRICS)} (the Inception network, offline;"
+                              f" minutes on a CPU)")
     return names
 
 

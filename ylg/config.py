@@ -70,9 +70,10 @@ class TrainConfig:
                        "photographs), an image folder, an .npz, or a folder from `ylg prepare`.")
     channels: int | None = _field(None, "Image channels (default: the data's own; digits are "
                                   "grey).", choices=(1, 3))
-    attention: str = _field("dense", "none, dense (SAGAN: 1 head), dense8 (8 dense heads), or a "
-                            "YLG preset built at the model's grids; in a config also a masks.npz "
-                            "path.", choices=attention_variants, or_path=True)
+    attention: str = _field("ylg", "ylg (the paper's YLG-SAGAN: 8 sparse heads) or another YLG "
+                            "preset built at the model's grids, none, dense (SAGAN: 1 head), "
+                            "dense8 (8 dense heads); in a config also a masks.npz path.",
+                            choices=attention_variants, or_path=True)
     attention_resolution: int | None = _field(None, "Feature grid of the attention layer "
                                               "(default: 16 at 32, 32 at 64 and 128).")
     resolution: int = _field(32, "Image resolution.", choices=RESOLUTIONS)
@@ -100,9 +101,13 @@ class TrainConfig:
     tensorboard: bool = _field(False, "Also log to RUN_DIR/tensorboard (needs tensorboard).")
     eval_every: int = _field(0, "Evaluate the EMA generator every N steps into log.jsonl "
                              "(0: never).")
-    eval_metrics: str = _field("domain-fid,accuracy", "Metrics for --eval-every (see `ylg "
-                               "evaluate --help`).")
+    eval_metrics: str = _field("auto", "Metrics for --eval-every (see `ylg evaluate --help`); "
+                               "auto: domain-fid,accuracy for the digits, fid,kid (Inception) "
+                               "for other data.")
     eval_samples: int = _field(500, "Samples per evaluation.")
+    long_ok: bool = _field(False, "Go on with a CPU run estimated at more than 3 hours (without "
+                           "it, such a run stops after its estimate, with smaller settings to "
+                           "try).")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -158,7 +163,8 @@ class TrainConfig:
         if not _DEVICE.fullmatch(self.device):
             raise InvalidArgument(f"device must be auto, cpu, cuda or cuda:N, got "
                                   f"{self.device!r}")
-        parse_metrics(self.eval_metrics)
+        if self.eval_metrics != "auto":  # auto: by the data (ylg.train)
+            parse_metrics(self.eval_metrics)
         parse_policy(self.diffaugment)
         if self.attention_resolution is not None and \
                 self.attention_resolution not in attention_resolutions(self.resolution):

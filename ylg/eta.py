@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["duration", "cpu_estimate", "ESTIMATE_AFTER", "ESTIMATE_WARN"]
+__all__ = ["duration", "cpu_estimate", "ESTIMATE_AFTER", "ESTIMATE_WARN", "ESTIMATE_STOP"]
 
 
 def duration(seconds: float) -> str:
@@ -22,6 +22,9 @@ def duration(seconds: float) -> str:
 ESTIMATE_AFTER = 3
 #: a CPU run estimated longer than this (seconds) gets a warning with smaller settings
 ESTIMATE_WARN = 3600.0
+#: a CPU run estimated longer than this (seconds) stops after its estimate, unless asked to go on
+#: (``TrainConfig.long_ok``, ``ylg train --long-ok``)
+ESTIMATE_STOP = 3 * 3600.0
 
 
 def cpu_estimate(seconds_per_step: float, remaining: int, peak_bytes: float, cfg: Any) -> str:
@@ -40,7 +43,8 @@ def cpu_estimate(seconds_per_step: float, remaining: int, peak_bytes: float, cfg
     estimate on this CPU: 10000 steps at 22.00 s/step = 61.1 h to go (evaluations apart); peak
     memory 4.0 GB
     warning: this run takes more than an hour on a CPU (width 64, batch size 64); for a first
-    look try --width 16 --batch-size 16 (or fewer --steps, or a GPU)
+    look try --width 16 --batch-size 16 (or fewer --steps, or a GPU); over 3 h it stops here
+    unless given --long-ok
     """
     total = seconds_per_step * remaining
     took = duration(total) if total < 5400 else f"{total / 3600:.1f} h"
@@ -53,5 +57,7 @@ def cpu_estimate(seconds_per_step: float, remaining: int, peak_bytes: float, cfg
     advice = " ".join(a for a in smaller if a)
     advice = f"try {advice} (or fewer --steps, or a GPU)" if advice else \
         "try fewer --steps, or a GPU"
+    stops = f"; over {ESTIMATE_STOP / 3600:.0f} h it stops here unless given --long-ok" \
+        if total > ESTIMATE_STOP and not getattr(cfg, "long_ok", False) else ""
     return (f"{line}\nwarning: this run takes more than an hour on a CPU (width {cfg.width}, "
-            f"batch size {cfg.batch_size}); for a first look {advice}")
+            f"batch size {cfg.batch_size}); for a first look {advice}{stops}")

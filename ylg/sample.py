@@ -15,7 +15,7 @@ from ylg.memory import check_samples, image_bytes
 from ylg.models import Generator
 
 __all__ = ["load_generator", "sample", "latent_walk", "latents", "parse_classes", "parse_class",
-           "check_sample_memory"]
+           "class_words", "check_sample_memory"]
 
 TRUNCATION = 2.0  # the published generation scripts draw z from tf.random.truncated_normal: |z| < 2
 #: images generated at once: a large ``n`` runs in batches of this many
@@ -169,6 +169,21 @@ def parse_class(label: int | str, num_classes: int, names: Sequence[str] | None 
     if isinstance(label, str) and "," in label:
         raise InvalidArgument(f"give one class, got {label!r}")
     return parse_classes(str(label), num_classes, names)[0]
+
+
+def class_words(classes: Sequence[int], names: Sequence[str] | None = None) -> str:
+    """Classes as a user reads them: their names, then their indices; the indices alone when
+    there are no names (an older checkpoint).
+
+    Examples
+    --------
+    >>> class_words([1, 0], ["china", "flower"]), class_words([7, 3])
+    ('flower,china (1,0)', '7,3')
+    """
+    indices = ",".join(map(str, classes))
+    if not names or any(not 0 <= c < len(names) for c in classes):
+        return indices
+    return f"{','.join(names[c] for c in classes)} ({indices})"
 
 
 def check_sample_memory(G: Generator, n: int, *, grid_scale: int | None = None,

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import math
 import os
+import shutil
 import signal
 import sys
 import time
@@ -42,11 +43,12 @@ from ylg.models.build import build_models, model_args
 from ylg.run.checkpoint import checkpoint_state, load_checkpoint, restore, save_checkpoint
 from ylg.config import TrainConfig
 from ylg.data import load_data, to_model_range
-from ylg.eta import ESTIMATE_AFTER, cpu_estimate
+from ylg.eta import ESTIMATE_AFTER, ESTIMATE_STOP, cpu_estimate
 from ylg.errors import CheckpointError
 from ylg.run.interrupts import deferred_stop, stop
 from ylg.memory import check_memory, estimate_bytes, forward_bytes, image_bytes, peak_memory
-from ylg.metrics import evaluate_generator, parse_metrics
+from ylg.metrics import (OTHER_DATA_METRICS, check_domain, evaluate_generator, is_digits,
+                         parse_metrics)
 from ylg.run.lock import run_lock
 from ylg.run.folder import RunFolder
 from ylg.runtime import distributed, resolve_device, seed_of
@@ -73,7 +75,8 @@ def _log(message: str) -> None:
 
 #: what a resumed run may change; everything else must match the checkpoint
 RESUMABLE = ("steps", "device", "amp", "backend", "log_every", "sample_every",
-             "checkpoint_every", "tensorboard", "eval_every", "eval_metrics", "eval_samples")
+             "checkpoint_every", "tensorboard", "eval_every", "eval_metrics", "eval_samples",
+             "long_ok")
 
 
 @dataclass
@@ -251,10 +254,15 @@ def _resumed_config(state: dict[str, Any], overrides: Mapping[str, Any]) -> Trai
     saved = state["config"]
     changed = {k: (saved.get(k), v) for k, v in overrides.items()
                if k not in RESUMABLE and saved.get(k) != v}
-    if changed:
-        what = "; ".join(f"{k}: checkpoint {a!r}, asked {b!r}" for k, (a, b) in changed.items())
+    if changed:  # the keys spelt as ylg train's options, which is how users give them
+
+        def option(key: str) -> str:
+            return "--" + key.replace("_", "-")
+
+        what = "; ".join(f"{option(k)}: checkpoint {a!r}, asked {b!r}"
+                         for k, (a, b) in changed.items())
         raise InvalidArgument(f"a resumed run cannot change {what} "
-                              f"(it may change {', '.join(RESUMABLE)})")
+                              f"(it may change {', '.join(map(option, RESUMABLE))})")
     try:
         TrainConfig.from_dict(saved)
     except (TypeError, InvalidArgument) as e:
@@ -340,8 +348,16 @@ def _announce(cfg: TrainConfig, data: ImageData, say: Callable[[str], None] | No
 
 def _metrics(cfg: TrainConfig, data: ImageData, device: torch.device, say: Callable[[str], None]
              ) -> Callable[[int, nn.Module], dict[str, Any]]:
-    """The default evaluation: :func:`ylg.metrics.evaluate_generator` on ``cfg.eval_metrics``."""
-    if cfg.eval_every and "accuracy" in parse_metrics(cfg.eval_metrics) and \
+    """The default evaluation: :func:`ylg.metrics.evaluate_generator` on ``cfg.eval_metrics``
+    (``auto``: ``domain-fid,accuracy`` for the digits, ``fid,kid`` for other data); the domain
+    metrics are refused for other data before the first step."""
+    metrics = cfg.eval_metrics
+    if metrics == "auto":
+        metrics = "domain-fid,accuracy" if is_digits(data.source) else \
+            ",".join(OTHER_DATA_METRICS)
+    if cfg.eval_every:
+        check_domain(metrics, data.source)
+    if cfg.eval_every and "accuracy" in parse_metrics(metrics) and \
             data.num_classes != 10:
         raise InvalidArgument(f"eval metric accuracy needs the 10 digit classes, the data have "
                               f"{data.num_classes}")
@@ -349,7 +365,7 @@ def _metrics(cfg: TrainConfig, data: ImageData, device: torch.device, say: Calla
     def evaluate(step: int, ema: nn.Module) -> dict[str, Any]:
         return evaluate_generator(ema, real_images=data.images, num_classes=data.num_classes,
                                   dataset=data.source, samples=cfg.eval_samples, seed=cfg.seed,
-                                  metrics=cfg.eval_metrics, device=device, log=say)
+                                  metrics=metrics, device=device, log=say)
 
     return evaluate
 
@@ -407,6 +423,29 @@ def train(config: TrainConfig | None = None, *, resume: bool = False,
     held = run_lock(out) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext()
     with held:
         return _run(config, resume, overrides, progress, say, evaluate)
+
+
+class TooLongOnCPU(YLGError):
+    """A CPU run estimated at more than :data:`ylg.eta.ESTIMATE_STOP`, without ``long_ok``."""
+
+
+def _stop_if_long(seconds: float, cfg: TrainConfig, step: int,
+                  written: RunFolder | None) -> None:
+    """Stop a CPU run whose estimate is over :data:`ylg.eta.ESTIMATE_STOP`, unless
+    ``cfg.long_ok``; a new run first removes what it wrote (``written``), so that the folder
+    takes the smaller settings the estimate's warning gives."""
+    if seconds <= ESTIMATE_STOP or cfg.long_ok:
+        return
+    if written is not None:
+        written.close()
+        for name in ("config.json", "log.jsonl"):
+            (written.dir / name).unlink(missing_ok=True)
+        for name in ("samples", "tensorboard"):
+            shutil.rmtree(written.dir / name, ignore_errors=True)
+    raise TooLongOnCPU(f"stopped after step {step}: this run would take {seconds / 3600:.1f} h "
+                       f"on this CPU (over {ESTIMATE_STOP / 3600:.0f} h); for a first look try "
+                       "smaller settings (--width 16, --batch-size 16, fewer --steps), or give "
+                       "--long-ok to run it anyway")
 
 
 class TrainingDiverged(YLGError):
@@ -493,6 +532,9 @@ def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] 
                 else:
                     per_step = (time.perf_counter() - t_warm) / (ESTIMATE_AFTER - 1)
                     say(cpu_estimate(per_step, cfg.steps - step, peak_memory(), cfg))
+                    if world == 1:  # every rank would have to stop together
+                        _stop_if_long(per_step * (cfg.steps - step), cfg, step,
+                                      folder if state is None else None)
 
             def due(every: int) -> int | bool:
                 return every and (step % every == 0 or step == cfg.steps)

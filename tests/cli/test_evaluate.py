@@ -162,3 +162,71 @@ def test_train_draws_the_curves_and_ylg_plot_redraws_them(run_dir, tmp_path):
     assert bad.exit_code == 2
     assert bad.output.strip().splitlines()[-1].endswith("is not a run folder: it has no "
                                                         "log.jsonl")
+
+
+@pytest.fixture(scope="module")
+def photo_run(tmp_path_factory):
+    """A run trained one step on a colour .npz of 2 classes: data that are not the digits."""
+    import numpy as np
+
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    np.savez(folder / "photos.npz", images=rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8),
+             labels=np.arange(16) % 2)
+    result = run("train", "--data", folder / "photos.npz", "--steps", "1", "--out",
+                 folder / "run", *TINY)
+    assert result.exit_code == 0, result.output
+    return folder
+
+
+@pytest.mark.parametrize("metrics", ["domain-fid", "fid,domain-kid,accuracy"])
+def test_evaluate_refuses_the_digits_metrics_for_other_data(photo_run, metrics):
+    out = run("evaluate", "--checkpoint", photo_run / "run" / "checkpoint.pt", "--metrics",
+              metrics, "--samples", "4", "--quiet", "--device", "cpu")
+    assert out.exit_code == 2, out.output
+    line = out.output.strip()
+    assert len(line.splitlines()) == 1 and line.startswith("Error: ")
+    assert "judge images with the digits classifier" in line and "not the digits" in line
+    assert "use fid,kid" in line
+
+
+def test_evaluate_defaults_to_fid_and_kid_for_other_data(photo_run, tmp_path):
+    path = tmp_path / "pool.pt"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.script(torch.nn.Sequential(torch.nn.AvgPool2d(4), torch.nn.Flatten())).save(
+            str(path))
+    out = run("evaluate", "--checkpoint", photo_run / "run" / "checkpoint.pt", "--features",
+              path, "--samples", "8", "--json", "--quiet", "--device", "cpu")
+    assert out.exit_code == 0, out.output
+    result = json.loads(out.stdout)
+    assert {"fid", "kid"} <= set(result) and result["data"].endswith("photos.npz")
+    assert not any(k.startswith("domain") or k == "accuracy" for k in result)
+
+
+def test_train_eval_refuses_the_digits_metrics_for_other_data(photo_run):
+    out = run("train", "--data", photo_run / "photos.npz", "--eval-every", "1", "--eval-metrics",
+              "domain-fid", "--steps", "1", "--out", photo_run / "refused", *TINY)
+    assert out.exit_code == 2, out.output
+    assert out.output.strip().splitlines()[-1].startswith("Error: domain-fid judge images with "
+                                                          "the digits classifier")
+    assert not (photo_run / "refused").exists()  # refused before anything is written
+
+
+def test_train_eval_default_metrics_follow_the_data(photo_run, monkeypatch, tmp_path):
+    import ylg.train
+
+    asked = []
+    monkeypatch.setattr(ylg.train, "evaluate_generator",
+                        lambda *a, metrics, **k: asked.append(metrics) or {})
+    for data in ("digits", str(photo_run / "photos.npz")):
+        train(TrainConfig(out=str(tmp_path / str(len(asked))), data=data, width=8, batch_size=4,
+                          steps=1, attention="none", device="cpu", eval_every=1),
+              progress=False, log=lambda m: None)
+    assert asked == ["domain-fid,accuracy", "fid,kid"]
+
+
+def test_plot_makes_a_missing_output_folder(run_dir, tmp_path):
+    out = run("plot", run_dir, "-o", tmp_path / "new" / "deep" / "c.png")
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "new" / "deep" / "c.png").stat().st_size > 0

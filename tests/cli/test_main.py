@@ -36,7 +36,11 @@ def test_train_writes_config_log_samples_and_checkpoint(run_dir):
 def test_resume_continues_and_refuses_model_changes(run_dir):
     bad = run("train", "--out", run_dir, "--resume", "--width", "16", "--quiet")
     assert bad.exit_code == 2
-    assert bad.output.strip().startswith("Error: a resumed run cannot change width")
+    assert bad.output.strip().startswith("Error: a resumed run cannot change --width")
+    spelt = run("train", "--out", run_dir, "--resume", "--batch-size", "8", "--quiet")
+    assert spelt.exit_code == 2
+    assert "cannot change --batch-size: checkpoint 4, asked 8" in spelt.output
+    assert "batch_size" not in spelt.output and "--eval-every" in spelt.output
     good = run("train", "--out", run_dir, "--resume", "--steps", "3", "--quiet")
     assert good.exit_code == 0, good.output
     assert json.loads((run_dir / "config.json").read_text())["steps"] == 3
@@ -59,7 +63,7 @@ def test_sample_draws_classes_by_the_names_in_the_checkpoint(run_dir, tmp_path):
     out = run("sample", "--checkpoint", run_dir / "checkpoint.pt", "--classes", "seven,three",
               "--n", "4", "-o", tmp_path / "names.png")
     assert out.exit_code == 0, out.output
-    assert "class(es) 7,3" in out.output
+    assert "class(es) seven,three (7,3)" in out.output
     _, info = load_generator(run_dir / "checkpoint.pt")
     assert info["class_names"][7] == "seven"
     by_index = run("sample", "--checkpoint", run_dir / "checkpoint.pt", "--classes", "7,3",
@@ -89,7 +93,7 @@ def test_interpolate_takes_a_class_by_name_as_sample_does(run_dir, tmp_path):
     ckpt = run_dir / "checkpoint.pt"
     by_name = run("interpolate", "--checkpoint", ckpt, "--class", "three", "--rows", "1",
                   "--steps", "2", "-o", tmp_path / "name.png")
-    assert by_name.exit_code == 0 and "class 3" in by_name.output, by_name.output
+    assert by_name.exit_code == 0 and "class three (3)" in by_name.output, by_name.output
     assert run("interpolate", "--checkpoint", ckpt, "--class", "3", "--rows", "1", "--steps", "2",
                "-o", tmp_path / "index.png").exit_code == 0
     assert Image.open(tmp_path / "name.png").tobytes() == \
@@ -182,3 +186,80 @@ def test_prepare_bad_input_is_one_line_and_exit_2(tmp_path):
     assert out.exit_code == 2 and out.output.count("\n") == 1 and "does not exist" in out.output
     out = run("prepare", tmp_path, "--resolution", "48", "-o", tmp_path / "p")
     assert out.exit_code == 2 and "48" in out.output
+
+
+def test_a_cpu_run_of_hours_stops_in_one_line_unless_long_ok(tmp_path, monkeypatch):
+    monkeypatch.setattr("ylg.train.ESTIMATE_STOP", 0.0)  # any estimate is "hours" here
+    args = ["train", "--attention", "none", "--steps", "4", *TINY]
+    stopped = run(*args, "--out", tmp_path / "a")
+    assert stopped.exit_code == 2, stopped.output
+    line = stopped.output.strip().splitlines()[-1]
+    assert line.startswith("Error: stopped after step 3: this run would take ") and \
+        line.endswith("or give --long-ok to run it anyway")
+    assert not (tmp_path / "a").exists()
+    went_on = run(*args, "--long-ok", "--out", tmp_path / "a")
+    assert went_on.exit_code == 0, went_on.output
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["long_ok"] is True
+
+
+def test_train_defaults_to_the_papers_ylg_model():
+    from ylg_cli.main import train
+
+    assert {p.name: p.default for p in train.params}["attention"] == "ylg"
+    assert "--attention ylg" in run("train", "--help").output
+
+
+def test_ctrl_c_ends_with_sigints_status_after_the_helpful_line(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import ylg.train as training
+
+    step_of = training.train_step
+
+    def interrupted_in_step_2(*args, **kwargs):
+        if kwargs["step"] == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return step_of(*args, **kwargs)
+
+    monkeypatch.setattr(training, "train_step", interrupted_in_step_2)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
+    try:
+        out = run("train", "--attention", "none", "--steps", "4", "--out", tmp_path / "r", *TINY)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert out.exit_code == 130, out.output  # a shell's status for SIGINT: 128 + 2
+    assert "Aborted!" not in out.output
+    assert out.output.strip().splitlines()[-1].startswith("warning: interrupted (SIGINT): the "
+                                                          "checkpoint of step 2 is in")
+
+
+def test_sample_and_interpolate_name_the_classes(run_dir, tmp_path):
+    out = run("sample", "--checkpoint", run_dir / "checkpoint.pt", "--classes", "seven,3", "--n",
+              "4", "-o", tmp_path / "g.png")
+    assert out.exit_code == 0, out.output
+    assert out.output.startswith("4 samples of class(es) seven,three (7,3): ")
+    walk = run("interpolate", "--checkpoint", run_dir / "checkpoint.pt", "--class", "3", "--rows",
+               "1", "--steps", "2", "-o", tmp_path / "w.png")
+    assert walk.exit_code == 0, walk.output
+    assert walk.output.startswith("1 walk(s) of 2 images, class three (3): ")
+
+
+def test_the_sample_grid_of_few_classes_is_near_square(tmp_path):
+    import torch
+
+    from ylg.config import TrainConfig
+    from ylg.run.folder import RunFolder
+
+    cfg = TrainConfig(out=str(tmp_path), attention="none")
+    for names, columns in ((("flower", "china"), 8), (tuple("abc"), 9),
+                           (tuple("0123456789"), 10)):
+        folder = RunFolder(tmp_path, cfg, start=0, resume=False, class_names=names)
+        folder.samples(1, torch.zeros(64, 3, 32, 32))
+        width, height = Image.open(tmp_path / "samples" / "step_0000001.png").size
+        assert width == 2 * (columns * 34 + 2)  # 32-pixel images and 2-pixel gaps, scaled x2
+        assert 0.6 < width / height < 1.7
+
+
+def test_a_finished_run_leaves_no_lock_file(run_dir):
+    assert (run_dir / "checkpoint.pt").is_file() and not (run_dir / ".lock").exists()

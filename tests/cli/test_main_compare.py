@@ -12,12 +12,12 @@ TINY = ["--seeds", "2", "--steps", "2", "--grid", "3", "--quiet"]
 def test_table_json_and_figure(tmp_path):
     cache = tmp_path / "cache"
     table = run("compare", "fixed", "dense", "--task", "flow", "--cache", cache,
-                "-o", tmp_path / "r.png", *TINY)
+                "-o", tmp_path / "new" / "r.png", *TINY)  # a missing folder is made
     assert table.exit_code == 0, table.output
     lines = table.output.splitlines()
     assert lines[0].split()[:3] == ["mask", "set", "accuracy"]
     assert lines[1].startswith("fixed") and lines[2].startswith("dense")
-    assert (tmp_path / "r.png").stat().st_size > 1000
+    assert (tmp_path / "new" / "r.png").stat().st_size > 1000
     assert len(list(cache.glob("*.json"))) == 4
     assert run("compare", "dense", "--task", "images", "--cache", cache, *TINY).exit_code == 0
     # --json from the same cache: one strict JSON object on stdout
@@ -28,7 +28,8 @@ def test_table_json_and_figure(tmp_path):
 
 
 def test_bad_items_are_one_line_errors(tmp_path):
-    for args, message in ((["fixd"], "unknown pattern 'fixd'"),
+    for args, message in ((["fixd"], "unknown mask set 'fixd'"),
+                          (["ylgg"], "(known: ylg, ylg-no-esa, ylg-strided, ltr"),
                           ([str(tmp_path / "none.npz")], "does not exist"),
                           (["dense", "--task", "nope"], "unknown task 'nope'"),
                           (["dense", "--seeds", "0"], "seeds"),

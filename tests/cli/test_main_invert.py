@@ -177,3 +177,45 @@ def test_invert_a_generated_sample_scores_the_recovered_latent(ylg_checkpoint, t
     line = _one_error_line(run("invert", "--checkpoint", ylg_checkpoint, "--sample", 3, "--noise",
                                "-1", *BUDGET, "-o", out))
     assert line == "Error: --noise must be a non-negative number, got -1.0"
+
+
+@pytest.fixture(scope="module")
+def colour_checkpoint(tmp_path_factory):
+    """A dense-attention model trained one step on a colour .npz: data without a test split."""
+    out = tmp_path_factory.mktemp("colour")
+    rng = np.random.default_rng(0)
+    np.savez(out / "own.npz", images=rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8),
+             labels=np.arange(8) % 2)
+    result = run("train", "--data", out / "own.npz", "--attention", "dense", "--width", 8,
+                 "--out", out / "run", *TINY)
+    assert result.exit_code == 0, result.output
+    return out / "run" / "checkpoint.pt"
+
+
+@pytest.mark.parametrize("command", [["invert"], ["attention-map", "--query", "8,8"]])
+def test_a_test_index_is_refused_for_a_model_of_other_data(colour_checkpoint, tmp_path,
+                                                            command):
+    out = tmp_path / ("inv" if command == ["invert"] else "a.png")
+    line = _one_error_line(run(*command, "--checkpoint", colour_checkpoint, "--test-index", 0,
+                               *BUDGET, "-o", out))
+    assert line.startswith("Error: --test-index indexes the held-out images of the model's own "
+                           "data")
+    assert "own.npz" in line and "--image FILE" in line
+    assert not out.exists()  # refused before anything is written
+
+
+def test_a_test_index_indexes_the_photos_held_out_crops():
+    import torch
+
+    from ylg.invert.jobs import target_image
+    from ylg.models import Generator
+    from ylg.data import photos
+
+    G = Generator(resolution=32, width=4, channels=3, num_classes=1, attention="none")
+    x, label, source, notes = target_image(G, test_index=3, data="photos")
+    assert source == "photos:test[3]" and label == 0 and notes == []
+    assert x.shape == (1, 3, 32, 32)
+    crop = photos(resolution=32, split="test", channels=3).images[3:4]
+    assert torch.equal(x, crop.float() / 127.5 - 1)
+    _, _, digit, _ = target_image(G, test_index=3)  # the default data: the digits
+    assert digit == "digits:test[3]"

@@ -119,8 +119,14 @@ def test_export_presets_and_custom_heads(tmp_path, args, enumeration, tiling):
     (("--heads", "ltr"), ("must read PATTERN:STEP",)),
     (("--heads", "ltr:3"), ("has 2 step(s)",)),
     (("--heads", "fixed:1,fixed:2"), ("query row 0 allows no key",)),
-    (("--preset", "ylg", "--query-grid", "24x24", "--tiling", "aligned"),
+    (("--preset", "ylg", "--query-grid", "24x24", "--key-grid", "16x16"),
      ("scaled by one integer factor",)),
+    (("--preset", "ylg", "--query-grid", "16x16", "--key-grid", "7x7"),
+     ("no attention layer takes query grid 16x16 with key grid 7x7", "key grid 8x8",
+      "query grid 14x14")),
+    (("--preset", "ylg", "--resolution", "64", "--key-grid", "8x8"),
+     ("--resolution derives both grids",)),
+    (("--preset", "ylg", "--query-grid", "9x9"), ("--query-grid 9x9 cannot be pooled by 2",)),
 ])
 def test_export_bad_input_is_one_line_and_exit_2(tmp_path, args, fragments):
     one_line_error(run("export", *args, "-o", tmp_path / "m.npz"), *fragments)
@@ -141,6 +147,39 @@ def test_ylg_strided_preset_exports_full_information_heads(tmp_path):
     assert run("export", "--preset", "ylg-strided", "--key-grid", "8x8", "--query-grid", "16x16",
                "-o", path).exit_code == 0
     assert run("check", "--masks", path).exit_code == 0
+
+
+@pytest.mark.parametrize("args, query, key", [
+    ((), (16, 16), (8, 8)),  # ylg train's default model: 32x32 images
+    (("--resolution", "64"), (32, 32), (16, 16)),
+    (("--resolution", "128"), (32, 32), (16, 16)),
+    (("--key-grid", "16x16"), (32, 32), (16, 16)),
+    (("--query-grid", "32x32"), (32, 32), (16, 16)),
+    (("--query-grid", "8x8", "--key-grid", "8x8"), (8, 8), (8, 8)),
+])
+def test_export_derives_the_grids_and_says_which_models_take_them(tmp_path, args, query, key):
+    path = tmp_path / "m.npz"
+    out = run("export", "--preset", "ylg", *args, "-o", path)
+    assert out.exit_code == 0, out.output
+    ms = load(path)
+    assert (ms.query_grid, ms.key_grid) == (query, key)
+    fit = out.output.strip().splitlines()[-1]
+    if query == (16, 16):
+        assert fit.startswith("fits ylg train --resolution 32 (the default)")
+    elif query == (32, 32):
+        assert fit == "fits ylg train --resolution 64 or 128"
+    else:
+        assert fit.startswith("fits a layer that pools keys by 1") and "not ylg train" in fit
+
+
+def test_the_default_export_fits_the_default_training_model(tmp_path):
+    pytest.importorskip("torch")
+    from ylg.config import TrainConfig
+    from ylg.models import resolve_masks
+
+    path = tmp_path / "m.npz"
+    assert run("export", "--preset", "ylg", "-o", path).exit_code == 0
+    assert resolve_masks(load(path), resolution=TrainConfig().resolution)[0] == 8
 
 
 # ---------------------------------------------------------------------------- check --masks
@@ -202,3 +241,9 @@ def test_check_masks_on_the_good_file_exits_0():
 def test_check_needs_a_pattern_or_a_file(args):
     out = run("check", *args)
     assert out.exit_code == 2 and "Traceback" not in out.output
+
+
+def test_render_makes_a_missing_output_folder(tmp_path):
+    out = run("render", "--pattern", "fixed", "--n", "9", "-o", tmp_path / "new" / "deep" / "f.png")
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "new" / "deep" / "f.png").stat().st_size > 0

@@ -75,9 +75,10 @@ def test_a_failed_block_leaves_the_folder_as_it_found_it(tmp_path, before):
         with run_lock(tmp_path / "new" / "run"):
             raise ValueError("refused")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["new", "run"]
-    with run_lock(run) as lock:  # a run that ends well keeps its lock file
-        pass
-    assert lock.read_text().strip() == str(os.getpid())
+    with run_lock(run) as lock:  # a run that ends well leaves no lock file
+        assert lock.read_text().strip() == str(os.getpid())
+    assert not lock.exists()
+    assert sorted(p.name for p in run.iterdir()) == sorted(set(before) - {LOCK_NAME})
 
 
 def test_a_start_that_locked_a_removed_lock_file_opens_it_again(tmp_path, monkeypatch):

@@ -70,6 +70,15 @@ def test_unknown_item_suggests():
         resolve("fixd", (4, 4))
 
 
+def test_unknown_item_lists_the_presets_and_suggests_the_closest():
+    with pytest.raises(InvalidArgument, match=r"unknown mask set 'ylgg' \(known: ylg, "
+                                              r"ylg-no-esa, ylg-strided, ltr, .*\); did you "
+                                              r"mean ylg"):
+        resolve("ylgg", (4, 4))
+    with pytest.raises(InvalidArgument, match="unknown enumeration"):
+        resolve("ltr:rowmjaor", (4, 4))  # the pattern is known: the enumeration is the typo
+
+
 # --- the probe ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("item", ["fixed", "strided:manhattan", "local"])
@@ -214,7 +223,7 @@ def test_compare_refuses_bad_items_before_training(monkeypatch):
     import ylg.compare.run as run
 
     monkeypatch.setattr(run, "train_probe", lambda *a, **k: pytest.fail("trained"))
-    with pytest.raises(InvalidArgument, match="unknown pattern"):
+    with pytest.raises(InvalidArgument, match="unknown mask set 'nope'"):
         compare(["dense", "nope"], task_options=TINY_FLOW)
     with pytest.raises(InvalidArgument, match="named twice"):
         compare(["dense", "dense"], task_options=TINY_FLOW)
@@ -275,3 +284,51 @@ def test_a_changed_mask_file_is_trained_again(tmp_path):
     save(ifg.layer((("ltr", 1), ("ltr", 2)), key_grid=(2, 2), enumeration="rowmajor"), path)
     compare([str(path)], seeds=1, settings=TINY, task_options=TINY_FLOW, cache=tmp_path / "c")
     assert len(list((tmp_path / "c").glob("*.json"))) == 2
+
+
+def test_compare_says_how_long_its_runs_take_before_they_train(tmp_path, caplog):
+    import logging
+
+    settings = Settings(steps=6, dim=8)
+    with caplog.at_level(logging.INFO, logger="ylg.compare"):
+        compare(["dense", "local"], seeds=2, settings=settings, task_options=TINY_FLOW,
+                cache=tmp_path)
+    [said] = [r.getMessage() for r in caplog.records]
+    assert said.startswith("compare: 4 runs to train of 6 steps at about ")
+    assert said.endswith("(evaluations apart)")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="ylg.compare"):
+        compare(["dense", "local"], seeds=3, settings=settings, task_options=TINY_FLOW,
+                cache=tmp_path)
+    [said] = [r.getMessage() for r in caplog.records]
+    assert said.startswith("compare: 2 runs to train (4 cached) of 6 steps")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="ylg.compare"):  # all cached: nothing to say
+        compare(["dense", "local"], seeds=3, settings=settings, task_options=TINY_FLOW,
+                cache=tmp_path)
+    assert not caplog.records
+
+
+def test_the_figure_keeps_each_interval_inside_the_scores_range(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    from ylg.compare.report import interval_bars
+    from ylg.compare.run import Comparison
+
+    assert FlowTask.bounds == (0.0, 1.0) and ImagesTask.bounds == (0.0, math.inf)
+    assert interval_bars(0.1, 0.3, (0.0, math.inf)) == [[0.1], [0.3]]
+    assert interval_bars(0.95, 0.2, (0.0, 1.0)) == [[0.2], [pytest.approx(0.05)]]
+    runs = {"a": [{"score": s, "seconds": 1.0} for s in (0.01, 0.30, 0.02)],
+            "b": [{"score": s, "seconds": 1.0} for s in (1.0, 0.7, 1.0)]}
+    drawn = []
+    errorbar = matplotlib.axes.Axes.errorbar
+    monkeypatch.setattr(matplotlib.axes.Axes, "errorbar",
+                        lambda self, x, y, yerr, **kw: drawn.append((y[0], yerr))
+                        or errorbar(self, x, y, yerr=yerr, **kw))
+    for bounds in ((0.0, math.inf), (0.0, 1.0)):
+        drawn.clear()
+        c = Comparison("t", "MSE", False, ["a", "b"], [0, 1, 2], runs, {}, {}, bounds=bounds)
+        assert c.rows[0]["score"] - c.rows[0]["interval"] < 0  # the raw interval leaves it
+        draw_report(c, tmp_path / "r.png")
+        for mean, ((below,), (above,)) in drawn:
+            assert bounds[0] <= mean - below and mean + above <= bounds[1]

@@ -34,7 +34,8 @@ def test_a_long_cpu_run_warns_at_warning_level(tmp_path, caplog, monkeypatch):
     monkeypatch.setattr(time, "perf_counter", lambda: float(next(clock)))
     monkeypatch.setattr("ylg.train.plot_training", lambda run_dir: None)
     with caplog.at_level(logging.INFO, logger="ylg"):
-        train(TrainConfig(out=str(tmp_path / "b"), steps=5, **TINY), progress=False)
+        train(TrainConfig(out=str(tmp_path / "b"), steps=5, long_ok=True, **TINY),
+              progress=False)
     [warning] = _messages(caplog, logging.WARNING)
     assert warning.startswith("warning: this run takes more than an hour on a CPU")
     assert any(m.startswith("estimate on this CPU") for m in _messages(caplog, logging.INFO))

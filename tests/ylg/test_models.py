@@ -220,3 +220,14 @@ def test_generator_is_class_conditional_and_discriminator_projects():
     x = torch.randn(1, 1, 32, 32).repeat(2, 1, 1, 1)
     la, lb = D(x, torch.tensor([0, 2]))
     assert not torch.isclose(la, lb)
+
+
+def test_ylg_masks_export_knows_the_models_attention_grids():
+    from ifg.reports import MODEL_ATTENTION, MODEL_POOL, model_fit
+    from ylg.models.sagan import ARCHITECTURES
+
+    assert MODEL_ATTENTION == {r: arch[2] for r, arch in ARCHITECTURES.items()}
+    for r in ARCHITECTURES:
+        for a in attention_resolutions(r):  # every grid a model takes is said to fit
+            fit = model_fit((a, a), (a // MODEL_POOL, a // MODEL_POOL))
+            assert fit.startswith("fits ylg train") and str(r) in fit

@@ -248,11 +248,40 @@ def test_a_cpu_run_says_its_time_and_memory_and_warns_when_long(tmp_path, monkey
     monkeypatch.setattr(time, "perf_counter", lambda: float(next(clock)))
     monkeypatch.setattr("ylg.train.plot_training", lambda run_dir: None)  # not under test
     said.clear()
-    train(TrainConfig(out=str(tmp_path / "b"), steps=5, **{**TINY, "batch_size": 32}),
-          progress=False, log=said.append)
+    train(TrainConfig(out=str(tmp_path / "b"), steps=5, long_ok=True,
+                      **{**TINY, "batch_size": 32}), progress=False, log=said.append)
     warning = [m for m in said if m.startswith("estimate on this CPU")][0].splitlines()[1]
     assert warning.startswith("warning: this run takes more than an hour on a CPU")
     assert "--batch-size 16" in warning and "--width" not in warning  # width 8 is small
+    assert "stops here" not in warning  # long_ok: it goes on
+
+
+def test_a_cpu_run_of_hours_stops_after_its_estimate_unless_long_ok(tmp_path, monkeypatch):
+    from ylg.train import TooLongOnCPU
+
+    clock = iter(range(0, 10 ** 9, 10_000))  # 10,000 s a step: 2 steps to go are 5.6 h
+    monkeypatch.setattr(time, "perf_counter", lambda: float(next(clock)))
+    monkeypatch.setattr("ylg.train.plot_training", lambda run_dir: None)  # not under test
+    said = []
+    with pytest.raises(TooLongOnCPU, match=r"stopped after step 3: this run would take [\d.]+ h "
+                                           r"on this CPU \(over 3 h\).*--long-ok"):
+        train(TrainConfig(out=str(tmp_path / "new"), steps=5, **TINY), progress=False,
+              log=said.append)
+    assert "over 3 h it stops here unless given --long-ok" in said[-1]
+    assert not (tmp_path / "new").exists()  # a new run leaves no folder behind
+    # a resumed run keeps its folder and checkpoint, and goes on when asked
+    _quiet(TrainConfig(out=str(tmp_path / "r"), steps=1, **TINY))
+    before = (tmp_path / "r" / "checkpoint.pt").read_bytes()
+    with pytest.raises(TooLongOnCPU):
+        _quiet(TrainConfig(out=str(tmp_path / "r")), resume=True, overrides={"steps": 6})
+    assert (tmp_path / "r" / "checkpoint.pt").read_bytes() == before
+    done = _quiet(TrainConfig(out=str(tmp_path / "r")), resume=True,
+                  overrides={"steps": 6, "long_ok": True})
+    assert done.step == 6
+
+
+def test_the_default_model_is_the_papers_ylg():
+    assert TrainConfig().attention == "ylg"
 
 
 def test_resuming_a_run_that_wrote_no_checkpoint_says_to_start_it_again(one_step_run,
@@ -270,7 +299,7 @@ def test_resume_refuses_to_change_the_model(one_step_run, tmp_path):
     run = _copy(one_step_run, tmp_path)
     with pytest.raises(InvalidArgument, match=r"already holds a checkpoint: resume it \(--resume"):
         _quiet(TrainConfig(out=str(run), steps=1, **TINY))
-    with pytest.raises(InvalidArgument, match="cannot change width"):
+    with pytest.raises(InvalidArgument, match="cannot change --width"):
         _quiet(TrainConfig(out=str(run)), resume=True, overrides={"width": 16})
 
 

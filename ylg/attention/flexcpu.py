@@ -258,7 +258,7 @@ class _FlexTiles(torch.autograd.Function):
             lse = total.log()  # log 0 = -inf where there is no key
         else:
             # blocked weights are zeroed after exp, not computed as exp(-inf): on CPU exp of
-            # an input whose result underflows takes a slow path (ylg.attention_kernels)
+            # an input whose result underflows takes a slow path (ylg.attention.kernels)
             blocked = plan.blocked
             top = w.masked_fill(blocked, float("-inf")).amax(dim=-1, keepdim=True)
             top.masked_fill_(top == float("-inf"), 0.0)  # no key: any finite shift

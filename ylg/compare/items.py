@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ifg.check import reachable_runs
-from ifg.errors import InvalidArgument
+from ifg.errors import InvalidArgument, check_known
 from ifg.maskset import MaskSet
 
 from ifg.pattern import Pattern
@@ -94,6 +94,8 @@ def _heads(item: str, grid: tuple[int, int]) -> list[list[sp.csr_matrix]]:
     if item in PRESETS:
         return _from_maskset(item, ifg.preset(item, key_grid=grid), grid)
     name, _, enumeration = item.partition(":")
+    if name not in ifg.patterns():  # the presets are listed too, and the closest suggested
+        check_known("mask set", name, [*PRESETS, *ifg.patterns()])
     p = ifg.pattern(name, n, enumeration=enumeration or "rowmajor", grid=grid)
     return [list(p.steps)]
 

@@ -8,7 +8,7 @@ import os
 
 from ylg.compare.run import Comparison
 
-__all__ = ["format_table", "draw_report"]
+__all__ = ["format_table", "interval_bars", "draw_report"]
 
 
 def _num(v: float | None, digits: int = 4) -> str:
@@ -64,8 +64,25 @@ def format_table(c: Comparison) -> str:
     return "\n".join(lines)
 
 
+def interval_bars(mean: float, half: float, bounds: tuple[float, float]
+                  ) -> list[list[float]]:
+    """The error bars ``[[below], [above]]`` of ``mean +- half`` cut at the score's ``bounds``
+    (an MSE is never below 0, an accuracy stays in [0, 1]); none for an undefined interval.
+
+    Examples
+    --------
+    >>> interval_bars(0.05, 0.2, (0.0, float("inf"))), interval_bars(0.9, 0.2, (0.0, 1.0))
+    ([[0.05], [0.2]], [[0.2], [0.09999999999999998]])
+    """
+    if not math.isfinite(half):
+        return [[0.0], [0.0]]
+    low, high = bounds
+    return [[max(0.0, min(half, mean - low))], [max(0.0, min(half, high - mean))]]
+
+
 def draw_report(c: Comparison, path: str | os.PathLike[str]) -> None:
-    """A figure: each mask set's score over seeds with its 95 % interval, and for the flow task
+    """A figure: each mask set's score over seeds with its 95 % interval (cut at the score's
+    range, :func:`interval_bars`), and for the flow task
     the accuracy against the (Manhattan) distance of the source, reachable and unreachable pairs.
 
     Examples
@@ -91,8 +108,7 @@ def draw_report(c: Comparison, path: str | os.PathLike[str]) -> None:
     ax = axes[0, 0]
     for i, r in enumerate(c.rows):
         ax.scatter([i] * len(r["scores"]), r["scores"], color="0.6", s=12, zorder=2)
-        ax.errorbar([i], [r["score"]], yerr=[0 if not math.isfinite(r["interval"])
-                                              else r["interval"]],
+        ax.errorbar([i], [r["score"]], yerr=interval_bars(r["score"], r["interval"], c.bounds),
                     fmt="o", color="C0", capsize=5, zorder=3)
     ax.set_xticks(range(len(c.rows)), [r["item"] for r in c.rows], rotation=30, ha="right")
     ax.set_ylabel(f"{c.unit} ({'higher' if c.higher_is_better else 'lower'} is better)")

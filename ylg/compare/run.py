@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,11 @@ from ylg.compare.items import Probe, resolve
 from ylg.compare.probe import ProbeNet
 from ylg.compare.stats import holm, interval, paired
 from ylg.compare.tasks import Task, make_task
+from ylg.eta import duration
 
-__all__ = ["Settings", "Comparison", "train_probe", "compare"]
+__all__ = ["Settings", "Comparison", "TIMED_STEPS", "train_probe", "compare"]
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,13 +46,19 @@ class Settings:
             raise InvalidArgument(f"lr must be a positive number, got {self.lr}")
 
 
+#: the steps timed (after a first, warm-up step) for a comparison's estimate
+TIMED_STEPS = 3
+
+
 def train_probe(task: Task, probe: Probe, seed: int, settings: Settings = Settings(), *,
-                device: str | torch.device = "cpu") -> dict[str, Any]:
+                device: str | torch.device = "cpu",
+                timed: Callable[[float], object] | None = None) -> dict[str, Any]:
     """Train one probe and score it on the task's held-out data.
 
     The seed fixes both the initialisation and the training batches; the batches come from their
     own generator, so that every mask set trained with one seed sees the same data in the same
-    order (the comparison is paired).
+    order (the comparison is paired). ``timed``, if given, receives the seconds a step takes,
+    measured over :data:`TIMED_STEPS` steps after the first (when there are that many).
 
     Returns
     -------
@@ -76,7 +86,13 @@ def train_probe(task: Task, probe: Probe, seed: int, settings: Settings = Settin
         opt,
         lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * s / settings.steps)))
     loss = torch.tensor(math.nan)
-    for _ in range(settings.steps):
+    clock = 0.0
+    for step in range(settings.steps):
+        if timed is not None and step in (1, 1 + TIMED_STEPS):
+            if step == 1:
+                clock = time.perf_counter()
+            else:
+                timed((time.perf_counter() - clock) / TIMED_STEPS)
         x, y = task.batch(data, settings.batch_size)
         loss = task.loss(net(x.to(device)), y.to(device))
         opt.zero_grad(set_to_none=True)
@@ -107,6 +123,8 @@ class Comparison:
     settings, task_options : dict
     seconds : float
         Wall time of the call (cached runs cost nothing).
+    bounds : tuple (low, high)
+        The score's range (the task's :attr:`~ylg.compare.tasks.Task.bounds`).
     """
 
     task: str
@@ -119,6 +137,7 @@ class Comparison:
     task_options: dict[str, Any]
     seconds: float = 0.0
     rows: list[dict[str, Any]] = field(default_factory=list)
+    bounds: tuple[float, float] = (-math.inf, math.inf)
 
     def __post_init__(self) -> None:
         first = [r["score"] for r in self.runs[self.items[0]]]
@@ -177,6 +196,19 @@ def _key(task: Task, probe: Probe, settings: Settings,
     h = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode())
     h.update(np.packbits(probe.dense()).tobytes())
     return h.hexdigest()[:16]
+
+
+def _estimate_line(todo: int, cached: int, steps: int, per_step: float) -> str:
+    """What ``ylg compare`` says before its runs train.
+
+    Examples
+    --------
+    >>> _estimate_line(25, 0, 400, 0.05)
+    'compare: 25 runs to train of 400 steps at about 0.050 s a step: about 8 min (evaluations apart)'
+    """
+    kept = f" ({cached} cached)" if cached else ""
+    return (f"compare: {todo} runs to train{kept} of {steps} steps at about {per_step:.3f} s a "
+            f"step: about {duration(todo * steps * per_step)} (evaluations apart)")
 
 
 def compare(items: Sequence[str], *, task: str = "flow", seeds: int | Sequence[int] = 5,
@@ -241,15 +273,26 @@ def compare(items: Sequence[str], *, task: str = "flow", seeds: int | Sequence[i
     runs: dict[str, list] = {i: [] for i in items}
     bar = tqdm(total=len(items) * len(seeds), desc=f"compare {task}", unit="run",
                disable=not progress, leave=False)
+    paths = {item: None if folder is None else
+             folder / f"{_slug(item)}-{_key(t, probe, settings, device)}" for item, probe in
+             zip(items, probes)}
+    todo = sum(1 for seed in seeds for item in items
+               if paths[item] is None or not Path(f"{paths[item]}-seed{seed}.json").is_file())
+    estimate: Callable[[float], object] | None = None
+    if todo:
+        def estimate(per_step: float) -> None:
+            _logger.info(_estimate_line(todo, len(items) * len(seeds) - todo, settings.steps,
+                                        per_step))
     for seed in seeds:  # seed-major: a partial run already has paired results
         for item, probe in zip(items, probes):
-            path = None
-            if folder is not None:
-                path = folder / f"{_slug(item)}-{_key(t, probe, settings, device)}-seed{seed}.json"
+            stem = paths[item]
+            path = None if stem is None else Path(f"{stem}-seed{seed}.json")
             if path is not None and path.is_file():
                 result = json.loads(path.read_text())
             else:
-                result = train_probe(t, probe, seed, settings, device=device)
+                # the first run trained says, after a few steps, how long all will take
+                result = train_probe(t, probe, seed, settings, device=device, timed=estimate)
+                estimate = None
                 if path is not None:
                     atomic_write(path, json.dumps(result))
             runs[item].append(result)
@@ -257,4 +300,4 @@ def compare(items: Sequence[str], *, task: str = "flow", seeds: int | Sequence[i
     bar.close()
     return Comparison(task, t.unit, t.higher_is_better, items, seeds, runs,
                       dict(settings.__dict__, depth=depth), t.options(),
-                      time.perf_counter() - start)
+                      time.perf_counter() - start, bounds=t.bounds)

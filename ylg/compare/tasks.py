@@ -7,6 +7,7 @@ says whether a higher score is better. :func:`register_task` adds one.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 from typing import TYPE_CHECKING, Any
@@ -39,6 +40,9 @@ class Task:
     higher_is_better : bool
     unit : str
         What the score measures, for tables.
+    bounds : tuple (low, high)
+        The range of the score (an accuracy's [0, 1], an MSE's [0, inf)): intervals are drawn
+        inside it.
     """
 
     name = "task"
@@ -46,6 +50,7 @@ class Task:
     out_features = 1
     higher_is_better = True
     unit = "score"
+    bounds: tuple[float, float] = (-math.inf, math.inf)
 
     def options(self) -> dict[str, Any]:
         """The settings that change results (they key the result cache)."""
@@ -93,6 +98,7 @@ class FlowTask(Task):
     name = "flow"
     higher_is_better = True
     unit = "accuracy"
+    bounds = (0.0, 1.0)
 
     def __init__(self, grid: Sequence[int] = (8, 8), symbols: int = 8,
                  eval_examples: int = 2048) -> None:
@@ -182,6 +188,7 @@ class ImagesTask(Task):
     name = "images"
     higher_is_better = False
     unit = "MSE"
+    bounds = (0.0, math.inf)
 
     def __init__(self, data: str = "digits", resolution: int = 8, patch: int | None = None,
                  eval_patches: int = 16, channels: int | None = None) -> None:

@@ -30,13 +30,14 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from ylg.invert.optimise import Method
+    from ylg.data import ImageData
     from ylg.models.sagan import Discriminator, Generator
 
 #: the class of an inversion's target: a class (its index, or its name among the checkpoint's
 #: ``class_names``), None (try every class), or "own" (the target's)
 Label = int | str | None
 
-__all__ = ["score", "load_image", "load_models", "class_index", "target_image", "generated_target", "invert_to_folder",
+__all__ = ["score", "load_image", "load_models", "class_index", "held_out", "target_image", "generated_target", "invert_to_folder",
            "parse_head_indices", "parse_query", "draw_attention_map", "attention_map_figure",
            "inversion_lines", "attention_map_line"]
 
@@ -182,17 +183,45 @@ def class_index(label: Label, num_classes: int, names: Sequence[str] | None = No
     return parse_class(label, num_classes, names)
 
 
+def held_out(data: str, *, resolution: int, channels: int) -> ImageData:
+    """The held-out images of a model's training data (``config["data"]``), which a test index
+    indexes: the digits' test split, or the photographs' (:mod:`ylg.data.photographs`). Other data (a
+    folder, an ``.npz``) keep none, and are refused.
+
+    Raises
+    ------
+    InvalidArgument
+        For data without a held-out split, saying how to give the image instead.
+
+    Examples
+    --------
+    >>> held_out("digits", resolution=8, channels=1).source
+    'digits:test'
+    """
+    from ylg.data import load_data
+
+    if str(data) in ("digits", "photos"):
+        return load_data(str(data), resolution=resolution, split="test", channels=channels)
+    raise InvalidArgument(f"test_index indexes the held-out images of the model's own data, and "
+                          f"its data {str(data)!r} keep none (the digits and photos do): give "
+                          "the image itself (--image FILE)")
+
+
 def target_image(G: Generator, *, image: str | os.PathLike[str] | None = None,
-                 test_index: int | None = None
+                 test_index: int | None = None, data: str = "digits"
                  ) -> tuple[torch.Tensor, int | None, str, list[str]]:
-    """The target of an inversion: an image file or a held-out digit.
+    """The target of an inversion: an image file or a held-out image of the model's data.
+
+    ``data`` is the data the model trained on (its checkpoint's ``config["data"]``): a test
+    index indexes their held-out images (:func:`held_out`), at the model's channels.
 
     Returns
     -------
     (torch.Tensor (1, c, res, res), int or None, str, list of str)
-        The image in [-1, 1], its true class (digits only), where it came from, and notes.
+        The image in [-1, 1], its true class (held-out images only), where it came from, and
+        notes.
     """
-    from ylg.data import digits, to_model_range
+    from ylg.data import to_model_range
 
     res = resolution_of(G)
     if (image is None) == (test_index is None):
@@ -200,13 +229,16 @@ def target_image(G: Generator, *, image: str | os.PathLike[str] | None = None,
     if image is not None:
         x, notes = load_image(image, resolution=res, channels=G.channels)
         return x, None, str(image), notes
-    test = digits(resolution=res, split="test", channels=G.channels)
+    test = held_out(data, resolution=res, channels=G.channels)
     if isinstance(test_index, bool) or not isinstance(test_index, int) or \
             not 0 <= test_index < len(test):
-        raise InvalidArgument(f"test_index must lie in 0..{len(test) - 1} (the digits test "
+        raise InvalidArgument(f"test_index must lie in 0..{len(test) - 1} (the {test.source} "
                               f"split), got {test_index!r}")
+    if test.channels != G.channels:  # the loaders convert; a mismatch is a bug, said plainly
+        raise InvalidArgument(f"{test.source} has {test.channels} channel(s), the model "
+                              f"{G.channels}")
     x = to_model_range(test.images[test_index:test_index + 1])
-    return x, int(test.labels[test_index]), f"digits:test[{test_index}]", []
+    return x, int(test.labels[test_index]), f"{test.source}[{test_index}]", []
 
 
 @torch.no_grad()
@@ -256,7 +288,8 @@ def invert_to_folder(checkpoint: str | os.PathLike[str], out: str | os.PathLike[
     out : path
         The output folder (created).
     image, test_index, sample_seed
-        Exactly one target: an image file, an index into the digits test split, or the seed of
+        Exactly one target: an image file, an index into the held-out images of the model's
+        data (:func:`held_out`: the digits' or the photos' test split), or the seed of
         a generated sample (:func:`generated_target`; its latent is known and scored).
     label : int, str, None or "own"
         The class, by index or by name (the checkpoint's ``class_names``, e.g. ``"seven"``);
@@ -291,7 +324,8 @@ def invert_to_folder(checkpoint: str | os.PathLike[str], out: str | os.PathLike[
                                         label=None if label is None or label == "own" else label)
         true_label, source, notes = int(y[0]), f"sample (seed {sample_seed})", []
     else:
-        x, true_label, source, notes = target_image(G, image=image, test_index=test_index)
+        x, true_label, source, notes = target_image(G, image=image, test_index=test_index,
+                                                    data=info["config"].get("data", "digits"))
     if label == "own":
         label = true_label
     methods = _check_methods(methods)
@@ -413,7 +447,8 @@ def draw_attention_map(checkpoint: str | os.PathLike[str], out: str | os.PathLik
     query : (int, int)
         A pixel ``(row, col)`` of the model's image.
     image, test_index, sample_seed
-        Exactly one: a file, a digits test index, or the seed of a generated sample.
+        Exactly one: a file, an index into the held-out images of the model's data
+        (:func:`held_out`), or the seed of a generated sample.
     label : int, str, None or "own"
         As :func:`invert_to_folder`; for a sample, None or "own" draws class 0.
     g_heads : sequence of int, optional
@@ -450,7 +485,8 @@ def draw_attention_map(checkpoint: str | os.PathLike[str], out: str | os.PathLik
 
         recon, target = None, f"sample (seed {sample_seed})"
     else:
-        x, true_label, target, notes = target_image(G, image=image, test_index=test_index)
+        x, true_label, target, notes = target_image(G, image=image, test_index=test_index,
+                                                    data=info["config"].get("data", "digits"))
         if label == "own":
             label = true_label
         inv = invert(G, D, x, label=label, method=method, budget=budget, heads=d_heads,

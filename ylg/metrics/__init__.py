@@ -24,9 +24,10 @@ the same sample count. Published numbers use 50,000 samples.
 from ylg.metrics.digits import DigitClassifier, class_accuracy, digit_classifier
 from ylg.metrics.distances import (density_coverage, feature_statistics, fid, frechet_distance,
                                    inception_score, kid, precision_recall)
-from ylg.metrics.evaluation import (DEFAULT_METRICS, METRICS, EvalSettings, evaluate,
-                                    evaluate_checkpoint, evaluate_generator, parse_metrics,
-                                    sample_images)
+from ylg.metrics.evaluation import (DEFAULT_METRICS, METRICS, OTHER_DATA_METRICS, EvalSettings,
+                                    check_domain, default_metrics, evaluate,
+                                    evaluate_checkpoint, evaluate_generator, is_digits,
+                                    parse_metrics, sample_images)
 from ylg.metrics.features import (FeatureExtractor, MetricsError, cache_dir, cached_features,
                                   load_torchscript, real_features)
 from ylg.metrics.inception import (INCEPTION_SHA256, INCEPTION_WHEEL, PT_INCEPTION_FILE,
@@ -40,5 +41,6 @@ __all__ = [
     "load_inception_logits", "load_torchscript", "DigitClassifier",
     "digit_classifier", "class_accuracy", "cache_dir", "cached_features", "real_features", "METRICS",
     "DEFAULT_METRICS", "parse_metrics", "EvalSettings", "sample_images", "evaluate",
-    "evaluate_generator", "evaluate_checkpoint",
+    "evaluate_generator", "evaluate_checkpoint", "OTHER_DATA_METRICS", "is_digits",
+    "default_metrics", "check_domain",
 ]

@@ -25,7 +25,8 @@ from ylg.sample import load_generator
 from ylg.data import load_data
 from ylg.eta import duration
 from ylg.memory import check_samples
-from ylg.choices import DEFAULT_METRICS, METRICS, parse_metrics
+from ylg.choices import (DEFAULT_METRICS, METRICS, OTHER_DATA_METRICS, check_domain,
+                         default_metrics, is_digits, parse_metrics)
 from ylg.metrics.digits import DigitClassifier, class_accuracy, digit_classifier
 from ylg.metrics.distances import density_coverage, fid, inception_score, kid, precision_recall
 from ylg.metrics.features import model_range  # noqa: F401 - the doctests' preprocessing
@@ -42,7 +43,8 @@ def _info(message: str) -> None:
     _logger.info(message)
 
 
-__all__ = ["METRICS", "DEFAULT_METRICS", "parse_metrics", "EvalSettings", "sample_images",
+__all__ = ["METRICS", "DEFAULT_METRICS", "OTHER_DATA_METRICS", "parse_metrics", "is_digits",
+           "default_metrics", "check_domain", "EvalSettings", "sample_images",
            "evaluate", "evaluate_generator", "evaluate_checkpoint", "format_evaluation"]
 
 NO_INCEPTION_SCORE = ("there is no Inception score without the logits: the FID Inception network "
@@ -418,7 +420,9 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], *, data: str | None 
     settings : EvalSettings, optional
     **options
         Fields of :class:`EvalSettings` that override ``settings``; ``features`` may be the path
-        of a TorchScript extractor.
+        of a TorchScript extractor. ``metrics`` None (or neither ``metrics`` nor ``settings``
+        given) takes :func:`default_metrics` of the data: the domain metrics for the digits,
+        ``fid,kid`` for other data.
 
     Returns
     -------
@@ -428,14 +432,24 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], *, data: str | None 
     Raises
     ------
     CheckpointError, DataError, InvalidArgument, MetricsError
-        For a bad checkpoint, unreadable data, a bad option, a missing or corrupt extractor.
+        For a bad checkpoint, unreadable data, a bad option, a missing or corrupt extractor;
+        a domain metric or ``accuracy`` for data that are not the digits (:func:`check_domain`).
     """
     if weights not in ("ema", "g"):
         raise InvalidArgument(f"weights must be ema or g, got {weights!r}")
+    chosen = options.get("metrics") is not None or (settings is not None and
+                                                    "metrics" not in options)
+    if not chosen:  # the data's default, once the data are known
+        options = {**options, "metrics": DEFAULT_METRICS}
     s = _settings(settings, options)  # before the slow part: a typo fails at once
     generator, info = load_generator(checkpoint, weights=weights, device=s.device)
+    spec = data or info["config"]["data"]
+    if not chosen:
+        s = replace(s, metrics=default_metrics(spec))
+    if s.classifier is None:  # a classifier given is the caller's judge of their data
+        check_domain(s.metrics, spec)
     _check_sampling(generator, s.samples, s.batch_size)  # before the data and the networks
-    real = load_data(data or info["config"]["data"], resolution=generator.resolution,
+    real = load_data(spec, resolution=generator.resolution,
                      channels=generator.channels, split="train")
     if s.field_metrics and s.features is not None and not isinstance(s.features,
                                                                       FeatureExtractor):
@@ -470,4 +484,12 @@ def format_evaluation(result: dict) -> str:
     if "classifier_test_accuracy" in result:
         lines.append(f"digits classifier: test accuracy {result['classifier_test_accuracy']:.1%};"
                      f" domain numbers are not comparable with published FIDs")
+    if "domain-kid" in result:
+        lines.append(KID_SCALES)
     return "\n".join(lines)
+
+
+#: format_evaluation's note under a domain-kid: its scale is its features', not kid's
+KID_SCALES = ("domain-kid is in the units of the digits classifier's features, kid in the "
+              "Inception's: the cubic kernel grows with the features' size, so the two are on "
+              "different scales; compare each only with itself")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -72,9 +73,15 @@ class RunFolder:
                 self.writer.add_scalar(prefix + k, v, line["step"])
 
     def samples(self, step: int, images: torch.Tensor) -> None:
+        # the classes cycle through the images: a multiple of their count of columns keeps one
+        # class per column, and the least such at least sqrt(n) keeps the grid near square
+        cols, labels = None, self.labels
+        if self.labels:
+            k = len(self.labels)
+            cols = k * max(1, math.ceil(math.sqrt(len(images)) / k))
+            labels = self.labels * (cols // k)
         save_image_grid(images, self.dir / "samples" / f"step_{step:07d}.png",
-                        nrow=len(self.labels) if self.labels else None, scale=self.scale,
-                        labels=self.labels)
+                        nrow=cols, scale=self.scale, labels=labels)
 
     def close(self) -> None:
         if self.writer is not None:

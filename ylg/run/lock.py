@@ -6,7 +6,8 @@ their logs and overwrite each other's checkpoints. :func:`run_lock` takes an exc
 (kill -9 included), so a lock left by a dead run never blocks; the file keeps the holder's pid
 so the refusal can name it. The lock follows the folder, not its spelling: a relative path,
 an absolute one or a symlink to the same folder all meet the same lock. A run that fails
-removes the lock file if it made it, and the folder if it made it and nothing else is there.
+removes the lock file if it made it, and the folder if it made it and nothing else is there;
+a run that ends well removes the lock file.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
     """Hold ``run_dir`` for this process while the block runs (the folder is created).
 
     If the block raises, the folder is left as this call found it: the lock file is removed if
-    this call made it, and the folder if this call made it and nothing else is in it.
+    this call made it, and the folder if this call made it and nothing else is in it. If the
+    block ends well, the lock file is removed.
 
     Parameters
     ----------
@@ -83,7 +85,8 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
             failed = True
             raise
     finally:
-        if failed and made:  # a refused run leaves the folder as it found it
+        # a refused run leaves the folder as it found it, a finished one leaves no lock file
+        if made or not failed:
             path.unlink(missing_ok=True)  # while holding the lock: see _names
         os.close(fd)  # releases the lock
         if failed and created and not any(run_dir.iterdir()):

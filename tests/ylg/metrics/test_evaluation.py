@@ -107,3 +107,18 @@ def test_a_long_extraction_is_announced_with_its_estimate(tmp_path, monkeypatch)
 
 def test_the_default_metrics_are_the_cpu_fast_domain_ones():
     assert all(n.startswith("domain-") or n == "accuracy" for n in EvalSettings().metrics)
+
+
+def test_the_table_states_that_domain_kid_and_kid_have_other_scales():
+    from ylg.metrics.evaluation import format_evaluation
+
+    result = {"checkpoint": "c.pt", "step": 1, "weights": "ema", "data": "digits:train",
+              "real": 10, "samples": 10, "seed": 0, "kid": 0.29, "kid_std": 0.01,
+              "domain-kid": 341.0, "domain-kid_std": 5.0, "features": "inception",
+              "classifier_test_accuracy": 0.98}
+    lines = format_evaluation(result).splitlines()
+    assert lines[-1].startswith("domain-kid is in the units of the digits classifier's "
+                                "features, kid in the Inception's")
+    assert "different scales" in lines[-1]
+    del result["domain-kid"], result["domain-kid_std"]
+    assert "different scales" not in format_evaluation(result)
