@@ -6,8 +6,8 @@ have logged past it) and drops a temporary checkpoint a killed write left behind
 
 from __future__ import annotations
 
-import contextlib
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ifg.errors import YLGError
-from ifg.files import dumps_strict
+from ifg.files import atomic_write, dumps_strict
 from ylg.config import TrainConfig
+from ylg.runfiles import append_line, read_records, refuse_links
 from ylg.viz import save_image_grid
 
 if TYPE_CHECKING:
@@ -26,15 +27,11 @@ __all__ = ["RunFolder", "read_log"]
 
 
 def read_log(path: Path, upto: int) -> list[str]:
-    """The log lines of steps ``<= upto`` (a killed run may have logged past its checkpoint)."""
-    if not path.exists():
+    """The log lines of steps ``<= upto`` (a killed run may have logged past its checkpoint),
+    read by :func:`ylg.runfiles.read_records` (bounded, typed; a line it skips is dropped)."""
+    if not os.path.lexists(path):
         return []
-    lines = []
-    for line in path.read_text().splitlines():
-        with contextlib.suppress(json.JSONDecodeError):  # a line cut by a kill is dropped
-            if json.loads(line)["step"] <= upto:
-                lines.append(line)
-    return lines
+    return [dumps_strict(r) for r in read_records(path) if r["step"] <= upto]
 
 
 class RunFolder:
@@ -43,15 +40,16 @@ class RunFolder:
     def __init__(self, run_dir: Path, cfg: TrainConfig, *, start: int, resume: bool,
                  class_names: Sequence[str]) -> None:
         run_dir.mkdir(parents=True, exist_ok=True)
+        refuse_links(run_dir)  # no write below follows a link out of the folder
         for stale in run_dir.glob(".checkpoint.pt.tmp-*"):  # left by a process killed mid-write
             stale.unlink(missing_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+        atomic_write(run_dir / "config.json", json.dumps(cfg.to_dict(), indent=2) + "\n")
         self.dir, self.log_path = run_dir, run_dir / "log.jsonl"
         # one column per class, labelled, when there are a few classes
         self.labels = tuple(class_names) if 1 < len(class_names) <= 16 else None
         self.scale = max(1, 64 // cfg.resolution)
         kept = read_log(self.log_path, start) if resume else []
-        self.log_path.write_text("".join(line + "\n" for line in kept))
+        atomic_write(self.log_path, "".join(line + "\n" for line in kept))
         self.writer: SummaryWriter | None = None
         if cfg.tensorboard:
             try:
@@ -64,8 +62,7 @@ class RunFolder:
     def log(self, line: dict[str, Any], scalars: Mapping[str, Any] | None = None,
             prefix: str = "") -> None:
         """Append ``line`` to ``log.jsonl``; the float ``scalars`` also go to TensorBoard."""
-        with open(self.log_path, "a") as f:
-            f.write(dumps_strict(line) + "\n")  # strict JSON: a NaN metric is null
+        append_line(self.log_path, dumps_strict(line))  # strict JSON: a NaN metric is null
         for k, v in (scalars or {}).items() if self.writer is not None else ():
             if isinstance(v, float):
                 assert self.writer is not None  # the loop runs only with a writer

@@ -543,7 +543,7 @@ def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] 
                 folder.log({"step": step, "eval": found,
                             "eval_seconds": round(time.perf_counter() - t, 3)}, found, "eval/")
             if due(cfg.checkpoint_every) or stopping:
-                plot_training(run_dir)  # curves.png: the losses and metrics so far
+                _draw_curves(run_dir, say)  # curves.png: the losses and metrics so far
             if stopping:
                 bar.close()
                 folder.close()
@@ -557,6 +557,18 @@ def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] 
     if main and start >= cfg.steps:
         say(f"the checkpoint is already at step {start} >= steps {cfg.steps}; nothing to do")
     return TrainResult(g, d, ema, max(start, cfg.steps), last, run_dir, rank)
+def _draw_curves(run_dir: Path, say: Callable[[str], None]) -> None:
+    """Draw curves.png; never stops the run: a log with nothing to draw yet (a checkpoint
+    before the first log line) is skipped, a failure to write it is a warning."""
+    try:
+        plot_training(run_dir)
+    except InvalidArgument:  # nothing logged yet: the next checkpoint draws the curves
+        pass
+    except (YLGError, OSError) as err:
+        why = f"{err.filename}: {err.strerror}" if isinstance(err, OSError) else str(err)
+        say(f"warning: curves.png not drawn ({why})")
+
+
 def _mean_over_ranks(values: Mapping[str, torch.Tensor], world: int) -> dict[str, float]:
     """The logged numbers as floats, averaged over the processes."""
     stacked = torch.stack(list(values.values())).float()
