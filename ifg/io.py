@@ -244,8 +244,9 @@ def _read_zip(f: BinaryIO, label: str) -> dict[str, np.ndarray]:
             if field in FIELDS and field not in members:
                 members[field] = info  # anything else is never decompressed
         # the version first (a newer file may differ in anything), then the grids and the head
-        # count: they bound every other field
-        for field in sorted(members, key=lambda n: (n not in _VERSION, n not in _SMALL)):
+        # count: they bound every other field; the row pointers before the indices they count
+        for field in sorted(members, key=lambda n: (n not in _VERSION, n not in _SMALL,
+                                                    n == "mask_indices")):
             arrays[field] = _read_member(archive, members[field], field, label,
                                          _limit(field, arrays, label))
             if field == "format_version" and not _is_current(arrays[field]):
@@ -279,7 +280,13 @@ def _limit(field: str, arrays: dict[str, np.ndarray], label: str) -> int:
         return 0  # read nothing: the missing field is reported by the validation
     if field == "mask_indptr":
         return len(heads) * (nq + 1)
-    return len(heads) * nq * nk  # mask_indices: at most every key for every query
+    # mask_indices: exactly what the row pointers count, checked against the grids first
+    indptr = _field(arrays, "mask_indptr", label)
+    if indptr.shape != (len(heads), nq + 1):
+        raise MaskFileError(f"{label}: field 'mask_indptr' has shape {indptr.shape}, expected "
+                            f"({len(heads)}, {nq + 1}) (heads, query-grid positions + 1)")
+    counted = sum(min(max(int(x), 0), nq * nk) for x in indptr[:, -1])
+    return min(len(heads) * nq * nk, counted)  # at most every key for every query
 
 
 def _cells(grid: np.ndarray | None) -> int | None:
@@ -333,10 +340,16 @@ def _check_header(field: str, shape: tuple[int, ...], fortran: bool, dtype: np.d
     if fortran and len(shape) > 1:
         raise MaskFileError(f"{label}: field {field!r} is stored in Fortran order; expected C")
     count = int(np.prod(shape, dtype=object))
-    if count > limit or count * dtype.itemsize > MAX_FIELD_BYTES:
+    # the bytes it takes as the loader keeps it: indices as int32, other integers as int64
+    kept = max(dtype.itemsize, _KEPT_BYTES.get(field, 8) if dtype.kind in "iu" else 0)
+    if count > limit or count * kept > MAX_FIELD_BYTES:
         raise MaskFileError(f"{label}: field {field!r} declares shape {shape} of {dtype} "
-                            f"({count * dtype.itemsize:,} bytes), more than its grids and heads "
+                            f"({count * kept:,} bytes as loaded), more than its grids and heads "
                             f"allow ({limit:,} elements, at most {MAX_FIELD_BYTES:,} bytes)")
+
+
+#: the bytes per element an integer field takes once loaded (others: int64)
+_KEPT_BYTES = {"mask_indices": 4}
 
 
 def _field(arrays: dict[str, np.ndarray], name: str, path: str) -> np.ndarray:
@@ -354,7 +367,9 @@ def _field(arrays: dict[str, np.ndarray], name: str, path: str) -> np.ndarray:
     if value.ndim != ndim:
         raise MaskFileError(f"{path}: field {name!r} has shape {value.shape}, expected "
                             f"{ndim} dimension(s)")
-    return value.astype(np.int64) if kind == "int" else value
+    if kind != "int" or name == "mask_indices":  # indices: checked as stored, kept as int32
+        return value
+    return value.astype(np.int64)
 
 
 def _text(value: object, name: str, path: str) -> str:
@@ -429,6 +444,9 @@ def _masks(arrays: dict[str, np.ndarray], path: str, num_heads: int, nq: int,
            nk: int) -> tuple[sp.csr_matrix, ...]:
     indptr = _field(arrays, "mask_indptr", path)
     indices = _field(arrays, "mask_indices", path)
+    if nk >= 2**31:  # key indices are int32 in the masks
+        raise MaskFileError(f"{path}: field 'key_grid' has {nk:,} positions; at most "
+                            f"{2**31 - 1:,} are supported")
     if indptr.shape != (num_heads, nq + 1):
         raise MaskFileError(f"{path}: field 'mask_indptr' has shape {indptr.shape}, expected "
                             f"({num_heads}, {nq + 1}) (heads, query-grid positions + 1)")
@@ -452,7 +470,7 @@ def _masks(arrays: dict[str, np.ndarray], path: str, num_heads: int, nq: int,
     if len(indices) != nnz.sum():
         raise MaskFileError(f"{path}: field 'mask_indices' has {len(indices)} entries, but "
                             f"'mask_indptr' counts {int(nnz.sum())}")
-    bad = (indices < 0) | (indices >= nk)
+    bad = (indices < 0) | (indices >= nk) if len(indices) else np.zeros(0, dtype=bool)
     if bad.any():
         i = int(np.argmax(bad))
         raise MaskFileError(f"{path}: field 'mask_indices' holds key {int(indices[i])} at "
@@ -468,9 +486,11 @@ def _masks(arrays: dict[str, np.ndarray], path: str, num_heads: int, nq: int,
         i = int(np.argmax(bad))
         raise MaskFileError(f"{path}: field 'mask_indices' is not sorted and unique within a "
                             f"query row (entry {i}, key {int(indices[i])})")
+    del bad, starts, rising
+    indices = indices.astype(np.int32)  # in [0, nk), nk < 2**31: a writable int32 copy
     masks = []
     for h in range(num_heads):
-        cols = indices[offsets[h]:offsets[h] + nnz[h]].astype(np.int32)
+        cols = indices[offsets[h]:offsets[h] + nnz[h]]
         data = np.ones(len(cols), dtype=bool)
         masks.append(sp.csr_matrix((data, cols, indptr[h]), shape=(nq, nk)))
     return tuple(masks)
