@@ -84,6 +84,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} is not a regular file")
+    from ylg.ptzip import check_entries
+
+    check_entries(path, f"checkpoint {str(path)!r}")  # loading then costs at most its size
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a corrupt file

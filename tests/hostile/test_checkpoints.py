@@ -123,3 +123,50 @@ def test_an_export_with_a_hostile_model_record_is_refused_before_building(checkp
     save_file(tensors, path, metadata=meta)
     with pytest.raises(CheckpointError, match="num_classes is 1000000000"):
         read_generator(path)
+
+
+def _rezipped(checkpoint, tmp_path, extra=(), compression=None):
+    """The checkpoint's entries copied into a new zip (deflated with ``compression``), plus
+    ``extra`` (name under the top folder, chunks) deflated, written a megabyte at a time."""
+    import zipfile
+
+    path = tmp_path / "rezipped.pt"
+    with zipfile.ZipFile(checkpoint) as src, zipfile.ZipFile(path, "w") as dst:
+        top = src.namelist()[0].split("/")[0]
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info),
+                         compress_type=compression or zipfile.ZIP_STORED)
+        for name, chunks in extra:
+            info = zipfile.ZipInfo(f"{top}/{name}")
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with dst.open(info, "w", force_zip64=True) as f:
+                for chunk in chunks:
+                    f.write(chunk)
+    return path
+
+
+def test_the_rezipped_good_checkpoint_loads(checkpoint, tmp_path):
+    assert load_checkpoint(_rezipped(checkpoint, tmp_path))["step"] == 1
+
+
+def test_a_deflated_extra_entry_is_refused_before_torch_load(checkpoint, tmp_path, monkeypatch):
+    """The issue's 10.5 MB file holding a deflated 1 GiB tensor, at 64 MiB: refused from the
+    zip directory; torch.load is never called."""
+    path = _rezipped(checkpoint, tmp_path, [("data/999999", [bytes(1 << 20)] * 64)])
+    assert path.stat().st_size < checkpoint.stat().st_size + 200_000
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load was called"))
+    with pytest.raises(CheckpointError, match="'.*/data/999999' is compressed or encrypted"):
+        load_checkpoint(path)
+
+
+def test_deflated_entries_are_refused(checkpoint, tmp_path):
+    import zipfile
+
+    with pytest.raises(CheckpointError, match="is compressed or encrypted"):
+        load_checkpoint(_rezipped(checkpoint, tmp_path, compression=zipfile.ZIP_DEFLATED))
+
+
+def test_an_entry_a_checkpoint_never_holds_is_refused(checkpoint, tmp_path):
+    path = _rezipped(checkpoint, tmp_path, [("payload.bin", [b"x" * 100])])
+    with pytest.raises(CheckpointError, match="holds an entry '.*/payload.bin'"):
+        load_checkpoint(path)
