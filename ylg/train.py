@@ -428,7 +428,24 @@ def train(config: TrainConfig | None = None, *, resume: bool = False,
     # the run folder belongs to this job: rank 0 holds its lock (other ranks run beside it)
     held = run_lock(out) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext()
     with held:
-        return _run(config, resume, overrides, progress, say, evaluate)
+        try:
+            return _run(config, resume, overrides, progress, say, evaluate)
+        except BaseException:
+            if not resume and int(os.environ.get("RANK", "0")) == 0:
+                _discard_unsaved(out)  # then the lock leaves a folder it made as it was
+            raise
+
+
+def _discard_unsaved(run_dir: Path) -> None:
+    """A new run that failed before its first checkpoint (out of memory in its first step, a
+    bad setting) leaves no config.json or log.jsonl behind: nothing could resume them."""
+    if os.path.lexists(run_dir / "checkpoint.pt"):
+        return
+    for name in ("config.json", "log.jsonl", "curves.png"):
+        with contextlib.suppress(OSError):
+            (run_dir / name).unlink()
+    with contextlib.suppress(OSError):
+        (run_dir / "samples").rmdir()  # when empty
 
 
 class TrainingDiverged(YLGError):
