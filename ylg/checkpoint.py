@@ -15,6 +15,7 @@ included) leaves the previous complete checkpoint in place.
 from __future__ import annotations
 
 import copy
+import errno
 import os
 import random
 from collections.abc import Sequence
@@ -55,7 +56,17 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path
     >>> torch.load(p, weights_only=True)["step"].item()
     3
     """
-    return atomic_write(path, lambda f: torch.save(state, f), durable=True)
+    try:
+        return atomic_write(path, lambda f: torch.save(state, f), durable=True)
+    except RuntimeError as err:  # torch.save wraps its file's write error (a full disk)
+        cause = err.__cause__ or err.__context__
+        text = str(err).lower()
+        if not (isinstance(cause, OSError) or "write" in text or "inline_container" in text):
+            raise
+        code = cause.errno if isinstance(cause, OSError) and cause.errno else None
+        if code is None:
+            code = errno.ENOSPC if "space" in str(err).lower() else errno.EIO
+        raise OSError(code, os.strerror(code), str(path)) from None
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

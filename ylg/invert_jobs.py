@@ -334,7 +334,9 @@ def invert_to_folder(checkpoint: str | os.PathLike[str], out: str | os.PathLike[
                      "heads": None if heads is None else list(heads)},
         "notes": notes, "methods": report,
     }
-    (out / "inversion.json").write_text(json.dumps(summary, indent=1))
+    from ifg.files import atomic_write
+
+    atomic_write(out / "inversion.json", json.dumps(summary, indent=1))
     return summary
 
 

@@ -44,3 +44,49 @@ def test_a_run_out_of_memory_in_its_first_step_is_one_line_and_leaves_no_folder(
     line = _one_line_error(result, "Error: out of memory (")
     assert "--output" not in line
     assert not (tmp_path / "run").exists()
+
+
+def test_a_full_disk_during_a_checkpoint_is_an_os_error_naming_it(tmp_path, monkeypatch):
+    import torch
+
+    from ylg.checkpoint import save_checkpoint
+
+    def full(state, f):
+        f.write(b"partial")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . PytorchStreamWriter "
+                           "failed writing file data/3: file write failed")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(OSError) as err:
+        save_checkpoint(tmp_path / "checkpoint.pt", {"step": 1})
+    assert err.value.filename == str(tmp_path / "checkpoint.pt")
+    assert list(tmp_path.iterdir()) == []  # no temporary file left
+
+
+def test_a_full_disk_names_the_path_through_the_command_line(tmp_path, monkeypatch):
+    import ifg.files
+
+    real = ifg.files.atomic_write
+
+    def full(path, data, **kw):
+        return real(path, lambda f: (_ for _ in ()).throw(OSError(28, "No space left on "
+                                                                  "device")), **kw)
+
+    monkeypatch.setattr(ifg.files, "atomic_write", full)
+    import ifg.io
+
+    monkeypatch.setattr(ifg.io, "atomic_write", full)
+    result = _run(ylg_masks, "export", "--preset", "ylg", "--key-grid", "4x4",
+                  "-o", tmp_path / "masks.npz")
+    _one_line_error(result, f"Error: {tmp_path / 'masks.npz'}: No space left on device")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_compare_figure_of_an_unknown_kind_is_refused_before_the_comparison(tmp_path,
+                                                                             monkeypatch):
+    import ylg.compare.run as run
+
+    monkeypatch.setattr(run, "train_probe", lambda *a, **k: pytest.fail("compared"))
+    result = _run(ylg_main, "compare", "dense", "local", "--grid", "2", "--seeds", "1",
+                  "--cache", tmp_path / "cache", "-o", tmp_path / "out.xyz", "--quiet")
+    _one_line_error(result, "out.xyz", ".png")

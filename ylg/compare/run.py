@@ -219,6 +219,12 @@ def _bad_result(value: Any) -> str | None:
             continue
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             return f"{key} is {str(v)[:40]!r}, expected a finite number"
+    rows = value.get("by_distance", [])  # the flow task's accuracy by distance (the figure's)
+    if not isinstance(rows, list) or not all(
+            isinstance(r, dict) and all(r.get(k) is None or type(r.get(k)) in (int, float)
+                                        for k in ("distance", "reachable", "unreachable"))
+            and r.get("distance") is not None for r in rows):
+        return "by_distance is not a list of rows of numbers"
     return None
 
 
