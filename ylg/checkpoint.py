@@ -144,6 +144,11 @@ def _check_record(state: dict[str, Any], name: str) -> None:
         if not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                    for k, v in state[key].items()):
             raise bad(f"{key} must map names to tensors")
+    names = state.get("class_names")
+    if names is not None and not (isinstance(names, list) and len(names) <= 100_000 and all(
+            isinstance(n, str) and len(n) <= 200 for n in names)):
+        raise bad(f"class_names is {str(names)[:60]!r}, expected a list of at most 100,000 "
+                  "names (strings of at most 200 characters)")
     blob = state.get("masks_file")
     if blob is not None and not (isinstance(blob, torch.Tensor) and blob.dtype == torch.uint8
                                  and blob.dim() == 1):

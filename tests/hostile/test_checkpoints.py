@@ -170,3 +170,35 @@ def test_an_entry_a_checkpoint_never_holds_is_refused(checkpoint, tmp_path):
     path = _rezipped(checkpoint, tmp_path, [("payload.bin", [b"x" * 100])])
     with pytest.raises(CheckpointError, match="holds an entry '.*/payload.bin'"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("class_names", [0, 1, 2], "class_names is"),
+    ("class_names", "digits", "class_names is 'digits'"),
+    ("config", [1, 2], "config and model must be JSON objects"),
+    ("weights", "both", "weights ema or g"),
+])
+def test_an_export_with_hostile_metadata_is_refused(checkpoint, tmp_path, key, value, message):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from ylg.export import _digest, export_generator, read_generator
+
+    path = tmp_path / "g.safetensors"
+    export_generator(checkpoint, path)
+    tensors = load_file(path)
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        meta = json.loads(f.read(n))["__metadata__"]
+    meta[key] = value if isinstance(value, str) and key == "weights" else json.dumps(value)
+    meta["sha256"] = _digest(tensors, meta)
+    save_file(tensors, path, metadata=meta)
+    with pytest.raises(CheckpointError, match=message):
+        read_generator(path)
+
+
+@pytest.mark.parametrize("names", [[0, 1, 2], "digits", [None], ["x" * 1000]])
+def test_a_checkpoint_with_hostile_class_names_is_refused(checkpoint, tmp_path, names):
+    with pytest.raises(CheckpointError, match="class_names is"):
+        load_checkpoint(_edited(checkpoint, tmp_path, _set("class_names", names)))

@@ -479,7 +479,11 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], *, data: str | None 
     s = _settings(settings, options)  # before the slow part: a typo fails at once
     generator, info = load_generator(checkpoint, weights=weights, device=s.device)
     _check_sampling(generator, s.samples, s.batch_size)  # before the data and the networks
-    real = load_data(data or info["config"]["data"], resolution=generator.resolution,
+    stored = info["config"].get("data") if isinstance(info["config"], dict) else None
+    if not data and not isinstance(stored, str):
+        raise InvalidArgument(f"{str(checkpoint)!r} names no training data (its config's data "
+                              f"is {str(stored)[:40]!r}): give --data")
+    real = load_data(data or stored, resolution=generator.resolution,
                      channels=generator.channels, split="train")
     if s.field_metrics and s.features is not None and not isinstance(s.features,
                                                                       FeatureExtractor):
