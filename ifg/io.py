@@ -137,9 +137,28 @@ def save(maskset: MaskSet, path: str | os.PathLike, *, mkdir: bool = False) -> N
     atomic_write(path, lambda f: np.savez_compressed(f, **fields), mkdir=mkdir)  # never half
 
 
+def _env_bytes(name: str, default: int) -> tuple[int, str | None]:
+    """A positive byte count from the environment variable ``name`` (``536870912``, ``5e8``,
+    ``512M``, ``1G``): the count, and what was wrong with the text (then the default is kept
+    and :func:`load` refuses to run: an import never fails)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default, None
+    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    scale = units.get(text[-1].upper(), 1)
+    try:
+        value = float(text[:-1] if scale > 1 else text) * scale
+    except ValueError:
+        value = float("nan")
+    if not (1 <= value < 2**62):  # NaN too
+        return default, (f"{name} must be a positive number of bytes (536870912, 5e8, 512M), "
+                         f"got {text[:40]!r}")
+    return int(value), None
+
+
 #: the most bytes one field of a mask file may hold once decompressed; a file claiming more
 #: is refused before anything is allocated (raise it with the ``YLG_MAX_MASK_BYTES`` variable)
-MAX_FIELD_BYTES = int(os.environ.get("YLG_MAX_MASK_BYTES", 512 * 2**20))
+MAX_FIELD_BYTES, _BAD_LIMIT = _env_bytes("YLG_MAX_MASK_BYTES", 512 * 2**20)
 
 #: the longest string a text field may hold, and the characters it may use (names, never
 #: control characters: the strings are printed in reports)
@@ -188,6 +207,8 @@ def load(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None = Non
     ...     load(f.read()).num_heads
     8
     """
+    if _BAD_LIMIT is not None:
+        raise InvalidArgument(_BAD_LIMIT)
     if isinstance(source, (bytes, bytearray, memoryview)):
         label = name or "<bytes>"
         return _from_arrays(_read_zip(io.BytesIO(bytes(source)), label), label)

@@ -90,3 +90,36 @@ def test_a_compare_figure_of_an_unknown_kind_is_refused_before_the_comparison(tm
     result = _run(ylg_main, "compare", "dense", "local", "--grid", "2", "--seeds", "1",
                   "--cache", tmp_path / "cache", "-o", tmp_path / "out.xyz", "--quiet")
     _one_line_error(result, "out.xyz", ".png")
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "0", "nan", "1e30"])
+def test_a_bad_mask_byte_limit_is_one_line_not_an_import_traceback(tmp_path, value):
+    import os
+    import subprocess
+    import sys
+
+    from ifg.io import save
+    from ifg.maskset import preset
+
+    save(preset("ylg", key_grid=(4, 4)), tmp_path / "m.npz")
+    code = ("import sys; from ylg_cli.masks import main; sys.argv = ['ylg-masks', 'check', "
+            f"'--masks', {str(tmp_path / 'm.npz')!r}]; main()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "YLG_MAX_MASK_BYTES": value}, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr == (f"Error: YLG_MAX_MASK_BYTES must be a positive number of bytes "
+                          f"(536870912, 5e8, 512M), got {value!r}\n")
+
+
+@pytest.mark.parametrize("value,expected", [("1e9", 10**9), ("512M", 512 * 2**20),
+                                            ("4096", 4096)])
+def test_a_mask_byte_limit_in_any_usual_spelling_is_taken(monkeypatch, value, expected):
+    from ifg.io import _env_bytes
+
+    monkeypatch.setenv("YLG_MAX_MASK_BYTES", value)
+    assert _env_bytes("YLG_MAX_MASK_BYTES", 1) == (expected, None)
+
+
+def test_a_thread_count_beyond_a_c_int_is_one_line(tmp_path):
+    result = _run(ylg_main, "--threads", "2147483648", "plot", tmp_path)
+    _one_line_error(result, "threads must be at most 4,096")
