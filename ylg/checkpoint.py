@@ -144,6 +144,26 @@ def _check_record(state: dict[str, Any], name: str) -> None:
         if not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                    for k, v in state[key].items()):
             raise bad(f"{key} must map names to tensors")
+    rng = state["rng"]  # what set_rng_state hands to torch, numpy and random, typed
+    np_state, py_state = rng.get("numpy"), rng.get("python")
+
+    def ints(x: Any, n: int) -> bool:
+        return isinstance(x, list) and len(x) == n and all(type(v) is int for v in x)
+
+    if not (isinstance(rng.get("torch"), torch.Tensor) and rng["torch"].dtype == torch.uint8
+            and rng["torch"].dim() == 1
+            and isinstance(rng.get("cuda", []), list)
+            and all(isinstance(t, torch.Tensor) and t.dtype == torch.uint8
+                    for t in rng.get("cuda", []))
+            and isinstance(np_state, dict) and isinstance(np_state.get("keys"), torch.Tensor)
+            and np_state["keys"].shape == (624,) and not np_state["keys"].is_floating_point()
+            and type(np_state.get("pos")) is int and type(np_state.get("has_gauss")) is int
+            and type(np_state.get("cached")) in (int, float)
+            and isinstance(py_state, dict) and type(py_state.get("version")) is int
+            and ints(py_state.get("state"), 625)
+            and (py_state.get("gauss") is None or type(py_state.get("gauss")) is float)):
+        raise bad("rng does not hold the random generators' states (torch, cuda, numpy, "
+                  "python) of the types ylg writes")
     names = state.get("class_names")
     if names is not None and not (isinstance(names, list) and len(names) <= 100_000 and all(
             isinstance(n, str) and len(n) <= 200 for n in names)):
@@ -407,9 +427,14 @@ def read_attention(attention: str | os.PathLike[str]
     if not isinstance(attention, (str, Path)) or not Path(attention).is_file():
         raise InvalidArgument(f"attention must be one of {', '.join(attention_variants())} or a "
                               f"mask file, got {attention!r}")
+    from ifg.io import _MAX_FILE_BYTES
+
+    if Path(attention).stat().st_size > _MAX_FILE_BYTES:
+        raise MaskFileError(f"{attention}: {Path(attention).stat().st_size:,} bytes, more than "
+                            f"a mask file may hold ({_MAX_FILE_BYTES:,})")
     raw = Path(attention).read_bytes()
-    blob = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
-    return masks_from_bytes(raw, name=str(attention)), blob
+    masks = masks_from_bytes(raw, name=str(attention))  # checked first: an empty file too
+    return masks, torch.frombuffer(bytearray(raw), dtype=torch.uint8)
 
 
 def model_kwargs_of(state: dict[str, Any], *,

@@ -202,3 +202,30 @@ def test_an_export_with_hostile_metadata_is_refused(checkpoint, tmp_path, key, v
 def test_a_checkpoint_with_hostile_class_names_is_refused(checkpoint, tmp_path, names):
     with pytest.raises(CheckpointError, match="class_names is"):
         load_checkpoint(_edited(checkpoint, tmp_path, _set("class_names", names)))
+
+
+@pytest.mark.parametrize("edit", [
+    _set("rng", {}),
+    _set("rng", {"torch": "x", "cuda": [], "numpy": {}, "python": {}}),
+    lambda s: s["rng"]["numpy"].update(pos="3"),
+    lambda s: s["rng"]["numpy"].update(keys=torch.zeros(3)),
+    lambda s: s["rng"]["python"].update(state=[1.5] * 625),
+    lambda s: s["rng"]["python"].update(gauss="x"),
+    lambda s: s["rng"].update(cuda=[1, 2]),
+], ids=["empty", "torch-str", "pos-str", "keys-short", "state-floats", "gauss-str", "cuda-ints"])
+def test_a_checkpoint_whose_random_states_have_wrong_types_is_refused(checkpoint, tmp_path,
+                                                                     edit):
+    """--resume with such a checkpoint was a TypeError in set_rng_state."""
+    with pytest.raises(CheckpointError, match="rng does not hold"):
+        load_checkpoint(_edited(checkpoint, tmp_path, edit))
+
+
+def test_an_empty_mask_file_for_training_is_one_mask_file_error(tmp_path):
+    from ifg.errors import MaskFileError
+
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(MaskFileError, match="empty.npz: not a mask file"):
+        train(TrainConfig(out=str(tmp_path / "run"), steps=1, width=8, batch_size=4,
+                          attention=str(tmp_path / "empty.npz"), device="cpu"),
+              progress=False, log=lambda m: None)
+    assert not (tmp_path / "run").exists()
