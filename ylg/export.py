@@ -140,7 +140,9 @@ def read_generator(path: str | os.PathLike, *, device: str | torch.device = "cpu
 
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"generator file {str(path)!r} does not exist")
+        from ylg.runfiles import why_not_a_file
+
+        raise CheckpointError(f"generator file {str(path)!r} {why_not_a_file(path)}")
     try:
         raw = path.read_bytes()
         tensors = load(raw)

@@ -119,7 +119,9 @@ def load_image(path: str | os.PathLike[str], *, resolution: int,
 
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"image {str(path)!r} does not exist")
+        from ylg.runfiles import why_not_a_file
+
+        raise DataError(f"image {str(path)!r} {why_not_a_file(path)}")
     try:
         a, size, grey = decode_image(path, resolution, channels)
     except (OSError, UnidentifiedImageError, ValueError) as e:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ifg.errors import YLGError
 
-__all__ = ["RUN_FILES", "MAX_LOG_BYTES", "MAX_STEP", "refuse_links", "read_regular",
+__all__ = ["RUN_FILES", "MAX_LOG_BYTES", "MAX_STEP", "refuse_links", "read_regular", "why_not_a_file",
            "append_line", "read_records"]
 
 #: what ``ylg train`` writes into a run folder (``samples`` and ``tensorboard`` are folders)
@@ -144,3 +144,20 @@ def read_records(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     """
     data = read_regular(path, MAX_LOG_BYTES, "the log")
     return [r for r in map(_record, data.split(b"\n")) if r is not None]
+
+
+def why_not_a_file(path: str | os.PathLike[str]) -> str:
+    """Why ``path``, which is not a regular file, cannot be read as one: it does not exist, or
+    it is something else (a folder, a FIFO, a device, a socket).
+
+    >>> why_not_a_file("/no/such/file"), why_not_a_file("/dev/null")
+    ('does not exist', 'is not a regular file (a device)')
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "does not exist"
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+    return f"is not a regular file ({kind})"

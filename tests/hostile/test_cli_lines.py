@@ -123,3 +123,40 @@ def test_a_mask_byte_limit_in_any_usual_spelling_is_taken(monkeypatch, value, ex
 def test_a_thread_count_beyond_a_c_int_is_one_line(tmp_path):
     result = _run(ylg_main, "--threads", "2147483648", "plot", tmp_path)
     _one_line_error(result, "threads must be at most 4,096")
+
+
+def _irregular(tmp_path, kind, name):
+    import os
+
+    path = tmp_path / name
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        return "/dev/null"
+    return path
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind,shown", [("fifo", "a FIFO"), ("folder", "a folder"),
+                                        ("device", "a device")])
+@pytest.mark.parametrize("what", ["compare item", "image", "features", "inception logits",
+                                  "generator file"])
+def test_what_is_not_a_regular_file_is_named_so_not_missing(tmp_path, kind, shown, what):
+    from ylg.compare.items import resolve
+    from ylg.export import read_generator
+    from ylg.invert_jobs import load_image
+    from ylg.metrics.features import load_torchscript
+    from ylg.metrics.inception import load_inception_logits
+
+    read = {"compare item": (lambda p: resolve(str(p), (4, 4)), "m.npz"),
+            "image": (lambda p: load_image(p, resolution=8, channels=1), "x.png"),
+            "features": (load_torchscript, "f.pt"),
+            "inception logits": (load_inception_logits, "i.pth"),
+            "generator file": (read_generator, "g.safetensors")}[what]
+    path = _irregular(tmp_path, kind, read[1])
+    if kind == "device" and what == "compare item":
+        pytest.skip("/dev/null has no .npz suffix: it is read as a pattern name")
+    with pytest.raises(Exception, match=rf"is not a regular file \({shown}\)"):
+        read[0](path)
