@@ -136,3 +136,28 @@ def test_a_checkpoint_before_the_first_log_line_never_stops_the_run(tmp_path, ch
                     log_every=log_every)
     assert result.step == steps
     assert (tmp_path / "run" / "curves.png").exists()  # the last step logs, then draws
+
+
+def test_ctrl_c_before_the_first_log_line_ends_as_an_interrupt_with_its_checkpoint(tmp_path,
+                                                                                 monkeypatch):
+    """On main the curves' 'nothing to draw' ended this run with exit 2 instead."""
+    import signal
+
+    import ylg.train
+
+    real = ylg.train.train_step
+
+    def interrupted(*args, step, **kw):
+        out = real(*args, step=step, **kw)
+        if step == 1:
+            signal.raise_signal(signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(ylg.train, "train_step", interrupted)
+    said = []
+    with pytest.raises(KeyboardInterrupt):
+        train(TrainConfig(out=str(tmp_path / "run"), steps=5, **{**TINY, "log_every": 10,
+                                                                  "checkpoint_every": 10}),
+              progress=False, log=said.append)
+    assert any("interrupted (SIGINT)" in m for m in said)
+    assert (tmp_path / "run" / "checkpoint.pt").exists()

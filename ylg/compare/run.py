@@ -196,6 +196,7 @@ def _cached(path: Path) -> dict[str, Any] | None:
 
     from ylg.runfiles import read_regular
 
+    why: str | None
     try:
         value = json.loads(read_regular(path, MAX_CACHED_BYTES, "the cached result"))
     except (OSError, YLGError, ValueError, RecursionError) as err:

@@ -483,7 +483,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], *, data: str | None 
     if not data and not isinstance(stored, str):
         raise InvalidArgument(f"{str(checkpoint)!r} names no training data (its config's data "
                               f"is {str(stored)[:40]!r}): give --data")
-    real = load_data(data or stored, resolution=generator.resolution,
+    real = load_data(data or str(stored), resolution=generator.resolution,
                      channels=generator.channels, split="train")
     if s.field_metrics and s.features is not None and not isinstance(s.features,
                                                                       FeatureExtractor):
