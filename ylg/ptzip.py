@@ -27,11 +27,11 @@ _NAMES = re.compile(r"[^/]+/(data\.pkl|byteorder|version|\.format_version|\.stor
 
 def check_entries(path: str | os.PathLike[str], label: str) -> None:
     """Refuse a zip-format torch file at ``path`` whose directory holds what ``torch.save``
-    never writes; a file that is not a zip is left to ``torch.load`` (the legacy format, read
-    as it is stored). ``label`` starts the error message."""
+    never writes; a file that does not start as a zip is left to ``torch.load`` (the legacy
+    format, read as it is stored). ``label`` starts the error message."""
     try:
         with open(path, "rb") as f:
-            if not zipfile.is_zipfile(f):
+            if f.read(4) != b"PK\x03\x04":  # torch.load's own test of its zip format
                 return
             f.seek(0)
             with zipfile.ZipFile(f) as archive:

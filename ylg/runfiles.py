@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import errno
 import os
 import stat
 from pathlib import Path
@@ -64,7 +65,7 @@ def read_regular(path: str | os.PathLike[str], limit: int, what: str) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
     except OSError as err:
-        if err.errno == 40:  # ELOOP: a link
+        if err.errno == errno.ELOOP:  # a link
             raise YLGError(f"{what} {str(path)!r} is a symbolic link; it must be a regular "
                            "file") from None
         raise

@@ -12,6 +12,7 @@ removes the lock file if it made it, and the folder if it made it and nothing el
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from collections.abc import Iterator
@@ -107,7 +108,7 @@ def _open(path: Path) -> tuple[int, bool]:
         except FileNotFoundError:  # removed in between: create it
             continue
         except OSError as err:
-            if err.errno == 40:  # ELOOP: a symbolic link
+            if err.errno == errno.ELOOP:  # a symbolic link
                 raise YLGError(f"{str(path)!r} is a symbolic link: a run folder's files must "
                                "be its own (remove the link, or use another folder)") from None
             raise
