@@ -87,8 +87,13 @@ def append_line(path: str | os.PathLike[str], line: str) -> None:
     """Append ``line`` and a newline to ``path`` (created if missing), never through a link."""
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
                  0o644)
-    with os.fdopen(fd, "a") as f:
-        f.write(line + "\n")
+    try:
+        with os.fdopen(fd, "a") as f:
+            f.write(line + "\n")
+    except OSError as err:  # a full disk names no file: name the log
+        if err.filename is None:
+            err.filename = os.fspath(path)
+        raise
 
 
 def _scalar(value: Any) -> bool:

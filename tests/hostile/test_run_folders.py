@@ -161,3 +161,9 @@ def test_ctrl_c_before_the_first_log_line_ends_as_an_interrupt_with_its_checkpoi
               progress=False, log=said.append)
     assert any("interrupted (SIGINT)" in m for m in said)
     assert (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_a_full_disk_while_logging_names_the_log():
+    with pytest.raises(OSError) as err:
+        runfiles.append_line("/dev/full", '{"step": 1}')
+    assert err.value.errno == 28 and err.value.filename == "/dev/full"
