@@ -46,11 +46,15 @@ def describe(err: BaseException) -> str:
 
 def out_of_memory(err: BaseException) -> bool:
     """Whether ``err`` is torch's refusal to allocate: ``torch.OutOfMemoryError`` on a GPU, the
-    CPU allocator's RuntimeError ("DefaultCPUAllocator: not enough memory"); told apart without
-    importing torch, so that ``ylg-masks`` never loads it.
+    CPU allocator's RuntimeError ("DefaultCPUAllocator: not enough memory", or since torch 2.13
+    "can't allocate memory"); told apart without importing torch, so that ``ylg-masks`` never
+    loads it.
 
     >>> out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. "
     ...                            "DefaultCPUAllocator: not enough memory: you tried to allocate"))
+    True
+    >>> out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:121] data. DefaultCPUAllocator: "
+    ...                            "can't allocate memory: you tried to allocate 4 bytes."))
     True
     >>> out_of_memory(RuntimeError("shape mismatch"))
     False
@@ -60,7 +64,8 @@ def out_of_memory(err: BaseException) -> bool:
     if type(err).__name__ == "OutOfMemoryError":
         return True
     text = str(err)
-    return "DefaultCPUAllocator" in text and "not enough memory" in text
+    return "DefaultCPUAllocator" in text and ("not enough memory" in text
+                                              or "can't allocate memory" in text)
 
 
 class _Lines(logging.Handler):
@@ -155,7 +160,10 @@ class Group(click.Group):
         except click.UsageError as err:  # an unknown command, a subcommand's option or value
             raise one_line(err) from None
         except (YLGError, OSError, MemoryError) as err:
-            click.echo(f"Error: {as_typed(describe(err), self._options(ctx))}", err=True)
+            # only a library message starts with a parameter's name ("out of memory" does not)
+            message = (as_typed(describe(err), self._options(ctx)) if isinstance(err, YLGError)
+                       else describe(err))
+            click.echo(f"Error: {message}", err=True)
             ctx.exit(EXIT_BAD_INPUT)
         except RuntimeError as err:  # torch's allocators; any other RuntimeError is a bug
             if not out_of_memory(err):

@@ -513,6 +513,16 @@ def compare(masks, task, seeds, steps, grid, data, cache, device, as_json, out, 
     from ylg.compare.report import draw_report, format_table
     from ylg.runtime import resolve_device
 
+    if out:  # the figure's kind is refused before the comparison, not after it
+        import os
+
+        from ifg.errors import InvalidArgument
+        from ifg.render import FORMATS
+
+        suffix = os.path.splitext(out)[1].lower()
+        if suffix not in FORMATS:
+            raise InvalidArgument(f"figure file {out!r} must end in one of "
+                                  f"{', '.join(FORMATS)}, got {suffix or 'no suffix'!r}")
     settings = Settings() if steps is None else Settings(steps=steps)
     result = run_compare(masks, task=task, seeds=seeds, settings=settings,
                          task_options=task_options(task, grid=grid, data=data), cache=cache,

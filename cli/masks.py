@@ -108,14 +108,17 @@ def _locality_dicts(pattern):
 @click.option("--causal", is_flag=True, help="Extend to causal Full Information, adding only "
               "causal edges.")
 @click.option("--no-exact", is_flag=True, help="Skip the exact integer program (small problems).")
+@click.option("--seconds", type=float, default=300.0, show_default=True,
+              help="Time limit: past it the greedy search stops and the hub is the answer, "
+                   "or the command fails when there is none.")
 @click.option("-o", "--out", "--output", "output", default=None, type=click.Path(dir_okay=False),
               help="Write the extended pattern: FILE.npz a mask file (for `ylg train --masks`), "
                    "FILE.json every added edge, the bound, the method.")
 @click.option("--query-grid", default=None, help="With -o FILE.npz: the layer's query grid HxW "
               "(default: twice the pattern's grid, as ylg's models pool keys 2x2).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def extend(name, n, grid, enumeration, esa, seed, max_keys, causal, no_exact, output, query_grid,
-           as_json):
+def extend(name, n, grid, enumeration, esa, seed, max_keys, causal, no_exact, seconds, output,
+           query_grid, as_json):
     """Add few edges to a pattern so that it has Full Information.
 
     Prints what was added, by step and query, and a proved lower bound on what any extension
@@ -133,7 +136,7 @@ def extend(name, n, grid, enumeration, esa, seed, max_keys, causal, no_exact, ou
     pattern = ifg.pattern(name, n, enumeration=_enumeration_option(enumeration, esa),
                           grid=_grid_option(grid), seed=seed)
     ext = ifg.extend(pattern, causal=causal, max_keys_per_query=max_keys,
-                     exact=False if no_exact else None)
+                     exact=False if no_exact else None, seconds=seconds)
     if output:
         write_result(output, ext.to_dict(), ext.pattern, query_grid=_grid_option(query_grid, "--query-grid"))
     click.echo(dumps_strict(ext.to_dict()) if as_json else ext.summary(edges=True))
@@ -171,19 +174,25 @@ def search(n, steps, seconds, seed, grid, max_keys, top, no_windows, output, que
       ylg-masks search --n 256 --seconds 60 --max-keys 17 -o search-256.json
       ylg-masks search --n 64 --seconds 20 -o best-64.npz
     """
+    import contextlib
     import sys  # the bar goes to stderr, so that stdout stays one JSON object with --json
 
     output_kind(output)  # a bad suffix is refused before the work
     n = _positions(n, grid, needed="give --n or --grid")
-    with click.progressbar(length=1000, label="searching", file=sys.stderr,
-                           show_eta=False) as bar:
+    with contextlib.ExitStack() as stack:
+        bars = []  # shown from the first candidate on: after the parameters are checked
+
         def progress(done, elapsed, best):
-            bar.update(min(1000, int(1000 * elapsed / seconds)) - bar.pos)
+            if not bars:
+                bars.append(stack.enter_context(click.progressbar(
+                    length=1000, label="searching", file=sys.stderr, show_eta=False)))
+            bars[0].update(min(1000, int(1000 * elapsed / seconds)) - bars[0].pos)
 
         result = ifg.search(n, steps=steps, seconds=seconds, seed=seed, grid=_grid_option(grid),
                             max_keys_per_query=max_keys, top=top, windows=not no_windows,
                             progress=progress)
-        bar.update(1000 - bar.pos)
+        if bars:
+            bars[0].update(1000 - bars[0].pos)
     if output:
         write_result(output, result.to_dict(), result.results[0].pattern if result.results
                      else None, query_grid=_grid_option(query_grid, "--query-grid"))

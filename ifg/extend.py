@@ -36,6 +36,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ifg.check import _own_order, full_information, reachable_runs  # _own_order: extend works in the order the check works in
+from ifg.deadline import OutOfTime, check_time, remaining, time_limit
 from ifg.errors import InvalidArgument, check_positive_int
 from ifg.memory import BYTES_PER_PAIR, check_fits
 from ifg.pattern import Pattern
@@ -409,12 +410,14 @@ def _greedy(steps: Sequence[sp.csr_matrix], required: np.ndarray, caps: Sequence
     P = len(steps)
     added: list[_Edge] = []
     while True:
+        check_time()  # each round costs a few dense N x N products: the bound holds per round
         miss = required & ~_reached(steps, n)
         if not miss.any():
             break
         miss_f = miss.astype(np.float32)
         best_t, best_gain, best_g = None, 0.0, None
         for t in range(P - 1, -1, -1):  # ties go to the later step: it adds the fewest paths
+            check_time()
             g = _gains(steps, miss_f, t)
             g = np.where(_allowed(n, causal, caps[t]), g, 0)
             top = float(g.max())
@@ -467,9 +470,12 @@ def _prune(steps: Sequence[sp.csr_matrix], required: np.ndarray,
     """Drop added edges (latest first) whose every required pair has another path (two steps)."""
     m1 = steps[0].toarray()
     m2 = steps[1].toarray()
-    paths = m2.astype(np.int32) @ m1.astype(np.int32)  # (q, k): number of middles
+    # (q, k): number of middles, as a sparse product (the paths that exist, not N^3 work)
+    paths = (steps[1].astype(np.int32) @ steps[0].astype(np.int32)).toarray()
     keep = []
-    for t, a, b in reversed(added):
+    for i, (t, a, b) in enumerate(reversed(added)):
+        if i % 256 == 0:
+            check_time()
         if t == 1:  # step 2 edge a -> b: pairs (a, k) for k in row b of M1
             ks = np.flatnonzero(m1[b])
             ks = ks[required[a, ks]]
@@ -611,7 +617,7 @@ def _hub(steps: Sequence[sp.csr_matrix], miss: np.ndarray,
 
 
 def extend(pattern: Pattern, *, causal: bool = False, max_keys_per_query: int | None = None,
-           exact: bool | None = None) -> Extension:
+           exact: bool | None = None, seconds: float | None = None) -> Extension:
     """Add few edges to a pattern's steps so that it has Full Information.
 
     Parameters
@@ -627,6 +633,10 @@ def extend(pattern: Pattern, *, causal: bool = False, max_keys_per_query: int | 
         The exact integer program (two steps only), tried when the greedy answer does not meet
         the lower bound: None tries it on small problems (at most ``EXACT_MAX_VARIABLES`` path
         variables, ``EXACT_SECONDS``), True at any size with ten times the time, False never.
+    seconds : float, optional
+        A time limit, checked inside the search (between its rounds): past it the greedy
+        search stops, and the hub is the answer when there is one; else :class:`OutOfTime`.
+        The search of an enclosing :func:`ifg.deadline.time_limit` (``search``) stops it too.
 
     Returns
     -------
@@ -641,6 +651,8 @@ def extend(pattern: Pattern, *, causal: bool = False, max_keys_per_query: int | 
         the memory available (its search holds dense N x N arrays).
     ExtensionInfeasible
         When no extension fits the budget (proved), or the greedy search found none.
+    ifg.deadline.OutOfTime
+        When ``seconds`` passed with no extension found.
 
     Examples
     --------
@@ -653,6 +665,19 @@ def extend(pattern: Pattern, *, causal: bool = False, max_keys_per_query: int | 
     >>> extend(alone, exact=False).method  # without a budget a hub is hard to beat
     'hub'
     """
+    from ifg.deadline import check_seconds
+
+    if seconds is not None:
+        seconds = check_seconds("seconds", seconds)
+    what = (f"extending {pattern.name!r} over N = {pattern.n:,} positions"
+            if isinstance(pattern, Pattern) else "extending")
+    with time_limit(seconds, what):
+        return _extend(pattern, causal, max_keys_per_query, exact)
+
+
+def _extend(pattern: Pattern, causal: bool, max_keys_per_query: int | None,
+            exact: bool | None) -> Extension:
+    """:func:`extend`'s body, inside its time limit."""
     t0 = time.perf_counter()
     budget = _check_budget(pattern, max_keys_per_query)
     if exact and pattern.num_steps > 2:
@@ -687,12 +712,17 @@ def extend(pattern: Pattern, *, causal: bool = False, max_keys_per_query: int | 
         except ExtensionInfeasible:
             if not candidates and (exact is False or pattern.num_steps != 2):
                 raise
+        except OutOfTime:
+            if not candidates:  # no hub to fall back on
+                raise
+            exact = False  # the hub it is: no time for the integer program
         best = min((len(e) for e in candidates.values()), default=None)
         # the integer program only when the bound has not already proved the answer optimal
         if pattern.num_steps == 2 and exact is not False and best != bound:
             limit = None if exact else EXACT_MAX_VARIABLES
             solved, dual = _exact_two_step(steps, miss, caps, causal, budget, limit,
-                                           EXACT_SECONDS * (10 if exact else 1))
+                                           min(EXACT_SECONDS * (10 if exact else 1),
+                                               max(remaining(), 0.01)))
             if solved is not None:
                 candidates["exact"] = solved
             elif dual is not None and np.isfinite(dual):

@@ -68,9 +68,9 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str | Callable[[Bin
                 os.fsync(f.fileno())
         os.replace(tmp, path)  # atomic on POSIX
     except OSError as e:
-        if e.filename is not None and os.fspath(e.filename) == os.fspath(tmp):
-            e.filename = str(path)  # the user knows the target, not the temporary name
-        raise
+        if e.filename is None or os.fspath(e.filename) == os.fspath(tmp):
+            e.filename = str(path)  # the user knows the target, not the temporary name (a
+        raise                       # failed write, a full disk, names no file at all)
     finally:
         with contextlib.suppress(OSError):  # nothing to remove, or no folder to remove it from
             tmp.unlink()

@@ -40,7 +40,7 @@ from ifg.errors import InvalidArgument, MaskFileError
 from ifg.files import atomic_write
 from ifg.maskset import TILINGS, Head, MaskSet, untile
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "FIELDS", "save", "load"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "FIELDS", "MAX_FILE_BYTES", "save", "load"]
 
 #: the value of the ``format`` field: what kind of file this is
 FORMAT = "ylg-masks"
@@ -137,9 +137,28 @@ def save(maskset: MaskSet, path: str | os.PathLike, *, mkdir: bool = False) -> N
     atomic_write(path, lambda f: np.savez_compressed(f, **fields), mkdir=mkdir)  # never half
 
 
+def _env_bytes(name: str, default: int) -> tuple[int, str | None]:
+    """A positive byte count from the environment variable ``name`` (``536870912``, ``5e8``,
+    ``512M``, ``1G``): the count, and what was wrong with the text (then the default is kept
+    and :func:`load` refuses to run: an import never fails)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default, None
+    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    scale = units.get(text[-1].upper(), 1)
+    try:
+        value = float(text[:-1] if scale > 1 else text) * scale
+    except ValueError:
+        value = float("nan")
+    if not (1 <= value < 2**62):  # NaN too
+        return default, (f"{name} must be a positive number of bytes (536870912, 5e8, 512M), "
+                         f"got {text[:40]!r}")
+    return int(value), None
+
+
 #: the most bytes one field of a mask file may hold once decompressed; a file claiming more
 #: is refused before anything is allocated (raise it with the ``YLG_MAX_MASK_BYTES`` variable)
-MAX_FIELD_BYTES = int(os.environ.get("YLG_MAX_MASK_BYTES", 512 * 2**20))
+MAX_FIELD_BYTES, _BAD_LIMIT = _env_bytes("YLG_MAX_MASK_BYTES", 512 * 2**20)
 
 #: the longest string a text field may hold, and the characters it may use (names, never
 #: control characters: the strings are printed in reports)
@@ -188,13 +207,15 @@ def load(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None = Non
     ...     load(f.read()).num_heads
     8
     """
+    if _BAD_LIMIT is not None:
+        raise InvalidArgument(_BAD_LIMIT)
     if isinstance(source, (bytes, bytearray, memoryview)):
         label = name or "<bytes>"
         return _from_arrays(_read_zip(io.BytesIO(bytes(source)), label), label)
     if hasattr(source, "read"):
         label = name or str(getattr(source, "name", "<file>"))
         if not (hasattr(source, "seekable") and source.seekable()):
-            source = io.BytesIO(source.read(_MAX_FILE_BYTES + 1))
+            source = io.BytesIO(source.read(MAX_FILE_BYTES + 1))
         return _from_arrays(_read_zip(cast(BinaryIO, source), label), label)
     path = os.fspath(source)
     label = name or path
@@ -203,7 +224,7 @@ def load(source: str | os.PathLike | bytes | BinaryIO, *, name: str | None = Non
 
 
 #: the largest mask file read at all (its fields are bounded one by one as well)
-_MAX_FILE_BYTES = 8 * MAX_FIELD_BYTES
+MAX_FILE_BYTES = 8 * MAX_FIELD_BYTES
 
 
 def _open_regular(path: str | os.PathLike[str], label: str) -> BinaryIO:
@@ -244,8 +265,9 @@ def _read_zip(f: BinaryIO, label: str) -> dict[str, np.ndarray]:
             if field in FIELDS and field not in members:
                 members[field] = info  # anything else is never decompressed
         # the version first (a newer file may differ in anything), then the grids and the head
-        # count: they bound every other field
-        for field in sorted(members, key=lambda n: (n not in _VERSION, n not in _SMALL)):
+        # count: they bound every other field; the row pointers before the indices they count
+        for field in sorted(members, key=lambda n: (n not in _VERSION, n not in _SMALL,
+                                                    n == "mask_indices")):
             arrays[field] = _read_member(archive, members[field], field, label,
                                          _limit(field, arrays, label))
             if field == "format_version" and not _is_current(arrays[field]):
@@ -279,7 +301,13 @@ def _limit(field: str, arrays: dict[str, np.ndarray], label: str) -> int:
         return 0  # read nothing: the missing field is reported by the validation
     if field == "mask_indptr":
         return len(heads) * (nq + 1)
-    return len(heads) * nq * nk  # mask_indices: at most every key for every query
+    # mask_indices: exactly what the row pointers count, checked against the grids first
+    indptr = _field(arrays, "mask_indptr", label)
+    if indptr.shape != (len(heads), nq + 1):
+        raise MaskFileError(f"{label}: field 'mask_indptr' has shape {indptr.shape}, expected "
+                            f"({len(heads)}, {nq + 1}) (heads, query-grid positions + 1)")
+    counted = sum(min(max(int(x), 0), nq * nk) for x in indptr[:, -1])
+    return min(len(heads) * nq * nk, counted)  # at most every key for every query
 
 
 def _cells(grid: np.ndarray | None) -> int | None:
@@ -333,10 +361,16 @@ def _check_header(field: str, shape: tuple[int, ...], fortran: bool, dtype: np.d
     if fortran and len(shape) > 1:
         raise MaskFileError(f"{label}: field {field!r} is stored in Fortran order; expected C")
     count = int(np.prod(shape, dtype=object))
-    if count > limit or count * dtype.itemsize > MAX_FIELD_BYTES:
+    # the bytes it takes as the loader keeps it: indices as int32, other integers as int64
+    kept = max(dtype.itemsize, _KEPT_BYTES.get(field, 8) if dtype.kind in "iu" else 0)
+    if count > limit or count * kept > MAX_FIELD_BYTES:
         raise MaskFileError(f"{label}: field {field!r} declares shape {shape} of {dtype} "
-                            f"({count * dtype.itemsize:,} bytes), more than its grids and heads "
+                            f"({count * kept:,} bytes as loaded), more than its grids and heads "
                             f"allow ({limit:,} elements, at most {MAX_FIELD_BYTES:,} bytes)")
+
+
+#: the bytes per element an integer field takes once loaded (others: int64)
+_KEPT_BYTES = {"mask_indices": 4}
 
 
 def _field(arrays: dict[str, np.ndarray], name: str, path: str) -> np.ndarray:
@@ -354,7 +388,9 @@ def _field(arrays: dict[str, np.ndarray], name: str, path: str) -> np.ndarray:
     if value.ndim != ndim:
         raise MaskFileError(f"{path}: field {name!r} has shape {value.shape}, expected "
                             f"{ndim} dimension(s)")
-    return value.astype(np.int64) if kind == "int" else value
+    if kind != "int" or name == "mask_indices":  # indices: checked as stored, kept as int32
+        return value
+    return value.astype(np.int64)
 
 
 def _text(value: object, name: str, path: str) -> str:
@@ -429,6 +465,9 @@ def _masks(arrays: dict[str, np.ndarray], path: str, num_heads: int, nq: int,
            nk: int) -> tuple[sp.csr_matrix, ...]:
     indptr = _field(arrays, "mask_indptr", path)
     indices = _field(arrays, "mask_indices", path)
+    if nk >= 2**31:  # key indices are int32 in the masks
+        raise MaskFileError(f"{path}: field 'key_grid' has {nk:,} positions; at most "
+                            f"{2**31 - 1:,} are supported")
     if indptr.shape != (num_heads, nq + 1):
         raise MaskFileError(f"{path}: field 'mask_indptr' has shape {indptr.shape}, expected "
                             f"({num_heads}, {nq + 1}) (heads, query-grid positions + 1)")
@@ -452,7 +491,7 @@ def _masks(arrays: dict[str, np.ndarray], path: str, num_heads: int, nq: int,
     if len(indices) != nnz.sum():
         raise MaskFileError(f"{path}: field 'mask_indices' has {len(indices)} entries, but "
                             f"'mask_indptr' counts {int(nnz.sum())}")
-    bad = (indices < 0) | (indices >= nk)
+    bad = (indices < 0) | (indices >= nk) if len(indices) else np.zeros(0, dtype=bool)
     if bad.any():
         i = int(np.argmax(bad))
         raise MaskFileError(f"{path}: field 'mask_indices' holds key {int(indices[i])} at "
@@ -468,9 +507,11 @@ def _masks(arrays: dict[str, np.ndarray], path: str, num_heads: int, nq: int,
         i = int(np.argmax(bad))
         raise MaskFileError(f"{path}: field 'mask_indices' is not sorted and unique within a "
                             f"query row (entry {i}, key {int(indices[i])})")
+    del bad, starts, rising
+    indices = indices.astype(np.int32)  # in [0, nk), nk < 2**31: a writable int32 copy
     masks = []
     for h in range(num_heads):
-        cols = indices[offsets[h]:offsets[h] + nnz[h]].astype(np.int32)
+        cols = indices[offsets[h]:offsets[h] + nnz[h]]
         data = np.ones(len(cols), dtype=bool)
         masks.append(sp.csr_matrix((data, cols, indptr[h]), shape=(nq, nk)))
     return tuple(masks)

@@ -665,8 +665,12 @@ def save_figure(fig: Figure, path: str | os.PathLike, *, dpi: int = 150) -> None
     if suffix not in FORMATS:
         raise InvalidArgument(f"figure file {os.fspath(path)!r} must end in one of "
                               f"{', '.join(FORMATS)}, got {suffix or 'no suffix'!r}")
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)  # as the other outputs
-    fig.savefig(path, format=suffix[1:], dpi=dpi, metadata=_metadata(suffix))
+    from ifg.files import atomic_write
+
+    # a temporary file renamed over the name: never half a figure, never through a link; a
+    # missing folder is made, as for the other outputs
+    atomic_write(path, lambda f: fig.savefig(f, format=suffix[1:], dpi=dpi,
+                                             metadata=_metadata(suffix)), mkdir=True)
 
 
 def _metadata(suffix: str) -> dict[str, None] | None:

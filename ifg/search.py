@@ -32,6 +32,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ifg.check import CheckReport, check, lower_bound_edges
+from ifg.deadline import OutOfTime, check_seconds, time_limit
 from ifg.enumerations import enumerations, grid_of
 from ifg.errors import InvalidArgument, check_positive_int
 from ifg.locality import locality
@@ -403,7 +404,8 @@ def search(n: int, *, steps: int = 2, seconds: float = 30.0, seed: int = 0,
     steps : int
         Steps per pattern (2 or more; windows only for 2).
     seconds : float
-        Time limit; the search stops at the first candidate past it.
+        Time limit, a positive finite number: the search stops there, inside a candidate too
+        (the candidate under way is dropped); scoring the baseline (square grids) follows.
     seed : int
         Seeds the generator: the same seed and the same number of candidates give the same
         results.
@@ -443,8 +445,7 @@ def search(n: int, *, steps: int = 2, seconds: float = 30.0, seed: int = 0,
     grid = grid_of(n, grid)
     if grid is None:
         raise InvalidArgument(f"n = {n} is not a perfect square; give the grid (h, w)")
-    if seconds <= 0:
-        raise InvalidArgument(f"seconds must be positive, got {seconds}")
+    seconds = check_seconds("seconds", seconds)  # NaN and infinity too: it is a bound
     if max_keys_per_query is not None:
         max_keys_per_query = check_positive_int("max_keys_per_query", max_keys_per_query)
     top = check_positive_int("top", top)
@@ -459,38 +460,43 @@ def search(n: int, *, steps: int = 2, seconds: float = 30.0, seed: int = 0,
     best = math.inf
     # the paper's own family first: ltr and rtl under every enumeration the grid allows
     named = [("named", name, e) for name in ("ltr", "rtl") for e in enumerations()] if steps == 2 else []
-    while time.perf_counter() - t0 < seconds and repeats < _EXHAUSTED:
-        if max_candidates is not None and evaluated >= max_candidates:
-            break
-        if named:
-            key: tuple = named.pop(0)
-            build: Callable[[], Pattern] = partial(_named, key[1], n, key[2], grid)
-        elif windows and steps == 2 and rng.random() < 0.25:
-            radius = int(rng.integers(1, max(2, min(grid) // 3) + 1))
-            budget = max_keys_per_query or _window_budget(rng, n, radius)
-            key = ("window", radius, budget)
-            build = partial(windowed, grid, radius, max_keys_per_query=budget)
-        else:
-            sizes, step1, order = _sample_tiles(rng, grid, steps)
-            key = ("tiles", sizes, step1, order)
-            build = partial(tiled, grid, sizes, step1=step1, order=order)
-        if key in seen:
-            repeats += 1
-            continue
-        seen.add(key)
-        repeats = 0
-        evaluated += 1
-        try:
-            candidate = build()
-            result = None if candidate is None else score(candidate, candidate.name)
-        except InvalidArgument:  # a window whose completion misses its budget, an enumeration
-            result = None        # that rejects this grid
-        if result is not None and result.report.full_information and (
-                max_keys_per_query is None or result.max_keys_per_query <= max_keys_per_query):
-            results.append(result)
-            best = min(best, result.score)
-        if progress is not None:
-            progress(evaluated, time.perf_counter() - t0, best)
+    # the bound holds inside a candidate too (extend and the checks look at it between steps)
+    with time_limit(seconds, f"the search over N = {n:,} positions"):
+        while time.perf_counter() - t0 < seconds and repeats < _EXHAUSTED:
+            if max_candidates is not None and evaluated >= max_candidates:
+                break
+            if named:
+                key: tuple = named.pop(0)
+                build: Callable[[], Pattern] = partial(_named, key[1], n, key[2], grid)
+            elif windows and steps == 2 and rng.random() < 0.25:
+                radius = int(rng.integers(1, max(2, min(grid) // 3) + 1))
+                budget = max_keys_per_query or _window_budget(rng, n, radius)
+                key = ("window", radius, budget)
+                build = partial(windowed, grid, radius, max_keys_per_query=budget)
+            else:
+                sizes, step1, order = _sample_tiles(rng, grid, steps)
+                key = ("tiles", sizes, step1, order)
+                build = partial(tiled, grid, sizes, step1=step1, order=order)
+            if key in seen:
+                repeats += 1
+                continue
+            seen.add(key)
+            repeats = 0
+            evaluated += 1
+            try:
+                candidate = build()
+                result = None if candidate is None else score(candidate, candidate.name)
+            except InvalidArgument:  # a window whose completion misses its budget, an enumeration
+                result = None        # that rejects this grid
+            except OutOfTime:  # the time ran out inside this candidate: it is not counted
+                evaluated -= 1
+                break
+            if result is not None and result.report.full_information and (
+                    max_keys_per_query is None or result.max_keys_per_query <= max_keys_per_query):
+                results.append(result)
+                best = min(best, result.score)
+            if progress is not None:
+                progress(evaluated, time.perf_counter() - t0, best)
     results.sort(key=lambda r: (r.score, r.edges))
     baseline = None
     if steps == 2 and grid[0] == grid[1]:

@@ -20,8 +20,9 @@ from typing import Any, TypeVar
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.choices import (BACKENDS, RESOLUTIONS, attention_resolutions, attention_variants,
                          parse_metrics, parse_policy)
+from ylg.errors import CheckpointError
 
-__all__ = ["TrainConfig", "Budget", "PUBLISHED"]
+__all__ = ["RESUMABLE", "resumed_config", "TrainConfig", "Budget", "PUBLISHED"]
 
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 _T = TypeVar("_T")
@@ -232,3 +233,38 @@ class Budget:
 
 #: the published inversion settings (the official code's flags)
 PUBLISHED = Budget()
+
+
+#: what a resumed run may change; everything else must match the checkpoint
+RESUMABLE = ("steps", "device", "amp", "backend", "log_every", "sample_every",
+             "checkpoint_every", "tensorboard", "eval_every", "eval_metrics", "eval_samples",
+             "long_ok")
+
+
+def resumed_config(saved: Mapping[str, Any], overrides: Mapping[str, Any]) -> TrainConfig:
+    """A checkpoint's config (``saved``) with ``overrides``; only the :data:`RESUMABLE` keys
+    may change.
+
+    Raises
+    ------
+    InvalidArgument
+        For an override of another key (spelt as ``ylg train``'s option).
+    CheckpointError
+        For a saved config that is not valid.
+    """
+    changed = {k: (saved.get(k), v) for k, v in overrides.items()
+               if k not in RESUMABLE and saved.get(k) != v}
+    if changed:  # the keys spelt as ylg train's options, which is how users give them
+
+        def option(key: str) -> str:
+            return "--" + key.replace("_", "-")
+
+        what = "; ".join(f"{option(k)}: checkpoint {a!r}, asked {b!r}"
+                         for k, (a, b) in changed.items())
+        raise InvalidArgument(f"a resumed run cannot change {what} "
+                              f"(it may change {', '.join(map(option, RESUMABLE))})")
+    try:
+        TrainConfig.from_dict(dict(saved))
+    except (TypeError, InvalidArgument) as e:
+        raise CheckpointError(f"checkpoint's config is not valid: {e}") from None
+    return TrainConfig.from_dict({**saved, **overrides})

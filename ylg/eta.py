@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["duration", "cpu_estimate", "ESTIMATE_AFTER", "ESTIMATE_WARN", "ESTIMATE_STOP"]
+from ifg.errors import YLGError
+
+__all__ = ["duration", "cpu_estimate", "ESTIMATE_AFTER", "ESTIMATE_WARN", "ESTIMATE_STOP",
+           "TooLongOnCPU", "stop_if_long"]
 
 
 def duration(seconds: float) -> str:
@@ -61,3 +65,27 @@ def cpu_estimate(seconds_per_step: float, remaining: int, peak_bytes: float, cfg
         if total > ESTIMATE_STOP and not getattr(cfg, "long_ok", False) else ""
     return (f"{line}\nwarning: this run takes more than an hour on a CPU (width {cfg.width}, "
             f"batch size {cfg.batch_size}); for a first look {advice}{stops}")
+
+
+class TooLongOnCPU(YLGError):
+    """A CPU run estimated at more than :data:`ESTIMATE_STOP`, without ``long_ok``."""
+
+
+def stop_if_long(seconds: float, step: int, long_ok: bool,
+                 discard: Callable[[], object] | None = None) -> None:
+    """Stop a CPU run whose estimate (``seconds`` to go after ``step``) is over
+    :data:`ESTIMATE_STOP`, unless ``long_ok``; ``discard`` (a new run's) is called first.
+
+    Raises
+    ------
+    TooLongOnCPU
+        Saying the estimate and the first-look settings.
+    """
+    if seconds <= ESTIMATE_STOP or long_ok:
+        return
+    if discard is not None:
+        discard()
+    raise TooLongOnCPU(f"stopped after step {step}: this run would take {seconds / 3600:.1f} h "
+                       f"on this CPU (over {ESTIMATE_STOP / 3600:.0f} h); for a first look try "
+                       "smaller settings (--width 16, --batch-size 16, fewer --steps), or give "
+                       "--long-ok to run it anyway")

@@ -140,7 +140,9 @@ def read_generator(path: str | os.PathLike, *, device: str | torch.device = "cpu
 
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"generator file {str(path)!r} does not exist")
+        from ylg.run.files import why_not_a_file
+
+        raise CheckpointError(f"generator file {str(path)!r} {why_not_a_file(path)}")
     try:
         raw = path.read_bytes()
         tensors = load(raw)
@@ -162,8 +164,17 @@ def read_generator(path: str | os.PathLike, *, device: str | torch.device = "cpu
         info = {"step": int(meta["step"]), "class_names": json.loads(meta["class_names"]),
                 "config": json.loads(meta["config"]), "weights": meta["weights"],
                 "sha256": meta["sha256"]}
-    except (KeyError, ValueError) as e:
+    except (KeyError, ValueError, TypeError, RecursionError) as e:
         raise CheckpointError(f"{str(path)!r} has broken metadata ({e})") from None
+    names = info["class_names"]
+    if not (isinstance(names, list) and len(names) <= 100_000
+            and all(isinstance(n, str) and len(n) <= 200 for n in names)):
+        raise CheckpointError(f"{str(path)!r} has broken metadata: class_names is "
+                              f"{str(names)[:60]!r}, expected a list of names (strings)")
+    if not isinstance(info["config"], dict) or not isinstance(model, dict) \
+            or info["weights"] not in ("ema", "g"):
+        raise CheckpointError(f"{str(path)!r} has broken metadata: config and model must be "
+                              "JSON objects, weights ema or g")
     weights = {k[len(_PREFIX):]: v for k, v in tensors.items() if k.startswith(_PREFIX)}
     check_generator(model, tensors.get("masks_file"), weights, f"generator file {str(path)!r}")
     kwargs = model_kwargs_of({"model": model, "masks_file": tensors.get("masks_file")})

@@ -177,7 +177,14 @@ def choose_threads(value: str | int | None = "auto", *, cpus: int | None = None,
         number = 0
     if number <= 0:
         raise InvalidArgument(f"threads must be a positive integer or auto, got {value!r}")
+    if number > MAX_THREADS:  # torch's count is a C int; no machine has more
+        raise InvalidArgument(f"threads must be at most {MAX_THREADS:,} (or auto), got "
+                              f"{value!r}")
     return number
+
+
+#: the most threads a command may ask for
+MAX_THREADS = 4096
 
 
 def apply_threads(value: str | int | None = "auto") -> int:

@@ -23,7 +23,6 @@ import contextlib
 import logging
 import math
 import os
-import shutil
 import signal
 import sys
 import time
@@ -41,18 +40,17 @@ from ifg.errors import InvalidArgument, YLGError
 from ylg.data.augment import diff_augment
 from ylg.models.build import build_models, model_args
 from ylg.run.checkpoint import checkpoint_state, load_checkpoint, restore, save_checkpoint
-from ylg.config import TrainConfig
+from ylg.config import RESUMABLE, TrainConfig, resumed_config
 from ylg.data import load_data, to_model_range
-from ylg.eta import ESTIMATE_AFTER, ESTIMATE_STOP, cpu_estimate
+from ylg.eta import ESTIMATE_AFTER, cpu_estimate, stop_if_long
 from ylg.errors import CheckpointError
 from ylg.run.interrupts import deferred_stop, stop
 from ylg.memory import check_memory, estimate_bytes, forward_bytes, image_bytes, peak_memory
 from ylg.metrics import (OTHER_DATA_METRICS, check_domain, evaluate_generator, is_digits,
                          parse_metrics)
 from ylg.run.lock import run_lock
-from ylg.run.folder import RunFolder
+from ylg.run.folder import RunFolder, discard_unsaved, draw_curves
 from ylg.runtime import distributed, resolve_device, seed_of
-from ylg.viz import plot_training
 
 if TYPE_CHECKING:
 
@@ -71,12 +69,6 @@ def _log(message: str) -> None:
     WARNING."""
     for line in message.splitlines():
         (_logger.warning if line.startswith("warning:") else _logger.info)(line)
-
-
-#: what a resumed run may change; everything else must match the checkpoint
-RESUMABLE = ("steps", "device", "amp", "backend", "log_every", "sample_every",
-             "checkpoint_every", "tensorboard", "eval_every", "eval_metrics", "eval_samples",
-             "long_ok")
 
 
 @dataclass
@@ -249,27 +241,6 @@ def _broadcast_buffers(*models: nn.Module) -> None:
             dist.broadcast(b, src=0)
 
 
-def _resumed_config(state: dict[str, Any], overrides: Mapping[str, Any]) -> TrainConfig:
-    """The checkpoint's config with ``overrides``; only the RESUMABLE keys may change."""
-    saved = state["config"]
-    changed = {k: (saved.get(k), v) for k, v in overrides.items()
-               if k not in RESUMABLE and saved.get(k) != v}
-    if changed:  # the keys spelt as ylg train's options, which is how users give them
-
-        def option(key: str) -> str:
-            return "--" + key.replace("_", "-")
-
-        what = "; ".join(f"{option(k)}: checkpoint {a!r}, asked {b!r}"
-                         for k, (a, b) in changed.items())
-        raise InvalidArgument(f"a resumed run cannot change {what} "
-                              f"(it may change {', '.join(map(option, RESUMABLE))})")
-    try:
-        TrainConfig.from_dict(saved)
-    except (TypeError, InvalidArgument) as e:
-        raise CheckpointError(f"checkpoint's config is not valid: {e}") from None
-    return TrainConfig.from_dict({**saved, **overrides})
-
-
 #: what a training run adds to a started process whatever its models' size, measured with a
 #: tiny model on a CPU (141 to 166 MiB in all): the modules building the models imports on
 #: first use (torch._dynamo and sympy, ~65 MiB), torch's code the first step runs (~40 MiB of
@@ -326,7 +297,7 @@ def _start(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any
         state = load_checkpoint(run_dir / "checkpoint.pt")
         # the folder is the run, whatever its spelling (relative, absolute, moved, copied)
         kept = {k: v for k, v in (overrides or {}).items() if k != "out"}
-        cfg = _resumed_config(state, kept)
+        cfg = resumed_config(state["config"], kept)
         cfg = TrainConfig.from_dict({**cfg.to_dict(), "out": str(run_dir)})
     else:
         cfg = TrainConfig.from_dict({**cfg.to_dict(), **(overrides or {})})
@@ -422,30 +393,12 @@ def train(config: TrainConfig | None = None, *, resume: bool = False,
     # the run folder belongs to this job: rank 0 holds its lock (other ranks run beside it)
     held = run_lock(out) if int(os.environ.get("RANK", "0")) == 0 else contextlib.nullcontext()
     with held:
-        return _run(config, resume, overrides, progress, say, evaluate)
-
-
-class TooLongOnCPU(YLGError):
-    """A CPU run estimated at more than :data:`ylg.eta.ESTIMATE_STOP`, without ``long_ok``."""
-
-
-def _stop_if_long(seconds: float, cfg: TrainConfig, step: int,
-                  written: RunFolder | None) -> None:
-    """Stop a CPU run whose estimate is over :data:`ylg.eta.ESTIMATE_STOP`, unless
-    ``cfg.long_ok``; a new run first removes what it wrote (``written``), so that the folder
-    takes the smaller settings the estimate's warning gives."""
-    if seconds <= ESTIMATE_STOP or cfg.long_ok:
-        return
-    if written is not None:
-        written.close()
-        for name in ("config.json", "log.jsonl"):
-            (written.dir / name).unlink(missing_ok=True)
-        for name in ("samples", "tensorboard"):
-            shutil.rmtree(written.dir / name, ignore_errors=True)
-    raise TooLongOnCPU(f"stopped after step {step}: this run would take {seconds / 3600:.1f} h "
-                       f"on this CPU (over {ESTIMATE_STOP / 3600:.0f} h); for a first look try "
-                       "smaller settings (--width 16, --batch-size 16, fewer --steps), or give "
-                       "--long-ok to run it anyway")
+        try:
+            return _run(config, resume, overrides, progress, say, evaluate)
+        except BaseException:
+            if not resume and int(os.environ.get("RANK", "0")) == 0:
+                discard_unsaved(out)  # then the lock leaves a folder it made as it was
+            raise
 
 
 class TrainingDiverged(YLGError):
@@ -533,8 +486,10 @@ def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] 
                     per_step = (time.perf_counter() - t_warm) / (ESTIMATE_AFTER - 1)
                     say(cpu_estimate(per_step, cfg.steps - step, peak_memory(), cfg))
                     if world == 1:  # every rank would have to stop together
-                        _stop_if_long(per_step * (cfg.steps - step), cfg, step,
-                                      folder if state is None else None)
+                        # a new run first removes what it wrote, so that the folder takes
+                        # the smaller settings the estimate's warning gives
+                        stop_if_long(per_step * (cfg.steps - step), step, cfg.long_ok,
+                                     folder.discard if folder and state is None else None)
 
             def due(every: int) -> int | bool:
                 return every and (step % every == 0 or step == cfg.steps)
@@ -563,7 +518,7 @@ def _run(config: TrainConfig | None, resume: bool, overrides: Mapping[str, Any] 
                 folder.log({"step": step, "eval": found,
                             "eval_seconds": round(time.perf_counter() - t, 3)}, found, "eval/")
             if due(cfg.checkpoint_every) or stopping:
-                plot_training(run_dir)  # curves.png: the losses and metrics so far
+                draw_curves(run_dir, say)  # curves.png: the losses and metrics so far
             if stopping:
                 bar.close()
                 folder.close()

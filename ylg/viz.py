@@ -125,9 +125,11 @@ def _save_pil(im: PILImage.Image, path: str | os.PathLike[str]) -> Path:
     path = Path(path)
     if path.suffix.lower() not in Image.registered_extensions():
         raise InvalidArgument(f"{path}: unknown image suffix {path.suffix!r} (use .png)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    im.save(path)
-    return path
+    from ifg.files import atomic_write
+
+    # a temporary file renamed over the name: never half an image, never through a link
+    kind = Image.registered_extensions()[path.suffix.lower()]
+    return atomic_write(path, lambda f: im.save(f, format=kind))
 
 
 def _display(image: torch.Tensor) -> np.ndarray:
@@ -381,7 +383,8 @@ def loss_curves_figure(curves: Mapping[str, torch.Tensor | np.ndarray], *,
 
 
 def read_log(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    r"""The records of a run's ``log.jsonl``; a torn last line (a run killed mid-write) is skipped.
+    r"""The records of a run's ``log.jsonl`` (:func:`ylg.run.files.read_records`: a regular
+    file of at most 64 MiB, typed records); a torn last line (a run killed mid-write) is skipped.
 
     Examples
     --------
@@ -391,17 +394,9 @@ def read_log(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     >>> read_log(p)
     [{'step': 1, 'loss_d': 2.0}]
     """
-    import json
+    from ylg.run.files import read_records
 
-    records = []
-    for line in Path(path).read_text().splitlines():
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and "step" in record:
-            records.append(record)
-    return records
+    return read_records(path)
 
 
 _NOT_CURVES = ("step", "seconds", "steps_per_s", "samples", "real", "classifier_test_accuracy")
@@ -509,9 +504,12 @@ def plot_training(run_dir: str | os.PathLike[str],
     """
     from ifg.render import save_figure
 
+    from ylg.run.files import refuse_links
+
     log = Path(run_dir) / "log.jsonl"
-    if not log.is_file():
+    if not os.path.lexists(log):
         raise InvalidArgument(f"{str(run_dir)!r} is not a run folder: it has no log.jsonl")
+    refuse_links(run_dir)  # curves.png is written in it, never through a link
     path = Path(out) if out is not None else Path(run_dir) / "curves.png"
     save_figure(training_curves_figure(read_log(log)), path, dpi=110)
     return path

@@ -189,7 +189,7 @@ def test_prepare_bad_input_is_one_line_and_exit_2(tmp_path):
 
 
 def test_a_cpu_run_of_hours_stops_in_one_line_unless_long_ok(tmp_path, monkeypatch):
-    monkeypatch.setattr("ylg.train.ESTIMATE_STOP", 0.0)  # any estimate is "hours" here
+    monkeypatch.setattr("ylg.eta.ESTIMATE_STOP", 0.0)  # any estimate is "hours" here
     args = ["train", "--attention", "none", "--steps", "4", *TINY]
     stopped = run(*args, "--out", tmp_path / "a")
     assert stopped.exit_code == 2, stopped.output

@@ -207,7 +207,7 @@ def test_a_test_index_is_refused_for_a_model_of_other_data(colour_checkpoint, tm
 def test_a_test_index_indexes_the_photos_held_out_crops():
     import torch
 
-    from ylg.invert.jobs import target_image
+    from ylg.invert.targets import target_image
     from ylg.models import Generator
     from ylg.data import photos
 

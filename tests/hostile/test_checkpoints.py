@@ -125,3 +125,109 @@ def test_an_export_with_a_hostile_model_record_is_refused_before_building(checkp
     save_file(tensors, path, metadata=meta)
     with pytest.raises(CheckpointError, match="num_classes is 1000000000"):
         read_generator(path)
+
+
+def _rezipped(checkpoint, tmp_path, extra=(), compression=None):
+    """The checkpoint's entries copied into a new zip (deflated with ``compression``), plus
+    ``extra`` (name under the top folder, chunks) deflated, written a megabyte at a time."""
+    import zipfile
+
+    path = tmp_path / "rezipped.pt"
+    with zipfile.ZipFile(checkpoint) as src, zipfile.ZipFile(path, "w") as dst:
+        top = src.namelist()[0].split("/")[0]
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info),
+                         compress_type=compression or zipfile.ZIP_STORED)
+        for name, chunks in extra:
+            info = zipfile.ZipInfo(f"{top}/{name}")
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with dst.open(info, "w", force_zip64=True) as f:
+                for chunk in chunks:
+                    f.write(chunk)
+    return path
+
+
+def test_the_rezipped_good_checkpoint_loads(checkpoint, tmp_path):
+    assert load_checkpoint(_rezipped(checkpoint, tmp_path))["step"] == 1
+
+
+def test_a_deflated_extra_entry_is_refused_before_torch_load(checkpoint, tmp_path, monkeypatch):
+    """The issue's 10.5 MB file holding a deflated 1 GiB tensor, at 64 MiB: refused from the
+    zip directory; torch.load is never called."""
+    path = _rezipped(checkpoint, tmp_path, [("data/999999", [bytes(1 << 20)] * 64)])
+    assert path.stat().st_size < checkpoint.stat().st_size + 200_000
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load was called"))
+    with pytest.raises(CheckpointError, match="'.*/data/999999' is compressed or encrypted"):
+        load_checkpoint(path)
+
+
+def test_deflated_entries_are_refused(checkpoint, tmp_path):
+    import zipfile
+
+    with pytest.raises(CheckpointError, match="is compressed or encrypted"):
+        load_checkpoint(_rezipped(checkpoint, tmp_path, compression=zipfile.ZIP_DEFLATED))
+
+
+def test_an_entry_a_checkpoint_never_holds_is_refused(checkpoint, tmp_path):
+    path = _rezipped(checkpoint, tmp_path, [("payload.bin", [b"x" * 100])])
+    with pytest.raises(CheckpointError, match="holds an entry '.*/payload.bin'"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("class_names", [0, 1, 2], "class_names is"),
+    ("class_names", "digits", "class_names is 'digits'"),
+    ("config", [1, 2], "config and model must be JSON objects"),
+    ("weights", "both", "weights ema or g"),
+])
+def test_an_export_with_hostile_metadata_is_refused(checkpoint, tmp_path, key, value, message):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from ylg.export import _digest, export_generator, read_generator
+
+    path = tmp_path / "g.safetensors"
+    export_generator(checkpoint, path)
+    tensors = load_file(path)
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        meta = json.loads(f.read(n))["__metadata__"]
+    meta[key] = value if isinstance(value, str) and key == "weights" else json.dumps(value)
+    meta["sha256"] = _digest(tensors, meta)
+    save_file(tensors, path, metadata=meta)
+    with pytest.raises(CheckpointError, match=message):
+        read_generator(path)
+
+
+@pytest.mark.parametrize("names", [[0, 1, 2], "digits", [None], ["x" * 1000]])
+def test_a_checkpoint_with_hostile_class_names_is_refused(checkpoint, tmp_path, names):
+    with pytest.raises(CheckpointError, match="class_names is"):
+        load_checkpoint(_edited(checkpoint, tmp_path, _set("class_names", names)))
+
+
+@pytest.mark.parametrize("edit", [
+    _set("rng", {}),
+    _set("rng", {"torch": "x", "cuda": [], "numpy": {}, "python": {}}),
+    lambda s: s["rng"]["numpy"].update(pos="3"),
+    lambda s: s["rng"]["numpy"].update(keys=torch.zeros(3)),
+    lambda s: s["rng"]["python"].update(state=[1.5] * 625),
+    lambda s: s["rng"]["python"].update(gauss="x"),
+    lambda s: s["rng"].update(cuda=[1, 2]),
+], ids=["empty", "torch-str", "pos-str", "keys-short", "state-floats", "gauss-str", "cuda-ints"])
+def test_a_checkpoint_whose_random_states_have_wrong_types_is_refused(checkpoint, tmp_path,
+                                                                     edit):
+    """--resume with such a checkpoint was a TypeError in set_rng_state."""
+    with pytest.raises(CheckpointError, match="rng does not hold"):
+        load_checkpoint(_edited(checkpoint, tmp_path, edit))
+
+
+def test_an_empty_mask_file_for_training_is_one_mask_file_error(tmp_path):
+    from ifg.errors import MaskFileError
+
+    (tmp_path / "empty.npz").write_bytes(b"")
+    with pytest.raises(MaskFileError, match="empty.npz: not a mask file"):
+        train(TrainConfig(out=str(tmp_path / "run"), steps=1, width=8, batch_size=4,
+                          attention=str(tmp_path / "empty.npz"), device="cpu"),
+              progress=False, log=lambda m: None)
+    assert not (tmp_path / "run").exists()

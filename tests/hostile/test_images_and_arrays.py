@@ -113,3 +113,91 @@ def test_a_truncated_member_is_one_error(tmp_path):
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(DataError, match="cannot read"):
         npz_arrays(path, resolution=8)
+
+
+def _npy_header(dtype, shape):
+    """An npy version 1.0 header that declares ``shape`` of ``dtype``."""
+    import struct
+
+    header = repr({"descr": np.dtype(dtype).str, "fortran_order": False, "shape": shape})
+    header = header.encode("latin1")
+    header += b" " * (63 - (len(header) + 10) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
+
+
+def _zip_members(path, members, compression):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", compression) as z:
+        for name, chunks in members.items():
+            with z.open(name, "w", force_zip64=True) as f:
+                for chunk in chunks:
+                    f.write(chunk)
+    return path
+
+
+def test_a_deflated_bomb_is_refused_before_it_is_inflated(tmp_path):
+    """64 MiB of zero pixels in a 65 KB member (the issue's 2.4 MB holding 2.4 GB, smaller):
+    refused from the zip directory and the npy header, before a byte is inflated."""
+    import zipfile
+
+    shape = (1024, 256, 256)
+    members = {"images.npy": [_npy_header(np.uint8, shape)] + [bytes(1 << 20)] * 64}
+    path = _zip_members(tmp_path / "d.npz", members, zipfile.ZIP_DEFLATED)
+    assert path.stat().st_size < 200_000
+    with pytest.raises(DataError, match="more than 100 times"):
+        npz_arrays(path, resolution=8)
+
+
+def test_a_declared_size_beyond_memory_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    import zipfile
+
+    monkeypatch.setenv("YLG_MAX_MEMORY", "1M")
+    shape = (128, 256, 256)  # 8 MiB declared, stored: below the ratio's floor
+    members = {"images.npy": [_npy_header(np.uint8, shape)] + [bytes(1 << 20)] * 8}
+    path = _zip_members(tmp_path / "d.npz", members, zipfile.ZIP_STORED)
+    with pytest.raises(Exception, match=r"reading 'images' of .* \(128x256x256 uint8\) needs "
+                                         r"about .* the limit is 1.0 MiB"):
+        npz_arrays(path, resolution=8)
+
+
+def test_a_header_that_claims_terabytes_is_refused_without_reading(tmp_path):
+    import zipfile
+
+    members = {"images.npy": [_npy_header(np.float64, (10**9, 3, 256, 256))]}
+    path = _zip_members(tmp_path / "d.npz", members, zipfile.ZIP_STORED)
+    with pytest.raises(DataError, match="more than 100 times"):
+        npz_arrays(path, resolution=8)
+
+
+def test_an_npy_named_npz_is_one_error(tmp_path):
+    path = tmp_path / "d.npz"
+    with open(path, "wb") as f:
+        np.save(f, np.zeros((2, 8, 8), np.uint8))
+    with pytest.raises(DataError, match=r"a single array \(.npy\), not an .npz archive"):
+        npz_arrays(path, resolution=8)
+
+
+def test_a_member_without_the_npy_magic_is_one_error(tmp_path):
+    import zipfile
+
+    path = _zip_members(tmp_path / "d.npz", {"images.npy": [b"not an npy file"]},
+                        zipfile.ZIP_DEFLATED)
+    with pytest.raises(DataError, match="member 'images' is not an npy array"):
+        npz_arrays(path, resolution=8)
+
+
+def test_a_member_of_python_objects_is_refused_unread(tmp_path):
+    import zipfile
+
+    members = {"images.npy": [_npy_header(object, (2,)), b"\x80\x04junk"]}
+    path = _zip_members(tmp_path / "d.npz", members, zipfile.ZIP_STORED)
+    with pytest.raises(DataError, match="holds Python objects"):
+        npz_arrays(path, resolution=8)
+
+
+@pytest.mark.timeout(20)
+def test_a_fifo_npz_is_refused_without_blocking(tmp_path):
+    os.mkfifo(tmp_path / "d.npz")
+    with pytest.raises(DataError, match="not a regular file"):
+        npz_arrays(tmp_path / "d.npz", resolution=8)

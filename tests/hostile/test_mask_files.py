@@ -197,3 +197,61 @@ def test_a_non_seekable_stream_is_read_whole_then_checked(tmp_path):
     threading.Thread(target=lambda: (os.write(w, data), os.close(w)), daemon=True).start()
     with os.fdopen(r, "rb") as f:
         assert load(f).heads == GOOD.heads
+
+
+def _big_grid_bomb(path, indptr):
+    """A mask file whose grids allow 8 x 16,384 x 4,096 entries and whose ``mask_indices`` is
+    300 M int8 zeros, deflated (about 300 KB on disk), written a megabyte at a time."""
+    arrays = _arrays()
+    members = _members(query_grid=np.array([128, 128]), key_grid=np.array([64, 64]),
+                       mask_indptr=indptr, mask_indices=None)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name + ".npy", data)
+        with z.open("mask_indices.npy", "w", force_zip64=True) as f:
+            f.write(_npy_header(np.int8, (300_000_000,)))
+            chunk = bytes(1 << 20)
+            for _ in range(300_000_000 >> 20):
+                f.write(chunk)
+            f.write(bytes(300_000_000 - (300_000_000 >> 20 << 20)))
+    assert len(arrays["head_pattern"]) == 8
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("indptr,refusal", [
+    (np.zeros((8, 17), np.int64), "'mask_indptr' has shape (8, 17), expected (8, 16385)"),
+    (np.tile(np.linspace(0, 37_500_000, 16385).astype(np.int64), (8, 1)),
+     "'mask_indices' declares shape (300000000,) of int8 (1,200,000,000 bytes as loaded)"),
+    (np.tile(np.arange(16385, dtype=np.int64), (8, 1)),
+     "'mask_indices' declares shape (300000000,) of int8 (1,200,000,000 bytes as loaded)"),
+])
+def test_a_deflated_index_bomb_is_refused_before_it_is_decompressed(tmp_path, indptr, refusal):
+    """300 M int8 indices in a 0.3 MB file, under grids that allow them: refused from the row
+    pointers' shape and count (read first) and the indices' int32 size, before a byte of them
+    is inflated (2.6 GB on main), under a 1 GiB address-space limit above start-up, peaking
+    under 400 MiB."""
+    bomb = tmp_path / "bomb.npz"
+    _big_grid_bomb(bomb, indptr)
+    assert bomb.stat().st_size < 2_000_000
+    code = textwrap.dedent(f"""
+        import resource
+        from ifg.errors import MaskFileError
+        from ifg.io import load
+        import numpy, scipy.sparse
+        size = [line for line in open("/proc/self/status") if line.startswith("VmSize:")]
+        used = int(size[0].split()[1]) * 1024  # the address space after the imports
+        resource.setrlimit(resource.RLIMIT_AS, (used + (1 << 30), used + (1 << 30)))
+        try:
+            load({str(bomb)!r})
+        except MaskFileError as err:
+            print("refused:", err)
+        # this process's own high-water mark (ru_maxrss keeps the forking parent's)
+        hwm = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]
+        print("peak MiB", int(hwm[0].split()[1]) // 1024)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "refused:" in out.stdout and refusal in out.stdout, out.stdout
+    peak = int(out.stdout.split("peak MiB")[1])
+    assert peak < 400, out.stdout

@@ -86,3 +86,91 @@ def test_a_full_disk_during_prepare_is_one_line_not_a_sigbus(tmp_path):
     assert out.returncode == 2, (out.returncode, out.stderr)
     assert out.stderr.startswith("Error: ") and "Traceback" not in out.stderr
     assert "images.npy" in out.stderr
+
+
+@pytest.mark.timeout(120)
+def test_a_failed_reservation_leaves_nothing_and_the_same_command_runs_later(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(40):
+        Image.new("RGB", (8, 8)).save(src / f"{i}.png")
+    code = textwrap.dedent(f"""
+        import resource, signal, sys
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+        from ylg_cli.main import main
+        sys.argv = ["ylg", "prepare", {str(src)!r}, "-o", {str(tmp_path / "prep")!r},
+                    "--resolution", "32", "--workers", "1", "--quiet"]
+        main()
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    assert not (tmp_path / "prep").exists()  # no images.npy left to refuse the next run
+    meta = prepare(src, tmp_path / "prep", resolution=32, channels=3, workers=1)
+    assert meta["complete"] and meta["count"] == 40
+
+
+@pytest.mark.parametrize("garbage", [b"", b"not an npy file", b"\x93NUMPY\x01\x00\xff\xff"])
+def test_continuing_over_garbage_arrays_is_one_error(prepared, garbage):
+    _edit_meta(prepared, done=0, count=0, complete=False)
+    (prepared / "images.npy").write_bytes(garbage)
+    with pytest.raises(DataError, match="unreadable"):
+        prepare(prepared.parent / "src", prepared, resolution=4, channels=1, workers=1)
+
+
+def _children(pid):
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry))
+    return found
+
+
+@pytest.mark.timeout(120)
+def test_sigterm_ends_the_workers_too_without_their_tracebacks(tmp_path):
+    import os
+    import signal
+    import time
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(200):
+        Image.new("RGB", (8, 8)).save(src / f"{i}.png")
+    code = textwrap.dedent(f"""
+        import sys, time
+        import ylg.prepared
+        real = ylg.prepared._decode
+        def slow(job):
+            time.sleep(0.2)
+            return real(job)
+        ylg.prepared._decode = slow
+        from ylg.prepared import prepare
+        print("start", flush=True)
+        prepare({str(src)!r}, {str(tmp_path / "prep")!r}, resolution=8, workers=2, chunk=8)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "start"
+    deadline = time.monotonic() + 60
+    while len(_children(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    workers = _children(proc.pid)
+    assert len(workers) >= 2
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGTERM
+    assert "Traceback" not in err, err
+    time.sleep(0.5)
+    alive = [w for w in workers if os.path.exists(f"/proc/{w}")
+             and open(f"/proc/{w}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+    assert alive == []

@@ -257,7 +257,7 @@ def test_a_cpu_run_says_its_time_and_memory_and_warns_when_long(tmp_path, monkey
 
 
 def test_a_cpu_run_of_hours_stops_after_its_estimate_unless_long_ok(tmp_path, monkeypatch):
-    from ylg.train import TooLongOnCPU
+    from ylg.eta import TooLongOnCPU
 
     clock = iter(range(0, 10 ** 9, 10_000))  # 10,000 s a step: 2 steps to go are 5.6 h
     monkeypatch.setattr(time, "perf_counter", lambda: float(next(clock)))

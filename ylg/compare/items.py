@@ -87,7 +87,9 @@ def _heads(item: str, grid: tuple[int, int]) -> list[list[sp.csr_matrix]]:
     path = Path(item)
     if path.suffix == ".npz" or path.is_file():
         if not path.is_file():
-            raise InvalidArgument(f"mask file {item!r} does not exist")
+            from ylg.run.files import why_not_a_file
+
+            raise InvalidArgument(f"mask file {item!r} {why_not_a_file(path)}")
         from ifg.io import load
 
         return _from_maskset(item, load(path), grid)

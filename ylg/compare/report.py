@@ -130,5 +130,7 @@ def draw_report(c: Comparison, path: str | os.PathLike[str]) -> None:
         ax.set_title("accuracy by distance (solid: reachable, dotted: unreachable)")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
+    try:
+        save_figure(fig, path, dpi=110)  # PNG, SVG or PDF, written whole or not at all
+    finally:
+        plt.close(fig)

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ifg.errors import InvalidArgument, check_positive_int
-from ifg.files import atomic_write
+from ifg.errors import InvalidArgument, YLGError, check_positive_int
+from ifg.files import atomic_write, dumps_strict
 from ylg.compare.items import Probe, resolve
 from ylg.compare.probe import ProbeNet
 from ylg.compare.stats import holm, interval, paired
@@ -211,6 +211,87 @@ def _estimate_line(todo: int, cached: int, steps: int, per_step: float) -> str:
             f"step: about {duration(todo * steps * per_step)} (evaluations apart)")
 
 
+#: the largest cached result read (one is a few kilobytes)
+MAX_CACHED_BYTES = 2**20
+
+#: the numbers of a result that the comparison uses, and whether each must be there
+_NUMBERS = {"score": True, "seconds": True, "reachable": False, "unreachable": False,
+            "reachable_pairs": False, "unreachable_pairs": False, "chance": False}
+
+
+def _cached(path: Path) -> dict[str, Any] | None:
+    """The cached result at ``path`` if it is one this module wrote: a regular file of at most
+    :data:`MAX_CACHED_BYTES`, a JSON object whose ``score`` and ``seconds`` are finite numbers
+    (the others a number or null); None (with a warning) for anything else: it is trained
+    again."""
+    import logging
+
+    from ylg.run.files import read_regular
+
+    why: str | None
+    try:
+        value = json.loads(read_regular(path, MAX_CACHED_BYTES, "the cached result"))
+    except (OSError, YLGError, ValueError, RecursionError) as err:
+        why = f"{type(err).__name__}: {err}"[:160]
+    else:
+        why = _bad_result(value)
+        if why is None:
+            return value
+    logging.getLogger("ylg").warning("warning: the cached result %s is not usable (%s); "
+                                     "training it again", path, why)
+    return None
+
+
+def _bad_result(value: Any) -> str | None:
+    """Why ``value`` is not a result :func:`train_probe` wrote (None when it is one)."""
+    if not isinstance(value, dict):
+        return f"a JSON {type(value).__name__}, not an object"
+    for key, required in _NUMBERS.items():
+        v = value.get(key)
+        if v is None and not required:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            return f"{key} is {str(v)[:40]!r}, expected a finite number"
+    rows = value.get("by_distance", [])  # the flow task's accuracy by distance (the figure's)
+    if not isinstance(rows, list) or not all(
+            isinstance(r, dict) and all(r.get(k) is None or type(r.get(k)) in (int, float)
+                                        for k in ("distance", "reachable", "unreachable"))
+            and r.get("distance") is not None for r in rows):
+        return "by_distance is not a list of rows of numbers"
+    return None
+
+
+def _grid_of(task: str, options: dict[str, Any]) -> tuple[int, int] | None:
+    """The token grid of a built-in task from its options, without building it (None when
+    unknown: another task, or options the task itself will refuse)."""
+    try:
+        if task == "images":
+            side = int(options.get("resolution", 8))
+            return (side, side) if side > 0 else None
+        if task == "flow":
+            h, w = (int(v) for v in options.get("grid", (8, 8)))
+            return (h, w) if h > 0 and w > 0 else None
+    except (TypeError, ValueError):
+        pass
+    return None
+
+
+def _check_probes(probes: Sequence[Probe], grid: tuple[int, int], settings: Settings) -> None:
+    """Refuse a comparison whose probes cannot fit in memory, before anything is built: each
+    probe's dense masks (layers x heads x N x N bools, twice while stacked) and a training
+    step's attention (batch x heads x N x N floats per layer: scores, weights and their
+    gradients)."""
+    from ylg.memory import check_memory
+
+    n = grid[0] * grid[1]
+    depth = max((len(p.layers) for p in probes), default=1)  # no probe yet: one head at least
+    heads = max((len(layer) for p in probes for layer in p.layers), default=1)
+    need = depth * heads * n * n * (2 + settings.batch_size * 4 * 4)
+    shape = f"{depth} layers of {heads} heads" if probes else "one head at least"
+    check_memory(f"comparing on a {grid[0]}x{grid[1]} grid ({n:,} tokens, {shape}, batch "
+                 f"{settings.batch_size})", need)
+
+
 def compare(items: Sequence[str], *, task: str = "flow", seeds: int | Sequence[int] = 5,
             settings: Settings | None = None, task_options: dict[str, Any] | None = None,
             cache: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu",
@@ -261,10 +342,17 @@ def compare(items: Sequence[str], *, task: str = "flow", seeds: int | Sequence[i
     seeds = list(range(check_positive_int("seeds", seeds))) if isinstance(seeds, int) \
         else [int(s) for s in seeds]
     settings = settings or Settings()
+    # the built-in tasks' grid is known from their options: the memory of one head's probe,
+    # then the items and their probes' memory, are checked before the task loads its data
+    grid = _grid_of(task, task_options or {})
+    if grid is not None:
+        _check_probes([], grid, settings)  # before the items' masks are built (N x N)
+        _check_probes([resolve(i, grid) for i in items], grid, settings)
     t = make_task(task, **(task_options or {}))
     probes = [resolve(i, t.grid) for i in items]  # every item checked before any training
     depth = max(len(p.layers) for p in probes)
     probes = [resolve(i, t.grid, depth=depth) for i in items]
+    _check_probes(probes, t.grid, settings)
     folder = None
     if cache is not None:
         folder = Path(cache)
@@ -287,14 +375,13 @@ def compare(items: Sequence[str], *, task: str = "flow", seeds: int | Sequence[i
         for item, probe in zip(items, probes):
             stem = paths[item]
             path = None if stem is None else Path(f"{stem}-seed{seed}.json")
-            if path is not None and path.is_file():
-                result = json.loads(path.read_text())
-            else:
+            result = _cached(path) if path is not None and os.path.lexists(path) else None
+            if result is None:
                 # the first run trained says, after a few steps, how long all will take
                 result = train_probe(t, probe, seed, settings, device=device, timed=estimate)
                 estimate = None
-                if path is not None:
-                    atomic_write(path, json.dumps(result))
+                if path is not None:  # written whole or not at all (no temporary file left)
+                    atomic_write(path, dumps_strict(result))
             runs[item].append(result)
             bar.update(1)
     bar.close()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,9 +22,6 @@ import torch.nn.functional as F
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.data.sources import ImageData
 from ylg.errors import DataError
-
-if TYPE_CHECKING:
-    from ylg.data import ImageData  # ylg.data will import this module: not at run time
 
 __all__ = ["TRAIN_PHOTOS", "TEST_PHOTOS", "PHOTO_COUNTS", "photos", "photo_folder"]
 

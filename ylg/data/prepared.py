@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -266,22 +267,32 @@ def prepare(source: str | os.PathLike[str], out: str | os.PathLike[str], *, reso
                             f"{', '.join(differs)}; choose a new output folder")
         if meta["complete"]:
             return meta
-        _reserve(out / _IMAGES)
-        images = np.lib.format.open_memmap(out / _IMAGES, mode="r+")
-        labels = np.lib.format.open_memmap(out / _LABELS, mode="r+")
-        if images.shape != shape or labels.shape != (n,):
+        try:  # the arrays a killed or broken run left: headers checked before the blocks
+            images = np.lib.format.open_memmap(out / _IMAGES, mode="r+")
+            labels = np.lib.format.open_memmap(out / _LABELS, mode="r+")
+        except (ValueError, OSError, EOFError) as e:
+            raise DataError(f"{str(out)!r}: its arrays ({_IMAGES}, {_LABELS}) are unreadable "
+                            f"({e}); choose a new output folder") from None
+        if images.shape != shape or labels.shape != (n,) or images.dtype != np.uint8 \
+                or labels.dtype != np.int64:
             raise DataError(f"{str(out)!r}: the arrays do not match {PREPARED_META}; choose a "
                             f"new output folder")
+        _reserve(out / _IMAGES)
     else:
         if out.exists() and (not out.is_dir() or any(out.iterdir())):
             raise DataError(f"{str(out)!r} exists and is not a prepared data folder; choose a "
                             f"new output folder")
+        made = not out.exists()
         out.mkdir(parents=True, exist_ok=True)
         try:
             images = np.lib.format.open_memmap(out / _IMAGES, mode="w+", dtype=np.uint8,
                                                shape=shape)
             _reserve(out / _IMAGES)
         except OSError as e:  # numpy's and fallocate's errors do not name the file
+            # nothing is left: the same command runs once space is freed
+            (out / _IMAGES).unlink(missing_ok=True)
+            if made:
+                out.rmdir()
             raise OSError(e.errno, e.strerror or str(e), str(out / _IMAGES)) from None
         labels = np.lib.format.open_memmap(out / _LABELS, mode="w+", dtype=np.int64,
                                            shape=(n,))
@@ -294,9 +305,12 @@ def prepare(source: str | os.PathLike[str], out: str | os.PathLike[str], *, reso
     if workers > 1 and n - meta["done"] > 1:
         import multiprocessing
 
-        pool = multiprocessing.get_context().Pool(min(workers, n - meta["done"]))
+        pool = multiprocessing.get_context().Pool(min(workers, n - meta["done"]),
+                                                  initializer=_quiet_worker)
     bar = tqdm(total=n, initial=meta["done"], disable=not progress, unit="img",
                desc=f"prepare {source.name}", dynamic_ncols=True)
+    # a SIGTERM ends the workers too (the finally below), then this process as SIGTERM does
+    installed = _Terminated.install() if pool is not None else False
     try:
         while meta["done"] < n:
             part = files[meta["done"]:meta["done"] + chunk]
@@ -325,4 +339,43 @@ def prepare(source: str | os.PathLike[str], out: str | os.PathLike[str], *, reso
         if pool is not None:
             pool.terminate()
             pool.join()
+        if installed:
+            _Terminated.restore()
     return meta
+
+
+def _quiet_worker() -> None:
+    """A decoding worker leaves Ctrl-C to its parent (no traceback of each worker): the parent
+    stops them (``Pool.terminate``)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class _Terminated(BaseException):
+    """A SIGTERM during :func:`prepare`, raised so that its workers are ended first."""
+
+    @classmethod
+    def install(cls) -> bool:
+        """Take SIGTERM (in the main thread, where it has its default action)."""
+        import signal
+        import threading
+
+        if threading.current_thread() is not threading.main_thread() \
+                or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return False  # a caller's own handling is kept
+
+        def handler(signum: int, frame: object) -> None:
+            raise cls()
+
+        signal.signal(signal.SIGTERM, handler)
+        return True
+
+    @staticmethod
+    def restore() -> None:
+        """The default action back; after a SIGTERM (the workers ended), end as it does."""
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if sys.exc_info()[0] is _Terminated:
+            signal.raise_signal(signal.SIGTERM)

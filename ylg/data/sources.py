@@ -21,8 +21,6 @@ held in memory (or memory-mapped, for a prepared folder). Images enter the model
 from __future__ import annotations
 
 import os
-import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -262,18 +260,25 @@ def npz_arrays(path: str | os.PathLike[str], *, resolution: int = 32,
     >>> d.images.shape, d.num_classes
     (torch.Size([5, 3, 8, 8]), 2)
     """
+    from ylg.data.npzread import read_members
+
     path = Path(path)
+    resolution = check_positive_int("resolution", resolution)
     if not path.is_file():  # never block on a FIFO or read a device
         raise DataError(f"{str(path)!r} is not a regular file")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            if not isinstance(f, np.lib.npyio.NpzFile):
-                raise DataError(f"{str(path)!r} is a single array, not an .npz archive")
-            arrays = {k: f[k] for k in f.files if k in ("images", "labels")}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error,
-            NotImplementedError, RuntimeError) as e:
-        raise DataError(f"cannot read {str(path)!r}: {e or type(e).__name__} (truncated or "
-                        "not an .npz?)") from None
+
+    def check(name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
+        """Each member's declared size, before a byte of it is inflated: what it and the
+        float32 copies made of it (read, resized) take must fit in memory."""
+        from ylg.memory import check_memory
+
+        count = int(np.prod(shape, dtype=object))
+        n = shape[0] if shape else 1  # resized: at most 3 planes, twice (resize, channels)
+        kept = count * (dtype.itemsize + 4) + n * 3 * resolution ** 2 * 4 * 2
+        check_memory(f"reading {name!r} of {str(path)!r} ({'x'.join(map(str, shape))} "
+                     f"{dtype})", kept if name == "images" else count * (dtype.itemsize + 8))
+
+    arrays = read_members(path, ("images", "labels"), check)
     if "images" not in arrays:
         raise DataError(f"{str(path)!r} has no 'images' array (it has: {', '.join(arrays)})")
     x = arrays["images"]
@@ -294,7 +299,7 @@ def npz_arrays(path: str | os.PathLike[str], *, resolution: int = 32,
     if int(y.max()) >= MAX_CLASSES:
         raise DataError(f"{str(path)!r}: labels reach {int(y.max())}; at most {MAX_CLASSES} "
                         "classes (labels 0..n-1) are supported")
-    images = _channels(_resize(pixels, check_positive_int("resolution", resolution)), channels)
+    images = _channels(_resize(pixels, resolution), channels)
     return ImageData(images, torch.from_numpy(y.astype(np.int64)),
                      tuple(str(i) for i in range(int(y.max()) + 1)), str(path))
 

@@ -443,7 +443,11 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], *, data: str | None 
         options = {**options, "metrics": DEFAULT_METRICS}
     s = _settings(settings, options)  # before the slow part: a typo fails at once
     generator, info = load_generator(checkpoint, weights=weights, device=s.device)
-    spec = data or info["config"]["data"]
+    stored = info["config"].get("data") if isinstance(info["config"], dict) else None
+    if not data and not isinstance(stored, str):
+        raise InvalidArgument(f"{str(checkpoint)!r} names no training data (its config's data "
+                              f"is {str(stored)[:40]!r}): give --data")
+    spec = data or str(stored)
     if not chosen:
         s = replace(s, metrics=default_metrics(spec))
     if s.classifier is None:  # a classifier given is the caller's judge of their data

@@ -176,7 +176,9 @@ def load_torchscript(path: str | os.PathLike[str], *,
     """
     path = Path(path)
     if not path.is_file():
-        raise MetricsError(f"feature extractor {str(path)!r} does not exist")
+        from ylg.run.files import why_not_a_file
+
+        raise MetricsError(f"feature extractor {str(path)!r} {why_not_a_file(path)}")
     device = torch.device(device)
     network = load_script(path, device)
     return FeatureExtractor(f"torchscript-{verified_sha256(path, None)[:12]}", network,

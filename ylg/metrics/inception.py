@@ -193,8 +193,10 @@ def load_inception_logits(path: str | os.PathLike[str], *, device: str | torch.d
 
     path = Path(path)
     if not path.is_file():
-        raise MetricsError(f"Inception logits file {str(path)!r} does not exist (the Inception "
-                           f"Score needs pytorch-fid's {PT_INCEPTION_FILE})")
+        from ylg.run.files import why_not_a_file
+
+        raise MetricsError(f"Inception logits file {str(path)!r} {why_not_a_file(path)} (the "
+                           f"Inception Score needs pytorch-fid's {PT_INCEPTION_FILE})")
     sha256 = verified_sha256(path, None)
     if verify:
         sha1 = file_sha256(path, "sha1")

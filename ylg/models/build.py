@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ifg.errors import InvalidArgument
+from ifg.errors import InvalidArgument, MaskFileError
 from ylg.errors import CheckpointError
 from ylg.models.sagan import Discriminator, Generator
 from ylg.choices import attention_variants
@@ -84,9 +84,14 @@ def read_attention(attention: str | os.PathLike[str]
     if not isinstance(attention, (str, Path)) or not Path(attention).is_file():
         raise InvalidArgument(f"attention must be one of {', '.join(attention_variants())} or a "
                               f"mask file, got {attention!r}")
+    from ifg.io import MAX_FILE_BYTES
+
+    if Path(attention).stat().st_size > MAX_FILE_BYTES:
+        raise MaskFileError(f"{attention}: {Path(attention).stat().st_size:,} bytes, more than "
+                            f"a mask file may hold ({MAX_FILE_BYTES:,})")
     raw = Path(attention).read_bytes()
-    blob = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
-    return masks_from_bytes(raw, name=str(attention)), blob
+    masks = masks_from_bytes(raw, name=str(attention))  # checked first: an empty file too
+    return masks, torch.frombuffer(bytearray(raw), dtype=torch.uint8)
 
 
 def model_kwargs_of(state: dict[str, Any], *,

@@ -13,6 +13,7 @@ included) leaves the previous complete checkpoint in place.
 
 from __future__ import annotations
 
+import errno
 import os
 import random
 from collections.abc import Sequence
@@ -51,7 +52,17 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path
     >>> torch.load(p, weights_only=True)["step"].item()
     3
     """
-    return atomic_write(path, lambda f: torch.save(state, f), durable=True)
+    try:
+        return atomic_write(path, lambda f: torch.save(state, f), durable=True)
+    except RuntimeError as err:  # torch.save wraps its file's write error (a full disk)
+        cause = err.__cause__ or err.__context__
+        text = str(err).lower()
+        if not (isinstance(cause, OSError) or "write" in text or "inline_container" in text):
+            raise
+        code = cause.errno if isinstance(cause, OSError) and cause.errno else None
+        if code is None:
+            code = errno.ENOSPC if "space" in str(err).lower() else errno.EIO
+        raise OSError(code, os.strerror(code), str(path)) from None
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -80,6 +91,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} is not a regular file")
+    from ylg.run.ptzip import check_entries
+
+    check_entries(path, f"checkpoint {str(path)!r}")  # loading then costs at most its size
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling failure means a corrupt file
@@ -126,6 +140,31 @@ def _check_record(state: dict[str, Any], name: str) -> None:
         if not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                    for k, v in state[key].items()):
             raise bad(f"{key} must map names to tensors")
+    rng = state["rng"]  # what set_rng_state hands to torch, numpy and random, typed
+    np_state, py_state = rng.get("numpy"), rng.get("python")
+
+    def ints(x: Any, n: int) -> bool:
+        return isinstance(x, list) and len(x) == n and all(type(v) is int for v in x)
+
+    if not (isinstance(rng.get("torch"), torch.Tensor) and rng["torch"].dtype == torch.uint8
+            and rng["torch"].dim() == 1
+            and isinstance(rng.get("cuda", []), list)
+            and all(isinstance(t, torch.Tensor) and t.dtype == torch.uint8
+                    for t in rng.get("cuda", []))
+            and isinstance(np_state, dict) and isinstance(np_state.get("keys"), torch.Tensor)
+            and np_state["keys"].shape == (624,) and not np_state["keys"].is_floating_point()
+            and type(np_state.get("pos")) is int and type(np_state.get("has_gauss")) is int
+            and type(np_state.get("cached")) in (int, float)
+            and isinstance(py_state, dict) and type(py_state.get("version")) is int
+            and ints(py_state.get("state"), 625)
+            and (py_state.get("gauss") is None or type(py_state.get("gauss")) is float)):
+        raise bad("rng does not hold the random generators' states (torch, cuda, numpy, "
+                  "python) of the types ylg writes")
+    names = state.get("class_names")
+    if names is not None and not (isinstance(names, list) and len(names) <= 100_000 and all(
+            isinstance(n, str) and len(n) <= 200 for n in names)):
+        raise bad(f"class_names is {str(names)[:60]!r}, expected a list of at most 100,000 "
+                  "names (strings of at most 200 characters)")
     blob = state.get("masks_file")
     if blob is not None and not (isinstance(blob, torch.Tensor) and blob.dtype == torch.uint8
                                  and blob.dim() == 1):

@@ -13,7 +13,9 @@ a run that ends well removes the lock file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,6 +64,9 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
     run_dir = Path(run_dir)
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
+    from ylg.run.files import refuse_links
+
+    refuse_links(run_dir)  # a link among the run's files would send its writes outside it
     path = run_dir / LOCK_NAME
     while True:
         fd, made = _open(path)
@@ -95,15 +100,26 @@ def run_lock(run_dir: str | os.PathLike) -> Iterator[Path]:
 
 def _open(path: Path) -> tuple[int, bool]:
     """A descriptor of the lock file, and whether this call created it."""
+    nofollow = getattr(os, "O_NOFOLLOW", 0)  # a link put there is refused, never written
     while True:
         try:
-            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644), True
+            return os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | nofollow, 0o644), True
         except FileExistsError:
             pass
         try:
-            return os.open(path, os.O_RDWR), False
+            fd = os.open(path, os.O_RDWR | nofollow | getattr(os, "O_NONBLOCK", 0))
         except FileNotFoundError:  # removed in between: create it
             continue
+        except OSError as err:
+            if err.errno == errno.ELOOP:  # a symbolic link
+                raise YLGError(f"{str(path)!r} is a symbolic link: a run folder's files must "
+                               "be its own (remove the link, or use another folder)") from None
+            raise
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise YLGError(f"{str(path)!r} is not a regular file (a FIFO, device or folder); "
+                           "remove it, or use another folder")
+        return fd, False
 
 
 def _names(path: Path, fd: int) -> bool:

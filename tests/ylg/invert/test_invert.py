@@ -14,7 +14,8 @@ from ylg.attention import Attention2d
 from ylg.errors import DataError
 from ylg.invert import (METHODS, PUBLISHED, Budget, default_heads, discriminator_saliency,
                         feature_distance, invert, key_counts, saliency_maps)
-from ylg.invert.jobs import generated_target, load_image, score
+from ylg.invert.jobs import score
+from ylg.invert.targets import generated_target, load_image
 from ylg.invert import optimise as invert_module
 from ylg.models import Discriminator, Generator
 
