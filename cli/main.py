@@ -482,20 +482,28 @@ def export(checkpoint, weights, out):
 @click.option("--grid", type=int, default=None,
               help="Side of the square token grid: flow's grid, images' "
                    "resolution.  [default: 8]")
-@click.option("--data", default=None, help="images: digits (embedded), a folder or an .npz.")
+@click.option("--data", default=None, help="images: digits (embedded), photos (crops of "
+              "scikit-image's photographs, held-out photographs for the test), a folder or an "
+              ".npz.")
 @click.option("--cache", type=click.Path(file_okay=False), default="runs/compare",
               show_default=True, help="Folder of per-(mask set, seed) results; a rerun resumes.")
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs trained at once, each in its own process on one thread (2 on two "
+                   "cores: twice the runs an hour); the same runs, to rounding.")
 @device_option()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object, not the table.")
 @out_option("Figure (PNG) of the report.", required=False)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @long_command
-def compare(masks, task, seeds, steps, grid, data, cache, device, as_json, out, quiet):
+def compare(masks, task, seeds, steps, grid, data, cache, jobs, device, as_json, out, quiet):
     """Train a probe per mask set (its only attention) and seed; compare them paired.
 
     MASKS: mask files (e.g. from `ylg-masks export`; their key grid is the token grid), presets
-    (ylg, ylg-no-esa, ylg-strided) or PATTERN[:ENUMERATION] (ltr, fixed, strided:manhattan, dense,
-    local). The first is the reference of the differences.
+    (ylg, ylg-no-esa, ylg-strided), PATTERN[:ENUMERATION] (ltr, fixed, strided:manhattan, dense,
+    local) or a 2-D family or specification (neighborhood:kernel=5, swin:window=4, axial,
+    sliding-tile:tile=4,window=3, neighborhood:kernel=3,layers=4; see `ylg-masks list`). The
+    first is the reference of the differences; the table gives each set's keys per query and
+    the layers it takes to Full Information. Every probe has as many layers as the deepest set.
 
     Says first how long its runs will take. flow separates sets with and without Full
     Information (what `ylg-masks check` proves); sets that all have it tie there, and are told
@@ -506,6 +514,8 @@ def compare(masks, task, seeds, steps, grid, data, cache, device, as_json, out, 
       ylg compare ltr fixed strided --task flow --grid 4 --steps 100 --seeds 3 -o flow.png
       ylg compare fixed ltr --task flow --seeds 3 --steps 300 --json
       ylg compare ylg masks.npz local --task images --grid 16 --device cuda
+      ylg compare ylg neighborhood:kernel=5 swin:window=4 axial --task images --data photos
+        --grid 16 --jobs 2
     """
     import json as json_
 
@@ -526,7 +536,7 @@ def compare(masks, task, seeds, steps, grid, data, cache, device, as_json, out, 
     settings = Settings() if steps is None else Settings(steps=steps)
     result = run_compare(masks, task=task, seeds=seeds, settings=settings,
                          task_options=task_options(task, grid=grid, data=data), cache=cache,
-                         device=resolve_device(device), progress=not quiet)
+                         device=resolve_device(device), progress=not quiet, jobs=jobs)
     click.echo(json_.dumps(result.to_dict(), allow_nan=False) if as_json else format_table(result))
     if out:
         draw_report(result, out)

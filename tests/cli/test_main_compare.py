@@ -48,3 +48,16 @@ def test_data_with_the_flow_task_is_one_line_before_any_work(tmp_path):
     assert result.exit_code == 2
     assert result.output.strip().splitlines() == ["Error: --data applies to --task images"]
     assert not (tmp_path / "cache").exists()
+
+
+def test_families_on_the_photographs(tmp_path):
+    """The images task on photos (crops of the photographs shipped with scikit-image) with 2-D
+    family items: offline, one table with the budget and the depth of each set."""
+    r = run("compare", "ylg", "neighborhood:kernel=3", "swin:window=4", "--task", "images",
+            "--data", "photos", "--cache", tmp_path, "--seeds", "2", "--steps", "2",
+            "--grid", "8", "--quiet")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert "keys/q" in lines[0] and "depth" in lines[0]
+    assert [line.split()[0] for line in lines[1:4]] == ["ylg", "neighborhood:kernel=3",
+                                                         "swin:window=4"]

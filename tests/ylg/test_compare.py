@@ -332,3 +332,77 @@ def test_the_figure_keeps_each_interval_inside_the_scores_range(tmp_path, monkey
         draw_report(c, tmp_path / "r.png")
         for mean, ((below,), (above,)) in drawn:
             assert bounds[0] <= mean - below and mean + above <= bounds[1]
+
+
+# --- the 2-D families and stacks (#24) ----------------------------------------------------------
+
+def test_family_items_resolve_to_their_ifg_patterns():
+    for spec in ("neighborhood:kernel=3", "swin:window=2", "axial", "sliding-tile:tile=2,window=3",
+                 "neighborhood:kernel=3+global:tokens=1", "neighborhood:kernel=3,layers=3"):
+        probe = resolve(spec, (6, 6))
+        want = ifg.pattern(spec, grid=(6, 6))
+        assert len(probe.layers) == want.num_steps, spec
+        for heads, step in zip(probe.layers, want.steps):
+            assert (heads[0] != step).nnz == 0, spec
+    assert resolve("strided:manhattan", (4, 4)).pattern.num_steps == 2  # PATTERN:ENUMERATION
+
+
+def test_keys_per_query_and_depth_are_what_ifg_says():
+    from ylg.compare.items import item_depth
+
+    assert resolve("neighborhood:kernel=3", (8, 8)).keys_per_query == 9.0
+    assert resolve("dense", (4, 4)).keys_per_query == 16.0
+    assert item_depth("neighborhood:kernel=3", (8, 8)) == ifg.depth(
+        ifg.pattern("neighborhood:kernel=3", grid=(8, 8))).layers == 6
+    assert item_depth("fixed", (4, 4)) is None  # no Full Information, however many layers
+
+
+@pytest.mark.parametrize("spec", ["neighborhood:kernel=3", "swin:window=2",
+                                  "neighborhood:kernel=3,dilation=2"])
+def test_the_sparse_probe_attention_equals_the_dense_one(spec):
+    """Sparse masks run through ylg.flex_attention: the same outputs and gradients as SDPA."""
+    from ylg.compare.probe import MaskedAttention
+
+    torch.manual_seed(0)
+    probe = resolve(spec, (8, 8))
+    masks = torch.from_numpy(probe.dense()[0])
+    sparse = MaskedAttention(16, masks, (8, 8)).double()
+    dense = MaskedAttention(16, masks, (8, 8)).double()
+    dense.load_state_dict(sparse.state_dict())
+    dense.pattern = None  # the SDPA path
+    assert sparse.pattern is not None
+    x = torch.randn(3, 64, 16, dtype=torch.double, requires_grad=True)
+    q = torch.randn(64, 16, dtype=torch.double)
+    y1, y2 = sparse(x, q), dense(x, q)
+    torch.testing.assert_close(y1, y2)
+    g1, = torch.autograd.grad(y1.square().sum(), x)
+    g2, = torch.autograd.grad(y2.square().sum(), x)
+    torch.testing.assert_close(g1, g2)
+
+
+def test_a_stack_learns_what_its_layers_connect_and_nothing_else():
+    """A 2-layer 3x3 neighbourhood on 6x6: the pairs its 2-layer graph connects (ifg's reach,
+    checked here against the boolean product of its steps) are learnt, the others stay at
+    chance."""
+    task = FlowTask(grid=(6, 6), symbols=8, eval_examples=1024)
+    probe = resolve("neighborhood:kernel=3,layers=2", task.grid)
+    step = probe.layers[0][0].toarray().astype(int)
+    product = (step @ step > 0).T  # (k, q): k reaches q through the two layers
+    assert np.array_equal(reachable(probe.pattern), product)
+    r = train_probe(task, probe, 0, Settings(steps=250, dim=32))
+    assert r["reachable_pairs"] == int(product.sum()) and r["unreachable_pairs"] > 0
+    assert r["reachable"] > 0.9
+    assert abs(r["unreachable"] - 1 / 8) < 0.06
+
+
+def test_parallel_runs_give_the_runs_of_one_process(tmp_path):
+    settings = Settings(steps=3, dim=8)
+    options = {"grid": (3, 3), "eval_examples": 16}
+    one = compare(["dense", "axial"], seeds=2, settings=settings, task_options=options)
+    two = compare(["dense", "axial"], seeds=2, settings=settings, task_options=options, jobs=2,
+                  cache=tmp_path)
+    for item in ("dense", "axial"):
+        assert [r["score"] for r in one.runs[item]] == [r["score"] for r in two.runs[item]]
+    assert len(list(tmp_path.glob("*.json"))) == 4  # each result cached as it came
+    assert two.rows[1]["keys_per_query"] == 3.0 and two.rows[1]["depth"] == 2  # row, column
+    assert "keys/q" in format_table(two) and "depth" in format_table(two)

@@ -1,10 +1,12 @@
 """What ``ylg compare`` compares: a MASKS item resolved into the layers of a probe.
 
 An item is a mask file (``ylg-masks export``/``extend``/``search``), a preset (``ylg``,
-``ylg-no-esa``, ``ylg-strided``), or a named pattern with an optional enumeration
-(``ltr``, ``fixed``, ``strided:rowmajor``, ``dense``, ``local``). The probe runs the masks square
-on its token grid (a mask file's key grid must be the task's grid; its tiling and the attention
-layer's pooling do not apply).
+``ylg-no-esa``, ``ylg-strided``), a named pattern with an optional enumeration (``ltr``,
+``fixed``, ``strided:rowmajor``, ``dense``, ``local``), or a 2-D family or specification as
+``ylg-masks`` takes it (``neighborhood:kernel=5``, ``swin:window=4``, ``axial``,
+``sliding-tile:tile=4,window=3``, ``neighborhood:kernel=3,layers=4``, unions with ``global``
+tokens; see ``ylg-masks list``). The probe runs the masks square on its token grid (a mask file's
+key grid must be the task's grid; its tiling and the attention layer's pooling do not apply).
 
 A probe has one attention layer per step. A multi-step group of heads (ifg's ``MaskSet.groups``)
 becomes one head of every layer, head ``g`` of layer ``t`` taking the group's step ``t``; a pattern
@@ -28,8 +30,9 @@ from ifg.errors import InvalidArgument, check_known
 from ifg.maskset import MaskSet
 
 from ifg.pattern import Pattern
+from ifg.spec import names
 
-__all__ = ["Probe", "resolve", "reachable"]
+__all__ = ["Probe", "resolve", "reachable", "item_depth"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,6 +56,13 @@ class Probe:
         """The probe's information-flow pattern (per layer, the union of its heads)."""
         steps = [sum(m.astype(np.int8) for m in heads) > 0 for heads in self.layers]
         return Pattern(tuple(steps), grid=self.grid, name=self.name)
+
+    @property
+    def keys_per_query(self) -> float:
+        """The budget: keys a query attends, averaged over layers and heads (a layer's work is
+        this times its width, however many heads share the width)."""
+        n = self.grid[0] * self.grid[1]
+        return float(np.mean([m.nnz / n for heads in self.layers for m in heads]))
 
     def dense(self) -> np.ndarray:
         """All masks as one boolean array of shape ``(layers, heads, N, N)``."""
@@ -95,10 +105,14 @@ def _heads(item: str, grid: tuple[int, int]) -> list[list[sp.csr_matrix]]:
         return _from_maskset(item, load(path), grid)
     if item in PRESETS:
         return _from_maskset(item, ifg.preset(item, key_grid=grid), grid)
-    name, _, enumeration = item.partition(":")
-    if name not in ifg.patterns():  # the presets are listed too, and the closest suggested
-        check_known("mask set", name, [*PRESETS, *ifg.patterns()])
-    p = ifg.pattern(name, n, enumeration=enumeration or "rowmajor", grid=grid)
+    name, _, rest = item.partition(":")
+    if name in ifg.patterns() and rest and "=" not in rest:  # PATTERN:ENUMERATION
+        p = ifg.pattern(name, n, enumeration=rest, grid=grid)
+    else:
+        if not any(c in item for c in ":+/()") and item not in names():
+            # one unknown word: the presets are listed too, and the closest suggested
+            check_known("mask set", item, [*PRESETS, *names()])
+        p = ifg.pattern(item, n, grid=grid)  # a name, a 2-D family or a specification
     return [list(p.steps)]
 
 
@@ -109,7 +123,7 @@ def resolve(item: str | os.PathLike[str], grid: Sequence[int], *,
     Parameters
     ----------
     item : str or os.PathLike
-        A mask file, a preset, or ``PATTERN[:ENUMERATION]`` (see the module).
+        A mask file, a preset, ``PATTERN[:ENUMERATION]`` or a specification (see the module).
     grid : tuple (h, w)
         The task's token grid.
     depth : int, optional
@@ -131,6 +145,9 @@ def resolve(item: str | os.PathLike[str], grid: Sequence[int], *,
     (2, 4, (64, 64))
     >>> len(resolve("dense", (8, 8), depth=2).layers)
     2
+    >>> p = resolve("neighborhood:kernel=3,layers=3", (8, 8))
+    >>> len(p.layers), round(p.keys_per_query, 3)
+    (3, 9.0)
     """
     grid = (int(grid[0]), int(grid[1]))
     heads = _heads(str(item), grid)
@@ -158,3 +175,17 @@ def reachable(pattern: Pattern) -> np.ndarray:
     for qi, s, e in zip(q, starts, ends):
         out[order[s:e], order[qi]] = True
     return out
+
+
+def item_depth(item: str | os.PathLike[str], grid: Sequence[int]) -> int | None:
+    """The layers an item's own steps, applied in turn, take to Full Information on the grid
+    (:func:`ifg.depth` of the union of its heads per step); None when they never get there.
+
+    Examples
+    --------
+    >>> item_depth("neighborhood:kernel=3", (8, 8)), item_depth("ylg", (8, 8)), item_depth("dense", (4, 4))
+    (6, 2, 1)
+    """
+    from ifg.depth import depth
+
+    return depth(resolve(item, grid).pattern).layers

@@ -24,8 +24,9 @@ def format_table(c: Comparison) -> str:
     first mask set with its interval, its p-value (paired t-test) and that p adjusted by Holm's
     method for the number of comparisons in the table, and the seeds a paired t-test would need
     to resolve that difference (80 % power, at level 0.05 divided by the number of comparisons)
-    when it is not resolved (adjusted p >= 0.05). The flow task adds
-    the accuracy on reachable and unreachable pairs.
+    when it is not resolved (adjusted p >= 0.05); each mask set's budget (keys a query attends,
+    averaged over layers and heads) and depth (the layers its own steps take to Full
+    Information; ``never``). The flow task adds the accuracy on reachable and unreachable pairs.
 
     Examples
     --------
@@ -36,14 +37,18 @@ def format_table(c: Comparison) -> str:
     ['mask', 'set', 'accuracy']
     """
     flow = any("reachable" in r or "unreachable" in r for r in c.rows)
+    about = any("keys_per_query" in r for r in c.rows)
     better = "higher" if c.higher_is_better else "lower"
-    head = (f"{'mask set':<22} {c.unit:>9} {'+-95%':>8} {'diff':>9} {'+-95%':>8} {'p':>7} "
+    width = max(22, *(len(r["item"]) for r in c.rows))
+    head = (f"{'mask set':<{width}} {c.unit:>9} {'+-95%':>8} {'diff':>9} {'+-95%':>8} {'p':>7} "
             f"{'p(Holm)':>7} {'seeds needed':>12}")
+    if about:
+        head += f" {'keys/q':>7} {'depth':>5}"
     if flow:
         head += f" {'reachable':>9} {'unreachable':>11}"
     lines = [head]
     for r in c.rows:
-        line = f"{r['item']:<22} {_num(r['score']):>9} {_num(r['interval']):>8}"
+        line = f"{r['item']:<{width}} {_num(r['score']):>9} {_num(r['interval']):>8}"
         if "difference" in r:
             if r.get("p_holm") is not None and r["p_holm"] < 0.05:
                 need = "resolved"
@@ -55,6 +60,9 @@ def format_table(c: Comparison) -> str:
                      f"{_num(r['p'], 3):>7} {_num(r.get('p_holm'), 3):>7} {need:>12}")
         else:
             line += f" {'(ref)':>9} {'':>8} {'':>7} {'':>7} {'':>12}"
+        if about:
+            depth = r.get("depth")
+            line += f" {_num(r.get('keys_per_query'), 1):>7} {'never' if depth is None else depth:>5}"
         if flow:
             line += f" {_num(r.get('reachable'), 3):>9} {_num(r.get('unreachable'), 3):>11}"
         lines.append(line)

@@ -19,7 +19,7 @@ import torch
 
 from ifg.errors import InvalidArgument, YLGError, check_positive_int
 from ifg.files import atomic_write, dumps_strict
-from ylg.compare.items import Probe, resolve
+from ylg.compare.items import Probe, item_depth, resolve
 from ylg.compare.probe import ProbeNet
 from ylg.compare.stats import holm, interval, paired
 from ylg.compare.tasks import Task, make_task
@@ -125,6 +125,10 @@ class Comparison:
         Wall time of the call (cached runs cost nothing).
     bounds : tuple (low, high)
         The score's range (the task's :attr:`~ylg.compare.tasks.Task.bounds`).
+    about : dict
+        item -> ``{"keys_per_query": float, "depth": int or None}``: its budget (keys a query
+        attends, over layers and heads) and the layers its own steps take to Full Information
+        (:func:`ylg.compare.items.item_depth`); copied into the rows.
     """
 
     task: str
@@ -138,6 +142,7 @@ class Comparison:
     seconds: float = 0.0
     rows: list[dict[str, Any]] = field(default_factory=list)
     bounds: tuple[float, float] = (-math.inf, math.inf)
+    about: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         first = [r["score"] for r in self.runs[self.items[0]]]
@@ -146,7 +151,8 @@ class Comparison:
             scores = [r["score"] for r in self.runs[item]]
             mean, half = interval(scores)
             row = {"item": item, "score": mean, "interval": half, "scores": scores,
-                   "seconds_per_run": sum(r["seconds"] for r in self.runs[item]) / len(scores)}
+                   "seconds_per_run": sum(r["seconds"] for r in self.runs[item]) / len(scores),
+                   **self.about.get(item, {})}
             if item != self.items[0]:
                 # resolved means Holm-adjusted p < 0.05; the seeds needed are estimated at the
                 # strictest level Holm may apply (0.05 / comparisons), so no estimate is short
@@ -295,7 +301,7 @@ def _check_probes(probes: Sequence[Probe], grid: tuple[int, int], settings: Sett
 def compare(items: Sequence[str], *, task: str = "flow", seeds: int | Sequence[int] = 5,
             settings: Settings | None = None, task_options: dict[str, Any] | None = None,
             cache: str | os.PathLike[str] | None = None, device: str | torch.device = "cpu",
-            progress: bool = False) -> Comparison:
+            progress: bool = False, jobs: int = 1) -> Comparison:
     """Train a probe per mask set and seed on one task and compare the mask sets, paired.
 
     Parameters
@@ -315,6 +321,9 @@ def compare(items: Sequence[str], *, task: str = "flow", seeds: int | Sequence[i
     device : str
     progress : bool
         A progress bar on stderr.
+    jobs : int
+        Runs trained at once, each in its own process on one thread (2 on a 2-core machine:
+        about twice the runs an hour); the same runs, to rounding.
 
     Returns
     -------
@@ -358,7 +367,6 @@ def compare(items: Sequence[str], *, task: str = "flow", seeds: int | Sequence[i
         folder = Path(cache)
         folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    runs: dict[str, list] = {i: [] for i in items}
     bar = tqdm(total=len(items) * len(seeds), desc=f"compare {task}", unit="run",
                disable=not progress, leave=False)
     paths = {item: None if folder is None else
@@ -371,20 +379,75 @@ def compare(items: Sequence[str], *, task: str = "flow", seeds: int | Sequence[i
         def estimate(per_step: float) -> None:
             _logger.info(_estimate_line(todo, len(items) * len(seeds) - todo, settings.steps,
                                         per_step))
+    results: dict[tuple[str, int], dict[str, Any]] = {}
+    pending = []
     for seed in seeds:  # seed-major: a partial run already has paired results
         for item, probe in zip(items, probes):
             stem = paths[item]
             path = None if stem is None else Path(f"{stem}-seed{seed}.json")
-            result = _cached(path) if path is not None and os.path.lexists(path) else None
-            if result is None:
-                # the first run trained says, after a few steps, how long all will take
-                result = train_probe(t, probe, seed, settings, device=device, timed=estimate)
-                estimate = None
-                if path is not None:  # written whole or not at all (no temporary file left)
-                    atomic_write(path, dumps_strict(result))
-            runs[item].append(result)
-            bar.update(1)
+            cached = _cached(path) if path is not None and os.path.lexists(path) else None
+            if cached is None:
+                pending.append((item, probe, seed, path))
+            else:
+                results[item, seed] = cached
+                bar.update(1)
+
+    def keep(item: str, seed: int, path: Path | None, result: dict[str, Any]) -> None:
+        if path is not None:  # written whole or not at all (no temporary file left)
+            atomic_write(path, dumps_strict(result))
+        results[item, seed] = result
+        bar.update(1)
+
+    jobs = check_positive_int("jobs", jobs)
+    if jobs == 1 or len(pending) < 2:
+        for item, probe, seed, path in pending:
+            # the first run trained says, after a few steps, how long all will take
+            keep(item, seed, path,
+                 train_probe(t, probe, seed, settings, device=device, timed=estimate))
+            estimate = None
+    else:
+        _in_parallel(pending, t, settings, device, min(jobs, len(pending)), keep)
+    runs = {item: [results[item, seed] for seed in seeds] for item in items}
     bar.close()
+    about = {item: {"keys_per_query": probe.keys_per_query,
+                    "depth": item_depth(item, t.grid)} for item, probe in zip(items, probes)}
     return Comparison(task, t.unit, t.higher_is_better, items, seeds, runs,
                       dict(settings.__dict__, depth=depth), t.options(),
-                      time.perf_counter() - start, bounds=t.bounds)
+                      time.perf_counter() - start, bounds=t.bounds, about=about)
+
+
+def _train_in_worker(task: Task, probe: Probe, seed: int, settings: Settings,
+                     device: str | torch.device) -> dict[str, Any]:
+    """One run in a worker process, on one thread (the runs themselves are the parallelism)."""
+    torch.set_num_threads(1)
+    return train_probe(task, probe, seed, settings, device=device)
+
+
+def _in_parallel(pending: Sequence[tuple[str, Probe, int, Path | None]], task: Task,
+                 settings: Settings, device: str | torch.device, jobs: int,
+                 keep: Callable[[str, int, Path | None, dict[str, Any]], None]) -> None:
+    """Train the ``pending`` runs in ``jobs`` worker processes of one thread each; each result
+    is kept (cached) as it comes, so a killed comparison loses only the runs under way."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    from ylg.eta import duration
+
+    method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    started = time.perf_counter()
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method)) as pool:
+        futures = {pool.submit(_train_in_worker, task, probe, seed, settings, device):
+                   (item, seed, path) for item, probe, seed, path in pending}
+        done_count, left = 0, set(futures)
+        while left:
+            done, left = wait(left, return_when=FIRST_COMPLETED)
+            for future in done:
+                item, seed, path = futures[future]
+                keep(item, seed, path, future.result())
+                done_count += 1
+                if done_count == 1 and left:  # the first result says how long the rest take
+                    per_run = time.perf_counter() - started
+                    _logger.info(f"compare: {len(left)} runs left on {jobs} processes at about "
+                                 f"{duration(per_run)} a run: about "
+                                 f"{duration(per_run * len(left) / jobs)}")
+
