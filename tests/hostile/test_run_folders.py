@@ -7,7 +7,7 @@ import os
 import pytest
 
 from ifg.errors import YLGError
-from ylg import runfiles
+from ylg.run import files as runfiles
 from ylg.run.folder import read_log as resume_log
 from ylg.run.lock import _open
 from ylg.train import TrainConfig, train
