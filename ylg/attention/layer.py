@@ -78,7 +78,13 @@ _ONE_THREAD_MAX_WORK = 1 << 32
 
 
 def _single_threaded(t: torch.Tensor, work: int) -> bool:
-    """Whether the sparse core on tensor ``t`` with ``work`` multiply-adds runs on one thread."""
+    """Whether the sparse core on tensor ``t`` with ``work`` multiply-adds runs on one thread.
+
+    Never while ``torch.compile`` or ``torch.export`` traces: ``torch.set_num_threads`` is a
+    side effect outside the graph (dynamo warns and skips it), and the compiled code has its
+    own threading."""
+    if torch.compiler.is_compiling():
+        return False
     return t.device.type == "cpu" and work <= _ONE_THREAD_MAX_WORK
 
 
