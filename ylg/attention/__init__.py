@@ -12,7 +12,7 @@
 """
 
 from ylg.attention.flex import FlexUnsupported, flex_mask
-from ylg.attention.layer import Attention2d
+from ylg.attention.layer import Attention2d, mask_fingerprint
 from ylg.choices import BACKENDS
 
-__all__ = ["Attention2d", "BACKENDS", "FlexUnsupported", "flex_mask"]
+__all__ = ["Attention2d", "BACKENDS", "FlexUnsupported", "flex_mask", "mask_fingerprint"]
