@@ -282,6 +282,14 @@ class Attention2d(nn.Module):
             with torch.no_grad():
                 self.mask_fingerprint.copy_(_digest(self.fingerprint))  # always this layer's
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the per-device caches (rebuilt on demand; flex's holds closures)."""
+        state = self.__dict__.copy()
+        for name in ("_rows_cache", "_block_masks", "_auto_blocked"):
+            if name in state:
+                state[name] = {}
+        return state
+
     def _head_dim(self, name: str, value: int | None, channels: int, share: int) -> int:
         if value is not None:
             return check_positive_int(name, value)
