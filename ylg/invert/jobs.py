@@ -519,7 +519,7 @@ def attention_map_figure(G: Generator, D: Discriminator | None, x: torch.Tensor,
         saliency = F.interpolate(s.cpu(), size=(res, res), mode="nearest")[0]
         # how far each map is from the mask's own (attention uniform over the allowed keys)
         off = mask_deviation(D.attention, s)
-        saliency_titles = [f"D {name}\n{d:.1%} off mask"
+        saliency_titles = [f"D {name}\n{d:.2%} off mask"
                            for name, d in zip(head_names(D.attention), off)]
         note = mask_note(off)
     g_names = head_names(G.attention)

@@ -244,14 +244,14 @@ def mask_note(deviations: Sequence[float]) -> str:
     Examples
     --------
     >>> mask_note([0.002, 0.004])
-    "D's saliency is within 0.4% of its mask's own map (attention uniform over the allowed keys): a picture of the mask, not of the image"
+    "D's saliency is within 0.40% of its mask's own map (attention uniform over the allowed keys): a picture of the mask, not of the image"
     """
     top = max(deviations)
     if top < MASK_LIKE:
-        return (f"D's saliency is within {top:.1%} of its mask's own map (attention uniform "
+        return (f"D's saliency is within {top:.2%} of its mask's own map (attention uniform "
                 f"over the allowed keys): a picture of the mask, not of the image")
     return (f"D's saliency differs from its mask's own map (attention uniform over the allowed "
-            f"keys) by {min(deviations):.1%} to {top:.1%}")
+            f"keys) by {min(deviations):.2%} to {top:.2%}")
 
 
 def attention_uniformity(layer: Attention2d, attention: torch.Tensor) -> dict[str, float]:
