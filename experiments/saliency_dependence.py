@@ -21,7 +21,7 @@ the ``rtl`` heads), D in eval mode. All numbers are fractions (0.0019 is 0.19 %)
 Usage::
 
     python experiments/saliency_dependence.py run       # resumable: start it again to go on
-    python experiments/saliency_dependence.py report    # results.json -> saliency_dependence.png
+    python experiments/saliency_dependence.py report    # the table; saliency_dependence.png
     nohup python experiments/saliency_dependence.py run > runs/saliency_dependence.log 2>&1 &
 
 Everything goes to ``--out`` (default ``runs/saliency_dependence``, git-ignored): one training run
@@ -48,7 +48,7 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
 from ifg.errors import YLGError  # noqa: E402
 from ifg.files import atomic_write  # noqa: E402
 
-__all__ = ["measure", "run", "report", "main"]
+__all__ = ["measure", "run", "table", "report", "main"]
 
 METRICS = ("between_images", "vs_zero_image", "vs_untrained", "vs_mask", "attention_mean",
            "attention_max")
@@ -154,6 +154,19 @@ def run(out: Path, *, widths: list[int], steps: list[int], batch_size: int, imag
     return results
 
 
+def table(points: list[dict[str, Any]]) -> str:
+    """The points as a markdown table (percentages), by width then steps."""
+    lines = ["| width (`qk_head_dim`) | steps | two digits | vs all-zero image | vs untrained D "
+             "| vs mask's map | attention vs uniform, mean / max |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
+    for p in sorted(points, key=lambda p: (p["width"], p["steps"])):
+        lines.append(f"| {p['width']} ({p['width'] // 16}) | {p['steps']:,} "
+                     f"| {p['between_images']:.2%} | {p['vs_zero_image']:.2%} "
+                     f"| {p['vs_untrained']:.2%} | {p['vs_mask']:.2%} "
+                     f"| {p['attention_mean']:.2%} / {p['attention_max']:.1%} |")
+    return "\n".join(lines).replace("%", " %")
+
+
 def report(out: Path) -> Path:
     """``out/saliency_dependence.png``: each figure against training length, one panel a width."""
     import matplotlib
@@ -214,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
             run(out, widths=_ints(args.widths), steps=_ints(args.steps),
                 batch_size=args.batch_size, images=args.images, seed=args.seed,
                 log=lambda m: print(m, flush=True))
+        print(table(list(json.loads((out / "results.json").read_text())["points"].values())))
         print(report(out))
     except YLGError as e:
         print(f"error: {e}", file=sys.stderr)
