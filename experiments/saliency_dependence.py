@@ -185,14 +185,16 @@ def report(out: Path) -> Path:
               "attention_max": "attention vs uniform (max)"}
     for ax, width in zip(axes[0], widths):
         mine = sorted((p for p in points if p["width"] == width), key=lambda p: p["steps"])
-        for metric, label in labels.items():
-            ax.plot([p["steps"] for p in mine], [100 * p[metric] for p in mine], "o-",
+        for (metric, label), style in zip(labels.items(), ("o-", "s--", "^-", "o:", "d-")):
+            # a log axis has no 0 (the untrained D against itself): left out
+            ax.plot([p["steps"] for p in mine],
+                    [100 * p[metric] if p[metric] > 0 else float("nan") for p in mine], style,
                     label=label, ms=3)
         ax.set_title(f"width {width}")
         ax.set_xlabel("training steps")
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("mean relative difference (%)")
+    axes[0][0].set_ylabel("relative difference (%)")
     axes[0][-1].legend(fontsize=7)
     fig.suptitle("D's saliency maps: how much they depend on the image", fontsize=10)
     fig.tight_layout()
