@@ -633,13 +633,13 @@ def test_torch_export_runs_and_matches(backend):
     torch.testing.assert_close(exported.module()(x), net(x), atol=TOL, rtol=TOL)
 
 
+@pytest.mark.parametrize("compiler", COMPILERS)
 @pytest.mark.parametrize("backend", ["dense", "sparse"])
-def test_torch_compile_fullgraph_without_a_break_or_a_warning(backend, recwarn):
+def test_torch_compile_fullgraph_without_a_break_or_a_warning(backend, compiler, recwarn):
     """The whole forward and backward traced as one graph (``fullgraph``: a graph break, as a
     ``.item()`` would make, is an error), with no warning (the thread policy's
-    ``torch.set_num_threads`` stays out of traced code). ``aot_eager`` traces in seconds; the
-    inductor code it would feed is checked by test_torch_compile_gives_the_same_answer with
-    YLG_SLOW_TESTS=1."""
+    ``torch.set_num_threads`` stays out of traced code). ``aot_eager`` traces in seconds; set
+    ``YLG_SLOW_TESTS=1`` to also compile with inductor (tens of seconds each on CPU)."""
     torch._dynamo.reset()
     dense, sparse = twin_layers(64, preset("ylg", key_grid=(4, 4), query_grid=(8, 8)), pool=2)
     net = dense if backend == "dense" else sparse
@@ -647,9 +647,12 @@ def test_torch_compile_fullgraph_without_a_break_or_a_warning(backend, recwarn):
     x = torch.randn(2, 64, 8, 8)
     weights = (torch.randn(2, 64, 8, 8), torch.randn(2, 8, 64, 16))
     y, a, gx, gp = run(net, x, weights)
-    yc, ac, gxc, gpc = run(torch.compile(twin, backend="aot_eager", fullgraph=True), x, weights)
+    yc, ac, gxc, gpc = run(torch.compile(twin, backend=compiler, fullgraph=True), x, weights)
     torch.testing.assert_close(yc, y, atol=TOL, rtol=TOL)
     torch.testing.assert_close(ac, a, atol=TOL, rtol=TOL)
     torch.testing.assert_close(gxc, gx, atol=TOL, rtol=TOL)
     assert {n.removeprefix("_orig_mod."): g for n, g in gpc.items()}.keys() == gp.keys()
-    assert not [str(w.message) for w in recwarn.list], [str(w.message) for w in recwarn.list]
+    # torch's own deprecation notes (inductor imports torch.jit) are not the layer's
+    ours = [str(w.message) for w in recwarn.list
+            if "set_num_threads" in str(w.message) or "/ylg/" in w.filename]
+    assert not ours, ours
