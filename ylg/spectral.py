@@ -5,11 +5,16 @@ what the attention layer's 1x1 convolutions divide by (``sigma`` itself, :func:`
 and D's weights are divided by ``max(1, sigma)`` as in the published code (an inequality
 constraint, sigma <= 1) or by ``sigma`` (``constraint="equality"``, SN-GAN's rule):
 :func:`spectral_norm`, :func:`set_sn_constraint`.
+
+torch's parametrisation swaps a module's class for one made on the fly, which pickle cannot
+name, and refuses ``__getstate__``; every module parametrised here is given a ``__reduce_ex__``
+that rebuilds it from its plain class and state (:func:`_picklable`), so that ``pickle`` and
+``torch.save(model)`` work.
 """
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -32,13 +37,41 @@ class _SpectralNorm(nn.utils.parametrizations._SpectralNorm):
             super()._power_method(weight_mat, n_power_iterations)
 
 
+def _rebuild(cls: type[nn.Module], state: dict[str, Any]) -> nn.Module:
+    """Unpickle a module parametrised here: its plain class, its state, the parametrisations
+    registered again (each keeps its pickled weight and buffers)."""
+    module = cls.__new__(cls)
+    lists = state["_modules"].pop("parametrizations")
+    module.__dict__.update(state)
+    for name, plist in lists.items():
+        module._parameters[name] = plist.original
+        for p in plist:  # unsafe: the pickled weight already fits the pickled parametrisation
+            parametrize.register_parametrization(module, name, p, unsafe=True)
+    return _picklable(module)
+
+
+def _reduce(self: nn.Module, protocol: int) -> tuple[Any, ...]:
+    """``__reduce_ex__`` of a module parametrised here: rebuilt by :func:`_rebuild`."""
+    plain = type(self).__bases__[0]  # the class torch's parametrisation derived from
+    state = dict(self.__dict__)
+    state["_modules"] = dict(state["_modules"])  # _rebuild takes the parametrisations out
+    return _rebuild, (plain, state)
+
+
+def _picklable(module: nn.Module) -> nn.Module:
+    """Give a parametrised module's class (torch's own, made for this module) a
+    ``__reduce_ex__`` that pickle can follow."""
+    type(module).__reduce_ex__ = _reduce  # type: ignore[method-assign,assignment]
+    return module
+
+
 def sn_conv1x1(c_in: int, c_out: int) -> nn.Module:
     """A spectral-normalised 1x1 convolution without bias (SAGAN's projections): torch's
     ``spectral_norm(conv)``, with the same weights, buffers and random draws."""
     conv = nn.Conv2d(c_in, c_out, 1, bias=False)
     nn.init.xavier_uniform_(conv.weight)  # Glorot uniform, as published
     nn.utils.parametrize.register_parametrization(conv, "weight", _SpectralNorm(conv.weight))
-    return conv
+    return _picklable(conv)
 
 
 class _BoundedSpectralNorm(_SpectralNorm):
@@ -98,7 +131,7 @@ def spectral_norm(module: nn.Module, *, constraint: str = "inequality") -> nn.Mo
     weight = cast(torch.Tensor, module.weight)  # nn.Module's attributes type as Tensor | Module
     parametrize.register_parametrization(
         module, "weight", _BoundedSpectralNorm(weight, constraint=constraint))
-    return module
+    return _picklable(module)
 
 
 def set_sn_constraint(model: nn.Module, constraint: str) -> nn.Module:

@@ -220,7 +220,8 @@ def _overlay(ax: Axes, image: torch.Tensor, heat: torch.Tensor, title: str | Non
 def attention_figure(image: torch.Tensor, maps: torch.Tensor, *, query: tuple[int, int],
                      reconstruction: torch.Tensor | None = None,
                      titles: Sequence[str] | None = None, saliency: torch.Tensor | None = None,
-                     saliency_titles: Sequence[str] | None = None) -> Figure:
+                     saliency_titles: Sequence[str] | None = None,
+                     saliency_note: str | None = None) -> Figure:
     """The paper's attention pictures: where a query pixel attends in each head, over the image.
 
     Top row: the image, the reconstruction (if given), then one panel per head of ``maps``. Bottom
@@ -239,6 +240,9 @@ def attention_figure(image: torch.Tensor, maps: torch.Tensor, *, query: tuple[in
         One per head.
     saliency : torch.Tensor, (heads_d, h, w), optional
     saliency_titles : list of str, optional
+    saliency_note : str, optional
+        A line under the figure that says how to read the saliency row (e.g. how close the
+        maps are to the mask's own map).
 
     Returns
     -------
@@ -277,6 +281,8 @@ def attention_figure(image: torch.Tensor, maps: torch.Tensor, *, query: tuple[in
         for h, s in enumerate(saliency):
             axes[1, h].set_axis_on()
             _overlay(axes[1, h], image, s, f"saliency, {saliency_titles[h]}")
+        if saliency_note:
+            fig.supxlabel(saliency_note, fontsize=6)
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 

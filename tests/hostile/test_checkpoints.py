@@ -231,3 +231,43 @@ def test_an_empty_mask_file_for_training_is_one_mask_file_error(tmp_path):
                           attention=str(tmp_path / "empty.npz"), device="cpu"),
               progress=False, log=lambda m: None)
     assert not (tmp_path / "run").exists()
+
+
+def test_weights_whose_masks_differ_from_the_records_are_refused(checkpoint, tmp_path):
+    """Dense heads' weights under a record that names the YLG masks (the same shapes): the
+    masks' fingerprint stored with the weights refuses them, naming both."""
+    from ylg.attention import mask_fingerprint
+
+    path = _edited(checkpoint, tmp_path, lambda s: s["model"].update(attention="ylg"))
+    with pytest.raises(CheckpointError, match="masks none \\(dense attention\\) but") as err:
+        models_from_checkpoint(load_checkpoint(path))
+    g = models_from_checkpoint(load_checkpoint(checkpoint))[0]
+    assert g.attention.fingerprint == mask_fingerprint(None)
+    assert "this layer's masks are " in str(err.value)
+
+
+def test_a_checkpoint_and_an_export_from_before_the_masks_fingerprint_load(checkpoint,
+                                                                          tmp_path):
+    import json
+
+    from safetensors.torch import load_file, save_file
+
+    from ylg.export import _digest, export_generator, read_generator
+
+    def strip(state):
+        for key in ("G", "D", "EMA"):
+            for name in [n for n in state[key] if n.endswith("mask_fingerprint")]:
+                del state[key][name]
+    old = _edited(checkpoint, tmp_path, strip)
+    assert not any(n.endswith("mask_fingerprint") for n in torch.load(old)["G"])
+    g, _, ema = models_from_checkpoint(load_checkpoint(old))
+    assert "attention.mask_fingerprint" in ema.state_dict()
+    path = tmp_path / "g.safetensors"
+    export_generator(old, path)
+    tensors = {k: v for k, v in load_file(path).items() if not k.endswith("mask_fingerprint")}
+    with open(path, "rb") as f:
+        meta = json.loads(f.read(int.from_bytes(f.read(8), "little")))["__metadata__"]
+    meta["sha256"] = _digest(tensors, meta)
+    save_file(tensors, path, metadata=meta)
+    G, _ = read_generator(path)
+    assert torch.equal(G.attention.mask_fingerprint, ema.attention.mask_fingerprint)

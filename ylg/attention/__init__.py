@@ -15,7 +15,8 @@
 
 from ylg.attention.flex import FlexUnsupported, flex_mask
 from ylg.attention.flexcpu import flex_attention
-from ylg.attention.layer import Attention2d
+from ylg.attention.layer import Attention2d, mask_fingerprint
 from ylg.choices import BACKENDS
 
-__all__ = ["Attention2d", "BACKENDS", "FlexUnsupported", "flex_attention", "flex_mask"]
+__all__ = ["Attention2d", "BACKENDS", "FlexUnsupported", "flex_attention", "flex_mask",
+           "mask_fingerprint"]

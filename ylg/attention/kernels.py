@@ -122,7 +122,13 @@ ONE_THREAD_MAX_WORK = 1 << 32
 
 def single_threaded(t: torch.Tensor, work: int) -> bool:
     """Whether a sparse core on tensor ``t`` with ``work`` multiply-adds runs on one thread: the
-    policy of the layer's sparse backend and of ``ylg.flex_attention``."""
+    policy of the layer's sparse backend and of ``ylg.flex_attention``.
+
+    Never while ``torch.compile`` or ``torch.export`` traces: ``torch.set_num_threads`` is a
+    side effect outside the graph (dynamo warns and skips it), and the compiled code has its
+    own threading."""
+    if torch.compiler.is_compiling():
+        return False
     return t.device.type == "cpu" and work <= ONE_THREAD_MAX_WORK
 
 
@@ -283,9 +289,12 @@ def _needs_shift(q: torch.Tensor, k: torch.Tensor) -> bool:
     query entry times the largest key entry in size (Cauchy-Schwarz, exact for ``d = 1``); when
     that is small, two passes over the logits (the row maxima and the subtraction) are saved.
     Checked on CPU only, where reading the bound back costs no device synchronisation, and for
-    float32 and float64.
+    float32 and float64; never while ``torch.compile`` or ``torch.export`` traces, where a
+    branch on a tensor's value would break the graph (``.item()``) or cannot be exported: the
+    traced graph always shifts, which gives the same weights to rounding.
     """
-    if q.device.type != "cpu" or q.dtype not in (torch.float32, torch.float64):
+    if (torch.compiler.is_compiling() or q.device.type != "cpu"
+            or q.dtype not in (torch.float32, torch.float64)):
         return True
     with torch.no_grad():
         bound = q.shape[-1] * q.abs().amax() * k.abs().amax()

@@ -20,13 +20,17 @@ Heads are concatenated interleaved before the output projection, as in the publi
 channel ``j * heads + h`` holds channel ``j`` of head ``h``.
 
 The tile structure is compiled once, at construction, into non-persistent buffers: they move with
-``.to(device)``, and a checkpoint of the layer does not depend on the backend. The cores that run
+``.to(device)``, and a checkpoint of the layer does not depend on the backend. What the
+``state_dict`` does hold, beside the weights, is the masks' fingerprint (``mask_fingerprint``,
+:func:`mask_fingerprint`): loading weights into a layer with other masks is refused, and weights
+saved before the fingerprint existed load as before. The cores that run
 on head-split tensors are in :mod:`ylg.attention.kernels`, the FlexAttention route in
 :mod:`ylg.attention.flex`; their public names are re-exported here.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -50,7 +54,7 @@ from ylg.spectral import sn_conv1x1
 if TYPE_CHECKING:
     from ifg.maskset import MaskSet
 
-__all__ = ["Attention2d", "BACKENDS", "FlexUnsupported", "flex_mask"]
+__all__ = ["Attention2d", "BACKENDS", "FlexUnsupported", "flex_mask", "mask_fingerprint"]
 
 
 def _load_masks(masks: object) -> MaskSet:
@@ -61,6 +65,50 @@ def _load_masks(masks: object) -> MaskSet:
         return masks
     raise InvalidArgument(f"masks must be a MaskSet or None (read a mask file with "
                           f"ifg.io.load), got {type(masks).__name__}")
+
+
+def mask_fingerprint(masks: MaskSet | None) -> str:
+    """The sha256 (hex) of a layer's masks: their grids and each head's canonical boolean CSR
+    structure (sorted keys, no explicit False); a dense layer (``None``) has its own.
+
+    Labels (pattern names, enumeration, tiling, groups) are left out: two mask sets with the
+    same allowed pairs attend alike, so weights trained with one fit the other.
+
+    Examples
+    --------
+    >>> from ifg.maskset import preset
+    >>> ylg = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
+    >>> mask_fingerprint(ylg) == mask_fingerprint(preset("ylg", key_grid=(4, 4),
+    ...                                                  query_grid=(8, 8)))
+    True
+    >>> mask_fingerprint(ylg) == mask_fingerprint(None), len(mask_fingerprint(None))
+    (False, 64)
+    """
+    h = hashlib.sha256(b"ylg attention masks\0")
+    if masks is None:
+        h.update(b"dense")
+        return h.hexdigest()
+    h.update(np.asarray([*masks.query_grid, *masks.key_grid, masks.num_heads], "<i8").tobytes())
+    for m in masks.masks:
+        m = sp.csr_matrix(m, dtype=bool, copy=True)
+        m.eliminate_zeros()
+        m.sum_duplicates()
+        m.sort_indices()
+        h.update(m.indptr.astype("<i8").tobytes())
+        h.update(m.indices.astype("<i8").tobytes())
+    return h.hexdigest()
+
+
+_DENSE = mask_fingerprint(None)
+
+
+def _digest(fingerprint: str) -> torch.Tensor:
+    """A hex sha256 as the 32 bytes of a uint8 tensor (on the CPU, whatever the default)."""
+    return torch.tensor(list(bytes.fromhex(fingerprint)), dtype=torch.uint8, device="cpu")
+
+
+def _described(fingerprint: str) -> str:
+    return "none (dense attention)" if fingerprint == _DENSE else fingerprint[:16]
 
 
 def _check_rows(masks: Sequence[sp.csr_matrix]) -> None:
@@ -146,6 +194,8 @@ class Attention2d(nn.Module):
     ((2, 64, 8, 8), (2, 8, 64, 16))
     """
 
+    # saved with the weights: the sha256 of the masks (mask_fingerprint), 32 bytes
+    mask_fingerprint: torch.Tensor
     # buffers, registered by the backend that needs them (derived from the masks, not saved)
     flex_table: torch.Tensor
     flex_index: torch.Tensor
@@ -184,7 +234,45 @@ class Attention2d(nn.Module):
         self.value = sn_conv1x1(channels, vd)
         self.out = sn_conv1x1(vd, channels)
         self.gamma = nn.Parameter(torch.zeros(()))
+        self.fingerprint = mask_fingerprint(self.masks)
+        self.register_buffer("mask_fingerprint", _digest(self.fingerprint))
         self.backend = self._compile(backend, tile)
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str,
+                              local_metadata: dict[str, Any], strict: bool,
+                              missing_keys: list[str], unexpected_keys: list[str],
+                              error_msgs: list[str]) -> None:
+        """Load as torch does, then check the stored masks' fingerprint against this layer's:
+        a mismatch is an error naming both; a state without one (saved before masks travelled
+        with the weights) is taken as it is."""
+        key = prefix + "mask_fingerprint"
+        stored = state_dict.get(key)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+        if stored is None:
+            if key in missing_keys:
+                missing_keys.remove(key)
+        elif (isinstance(stored, torch.Tensor) and not stored.is_meta
+              and stored.shape == (32,) and stored.dtype == torch.uint8):
+            theirs = bytes(stored.cpu().tolist()).hex()
+            if theirs != self.fingerprint:
+                error_msgs.append(
+                    f"{prefix.rstrip('.') or 'the layer'}: the weights were saved with masks "
+                    f"{_described(theirs)} but this layer's masks are "
+                    f"{_described(self.fingerprint)} (sha256 of the masks and their grids, "
+                    f"ylg.attention.mask_fingerprint); build the layer with the masks the "
+                    f"weights were trained with")
+        if not self.mask_fingerprint.is_meta:
+            with torch.no_grad():
+                self.mask_fingerprint.copy_(_digest(self.fingerprint))  # always this layer's
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without the per-device caches (rebuilt on demand; flex's holds closures)."""
+        state = self.__dict__.copy()
+        for name in ("_rows_cache", "_block_masks", "_auto_blocked"):
+            if name in state:
+                state[name] = {}
+        return state
 
     def _head_dim(self, name: str, value: int | None, channels: int, share: int) -> int:
         if value is not None:

@@ -19,13 +19,18 @@ from ylg.invert.jobs import (attention_map_figure, attention_map_line, draw_atte
                              parse_query, score)
 from ylg.invert.optimise import (METHODS, Inversion, check_inversion_memory, feature_distance,
                                  invert)
-from ylg.invert.saliency import default_heads, discriminator_saliency, key_counts, saliency_maps
+from ylg.invert.saliency import (MASK_LIKE, attention_uniformity, default_heads,
+                                 discriminator_saliency, key_counts, map_difference,
+                                 mask_deviation, mask_note, saliency_maps,
+                                 uniform_saliency)
 from ylg.invert.similarity import psnr, ssim
 from ylg.invert.targets import class_index, generated_target, held_out, load_image, target_image
 
 __all__ = ["METHODS", "Budget", "PUBLISHED", "Inversion", "invert", "feature_distance",
            "check_inversion_memory", "default_heads", "key_counts", "saliency_maps",
-           "discriminator_saliency", "psnr", "ssim", "score", "load_image", "load_models",
-           "class_index", "held_out", "target_image", "generated_target", "invert_to_folder",
+           "discriminator_saliency", "uniform_saliency", "map_difference", "mask_deviation",
+           "mask_note", "attention_uniformity", "MASK_LIKE", "psnr", "ssim", "score",
+           "load_image", "load_models", "class_index", "held_out", "target_image",
+           "generated_target", "invert_to_folder",
            "parse_head_indices", "parse_query", "draw_attention_map", "attention_map_figure",
            "inversion_lines", "attention_map_line"]

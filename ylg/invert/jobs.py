@@ -22,6 +22,7 @@ from ylg.invert.optimise import Inversion  # noqa: F401 - score's doctest
 from ylg.invert.optimise import (METHODS, PUBLISHED, Budget, check_attention, check_heads,
                         resolution_of, check_inversion_memory, discriminator_saliency,
                         feature_distance, invert)
+from ylg.invert.saliency import mask_deviation, mask_note
 from ylg.invert.targets import Label, class_index, generated_target, target_image
 from ylg.invert.similarity import psnr, ssim, to_unit_range
 
@@ -395,17 +396,21 @@ def attention_map_figure(G: Generator, D: Discriminator | None, x: torch.Tensor,
     _, g_attn = G(z.to(dev), y.to(dev), return_attention=True)
     maps = query_attention(g_attn.cpu(), query=query, image_size=res, query_grid=(a, a),
                            key_grid=(a // G.attention.pool,) * 2)[0]  # (heads, res, res)
-    saliency = saliency_titles = None
+    saliency = saliency_titles = note = None
     if D is not None and D.attention is not None:  # every head of D: its layer need not match G's
         s = discriminator_saliency(D, x.to(next(D.parameters()).device))
         saliency = F.interpolate(s.cpu(), size=(res, res), mode="nearest")[0]
-        saliency_titles = [f"D {name}" for name in head_names(D.attention)]
+        # how far each map is from the mask's own (attention uniform over the allowed keys)
+        off = mask_deviation(D.attention, s)
+        saliency_titles = [f"D {name}\n{d:.2%} off mask"
+                           for name, d in zip(head_names(D.attention), off)]
+        note = mask_note(off)
     g_names = head_names(G.attention)
     return attention_figure(x[0].cpu(), maps[list(g_heads)], query=query,
                             reconstruction=None if reconstruction is None else
                             reconstruction[0].cpu(),
                             titles=[f"G {g_names[h]}" for h in g_heads], saliency=saliency,
-                            saliency_titles=saliency_titles)
+                            saliency_titles=saliency_titles, saliency_note=note)
 
 
 def inversion_lines(summary: dict) -> list:

@@ -19,7 +19,13 @@ if TYPE_CHECKING:
     from ylg.attention import Attention2d
     from ylg.models.sagan import Discriminator
 
-__all__ = ["default_heads", "key_counts", "saliency_maps", "discriminator_saliency"]
+__all__ = ["default_heads", "key_counts", "saliency_maps", "discriminator_saliency",
+           "uniform_saliency", "map_difference", "attention_uniformity", "mask_deviation",
+           "mask_note", "MASK_LIKE"]
+
+#: a saliency map within this relative difference of the mask's own map (attention uniform
+#: over the allowed keys) is a picture of the mask rather than of the image
+MASK_LIKE = 0.05
 
 
 def default_heads(D: Discriminator) -> tuple[int, ...]:
@@ -157,6 +163,121 @@ def discriminator_saliency(D: Discriminator, x: torch.Tensor, *,
     s = saliency_maps(attn, key_grid=key_grid, counts=counts, size=(a[0], a[1]))
 
     return s[:, list(heads)]
+
+
+def _row_counts(layer: Attention2d, nq: int, nk: int) -> torch.Tensor:
+    """How many keys each query may attend, per head: ``(heads, Nq)``, float."""
+    if layer.masks is None:
+        return torch.full((layer.heads, nq), float(nk))
+    return torch.from_numpy(np.stack([np.diff(m.indptr) for m in layer.masks.masks])).float()
+
+
+def uniform_saliency(layer: Attention2d, *, key_grid: tuple[int, int],
+                     size: tuple[int, int] | None = None) -> torch.Tensor:
+    """The saliency maps of attention uniform over each query's allowed keys: a picture of the
+    mask, what :func:`saliency_maps` gives when the logits carry nothing of the image.
+
+    Returns
+    -------
+    torch.Tensor, (heads, kh, kw) or (heads, h, w)
+
+    Examples
+    --------
+    >>> from ylg.attention import Attention2d
+    >>> from ifg.maskset import preset
+    >>> layer = Attention2d(64, preset("ylg", key_grid=(4, 4), query_grid=(8, 8)))
+    >>> tuple(uniform_saliency(layer, key_grid=(4, 4), size=(8, 8)).shape)
+    (8, 8, 8)
+    """
+    nk = key_grid[0] * key_grid[1]
+    nq = nk * layer.pool ** 2
+    if layer.masks is None:
+        attention = torch.full((1, layer.heads, nq, nk), 1.0 / nk)
+        return saliency_maps(attention, key_grid=key_grid, size=size)[0]
+    rows = _row_counts(layer, nq, nk).double()
+    received = np.stack([np.asarray(m.multiply(1.0 / rows[h].numpy()[:, None]).sum(axis=0))
+                         .ravel() for h, m in enumerate(layer.masks.masks)])
+    counts = key_counts(layer).double()
+    s = torch.where(counts > 0, torch.from_numpy(received) / counts.clamp(min=1), 0.0)
+    s = s.float().reshape(1, layer.heads, *key_grid)
+    if size is not None and tuple(size) != tuple(key_grid):
+        s = F.interpolate(s, size=tuple(size), mode="nearest")
+    return s[0]
+
+
+def map_difference(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The relative difference of maps ``a`` from ``b``: ``mean |a - b| / mean |b|`` (0: equal).
+
+    Examples
+    --------
+    >>> map_difference(torch.tensor([1.0, 1.1]), torch.tensor([1.0, 1.0]))
+    0.05000...
+    """
+    b = b.expand_as(a)
+    return float((a - b).abs().mean() / b.abs().mean().clamp(min=1e-30))
+
+
+def mask_deviation(layer: Attention2d, maps: torch.Tensor) -> list[float]:
+    """Each head's relative difference (:func:`map_difference`) between saliency maps and the
+    mask's own map (:func:`uniform_saliency`): near 0, the map pictures the mask, not the image.
+
+    Parameters
+    ----------
+    layer : Attention2d
+    maps : torch.Tensor, (b, heads, a, a)
+        :func:`discriminator_saliency` of every head of ``layer``, at ``D0``'s grid ``a``.
+
+    Returns
+    -------
+    list of float, one per head
+    """
+    a = maps.shape[-2:]
+    mask = uniform_saliency(layer, key_grid=(a[0] // layer.pool, a[1] // layer.pool),
+                            size=(a[0], a[1])).to(maps.device)
+    return [map_difference(maps[:, h], mask[h]) for h in range(maps.shape[1])]
+
+
+def mask_note(deviations: Sequence[float]) -> str:
+    """How to read saliency maps whose heads are ``deviations`` (:func:`mask_deviation`) off
+    the mask's own map: one line for a figure.
+
+    Examples
+    --------
+    >>> mask_note([0.002, 0.004])
+    "D's saliency is within 0.40% of its mask's own map (attention uniform over the allowed keys): a picture of the mask, not of the image"
+    """
+    top = max(deviations)
+    if top < MASK_LIKE:
+        return (f"D's saliency is within {top:.2%} of its mask's own map (attention uniform "
+                f"over the allowed keys): a picture of the mask, not of the image")
+    return (f"D's saliency differs from its mask's own map (attention uniform over the allowed "
+            f"keys) by {min(deviations):.2%} to {top:.2%}")
+
+
+def attention_uniformity(layer: Attention2d, attention: torch.Tensor) -> dict[str, float]:
+    """How far attention maps are from uniform over each query's allowed keys.
+
+    Each allowed weight ``a`` of a query with ``n`` allowed keys gives ``n a - 1`` (0: exactly
+    uniform); returned are the mean of its size and its largest size.
+
+    Parameters
+    ----------
+    layer : Attention2d
+    attention : torch.Tensor, (b, heads, Nq, Nk)
+
+    Returns
+    -------
+    dict
+        ``mean`` and ``max``, fractions (0.037 is 3.7 %).
+    """
+    b, heads, nq, nk = attention.shape
+    rows = _row_counts(layer, nq, nk).to(attention.device)  # (heads, nq)
+    if layer.masks is None:
+        allowed = torch.ones(heads, nq, nk, dtype=torch.bool, device=attention.device)
+    else:
+        allowed = torch.from_numpy(layer.masks.to_dense()).to(attention.device)
+    deviation = (attention * rows[None, :, :, None] - 1).abs()[allowed.expand_as(attention)]
+    return {"mean": float(deviation.mean()), "max": float(deviation.max())}
 
 
 def check_attention(D: Discriminator) -> Attention2d:

@@ -233,10 +233,17 @@ def _built_on_meta(model: dict[str, Any], blob: torch.Tensor | None,
         raise bad(f"its model cannot be built: {err}") from None
 
 
+#: the attention layer's fingerprint of its masks, which older files lack (and still load)
+_FINGERPRINT = "mask_fingerprint"
+
+
 def _same_tensors(model: torch.nn.Module, weights: dict[str, torch.Tensor], what: str) -> None:
     """The stored ``weights`` have exactly the model's tensor names and shapes."""
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     have = {k: tuple(v.shape) for k, v in weights.items()}
+    for k in set(want) - set(have):  # saved before the masks' fingerprint travelled with them
+        if k.endswith(_FINGERPRINT):
+            del want[k]
     if want != have:
         extra, lost = sorted(set(have) - set(want)), sorted(set(want) - set(have))
         shapes = [k for k in set(want) & set(have) if want[k] != have[k]]

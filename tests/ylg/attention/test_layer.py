@@ -1,5 +1,6 @@
 """Tests of ylg.attention: the layer follows SPEC section 6, and both backends agree."""
 
+import copy
 import doctest
 import json
 import math
@@ -428,15 +429,17 @@ def test_buffers_move_with_the_module_and_stay_out_of_checkpoints():
     masks = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
     for backend in ("dense", "sparse"):
         net = Attention2d(64, masks, backend=backend)
-        compiled = {n for n, _ in net.named_buffers() if "parametrizations" not in n}
+        compiled = {n for n, _ in net.named_buffers()
+                    if "parametrizations" not in n and n != "mask_fingerprint"}
         assert compiled == ({"blocked"} if backend == "dense" else
                             {"output_index"} | {f"plans.{g}.{n}" for g in (0, 1)
                                                 for n in ("query_index", "key_index",
                                                           "blocked")})
         assert all(b.device.type == "meta" for b in net.to("meta").buffers())
-    # a checkpoint carries weights only: it loads into either backend
+    # a checkpoint carries weights (and the masks' fingerprint) only: it loads into either
     dense, sparse = (Attention2d(64, masks, backend=b) for b in ("dense", "sparse"))
     assert dense.state_dict().keys() == sparse.state_dict().keys()
+    sparse.load_state_dict(dense.state_dict())
 
 
 @pytest.mark.parametrize("scale,shifted", [(0.5, False), (30.0, True)])
@@ -560,3 +563,97 @@ def test_sparse_core_thread_policy_and_restore(monkeypatch, limit, expected):
     assert seen and set(seen) == {expected}
     torch.testing.assert_close(ys, yd, atol=TOL, rtol=TOL)
     torch.testing.assert_close(gxs, gxd, atol=TOL, rtol=TOL)
+
+
+# --- torch conventions: the masks travel with the weights; pickle, export and compile work ---
+
+
+def test_the_masks_fingerprint_is_saved_and_other_masks_are_refused_on_load():
+    ylg = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
+    other = preset("ylg-no-esa", key_grid=(4, 4), query_grid=(8, 8))
+    trained = Attention2d(64, ylg)
+    state = trained.state_dict()
+    assert bytes(state["mask_fingerprint"].tolist()).hex() == attention.mask_fingerprint(ylg)
+    # the same masks, another backend or a fresh copy of the preset: accepted
+    Attention2d(64, preset("ylg", key_grid=(4, 4), query_grid=(8, 8)),
+                backend="sparse").load_state_dict(state)
+    for target, named in ((Attention2d(64, other), attention.mask_fingerprint(other)[:16]),
+                          (Attention2d(64, heads=8), "none (dense attention)")):
+        with pytest.raises(RuntimeError) as err:
+            target.load_state_dict(state)
+        message = str(err.value)
+        assert attention.mask_fingerprint(ylg)[:16] in message and named in message
+    # a dense layer's own fingerprint refuses masked weights' layer and takes its own
+    dense = Attention2d(64, heads=8)
+    Attention2d(64, heads=8).load_state_dict(dense.state_dict())
+    with pytest.raises(RuntimeError, match="none \\(dense attention\\) but"):
+        Attention2d(64, ylg).load_state_dict(dense.state_dict())
+
+
+def test_weights_saved_without_a_fingerprint_still_load():
+    """Checkpoints written before the fingerprint existed: accepted, and the layer keeps its
+    own fingerprint (the next save records it)."""
+    masks = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
+    state = Attention2d(64, masks).state_dict()
+    del state["mask_fingerprint"]
+    other = preset("ylg-no-esa", key_grid=(4, 4), query_grid=(8, 8))
+    layer_ = Attention2d(64, other)
+    assert not layer_.load_state_dict(state).missing_keys
+    assert bytes(layer_.mask_fingerprint.tolist()).hex() == attention.mask_fingerprint(other)
+
+
+@pytest.mark.parametrize("backend", ["dense", "sparse", "flex"])
+def test_torch_save_of_the_whole_layer_round_trips(tmp_path, backend):
+    import io
+    import pickle
+
+    dense, sparse = twin_layers(64, preset("ylg", key_grid=(4, 4), query_grid=(8, 8)), pool=2)
+    net = (dense if backend == "dense" else sparse).eval()  # eval: no power iteration a call
+    if backend == "flex":  # forward only on CPU
+        net = Attention2d(64, preset("ylg", key_grid=(4, 4), query_grid=(8, 8)),
+                          backend="flex").eval().requires_grad_(False)
+    x = torch.randn(2, 64, 8, 8)
+    net(x)  # the caches a forward fills (flex's block mask holds closures) are not pickled
+    buffer = io.BytesIO()
+    torch.save(net, buffer)
+    buffer.seek(0)
+    for back in (torch.load(buffer, weights_only=False), pickle.loads(pickle.dumps(net))):
+        torch.testing.assert_close(back(x), net(x), atol=0, rtol=0)
+        assert back.backend == net.backend
+        assert back.fingerprint == net.fingerprint
+        pickle.dumps(back)  # and again
+
+
+@pytest.mark.parametrize("backend", ["dense", "sparse"])
+def test_torch_export_runs_and_matches(backend):
+    masks = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
+    dense, sparse = twin_layers(64, masks, pool=2)
+    net = (dense if backend == "dense" else sparse).eval()
+    x = torch.randn(2, 64, 8, 8)
+    exported = torch.export.export(net, (x,))
+    torch.testing.assert_close(exported.module()(x), net(x), atol=TOL, rtol=TOL)
+
+
+@pytest.mark.parametrize("compiler", COMPILERS)
+@pytest.mark.parametrize("backend", ["dense", "sparse"])
+def test_torch_compile_fullgraph_without_a_break_or_a_warning(backend, compiler, recwarn):
+    """The whole forward and backward traced as one graph (``fullgraph``: a graph break, as a
+    ``.item()`` would make, is an error), with no warning (the thread policy's
+    ``torch.set_num_threads`` stays out of traced code). ``aot_eager`` traces in seconds; set
+    ``YLG_SLOW_TESTS=1`` to also compile with inductor (tens of seconds each on CPU)."""
+    torch._dynamo.reset()
+    dense, sparse = twin_layers(64, preset("ylg", key_grid=(4, 4), query_grid=(8, 8)), pool=2)
+    net = dense if backend == "dense" else sparse
+    twin = copy.deepcopy(net)  # training mode: each forward steps the power iteration
+    x = torch.randn(2, 64, 8, 8)
+    weights = (torch.randn(2, 64, 8, 8), torch.randn(2, 8, 64, 16))
+    y, a, gx, gp = run(net, x, weights)
+    yc, ac, gxc, gpc = run(torch.compile(twin, backend=compiler, fullgraph=True), x, weights)
+    torch.testing.assert_close(yc, y, atol=TOL, rtol=TOL)
+    torch.testing.assert_close(ac, a, atol=TOL, rtol=TOL)
+    torch.testing.assert_close(gxc, gx, atol=TOL, rtol=TOL)
+    assert {n.removeprefix("_orig_mod."): g for n, g in gpc.items()}.keys() == gp.keys()
+    # torch's own deprecation notes (inductor imports torch.jit) are not the layer's
+    ours = [str(w.message) for w in recwarn.list
+            if "set_num_threads" in str(w.message) or "/ylg/" in w.filename]
+    assert not ours, ours

@@ -50,6 +50,44 @@ def test_uniform_dense_attention_gives_uniform_saliency():
     assert torch.allclose(s, torch.full_like(s, 1 / 9))
 
 
+def test_uniform_masked_attention_gives_the_masks_own_map():
+    """Attention uniform over each query's allowed keys: its saliency is uniform_saliency, its
+    deviation from uniform 0; any other attention deviates."""
+    from ylg.invert.saliency import attention_uniformity, map_difference, uniform_saliency
+
+    layer = Attention2d(64, preset("ylg", key_grid=(4, 4), query_grid=(8, 8)))
+    allowed = torch.from_numpy(layer.masks.to_dense()).float()  # (8, 64, 16)
+    uniform = (allowed / allowed.sum(-1, keepdim=True)).unsqueeze(0)
+    s = saliency_maps(uniform, key_grid=(4, 4), counts=key_counts(layer), size=(8, 8))[0]
+    mask = uniform_saliency(layer, key_grid=(4, 4), size=(8, 8))
+    torch.testing.assert_close(s, mask)
+    assert map_difference(s, mask) < 1e-6
+    assert attention_uniformity(layer, uniform)["max"] < 1e-6
+    with torch.no_grad():
+        layer.gamma.fill_(1.0)
+        _, attn = layer(3 * torch.randn(1, 64, 8, 8), return_attention=True)
+    assert attention_uniformity(layer, attn)["max"] > 0.01
+    # a dense layer's own map is flat
+    assert torch.allclose(uniform_saliency(Attention2d(64, heads=2), key_grid=(4, 4)),
+                          torch.full((2, 4, 4), 1 / 16))
+
+
+def test_the_attention_map_figure_says_when_d_saliency_pictures_the_mask(ylg_pair, target):
+    """An untrained D's saliency is the mask's own map to a fraction of a percent (measured by
+    experiments/saliency_dependence.py): the figure's saliency row says so, head by head."""
+    from ylg.invert.jobs import attention_map_figure
+    from ylg.invert.saliency import mask_deviation
+
+    G, D = ylg_pair
+    off = mask_deviation(D.attention, discriminator_saliency(D, target))
+    assert len(off) == 8 and max(off) < 0.05
+    fig = attention_map_figure(G, D, target, torch.zeros(1, G.z_dim), torch.tensor([3]),
+                               query=(4, 5), g_heads=[0])
+    titles = [ax.get_title() for ax in fig.axes]
+    assert sum("off mask" in t for t in titles) == 8
+    assert "a picture of the mask" in fig.get_supxlabel()
+
+
 def test_saliency_weighted_by_allowed_queries_sums_to_the_number_of_queries():
     # every row of a masked attention sums to 1, so sum_k count_k * s_k = sum_k sum_q A[q,k] = Nq
     ms = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
