@@ -250,3 +250,20 @@ def test_torch_save_of_whole_models_round_trips():
     again = pickle.loads(pickle.dumps(back["G"]))
     assert torch.equal(again(z, y), G(z, y))
     assert list(again.state_dict()) == list(G.state_dict())
+
+
+def test_a_2d_family_mask_file_builds_and_trains_a_model(tmp_path):
+    """The 2-D families reach the models through mask files (#23): a 3x3 neighbourhood exported
+    at the default grids is G's and D's attention, and a step of both computes gradients."""
+    import ifg
+    from ifg.io import load, save
+    from ifg.maskset import to_maskset
+
+    path = tmp_path / "nat.npz"
+    save(to_maskset(ifg.pattern("neighborhood:kernel=3", grid=(8, 8)), query_grid=(16, 16)), path)
+    G, D = _pair(resolution=32, width=16, channels=1, attention=load(path))
+    assert G.attention.masks.num_heads == 1 and G.attention.masks.key_grid == (8, 8)
+    z, y = torch.randn(2, 128), torch.tensor([1, 7])
+    loss = D(G(z, y), y).mean()
+    loss.backward()
+    assert G.attention.query.parametrizations.weight.original.grad is not None
