@@ -147,13 +147,13 @@ def test_sigterm_ends_the_workers_too_without_their_tracebacks(tmp_path):
         Image.new("RGB", (8, 8)).save(src / f"{i}.png")
     code = textwrap.dedent(f"""
         import sys, time
-        import ylg.prepared
-        real = ylg.prepared._decode
+        import ylg.data.prepared
+        real = ylg.data.prepared._decode
         def slow(job):
             time.sleep(0.2)
             return real(job)
-        ylg.prepared._decode = slow
-        from ylg.prepared import prepare
+        ylg.data.prepared._decode = slow
+        from ylg.data.prepared import prepare
         print("start", flush=True)
         prepare({str(src)!r}, {str(tmp_path / "prep")!r}, resolution=8, workers=2, chunk=8)
     """)
