@@ -32,7 +32,7 @@ def test_training_notes_and_estimate_are_info_records_of_ylg_train(tmp_path, cap
 def test_a_long_cpu_run_warns_at_warning_level(tmp_path, caplog, monkeypatch):
     clock = iter(range(0, 10 ** 9, 10_000))  # 10,000 s between readings: hours to go
     monkeypatch.setattr(time, "perf_counter", lambda: float(next(clock)))
-    monkeypatch.setattr("ylg.train.plot_training", lambda run_dir: None)
+    monkeypatch.setattr("ylg.run.folder.plot_training", lambda run_dir: None)
     with caplog.at_level(logging.INFO, logger="ylg"):
         train(TrainConfig(out=str(tmp_path / "b"), steps=5, long_ok=True, **TINY),
               progress=False)

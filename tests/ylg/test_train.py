@@ -246,7 +246,7 @@ def test_a_cpu_run_says_its_time_and_memory_and_warns_when_long(tmp_path, monkey
     # a fake clock, 10,000 s between readings: the same tiny run looks like hours
     clock = iter(range(0, 10 ** 9, 10_000))
     monkeypatch.setattr(time, "perf_counter", lambda: float(next(clock)))
-    monkeypatch.setattr("ylg.train.plot_training", lambda run_dir: None)  # not under test
+    monkeypatch.setattr("ylg.run.folder.plot_training", lambda run_dir: None)  # not under test
     said.clear()
     train(TrainConfig(out=str(tmp_path / "b"), steps=5, long_ok=True,
                       **{**TINY, "batch_size": 32}), progress=False, log=said.append)
@@ -261,7 +261,7 @@ def test_a_cpu_run_of_hours_stops_after_its_estimate_unless_long_ok(tmp_path, mo
 
     clock = iter(range(0, 10 ** 9, 10_000))  # 10,000 s a step: 2 steps to go are 5.6 h
     monkeypatch.setattr(time, "perf_counter", lambda: float(next(clock)))
-    monkeypatch.setattr("ylg.train.plot_training", lambda run_dir: None)  # not under test
+    monkeypatch.setattr("ylg.run.folder.plot_training", lambda run_dir: None)  # not under test
     said = []
     with pytest.raises(TooLongOnCPU, match=r"stopped after step 3: this run would take [\d.]+ h "
                                            r"on this CPU \(over 3 h\).*--long-ok"):
