@@ -7,8 +7,8 @@ import click
 import ifg
 from ifg.files import dumps_strict
 from ifg.maskset import PRESETS, TILINGS
-from ifg.reports import (analysed_pattern, check_mask_file, format_blocks, format_check,
-                         layer_masks, mask_figure, output_kind, write_result)
+from ifg.reports import (check_mask_file, format_blocks, format_check, layer_masks, mask_figure,
+                         output_kind, write_result)
 
 from .errors import EXIT_FAILS, EXIT_OK, Group
 from .options import SEED, Point, version_option
@@ -292,13 +292,29 @@ def check(name, n, grid, enumeration, esa, seed, causal, masks_file, mask_mods, 
 
 def _analysed(name, n, grid, enumeration, esa, seed, mask_mods, head, batch, *, needed,
               default="rowmajor"):
-    """The pattern of a command's --pattern/--n/--grid or --mask-mod options."""
+    """The pattern of a command's --pattern/--n/--grid or --mask-mod options: a named pattern
+    or specification, or the mask_mod functions (one step each) evaluated on the grid by ylg
+    (torch is imported only then)."""
+    if (name is None) == (not mask_mods):
+        raise ifg.InvalidArgument("give a pattern (--pattern SPEC) or --mask-mod FILE.py:FUNC, "
+                                  "not both and not neither")
     if mask_mods and grid is None:
         raise click.UsageError("--mask-mod needs --grid HxW")
     n = _positions(n, grid, needed=None if mask_mods else needed)
-    return analysed_pattern(name, n, grid=_grid_option(grid),
-                            enumeration=_enumeration_option(enumeration, esa, default=default),
-                            seed=seed, mask_mods=mask_mods, head=head, batch=batch)
+    grid = _grid_option(grid)
+    enumeration = _enumeration_option(enumeration, esa, default=default)
+    if not mask_mods:
+        return ifg.pattern(name, n, enumeration=enumeration, grid=grid, seed=seed)
+    from ifg.maskmod import load_mask_mod
+
+    if n is not None and n != grid[0] * grid[1]:
+        raise ifg.InvalidArgument(f"--n {n} is not the {grid[0] * grid[1]} positions of the "
+                                  f"grid")
+    fns = [load_mask_mod(ref) for ref in mask_mods]
+    from ylg.attention.flexmasks import from_mask_mod
+
+    return from_mask_mod(fns, grid, batch=batch, head=head, enumeration=enumeration,
+                         name="/".join(mask_mods))
 
 
 @main.command()

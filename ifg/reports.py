@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["format_check", "MaskFileCheck", "check_mask_file", "output_kind", "write_result",
            "MODEL_ATTENTION", "MODEL_POOL", "layer_grids", "model_fit", "layer_masks",
-           "mask_figure", "analysed_pattern", "format_blocks"]
+           "mask_figure", "format_blocks"]
 
 
 def _verdict(holds: bool, missing: int, total: int) -> str:
@@ -338,36 +338,6 @@ def mask_figure(name: str | None = None, n: int = 64, *, grid: tuple[int, int] |
     if panels is None:
         panels = ("masks", "graph") if pattern.n <= render.MAX_GRAPH_N else ("masks",)
     return render.figure(pattern, what=panels, order=order, query=query)
-
-
-def analysed_pattern(name: str | None, n: int | None = None, *,
-                     grid: tuple[int, int] | None = None, enumeration: str = "rowmajor",
-                     seed: int = 0, mask_mods: Sequence[str] = (), head: int = 0,
-                     batch: int = 0) -> Pattern:
-    """The pattern a command analyses: a named pattern or specification (``name``), or the
-    ``mask_mod`` functions given as ``FILE.py:FUNC`` / ``MODULE:FUNC`` (one step each) on
-    ``grid``; exactly one of the two.
-
-    >>> analysed_pattern("axial", grid=(4, 4)).edges
-    [64, 64]
-    """
-    import ifg
-
-    if (name is None) == (not mask_mods):
-        raise InvalidArgument("give a pattern (--pattern SPEC) or --mask-mod FILE.py:FUNC, "
-                              "not both and not neither")
-    if mask_mods:
-        from ifg.maskmod import from_mask_mod, load_mask_mod
-
-        if grid is None:
-            raise InvalidArgument("--mask-mod needs the grid: --grid HxW")
-        if n is not None and n != grid[0] * grid[1]:
-            raise InvalidArgument(f"--n {n} is not the {grid[0] * grid[1]} positions of the grid")
-        fns = [load_mask_mod(ref) for ref in mask_mods]
-        return from_mask_mod(fns, grid, batch=batch, head=head, enumeration=enumeration,
-                             name="/".join(mask_mods))
-    assert name is not None
-    return ifg.pattern(name, n, enumeration=enumeration, grid=grid, seed=seed)
 
 
 def format_blocks(counts: Sequence[StepBlocks], block: int, enumeration: str) -> str:

@@ -19,6 +19,28 @@ def test_importing_ifg_never_imports_torch():
     assert out.stdout.strip() == "False"
 
 
+def torch_imports(sources):
+    """``{module: line}`` of every import of torch in ``sources``, inside functions too."""
+    found = {}
+    for module, (source, _) in sources.items():
+        for node in ast.walk(ast.parse(source)):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n == "torch" or n.startswith("torch.") for n in names):
+                found.setdefault(module, node.lineno)
+    return found
+
+
+def test_no_ifg_source_imports_torch_not_even_inside_a_function():
+    assert torch_imports(_sources(ROOT, ("ifg",))) == {}
+
+
+def test_a_torch_import_inside_a_function_is_found():
+    source = "def f():\n    from torch.nn import functional\n    return functional\n"
+    assert torch_imports({"ifg.x": (source, False)}) == {"ifg.x": 2}
+    assert torch_imports({"ifg.x": ("import numpy\n", False)}) == {}
+
+
 def _sources(root, packages=PACKAGES):
     """``{module: (source, is_package)}`` for every module of ``packages`` under ``root``."""
     found = {}

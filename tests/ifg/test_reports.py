@@ -47,18 +47,6 @@ def test_mask_figure_refuses_pattern_panels_without_a_pattern():
     assert len(mask_figure("ltr", 9).axes) >= 2
 
 
-def test_analysed_pattern_takes_a_spec_or_mask_mods_not_both():
-    from ifg.reports import analysed_pattern
-
-    assert analysed_pattern("swin:window=2", grid=(4, 4)).num_steps == 2
-    with pytest.raises(ifg.InvalidArgument, match="not both"):
-        analysed_pattern("axial", grid=(4, 4), mask_mods=["x.py:f"])
-    with pytest.raises(ifg.InvalidArgument, match="not both and not neither"):
-        analysed_pattern(None, grid=(4, 4))
-    with pytest.raises(ifg.InvalidArgument, match="--grid"):
-        analysed_pattern(None, mask_mods=["x.py:f"])
-
-
 def test_format_blocks_one_clause_per_step():
     from ifg.blocks import block_counts
     from ifg.reports import format_blocks

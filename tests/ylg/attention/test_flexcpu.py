@@ -235,7 +235,7 @@ def test_bad_mask_mods_give_one_clear_error():
     def raises(b, h, qi, kv):
         raise ValueError("boom")
 
-    cases = {raises: "failed on the index tensors",
+    cases = {raises: "raised ValueError: boom",
              (lambda b, h, qi, kv: (qi - kv).float()): "must return a boolean tensor",
              (lambda b, h, qi, kv: torch.ones(3, 5, dtype=torch.bool)): "returned shape",
              (lambda b, h, qi, kv: True): "must return a boolean tensor"}
