@@ -15,7 +15,10 @@ For each grid side S (N = S * S), in fresh subprocesses:
   path); single-source BFS from 32 sources scaled to N (labelled est.), up to S = 64.
 
 With `--mask-mod-side S`, also `ylg-masks depth --mask-mod FILE:natten_7x7 --grid SxS`: the
-mask_mod (written as NATTEN's window in torch) evaluated in blocks of queries, then the depth.
+mask_mod (written as NATTEN's window in torch) evaluated in chunks of queries, then the depth;
+and, in the same run, reading the mask alone: `ylg.attention.flexmasks.from_mask_mod` against
+torch's own `create_mask` (the dense (N, N) boolean mask, then its nonzero pairs) at the side
+given by `--mask-mod-baseline-side` (default 128: at 256 torch's dense mask is 4.3 GB).
 
 Prints a markdown table and the exponent `b` of `time = a * N^b` (least squares on log-log) of
 the CLI and of the library over the sides from 64 up.
@@ -129,10 +132,14 @@ def main():
     ap.add_argument("--bitsets", type=int, default=64,
                     help="run the bitsets method up to this side")
     ap.add_argument("--mask-mod-side", type=int, default=128)
+    ap.add_argument("--mask-mod-baseline-side", type=int, default=128)
     ap.add_argument("--library", type=int, default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--read", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.library is not None:
         return library(args.library, args.bitsets)
+    if args.read is not None:
+        return read_mask_mod(*args.read.split(":"))
     rows = []
     for side in (int(s) for s in args.sides.split(",")):
         wall, peak, out = _child([CLI, "depth", "--pattern", SPEC, "--grid", f"{side}x{side}",
@@ -169,6 +176,37 @@ def main():
         print(f"\nmask_mod at {side}x{side}: `ylg-masks depth --mask-mod FILE:natten_7x7` "
               f"{wall:.1f} s end to end, peak {fmt(peak)} MiB, depth {report['layers']} "
               f"({report['method']})")
+        side = args.mask_mod_baseline_side
+        if side:
+            print(f"\nreading the mask_mod at {side}x{side} (each in a fresh process):")
+            times, pairs = {}, {}
+            for who in ("ylg", "torch"):
+                _, peak, out = _child([sys.executable, __file__, "--read", f"{who}:{side}"])
+                times[who], pairs[who] = json.loads(out)["seconds"], json.loads(out)["pairs"]
+                print(f"- {who}: {times[who]:.2f} s, peak {peak:.0f} MiB")
+            assert pairs["ylg"] == pairs["torch"], pairs
+            print(f"- torch create_mask / ylg from_mask_mod: {times['torch'] / times['ylg']:.1f}x")
+
+
+def read_mask_mod(who, side):
+    """One way of reading the mask_mod into its allowed pairs; prints the seconds as JSON."""
+    import torch
+
+    side = int(side)
+    scope = {}
+    exec(MOD.format(side=side), scope)  # the benchmark's own mask_mod, not a user's file
+    fn, n = scope["natten_7x7"], side * side
+    t0 = time.perf_counter()
+    if who == "ylg":
+        from ylg.attention.flexmasks import from_mask_mod
+
+        pairs = from_mask_mod(fn, (side, side)).edges[0]
+    else:
+        from torch.nn.attention.flex_attention import create_mask
+
+        pairs = int(create_mask(fn, 1, 1, n, n, device="cpu").nonzero().shape[0])
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"seconds": seconds, "pairs": pairs, "threads": torch.get_num_threads()}))
 
 
 if __name__ == "__main__":

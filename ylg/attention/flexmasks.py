@@ -28,6 +28,7 @@ import torch
 from ifg.errors import InvalidArgument, check_positive_int
 from ifg.memory import BYTES_PER_EDGE, check_fits
 from ifg.pattern import Pattern
+from ylg.attention.kernels import one_thread
 
 __all__ = ["CHUNK", "MaskMod", "call_mask_mod", "indices", "mask_mod_rows", "block_mask_rows",
            "maskset_rows", "from_mask_mod", "from_block_mask"]
@@ -86,12 +87,35 @@ def indices(B: int, H: int, rows: torch.Tensor, S: int, *, b0: int = 0, h0: int 
             rows.to(i32).view(1, 1, -1, 1), torch.arange(S, dtype=i32).view(1, 1, 1, S))
 
 
-def _csr_pieces(rows: list[np.ndarray], cols: list[np.ndarray], shape: tuple[int, int]
-                ) -> sp.csr_matrix:
-    """One boolean CSR matrix from pieces of (row, column) coordinates."""
-    r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
-    c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int32)
-    return sp.csr_matrix((np.ones(len(r), dtype=bool), (r, c)), shape=shape)
+class _Pairs:
+    """Allowed (row, column) pairs, gathered in two buffers that double as they fill.
+
+    Not a list of small arrays, one a chunk: thousands of those, kept between the chunk's
+    megabyte temporaries, fragment the C heap (a 7 x 7 window at 256 x 256 held 4.2 GB for
+    25 MB of pairs); a few large buffers do not."""
+
+    def __init__(self) -> None:
+        self.rows = np.empty(1 << 16, dtype=np.int64)
+        self.cols = np.empty(1 << 16, dtype=np.int32)
+        self.n = 0
+
+    def add(self, rows: torch.Tensor, cols: torch.Tensor) -> None:
+        end = self.n + len(rows)
+        if end > len(self.rows):
+            size = max(end, 2 * len(self.rows))
+            for name in ("rows", "cols"):
+                old = getattr(self, name)
+                new = np.empty(size, dtype=old.dtype)
+                new[:self.n] = old[:self.n]
+                setattr(self, name, new)
+        self.rows[self.n:end] = rows.numpy()
+        self.cols[self.n:end] = cols.numpy()
+        self.n = end
+
+    def csr(self, shape: tuple[int, int]) -> sp.csr_matrix:
+        """The pairs as one boolean CSR matrix."""
+        return sp.csr_matrix((np.ones(self.n, dtype=bool),
+                              (self.rows[:self.n], self.cols[:self.n])), shape=shape)
 
 
 def mask_mod_rows(mask_mod: MaskMod, B: int, H: int, L: int, S: int, *, b0: int = 0,
@@ -109,11 +133,16 @@ def mask_mod_rows(mask_mod: MaskMod, B: int, H: int, L: int, S: int, *, b0: int 
         For a function that raises or returns anything but a boolean tensor of the pairs' shape,
         or allowed pairs that would not fit in memory (projected from the rows read so far).
     """
+    with one_thread(not torch.compiler.is_compiling()):  # many small ops: see one_thread
+        return _mask_mod_rows(mask_mod, B, H, L, S, b0, h0)
+
+
+def _mask_mod_rows(mask_mod: MaskMod, B: int, H: int, L: int, S: int, b0: int, h0: int
+                   ) -> tuple[list[sp.csr_matrix], int, int]:
     Bm, Hm = 1, 1
     while True:  # a chunk that reads b or h where the first did not starts over, with them
-        rows: list[np.ndarray] = []
-        cols: list[np.ndarray] = []
-        start, restart, found = 0, False, 0
+        pairs = _Pairs()
+        start, restart = 0, False
         while start < L and not restart:
             stop = min(L, start + max(1, CHUNK // (S * (B * H if start == 0 else Bm * Hm))))
             out = call_mask_mod(mask_mod, *indices(B, H, torch.arange(start, stop), S, b0=b0,
@@ -122,16 +151,14 @@ def mask_mod_rows(mask_mod: MaskMod, B: int, H: int, L: int, S: int, *, b0: int 
             restart = start > 0 and (out.shape[0] > Bm or out.shape[1] > Hm)
             Bm, Hm = max(Bm, out.shape[0]), max(Hm, out.shape[1])
             nz = out.expand(Bm, Hm, stop - start, S).nonzero()  # (n, 4): b, h, q, kv
-            rows.append(((nz[:, 0] * Hm + nz[:, 1]) * L + nz[:, 2] + start).numpy())
-            cols.append(nz[:, 3].to(torch.int32).numpy())
-            found += len(nz)
+            pairs.add((nz[:, 0] * Hm + nz[:, 1]) * L + nz[:, 2] + start, nz[:, 3])
             check_fits(f"the mask of {_label(mask_mod)} over {Bm * Hm} x {L:,} x {S:,} pairs "
                        f"(projected from {stop:,} of {L:,} queries)",
-                       found * L / stop * BYTES_PER_EDGE)
+                       pairs.n * L / stop * BYTES_PER_EDGE)
             start = stop
         if not restart:
             break
-    big = _csr_pieces(rows, cols, (Bm * Hm * L, S))
+    big = pairs.csr((Bm * Hm * L, S))
     return [big[i * L:(i + 1) * L] for i in range(Bm * Hm)], Bm, Hm
 
 
@@ -140,6 +167,12 @@ def block_mask_rows(block_mask: Any, B: int, H: int, *, only: tuple[int, int] | 
     """The allowed pairs of a torch ``BlockMask``: its full blocks, and its ``mask_mod``
     evaluated within its partial blocks only (a chunk of blocks at a time); of the one
     ``(batch, head)`` given as ``only`` (then ``Bm = Hm = 1``)."""
+    with one_thread(not torch.compiler.is_compiling()):  # many small ops: see one_thread
+        return _block_mask_rows(block_mask, B, H, only)
+
+
+def _block_mask_rows(block_mask: Any, B: int, H: int, only: tuple[int, int] | None
+                     ) -> tuple[list[sp.csr_matrix], int, int]:
     L, S = block_mask.seq_lengths
     QB, KB = block_mask.BLOCK_SIZE
     kv_num, kv_idx = block_mask.kv_num_blocks, block_mask.kv_indices  # (Bb, Hb, nqb), (.., nkb)
@@ -158,7 +191,7 @@ def block_mask_rows(block_mask: Any, B: int, H: int, *, only: tuple[int, int] | 
     masks = []
     pairs = [only] if only else [(b, h) for b in range(Bm) for h in range(Hm)]
     for b, h in pairs:
-        pieces = []
+        found = _Pairs()
         for num, idx, partial in ((kv_num, kv_idx, True), (full_num, full_idx, False)):
             if num is None:
                 continue
@@ -179,10 +212,8 @@ def block_mask_rows(block_mask: Any, B: int, H: int, *, only: tuple[int, int] | 
                         kv.clamp(max=S - 1).int(), shape)
                     inside = inside & allowed
                 p, i, j = inside.expand(len(q), QB, KB).nonzero().unbind(1)
-                pieces.append(torch.stack([q[p, i, 0], kv[p, 0, j]], 1))
-        nz = torch.cat(pieces).numpy() if pieces else np.zeros((0, 2), dtype=np.int64)
-        masks.append(sp.csr_matrix((np.ones(len(nz), dtype=bool), (nz[:, 0], nz[:, 1])),
-                                   shape=(L, S)))
+                found.add(q[p, i, 0], kv[p, 0, j])
+        masks.append(found.csr((L, S)))
     return (masks, 1, 1) if only else (masks, Bm, Hm)
 
 
