@@ -11,15 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
+import scipy.sparse as sp
 
 from ifg.enumerations import ENUMERATIONS, enumeration
 from ifg.errors import InvalidArgument, check_positive_int
 from ifg.pattern import Pattern
 
-__all__ = ["StepBlocks", "OrderReport", "block_counts", "order", "ORDERS"]
+if TYPE_CHECKING:
+    from ifg.maskset import MaskSet
+
+__all__ = ["StepBlocks", "OrderReport", "block_counts", "mask_block_counts", "order", "ORDERS"]
 
 #: the token orders :func:`order` ranks, by default
 ORDERS = ("rowmajor", "snake", "manhattan", "hilbert", "zorder", "tiled")
@@ -77,21 +81,40 @@ def block_counts(pattern: Pattern, block: int = 128, *,
     rank = np.asarray(rank, dtype=np.int64)
     if rank.shape != (n,) or not np.array_equal(np.sort(rank), np.arange(n)):
         raise InvalidArgument(f"rank must be a permutation of range({n})")
-    nb = -(-n // block)
-    sizes = np.full(nb, block, dtype=np.int64)
-    sizes[-1] = n - (nb - 1) * block
+    return mask_block_counts(pattern.steps, block, rank, rank)
+
+
+def mask_block_counts(masks: Sequence[sp.spmatrix], block: int, query_rank: np.ndarray,
+                      key_rank: np.ndarray) -> list[StepBlocks]:
+    """The ``block x block`` blocks of each ``(Nq, Nk)`` mask, queries and keys in the given
+    orders (``query_rank[p]``: the token index of query position p; ``key_rank`` the same for
+    keys): the count behind :func:`block_counts`, for masks whose queries and keys differ (a
+    layer's heads, queries on the query grid and keys on the pooled key grid).
+
+    Examples
+    --------
+    >>> import numpy as np, scipy.sparse as sp
+    >>> mask_block_counts([sp.csr_matrix(np.eye(4, 2, dtype=bool))], 2, np.arange(4),
+    ...                   np.arange(2))
+    [StepBlocks(computed=1, full=0, total=2)]
+    """
+    nq, nk = masks[0].shape
+    nbq, nbk = -(-nq // block), -(-nk // block)
+    size_q = np.minimum(block, nq - np.arange(nbq) * block)
+    size_k = np.minimum(block, nk - np.arange(nbk) * block)
     counts = []
-    for step in pattern.steps:
-        q = np.repeat(np.arange(n), np.diff(step.indptr))
-        cell = (rank[q] // block) * nb + rank[step.indices] // block
-        if nb * nb <= 1 << 24:
-            per = np.bincount(cell, minlength=nb * nb)
+    for mask in masks:
+        step = sp.csr_matrix(mask)
+        q = np.repeat(np.arange(nq), np.diff(step.indptr))
+        cell = (query_rank[q] // block) * nbk + key_rank[step.indices] // block
+        if nbq * nbk <= 1 << 24:
+            per = np.bincount(cell, minlength=nbq * nbk)
             ids = np.flatnonzero(per)
             per = per[ids]
         else:
             ids, per = np.unique(cell, return_counts=True)
-        area = sizes[ids // nb] * sizes[ids % nb]
-        counts.append(StepBlocks(int(len(ids)), int((per == area).sum()), nb * nb))
+        area = size_q[ids // nbk] * size_k[ids % nbk]
+        counts.append(StepBlocks(int(len(ids)), int((per == area).sum()), nbq * nbk))
     return counts
 
 
@@ -151,16 +174,18 @@ class OrderReport:
         return "\n".join(lines)
 
 
-def order(pattern: Pattern, block: int = 128, *,
+def order(pattern: Pattern | MaskSet, block: int = 128, *,
           enumerations: Sequence[str] = ORDERS) -> OrderReport:
     """Rank token orders by the blocks a block-sparse kernel computes for the pattern.
 
     The pattern's steps are kept as they are on the grid (positions row-major); each order
-    renumbers the tokens, which changes the blocks and never the paths.
+    renumbers the tokens, which changes the blocks and never the paths. For a mask set (a
+    layer's heads) the order lays out the queries on the query grid and the keys on the key
+    grid, and the blocks are summed over the heads.
 
     Parameters
     ----------
-    pattern : Pattern
+    pattern : Pattern or MaskSet
         With a 2-D grid.
     block : int
         The block side B.
@@ -184,8 +209,16 @@ def order(pattern: Pattern, block: int = 128, *,
     >>> r.best["enumeration"], r.best["computed"], r.rowmajor["computed"]
     ('rowmajor', 48, 48)
     """
-    if not isinstance(pattern, Pattern) or pattern.grid is None:
-        raise InvalidArgument("order needs an ifg.Pattern on a 2-D grid")
+    from ifg.maskset import MaskSet
+
+    if isinstance(pattern, MaskSet):
+        masks, label = list(pattern.masks), "mask set " + ",".join(
+            f"{h.pattern}:{h.step}" for h in pattern.heads)
+        grids = (tuple(pattern.query_grid), tuple(pattern.key_grid))
+    elif isinstance(pattern, Pattern) and pattern.grid is not None:
+        masks, label, grids = list(pattern.steps), pattern.name, (pattern.grid, pattern.grid)
+    else:
+        raise InvalidArgument("order needs an ifg.Pattern on a 2-D grid or a MaskSet")
     block = check_positive_int("block", block)
     rows, skipped = [], []
     for name in enumerations:
@@ -194,16 +227,16 @@ def order(pattern: Pattern, block: int = 128, *,
 
             check_known("enumeration", name, ENUMERATIONS)
         try:
-            rank = enumeration(name, pattern.grid)
+            ranks = [enumeration(name, g) for g in grids]
         except InvalidArgument as err:
             skipped.append({"enumeration": name, "reason": str(err)})
             continue
-        steps = block_counts(pattern, block, rank=rank)
+        steps = mask_block_counts(masks, block, *ranks)
         rows.append({"enumeration": name, "computed": sum(s.computed for s in steps),
                      "full": sum(s.full for s in steps), "total": sum(s.total for s in steps),
                      "steps": [s.to_dict() for s in steps]})
     if not rows:
-        raise InvalidArgument(f"no token order lays out the grid {pattern.grid[0]}x"
-                              f"{pattern.grid[1]}")
+        raise InvalidArgument(f"no token order lays out the grid {grids[0][0]}x"
+                              f"{grids[0][1]}")
     rows.sort(key=lambda o: (cast(int, o["computed"]), -cast(int, o["full"])))  # stable: ties keep the given order
-    return OrderReport(pattern.name, pattern.grid, block, rows, skipped)
+    return OrderReport(label, grids[0], block, rows, skipped)

@@ -3,11 +3,17 @@
 
 FlexAttention is the route for GPUs; on CPU torch 2.13 runs its forward only, so a call that
 needs its gradient there is refused with :class:`FlexUnsupported` (one line, before any work).
+
+A block-sparse kernel computes every ``128 x 128`` block that holds an allowed pair, so the token
+order matters: :func:`token_order` takes the order ``ylg-masks order`` ranks first
+(:func:`ifg.blocks.order`), :func:`ordered_flex_mask` exports the block mask in it, and the
+layer's flex backend runs in it (queries and keys renumbered, the output put back).
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
@@ -19,7 +25,11 @@ from ifg.errors import InvalidArgument
 if TYPE_CHECKING:
     from ifg.maskset import MaskSet
 
-__all__ = ["FlexUnsupported", "flex_mask", "flex_attend"]
+__all__ = ["FlexUnsupported", "flex_mask", "flex_attend", "token_order", "ordered_flex_mask",
+           "OrderedFlexMask"]
+
+#: FlexAttention's default block side
+FLEX_BLOCK = 128
 
 
 class FlexUnsupported(InvalidArgument):
@@ -99,9 +109,89 @@ def flex_mask(masks: MaskSet, device: str | torch.device = "cpu"
 
 
 
+def token_order(masks: MaskSet, order: str = "auto", block: int = FLEX_BLOCK
+                ) -> tuple[str, np.ndarray, np.ndarray]:
+    """The token order for a mask set's block mask: ``(name, query_rank, key_rank)``,
+    ``rank[p]`` the token index of grid position ``p``.
+
+    ``order="auto"`` takes the order with the fewest computed ``block x block`` blocks summed
+    over the heads (:func:`ifg.blocks.order`; row-major on a tie); any other name is that
+    enumeration on the query grid and on the key grid.
+
+    >>> from ifg.maskset import preset
+    >>> name, q, k = token_order(preset("ylg", key_grid=(4, 4), query_grid=(8, 8)))
+    >>> name, q.shape, k.shape
+    ('rowmajor', (64,), (16,))
+    """
+    from ifg.blocks import ORDERS
+    from ifg.blocks import order as rank_orders
+    from ifg.enumerations import enumeration
+
+    if order == "auto":  # row-major first: it wins a tie (the sort is stable)
+        order = rank_orders(masks, block, enumerations=ORDERS).best["enumeration"]
+    return (order, enumeration(order, tuple(masks.query_grid)),
+            enumeration(order, tuple(masks.key_grid)))
+
+
+@dataclass
+class OrderedFlexMask:
+    """A mask set as a FlexAttention ``BlockMask`` over its tokens in a chosen order.
+
+    ``query_tokens[i]`` (``key_tokens[j]``) is the grid position of token ``i`` (``j``);
+    :meth:`attend` renumbers ``q, k, v`` (their dimension -2) into the order, calls
+    ``flex_attention`` with the block mask, and puts the output back in grid positions."""
+
+    enumeration: str
+    block_mask: Any
+    mask_mod: Callable[..., torch.Tensor]
+    query_tokens: torch.Tensor
+    key_tokens: torch.Tensor
+    query_rank: torch.Tensor
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kwargs: Any
+               ) -> torch.Tensor:
+        """``flex_attention(q, k, v, block_mask=..., **kwargs)`` with the tokens renumbered."""
+        from torch.nn.attention.flex_attention import flex_attention
+
+        out = flex_attention(q.index_select(-2, self.query_tokens),
+                             k.index_select(-2, self.key_tokens),
+                             v.index_select(-2, self.key_tokens),
+                             block_mask=self.block_mask, **kwargs)
+        return out.index_select(-2, self.query_rank)
+
+
+def ordered_flex_mask(masks: MaskSet, order: str = "auto", *, block: int = FLEX_BLOCK,
+                      device: str | torch.device = "cpu") -> OrderedFlexMask:
+    """A mask set as a FlexAttention ``BlockMask`` in the token order with the fewest computed
+    blocks (``order="auto"``, what ``ylg-masks order`` ranks first) or a named one.
+
+    >>> from ifg.maskset import preset
+    >>> ms = preset("ylg", key_grid=(4, 4), query_grid=(8, 8))
+    >>> fm = ordered_flex_mask(ms, "manhattan")
+    >>> q, (k, v) = torch.randn(1, 8, 64, 4), torch.randn(2, 1, 8, 16, 4)
+    >>> import warnings; warnings.simplefilter("ignore")
+    >>> block_mask, _ = flex_mask(ms)
+    >>> from torch.nn.attention.flex_attention import flex_attention
+    >>> bool(torch.allclose(fm.attend(q, k, v), flex_attention(q, k, v, block_mask=block_mask),
+    ...                     atol=1e-5))
+    True
+    """
+    name, q_rank, k_rank = token_order(masks, order, block)
+    q_tokens, k_tokens = np.argsort(q_rank), np.argsort(k_rank)
+    table, index = row_table([sp.csr_matrix(m, dtype=bool)[q_tokens][:, k_tokens]
+                              for m in masks.masks])
+    block_mask, mask_mod = _flex_mask(torch.from_numpy(table).to(device),
+                                      torch.from_numpy(index).to(device))
+    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
+    return OrderedFlexMask(name, block_mask, mask_mod, as_tensor(q_tokens), as_tensor(k_tokens),
+                           as_tensor(q_rank))
+
+
 def flex_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, table: torch.Tensor,
                 index: torch.Tensor, cache: dict[str, tuple[Any, Callable[..., torch.Tensor]]],
-                return_attention: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                return_attention: bool = False,
+                tokens: tuple[torch.Tensor, ...] | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """FlexAttention with unscaled logits over the masks of a row table (:func:`row_table`).
 
     Parameters
@@ -109,11 +199,15 @@ def flex_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, table: torch.
     q, k, v : torch.Tensor
         ``(b, heads, Nq, d)``, ``(b, heads, Nk, d)``, ``(b, heads, Nk, e)``.
     table, index : torch.Tensor
-        The row table, ``(R, Nk)`` bool and ``(heads, Nq)`` int64, on the device of ``q``.
+        The row table, ``(R, Nk)`` bool and ``(heads, Nq)`` int64, on the device of ``q``; of
+        the tokens in their order when ``tokens`` is given.
     cache : dict
         The block masks built so far, by device; the one for ``q``'s device is added on first use.
     return_attention : bool
         Also return the ``(b, heads, Nq, Nk)`` maps (computed densely: only for looking at them).
+    tokens : tuple of torch.Tensor, optional
+        ``(query_tokens, key_tokens, query_rank, key_rank)`` (see :class:`OrderedFlexMask`): the
+        tensors are renumbered into the order, and the output (and maps) put back.
 
     Raises
     ------
@@ -129,11 +223,19 @@ def flex_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, table: torch.
     key = str(q.device)
     if key not in cache:
         cache[key] = _flex_mask(table, index)
+    if tokens is not None:
+        q, k, v = q.index_select(2, tokens[0]), k.index_select(2, tokens[1]), v.index_select(
+            2, tokens[1])
     with warnings.catch_warnings():  # eager CPU flex warns that it is not compiled
         warnings.simplefilter("ignore", UserWarning)
         o = flex_attention(q.contiguous(), k.contiguous(), v.contiguous(),
                            block_mask=cache[key][0], scale=1.0)
-    if not return_attention:
-        return o, None
-    logits = (q @ k.transpose(-1, -2)).masked_fill(~table[index], float("-inf"))
-    return o, logits.softmax(dim=-1)
+    attention = None
+    if return_attention:
+        logits = (q @ k.transpose(-1, -2)).masked_fill(~table[index], float("-inf"))
+        attention = logits.softmax(dim=-1)
+    if tokens is not None:
+        o = o.index_select(2, tokens[2])
+        if attention is not None:
+            attention = attention.index_select(2, tokens[2]).index_select(3, tokens[3])
+    return o, attention

@@ -141,6 +141,57 @@ def test_flex_backend_forward_matches_dense_backend(case):
         torch.testing.assert_close(flex(x), yd, atol=TOL, rtol=TOL)
 
 
+def _axial_32():
+    """Axial attention on 32 x 32 tokens: Z-order computes 48 blocks of 128, row-major 72."""
+    import ifg
+    from ifg.maskset import to_maskset
+
+    return to_maskset(ifg.pattern("axial", grid=(32, 32)), query_grid=(32, 32))
+
+
+def test_flex_backend_runs_in_the_order_with_fewest_blocks_and_answers_as_dense():
+    masks = _axial_32()
+    torch.manual_seed(0)
+    dense = Attention2d(8 * masks.num_heads, masks, pool=1, backend="dense").eval()
+    flex = Attention2d(8 * masks.num_heads, masks, pool=1, backend="flex").eval()
+    flex.load_state_dict(dense.state_dict())
+    assert flex.flex_order == "zorder"
+    x = torch.randn(1, 8 * masks.num_heads, 32, 32)
+    with torch.no_grad():
+        for m in (dense, flex):
+            m.gamma.fill_(0.7)
+        yd, ad = dense(x, return_attention=True)
+        yf, af = flex(x, return_attention=True)
+    torch.testing.assert_close(yf, yd, atol=TOL, rtol=TOL)
+    torch.testing.assert_close(af, ad, atol=TOL, rtol=TOL)
+
+
+def test_ordered_flex_mask_computes_the_blocks_ifg_counts():
+    """torch's own BlockMask in the chosen order computes the blocks ifg.blocks.order counted
+    (48 against row-major's 72), and attends as the row-major block mask does."""
+    from torch.nn.attention.flex_attention import flex_attention
+
+    from ifg.blocks import order
+    from ylg.attention.flex import ordered_flex_mask
+
+    masks = _axial_32()
+    report = {o["enumeration"]: o["computed"] for o in order(masks, 128).orders}
+
+    def computed(block_mask):
+        return int(block_mask.kv_num_blocks.sum() + block_mask.full_kv_num_blocks.sum())
+
+    fm = ordered_flex_mask(masks)
+    row_major = ordered_flex_mask(masks, "rowmajor")
+    assert fm.enumeration == "zorder"
+    assert (computed(fm.block_mask), computed(row_major.block_mask)) == (
+        report["zorder"], report["rowmajor"]) == (48, 72)
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, 1, 2, 1024, 8)
+    block_mask, _ = attention.flex_mask(masks)
+    torch.testing.assert_close(fm.attend(q, k, v), flex_attention(q, k, v, block_mask=block_mask),
+                               atol=TOL, rtol=TOL)
+
+
 def test_flex_mask_exports_every_head_of_a_mask_set():
     masks = CASES["mixed-patterns"][0]()
     block_mask, mask_mod = attention.flex_mask(masks)
