@@ -21,7 +21,7 @@ criss-cross     ``r' = r`` or ``c' = c`` (one step, CCNet)
 sliding-tile    the key's ``T x T`` tile is among the ``M x M`` tiles centred on the query's
                 tile, shifted inwards at the edges (Sliding Tile Attention)
 global          the first G positions attend every key and every query attends them (BigBird)
-random-keys     each query attends R keys drawn uniformly, with replacement (BigBird; seeded)
+random-keys     each query attends R distinct keys drawn uniformly (BigBird; seeded)
 =============== ============================================================================
 
 A size parameter takes one integer for both axes or ``AxB`` (rows x columns), as NATTEN's
@@ -250,8 +250,29 @@ def _random_keys(grid: Pair, params: dict, seed: int) -> list[sp.csr_matrix]:
     n = grid[0] * grid[1]
     keys = params["keys"]
     check_fits(f"{keys} random keys per query over {n:,} positions", keys * n * BYTES_PER_EDGE)
+    if keys > n:
+        raise InvalidArgument(f"random-keys: {keys} keys per query, but the grid has only {n} "
+                              f"positions")
     rng = np.random.default_rng(seed if params["seed"] is None else params["seed"])
-    return [_bool_csr(np.repeat(np.arange(n), keys), rng.integers(0, n, n * keys), n)]
+    return [_bool_csr(np.repeat(np.arange(n), keys), _distinct_draws(rng, n, keys).ravel(), n)]
+
+
+def _distinct_draws(rng: np.random.Generator, n: int, keys: int) -> np.ndarray:
+    """``(n, keys)``: in each row ``keys`` distinct integers of ``range(n)``, uniform (as
+    BigBird draws its random keys: without replacement). Duplicates in a row are drawn again
+    until none is left; when ``keys`` is more than half of ``n``, each row is a random
+    permutation's first ``keys``."""
+    if 2 * keys > n:
+        return np.argsort(rng.random((n, n)), axis=1)[:, :keys]
+    draws = rng.integers(0, n, (n, keys))
+    while True:
+        ordered = np.sort(draws, axis=1)
+        again = np.zeros_like(draws, dtype=bool)
+        again[:, 1:] = ordered[:, 1:] == ordered[:, :-1]
+        if not again.any():
+            return ordered
+        ordered[again] = rng.integers(0, n, int(again.sum()))
+        draws = ordered
 
 
 _KERNEL = Param("pair", 7, "window size K along each axis (K or KhxKw)")
@@ -281,7 +302,7 @@ FAMILIES = {
     }, "BigBird's global tokens: the first G positions see and are seen by every position; "
        "one step (combine with +)", "BigBird"),
     "random-keys": Family(_random_keys, {
-        "keys": Param("int", 3, "R: keys drawn per query, with replacement"),
+        "keys": Param("int", 3, "R: distinct keys drawn per query (without replacement)"),
         "seed": Param("int", None, "the draw's seed (default: the pattern's --seed)"),
     }, "BigBird's random keys: each query attends R keys drawn uniformly; one step (combine "
        "with +)", "BigBird"),

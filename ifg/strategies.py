@@ -324,7 +324,8 @@ def family_specs(grid: tuple[int, int], *, names: Sequence[str] | None = None
         if name == "global":
             return f"{name}:tokens={draw(st.integers(1, h * w))}"
         if name == "random-keys":
-            return f"{name}:keys={draw(st.integers(1, 4))},seed={draw(st.integers(0, 9))}"
+            keys = draw(st.integers(1, min(4, h * w)))
+            return f"{name}:keys={keys},seed={draw(st.integers(0, 9))}"
         return name
 
     return build()

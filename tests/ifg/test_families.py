@@ -166,9 +166,22 @@ def test_global_tokens_and_random_keys():
     a = ifg.pattern("random-keys:keys=3", grid=(6, 6), seed=4)
     b = ifg.pattern("random-keys:keys=3", grid=(6, 6), seed=4)
     c = ifg.pattern("random-keys:keys=3,seed=5", grid=(6, 6), seed=4)
-    per_row = np.diff(a.steps[0].indptr)
-    assert ((1 <= per_row) & (per_row <= 3)).all()
+    assert (np.diff(a.steps[0].indptr) == 3).all()  # distinct keys, as BigBird draws them
     assert (a.steps[0] != b.steps[0]).nnz == 0 and (a.steps[0] != c.steps[0]).nnz > 0
+    # most of the keys (the permutation branch), all of them, and more than there are
+    assert (np.diff(ifg.pattern("random-keys:keys=30", grid=(6, 6)).steps[0].indptr) == 30).all()
+    assert ifg.pattern("random-keys:keys=36", grid=(6, 6)).edges == [36 * 36]
+    with pytest.raises(ifg.InvalidArgument, match="only 36 positions"):
+        ifg.pattern("random-keys:keys=37", grid=(6, 6))
+
+
+def test_random_keys_are_uniform_over_the_positions():
+    """Every key is drawn about equally often (chi-square over 200 x 8 draws on 200 keys), and a
+    query attends itself as often as any other key."""
+    counts = ifg.pattern("random-keys:keys=8", grid=(10, 20), seed=0).steps[0].sum(axis=0).A1
+    expected = 8.0
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    assert chi2 < 199 + 4 * np.sqrt(2 * 199)  # mean 199, sd 20: four sd above
 
 
 def test_families_are_listed():
