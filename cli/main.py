@@ -485,6 +485,9 @@ def export(checkpoint, weights, out):
 @click.option("--data", default=None, help="images: digits (embedded), photos (crops of "
               "scikit-image's photographs, held-out photographs for the test), a folder or an "
               ".npz.")
+@click.option("--eval-patches", type=click.IntRange(min=1), default=None,
+              help="images: hidden patches scored per held-out image (fewer: a faster, noisier "
+                   "score; part of what the cache keys on).  [default: 16]")
 @click.option("--cache", type=click.Path(file_okay=False), default="runs/compare",
               show_default=True, help="Folder of per-(mask set, seed) results; a rerun resumes.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
@@ -495,7 +498,8 @@ def export(checkpoint, weights, out):
 @out_option("Figure (PNG) of the report.", required=False)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @long_command
-def compare(masks, task, seeds, steps, grid, data, cache, jobs, device, as_json, out, quiet):
+def compare(masks, task, seeds, steps, grid, data, eval_patches, cache, jobs, device, as_json, out,
+            quiet):
     """Train a probe per mask set (its only attention) and seed; compare them paired.
 
     MASKS: mask files (e.g. from `ylg-masks export`; their key grid is the token grid), presets
@@ -535,7 +539,8 @@ def compare(masks, task, seeds, steps, grid, data, cache, jobs, device, as_json,
                                   f"{', '.join(FORMATS)}, got {suffix or 'no suffix'!r}")
     settings = Settings() if steps is None else Settings(steps=steps)
     result = run_compare(masks, task=task, seeds=seeds, settings=settings,
-                         task_options=task_options(task, grid=grid, data=data), cache=cache,
+                         task_options=task_options(task, grid=grid, data=data,
+                                                    eval_patches=eval_patches), cache=cache,
                          device=resolve_device(device), progress=not quiet, jobs=jobs)
     click.echo(json_.dumps(result.to_dict(), allow_nan=False) if as_json else format_table(result))
     if out:

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from ylg_cli.main import main
 from .clirun import runner
 
@@ -40,13 +42,15 @@ def test_bad_items_are_one_line_errors(tmp_path):
         assert message in r.output
 
 
-def test_data_with_the_flow_task_is_one_line_before_any_work(tmp_path):
+@pytest.mark.parametrize("option,value", [("--data", "digits"), ("--eval-patches", "2")])
+def test_an_images_option_with_the_flow_task_is_one_line_before_any_work(tmp_path, option,
+                                                                         value):
     from .clirun import runner
 
-    result = runner(main)("compare", "dense", "local", "--task", "flow", "--data", "digits",
+    result = runner(main)("compare", "dense", "local", "--task", "flow", option, value,
                           "--cache", tmp_path / "cache")
     assert result.exit_code == 2
-    assert result.output.strip().splitlines() == ["Error: --data applies to --task images"]
+    assert result.output.strip().splitlines() == [f"Error: {option} applies to --task images"]
     assert not (tmp_path / "cache").exists()
 
 
@@ -55,7 +59,7 @@ def test_families_on_the_photographs(tmp_path):
     family items: offline, one table with the budget and the depth of each set."""
     r = run("compare", "ylg", "neighborhood:kernel=3", "swin:window=4", "--task", "images",
             "--data", "photos", "--cache", tmp_path, "--seeds", "2", "--steps", "2",
-            "--grid", "8", "--quiet")
+            "--grid", "8", "--eval-patches", "1", "--quiet")
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
     assert "keys/q" in lines[0] and "depth" in lines[0]

@@ -299,16 +299,22 @@ def make_task(name: str, **options: Any) -> Task:
     return TASKS[name](**options)
 
 
-def task_options(task: str, *, grid: int | None = None, data: str | None = None) -> dict:
+def task_options(task: str, *, grid: int | None = None, data: str | None = None,
+                 eval_patches: int | None = None) -> dict:
     """The options of a built-in task from ``ylg compare``'s: ``grid`` the side of the square
-    token grid (flow's grid, images' resolution), ``data`` the images' data.
+    token grid (flow's grid, images' resolution), ``data`` the images' data, ``eval_patches``
+    the hidden patches per held-out image the images task scores.
 
     >>> task_options("flow", grid=6), task_options("images", grid=16, data="digits")
     ({'grid': (6, 6)}, {'data': 'digits', 'resolution': 16})
     """
     if data is not None and task != "images":
         raise InvalidArgument("--data applies to --task images")
+    if eval_patches is not None and task != "images":
+        raise InvalidArgument("--eval-patches applies to --task images")
     options: dict = {"data": data} if data is not None else {}
+    if eval_patches is not None:
+        options["eval_patches"] = eval_patches
     if grid is not None:
         options.update({"resolution": grid} if task == "images" else {"grid": (grid, grid)})
     return options
