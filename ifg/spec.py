@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,24 +107,24 @@ Term(name='axial', params={}, layers=None)], layers=None)
     return node
 
 
-def _sequence(tokens: list[str], pos: int, spec: str) -> tuple[Node, int]:
-    parts = []
-    node, pos = _union(tokens, pos, spec)
-    parts.append(node)
-    while pos < len(tokens) and tokens[pos] == "/":
-        node, pos = _union(tokens, pos + 1, spec)
+def _joined(tokens: list[str], pos: int, spec: str, op: str,
+            operand: Callable[[list[str], int, str], tuple[Node, int]],
+            kind: Callable[[list[Node]], Node]) -> tuple[Node, int]:
+    """Operands joined by ``op``: one operand as itself, several as ``kind(parts)``."""
+    node, pos = operand(tokens, pos, spec)
+    parts = [node]
+    while pos < len(tokens) and tokens[pos] == op:
+        node, pos = operand(tokens, pos + 1, spec)
         parts.append(node)
-    return (parts[0] if len(parts) == 1 else Sequence(parts)), pos
+    return (parts[0] if len(parts) == 1 else kind(parts)), pos
+
+
+def _sequence(tokens: list[str], pos: int, spec: str) -> tuple[Node, int]:
+    return _joined(tokens, pos, spec, "/", _union, Sequence)
 
 
 def _union(tokens: list[str], pos: int, spec: str) -> tuple[Node, int]:
-    parts = []
-    node, pos = _atom(tokens, pos, spec)
-    parts.append(node)
-    while pos < len(tokens) and tokens[pos] == "+":
-        node, pos = _atom(tokens, pos + 1, spec)
-        parts.append(node)
-    return (parts[0] if len(parts) == 1 else Union(parts)), pos
+    return _joined(tokens, pos, spec, "+", _atom, Union)
 
 
 def _atom(tokens: list[str], pos: int, spec: str) -> tuple[Node, int]:
