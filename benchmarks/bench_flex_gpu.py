@@ -73,10 +73,8 @@ def run(device: str, side: int, dtype: torch.dtype, spec: str, reps: int,
         bm = fm.block_mask
         held = int(bm.kv_num_blocks.sum() + bm.full_kv_num_blocks.sum())
 
-        def call(fm=fm, bm=bm):
-            out = flex(q.index_select(-2, fm.query_tokens), k.index_select(-2, fm.key_tokens),
-                       v.index_select(-2, fm.key_tokens), block_mask=bm)
-            out = out.index_select(-2, fm.query_rank)
+        def call(fm=fm):
+            out = fm.attend(q, k, v, kernel=flex)
             if backward:
                 out.sum().backward()
             return out

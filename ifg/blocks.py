@@ -227,11 +227,11 @@ def order(pattern: Pattern | MaskSet, block: int = 128, *,
 
             check_known("enumeration", name, ENUMERATIONS)
         try:
-            ranks = [enumeration(name, g) for g in grids]
+            rank = {g: enumeration(name, g) for g in set(grids)}  # one grid: laid out once
         except InvalidArgument as err:
             skipped.append({"enumeration": name, "reason": str(err)})
             continue
-        steps = mask_block_counts(masks, block, *ranks)
+        steps = mask_block_counts(masks, block, rank[grids[0]], rank[grids[1]])
         rows.append({"enumeration": name, "computed": sum(s.computed for s in steps),
                      "full": sum(s.full for s in steps), "total": sum(s.total for s in steps),
                      "steps": [s.to_dict() for s in steps]})

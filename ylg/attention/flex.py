@@ -13,6 +13,7 @@ layer's flex backend runs in it (queries and keys renumbered, the output put bac
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -25,8 +26,8 @@ from ifg.errors import InvalidArgument
 if TYPE_CHECKING:
     from ifg.maskset import MaskSet
 
-__all__ = ["FlexUnsupported", "flex_mask", "flex_attend", "token_order", "ordered_flex_mask",
-           "OrderedFlexMask"]
+__all__ = ["FlexUnsupported", "flex_mask", "flex_attend", "token_order", "TokenOrder",
+           "ordered_flex_mask", "OrderedFlexMask"]
 
 #: FlexAttention's default block side
 FLEX_BLOCK = 128
@@ -108,19 +109,39 @@ def flex_mask(masks: MaskSet, device: str | torch.device = "cpu"
     return _flex_mask(torch.from_numpy(table).to(device), torch.from_numpy(index).to(device))
 
 
+@dataclass
+class TokenOrder:
+    """Queries and keys renumbered in an enumeration: ``query_rank[p]`` (``key_rank[p]``) is
+    the token index of grid position ``p`` on the query (key) grid."""
 
-def token_order(masks: MaskSet, order: str = "auto", block: int = FLEX_BLOCK
-                ) -> tuple[str, np.ndarray, np.ndarray]:
-    """The token order for a mask set's block mask: ``(name, query_rank, key_rank)``,
-    ``rank[p]`` the token index of grid position ``p``.
+    enumeration: str
+    query_rank: np.ndarray
+    key_rank: np.ndarray
+
+    def row_table(self, masks: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`row_table` of the ``(Nq, Nk)`` masks (a mask set's ``masks``) with their
+        queries and keys in this order."""
+        q_tokens, k_tokens = np.argsort(self.query_rank), np.argsort(self.key_rank)
+        return row_table([sp.csr_matrix(m, dtype=bool)[q_tokens][:, k_tokens] for m in masks])
+
+    def tensors(self, device: str | torch.device = "cpu") -> tuple[torch.Tensor, ...]:
+        """``(query_tokens, key_tokens, query_rank, key_rank)`` as int64 tensors, the
+        ``tokens`` of :func:`flex_attend` (``query_tokens[i]``: the grid position of token i)."""
+        arrays = (np.argsort(self.query_rank), np.argsort(self.key_rank), self.query_rank,
+                  self.key_rank)
+        return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device) for a in arrays)
+
+
+def token_order(masks: MaskSet, order: str = "auto", block: int = FLEX_BLOCK) -> TokenOrder:
+    """The token order for a mask set's block mask.
 
     ``order="auto"`` takes the order with the fewest computed ``block x block`` blocks summed
     over the heads (:func:`ifg.blocks.order`; row-major on a tie); any other name is that
     enumeration on the query grid and on the key grid.
 
     >>> from ifg.maskset import preset
-    >>> name, q, k = token_order(preset("ylg", key_grid=(4, 4), query_grid=(8, 8)))
-    >>> name, q.shape, k.shape
+    >>> t = token_order(preset("ylg", key_grid=(4, 4), query_grid=(8, 8)))
+    >>> t.enumeration, t.query_rank.shape, t.key_rank.shape
     ('rowmajor', (64,), (16,))
     """
     from ifg.blocks import ORDERS
@@ -129,35 +150,40 @@ def token_order(masks: MaskSet, order: str = "auto", block: int = FLEX_BLOCK
 
     if order == "auto":  # row-major first: it wins a tie (the sort is stable)
         order = rank_orders(masks, block, enumerations=ORDERS).best["enumeration"]
-    return (order, enumeration(order, tuple(masks.query_grid)),
-            enumeration(order, tuple(masks.key_grid)))
+    return TokenOrder(order, enumeration(order, tuple(masks.query_grid)),
+                      enumeration(order, tuple(masks.key_grid)))
+
+
+def _to_tokens(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               tokens: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """q, k, v (dimension -2) renumbered into the order of ``tokens``
+    (:meth:`TokenOrder.tensors`)."""
+    return q.index_select(-2, tokens[0]), k.index_select(-2, tokens[1]), v.index_select(
+        -2, tokens[1])
 
 
 @dataclass
 class OrderedFlexMask:
     """A mask set as a FlexAttention ``BlockMask`` over its tokens in a chosen order.
 
-    ``query_tokens[i]`` (``key_tokens[j]``) is the grid position of token ``i`` (``j``);
-    :meth:`attend` renumbers ``q, k, v`` (their dimension -2) into the order, calls
-    ``flex_attention`` with the block mask, and puts the output back in grid positions."""
+    ``tokens`` is :meth:`TokenOrder.tensors`; :meth:`attend` renumbers ``q, k, v`` (their
+    dimension -2) into the order, calls ``flex_attention`` with the block mask, and puts the
+    output back in grid positions."""
 
     enumeration: str
     block_mask: Any
     mask_mod: Callable[..., torch.Tensor]
-    query_tokens: torch.Tensor
-    key_tokens: torch.Tensor
-    query_rank: torch.Tensor
+    tokens: tuple[torch.Tensor, ...]
 
-    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, **kwargs: Any
-               ) -> torch.Tensor:
-        """``flex_attention(q, k, v, block_mask=..., **kwargs)`` with the tokens renumbered."""
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
+               kernel: Callable[..., torch.Tensor] | None = None, **kwargs: Any) -> torch.Tensor:
+        """``kernel(q, k, v, block_mask=..., **kwargs)`` with the tokens renumbered; the kernel
+        is torch's ``flex_attention`` unless given (a compiled one, say)."""
         from torch.nn.attention.flex_attention import flex_attention
 
-        out = flex_attention(q.index_select(-2, self.query_tokens),
-                             k.index_select(-2, self.key_tokens),
-                             v.index_select(-2, self.key_tokens),
-                             block_mask=self.block_mask, **kwargs)
-        return out.index_select(-2, self.query_rank)
+        call: Callable[..., torch.Tensor] = kernel or flex_attention
+        out = call(*_to_tokens(q, k, v, self.tokens), block_mask=self.block_mask, **kwargs)
+        return out.index_select(-2, self.tokens[2])
 
 
 def ordered_flex_mask(masks: MaskSet, order: str = "auto", *, block: int = FLEX_BLOCK,
@@ -176,15 +202,11 @@ def ordered_flex_mask(masks: MaskSet, order: str = "auto", *, block: int = FLEX_
     ...                     atol=1e-5))
     True
     """
-    name, q_rank, k_rank = token_order(masks, order, block)
-    q_tokens, k_tokens = np.argsort(q_rank), np.argsort(k_rank)
-    table, index = row_table([sp.csr_matrix(m, dtype=bool)[q_tokens][:, k_tokens]
-                              for m in masks.masks])
+    tokens = token_order(masks, order, block)
+    table, index = tokens.row_table(masks.masks)
     block_mask, mask_mod = _flex_mask(torch.from_numpy(table).to(device),
                                       torch.from_numpy(index).to(device))
-    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a)).to(device)  # noqa: E731
-    return OrderedFlexMask(name, block_mask, mask_mod, as_tensor(q_tokens), as_tensor(k_tokens),
-                           as_tensor(q_rank))
+    return OrderedFlexMask(tokens.enumeration, block_mask, mask_mod, tokens.tensors(device))
 
 
 def flex_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, table: torch.Tensor,
@@ -206,8 +228,8 @@ def flex_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, table: torch.
     return_attention : bool
         Also return the ``(b, heads, Nq, Nk)`` maps (computed densely: only for looking at them).
     tokens : tuple of torch.Tensor, optional
-        ``(query_tokens, key_tokens, query_rank, key_rank)`` (see :class:`OrderedFlexMask`): the
-        tensors are renumbered into the order, and the output (and maps) put back.
+        :meth:`TokenOrder.tensors`: the tensors are renumbered into the order, and the output
+        (and maps) put back.
 
     Raises
     ------
@@ -224,8 +246,7 @@ def flex_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, table: torch.
     if key not in cache:
         cache[key] = _flex_mask(table, index)
     if tokens is not None:
-        q, k, v = q.index_select(2, tokens[0]), k.index_select(2, tokens[1]), v.index_select(
-            2, tokens[1])
+        q, k, v = _to_tokens(q, k, v, tokens)
     with warnings.catch_warnings():  # eager CPU flex warns that it is not compiled
         warnings.simplefilter("ignore", UserWarning)
         o = flex_attention(q.contiguous(), k.contiguous(), v.contiguous(),

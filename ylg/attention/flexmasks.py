@@ -48,7 +48,7 @@ def _vmapped(mask_mod: MaskMod, b: torch.Tensor, h: torch.Tensor, q: torch.Tenso
              kv: torch.Tensor, shape: tuple[int, ...]) -> Any:
     """``mask_mod`` one element at a time under ``torch.vmap``, on the indices broadcast to
     ``shape`` (for a function written for scalar indices, as torch's ``create_mask`` calls it)."""
-    flat = [t.expand(shape).reshape(-1) for t in torch.broadcast_tensors(b, h, q, kv)]
+    flat = [t.reshape(-1) for t in torch.broadcast_tensors(b, h, q, kv)]
     out = torch.vmap(mask_mod, in_dims=(0, 0, 0, 0))(*flat)
     return out.view(shape) if isinstance(out, torch.Tensor) else out
 
@@ -133,7 +133,7 @@ def mask_mod_rows(mask_mod: MaskMod, B: int, H: int, L: int, S: int, *, b0: int 
         For a function that raises or returns anything but a boolean tensor of the pairs' shape,
         or allowed pairs that would not fit in memory (projected from the rows read so far).
     """
-    with one_thread(not torch.compiler.is_compiling()):  # many small ops: see one_thread
+    with one_thread(True):  # many small elementwise operations: see one_thread
         return _mask_mod_rows(mask_mod, B, H, L, S, b0, h0)
 
 
@@ -167,7 +167,7 @@ def block_mask_rows(block_mask: Any, B: int, H: int, *, only: tuple[int, int] | 
     """The allowed pairs of a torch ``BlockMask``: its full blocks, and its ``mask_mod``
     evaluated within its partial blocks only (a chunk of blocks at a time); of the one
     ``(batch, head)`` given as ``only`` (then ``Bm = Hm = 1``)."""
-    with one_thread(not torch.compiler.is_compiling()):  # many small ops: see one_thread
+    with one_thread(True):  # many small elementwise operations: see one_thread
         return _block_mask_rows(block_mask, B, H, only)
 
 
@@ -182,15 +182,14 @@ def _block_mask_rows(block_mask: Any, B: int, H: int, only: tuple[int, int] | No
         raise InvalidArgument(f"block_mask was made for B={Bb}, H={Hb}, but the query has "
                               f"B={B}, H={H}")
     mask_mod = block_mask.mask_mod
-    # does the mask_mod read b or h? one small call with broadcasting indices tells
-    probe = call_mask_mod(mask_mod, *indices(B, H, torch.arange(min(L, QB)), min(S, KB)),
-                           (B, H, min(L, QB), min(S, KB)))
-    Bm = B if Bb > 1 or (probe.dim() == 4 and probe.shape[0] > 1) else 1
-    Hm = H if Hb > 1 or (probe.dim() == 4 and probe.shape[1] > 1) else 1
+    if only is None:  # does the mask_mod read b or h? one small call with broadcasting indices
+        probe = call_mask_mod(mask_mod, *indices(B, H, torch.arange(min(L, QB)), min(S, KB)),
+                               (B, H, min(L, QB), min(S, KB)))
+        Bm = B if Bb > 1 or (probe.dim() == 4 and probe.shape[0] > 1) else 1
+        Hm = H if Hb > 1 or (probe.dim() == 4 and probe.shape[1] > 1) else 1
     q_off, k_off = torch.arange(QB), torch.arange(KB)
     masks = []
-    pairs = [only] if only else [(b, h) for b in range(Bm) for h in range(Hm)]
-    for b, h in pairs:
+    for b, h in [only] if only else [(b, h) for b in range(Bm) for h in range(Hm)]:
         found = _Pairs()
         for num, idx, partial in ((kv_num, kv_idx, True), (full_num, full_idx, False)):
             if num is None:

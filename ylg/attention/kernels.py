@@ -143,7 +143,8 @@ class one_thread:
     """
 
     def __init__(self, on: bool) -> None:
-        self.on = on and torch.get_num_threads() > 1
+        # never while torch.compile or torch.export traces (see single_threaded)
+        self.on = on and torch.get_num_threads() > 1 and not torch.compiler.is_compiling()
         self.threads: int | None = None
 
     def __enter__(self) -> None:

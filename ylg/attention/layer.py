@@ -42,7 +42,7 @@ from torch import nn
 
 from ifg.errors import InvalidArgument, check_positive_int
 from ylg.attention.auto import auto_backend, sparse_pays
-from ylg.attention.flex import FlexUnsupported, flex_attend, flex_mask, row_table, token_order
+from ylg.attention.flex import FlexUnsupported, flex_attend, flex_mask, token_order
 from ylg.attention.plan import (TilePlan, best_tile, compile_head, group_heads, layer_order,
                                 pad_order)
 from ylg.attention.kernels import (dense_attention, one_thread, single_threaded, sparse_core,
@@ -201,10 +201,9 @@ class Attention2d(nn.Module):
     # buffers, registered by the backend that needs them (derived from the masks, not saved)
     flex_table: torch.Tensor
     flex_index: torch.Tensor
-    # backend "flex": the token order (ifg.blocks.order's first) and, unless row-major, the
-    # names of its buffers flex_query_tokens, flex_key_tokens, flex_query_rank, flex_key_rank
+    # backend "flex": the token order (ifg.blocks.order's first); unless row-major, buffers
+    # flex_tokens0..3 hold its TokenOrder.tensors()
     flex_order: str
-    flex_tokens: tuple[str, str, str, str] | None
     output_index: torch.Tensor
     blocked: torch.Tensor
     # backend "auto" (set only then): the device kind it chose for, the dense masks by device
@@ -303,19 +302,14 @@ class Attention2d(nn.Module):
         masks = [sp.csr_matrix(m, dtype=bool) for m in ms.masks]
         _check_rows(masks)
         if backend == "flex":  # in the token order with the fewest computed blocks
-            self.flex_order, q_rank, k_rank = token_order(ms)
-            q_tokens, k_tokens = np.argsort(q_rank), np.argsort(k_rank)
-            table, index = row_table([m[q_tokens][:, k_tokens] for m in masks])
+            tokens = token_order(ms)
+            self.flex_order = tokens.enumeration
+            table, index = tokens.row_table(masks)
             self.register_buffer("flex_table", torch.from_numpy(table), persistent=False)
             self.register_buffer("flex_index", torch.from_numpy(index), persistent=False)
-            self.flex_tokens = None
-            if self.flex_order != "rowmajor":
-                for name, a in zip(("query_tokens", "key_tokens", "query_rank", "key_rank"),
-                                   (q_tokens, k_tokens, q_rank, k_rank)):
-                    self.register_buffer(f"flex_{name}", torch.from_numpy(
-                        np.ascontiguousarray(a)), persistent=False)
-                self.flex_tokens = ("flex_query_tokens", "flex_key_tokens", "flex_query_rank",
-                                    "flex_key_rank")
+            if self.flex_order != "rowmajor":  # what flex_attend renumbers by
+                for i, tensor in enumerate(tokens.tensors()):
+                    self.register_buffer(f"flex_tokens{i}", tensor, persistent=False)
             self._block_masks = {}  # device -> (block_mask, mask_mod), built on first use
             return backend
         if backend != "dense":
@@ -399,8 +393,8 @@ class Attention2d(nn.Module):
             return _sparse_attention(q, k, v, plans, self._rows(plans, q, v.shape[3]),
                                      return_attention)
         if self.backend == "flex":
-            tokens = None if self.flex_tokens is None else tuple(
-                getattr(self, name) for name in self.flex_tokens)
+            tokens = None if self.flex_order == "rowmajor" else tuple(
+                getattr(self, f"flex_tokens{i}") for i in range(4))
             return flex_attend(q, k, v, self.flex_table, self.flex_index, self._block_masks,
                                return_attention, tokens)
         return dense_attention(q, k, v, blocked, return_attention)

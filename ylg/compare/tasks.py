@@ -308,13 +308,11 @@ def task_options(task: str, *, grid: int | None = None, data: str | None = None,
     >>> task_options("flow", grid=6), task_options("images", grid=16, data="digits")
     ({'grid': (6, 6)}, {'data': 'digits', 'resolution': 16})
     """
-    if data is not None and task != "images":
-        raise InvalidArgument("--data applies to --task images")
-    if eval_patches is not None and task != "images":
-        raise InvalidArgument("--eval-patches applies to --task images")
-    options: dict = {"data": data} if data is not None else {}
-    if eval_patches is not None:
-        options["eval_patches"] = eval_patches
+    images = {"data": data, "eval_patches": eval_patches}
+    options: dict = {k: v for k, v in images.items() if v is not None}
+    if options and task != "images":
+        raise InvalidArgument(f"--{next(iter(options)).replace('_', '-')} applies to --task "
+                              f"images")
     if grid is not None:
         options.update({"resolution": grid} if task == "images" else {"grid": (grid, grid)})
     return options
