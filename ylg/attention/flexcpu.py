@@ -45,7 +45,7 @@ from ifg.errors import InvalidArgument
 from ylg.attention.flexmasks import (MaskMod, block_mask_rows, mask_mod_rows,
                                      maskset_rows)
 from ylg.attention.kernels import one_thread, single_threaded
-from ylg.attention.plan import compile_head, pad_order
+from ylg.attention.plan import block_order, compile_head, largest_union, pad_order
 
 __all__ = ["flex_attention"]
 
@@ -65,22 +65,10 @@ def _orders(L: int, grid: tuple[int, int] | None) -> list[tuple[np.ndarray, int]
     if grid is None and math.isqrt(L) ** 2 == L:
         grid = (math.isqrt(L),) * 2
     if grid is not None and grid[0] * grid[1] == L:
-        gh, gw = grid
-        y, x = np.divmod(np.arange(L), gw)
         for th, tw in ((4, 4), (4, 8), (8, 8), (8, 16), (16, 16)):
-            if th <= gh and tw <= gw:
-                order = np.lexsort((x % tw, y % th, x // tw, y // th))
-                candidates.append((order, th * tw))
+            if th <= grid[0] and tw <= grid[1]:
+                candidates.append((block_order(grid, th, tw), th * tw))
     return candidates
-
-
-def _unions(mask: sp.csr_matrix, order: np.ndarray, t: int) -> int:
-    """The largest union of keys of a tile of ``t`` consecutive queries of ``order``."""
-    n = -(-len(order) // t) * t
-    padded = np.concatenate([order, np.full(n - len(order), order[-1])])
-    gather = sp.csr_matrix((np.ones(n, dtype=np.int32), (np.arange(n) // t, padded)),
-                           shape=(n // t, mask.shape[0]))
-    return int(np.diff((gather @ mask.astype(np.int32)).indptr).max())
 
 
 @dataclass
@@ -140,7 +128,7 @@ def _plan(masks: list[sp.csr_matrix], Bm: int, Hm: int, grid: tuple[int, int] | 
         first.setdefault(sig, m)
     best = None
     for order, t in _orders(L, grid):
-        u = max(_unions(m, order, t) for m in list(first.values())[:2])
+        u = max(largest_union(m, pad_order(order, t), t) for m in list(first.values())[:2])
         cost = -(-L // t) * u * (t * (dims + 8) + 2 * dims)  # products, softmax, gathers
         if best is None or cost < best[0]:
             best = (cost, order, t)

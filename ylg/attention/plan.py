@@ -51,15 +51,17 @@ def query_order(ms: MaskSet) -> np.ndarray:
     return np.argsort(rank[rows], kind="stable")
 
 
-def block_order(grid: tuple[int, int], side: int) -> np.ndarray:
-    """The queries of a row-major grid in ``side x side`` blocks (blocks row-major, and the
-    queries of a block row-major): tiles of 16, 32, 64 ... queries are then compact 2-D patches.
+def block_order(grid: tuple[int, int], side: int, width: int | None = None) -> np.ndarray:
+    """The queries of a row-major grid in ``side x width`` blocks (``width`` defaults to
+    ``side``; blocks row-major, and the queries of a block row-major): tiles of 16, 32, 64 ...
+    queries are then compact 2-D patches.
 
     >>> block_order((4, 4), 2).tolist()
     [0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15]
     """
+    width = side if width is None else width
     y, x = np.divmod(np.arange(grid[0] * grid[1]), grid[1])
-    return np.lexsort((x % side, y % side, x // side, y // side))
+    return np.lexsort((x % width, y % side, x // width, y // side))
 
 
 def layer_order(ms: MaskSet, masks: Sequence[sp.csr_matrix], dims: int,
@@ -91,6 +93,11 @@ def _tile_unions(mask: sp.csr_matrix, padded: np.ndarray, t: int) -> sp.csr_matr
     unions = (gather @ mask.astype(np.int32)).tocsr()
     unions.sort_indices()
     return unions
+
+
+def largest_union(mask: sp.csr_matrix, padded: np.ndarray, t: int) -> int:
+    """The most keys a tile of ``t`` queries of the padded order (:func:`pad_order`) gathers."""
+    return int(np.diff(_tile_unions(mask, padded, t).indptr).max())
 
 
 def pad_order(order: np.ndarray, t: int) -> np.ndarray:
@@ -149,7 +156,7 @@ def best_tile(mask: sp.csr_matrix, order: np.ndarray, dims: int, tile: int | Non
     best: tuple[int, int, int] | None = None
     for t in candidates:
         padded = pad_order(order, t)
-        u = int(np.diff(_tile_unions(mask, padded, t).indptr).max())
+        u = largest_union(mask, padded, t)
         cost = len(padded) // t * u * (t + dims)  # per tile: logits, gathered keys and values
         if best is None or cost < best[0]:
             best = (cost, t, u)
