@@ -16,6 +16,7 @@ import argparse
 import statistics
 import time
 
+import numpy as np
 import torch
 
 from ylg.compare.items import resolve
@@ -26,9 +27,10 @@ ITEMS = ["ylg", "ylg-no-esa", "ylg-strided", "neighborhood:kernel=3",
          "sliding-tile:tile=2,window=3", "dense", "local"]
 
 
-def step_seconds(masks: torch.Tensor, grid: int, path: str, reps: int) -> float:
+def step_seconds(masks: torch.Tensor, grid: int, path: str, reps: int,
+                 order: np.ndarray | None = None) -> float:
     """Forward and backward of one layer's attention, batch 64, median of ``reps``."""
-    attention = MaskedAttention(64, masks, grid=(grid, grid))
+    attention = MaskedAttention(64, masks, grid=(grid, grid), order=order)
     if path == "sdpa":
         attention.pattern = None
     elif attention.pattern is None:
@@ -56,8 +58,9 @@ def main() -> None:
     print("| mask set | heads | density | sparse path (s) | SDPA + bias (s) | SDPA / sparse |")
     print("|---|---:|---:|---:|---:|---:|")
     for item in args.items:
-        dense = torch.from_numpy(resolve(item, (args.grid, args.grid)).dense())
-        sparse = sum(step_seconds(m, args.grid, "sparse", args.reps) for m in dense)
+        probe = resolve(item, (args.grid, args.grid))
+        dense = torch.from_numpy(probe.dense())
+        sparse = sum(step_seconds(m, args.grid, "sparse", args.reps, probe.order) for m in dense)
         sdpa = sum(step_seconds(m, args.grid, "sdpa", args.reps) for m in dense)
         shown = "-" if sparse != sparse else f"{sparse:.3f}"  # NaN: the probe takes SDPA
         ratio = "-" if sparse != sparse else f"{sdpa / sparse:.2f}"

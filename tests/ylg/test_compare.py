@@ -358,15 +358,17 @@ def test_keys_per_query_and_depth_are_what_ifg_says():
 
 
 @pytest.mark.parametrize("spec", ["neighborhood:kernel=3", "swin:window=2",
-                                  "neighborhood:kernel=3,dilation=2"])
+                                  "neighborhood:kernel=3,dilation=2", "ylg", "ylg-strided"])
 def test_the_sparse_probe_attention_equals_the_dense_one(spec):
-    """Sparse masks run through ylg.flex_attention: the same outputs and gradients as SDPA."""
+    """Sparse masks run through ylg.flex_attention (tiled in the masks' design order when they
+    have one): the same outputs and gradients as SDPA."""
     from ylg.compare.probe import MaskedAttention
 
     torch.manual_seed(0)
     probe = resolve(spec, (8, 8))
+    assert (probe.order is not None) == spec.startswith("ylg")  # ESA's enumeration
     masks = torch.from_numpy(probe.dense()[0])
-    sparse = MaskedAttention(16, masks, (8, 8)).double()
+    sparse = MaskedAttention(16, masks, (8, 8), probe.order).double()
     dense = MaskedAttention(16, masks, (8, 8)).double()
     dense.load_state_dict(sparse.state_dict())
     dense.pattern = None  # the SDPA path

@@ -14,8 +14,10 @@ How it is fast (the tiled sparse backend of :class:`ylg.Attention2d`, generalise
    indices alone is done once per row or column, and the result's shape says whether the mask
    depends on the batch or the head. From a ``BlockMask`` only its partial blocks are evaluated
    (full blocks are all allowed, absent blocks all blocked).
-2. *The plan* (:func:`_plan`): queries are ordered row-major or in 2-D tiles of a square (or
-   the pattern's) grid, whichever order gives the least padded work, and cut into tiles of
+2. *The plan* (:func:`_plan`): queries are ordered row-major, in 2-D tiles of a square (or
+   the pattern's) grid, in the order an ``ifg`` pattern or mask set was designed in (its
+   enumeration's: ESA's layout is compact again there), or sorted by their first keys
+   (:func:`key_order`), whichever order gives the least padded work, and cut into tiles of
    ``t`` queries; each tile gathers the union of the keys its queries may attend, padded to the
    largest union ``u``. Plans are cached per mask (:data:`_PLANS`): a training loop pays once.
 3. *The core* (:class:`_FlexTiles`): per tile a ``(t, E) x (E, u)`` product, a masked softmax
@@ -58,17 +60,42 @@ _PLANS: OrderedDict[tuple[Any, ...], tuple[object, _Plan]] = OrderedDict()
 # ---------------------------------------------------------------------------------- the plan
 
 
-def _orders(L: int, grid: tuple[int, int] | None) -> list[tuple[np.ndarray, int]]:
-    """Candidate query orders and tile sizes: row-major runs, and 2-D tiles of the grid (the
-    given one, else a square one when ``L`` is a square)."""
-    candidates = [(np.arange(L), t) for t in (16, 32, 64, 128) if t <= max(16, L)]
+def _orders(L: int, grid: tuple[int, int] | None, design: np.ndarray | None = None,
+            mask: sp.csr_matrix | None = None) -> list[tuple[np.ndarray, int]]:
+    """Candidate query orders and tile sizes: row-major runs; 2-D tiles of the grid (the given
+    one, else a square one when ``L`` is a square); the order the masks were designed in
+    (``design``, an enumeration's); and the queries sorted by their first keys (``mask``),
+    which puts queries that share keys side by side when no order is known."""
+    sizes = [t for t in (16, 32, 64, 128) if t <= max(16, L)]
+    candidates = [(np.arange(L), t) for t in sizes]
     if grid is None and math.isqrt(L) ** 2 == L:
         grid = (math.isqrt(L),) * 2
     if grid is not None and grid[0] * grid[1] == L:
         for th, tw in ((4, 4), (4, 8), (8, 8), (8, 16), (16, 16)):
             if th <= grid[0] and tw <= grid[1]:
                 candidates.append((block_order(grid, th, tw), th * tw))
+    for order in (design, None if mask is None else key_order(mask)):
+        if order is not None:
+            candidates += [(order, t) for t in sizes]
     return candidates
+
+
+def key_order(mask: sp.csr_matrix, first: int = 4) -> np.ndarray:
+    """The queries sorted by their ``first`` smallest keys (a row with fewer sorts after those
+    with more that share its keys), ties row-major.
+
+    >>> key_order(sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0], [0, 1, 0]], dtype=bool))).tolist()
+    [1, 0, 2]
+    """
+    mask = sp.csr_matrix(mask)
+    mask.sort_indices()
+    L, S = mask.shape
+    counts = np.diff(mask.indptr)
+    table = np.full((L, first), S, dtype=np.int64)
+    for j in range(first):
+        has = counts > j
+        table[has, j] = mask.indices[mask.indptr[:-1][has] + j]
+    return np.lexsort(table.T[::-1])
 
 
 @dataclass
@@ -115,9 +142,9 @@ class _Plan:
 
 
 def _plan(masks: list[sp.csr_matrix], Bm: int, Hm: int, grid: tuple[int, int] | None,
-          dims: int) -> _Plan:
+          dims: int, design: np.ndarray | None = None) -> _Plan:
     """Tile ``Bm * Hm`` masks ``(L, S)`` with the query order of least padded work (judged on
-    the first two distinct masks); identical masks are compiled once."""
+    the first two distinct masks, among :func:`_orders`'); identical masks are compiled once."""
     L, S = masks[0].shape
     signatures = []
     for m in masks:
@@ -126,9 +153,10 @@ def _plan(masks: list[sp.csr_matrix], Bm: int, Hm: int, grid: tuple[int, int] | 
     first: dict[tuple[bytes, bytes], sp.csr_matrix] = {}  # signature -> its first mask
     for sig, m in zip(signatures, masks):
         first.setdefault(sig, m)
+    judged = list(first.values())[:2]
     best = None
-    for order, t in _orders(L, grid):
-        u = max(largest_union(m, pad_order(order, t), t) for m in list(first.values())[:2])
+    for order, t in _orders(L, grid, design, judged[0]):
+        u = max(largest_union(m, pad_order(order, t), t) for m in judged)
         cost = -(-L // t) * u * (t * (dims + 8) + 2 * dims)  # products, softmax, gathers
         if best is None or cost < best[0]:
             best = (cost, order, t)
@@ -172,7 +200,7 @@ def _compile(block_mask: Any, B: int, H: int, L: int, S: int, dims: int) -> _Pla
     from ifg.pattern import Pattern
     from torch.nn.attention.flex_attention import BlockMask
 
-    grid = None
+    grid, design = None, None
     if block_mask is None:
         masks, Bm, Hm = [sp.csr_matrix(np.ones((L, S), dtype=bool))], 1, 1
     elif isinstance(block_mask, BlockMask):
@@ -182,7 +210,7 @@ def _compile(block_mask: Any, B: int, H: int, L: int, S: int, dims: int) -> _Pla
                                   f"lengths ({L}, {S})")
         masks, Bm, Hm = block_mask_rows(block_mask, B, H)
     elif isinstance(block_mask, (MaskSet, Pattern)):
-        masks, grid = maskset_rows(block_mask, H)
+        masks, grid, design = maskset_rows(block_mask, H)
         if masks[0].shape != (L, S):
             raise InvalidArgument(f"block_mask's masks are {masks[0].shape[0]} x "
                                   f"{masks[0].shape[1]}, but the query and key have lengths "
@@ -193,7 +221,7 @@ def _compile(block_mask: Any, B: int, H: int, L: int, S: int, dims: int) -> _Pla
     else:
         raise InvalidArgument(f"block_mask must be a BlockMask, a mask_mod, an ifg Pattern or "
                               f"MaskSet, or None, got {type(block_mask).__name__}")
-    return _plan(masks, Bm, Hm, grid, dims)
+    return _plan(masks, Bm, Hm, grid, dims, design)
 
 
 # ---------------------------------------------------------------------------------- the core
@@ -206,9 +234,23 @@ _NO_SHIFT_BOUND = 60.0
 
 def _logit_bound(q: torch.Tensor, k: torch.Tensor, scale: float) -> float:
     """A bound on every logit's size: ``scale`` times the largest query norm times the largest
-    key norm (Cauchy-Schwarz)."""
+    key norm (Cauchy-Schwarz). A dimension broadcast by ``expand`` (stride 0) is read once."""
     with torch.no_grad():
+        q, k = _distinct(q), _distinct(k)
         return float(q.norm(dim=-1).amax() * k.norm(dim=-1).amax()) * abs(scale)
+
+
+def _distinct(x: torch.Tensor) -> torch.Tensor:
+    """``x`` with each expanded dimension but the last (stride 0, as from ``expand``) cut to one
+    entry.
+
+    >>> _distinct(torch.ones(1, 3).expand(5, 3)).shape
+    torch.Size([1, 3])
+    """
+    for d in range(x.dim() - 1):
+        if x.stride(d) == 0 and x.shape[d] > 1:
+            x = x.narrow(d, 0, 1)
+    return x
 
 
 class _FlexTiles(torch.autograd.Function):
@@ -415,7 +457,7 @@ def _torch_flex(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, blo
 
 def _table_mask_mod(source: Any, H: int, device: torch.device) -> MaskMod:
     """A ``mask_mod`` that reads an ifg Pattern's or MaskSet's masks from a dense table."""
-    masks, _ = maskset_rows(source, H)
+    masks, _, _ = maskset_rows(source, H)
     table = torch.from_numpy(np.stack([m.toarray() for m in masks])).to(device)
 
     def mask_mod(b: torch.Tensor, h: torch.Tensor, q: torch.Tensor, kv: torch.Tensor

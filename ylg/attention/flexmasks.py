@@ -216,21 +216,28 @@ def _block_mask_rows(block_mask: Any, B: int, H: int, only: tuple[int, int] | No
     return (masks, 1, 1) if only else (masks, Bm, Hm)
 
 
-def maskset_rows(source: Any, H: int) -> tuple[list[sp.csr_matrix], tuple[int, int] | None]:
-    """The per-head masks of an ``ifg`` Pattern (its steps) or MaskSet, and their query grid."""
+def maskset_rows(source: Any, H: int
+                 ) -> tuple[list[sp.csr_matrix], tuple[int, int] | None, np.ndarray | None]:
+    """The per-head masks of an ``ifg`` Pattern (its steps) or MaskSet, their query grid, and
+    the query order the masks were designed in (their enumeration's; None for row-major): a
+    1-D design laid out by ESA is compact again in that order."""
     from ifg.maskset import MaskSet
+    from ylg.attention.plan import query_order
 
     grid: tuple[int, ...] | None
     if isinstance(source, MaskSet):
         masks, grid = list(source.masks), tuple(source.query_grid)
+        order: np.ndarray | None = query_order(source)
     else:
         assert isinstance(source, Pattern)
-        masks, grid = list(source.steps), source.grid
+        masks, grid, order = list(source.steps), source.grid, source.order
     if len(masks) not in (1, H):
         raise InvalidArgument(f"block_mask has {len(masks)} heads (masks), but the query has "
                               f"{H} heads: give one mask or one per head")
+    if order is not None and np.array_equal(order, np.arange(len(order))):
+        order = None
     return [sp.csr_matrix(m, dtype=bool) for m in masks], (None if grid is None else
-                                                           (int(grid[0]), int(grid[1])))
+                                                           (int(grid[0]), int(grid[1]))), order
 
 
 def _grid(grid: tuple[int, int]) -> tuple[int, int, int]:

@@ -45,11 +45,16 @@ class Probe:
         The item as the user wrote it.
     layers : tuple of tuple of scipy.sparse.csr_matrix
     grid : tuple (h, w)
+    order : numpy.ndarray or None
+        The query order the masks were designed in (an ESA enumeration's: the 1-D design is
+        compact again in it, so the sparse path tiles the queries in it); None for row-major.
+        It changes how fast a probe trains, never what it computes.
     """
 
     name: str
     layers: tuple[tuple[sp.csr_matrix, ...], ...]
     grid: tuple[int, int]
+    order: np.ndarray | None = None
 
     @property
     def pattern(self) -> Pattern:
@@ -89,9 +94,11 @@ def _steps(heads: list[list[sp.csr_matrix]],
     return tuple(layers)
 
 
-def _heads(item: str, grid: tuple[int, int]) -> list[list[sp.csr_matrix]]:
+def _heads(item: str, grid: tuple[int, int]) -> tuple[list[list[sp.csr_matrix]], np.ndarray]:
+    """The item's heads (each a list of steps) and the query order they were designed in."""
     import ifg
     from ifg.maskset import PRESETS
+    from ylg.attention.plan import query_order
 
     n = grid[0] * grid[1]
     path = Path(item)
@@ -102,9 +109,11 @@ def _heads(item: str, grid: tuple[int, int]) -> list[list[sp.csr_matrix]]:
             raise InvalidArgument(f"mask file {item!r} {why_not_a_file(path)}")
         from ifg.io import load
 
-        return _from_maskset(item, load(path), grid)
+        ms = load(path)
+        return _from_maskset(item, ms, grid), query_order(ms)
     if item in PRESETS:
-        return _from_maskset(item, ifg.preset(item, key_grid=grid), grid)
+        ms = ifg.preset(item, key_grid=grid)
+        return _from_maskset(item, ms, grid), query_order(ms)
     name, _, rest = item.partition(":")
     if name in ifg.patterns() and rest and "=" not in rest:  # PATTERN:ENUMERATION
         p = ifg.pattern(name, n, enumeration=rest, grid=grid)
@@ -113,7 +122,7 @@ def _heads(item: str, grid: tuple[int, int]) -> list[list[sp.csr_matrix]]:
             # one unknown word: the presets are listed too, and the closest suggested
             check_known("mask set", item, [*PRESETS, *names()])
         p = ifg.pattern(item, n, grid=grid)  # a name, a 2-D family or a specification
-    return [list(p.steps)]
+    return [list(p.steps)], p.order
 
 
 def resolve(item: str | os.PathLike[str], grid: Sequence[int], *,
@@ -150,9 +159,10 @@ def resolve(item: str | os.PathLike[str], grid: Sequence[int], *,
     (3, 9.0)
     """
     grid = (int(grid[0]), int(grid[1]))
-    heads = _heads(str(item), grid)
+    heads, order = _heads(str(item), grid)
     depth = max(len(h) for h in heads) if depth is None else int(depth)
-    return Probe(str(item), _steps(heads, depth), grid)
+    design = None if np.array_equal(order, np.arange(len(order))) else order
+    return Probe(str(item), _steps(heads, depth), grid, design)
 
 
 def reachable(pattern: Pattern) -> np.ndarray:

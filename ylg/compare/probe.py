@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, cast
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -42,6 +43,9 @@ class MaskedAttention(nn.Module):
 
     grid : tuple (h, w), optional
         The token grid (the sparse path tiles 2-D windows on it).
+    order : numpy.ndarray, optional
+        The query order the masks were designed in (:attr:`ylg.compare.items.Probe.order`): the
+        sparse path also considers tiles in it. Speed only: the attention is the same.
 
     Called as ``attn(x, queries)``: keys and values from the tokens ``x`` (batch, N, dim), queries
     from ``queries`` (N, dim), the same for every example. Masks that allow less than
@@ -60,8 +64,8 @@ class MaskedAttention(nn.Module):
     pattern: Pattern | None  # the masks as one step per head, when sparse
     keep: torch.Tensor  # (heads, N, 1)
 
-    def __init__(self, dim: int, masks: torch.Tensor,
-                 grid: tuple[int, int] | None = None) -> None:
+    def __init__(self, dim: int, masks: torch.Tensor, grid: tuple[int, int] | None = None,
+                 order: np.ndarray | None = None) -> None:
         super().__init__()
         self.heads = masks.shape[0]
         self.head_dim = math.ceil(dim / self.heads)
@@ -82,7 +86,8 @@ class MaskedAttention(nn.Module):
 
             # one step per head: flex_attention reads it as the heads' masks (its plan is
             # compiled once per batch size and cached by this object)
-            self.pattern = Pattern(tuple(sp.csr_matrix(m.numpy()) for m in masks), grid=grid)
+            self.pattern = Pattern(tuple(sp.csr_matrix(m.numpy()) for m in masks), grid=grid,
+                                   rank=None if order is None else np.argsort(order))
 
     def forward(self, x: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
         b, n, _ = x.shape
@@ -116,6 +121,8 @@ class ProbeNet(nn.Module):
     grid : tuple (h, w), optional
         The token grid: each token's position embedding also gets Fourier features of its
         (row, column), so that 2-D nearness is easy to learn. Default: one row.
+    order : numpy.ndarray, optional
+        The masks' design order, for the attention's speed (see :class:`MaskedAttention`).
 
     Examples
     --------
@@ -126,7 +133,7 @@ class ProbeNet(nn.Module):
     """
 
     def __init__(self, embed: nn.Module, masks: torch.Tensor, *, dim: int, out_features: int,
-                 grid: tuple[int, int] | None = None) -> None:
+                 grid: tuple[int, int] | None = None, order: np.ndarray | None = None) -> None:
         super().__init__()
         n = masks.shape[-1]
         h, w = grid or (1, n)
@@ -138,7 +145,7 @@ class ProbeNet(nn.Module):
         fourier = torch.cat([angles.sin(), angles.cos()], 1)
         self.register_buffer("fourier", fourier, persistent=False)
         self.coords = nn.Linear(fourier.shape[1], dim, bias=False)
-        self.attn = nn.ModuleList(MaskedAttention(dim, m, grid) for m in masks)
+        self.attn = nn.ModuleList(MaskedAttention(dim, m, grid, order) for m in masks)
         self.norm1 = nn.ModuleList(nn.LayerNorm(dim) for _ in masks)
         self.norm2 = nn.ModuleList(nn.LayerNorm(dim) for _ in masks)
         self.normq = nn.ModuleList(nn.LayerNorm(dim) for _ in masks)

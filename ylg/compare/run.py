@@ -79,7 +79,7 @@ def train_probe(task: Task, probe: Probe, seed: int, settings: Settings = Settin
     data = torch.Generator().manual_seed(seed)
     masks = torch.from_numpy(probe.dense())
     net = ProbeNet(task.embed(settings.dim), masks, dim=settings.dim,
-                   out_features=task.out_features, grid=task.grid).to(device)
+                   out_features=task.out_features, grid=task.grid, order=probe.order).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=0.01)
     warm = max(1, settings.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(

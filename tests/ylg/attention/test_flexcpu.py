@@ -190,6 +190,43 @@ def test_ifg_pattern_and_maskset_give_the_mask_mods_answer():
                                    atol=1e-6, rtol=0)
 
 
+def test_the_plan_tiles_an_esa_layout_in_its_design_order():
+    """YLG's masks laid out by ESA scatter on the raster, but are the compact 1-D design again in
+    the enumeration's order: the plan finds that order (from the MaskSet, or a Pattern's rank)
+    and gathers as few keys a tile as the raster layout of the same design, and the attention
+    is the same as the dense one's."""
+    import ifg
+    from ylg.attention.plan import query_order
+
+    esa, raster = ifg.preset("ylg", key_grid=(16, 16)), ifg.preset("ylg-no-esa", key_grid=(16, 16))
+
+    def keys(source):  # the plan's keys a tile, for 1 batch and 8 heads of width 16
+        return flexcpu._compile(source, 1, 8, 256, 256, 32).keys.shape[-1]
+
+    plain = Pattern(tuple(esa.masks), grid=(16, 16))  # the same masks, design order forgotten
+    ranked = Pattern(tuple(esa.masks), grid=(16, 16), rank=np.argsort(query_order(esa)))
+    assert keys(esa) == keys(ranked) == keys(raster) < keys(plain) / 2
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, 8, 256, 16, generator=g) for _ in range(3))
+    dense = torch.from_numpy(np.stack([m.toarray() for m in esa.masks]))[None]
+    expected = F.scaled_dot_product_attention(q, k, v, attn_mask=dense)
+    torch.testing.assert_close(flex_attention(q, k, v, block_mask=esa), expected,
+                               atol=1e-5, rtol=0)
+
+
+def test_key_order_puts_queries_that_share_keys_in_one_tile():
+    """Queries of 16 blocks of 16 that attend their block's keys, shuffled: row-major tiles
+    gather about every block, the queries sorted by their keys one block a tile."""
+    rng = np.random.default_rng(0)
+    blocks = np.kron(np.eye(16, dtype=bool), np.ones((16, 16), dtype=bool))
+    mask = sp.csr_matrix(blocks[rng.permutation(256)])
+    order = flexcpu.key_order(mask)
+    assert sorted(order) == list(range(256))
+    assert flexcpu.largest_union(mask, order, 16) == 16
+    assert flexcpu.largest_union(mask, np.arange(256), 16) > 100
+    assert flexcpu._plan([mask], 1, 1, None, 32).keys.shape[-1] == 16
+
+
 def test_no_mask_is_full_attention_with_default_scale():
     q, k, v = inputs(B=1, Hq=2, Hkv=2, E=9)
     expected = F.scaled_dot_product_attention(q, k, v)
