@@ -14,7 +14,7 @@ How it is fast (the tiled sparse backend of :class:`ylg.Attention2d`, generalise
    indices alone is done once per row or column, and the result's shape says whether the mask
    depends on the batch or the head. From a ``BlockMask`` only its partial blocks are evaluated
    (full blocks are all allowed, absent blocks all blocked).
-2. *The plan* (:func:`_plan`): queries are ordered row-major, in 2-D tiles of a square (or
+2. *The plan* (:mod:`ylg.attention.flexplan`): queries are ordered row-major, in 2-D tiles of a square (or
    the pattern's) grid, in the order an ``ifg`` pattern or mask set was designed in (its
    enumeration's: ESA's layout is compact again there), or sorted by their first keys
    (:func:`key_order`), whichever order gives the least padded work, and cut into tiles of
@@ -35,7 +35,6 @@ import math
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -46,8 +45,8 @@ import torch.nn.functional as F
 from ifg.errors import InvalidArgument
 from ylg.attention.flexmasks import (MaskMod, block_mask_rows, mask_mod_rows,
                                      maskset_rows)
+from ylg.attention.flexplan import FlexPlan, make_plan
 from ylg.attention.kernels import one_thread, single_threaded
-from ylg.attention.plan import block_order, compile_head, largest_union, pad_order
 
 __all__ = ["flex_attention"]
 
@@ -55,132 +54,10 @@ __all__ = ["flex_attention"]
 _CACHE_SIZE = 16
 
 #: the plans: (mask source's id, B, H, L, S, E + Ev) -> (source, plan)
-_PLANS: OrderedDict[tuple[Any, ...], tuple[object, _Plan]] = OrderedDict()
-
-# ---------------------------------------------------------------------------------- the plan
+_PLANS: OrderedDict[tuple[Any, ...], tuple[object, FlexPlan]] = OrderedDict()
 
 
-def _orders(L: int, grid: tuple[int, int] | None, design: np.ndarray | None = None,
-            mask: sp.csr_matrix | None = None) -> list[tuple[np.ndarray, int]]:
-    """Candidate query orders and tile sizes: row-major runs; 2-D tiles of the grid (the given
-    one, else a square one when ``L`` is a square); the order the masks were designed in
-    (``design``, an enumeration's); and the queries sorted by their first keys (``mask``),
-    which puts queries that share keys side by side when no order is known."""
-    sizes = [t for t in (16, 32, 64, 128) if t <= max(16, L)]
-    candidates = [(np.arange(L), t) for t in sizes]
-    if grid is None and math.isqrt(L) ** 2 == L:
-        grid = (math.isqrt(L),) * 2
-    if grid is not None and grid[0] * grid[1] == L:
-        for th, tw in ((4, 4), (4, 8), (8, 8), (8, 16), (16, 16)):
-            if th <= grid[0] and tw <= grid[1]:
-                candidates.append((block_order(grid, th, tw), th * tw))
-    for order in (design, None if mask is None else key_order(mask)):
-        if order is not None:
-            candidates += [(order, t) for t in sizes]
-    return candidates
-
-
-def key_order(mask: sp.csr_matrix, first: int = 4) -> np.ndarray:
-    """The queries sorted by their ``first`` smallest keys (a row with fewer sorts after those
-    with more that share its keys), ties row-major.
-
-    >>> key_order(sp.csr_matrix(np.array([[0, 1, 1], [1, 0, 0], [0, 1, 0]], dtype=bool))).tolist()
-    [1, 0, 2]
-    """
-    mask = sp.csr_matrix(mask)
-    mask.sort_indices()
-    L, S = mask.shape
-    counts = np.diff(mask.indptr)
-    table = np.full((L, first), S, dtype=np.int64)
-    for j in range(first):
-        has = counts > j
-        table[has, j] = mask.indices[mask.indptr[:-1][has] + j]
-    return np.lexsort(table.T[::-1])
-
-
-@dataclass
-class _Plan:
-    """A compiled mask for ``(B, H, L, S)``: the tiles of ``Bm * Hm`` distinct masks.
-
-    ``order`` (nt*t,): each tile slot's query (padding repeats the last, fully blocked);
-    ``inverse`` (L,): each query's slot; ``keys`` (Bm, Hm, nt, u): each tile's gathered keys;
-    ``blocked`` (Bm, Hm, nt, t, u): True where a slot's query may not attend the key; ``kv``:
-    S. ``rows`` caches the flattened row indices per batch size and heads, ``masks`` the 0/1
-    allowed mask per dtype.
-    """
-
-    order: torch.Tensor
-    inverse: torch.Tensor
-    keys: torch.Tensor
-    blocked: torch.Tensor
-    kv: int
-    rows: dict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = \
-        field(default_factory=dict)
-    masks: dict[torch.dtype, torch.Tensor] = field(default_factory=dict)
-
-    def row_indices(self, B: int, H: int, Hkv: int
-                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Rows of the flattened ``(B*H*L, E)`` queries for each tile slot, of the flattened
-        ``(B*Hkv*S, E)`` keys for each gathered key, and each output row's tile slot among
-        the flattened ``(B*H*nt*t, Ev)`` tile outputs."""
-        if (B, H, Hkv) not in self.rows:
-            nt, u = self.keys.shape[2:]
-            L, slots = len(self.inverse), len(self.order)
-            b, h = torch.arange(B).view(B, 1, 1), torch.arange(H).view(1, H, 1)
-            query = ((b * H + h) * L + self.order.view(1, 1, -1)).view(-1)
-            head = b.view(B, 1, 1, 1) * Hkv + h.view(1, H, 1, 1) // (H // Hkv)
-            key = (head * self.kv + self.keys.expand(B, H, nt, u)).reshape(-1)
-            output = ((b * H + h) * slots + self.inverse.view(1, 1, -1)).view(-1)
-            self.rows[(B, H, Hkv)] = (query, key, output)
-        return self.rows[(B, H, Hkv)]
-
-    def allowed(self, dtype: torch.dtype) -> torch.Tensor:
-        """``~blocked`` as 0/1 of ``dtype``, made once."""
-        if dtype not in self.masks:
-            self.masks[dtype] = (~self.blocked).to(dtype)
-        return self.masks[dtype]
-
-
-def _plan(masks: list[sp.csr_matrix], Bm: int, Hm: int, grid: tuple[int, int] | None,
-          dims: int, design: np.ndarray | None = None) -> _Plan:
-    """Tile ``Bm * Hm`` masks ``(L, S)`` with the query order of least padded work (judged on
-    the first two distinct masks, among :func:`_orders`'); identical masks are compiled once."""
-    L, S = masks[0].shape
-    signatures = []
-    for m in masks:
-        m.sort_indices()
-        signatures.append((m.indptr.tobytes(), m.indices.tobytes()))
-    first: dict[tuple[bytes, bytes], sp.csr_matrix] = {}  # signature -> its first mask
-    for sig, m in zip(signatures, masks):
-        first.setdefault(sig, m)
-    judged = list(first.values())[:2]
-    best = None
-    for order, t in _orders(L, grid, design, judged[0]):
-        u = max(largest_union(m, pad_order(order, t), t) for m in judged)
-        cost = -(-L // t) * u * (t * (dims + 8) + 2 * dims)  # products, softmax, gathers
-        if best is None or cost < best[0]:
-            best = (cost, order, t)
-    assert best is not None  # there is at least one candidate
-    _, order, t = best
-    compiled = {sig: compile_head(m, order, t) for sig, m in first.items()}
-    u = max(1, max(keys.shape[1] for keys, _ in compiled.values()))
-    padded = pad_order(order, t)
-    nt = len(padded) // t
-    keys = np.zeros((len(masks), nt, u), dtype=np.int64)
-    allowed = np.zeros((len(masks), nt, t, u), dtype=bool)
-    for j, sig in enumerate(signatures):
-        k, a = compiled[sig]
-        keys[j, :, :k.shape[1]] = k
-        allowed[j, :, :, :a.shape[2]] = a
-    allowed.reshape(len(masks), nt * t, u)[:, L:] = False  # padding slots attend nothing
-    inverse = np.empty(L, dtype=np.int64)
-    inverse[padded[:L]] = np.arange(L)
-    return _Plan(torch.from_numpy(padded), torch.from_numpy(inverse),
-                 torch.from_numpy(keys).view(Bm, Hm, nt, u),
-                 torch.from_numpy(~allowed).view(Bm, Hm, nt, t, u), S)
-
-
-def _cached_plan(block_mask: Any, B: int, H: int, L: int, S: int, dims: int) -> _Plan:
+def _cached_plan(block_mask: Any, B: int, H: int, L: int, S: int, dims: int) -> FlexPlan:
     """The plan of ``block_mask`` for these sizes, compiled on first use."""
     key = (id(block_mask), B, H, L, S, dims)
     hit = _PLANS.get(key)
@@ -194,7 +71,7 @@ def _cached_plan(block_mask: Any, B: int, H: int, L: int, S: int, dims: int) -> 
     return plan
 
 
-def _compile(block_mask: Any, B: int, H: int, L: int, S: int, dims: int) -> _Plan:
+def _compile(block_mask: Any, B: int, H: int, L: int, S: int, dims: int) -> FlexPlan:
     """Read any mask source into per-(batch, head) masks and tile them."""
     from ifg.maskset import MaskSet
     from ifg.pattern import Pattern
@@ -221,7 +98,7 @@ def _compile(block_mask: Any, B: int, H: int, L: int, S: int, dims: int) -> _Pla
     else:
         raise InvalidArgument(f"block_mask must be a BlockMask, a mask_mod, an ifg Pattern or "
                               f"MaskSet, or None, got {type(block_mask).__name__}")
-    return _plan(masks, Bm, Hm, grid, dims, design)
+    return make_plan(masks, Bm, Hm, grid, dims, design)
 
 
 # ---------------------------------------------------------------------------------- the core
@@ -263,43 +140,52 @@ class _FlexTiles(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: _Plan,
+    def forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: FlexPlan,
                 scale: float, single: bool) -> tuple[torch.Tensor, torch.Tensor]:
         ctx.single = single
         with one_thread(single):
             return _FlexTiles._forward(ctx, q, k, v, plan, scale)
 
     @staticmethod
-    def _forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: _Plan,
+    def _forward(ctx: Any, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, plan: FlexPlan,
                  scale: float) -> tuple[torch.Tensor, torch.Tensor]:
         B, H, L, E = q.shape
         Hkv, Ev = k.shape[1], v.shape[3]
-        query, key, output = plan.row_indices(B, H, Hkv)
-        nt, t, u = plan.blocked.shape[2:]
-        qt = q.reshape(-1, E).index_select(0, query).mul_(scale).view(B, H, nt, t, E)
-        kt = k.reshape(-1, E).index_select(0, key).view(B, H, nt, u, E)
-        vt = v.reshape(-1, Ev).index_select(0, key).view(B, H, nt, u, Ev)
-        w = qt @ kt.transpose(-1, -2)  # (B, H, nt, t, u)
-        if _logit_bound(q, k, scale) < _NO_SHIFT_BOUND:
-            # no shift needed: exp of every gathered logit is finite, then blocked ones are
-            # zeroed by a product with the 0/1 mask (cheaper on CPU than a masked_fill)
-            w.exp_().mul_(plan.allowed(w.dtype))
-            total = w.sum(dim=-1, keepdim=True)  # (.., t, 1)
-            lse = total.log()  # log 0 = -inf where there is no key
-        else:
-            # blocked weights are zeroed after exp, not computed as exp(-inf): on CPU exp of
-            # an input whose result underflows takes a slow path (ylg.attention.kernels)
-            blocked = plan.blocked
-            top = w.masked_fill(blocked, float("-inf")).amax(dim=-1, keepdim=True)
-            top.masked_fill_(top == float("-inf"), 0.0)  # no key: any finite shift
-            w.sub_(top).masked_fill_(blocked, 0.0).exp_().masked_fill_(blocked, 0.0)
-            total = w.sum(dim=-1, keepdim=True)
-            lse = total.log().add_(top)
-        w.div_(total.clamp_min(torch.finfo(w.dtype).tiny))  # no key: weights stay 0
-        ot = w @ vt  # (B, H, nt, t, Ev)
-        o = ot.view(-1, Ev).index_select(0, output).view(B, H, L, Ev)
-        lse = lse.view(-1).index_select(0, output).view(B, H, L)
-        ctx.save_for_backward(qt, kt, vt, w, ot)
+        t = plan.t
+        shift = _logit_bound(q, k, scale) >= _NO_SHIFT_BOUND
+        q2, k2, v2 = q.reshape(-1, E), k.reshape(-1, E), v.reshape(-1, Ev)
+        saved, outs, lses = [], [], []
+        for group in plan.groups:
+            query, key = plan.row_indices(group, B, H, Hkv)
+            n, u = group.keys.shape[2:]
+            qt = q2.index_select(0, query).mul_(scale).view(B, H, n, t, E)
+            kt = k2.index_select(0, key).view(B, H, n, u, E)
+            vt = v2.index_select(0, key).view(B, H, n, u, Ev)
+            w = qt @ kt.transpose(-1, -2)  # (B, H, n, t, u)
+            if not shift:
+                # no shift needed: exp of every gathered logit is finite, then blocked ones are
+                # zeroed by a product with the 0/1 mask (cheaper on CPU than a masked_fill)
+                w.exp_().mul_(group.allowed(w.dtype))
+                total = w.sum(dim=-1, keepdim=True)  # (.., t, 1)
+                lse = total.log()  # log 0 = -inf where there is no key
+            else:
+                # blocked weights are zeroed after exp, not computed as exp(-inf): on CPU exp
+                # of an input whose result underflows takes a slow path (ylg.attention.kernels)
+                blocked = group.blocked
+                top = w.masked_fill(blocked, float("-inf")).amax(dim=-1, keepdim=True)
+                top.masked_fill_(top == float("-inf"), 0.0)  # no key: any finite shift
+                w.sub_(top).masked_fill_(blocked, 0.0).exp_().masked_fill_(blocked, 0.0)
+                total = w.sum(dim=-1, keepdim=True)
+                lse = total.log().add_(top)
+            w.div_(total.clamp_min(torch.finfo(w.dtype).tiny))  # no key: weights stay 0
+            ot = w @ vt  # (B, H, n, t, Ev)
+            saved += [qt, kt, vt, w, ot]
+            outs.append(ot.view(B, H, n * t, Ev))
+            lses.append(lse.view(B, H, n * t))
+        output = plan.output_rows(B, H)
+        o = _joined(outs).view(-1, Ev).index_select(0, output).view(B, H, L, Ev)
+        lse = _joined(lses).view(-1).index_select(0, output).view(B, H, L)
+        ctx.save_for_backward(*saved)
         ctx.plan, ctx.scale, ctx.shapes = plan, scale, (q.shape, k.shape, v.shape)
         return o, lse
 
@@ -316,31 +202,41 @@ class _FlexTiles(torch.autograd.Function):
     @staticmethod
     def _backward(ctx: Any, grad_o: torch.Tensor | None, grad_lse: torch.Tensor | None
                   ) -> tuple[torch.Tensor | None, ...]:
-        qt, kt, vt, w, ot = ctx.saved_tensors
+        saved = ctx.saved_tensors
         plan, scale = ctx.plan, ctx.scale
         q_shape, k_shape, v_shape = ctx.shapes
         B, H, L, E = q_shape
         Hkv, Ev = k_shape[1], v_shape[3]
-        query, key, output = plan.row_indices(B, H, Hkv)
-        nt, t, u = plan.blocked.shape[2:]
-        if grad_o is None:
-            got = ot.new_zeros(ot.shape)
-        else:
-            got = grad_o.reshape(-1, Ev).index_select(0, query).view(B, H, nt, t, Ev)
-        grad_v = ot.new_zeros(B * Hkv * k_shape[2], Ev).index_add_(
-            0, key, (w.transpose(-1, -2) @ got).view(-1, Ev)).view(v_shape)
-        # the softmax backward: w * (grad_w - <grad_o, o>) (+ grad_lse, whose gradient is w)
-        dot = (got * ot).sum(dim=-1, keepdim=True)  # (.., t, 1)
-        if grad_lse is not None:
-            dot = dot - grad_lse.reshape(-1).index_select(0, query).view(B, H, nt, t, 1)
-        ds = torch.baddbmm(dot.view(-1, t, 1), got.view(-1, t, Ev),
-                           vt.view(-1, u, Ev).transpose(-1, -2), beta=-1).mul_(w.view(-1, t, u))
-        ds = ds.view(B, H, nt, t, u)
-        gqt = (ds @ kt).mul_(scale)  # (B, H, nt, t, E)
-        grad_q = gqt.view(-1, E).index_select(0, output).view(q_shape)
-        grad_k = ot.new_zeros(B * Hkv * k_shape[2], E).index_add_(
-            0, key, (ds.transpose(-1, -2) @ qt).view(-1, E)).view(k_shape)
-        return grad_q, grad_k, grad_v, None, None, None
+        t = plan.t
+        grad_k = saved[0].new_zeros(B * Hkv * k_shape[2], E)
+        grad_v = saved[0].new_zeros(B * Hkv * k_shape[2], Ev)
+        grads_q = []
+        for i, group in enumerate(plan.groups):
+            qt, kt, vt, w, ot = saved[5 * i:5 * i + 5]
+            query, key = plan.row_indices(group, B, H, Hkv)
+            n, u = group.keys.shape[2:]
+            if grad_o is None:
+                got = ot.new_zeros(ot.shape)
+            else:
+                got = grad_o.reshape(-1, Ev).index_select(0, query).view(B, H, n, t, Ev)
+            grad_v.index_add_(0, key, (w.transpose(-1, -2) @ got).view(-1, Ev))
+            # the softmax backward: w * (grad_w - <grad_o, o>) (+ grad_lse, whose gradient is w)
+            dot = (got * ot).sum(dim=-1, keepdim=True)  # (.., t, 1)
+            if grad_lse is not None:
+                dot = dot - grad_lse.reshape(-1).index_select(0, query).view(B, H, n, t, 1)
+            ds = torch.baddbmm(dot.view(-1, t, 1), got.view(-1, t, Ev),
+                               vt.view(-1, u, Ev).transpose(-1, -2), beta=-1)
+            ds = ds.mul_(w.view(-1, t, u)).view(B, H, n, t, u)
+            grads_q.append((ds @ kt).mul_(scale).view(B, H, n * t, E))  # (B, H, n*t, E)
+            grad_k.index_add_(0, key, (ds.transpose(-1, -2) @ qt).view(-1, E))
+        grad_q = _joined(grads_q).view(-1, E).index_select(0, plan.output_rows(B, H))
+        return (grad_q.view(q_shape), grad_k.view(k_shape), grad_v.view(v_shape),
+                None, None, None)
+
+
+def _joined(parts: list[torch.Tensor]) -> torch.Tensor:
+    """The groups' per-slot tensors ``(B, H, slots, ...)`` in slot order (no copy for one)."""
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)
 
 
 # ---------------------------------------------------------------------------------- the call
@@ -423,7 +319,7 @@ def flex_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
     plan = _cached_plan(block_mask, B, Hq, L, S, E + value.shape[3])
     # the thread policy of Attention2d's sparse core: many small operations, each a parallel
     # region, run on one thread (beside other work two threads were up to 10x slower)
-    single = single_threaded(query, B * Hq * plan.blocked[0, 0].numel() * (E + value.shape[3]))
+    single = single_threaded(query, B * Hq * plan.slots * (E + value.shape[3]))
     out, lse = _FlexTiles.apply(query, key, value, plan, scale, single)
     return (out, lse) if return_lse else out
 

@@ -25,7 +25,8 @@ from ifg.maskset import tile
 if TYPE_CHECKING:
     from ifg.maskset import MaskSet
 
-__all__ = ["query_order", "block_order", "layer_order", "pad_order", "compile_head", "best_tile", "group_heads", "TilePlan"]
+__all__ = ["query_order", "block_order", "layer_order", "pad_order", "compile_head", "best_tile",
+           "group_heads", "TilePlan", "union_sizes", "largest_union"]
 
 
 #: tile sizes the sparse backend considers (plus the pattern's own block, ratio * sqrt(Nk))
@@ -95,9 +96,14 @@ def _tile_unions(mask: sp.csr_matrix, padded: np.ndarray, t: int) -> sp.csr_matr
     return unions
 
 
+def union_sizes(mask: sp.csr_matrix, padded: np.ndarray, t: int) -> np.ndarray:
+    """The keys each tile of ``t`` queries of the padded order (:func:`pad_order`) gathers."""
+    return np.diff(_tile_unions(mask, padded, t).indptr)
+
+
 def largest_union(mask: sp.csr_matrix, padded: np.ndarray, t: int) -> int:
     """The most keys a tile of ``t`` queries of the padded order (:func:`pad_order`) gathers."""
-    return int(np.diff(_tile_unions(mask, padded, t).indptr).max())
+    return int(union_sizes(mask, padded, t).max())
 
 
 def pad_order(order: np.ndarray, t: int) -> np.ndarray:

@@ -15,11 +15,13 @@ from torch.nn.attention.flex_attention import flex_attention as torch_flex
 
 import ylg
 import ylg.attention.flexcpu as flexcpu
+import ylg.attention.flexplan as flexplan
 import ylg.attention.flexmasks as flexmasks
 from ifg.errors import InvalidArgument
 from ifg.maskset import Head, MaskSet
 from ifg.pattern import Pattern
 from ylg.attention.flexcpu import flex_attention
+from ylg.attention.plan import largest_union
 
 SIDE = 8  # an 8 x 8 grid of tokens: L = 64
 L = SIDE * SIDE
@@ -75,8 +77,17 @@ def by_batch_and_head(b, h, q, kv):
     return ((q - kv).abs() <= 1 + 2 * h) & (kv % (b + 2) != 0)
 
 
+def with_global_tokens(b, h, q, kv):
+    """A 3 x 3 neighbourhood, and tokens 0 and 37 global: they attend, and are attended by,
+    every token (BigBird's and Longformer's global tokens)."""
+    (qy, qx), (ky, kx) = _yx(q), _yx(kv)
+    is_global = lambda i: (i == 0) | (i == 37)  # noqa: E731
+    local = ((qy - ky).abs() <= 1) & ((qx - kx).abs() <= 1)
+    return local | is_global(q) | is_global(kv)
+
+
 MASKS = {f.__name__: f for f in (neighbourhood, dilated, swin_shifted, axial,
-                                 random_with_empty_rows)}
+                                 random_with_empty_rows, with_global_tokens)}
 
 
 def dense_mask(mask_mod, B, H):
@@ -201,7 +212,7 @@ def test_the_plan_tiles_an_esa_layout_in_its_design_order():
     esa, raster = ifg.preset("ylg", key_grid=(16, 16)), ifg.preset("ylg-no-esa", key_grid=(16, 16))
 
     def keys(source):  # the plan's keys a tile, for 1 batch and 8 heads of width 16
-        return flexcpu._compile(source, 1, 8, 256, 256, 32).keys.shape[-1]
+        return flexcpu._compile(source, 1, 8, 256, 256, 32).keys_per_tile
 
     plain = Pattern(tuple(esa.masks), grid=(16, 16))  # the same masks, design order forgotten
     ranked = Pattern(tuple(esa.masks), grid=(16, 16), rank=np.argsort(query_order(esa)))
@@ -214,17 +225,35 @@ def test_the_plan_tiles_an_esa_layout_in_its_design_order():
                                atol=1e-5, rtol=0)
 
 
+def test_tiles_of_global_tokens_are_padded_apart_from_the_others():
+    """The tiles that hold a global query gather every key; the other tiles are padded to their
+    own largest union, not to all L keys (the outputs and gradients are checked against the
+    dense reference with the other masks above)."""
+    rows = [sp.csr_matrix(dense_mask(with_global_tokens, 1, 1)[0, 0].numpy())]
+    plan = flexplan.make_plan(rows, 1, 1, (SIDE, SIDE), 24)
+    heavy = [g for g in plan.groups if g.keys.shape[-1] == L]
+    assert len(plan.groups) == 2 and len(heavy) == 1
+    assert heavy[0].stop - heavy[0].start <= 2  # the tiles of queries 0 and 37
+    assert plan.groups[0].keys.shape[-1] <= 6 * 6 + 2  # a 4 x 4 tile's 3 x 3 windows, the globals
+    assert plan.slots < len(plan.order) * L * 0.8  # against every tile padded to L keys
+    held = plan.order[heavy[0].start * plan.t:heavy[0].stop * plan.t].tolist()
+    assert {0, 37} <= set(held)
+    # the split is a saving only: a mask whose tiles gather alike stays one group
+    assert len(flexplan.make_plan([sp.csr_matrix(dense_mask(neighbourhood, 1, 1)[0, 0].numpy())],
+                             1, 1, (SIDE, SIDE), 24).groups) == 1
+
+
 def test_key_order_puts_queries_that_share_keys_in_one_tile():
     """Queries of 16 blocks of 16 that attend their block's keys, shuffled: row-major tiles
     gather about every block, the queries sorted by their keys one block a tile."""
     rng = np.random.default_rng(0)
     blocks = np.kron(np.eye(16, dtype=bool), np.ones((16, 16), dtype=bool))
     mask = sp.csr_matrix(blocks[rng.permutation(256)])
-    order = flexcpu.key_order(mask)
+    order = flexplan.key_order(mask)
     assert sorted(order) == list(range(256))
-    assert flexcpu.largest_union(mask, order, 16) == 16
-    assert flexcpu.largest_union(mask, np.arange(256), 16) > 100
-    assert flexcpu._plan([mask], 1, 1, None, 32).keys.shape[-1] == 16
+    assert largest_union(mask, order, 16) == 16
+    assert largest_union(mask, np.arange(256), 16) > 100
+    assert flexplan.make_plan([mask], 1, 1, None, 32).keys_per_tile == 16
 
 
 def test_no_mask_is_full_attention_with_default_scale():
