@@ -134,21 +134,24 @@ class FlexPlan:
         return self.outputs[(B, H)]
 
 
-def split(unions: np.ndarray) -> int:
-    """Where to cut tiles sorted by union size into a light and a heavy group: the cut of least
-    padded work, ``len(unions)`` (no heavy group) unless the cut saves a quarter of it.
+def split(unions: np.ndarray) -> tuple[int, int]:
+    """Where to cut tiles sorted by union size into a light and a heavy group, and the keys
+    the tiles then gather, padded: the cut of least padded work, ``len(unions)`` (no heavy
+    group) unless the cut saves a quarter of it.
 
     >>> split(np.array([9, 9, 9, 9, 9, 9, 64])), split(np.array([9, 10, 11, 12]))
-    (6, 4)
+    ((6, 118), (4, 48))
     """
     n = len(unions)
-    cost = [i * unions[i - 1] + (n - i) * unions[-1] for i in range(1, n)]
-    best = int(np.argmin(cost)) + 1 if cost else n
-    return best if cost and cost[best - 1] < 0.75 * n * unions[-1] else n
+    work = [i * int(unions[i - 1]) + (n - i) * int(unions[-1]) for i in range(1, n + 1)]
+    cut = int(np.argmin(work)) + 1
+    if work[cut - 1] >= 0.75 * work[-1]:
+        cut = n
+    return cut, work[cut - 1]
 
 
 def make_plan(masks: list[sp.csr_matrix], Bm: int, Hm: int, grid: tuple[int, int] | None,
-          dims: int, design: np.ndarray | None = None) -> FlexPlan:
+              dims: int, design: np.ndarray | None = None) -> FlexPlan:
     """Tile ``Bm * Hm`` masks ``(L, S)`` with the query order of least padded work (judged on
     the first two distinct masks, among :func:`orders`'); identical masks are compiled once.
     The tiles that gather the most keys go to a group of their own when that saves work
@@ -164,12 +167,8 @@ def make_plan(masks: list[sp.csr_matrix], Bm: int, Hm: int, grid: tuple[int, int
     judged = list(first.values())[:2]
     best = None
     for order, t in orders(L, grid, design, judged[0]):
-        sizes = np.max([union_sizes(m, pad_order(order, t), t)
-                        for m in judged], axis=0)
-        sizes.sort()
-        cut = split(sizes)
-        padded_keys = cut * sizes[cut - 1] + (len(sizes) - cut) * sizes[-1]
-        cost = padded_keys * (t * (dims + 8) + 2 * dims)  # products, softmax, gathers
+        sizes = np.sort(np.max([union_sizes(m, pad_order(order, t), t) for m in judged], axis=0))
+        cost = split(sizes)[1] * (t * (dims + 8) + 2 * dims)  # products, softmax, gathers
         if best is None or cost < best[0]:
             best = (cost, order, t)
     assert best is not None  # there is at least one candidate
@@ -177,10 +176,9 @@ def make_plan(masks: list[sp.csr_matrix], Bm: int, Hm: int, grid: tuple[int, int
     padded = pad_order(order, t)
     nt = len(padded) // t
     compiled = {sig: compile_head(m, order, t) for sig, m in first.items()}
-    counts = np.max([union_sizes(m, padded, t) for m in first.values()],
-                    axis=0)
+    counts = np.max([union_sizes(m, padded, t) for m in first.values()], axis=0)
     tiles = np.argsort(counts, kind="stable")  # light tiles first, each run in query order
-    cut = split(counts[tiles])
+    cut, _ = split(counts[tiles])
     runs = [np.sort(tiles[:cut]), np.sort(tiles[cut:])]
     tiles = np.concatenate(runs)
     groups, start = [], 0
