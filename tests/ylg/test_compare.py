@@ -382,6 +382,24 @@ def test_the_sparse_probe_attention_equals_the_dense_one(spec):
     torch.testing.assert_close(g1, g2)
 
 
+def test_a_full_mask_runs_sdpa_without_a_mask_and_gives_the_masked_answer():
+    from ylg.compare.probe import MaskedAttention
+
+    torch.manual_seed(0)
+    full = MaskedAttention(16, torch.ones(2, 64, 64, dtype=torch.bool)).double()
+    masked = MaskedAttention(16, torch.ones(2, 64, 64, dtype=torch.bool)).double()
+    masked.load_state_dict(full.state_dict())
+    masked.full = False  # the zero bias's path
+    assert full.full and full.pattern is None
+    assert not MaskedAttention(16, torch.ones(2, 64, 64, dtype=torch.bool).tril()).full
+    x = torch.randn(3, 64, 16, dtype=torch.double, requires_grad=True)
+    q = torch.randn(64, 16, dtype=torch.double)
+    y1, y2 = full(x, q), masked(x, q)
+    torch.testing.assert_close(y1, y2)
+    torch.testing.assert_close(torch.autograd.grad(y1.square().sum(), x)[0],
+                               torch.autograd.grad(y2.square().sum(), x)[0])
+
+
 def test_a_stack_learns_what_its_layers_connect_and_nothing_else():
     """A 2-layer 3x3 neighbourhood on 6x6: the pairs its 2-layer graph connects (ifg's reach,
     checked here against the boolean product of its steps) are learnt, the others stay at

@@ -78,6 +78,9 @@ class MaskedAttention(nn.Module):
         bias = torch.zeros(masks.shape).masked_fill_(~(masks | empty), float("-inf"))
         self.register_buffer("bias", bias, persistent=False)
         self.register_buffer("keep", (~empty).float(), persistent=False)
+        #: every pair allowed: SDPA runs without a mask, on its fused kernel (1.2x to 1.7x
+        #: faster than with a zero bias for one head at 16x16, forward and backward)
+        self.full = bool(masks.all())
         self.pattern = None
         if float(masks.float().mean()) < SPARSE_BELOW:
             import scipy.sparse as sp
@@ -98,6 +101,8 @@ class MaskedAttention(nn.Module):
 
             y = cast(torch.Tensor, flex_attention(q.expand(b, -1, -1, -1), k, v,
                                                   block_mask=self.pattern))
+        elif self.full:
+            y = F.scaled_dot_product_attention(q.expand(b, -1, -1, -1), k, v)
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.bias) * self.keep
         return self.out(y.transpose(1, 2).reshape(b, n, -1))
