@@ -6,8 +6,9 @@ Usage:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_probe_paths.py [--gr
 For each `ylg compare` item (default: the sets of `experiments/compare_photos.sh`), every layer's
 `ylg.compare.probe.MaskedAttention` (width 64, batch 64, one thread) is timed forward and
 backward, on the path the probe takes for it (`sparse`: `ylg.flex_attention`'s tiled core, for
-masks under a quarter dense) and on SDPA with the masks as a bias, in the same process: seconds
-per training step's attention, summed over the layers (median of `--reps` after a warm-up).
+masks under a quarter dense) and on SDPA with the masks as a bias, and a full mask (`dense`) also
+on SDPA without a mask (the probe's path for it), in the same process: seconds per training
+step's attention, summed over the layers (median of `--reps` after a warm-up).
 """
 
 from __future__ import annotations
@@ -31,8 +32,11 @@ def step_seconds(masks: torch.Tensor, grid: int, path: str, reps: int,
                  order: np.ndarray | None = None) -> float:
     """Forward and backward of one layer's attention, batch 64, median of ``reps``."""
     attention = MaskedAttention(64, masks, grid=(grid, grid), order=order)
-    if path == "sdpa":
-        attention.pattern = None
+    if path == "sdpa":  # SDPA with the masks as a bias
+        attention.pattern, attention.full = None, False
+    elif path == "full":  # SDPA without a mask: only for a full mask
+        if not attention.full:
+            return float("nan")
     elif attention.pattern is None:
         return float("nan")  # dense enough that the probe takes SDPA
     x, queries = torch.randn(64, grid * grid, 64, requires_grad=True), torch.randn(grid * grid, 64)
@@ -55,17 +59,20 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"grid {args.grid}x{args.grid}, width 64, batch 64, one thread; seconds per step's "
           f"attention (forward + backward, all layers)\n")
-    print("| mask set | heads | density | sparse path (s) | SDPA + bias (s) | SDPA / sparse |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| mask set | heads | density | sparse path (s) | SDPA + bias (s) | SDPA / sparse | "
+          "SDPA, no mask (s) | bias / no mask |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for item in args.items:
         probe = resolve(item, (args.grid, args.grid))
         dense = torch.from_numpy(probe.dense())
         sparse = sum(step_seconds(m, args.grid, "sparse", args.reps, probe.order) for m in dense)
         sdpa = sum(step_seconds(m, args.grid, "sdpa", args.reps) for m in dense)
+        full = sum(step_seconds(m, args.grid, "full", args.reps) for m in dense)
         shown = "-" if sparse != sparse else f"{sparse:.3f}"  # NaN: the probe takes SDPA
         ratio = "-" if sparse != sparse else f"{sdpa / sparse:.2f}"
+        unmasked = "- | -" if full != full else f"{full:.3f} | {sdpa / full:.2f}"
         print(f"| {item} | {dense.shape[1]} | {float(dense.float().mean()):.3f} | {shown} | "
-              f"{sdpa:.3f} | {ratio} |")
+              f"{sdpa:.3f} | {ratio} | {unmasked} |")
 
 
 if __name__ == "__main__":
