@@ -1,0 +1,85 @@
+"""Where a `ylg compare` run's time goes: one probe's training step, part by part.
+
+Usage:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_probe_step.py [--grid 16]
+            [--layers 2] [--steps 22] [--profile] [ITEM ...]
+
+For each item (default `neighborhood:kernel=3 dense ylg`), a probe of `--layers` layers on the
+photographs at `--grid` (the `ylg compare --task images --data photos` settings: width 64, batch
+64, one thread) trains `--steps` steps; the milliseconds a step spends drawing the batch, in the
+forward, in the backward and in the optimiser are averaged over the steps after the first two,
+then the evaluation (the task's held-out patches) is timed once. With `--profile`, torch's
+profiler lists the operations of one layer's attention module, forward and backward (10 rounds).
+Run two copies at once to see what a second job costs each (`ylg compare --jobs 2`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("items", nargs="*", default=["neighborhood:kernel=3", "dense", "ylg"])
+    ap.add_argument("--grid", type=int, default=16)
+    ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=22)
+    ap.add_argument("--profile", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+
+    from ylg.compare import make_task, resolve
+    from ylg.compare.probe import ProbeNet
+    from ylg.compare.tasks import task_options
+
+    task = make_task("images", **task_options("images", grid=args.grid, data="photos"))
+    print(f"photos at {args.grid}x{args.grid}, {args.layers} layers, batch 64, width 64, one "
+          f"thread; ms a step (mean of {args.steps - 2})\n")
+    print("| mask set | batch | forward | backward | optimiser | step | evaluation (s) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for item in args.items:
+        probe = resolve(item, task.grid, depth=args.layers)
+        torch.manual_seed(0)
+        data = torch.Generator().manual_seed(0)
+        net = ProbeNet(task.embed(64), torch.from_numpy(probe.dense()), dim=64,
+                       out_features=task.out_features, grid=task.grid, order=probe.order)
+        opt = torch.optim.AdamW(net.parameters(), lr=3e-3, weight_decay=0.01)
+        parts = dict.fromkeys(("batch", "forward", "backward", "optimiser"), 0.0)
+        for step in range(args.steps):
+            t0 = time.perf_counter()
+            x, y = task.batch(data, 64)
+            t1 = time.perf_counter()
+            loss = task.loss(net(x), y)
+            t2 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            t3 = time.perf_counter()
+            opt.step()
+            t4 = time.perf_counter()
+            if step >= 2:
+                for name, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                    parts[name] += dt
+        ms = {name: 1000 * v / (args.steps - 2) for name, v in parts.items()}
+        t0 = time.perf_counter()
+        task.evaluate(net, probe, "cpu")
+        evaluation = time.perf_counter() - t0
+        print(f"| {item} | {ms['batch']:.1f} | {ms['forward']:.1f} | {ms['backward']:.1f} | "
+              f"{ms['optimiser']:.1f} | {sum(ms.values()):.1f} | {evaluation:.1f} |")
+        if args.profile:
+            from torch.profiler import ProfilerActivity, profile
+
+            attention = net.attn[0]
+            h = torch.randn(64, task.grid[0] * task.grid[1], 64, requires_grad=True)
+            p = torch.randn(task.grid[0] * task.grid[1], 64)
+            for _ in range(2):
+                attention(h, p).sum().backward()
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                for _ in range(10):
+                    attention(h, p).sum().backward()
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+
+
+if __name__ == "__main__":
+    main()
