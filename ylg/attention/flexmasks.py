@@ -222,22 +222,21 @@ def maskset_rows(source: Any, H: int
     the query order the masks were designed in (their enumeration's; None for row-major): a
     1-D design laid out by ESA is compact again in that order."""
     from ifg.maskset import MaskSet
-    from ylg.attention.plan import query_order
+    from ylg.attention.plan import design_order, query_order
 
     grid: tuple[int, ...] | None
     if isinstance(source, MaskSet):
         masks, grid = list(source.masks), tuple(source.query_grid)
-        order: np.ndarray | None = query_order(source)
+        order = query_order(source)
     else:
         assert isinstance(source, Pattern)
         masks, grid, order = list(source.steps), source.grid, source.order
     if len(masks) not in (1, H):
         raise InvalidArgument(f"block_mask has {len(masks)} heads (masks), but the query has "
                               f"{H} heads: give one mask or one per head")
-    if order is not None and np.array_equal(order, np.arange(len(order))):
-        order = None
     return [sp.csr_matrix(m, dtype=bool) for m in masks], (None if grid is None else
-                                                           (int(grid[0]), int(grid[1]))), order
+                                                           (int(grid[0]), int(grid[1]))), \
+        design_order(order)
 
 
 def _grid(grid: tuple[int, int]) -> tuple[int, int, int]:

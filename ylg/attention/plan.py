@@ -25,7 +25,7 @@ from ifg.maskset import tile
 if TYPE_CHECKING:
     from ifg.maskset import MaskSet
 
-__all__ = ["query_order", "block_order", "layer_order", "pad_order", "compile_head", "best_tile",
+__all__ = ["query_order", "design_order", "block_order", "layer_order", "pad_order", "compile_head", "best_tile",
            "group_heads", "TilePlan", "union_sizes", "largest_union"]
 
 
@@ -50,6 +50,16 @@ def query_order(ms: MaskSet) -> np.ndarray:
     except InvalidArgument:
         rows = np.arange(ms.nq) % ms.nk
     return np.argsort(rank[rows], kind="stable")
+
+
+def design_order(order: np.ndarray) -> np.ndarray | None:
+    """``order`` as the design order a plan should also try: None when it is row-major (the
+    plan tries that anyway).
+
+    >>> design_order(np.arange(3)), design_order(np.array([1, 0, 2]))
+    (None, array([1, 0, 2]))
+    """
+    return None if np.array_equal(order, np.arange(len(order))) else order
 
 
 def block_order(grid: tuple[int, int], side: int, width: int | None = None) -> np.ndarray:

@@ -158,11 +158,12 @@ def resolve(item: str | os.PathLike[str], grid: Sequence[int], *,
     >>> len(p.layers), round(p.keys_per_query, 3)
     (3, 9.0)
     """
+    from ylg.attention.plan import design_order
+
     grid = (int(grid[0]), int(grid[1]))
     heads, order = _heads(str(item), grid)
     depth = max(len(h) for h in heads) if depth is None else int(depth)
-    design = None if np.array_equal(order, np.arange(len(order))) else order
-    return Probe(str(item), _steps(heads, depth), grid, design)
+    return Probe(str(item), _steps(heads, depth), grid, design_order(order))
 
 
 def reachable(pattern: Pattern) -> np.ndarray:
