@@ -1,10 +1,12 @@
 """ifg.depth: the depth, coverage and witness against brute-force boolean matrix products, SPEC
 section 11's facts, and its laws (adding a key never raises it; renumbering never changes it)."""
 
+import random
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import ifg
@@ -151,11 +153,20 @@ def test_adding_a_key_never_raises_the_depth(p, data):
 
 @settings(max_examples=30, deadline=None)
 @given(family_patterns(max_side=5), st.randoms(use_true_random=False))
+@example(ifg.pattern("(random-keys:keys=1,seed=8):layers=2", grid=(1, 2)),
+         random.Random(0))  # two positions that attend each other: never, found at 4 or 2
 def test_renumbering_the_positions_never_changes_the_depth(p, rnd):
     perm = np.array(rnd.sample(range(p.n), p.n))
     renumbered = Pattern(tuple(s[perm][:, perm] for s in p.steps), name="renumbered")
     a, b = ifg.depth(p, max_layers=40), ifg.depth(renumbered, max_layers=40)
-    assert a.layers == b.layers and np.allclose(a.coverage, b.coverage)
+    assert a.layers == b.layers and a.never == b.never
+    # a pattern that never reaches Full Information may be found so after more or fewer layers
+    # (the grid's Kronecker method and the bitsets stop at different points): the curves agree
+    # as far as both go
+    n = min(len(a.coverage), len(b.coverage))
+    assert n >= 1 and np.allclose(a.coverage[:n], b.coverage[:n])
+    if not a.never:
+        assert len(a.coverage) == len(b.coverage)
 
 
 @settings(max_examples=30, deadline=None)
