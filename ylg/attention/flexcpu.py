@@ -14,12 +14,9 @@ How it is fast (the tiled sparse backend of :class:`ylg.Attention2d`, generalise
    indices alone is done once per row or column, and the result's shape says whether the mask
    depends on the batch or the head. From a ``BlockMask`` only its partial blocks are evaluated
    (full blocks are all allowed, absent blocks all blocked).
-2. *The plan* (:mod:`ylg.attention.flexplan`): queries are ordered row-major, in 2-D tiles of a square (or
-   the pattern's) grid, in the order an ``ifg`` pattern or mask set was designed in (its
-   enumeration's: ESA's layout is compact again there), or sorted by their first keys
-   (:func:`key_order`), whichever order gives the least padded work, and cut into tiles of
-   ``t`` queries; each tile gathers the union of the keys its queries may attend, padded to the
-   largest union ``u``. Plans are cached per mask (:data:`_PLANS`): a training loop pays once.
+2. *The plan* (:mod:`ylg.attention.flexplan`): the queries in the order of least padded work,
+   cut into tiles of ``t`` that each gather the union of their keys, padded per group of tiles.
+   Plans are cached per mask (:data:`_PLANS`): a training loop pays once.
 3. *The core* (:class:`_FlexTiles`): per tile a ``(t, E) x (E, u)`` product, a masked softmax
    that keeps the log-sum-exp, a ``(t, u) x (u, Ev)`` product; the backward is written out
    (the weights are kept, the key and value gradients are added back with ``index_add_``).

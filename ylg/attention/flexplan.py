@@ -176,7 +176,8 @@ def make_plan(masks: list[sp.csr_matrix], Bm: int, Hm: int, grid: tuple[int, int
     padded = pad_order(order, t)
     nt = len(padded) // t
     compiled = {sig: compile_head(m, order, t) for sig, m in first.items()}
-    counts = np.max([union_sizes(m, padded, t) for m in first.values()], axis=0)
+    # each tile's union: the keys some query of the tile may attend, the most over the masks
+    counts = np.max([a.any(axis=1).sum(axis=1) for _, a in compiled.values()], axis=0)
     tiles = np.argsort(counts, kind="stable")  # light tiles first, each run in query order
     cut, _ = split(counts[tiles])
     runs = [np.sort(tiles[:cut]), np.sort(tiles[cut:])]

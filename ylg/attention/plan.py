@@ -25,8 +25,9 @@ from ifg.maskset import tile
 if TYPE_CHECKING:
     from ifg.maskset import MaskSet
 
-__all__ = ["query_order", "design_order", "block_order", "layer_order", "pad_order", "compile_head", "best_tile",
-           "group_heads", "TilePlan", "union_sizes", "largest_union"]
+__all__ = ["query_order", "design_order", "block_order", "layer_order", "pad_order",
+           "compile_head", "best_tile", "group_heads", "TilePlan", "union_sizes",
+           "largest_union"]
 
 
 #: tile sizes the sparse backend considers (plus the pattern's own block, ratio * sqrt(Nk))
