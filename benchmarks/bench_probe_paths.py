@@ -8,7 +8,8 @@ For each `ylg compare` item (default: the sets of `experiments/compare_photos.sh
 backward, on the path the probe takes for it (`sparse`: `ylg.flex_attention`'s tiled core, for
 masks under a quarter dense) and on SDPA with the masks as a bias, and a full mask (`dense`) also
 on SDPA without a mask (the probe's path for it), in the same process: seconds per training
-step's attention, summed over the layers (median of `--reps` after a warm-up).
+step's attention, summed over the layers (median of `--reps` after a warm-up), and the sparse
+plan's query-key slots per (batch, head), summed over the layers.
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ def step_seconds(masks: torch.Tensor, grid: int, path: str, reps: int,
     return statistics.median(times)
 
 
+def planned_slots(masks: torch.Tensor, grid: int, order: np.ndarray | None) -> int:
+    """The query-key slots a (batch, head) computes on the sparse path (0 on SDPA)."""
+    from ylg.attention.flexcpu import _compile
+
+    attention = MaskedAttention(64, masks, grid=(grid, grid), order=order)
+    if attention.pattern is None:
+        return 0
+    n = grid * grid
+    return _compile(attention.pattern, 64, masks.shape[0], n, n, 2 * attention.head_dim).slots
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("items", nargs="*", default=ITEMS)
@@ -59,9 +71,9 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"grid {args.grid}x{args.grid}, width 64, batch 64, one thread; seconds per step's "
           f"attention (forward + backward, all layers)\n")
-    print("| mask set | heads | density | sparse path (s) | SDPA + bias (s) | SDPA / sparse | "
-          "SDPA, no mask (s) | bias / no mask |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| mask set | heads | density | planned slots | sparse path (s) | SDPA + bias (s) | "
+          "SDPA / sparse | SDPA, no mask (s) | bias / no mask |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for item in args.items:
         probe = resolve(item, (args.grid, args.grid))
         dense = torch.from_numpy(probe.dense())
@@ -71,7 +83,9 @@ def main() -> None:
         shown = "-" if sparse != sparse else f"{sparse:.3f}"  # NaN: the probe takes SDPA
         ratio = "-" if sparse != sparse else f"{sdpa / sparse:.2f}"
         unmasked = "- | -" if full != full else f"{full:.3f} | {sdpa / full:.2f}"
-        print(f"| {item} | {dense.shape[1]} | {float(dense.float().mean()):.3f} | {shown} | "
+        slots = sum(planned_slots(m, args.grid, probe.order) for m in dense)
+        print(f"| {item} | {dense.shape[1]} | {float(dense.float().mean()):.3f} | {slots:,} | "
+              f"{shown} | "
               f"{sdpa:.3f} | {ratio} | {unmasked} |")
 
 
