@@ -7,7 +7,10 @@ For each item (default `neighborhood:kernel=3 dense ylg`), a probe of `--layers`
 photographs at `--grid` (the `ylg compare --task images --data photos` settings: width 64, batch
 64, one thread) trains `--steps` steps; the milliseconds a step spends drawing the batch, in the
 forward, in the backward and in the optimiser are averaged over the steps after the first two,
-then the evaluation (the task's held-out patches) is timed once. With `--profile`, torch's
+then the evaluation (the task's held-out patches) is timed once. Each item runs twice in the same
+process: computing every position (as before #24's last change) and only the positions the loss
+reads (the hidden patch, and what it depends on: `ProbeNet(..., rows)`, as `ylg compare` trains);
+the last column is the ratio of their step times. With `--profile`, torch's
 profiler lists the operations of one layer's attention module, forward and backward (10 rounds).
 Run two copies at once to see what a second job costs each (`ylg compare --jobs 2`).
 """
@@ -31,15 +34,25 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from ylg.compare import make_task, resolve
-    from ylg.compare.probe import ProbeNet
+    from ylg.compare.probe import ProbeNet, gather_rows
+
+    class _Everywhere(torch.nn.Module):  # the probe computing every position, then the rows
+        def __init__(self, net: torch.nn.Module) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, x: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+            out = self.net(x)
+            return out if rows is None else gather_rows(out, rows)
     from ylg.compare.tasks import task_options
 
     task = make_task("images", **task_options("images", grid=args.grid, data="photos"))
     print(f"photos at {args.grid}x{args.grid}, {args.layers} layers, batch 64, width 64, one "
           f"thread; ms a step (mean of {args.steps - 2})\n")
-    print("| mask set | batch | forward | backward | optimiser | step | evaluation (s) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for item in args.items:
+    print("| mask set | positions | batch | forward | backward | optimiser | step | evaluation (s) "
+          "| step / every position's |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for item, wanted in ((item, wanted) for item in args.items for wanted in (False, True)):
         probe = resolve(item, task.grid, depth=args.layers)
         torch.manual_seed(0)
         data = torch.Generator().manual_seed(0)
@@ -50,8 +63,10 @@ def main() -> None:
         for step in range(args.steps):
             t0 = time.perf_counter()
             x, y = task.batch(data, 64)
+            rows = task.rows(y)
             t1 = time.perf_counter()
-            loss = task.loss(net(x), y)
+            out = net(x, rows) if wanted else gather_rows(net(x), rows)
+            loss = task.loss(out, gather_rows(y, rows))
             t2 = time.perf_counter()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -63,11 +78,15 @@ def main() -> None:
                     parts[name] += dt
         ms = {name: 1000 * v / (args.steps - 2) for name, v in parts.items()}
         t0 = time.perf_counter()
-        task.evaluate(net, probe, "cpu")
+        task.evaluate(net if wanted else _Everywhere(net), probe, "cpu")
         evaluation = time.perf_counter() - t0
-        print(f"| {item} | {ms['batch']:.1f} | {ms['forward']:.1f} | {ms['backward']:.1f} | "
-              f"{ms['optimiser']:.1f} | {sum(ms.values()):.1f} | {evaluation:.1f} |")
-        if args.profile:
+        step_ms = sum(ms.values())
+        if not wanted:
+            every = step_ms
+        print(f"| {item} | {'wanted' if wanted else 'every'} | {ms['batch']:.1f} | "
+              f"{ms['forward']:.1f} | {ms['backward']:.1f} | {ms['optimiser']:.1f} | "
+              f"{step_ms:.1f} | {evaluation:.1f} | {step_ms / every:.2f} |")
+        if args.profile and not wanted:
             from torch.profiler import ProfilerActivity, profile
 
             attention = net.attn[0]

@@ -14,7 +14,8 @@ import ifg
 from ifg.errors import InvalidArgument
 from ylg.compare import (FlowTask, ImagesTask, Settings, compare, make_task, paired, reachable,
                          register_task, resolve, seeds_needed, train_probe)
-from ylg.compare.probe import ProbeNet
+from ylg.compare import probe as probe_module
+from ylg.compare.probe import ProbeNet, gather_rows
 from ylg.compare.report import draw_report, format_table
 from ylg.compare.stats import holm
 from ylg.compare.tasks import TASKS
@@ -95,6 +96,62 @@ def test_probe_output_depends_exactly_on_the_reachable_inputs(item):
     for q in range(16):
         (g,) = torch.autograd.grad(out[0, q].sum(), x, retain_graph=True)
         assert np.array_equal(g[0].abs().sum(-1).numpy() > 0, R[:, q]), q
+
+
+def _random_masks(rng, layers, heads, n, density):
+    masks = rng.random((layers, heads, n, n)) < density
+    masks[:, :, rng.integers(n)] = False  # an empty row: the query outputs zeros
+    return torch.from_numpy(masks)
+
+
+@pytest.mark.parametrize("gather_below", [0.25, 1.0])
+@pytest.mark.parametrize("seed", range(6))
+def test_probe_at_wanted_rows_is_the_full_probe_at_those_rows(seed, gather_below, monkeypatch):
+    """`net(x, rows)` computes only what the outputs at `rows` depend on (padded key sets, empty
+    rows, gathered and full layers mixed): outputs and every gradient as the full network's."""
+    monkeypatch.setattr(probe_module, "GATHER_BELOW", gather_below)
+    rng = np.random.default_rng(seed)
+    layers, heads = int(rng.integers(1, 4)), int(rng.integers(1, 3))
+    masks = _random_masks(rng, layers, heads, 16, rng.choice([0.1, 0.3, 1.0]))
+    torch.manual_seed(seed)
+    net = ProbeNet(nn.Linear(3, 8), masks, dim=8, out_features=2, grid=(4, 4)).double()
+    x = torch.randn(5, 16, 3, dtype=torch.double)
+    rows = torch.stack([torch.from_numpy(rng.choice(16, 3, replace=False)) for _ in range(5)])
+    assert len(net.needed(rows)) > 1  # the last layer at least is computed at the rows only
+    full, part = gather_rows(net(x), rows), net(x, rows)
+    torch.testing.assert_close(part, full, rtol=0, atol=1e-12)
+    weights = torch.randn(full.shape, dtype=torch.double)
+    params = list(net.parameters())
+    g_full = torch.autograd.grad((full * weights).sum(), params, allow_unused=True)
+    g_part = torch.autograd.grad((part * weights).sum(), params, allow_unused=True)
+    for a, b in zip(g_full, g_part):
+        if a is None or b is None:
+            assert a is None or not a.any()
+            assert b is None or not b.any()
+        else:
+            torch.testing.assert_close(b, a, rtol=0, atol=1e-10)
+
+
+def test_probe_at_wanted_rows_computes_a_local_masks_few_positions():
+    """A 2-layer 3x3 neighbourhood at 16x16 and a hidden 4x4 patch: the last layer computes 16
+    queries over their 36 keys, the first those 36 over 64 inputs."""
+    probe = resolve("neighborhood:kernel=3", (16, 16), depth=2)
+    net = ProbeNet(nn.Linear(2, 8), torch.from_numpy(probe.dense()), dim=8, out_features=1,
+                   grid=(16, 16))
+    patch = (torch.arange(4)[:, None] * 16 + torch.arange(4)).flatten() + 5 * 16 + 7
+    sets = net.needed(patch[None])
+    assert [index.shape[1] for index in sets] == [16, 36, 64]
+    assert set(sets[2][0].tolist()) == {r * 16 + c for r in range(3, 11) for c in range(5, 13)}
+
+
+def test_images_task_loss_at_its_rows_is_the_loss_over_every_position():
+    task = ImagesTask(resolution=8, patch=3, eval_patches=1)
+    x, y = task.batch(torch.Generator().manual_seed(0), 4)
+    rows = task.rows(y)
+    assert rows.shape == (4, 9) and bool(gather_rows(y, rows)[..., -1].eq(1).all())
+    out = torch.randn(4, 64, task.out_features)
+    torch.testing.assert_close(task.loss(gather_rows(out, rows), gather_rows(y, rows)),
+                               task.loss(out, y))
 
 
 # --- the flow task against the theory ----------------------------------------------------------

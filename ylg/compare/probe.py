@@ -22,12 +22,26 @@ import torch.nn.functional as F
 if TYPE_CHECKING:
     from ifg.pattern import Pattern
 
-__all__ = ["MaskedAttention", "ProbeNet", "SPARSE_BELOW"]
+__all__ = ["MaskedAttention", "ProbeNet", "SPARSE_BELOW", "GATHER_BELOW", "gather_rows"]
 
 #: masks allowing less than this share of the (query, key) pairs attend through the tiled core
 #: (fwd+bwd 2.6x faster than SDPA for a 5x5 neighbourhood at 16x16, 6.3x for 7x7 at 32x32:
 #: benchmarks/bench_probe_attention.py)
 SPARSE_BELOW = 0.25
+
+#: with ``rows``, a layer computes only the positions the wanted outputs depend on when they are
+#: at most this share of the positions (benchmarks/bench_probe_step.py)
+GATHER_BELOW = 0.25
+
+
+def gather_rows(t: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """``t`` (batch, N, ...) at the positions ``rows`` (batch, m): (batch, m, ...).
+
+    >>> gather_rows(torch.arange(6).view(2, 3), torch.tensor([[2], [0]])).tolist()
+    [[2], [3]]
+    """
+    index = rows.view(*rows.shape, *(1,) * (t.dim() - 2)).expand(*rows.shape, *t.shape[2:])
+    return t.gather(1, index)
 
 
 class MaskedAttention(nn.Module):
@@ -61,6 +75,7 @@ class MaskedAttention(nn.Module):
     """
 
     bias: torch.Tensor  # (heads, N, N) buffers, registered in __init__
+    allowed: torch.Tensor  # (heads, N, N) bool: the masks, an empty row allowing every key
     pattern: Pattern | None  # the masks as one step per head, when sparse
     keep: torch.Tensor  # (heads, N, 1)
 
@@ -75,7 +90,8 @@ class MaskedAttention(nn.Module):
         self.out = nn.Linear(inner, dim)
         masks = masks.bool()
         empty = ~masks.any(-1, keepdim=True)  # (heads, N, 1): rows that attend nothing
-        bias = torch.zeros(masks.shape).masked_fill_(~(masks | empty), float("-inf"))
+        self.register_buffer("allowed", masks | empty, persistent=False)
+        bias = torch.zeros(masks.shape).masked_fill_(~self.allowed, float("-inf"))
         self.register_buffer("bias", bias, persistent=False)
         self.register_buffer("keep", (~empty).float(), persistent=False)
         #: every pair allowed: SDPA runs without a mask, on its fused kernel (forward and
@@ -108,6 +124,28 @@ class MaskedAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.bias) * self.keep
         return self.out(y.transpose(1, 2).reshape(b, n, -1))
 
+    def gathered(self, x: torch.Tensor, queries: torch.Tensor, qi: torch.Tensor,
+                 ki: torch.Tensor) -> torch.Tensor:
+        """The attention's output at some queries only, from some keys only.
+
+        ``x`` (batch, m_k, dim) are the tokens at the distinct positions ``ki`` (batch, m_k);
+        ``queries`` (batch, m_q, dim) are the query sources at positions ``qi`` (batch, m_q).
+        Every key a query at ``qi`` may attend must be among ``ki`` (others there are harmless:
+        a query attends only its masks' keys): then the result is :meth:`forward`'s at ``qi``
+        (to rounding), at the cost of m_q x m_k pairs instead of N x N.
+        """
+        b, mk, _ = x.shape
+        mq = qi.shape[1]
+        k, v = self.kv(x).view(b, mk, 2, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q = self.q(queries).view(b, mq, self.heads, self.head_dim).transpose(1, 2)
+        heads = torch.arange(self.heads)[None, :, None, None]
+        ok = self.allowed[heads, qi[:, None, :, None], ki[:, None, None, :]]
+        bias = torch.zeros(ok.shape, dtype=q.dtype, device=q.device).masked_fill_(
+            ~ok, float("-inf"))
+        keep = self.keep[heads[..., 0], qi[:, None, :]]  # (batch, heads, m_q, 1)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias) * keep
+        return self.out(y.transpose(1, 2).reshape(b, mq, -1))
+
 
 class ProbeNet(nn.Module):
     """Embedding, per layer ``x = attn(norm(x), p); x = x + mlp(norm(x))``, then a linear head.
@@ -130,13 +168,25 @@ class ProbeNet(nn.Module):
     order : numpy.ndarray, optional
         The masks' design order, for the attention's speed (see :class:`MaskedAttention`).
 
+    Called as ``net(inputs)``: the outputs at every position, (batch, N, out_features). Called as
+    ``net(inputs, rows)`` with ``rows`` (batch, m) positions: the outputs at those positions only,
+    (batch, m, out_features), equal to ``gather_rows(net(inputs), rows)`` to rounding. The last
+    layers then compute only what those outputs depend on: a wanted position's keys, layer by
+    layer back, while they are at most :data:`GATHER_BELOW` of the positions (an inpainting task
+    reads 16 of 256 positions: the last layer computes 16 queries, and a local mask's first layer
+    their few dozen keys).
+
     Examples
     --------
     >>> masks = torch.ones(2, 1, 4, 4, dtype=torch.bool)
     >>> net = ProbeNet(nn.Embedding(3, 8), masks, dim=8, out_features=3)
     >>> net(torch.zeros(5, 4, dtype=torch.long)).shape
     torch.Size([5, 4, 3])
+    >>> net(torch.zeros(5, 4, dtype=torch.long), torch.zeros(5, 1, dtype=torch.long)).shape
+    torch.Size([5, 1, 3])
     """
+
+    reach: torch.Tensor  # (layers, N, N) bool: query q of layer l reads key k in some head
 
     def __init__(self, embed: nn.Module, masks: torch.Tensor, *, dim: int, out_features: int,
                  grid: tuple[int, int] | None = None, order: np.ndarray | None = None) -> None:
@@ -159,11 +209,43 @@ class ProbeNet(nn.Module):
                                                nn.Linear(2 * dim, dim)) for _ in masks)
         self.final = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, out_features)
+        self.register_buffer("reach", masks.bool().any(1), persistent=False)
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+    def needed(self, rows: torch.Tensor) -> list[torch.Tensor]:
+        """The positions the outputs at ``rows`` depend on, per layer output going back from the
+        last (``rows`` itself): (batch, m) distinct positions, the needed ones first, padded to
+        the batch's largest count m with unneeded ones. The list ends with the first set of more than :data:`GATHER_BELOW` of the
+        positions (the keys of the earliest layer worth computing at its wanted positions
+        only), or at the embedding's."""
+        b, n = rows.shape[0], self.reach.shape[-1]
+        need = torch.zeros(b, n, dtype=torch.bool, device=rows.device)
+        need.scatter_(1, rows, True)
+        sets = [rows]
+        for reach in reversed(self.reach):
+            if sets[-1].shape[1] > GATHER_BELOW * n:
+                break
+            need = (need.float() @ reach.float()) > 0
+            m = max(1, int(need.sum(1).max()))  # an attention needs a key, if only a pad
+            sets.append(torch.sort((~need).byte(), dim=1, stable=True).indices[:, :m])
+        return sets
+
+    def forward(self, inputs: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         p = self.position + self.coords(self.fourier)
         x = self.embed(inputs) + p
-        for attn, n1, n2, nq, mlp in zip(self.attn, self.norm1, self.norm2, self.normq, self.mlp):
-            x = attn(n1(x), nq(p))  # no residual: information moves only along the masks
+        # the last len(sets) - 1 layers compute only their wanted positions (sets[j] are layer
+        # (L - j)'s outputs'); the ones before them every position
+        sets = self.needed(rows) if rows is not None else [None]
+        first = len(self.attn) - (len(sets) - 1)
+        layers = zip(self.attn, self.norm1, self.norm2, self.normq, self.mlp)
+        for i, (attn, n1, n2, nq, mlp) in enumerate(layers):
+            if i < first:
+                x = attn(n1(x), nq(p))  # no residual: information moves only along the masks
+            else:
+                qi, ki = sets[len(self.attn) - i - 1], sets[len(self.attn) - i]
+                if i == first:  # the keys from the full previous layer
+                    x = gather_rows(x, ki)
+                x = attn.gathered(n1(x), nq(p)[qi], qi, ki)
             x = x + mlp(n2(x))
+        if rows is not None and first == len(self.attn):
+            x = gather_rows(x, rows)
         return self.head(self.final(x))

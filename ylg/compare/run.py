@@ -20,7 +20,7 @@ import torch
 from ifg.errors import InvalidArgument, YLGError, check_positive_int
 from ifg.files import atomic_write, dumps_strict
 from ylg.compare.items import Probe, item_depth, resolve
-from ylg.compare.probe import ProbeNet
+from ylg.compare.probe import ProbeNet, gather_rows
 from ylg.compare.stats import holm, interval, paired
 from ylg.compare.tasks import Task, make_task
 from ylg.eta import duration
@@ -94,7 +94,11 @@ def train_probe(task: Task, probe: Probe, seed: int, settings: Settings = Settin
             else:
                 timed((time.perf_counter() - clock) / TIMED_STEPS)
         x, y = task.batch(data, settings.batch_size)
-        loss = task.loss(net(x.to(device)), y.to(device))
+        rows = task.rows(y)
+        if rows is None:
+            loss = task.loss(net(x.to(device)), y.to(device))
+        else:  # the probe computes only what the loss reads
+            loss = task.loss(net(x.to(device), rows.to(device)), gather_rows(y, rows).to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -18,6 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ifg.errors import InvalidArgument, check_known, check_positive_int
+from ylg.compare.probe import gather_rows
 
 if TYPE_CHECKING:
     from ylg.compare.items import Probe
@@ -64,8 +65,17 @@ class Task:
         """A training batch ``(inputs, targets)`` on the CPU."""
         raise NotImplementedError
 
+    def rows(self, targets: torch.Tensor) -> torch.Tensor | None:
+        """The positions (batch, m) whose outputs the loss and the score read, or None for all.
+
+        Speed only: the probe then computes just what those outputs depend on, and
+        :meth:`loss` receives the outputs and the targets at those positions
+        (:func:`ylg.compare.probe.gather_rows`). The loss must be the same either way.
+        """
+        return None
+
     def loss(self, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """The training loss of the probe's ``output`` for ``targets``."""
+        """The training loss of the probe's ``output`` for ``targets`` (both at :meth:`rows`)."""
         raise NotImplementedError
 
     def evaluate(self, net: nn.Module, probe: Probe,
@@ -244,6 +254,10 @@ class ImagesTask(Task):
         idx = torch.randint(len(self.train), (size,), generator=generator)
         return self._hide(self.train[idx], generator)
 
+    def rows(self, targets: torch.Tensor) -> torch.Tensor:
+        """The hidden pixels' positions: the patch's ``patch ** 2`` in every example."""
+        return targets[..., -1].nonzero()[:, 1].view(len(targets), -1)
+
     def loss(self, output: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         hidden = targets[..., -1:]
         return ((output - targets[..., :-1]) ** 2 * hidden).sum() / (hidden.sum() * self.channels)
@@ -257,7 +271,9 @@ class ImagesTask(Task):
         net.eval()
         sq, count = 0.0, 0.0
         for x, y in zip(inputs.split(256), targets.split(256)):
-            out = net(x.to(device)).cpu()
+            rows = self.rows(y)
+            out = net(x.to(device), rows.to(device)).cpu()
+            y = gather_rows(y, rows)
             hidden = y[..., -1:]
             sq += float(((out.clamp(0, 1) - y[..., :-1]) ** 2 * hidden).sum())
             count += float(hidden.sum()) * self.channels
