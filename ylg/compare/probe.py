@@ -234,8 +234,8 @@ class ProbeNet(nn.Module):
         x = self.embed(inputs) + p
         # the last len(sets) - 1 layers compute only their wanted positions (sets[j] are layer
         # (L - j)'s outputs'); the ones before them every position
-        sets = self.needed(rows) if rows is not None else [None]
-        first = len(self.attn) - (len(sets) - 1)
+        sets = self.needed(rows) if rows is not None else []
+        first = len(self.attn) - max(0, len(sets) - 1)
         layers = zip(self.attn, self.norm1, self.norm2, self.normq, self.mlp)
         for i, (attn, n1, n2, nq, mlp) in enumerate(layers):
             if i < first:
@@ -244,7 +244,7 @@ class ProbeNet(nn.Module):
                 qi, ki = sets[len(self.attn) - i - 1], sets[len(self.attn) - i]
                 if i == first:  # the keys from the full previous layer
                     x = gather_rows(x, ki)
-                x = attn.gathered(n1(x), nq(p)[qi], qi, ki)
+                x = cast(MaskedAttention, attn).gathered(n1(x), nq(p)[qi], qi, ki)
             x = x + mlp(n2(x))
         if rows is not None and first == len(self.attn):
             x = gather_rows(x, rows)
