@@ -488,6 +488,9 @@ def export(checkpoint, weights, out):
 @click.option("--eval-patches", type=click.IntRange(min=1), default=None,
               help="images: hidden patches scored per held-out image (fewer: a faster, noisier "
                    "score; part of what the cache keys on).  [default: 16]")
+@click.option("--residual", is_flag=True,
+              help="A residual path around the probe's attention layers (each layer's graph "
+                   "then also has the identity edges; deep stacks train).")
 @click.option("--cache", type=click.Path(file_okay=False), default="runs/compare",
               show_default=True, help="Folder of per-(mask set, seed) results; a rerun resumes.")
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
@@ -498,8 +501,8 @@ def export(checkpoint, weights, out):
 @out_option("Figure (PNG) of the report.", required=False)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @long_command
-def compare(masks, task, seeds, steps, grid, data, eval_patches, cache, jobs, device, as_json, out,
-            quiet):
+def compare(masks, task, seeds, steps, grid, data, eval_patches, residual, cache, jobs, device,
+            as_json, out, quiet):
     """Train a probe per mask set (its only attention) and seed; compare them paired.
 
     MASKS: mask files (e.g. from `ylg-masks export`; their key grid is the token grid), presets
@@ -520,6 +523,7 @@ def compare(masks, task, seeds, steps, grid, data, eval_patches, cache, jobs, de
       ylg compare ylg masks.npz local --task images --grid 16 --device cuda
       ylg compare ylg neighborhood:kernel=5 swin:window=4 axial --task images --data photos
         --grid 16 --jobs 2
+      ylg compare neighborhood:kernel=3,layers=8 --task flow --grid 16 --residual
     """
     import json as json_
 
@@ -537,7 +541,8 @@ def compare(masks, task, seeds, steps, grid, data, eval_patches, cache, jobs, de
         if suffix not in FORMATS:
             raise InvalidArgument(f"figure file {out!r} must end in one of "
                                   f"{', '.join(FORMATS)}, got {suffix or 'no suffix'!r}")
-    settings = Settings() if steps is None else Settings(steps=steps)
+    settings = Settings(residual=residual) if steps is None else Settings(steps=steps,
+                                                                          residual=residual)
     result = run_compare(masks, task=task, seeds=seeds, settings=settings,
                          task_options=task_options(task, grid=grid, data=data,
                                                     eval_patches=eval_patches), cache=cache,

@@ -11,14 +11,14 @@
 #   nohup experiments/compare_photos.sh > runs/compare-photos.log 2>&1 &
 #
 # Environment (defaults in brackets): OUT [runs/compare-photos], JOBS [2: runs in parallel, one
-# thread each], SEEDS16 [5], SEEDS32 [3], SEEDSFLOW [3], STAGES [photos16 flow16 photos32],
-# PYTHON [.venv/bin/python if present, else python3].
+# thread each], SEEDS16 [5], SEEDS32 [3], SEEDSFLOW [3], STAGES [photos16 flow16 flow16res
+# photos32], PYTHON [.venv/bin/python if present, else python3].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
 OUT=${OUT:-runs/compare-photos}
 JOBS=${JOBS:-2}
-STAGES=${STAGES:-photos16 flow16 photos32}
+STAGES=${STAGES:-photos16 flow16 flow16res photos32}
 mkdir -p "$OUT"
 ylg() { "$PYTHON" -m ylg_cli.main --threads 1 "$@"; }
 
@@ -39,6 +39,11 @@ for stage in $STAGES; do
       for layers in 2 4 8; do
         run "flow16-neighborhood-$layers" "neighborhood:kernel=3,layers=$layers" --task flow \
           --grid 16 --seeds "${SEEDSFLOW:-3}"
+      done ;;
+    flow16res)  # the same stacks with a residual path around each attention layer
+      for layers in 2 4 8; do
+        run "flow16-residual-neighborhood-$layers" "neighborhood:kernel=3,layers=$layers" \
+          --task flow --grid 16 --seeds "${SEEDSFLOW:-3}" --residual
       done ;;
     photos32)  # the paper's query grid: YLG, its raster ablation, dense and the best family
       run photos32 ylg ylg-no-esa dense neighborhood:kernel=3+global:tokens=4 --task images \

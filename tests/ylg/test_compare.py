@@ -3,6 +3,7 @@ paired statistics, resumable comparisons."""
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -82,14 +83,15 @@ def test_unknown_item_lists_the_presets_and_suggests_the_closest():
 
 # --- the probe ---------------------------------------------------------------------------------
 
+@pytest.mark.parametrize("residual", [False, True])
 @pytest.mark.parametrize("item", ["fixed", "strided:manhattan", "local"])
-def test_probe_output_depends_exactly_on_the_reachable_inputs(item):
-    """No residual around the attention: q's output has a gradient from k iff the IFG has k -> q
-    (the fixed pattern's empty rows in step 2 included)."""
+def test_probe_output_depends_exactly_on_the_reachable_inputs(item, residual):
+    """q's output has a gradient from k iff the IFG has k -> q (the fixed pattern's empty rows in
+    step 2 included): the masks' graph, plus the identity with a residual path."""
     torch.manual_seed(0)
-    probe = resolve(item, (4, 4), depth=2)
+    probe = replace(resolve(item, (4, 4), depth=2), residual=residual)
     net = ProbeNet(nn.Identity(), torch.from_numpy(probe.dense()), dim=8, out_features=3,
-                   grid=(4, 4)).double()
+                   grid=(4, 4), residual=residual).double()
     x = torch.randn(1, 16, 8, dtype=torch.double, requires_grad=True)
     out = net(x)
     R = reachable(probe.pattern)
@@ -105,7 +107,7 @@ def _random_masks(rng, layers, heads, n, density):
 
 
 @pytest.mark.parametrize("gather_below", [0.25, 1.0])
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(8))
 def test_probe_at_wanted_rows_is_the_full_probe_at_those_rows(seed, gather_below, monkeypatch):
     """`net(x, rows)` computes only what the outputs at `rows` depend on (padded key sets, empty
     rows, gathered and full layers mixed): outputs and every gradient as the full network's."""
@@ -114,7 +116,8 @@ def test_probe_at_wanted_rows_is_the_full_probe_at_those_rows(seed, gather_below
     layers, heads = int(rng.integers(1, 4)), int(rng.integers(1, 3))
     masks = _random_masks(rng, layers, heads, 16, rng.choice([0.1, 0.3, 1.0]))
     torch.manual_seed(seed)
-    net = ProbeNet(nn.Linear(3, 8), masks, dim=8, out_features=2, grid=(4, 4)).double()
+    net = ProbeNet(nn.Linear(3, 8), masks, dim=8, out_features=2, grid=(4, 4),
+                   residual=seed % 2 == 1).double()
     x = torch.randn(5, 16, 3, dtype=torch.double)
     rows = torch.stack([torch.from_numpy(rng.choice(16, 3, replace=False)) for _ in range(5)])
     assert len(net.needed(rows)) > 1  # the last layer at least is computed at the rows only
@@ -142,6 +145,30 @@ def test_probe_at_wanted_rows_computes_a_local_masks_few_positions():
     sets = net.needed(patch[None])
     assert [index.shape[1] for index in sets] == [16, 36, 64]
     assert set(sets[2][0].tolist()) == {r * 16 + c for r in range(3, 11) for c in range(5, 13)}
+
+
+def test_a_residual_probe_keys_its_own_cache_and_leaves_the_old_keys_as_they_were():
+    import hashlib
+
+    from ylg.compare.run import _key
+
+    task, probe = FlowTask(grid=(2, 2)), resolve("dense", (2, 2))
+    before = ["flow", task.options(), {"steps": 400, "batch_size": 64, "dim": 64, "lr": 3e-3}]
+    h = hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode())
+    h.update(np.packbits(probe.dense()).tobytes())
+    assert _key(task, probe, Settings()) == h.hexdigest()[:16]
+    assert _key(task, probe, Settings(residual=True)) != _key(task, probe, Settings())
+
+
+def test_a_residual_stack_learns_the_flow_its_graph_allows():
+    """The 2-layer 3x3 neighbourhood on a 6x6 grid, with the residual path: the reachable pairs
+    are learnt, the others (the corners' far pairs) stay at chance."""
+    task = FlowTask(grid=(6, 6), symbols=4, eval_examples=1024)
+    probe = resolve("neighborhood:kernel=3,layers=2", task.grid)
+    r = train_probe(task, probe, 0, Settings(steps=200, dim=32, residual=True))
+    assert r["unreachable_pairs"] > 0
+    assert abs(r["unreachable"] - 0.25) < 0.05
+    assert r["reachable"] > 0.9
 
 
 def test_images_task_loss_at_its_rows_is_the_loss_over_every_position():

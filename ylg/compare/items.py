@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -49,18 +49,25 @@ class Probe:
         The query order the masks were designed in (an ESA enumeration's: the 1-D design is
         compact again in it, so the sparse path tiles the queries in it); None for row-major.
         It changes how fast a probe trains, never what it computes.
+    residual : bool
+        The probe has a residual path around its attention layers: every position keeps its
+        own token, an identity edge in each layer's graph.
     """
 
     name: str
     layers: tuple[tuple[sp.csr_matrix, ...], ...]
     grid: tuple[int, int]
     order: np.ndarray | None = None
+    residual: bool = False
 
     @property
     def pattern(self) -> Pattern:
-        """The probe's information-flow pattern (per layer, the union of its heads)."""
-        steps = [sum(m.astype(np.int8) for m in heads) > 0 for heads in self.layers]
-        return Pattern(tuple(steps), grid=self.grid, name=self.name)
+        """The probe's information-flow pattern (per layer, the union of its heads, and the
+        identity with :attr:`residual`)."""
+        n = self.grid[0] * self.grid[1]
+        own = [sp.identity(n, dtype=np.int8, format="csr")] if self.residual else []
+        steps = [sum([*own, *(m.astype(np.int8) for m in heads)]) > 0 for heads in self.layers]
+        return Pattern(tuple(sp.csr_matrix(s) for s in steps), grid=self.grid, name=self.name)
 
     @property
     def keys_per_query(self) -> float:
@@ -188,9 +195,11 @@ def reachable(pattern: Pattern) -> np.ndarray:
     return out
 
 
-def item_depth(item: str | os.PathLike[str], grid: Sequence[int]) -> int | None:
+def item_depth(item: str | os.PathLike[str], grid: Sequence[int], *,
+               residual: bool = False) -> int | None:
     """The layers an item's own steps, applied in turn, take to Full Information on the grid
-    (:func:`ifg.depth` of the union of its heads per step); None when they never get there.
+    (:func:`ifg.depth` of the union of its heads per step, and the identity with ``residual``);
+    None when they never get there.
 
     Examples
     --------
@@ -199,4 +208,4 @@ def item_depth(item: str | os.PathLike[str], grid: Sequence[int]) -> int | None:
     """
     from ifg.depth import depth
 
-    return depth(resolve(item, grid).pattern).layers
+    return depth(replace(resolve(item, grid), residual=residual).pattern).layers

@@ -1,7 +1,7 @@
 """The probe: a small network whose only attention is the mask set under test.
 
 One masked attention layer per mask step, each followed by a pointwise MLP. There is no residual
-around the attention, and a query is computed from its position alone (not from the token's
+around the attention (unless asked for: then each layer's graph also has the identity edges), and a query is computed from its position alone (not from the token's
 state: a query that carried the token's state would move information from q to q through the
 attention weights, an identity edge the IFG does not have). So position q sees position k only
 through the masks: the probe's information flow is exactly the information-flow graph of
@@ -150,6 +150,11 @@ class MaskedAttention(nn.Module):
 class ProbeNet(nn.Module):
     """Embedding, per layer ``x = attn(norm(x), p); x = x + mlp(norm(x))``, then a linear head.
 
+    With ``residual``, ``x = x + attn(norm(x), p)`` instead: a position also keeps what it had,
+    so a layer's information-flow graph is its masks plus the identity (the stacks of today's
+    vision transformers; deep stacks train, where without it they start from the inputs averaged
+    away, layer after layer).
+
     ``p`` is the position embedding (learned, plus Fourier features of the grid position); it is
     added to the input tokens and is the attention's query source.
 
@@ -167,6 +172,8 @@ class ProbeNet(nn.Module):
         (row, column), so that 2-D nearness is easy to learn. Default: one row.
     order : numpy.ndarray, optional
         The masks' design order, for the attention's speed (see :class:`MaskedAttention`).
+    residual : bool
+        A residual path around each attention layer.
 
     Called as ``net(inputs)``: the outputs at every position, (batch, N, out_features). Called as
     ``net(inputs, rows)`` with ``rows`` (batch, m) positions: the outputs at those positions only,
@@ -189,9 +196,11 @@ class ProbeNet(nn.Module):
     reach: torch.Tensor  # (layers, N, N) bool: query q of layer l reads key k in some head
 
     def __init__(self, embed: nn.Module, masks: torch.Tensor, *, dim: int, out_features: int,
-                 grid: tuple[int, int] | None = None, order: np.ndarray | None = None) -> None:
+                 grid: tuple[int, int] | None = None, order: np.ndarray | None = None,
+                 residual: bool = False) -> None:
         super().__init__()
         n = masks.shape[-1]
+        self.residual = bool(residual)
         h, w = grid or (1, n)
         self.embed = embed
         self.position = nn.Parameter(torch.randn(n, dim) * 0.02)
@@ -209,7 +218,10 @@ class ProbeNet(nn.Module):
                                                nn.Linear(2 * dim, dim)) for _ in masks)
         self.final = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, out_features)
-        self.register_buffer("reach", masks.bool().any(1), persistent=False)
+        reach = masks.bool().any(1)
+        if self.residual:
+            reach |= torch.eye(n, dtype=torch.bool)
+        self.register_buffer("reach", reach, persistent=False)
 
     def needed(self, rows: torch.Tensor) -> list[torch.Tensor]:
         """The positions the outputs at ``rows`` depend on, per layer output going back from the
@@ -239,12 +251,19 @@ class ProbeNet(nn.Module):
         layers = zip(self.attn, self.norm1, self.norm2, self.normq, self.mlp)
         for i, (attn, n1, n2, nq, mlp) in enumerate(layers):
             if i < first:
-                x = attn(n1(x), nq(p))  # no residual: information moves only along the masks
+                y = attn(n1(x), nq(p))  # without the residual, only along the masks
             else:
                 qi, ki = sets[len(self.attn) - i - 1], sets[len(self.attn) - i]
                 if i == first:  # the keys from the full previous layer
                     x = gather_rows(x, ki)
-                x = cast(MaskedAttention, attn).gathered(n1(x), nq(p)[qi], qi, ki)
+                y = cast(MaskedAttention, attn).gathered(n1(x), nq(p)[qi], qi, ki)
+                if self.residual:  # the queries' own tokens, among the keys (identity edges;
+                    # a padding query may have none there: its output is never attended)
+                    slot = torch.zeros(x.shape[0], self.reach.shape[-1], dtype=torch.long,
+                                       device=x.device)
+                    slot.scatter_(1, ki, torch.arange(ki.shape[1], device=x.device).expand_as(ki))
+                    x = gather_rows(x, slot.gather(1, qi))
+            x = x + y if self.residual else y
             x = x + mlp(n2(x))
         if rows is not None and first == len(self.attn):
             x = gather_rows(x, rows)

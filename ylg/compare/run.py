@@ -10,7 +10,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,8 @@ class Settings:
     batch_size: int = 64
     dim: int = 64
     lr: float = 3e-3
+    #: a residual path around each attention layer (:class:`ylg.compare.probe.ProbeNet`)
+    residual: bool = False
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "dim"):
@@ -78,8 +80,10 @@ def train_probe(task: Task, probe: Probe, seed: int, settings: Settings = Settin
     torch.manual_seed(seed)
     data = torch.Generator().manual_seed(seed)
     masks = torch.from_numpy(probe.dense())
+    probe = replace(probe, residual=settings.residual)  # the graph the score is split by
     net = ProbeNet(task.embed(settings.dim), masks, dim=settings.dim,
-                   out_features=task.out_features, grid=task.grid, order=probe.order).to(device)
+                   out_features=task.out_features, grid=task.grid, order=probe.order,
+                   residual=settings.residual).to(device)
     opt = torch.optim.AdamW(net.parameters(), lr=settings.lr, weight_decay=0.01)
     warm = max(1, settings.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -200,7 +204,8 @@ def _key(task: Task, probe: Probe, settings: Settings,
     """What decides a run's result: the task, its options, the settings, the probe's masks (so
     that a changed mask file or pattern is trained again) and the kind of device (a GPU's
     numerics differ from a CPU's; CPU keys carry no device)."""
-    what = [task.name, task.options(), settings.__dict__]
+    chosen = {k: v for k, v in settings.__dict__.items() if k != "residual" or v}
+    what = [task.name, task.options(), chosen]  # (the keys from before `residual` hold)
     if torch.device(device).type != "cpu":
         what.append(torch.device(device).type)
     h = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode())
@@ -414,7 +419,8 @@ def compare(items: Sequence[str], *, task: str = "flow", seeds: int | Sequence[i
     runs = {item: [results[item, seed] for seed in seeds] for item in items}
     bar.close()
     about = {item: {"keys_per_query": probe.keys_per_query,
-                    "depth": item_depth(item, t.grid)} for item, probe in zip(items, probes)}
+                    "depth": item_depth(item, t.grid, residual=settings.residual)}
+             for item, probe in zip(items, probes)}
     return Comparison(task, t.unit, t.higher_is_better, items, seeds, runs,
                       dict(settings.__dict__, depth=depth), t.options(),
                       time.perf_counter() - start, bounds=t.bounds, about=about)
