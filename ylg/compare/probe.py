@@ -75,7 +75,6 @@ class MaskedAttention(nn.Module):
     """
 
     bias: torch.Tensor  # (heads, N, N) buffers, registered in __init__
-    allowed: torch.Tensor  # (heads, N, N) bool: the masks, an empty row allowing every key
     pattern: Pattern | None  # the masks as one step per head, when sparse
     keep: torch.Tensor  # (heads, N, 1)
 
@@ -90,8 +89,7 @@ class MaskedAttention(nn.Module):
         self.out = nn.Linear(inner, dim)
         masks = masks.bool()
         empty = ~masks.any(-1, keepdim=True)  # (heads, N, 1): rows that attend nothing
-        self.register_buffer("allowed", masks | empty, persistent=False)
-        bias = torch.zeros(masks.shape).masked_fill_(~self.allowed, float("-inf"))
+        bias = torch.zeros(masks.shape).masked_fill_(~(masks | empty), float("-inf"))
         self.register_buffer("bias", bias, persistent=False)
         self.register_buffer("keep", (~empty).float(), persistent=False)
         #: every pair allowed: SDPA runs without a mask, on its fused kernel (forward and
@@ -138,11 +136,11 @@ class MaskedAttention(nn.Module):
         mq = qi.shape[1]
         k, v = self.kv(x).view(b, mk, 2, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q = self.q(queries).view(b, mq, self.heads, self.head_dim).transpose(1, 2)
-        heads = torch.arange(self.heads)[None, :, None, None]
-        ok = self.allowed[heads, qi[:, None, :, None], ki[:, None, None, :]]
-        bias = torch.zeros(ok.shape, dtype=q.dtype, device=q.device).masked_fill_(
-            ~ok, float("-inf"))
-        keep = self.keep[heads[..., 0], qi[:, None, :]]  # (batch, heads, m_q, 1)
+        n = self.bias.shape[-1]
+        pairs = (qi[:, :, None] * n + ki[:, None, :]).view(-1)  # (query, key) as one index
+        bias = self.bias.view(self.heads, -1).index_select(1, pairs).to(q.dtype)
+        bias = bias.view(self.heads, b, mq, mk).transpose(0, 1)  # (batch, heads, m_q, m_k)
+        keep = self.keep[:, qi].transpose(0, 1)  # (batch, heads, m_q, 1)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias) * keep
         return self.out(y.transpose(1, 2).reshape(b, mq, -1))
 
