@@ -1,10 +1,11 @@
 """The probe: a small network whose only attention is the mask set under test.
 
 One masked attention layer per mask step, each followed by a pointwise MLP. There is no residual
-around the attention (unless asked for: then each layer's graph also has the identity edges), and a query is computed from its position alone (not from the token's
-state: a query that carried the token's state would move information from q to q through the
-attention weights, an identity edge the IFG does not have). So position q sees position k only
-through the masks: the probe's information flow is exactly the information-flow graph of
+around the attention (unless asked for: then each layer's graph also has the identity edges),
+and a query is computed from its position alone (not from the token's state: a query that
+carried the token's state would move information from q to q through the attention weights, an
+identity edge the IFG does not have). So position q sees position k only through the masks: the
+probe's information flow is exactly the information-flow graph of
 :attr:`ylg.compare.items.Probe.pattern` (the MLP and the layer norms act on one position at a time
 and add no edge).
 """
@@ -123,14 +124,16 @@ class MaskedAttention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(b, n, -1))
 
     def gathered(self, x: torch.Tensor, queries: torch.Tensor, qi: torch.Tensor,
-                 ki: torch.Tensor) -> torch.Tensor:
+                 ki: torch.Tensor, pad: torch.Tensor | None = None) -> torch.Tensor:
         """The attention's output at some queries only, from some keys only.
 
         ``x`` (batch, m_k, dim) are the tokens at the distinct positions ``ki`` (batch, m_k);
         ``queries`` (batch, m_q, dim) are the query sources at positions ``qi`` (batch, m_q).
         Every key a query at ``qi`` may attend must be among ``ki`` (others there are harmless:
         a query attends only its masks' keys): then the result is :meth:`forward`'s at ``qi``
-        (to rounding), at the cost of m_q x m_k pairs instead of N x N.
+        (to rounding), at the cost of m_q x m_k pairs instead of N x N. Queries where ``pad``
+        (batch, m_q) is True only pad: they attend every key (finite values that are never
+        read, where their own keys may be missing).
         """
         b, mk, _ = x.shape
         mq = qi.shape[1]
@@ -140,6 +143,8 @@ class MaskedAttention(nn.Module):
         pairs = (qi[:, :, None] * n + ki[:, None, :]).view(-1)  # (query, key) as one index
         bias = self.bias.view(self.heads, -1).index_select(1, pairs).to(q.dtype)
         bias = bias.view(self.heads, b, mq, mk).transpose(0, 1)  # (batch, heads, m_q, m_k)
+        if pad is not None:  # (an all -inf row is NaN in some torch versions' SDPA)
+            bias.masked_fill_(pad[:, None, :, None], 0.0)
         keep = self.keep[:, qi].transpose(0, 1)  # (batch, heads, m_q, 1)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias) * keep
         return self.out(y.transpose(1, 2).reshape(b, mq, -1))
@@ -221,22 +226,25 @@ class ProbeNet(nn.Module):
             reach |= torch.eye(n, dtype=torch.bool)
         self.register_buffer("reach", reach, persistent=False)
 
-    def needed(self, rows: torch.Tensor) -> list[torch.Tensor]:
+    def needed(self, rows: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The positions the outputs at ``rows`` depend on, per layer output going back from the
-        last (``rows`` itself): (batch, m) distinct positions, the needed ones first, padded to
-        the batch's largest count m with unneeded ones. The list ends with the first set of more than :data:`GATHER_BELOW` of the
-        positions (the keys of the earliest layer worth computing at its wanted positions
-        only), or at the embedding's."""
+        last (``rows`` itself), as ``(index, pad)`` (batch, m): distinct positions, the needed
+        ones first, then (``pad`` True) unneeded ones up to the batch's largest count m. The
+        list ends with the first set of more than :data:`GATHER_BELOW` of the positions (the
+        keys of the earliest layer worth computing at its wanted positions only), or at the
+        embedding's."""
         b, n = rows.shape[0], self.reach.shape[-1]
         need = torch.zeros(b, n, dtype=torch.bool, device=rows.device)
         need.scatter_(1, rows, True)
-        sets = [rows]
+        sets = [(rows, torch.zeros(rows.shape, dtype=torch.bool, device=rows.device))]
         for reach in reversed(self.reach):
-            if sets[-1].shape[1] > GATHER_BELOW * n:
+            if sets[-1][0].shape[1] > GATHER_BELOW * n:
                 break
             need = (need.float() @ reach.float()) > 0
-            m = max(1, int(need.sum(1).max()))  # an attention needs a key, if only a pad
-            sets.append(torch.sort((~need).byte(), dim=1, stable=True).indices[:, :m])
+            count = need.sum(1, keepdim=True)
+            m = max(1, int(count.max()))  # an attention needs a key, if only a pad
+            index = torch.sort((~need).byte(), dim=1, stable=True).indices[:, :m]
+            sets.append((index, torch.arange(m, device=rows.device) >= count))
         return sets
 
     def forward(self, inputs: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
@@ -251,10 +259,10 @@ class ProbeNet(nn.Module):
             if i < first:
                 y = attn(n1(x), nq(p))  # without the residual, only along the masks
             else:
-                qi, ki = sets[len(self.attn) - i - 1], sets[len(self.attn) - i]
+                (qi, pad), (ki, _) = sets[len(self.attn) - i - 1], sets[len(self.attn) - i]
                 if i == first:  # the keys from the full previous layer
                     x = gather_rows(x, ki)
-                y = cast(MaskedAttention, attn).gathered(n1(x), nq(p)[qi], qi, ki)
+                y = cast(MaskedAttention, attn).gathered(n1(x), nq(p)[qi], qi, ki, pad)
                 if self.residual:  # the queries' own tokens, among the keys (identity edges;
                     # a padding query may have none there: its output is never attended)
                     slot = torch.zeros(x.shape[0], self.reach.shape[-1], dtype=torch.long,
