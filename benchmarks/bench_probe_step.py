@@ -1,7 +1,7 @@
 """Where a `ylg compare` run's time goes: one probe's training step, part by part.
 
 Usage:  OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_probe_step.py [--grid 16]
-            [--layers 2] [--steps 22] [--profile] [ITEM ...]
+            [--layers 2] [--steps 22] [--profile] [--no-eval] [ITEM ...]
 
 For each item (default `neighborhood:kernel=3 dense ylg`), a probe of `--layers` layers on the
 photographs at `--grid` (the `ylg compare --task images --data photos` settings: width 64, batch
@@ -30,6 +30,7 @@ def main() -> None:
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--steps", type=int, default=22)
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--no-eval", action="store_true", help="skip the evaluation (long at 32x32)")
     args = ap.parse_args()
     torch.set_num_threads(1)
 
@@ -78,8 +79,9 @@ def main() -> None:
                     parts[name] += dt
         ms = {name: 1000 * v / (args.steps - 2) for name, v in parts.items()}
         t0 = time.perf_counter()
-        task.evaluate(net if wanted else _Everywhere(net), probe, "cpu")
-        evaluation = time.perf_counter() - t0
+        if not args.no_eval:
+            task.evaluate(net if wanted else _Everywhere(net), probe, "cpu")
+        evaluation = time.perf_counter() - t0 if not args.no_eval else float("nan")
         step_ms = sum(ms.values())
         if not wanted:
             every = step_ms
