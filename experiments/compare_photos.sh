@@ -11,14 +11,14 @@
 #   nohup experiments/compare_photos.sh > runs/compare-photos.log 2>&1 &
 #
 # Environment (defaults in brackets): OUT [runs/compare-photos], JOBS [2: runs in parallel, one
-# thread each], SEEDS16 [5], SEEDSESA [30], SEEDS32 [3], SEEDSFLOW [3], STAGES [photos16 flow16
-# flow16res photos32 photos16esa], PYTHON [.venv/bin/python if present, else python3].
+# thread each], SEEDS16 [10], SEEDS32 [4], SEEDSFLOW [3], STAGES [photos16 flow16 flow16res
+# photos32], PYTHON [.venv/bin/python if present, else python3].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
 OUT=${OUT:-runs/compare-photos}
 JOBS=${JOBS:-2}
-STAGES=${STAGES:-photos16 flow16 flow16res photos32 photos16esa}
+STAGES=${STAGES:-photos16 flow16 flow16res photos32}
 mkdir -p "$OUT"
 ylg() { "$PYTHON" -m ylg_cli.main --threads 1 "$@"; }
 
@@ -34,11 +34,7 @@ for stage in $STAGES; do
     photos16)  # YLG's budget is 12.7 keys a query at 16x16: the families are chosen near it
       run photos16 ylg ylg-no-esa ylg-strided neighborhood:kernel=3 \
         neighborhood:kernel=3+global:tokens=4 swin:window=4 axial sliding-tile:tile=2,window=3 \
-        dense local --task images --data photos --grid 16 --seeds "${SEEDS16:-5}" ;;
-    photos16esa)  # the paper's two 2-D claims, ESA against raster and YLG against strided, at
-      # the seeds the first 5 said they need (about 28 and 10)
-      run photos16-esa ylg ylg-no-esa ylg-strided --task images --data photos --grid 16 \
-        --seeds "${SEEDSESA:-30}" ;;
+        dense local --task images --data photos --grid 16 --seeds "${SEEDS16:-10}" ;;
     flow16)  # one comparison per depth: a probe has as many layers as its deepest item
       for layers in 2 4 8; do
         run "flow16-neighborhood-$layers" "neighborhood:kernel=3,layers=$layers" --task flow \
@@ -51,7 +47,7 @@ for stage in $STAGES; do
       done ;;
     photos32)  # the paper's query grid: YLG, its raster ablation, dense and the best family
       run photos32 ylg ylg-no-esa dense neighborhood:kernel=3+global:tokens=4 --task images \
-        --data photos --grid 32 --seeds "${SEEDS32:-3}" ;;
+        --data photos --grid 32 --seeds "${SEEDS32:-4}" ;;
     *) echo "unknown stage $stage" >&2; exit 2 ;;
   esac
 done
