@@ -112,13 +112,14 @@ def _sdpa_nan_where_nothing_is_allowed(q, k, v, attn_mask=None):
     return torch.softmax(scores if attn_mask is None else scores + attn_mask, -1) @ v
 
 
-@pytest.mark.parametrize("gather_below", [0.25, 1.0])
+@pytest.mark.parametrize("gather", ["by cost", "always", "never"])
 @pytest.mark.parametrize("seed", range(8))
-def test_probe_at_wanted_rows_is_the_full_probe_at_those_rows(seed, gather_below, monkeypatch):
+def test_probe_at_wanted_rows_is_the_full_probe_at_those_rows(seed, gather, monkeypatch):
     """`net(x, rows)` computes only what the outputs at `rows` depend on (padded key sets, empty
     rows, gathered and full layers mixed): outputs and every gradient as the full network's,
     also where an attention row with no key allowed would be NaN."""
-    monkeypatch.setattr(probe_module, "GATHER_BELOW", gather_below)
+    if gather != "by cost":
+        monkeypatch.setattr(ProbeNet, "worth_gathering", lambda *args: gather == "always")
     monkeypatch.setattr(probe_module.F, "scaled_dot_product_attention",
                         _sdpa_nan_where_nothing_is_allowed)
     rng = np.random.default_rng(seed)
@@ -129,7 +130,8 @@ def test_probe_at_wanted_rows_is_the_full_probe_at_those_rows(seed, gather_below
                    residual=seed % 2 == 1).double()
     x = torch.randn(5, 16, 3, dtype=torch.double)
     rows = torch.stack([torch.from_numpy(rng.choice(16, 3, replace=False)) for _ in range(5)])
-    assert len(net.needed(rows)) > 1  # the last layer at least is computed at the rows only
+    # by cost, the last layer at least is computed at the rows only
+    assert (len(net.needed(rows)) > 1) == (gather != "never")
     full, part = gather_rows(net(x), rows), net(x, rows)
     torch.testing.assert_close(part, full, rtol=0, atol=1e-12)
     weights = torch.randn(full.shape, dtype=torch.double)
@@ -153,6 +155,7 @@ def test_probe_at_wanted_rows_computes_a_local_masks_few_positions():
     patch = (torch.arange(4)[:, None] * 16 + torch.arange(4)).flatten() + 5 * 16 + 7
     sets = net.needed(patch[None])
     assert [index.shape[1] for index, _ in sets] == [16, 36, 64]
+    assert not net.worth_gathering(0, 256, 256)  # every position: its own (tiled) path
     assert not any(pad.any() for _, pad in sets)  # one example: nothing to pad
     assert set(sets[2][0][0].tolist()) == {r * 16 + c for r in range(3, 11) for c in range(5, 13)}
 

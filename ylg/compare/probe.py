@@ -23,16 +23,16 @@ import torch.nn.functional as F
 if TYPE_CHECKING:
     from ifg.pattern import Pattern
 
-__all__ = ["MaskedAttention", "ProbeNet", "SPARSE_BELOW", "GATHER_BELOW", "gather_rows"]
+__all__ = ["MaskedAttention", "ProbeNet", "SPARSE_BELOW", "gather_rows"]
 
 #: masks allowing less than this share of the (query, key) pairs attend through the tiled core
 #: (fwd+bwd 2.6x faster than SDPA for a 5x5 neighbourhood at 16x16, 6.3x for 7x7 at 32x32:
 #: benchmarks/bench_probe_attention.py)
 SPARSE_BELOW = 0.25
 
-#: with ``rows``, a layer computes only the positions the wanted outputs depend on when they are
-#: at most this share of the positions (benchmarks/bench_probe_step.py)
-GATHER_BELOW = 0.25
+#: the tiled core's work per (query, key) pair of the masks, against SDPA's per pair it computes:
+#: its tiles' padding (ylg at 16x16 plans 47 slots a query for 12.7 keys) and gathers
+_TILED_OVERHEAD = 4.0
 
 
 def gather_rows(t: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -98,7 +98,12 @@ class MaskedAttention(nn.Module):
         #: benchmarks/bench_probe_paths.py)
         self.full = bool(masks.all())
         self.pattern = None
+        n = masks.shape[-1]
+        #: multiply-adds a query's attention costs, every position computed (SDPA computes all N
+        #: keys of every head; the tiled core its keys, padded)
+        self.work_per_query = 2 * inner * n
         if float(masks.float().mean()) < SPARSE_BELOW:
+            self.work_per_query = int(2 * self.head_dim * _TILED_OVERHEAD * masks.sum() / n)
             import scipy.sparse as sp
 
             from ifg.pattern import Pattern
@@ -182,9 +187,9 @@ class ProbeNet(nn.Module):
     ``net(inputs, rows)`` with ``rows`` (batch, m) positions: the outputs at those positions only,
     (batch, m, out_features), equal to ``gather_rows(net(inputs), rows)`` to rounding. The last
     layers then compute only what those outputs depend on: a wanted position's keys, layer by
-    layer back, while they are at most :data:`GATHER_BELOW` of the positions (an inpainting task
-    reads 16 of 256 positions: the last layer computes 16 queries, and a local mask's first layer
-    their few dozen keys).
+    layer back, while that costs less than computing every position (:meth:`worth_gathering`; an
+    inpainting task reads 16 of 256 positions: the last layer computes 16 queries, and a local
+    mask's first layer their few dozen keys).
 
     Examples
     --------
@@ -230,22 +235,33 @@ class ProbeNet(nn.Module):
         """The positions the outputs at ``rows`` depend on, per layer output going back from the
         last (``rows`` itself), as ``(index, pad)`` (batch, m): distinct positions, the needed
         ones first, then (``pad`` True) unneeded ones up to the batch's largest count m. The
-        list ends with the first set of more than :data:`GATHER_BELOW` of the positions (the
-        keys of the earliest layer worth computing at its wanted positions only), or at the
-        embedding's."""
+        list ends with the keys of the earliest layer worth computing at its wanted positions
+        only (:meth:`worth_gathering`), or at the embedding's."""
         b, n = rows.shape[0], self.reach.shape[-1]
         need = torch.zeros(b, n, dtype=torch.bool, device=rows.device)
         need.scatter_(1, rows, True)
         sets = [(rows, torch.zeros(rows.shape, dtype=torch.bool, device=rows.device))]
-        for reach in reversed(self.reach):
-            if sets[-1][0].shape[1] > GATHER_BELOW * n:
-                break
-            need = (need.float() @ reach.float()) > 0
-            count = need.sum(1, keepdim=True)
+        for i in reversed(range(len(self.attn))):
+            keys = (need.float() @ self.reach[i].float()) > 0
+            count = keys.sum(1, keepdim=True)
             m = max(1, int(count.max()))  # an attention needs a key, if only a pad
+            if not self.worth_gathering(i, sets[-1][0].shape[1], m):
+                break
+            need = keys
             index = torch.sort((~need).byte(), dim=1, stable=True).indices[:, :m]
             sets.append((index, torch.arange(m, device=rows.device) >= count))
         return sets
+
+    def worth_gathering(self, layer: int, queries: int, keys: int) -> bool:
+        """Whether layer ``layer`` costs less computed at ``queries`` positions over ``keys`` (in
+        SDPA with a bias, every pair) than at every position (its own path), in multiply-adds
+        per example: the projections and the MLP of a query, the keys' and values' of a key,
+        and the attention's pairs. Speed only: either way gives the same outputs."""
+        attn = cast(MaskedAttention, self.attn[layer])
+        d, inner, n = self.position.shape[1], attn.heads * attn.head_dim, self.reach.shape[-1]
+        query_rows, key_rows = 2 * d * inner + 4 * d * d, 2 * d * inner
+        gathered = queries * query_rows + keys * key_rows + 2 * inner * queries * keys
+        return gathered < n * (query_rows + key_rows + attn.work_per_query)
 
     def forward(self, inputs: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         p = self.position + self.coords(self.fourier)
