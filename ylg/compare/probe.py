@@ -34,6 +34,12 @@ SPARSE_BELOW = 0.25
 #: its tiles' padding (ylg at 16x16 plans 47 slots a query for 12.7 keys) and gathers
 _TILED_OVERHEAD = 4.0
 
+#: a gathered layer's work per (query, key) pair, against its multiply-adds (reading the pair's
+#: bias, the softmax): set so that the rule gathers where it measured faster and not where it
+#: measured slower (benchmarks/bench_probe_gather.py: at 32x32, gathering axial's and YLG's
+#: first layers made a step slower; at 16x16, YLG's, Swin's and sliding tiles' faster)
+_GATHERED_OVERHEAD = 3.0
+
 
 def gather_rows(t: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """``t`` (batch, N, ...) at the positions ``rows`` (batch, m): (batch, m, ...).
@@ -260,7 +266,8 @@ class ProbeNet(nn.Module):
         attn = cast(MaskedAttention, self.attn[layer])
         d, inner, n = self.position.shape[1], attn.heads * attn.head_dim, self.reach.shape[-1]
         query_rows, key_rows = 2 * d * inner + 4 * d * d, 2 * d * inner
-        gathered = queries * query_rows + keys * key_rows + 2 * inner * queries * keys
+        gathered = (queries * query_rows + keys * key_rows
+                    + _GATHERED_OVERHEAD * 2 * inner * queries * keys)
         return gathered < n * (query_rows + key_rows + attn.work_per_query)
 
     def forward(self, inputs: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
