@@ -541,8 +541,7 @@ def compare(masks, task, seeds, steps, grid, data, eval_patches, residual, cache
         if suffix not in FORMATS:
             raise InvalidArgument(f"figure file {out!r} must end in one of "
                                   f"{', '.join(FORMATS)}, got {suffix or 'no suffix'!r}")
-    settings = Settings(residual=residual) if steps is None else Settings(steps=steps,
-                                                                          residual=residual)
+    settings = Settings(**({} if steps is None else {"steps": steps}), residual=residual)
     result = run_compare(masks, task=task, seeds=seeds, settings=settings,
                          task_options=task_options(task, grid=grid, data=data,
                                                     eval_patches=eval_patches), cache=cache,
