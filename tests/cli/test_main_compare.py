@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 
 from ylg_cli.main import main
@@ -27,6 +28,25 @@ def test_table_json_and_figure(tmp_path):
     assert out.exit_code == 0, out.output
     d = json.loads(out.output.splitlines()[0], parse_constant=lambda c: 1 / 0)
     assert d["items"] == ["fixed", "dense"] and len(d["runs"]["dense"]) == 2
+
+
+def test_residual_runs_are_their_own_and_say_so(tmp_path):
+    cache = tmp_path / "cache"
+    plain = run("compare", "fixed", "--task", "flow", "--cache", cache, "--json", *TINY)
+    res = run("compare", "fixed", "--task", "flow", "--cache", cache, "--json", "--residual", *TINY)
+    assert plain.exit_code == 0 and res.exit_code == 0, res.output
+    d0, d1 = (json.loads(r.output.splitlines()[0]) for r in (plain, res))
+    assert (d0["settings"]["residual"], d1["settings"]["residual"]) == (False, True)
+    assert len(list(cache.glob("*.json"))) == 4  # trained again, not read from the plain runs
+    # the accuracy is split by the graph the probe has: `fixed`'s steps, plus the identity edges
+    # with the residual (step 2 of `fixed` has empty rows: its own token then reaches them)
+    from ylg.compare import resolve
+
+    steps = resolve("fixed", (3, 3)).dense().any(1).astype(int)  # (layers, N, N), q x k
+    for d, own in ((d0, 0), (d1, 1)):
+        s1, s2 = (m + own * np.eye(9, dtype=int) for m in steps)
+        assert d["runs"]["fixed"][0]["unreachable_pairs"] == int(((s2 @ s1) == 0).sum())
+    assert d0["runs"]["fixed"][0]["unreachable_pairs"] > d1["runs"]["fixed"][0]["unreachable_pairs"]
 
 
 def test_bad_items_are_one_line_errors(tmp_path):
