@@ -67,7 +67,7 @@ class Probe:
         n = self.grid[0] * self.grid[1]
         own = [sp.identity(n, dtype=np.int8, format="csr")] if self.residual else []
         steps = [sum([*own, *(m.astype(np.int8) for m in heads)]) > 0 for heads in self.layers]
-        return Pattern(tuple(sp.csr_matrix(s) for s in steps), grid=self.grid, name=self.name)
+        return Pattern(tuple(steps), grid=self.grid, name=self.name)
 
     @property
     def keys_per_query(self) -> float:

@@ -119,10 +119,19 @@ class MaskedAttention(nn.Module):
             self.pattern = Pattern(tuple(sp.csr_matrix(m.numpy()) for m in masks), grid=grid,
                                    rank=None if order is None else np.argsort(order))
 
+    def _heads(self, t: torch.Tensor, parts: int = 1) -> torch.Tensor:
+        """(..., m, parts * heads * head_dim) -> (parts, ..., heads, m, head_dim)."""
+        *lead, m, _ = t.shape
+        return t.view(*lead, m, parts, self.heads, self.head_dim).movedim(-3, 0).transpose(-3, -2)
+
+    def _merge(self, y: torch.Tensor) -> torch.Tensor:
+        """The heads' outputs (batch, heads, m, head_dim) through the output projection."""
+        return self.out(y.transpose(1, 2).flatten(2))
+
     def forward(self, x: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
-        b, n, _ = x.shape
-        k, v = self.kv(x).view(b, n, 2, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q = self.q(queries).view(n, self.heads, self.head_dim).transpose(0, 1)[None]
+        b = x.shape[0]
+        k, v = self._heads(self.kv(x), 2)
+        q = self._heads(self.q(queries))[0][None]
         if self.pattern is not None and x.device.type == "cpu":
             from ylg.attention.flexcpu import flex_attention
 
@@ -132,7 +141,7 @@ class MaskedAttention(nn.Module):
             y = F.scaled_dot_product_attention(q.expand(b, -1, -1, -1), k, v)
         else:
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.bias) * self.keep
-        return self.out(y.transpose(1, 2).reshape(b, n, -1))
+        return self._merge(y)
 
     def gathered(self, x: torch.Tensor, queries: torch.Tensor, qi: torch.Tensor,
                  ki: torch.Tensor, pad: torch.Tensor | None = None) -> torch.Tensor:
@@ -146,10 +155,9 @@ class MaskedAttention(nn.Module):
         (batch, m_q) is True only pad: they attend every key (finite values that are never
         read, where their own keys may be missing).
         """
-        b, mk, _ = x.shape
-        mq = qi.shape[1]
-        k, v = self.kv(x).view(b, mk, 2, self.heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q = self.q(queries).view(b, mq, self.heads, self.head_dim).transpose(1, 2)
+        (b, mq), mk = qi.shape, ki.shape[1]
+        k, v = self._heads(self.kv(x), 2)
+        q = self._heads(self.q(queries))[0]
         n = self.bias.shape[-1]
         pairs = (qi[:, :, None] * n + ki[:, None, :]).view(-1)  # (query, key) as one index
         bias = self.bias.view(self.heads, -1).index_select(1, pairs).to(q.dtype)
@@ -158,7 +166,7 @@ class MaskedAttention(nn.Module):
             bias.masked_fill_(pad[:, None, :, None], 0.0)
         keep = self.keep[:, qi].transpose(0, 1)  # (batch, heads, m_q, 1)
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias) * keep
-        return self.out(y.transpose(1, 2).reshape(b, mq, -1))
+        return self._merge(y)
 
 
 class ProbeNet(nn.Module):
@@ -207,7 +215,7 @@ class ProbeNet(nn.Module):
     torch.Size([5, 1, 3])
     """
 
-    reach: torch.Tensor  # (layers, N, N) bool: query q of layer l reads key k in some head
+    reach: torch.Tensor  # (layers, N, N) 0/1 floats: query q of layer l reads key k in some head
 
     def __init__(self, embed: nn.Module, masks: torch.Tensor, *, dim: int, out_features: int,
                  grid: tuple[int, int] | None = None, order: np.ndarray | None = None,
@@ -235,7 +243,7 @@ class ProbeNet(nn.Module):
         reach = masks.bool().any(1)
         if self.residual:
             reach |= torch.eye(n, dtype=torch.bool)
-        self.register_buffer("reach", reach, persistent=False)
+        self.register_buffer("reach", reach.float(), persistent=False)  # for needed()'s products
 
     def needed(self, rows: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """The positions the outputs at ``rows`` depend on, per layer output going back from the
@@ -248,7 +256,7 @@ class ProbeNet(nn.Module):
         need.scatter_(1, rows, True)
         sets = [(rows, torch.zeros(rows.shape, dtype=torch.bool, device=rows.device))]
         for i in reversed(range(len(self.attn))):
-            keys = (need.float() @ self.reach[i].float()) > 0
+            keys = (need.to(self.reach.dtype) @ self.reach[i]) > 0
             count = keys.sum(1, keepdim=True)
             m = max(1, int(count.max()))  # an attention needs a key, if only a pad
             if not self.worth_gathering(i, sets[-1][0].shape[1], m):
@@ -273,23 +281,23 @@ class ProbeNet(nn.Module):
     def forward(self, inputs: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         p = self.position + self.coords(self.fourier)
         x = self.embed(inputs) + p
-        # the last len(sets) - 1 layers compute only their wanted positions (sets[j] are layer
-        # (L - j)'s outputs'); the ones before them every position
-        sets = self.needed(rows) if rows is not None else []
-        first = len(self.attn) - max(0, len(sets) - 1)
+        # the last len(chain) - 1 layers compute only their wanted positions: layer `first + j`
+        # reads chain[j] and writes chain[j + 1]; the layers before them every position
+        chain = self.needed(rows)[::-1] if rows is not None else []
+        first = len(self.attn) - max(0, len(chain) - 1)
         layers = zip(self.attn, self.norm1, self.norm2, self.normq, self.mlp)
         for i, (attn, n1, n2, nq, mlp) in enumerate(layers):
             if i < first:
                 y = attn(n1(x), nq(p))  # without the residual, only along the masks
             else:
-                (qi, pad), (ki, _) = sets[len(self.attn) - i - 1], sets[len(self.attn) - i]
+                (ki, _), (qi, pad) = chain[i - first], chain[i - first + 1]
                 if i == first:  # the keys from the full previous layer
                     x = gather_rows(x, ki)
                 y = cast(MaskedAttention, attn).gathered(n1(x), nq(p)[qi], qi, ki, pad)
                 if self.residual:  # the queries' own tokens, among the keys (identity edges;
                     # a padding query may have none there: its output is never attended)
-                    slot = torch.zeros(x.shape[0], self.reach.shape[-1], dtype=torch.long,
-                                       device=x.device)
+                    slot = torch.zeros(ki.shape[0], self.reach.shape[-1], dtype=torch.long,
+                                       device=ki.device)
                     slot.scatter_(1, ki, torch.arange(ki.shape[1], device=x.device).expand_as(ki))
                     x = gather_rows(x, slot.gather(1, qi))
             x = x + y if self.residual else y

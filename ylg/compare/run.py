@@ -99,10 +99,9 @@ def train_probe(task: Task, probe: Probe, seed: int, settings: Settings = Settin
                 timed((time.perf_counter() - clock) / TIMED_STEPS)
         x, y = task.batch(data, settings.batch_size)
         rows = task.rows(y)
-        if rows is None:
-            loss = task.loss(net(x.to(device)), y.to(device))
-        else:  # the probe computes only what the loss reads
-            loss = task.loss(net(x.to(device), rows.to(device)), gather_rows(y, rows).to(device))
+        if rows is not None:  # the probe computes only what the loss reads
+            y, rows = gather_rows(y, rows), rows.to(device)
+        loss = task.loss(net(x.to(device), rows), y.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

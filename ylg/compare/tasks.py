@@ -155,7 +155,8 @@ class FlowTask(Task):
         correct = torch.cat([(net(t.to(device)).argmax(-1).cpu() == y)
                              for t, y in zip(tokens.split(256), targets.split(256))]).numpy()
         net.train()
-        reach = reachable(probe.pattern)[source.numpy()]  # (examples, N): source -> position
+        full = reachable(probe.pattern)
+        reach = full[source.numpy()]  # (examples, N): source -> position
         w = self.grid[1]
         n = self.grid[0] * w
         pos = np.arange(n)
@@ -168,7 +169,6 @@ class FlowTask(Task):
                 sel = (distance == d) & cls
                 row[label] = float(correct[sel].mean()) if sel.any() else None
             by_distance.append(row)
-        full = reachable(probe.pattern)
         return {
             "score": float(correct.mean()),
             "reachable": float(correct[reach].mean()) if reach.any() else None,
